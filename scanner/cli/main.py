@@ -1,0 +1,167 @@
+"""`checkpoint`: the one entry point. Each subcommand lives in its own module of this package.
+
+The parser is declared here in one table so `checkpoint --help` lists everything; the command
+modules are imported only when their command runs, which keeps start-up fast and keeps radio
+libraries out of commands that do not need them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from scanner import __version__
+
+Configure = Callable[[argparse.ArgumentParser], None]
+
+
+def _inspect(p: argparse.ArgumentParser) -> None:
+    p.add_argument("radio", choices=["wifi", "ble", "sdr"])
+    p.add_argument("file", help="recording to read (pcap/pcapng, ble.jsonl/btsnoop, SigMF/.cu8)")
+    p.add_argument("--stats", action="store_true", help="print counters to stderr at the end")
+
+
+def _config(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", default="/etc/checkpoint/checkpoint.toml", help="TOML config file")
+
+
+def _capture(p: argparse.ArgumentParser) -> None:
+    p.add_argument("radio", choices=["wifi", "ble", "sdr"])
+    _config(p)
+    p.add_argument("--record", metavar="PATH", help="also record what is captured (BLE: JSONL)")
+
+
+def _demo(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--scenario", help="scenario directory (default: the bundled one)")
+    p.add_argument("--data-dir", help="where the demo keeps its database (default: a temp dir)")
+    p.add_argument("--speed", type=float, default=1.0, help="replay pace (1 = real time)")
+
+
+def _simulate(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--minutes", type=float, required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--profile", default="mixed", help="scenario profile (see docs)")
+
+
+def _replay(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dir")
+    p.add_argument("--fast", action="store_true", help="as fast as possible, not real time")
+    p.add_argument("--alerts", metavar="OUT", help="write raised/updated alerts as NDJSON")
+    p.add_argument("--db", help="also keep the store here")
+
+
+def _eval(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dir", nargs="+")
+    p.add_argument("--json", action="store_true")
+
+
+def _export(p: argparse.ArgumentParser) -> None:
+    _config(p)
+    p.add_argument("--since", required=True, help="ISO 8601 time or unix seconds")
+    p.add_argument("--until", required=True, help="ISO 8601 time or unix seconds")
+    p.add_argument("--out", required=True)
+    p.add_argument("--pseudonymise", action="store_true", help="replace MACs with keyed hashes")
+    p.add_argument("--db", help="store to export (default: from the config)")
+
+
+def _verify(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file")
+
+
+def _report(p: argparse.ArgumentParser) -> None:
+    _config(p)
+    p.add_argument("--since", required=True)
+    p.add_argument("--until", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--db")
+
+
+def _bench(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--quick", action="store_true", help="smaller inputs, for CI")
+    p.add_argument("--only", help="comma-separated benchmark names")
+
+
+def _user(p: argparse.ArgumentParser) -> None:
+    _config(p)
+    p.add_argument("action", choices=["add", "remove", "list", "token", "passwd"])
+    p.add_argument("username", nargs="?")
+    p.add_argument("--role", choices=["guard", "supervisor", "admin"], default="guard")
+    p.add_argument("--pin", action="store_true", help="set a PIN for the shared tablet")
+    p.add_argument("--db")
+
+
+def _calibrate(p: argparse.ArgumentParser) -> None:
+    _config(p)
+    p.add_argument("phase", choices=["boundary", "inside", "show", "apply"])
+    p.add_argument("--seconds", type=float, default=60.0)
+    p.add_argument("--recording", help="calibrate from a scenario directory instead of live radios")
+    p.add_argument("--db")
+
+
+# name -> (module in scanner.cli, help, argument declarations)
+COMMANDS: dict[str, tuple[str, str, Configure | None]] = {
+    "demo": ("demo", "replay the bundled scenario and serve the tablet page", _demo),
+    "run": ("run", "everything the config enables, in one process", _config),
+    "capture": ("capture", "one capture daemon (for systemd)", _capture),
+    "core": ("core", "the detection core daemon (for systemd)", _config),
+    "api": ("api_server", "the API and tablet page daemon (for systemd)", _config),
+    "inspect": ("inspect", "decode a recording to NDJSON", _inspect),
+    "simulate": ("simulate", "write a simulated scenario with ground truth", _simulate),
+    "replay": ("replay", "run the core on a scenario", _replay),
+    "eval": ("evaluate", "replay and score against truth.json", _eval),
+    "export": ("export", "after-action bundle", _export),
+    "verify": ("verify", "check an after-action bundle", _verify),
+    "report": ("report", "HTML report from the local store", _report),
+    "bench": ("bench", "benchmarks with their baselines", _bench),
+    "user": ("user", "manage users and API tokens", _user),
+    "calibrate": ("calibrate", "record the zone boundary with a known phone", _calibrate),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="checkpoint",
+        description="Receive-only detector of active handsets at a restricted zone's entrance.",
+    )
+    parser.add_argument("--version", action="version", version=f"checkpoint {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (_module, help_text, configure) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if configure is not None:
+            configure(p)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG
+        if args.verbose > 1
+        else logging.INFO
+        if args.verbose
+        else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    module_name = COMMANDS[args.command][0]
+    module = importlib.import_module(f"scanner.cli.{module_name}")
+    try:
+        return int(module.run(args))
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # `checkpoint inspect wifi X | head` closes our stdout early; that is not an error.
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

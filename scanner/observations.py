@@ -1,0 +1,103 @@
+"""The typed records every source hands to the core.
+
+A source turns radio input into one of these small, immutable records. Live capture and
+replay produce exactly the same records, so the core cannot tell them apart.
+
+Two clocks travel with every record:
+
+* ``ts``: wall-clock UTC seconds (the capture timestamp). Shown to people and stored.
+* ``mono``: a monotonic time in seconds used for every duration and ordering decision in the
+  core. Live sources take it from ``time.monotonic()``; replay uses the recording's own
+  timeline (``mono == ts``), which is monotonic by construction.
+
+The Pi has no real-time clock, so ``ts`` may leap by hours when NTP syncs; ``mono`` never does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Radio(StrEnum):
+    """The three receivers of a checkpoint."""
+
+    WIFI = "wifi"
+    BLE = "ble"
+    SDR = "sdr"
+
+
+_NO_BYTES_MAP: dict[int, bytes] = {}
+_NO_STR_BYTES_MAP: dict[str, bytes] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class WifiFrame:
+    """One 802.11 frame sent by a station (probe request, data or null frame)."""
+
+    ts: float
+    mono: float
+    subtype: str  # "probe_req", "data", "qos_data", "null", "qos_null", ...
+    mac: str  # transmitter address, lower-case colon form
+    random_mac: bool  # locally administered bit set
+    rssi_dbm: int | None
+    freq_mhz: int | None
+    ssid: str | None  # "" for the wildcard SSID, None when absent
+    seq: int
+    fingerprint: str  # information-element fingerprint, stable across randomised MACs
+    bssid: str | None = None
+    dst: str | None = None
+    sensor: str = "wifi"
+
+
+@dataclass(frozen=True, slots=True)
+class BleAdvert:
+    """One BLE advertisement as a BlueZ scanner reports it (bleak's AdvertisementData)."""
+
+    ts: float
+    mono: float
+    address: str  # upper-case colon form, as BlueZ reports it
+    address_type: str  # "public" | "random"
+    rssi: int | None
+    tx_power: int | None = None
+    local_name: str | None = None
+    manufacturer_data: dict[int, bytes] = field(default_factory=lambda: _NO_BYTES_MAP)
+    service_data: dict[str, bytes] = field(default_factory=lambda: _NO_STR_BYTES_MAP)
+    service_uuids: tuple[str, ...] = ()
+    adapter: str = "hci0"
+    sensor: str = "ble"
+
+
+@dataclass(frozen=True, slots=True)
+class SdrBurst:
+    """One burst of uplink energy found by the SDR detector."""
+
+    ts: float  # t_start, wall clock
+    mono: float  # t_start, monotonic
+    t_end: float  # wall clock
+    freq_mhz: float
+    bandwidth_khz: float
+    power_dbfs: float
+    snr_db: float
+    band: str | None  # band-plan name, e.g. "E-GSM-900 UL", "LTE B20 UL"; None off-plan
+    gain_db: float | None = None
+    sensor: str = "sdr"
+
+
+@dataclass(frozen=True, slots=True)
+class SensorStatus:
+    """A health report from a source: sent on every state change and periodically."""
+
+    ts: float
+    mono: float
+    sensor: str  # "wifi", "ble", "sdr" (or "wifi:wlan1" when several)
+    radio: Radio
+    state: str  # "ok" | "starting" | "degraded" | "fault" | "stopped"
+    message: str = ""
+    counters: dict[str, int] = field(default_factory=dict)
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+Observation = WifiFrame | BleAdvert | SdrBurst
+SourceEvent = WifiFrame | BleAdvert | SdrBurst | SensorStatus

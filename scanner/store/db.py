@@ -1,0 +1,155 @@
+"""Opening the SQLite store: WAL mode, migrations, and the events feed.
+
+The core is the main writer. The API writes only what a person does (acknowledgements, allowlist,
+users, sessions, audit); SQLite's WAL mode with a busy timeout serialises those few writes with
+the core's, and every write is one short transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from scanner.store.schema import MIGRATIONS
+
+_LOGGER = logging.getLogger(__name__)
+
+# A write can wait this long for another process's transaction; longer means something is stuck.
+BUSY_TIMEOUT_MS = 5000
+
+
+class StoreError(Exception):
+    """The database cannot be opened or is newer than this program."""
+
+
+def connect(path: str | Path) -> sqlite3.Connection:
+    """Open (and migrate) the database at ``path``; ``":memory:"`` works for tests."""
+    target = str(path)
+    if target != ":memory:":
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        conn = sqlite3.connect(
+            target, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False, isolation_level=None
+        )
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot open database {target}: {exc}") from exc
+    conn.row_factory = sqlite3.Row
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    if target != ":memory:":
+        conn.execute("PRAGMA journal_mode = WAL")
+    # NORMAL in WAL mode loses at most the last transactions on power loss, never corrupts;
+    # alerts are written with FULL (see Store.write(durable=True)).
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    migrate(conn)
+    return conn
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Apply every migration newer than the database's ``user_version``."""
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if version > len(MIGRATIONS):
+        raise StoreError(
+            f"database schema {version} is newer than this program ({len(MIGRATIONS)}); upgrade"
+        )
+    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+        _LOGGER.info("applying store migration %d", number)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _split(script):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {number}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+
+def _split(script: str) -> Iterator[str]:
+    # sqlite3.executescript would commit our BEGIN; split on statement ends instead.
+    buf: list[str] = []
+    for line in script.splitlines():
+        buf.append(line.split("--", 1)[0])
+        joined = "\n".join(buf)
+        if sqlite3.complete_statement(joined):
+            if joined.strip():
+                yield joined
+            buf = []
+
+
+class Store:
+    """One connection to the store with a lock, shared by the threads of one process."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self.conn = connect(path)
+        self.lock = threading.RLock()
+
+    def close(self) -> None:
+        with self.lock:
+            self.conn.close()
+
+    @contextmanager
+    def write(self, durable: bool = False) -> Iterator[sqlite3.Connection]:
+        """One write transaction. ``durable`` syncs it to disk before returning."""
+        with self.lock:
+            if durable:
+                self.conn.execute("PRAGMA synchronous = FULL")
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            finally:
+                if durable:
+                    self.conn.execute("PRAGMA synchronous = NORMAL")
+
+    def query(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> list[sqlite3.Row]:
+        with self.lock:
+            return list(self.conn.execute(sql, params))
+
+    # -- the live events feed ----------------------------------------------------------------
+    def add_event(
+        self, conn: sqlite3.Connection, ts: float, type_: str, data: dict[str, Any]
+    ) -> int:
+        """Append an event inside the caller's transaction; returns its id (the SSE id)."""
+        cur = conn.execute(
+            "INSERT INTO events (ts, type, data) VALUES (?, ?, ?)",
+            (ts, type_, json.dumps(data, separators=(",", ":"), sort_keys=True)),
+        )
+        return int(cur.lastrowid or 0)
+
+    def events_after(self, last_id: int, limit: int = 500) -> list[dict[str, Any]]:
+        """Events with an id greater than ``last_id``, oldest first."""
+        rows = self.query(
+            "SELECT id, ts, type, data FROM events WHERE id > ? ORDER BY id LIMIT ?",
+            (last_id, limit),
+        )
+        return [
+            {"id": r["id"], "ts": r["ts"], "type": r["type"], "data": json.loads(r["data"])}
+            for r in rows
+        ]
+
+    def last_event_id(self) -> int:
+        row = self.query("SELECT COALESCE(MAX(id), 0) AS m FROM events")
+        return int(row[0]["m"])
+
+    # -- settings ----------------------------------------------------------------------------
+    def get_setting(self, key: str, default: Any = None) -> Any:
+        rows = self.query("SELECT value FROM settings WHERE key = ?", (key,))
+        return json.loads(rows[0]["value"]) if rows else default
+
+    def set_setting(self, conn: sqlite3.Connection, key: str, value: Any) -> None:
+        conn.execute(
+            "INSERT INTO settings (key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, json.dumps(value, sort_keys=True)),
+        )
