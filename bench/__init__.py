@@ -1,0 +1,1 @@
+"""Benchmarks: each hot path against a baseline measured in the same run."""
