@@ -1,0 +1,197 @@
+"""``create_app(settings)``: the FastAPI application, with no global state.
+
+The routers are one file per resource under ``api/routers``; this module wires them together
+with the store, the problem+json error handlers, request limits, the tablet page and an OpenAPI
+document that says, per operation, which role it needs and which errors it can answer.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import FileResponse
+from fastapi.routing import APIRoute
+from fastapi.staticfiles import StaticFiles
+
+from api import problems
+from api.limits import BodyLimitMiddleware, SecurityHeadersMiddleware
+from api.routers import (
+    alerts,
+    allowlist,
+    audit,
+    devices,
+    events,
+    health,
+    session,
+    tokens,
+    users,
+    zone,
+)
+from api.schemas import Problem
+from api.settings import ApiSettings
+from scanner import __version__
+from scanner.store.db import Store
+
+_LOGGER = logging.getLogger(__name__)
+
+_ERROR_TEXT = {
+    401: "not signed in, or the session or token is not valid",
+    403: "the signed-in role may not do this",
+    404: "not found",
+    413: "the request body is too large",
+    422: "the request is not valid",
+}
+
+
+def create_app(
+    settings: ApiSettings,
+    *,
+    store: Store | None = None,
+    clock: Callable[[], float] = time.time,
+) -> FastAPI:
+    """Build the app. ``store`` lets the one-process demo share its store; else one is opened."""
+    own_store = store if store is not None else Store(settings.store_path)
+    settings.check(own_store)
+    app = FastAPI(
+        title="Checkpoint Scanner",
+        version=__version__,
+        description=(
+            "The API behind the guard's tablet. Sign in with `POST /api/v1/session` (a cookie) "
+            "or send an API token as `Authorization: Bearer`. Roles: guard < supervisor < admin. "
+            "Errors are `application/problem+json` (RFC 9457)."
+        ),
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    app.state.settings = settings
+    app.state.store = own_store
+    app.state.clock = clock
+    problems.install(app)
+
+    routers = [
+        m.router
+        for m in (health, session, alerts, events, devices, allowlist, zone, users, tokens, audit)
+    ]
+    export_router = _export_router()
+    if export_router is not None:
+        routers.append(export_router)
+    for router in routers:
+        app.include_router(router)
+    _serve_page(app, settings)
+
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeadersMiddleware)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = _openapi(app, routers)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
+
+
+def _export_router() -> APIRouter | None:
+    # The export router is its own piece of work; the API runs without it until it exists.
+    try:
+        module = importlib.import_module("api.routers.export")
+    except ModuleNotFoundError as exc:
+        if exc.name != "api.routers.export":
+            raise
+        _LOGGER.info("export router not installed; /api/v1/export is absent")
+        return None
+    router: APIRouter = module.router
+    return router
+
+
+def _serve_page(app: FastAPI, settings: ApiSettings) -> None:
+    static = settings.static_dir
+
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        return FileResponse(static / "index.html", headers={"Cache-Control": "no-cache"})
+
+    @app.get("/sw.js", include_in_schema=False)
+    def service_worker() -> FileResponse:
+        # Served from the root so its scope covers the whole page.
+        return FileResponse(
+            static / "sw.js", media_type="text/javascript", headers={"Cache-Control": "no-cache"}
+        )
+
+    @app.get("/manifest.webmanifest", include_in_schema=False)
+    def manifest() -> FileResponse:
+        return FileResponse(static / "manifest.webmanifest", media_type="application/manifest+json")
+
+    app.mount("/static", StaticFiles(directory=static), name="static")
+
+
+def _required_role(route: APIRoute) -> str | None:
+    roles: list[str] = []
+    stack = [route.dependant]
+    while stack:
+        dep = stack.pop()
+        role = getattr(dep.call, "required_role", None)
+        if isinstance(role, str):
+            roles.append(role)
+        stack.extend(dep.dependencies)
+    order = ("guard", "supervisor", "admin")
+    return max(roles, key=order.index) if roles else None
+
+
+def _openapi(app: FastAPI, routers: list[APIRouter]) -> dict[str, Any]:
+    """FastAPI's document, plus: required roles, every error response as problem+json."""
+    doc = get_openapi(
+        title=app.title,
+        version=app.version,
+        description=app.description,
+        routes=app.routes,
+    )
+    schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+    schemas["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    for name in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(name, None)
+    problem_content = {
+        problems.PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}
+    }
+    # Routers are included without a further prefix, so their routes' paths are final.
+    roles = {
+        (method.lower(), route.path_format): _required_role(route)
+        for router in routers
+        for route in router.routes
+        if isinstance(route, APIRoute)
+        for method in route.methods or ()
+    }
+    for path, item in doc.get("paths", {}).items():
+        for method, op in item.items():
+            responses: dict[str, Any] = op.setdefault("responses", {})
+            codes: set[int] = {422}
+            if op.get("security"):
+                codes.add(401)
+            role = roles.get((method, path))
+            if role is not None:
+                op["x-required-role"] = role
+                codes.add(403)
+                op["description"] = (
+                    op.get("description", "") + f"\n\nRequires the {role} role."
+                ).strip()
+            elif op.get("security"):
+                op["x-required-role"] = "guard"
+            if "requestBody" in op:
+                codes.add(413)
+            for code in sorted(codes):
+                responses.setdefault(str(code), {"description": _ERROR_TEXT[code]})
+            for status, response in responses.items():
+                if (
+                    status.isdigit()
+                    and int(status) >= 400
+                    and (path, status) != ("/healthz", "503")
+                ):
+                    response["content"] = problem_content
+    return doc

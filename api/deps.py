@@ -1,0 +1,117 @@
+"""Dependencies for the routers, as ``Annotated`` aliases.
+
+``CurrentUser`` is any signed-in user (a guard at least), ``SupervisorUser`` and ``AdminUser``
+require those roles. A request is signed in by the session cookie the login sets, or by an API
+token sent as ``Authorization: Bearer``. Everything lives on ``app.state``: no module globals,
+so several apps (tests, the demo) can run in one process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
+
+from api.problems import ApiProblem
+from api.settings import ApiSettings
+from scanner.store.db import Store
+from scanner.store.sessions import session_user, token_user
+from scanner.store.users import ROLE_RANK, User
+
+SESSION_COOKIE = "checkpoint_session"
+
+_cookie = APIKeyCookie(
+    name=SESSION_COOKIE,
+    auto_error=False,
+    scheme_name="session",
+    description="set by POST /api/v1/session",
+)
+_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="token",
+    description="an API token from POST /api/v1/tokens or `checkpoint user token`",
+)
+
+
+def get_store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+def get_settings(request: Request) -> ApiSettings:
+    settings: ApiSettings = request.app.state.settings
+    return settings
+
+
+def get_clock(request: Request) -> Callable[[], float]:
+    clock: Callable[[], float] = request.app.state.clock
+    return clock
+
+
+StoreDep = Annotated[Store, Depends(get_store)]
+SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
+ClockDep = Annotated[Callable[[], float], Depends(get_clock)]
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is asking, and how they proved it."""
+
+    user: User
+    via: str  # 'session' | 'token'
+    session_token: str | None = None
+
+    @property
+    def username(self) -> str:
+        return self.user.username
+
+    @property
+    def role(self) -> str:
+        return self.user.role
+
+
+def _unauthorized(detail: str) -> ApiProblem:
+    return ApiProblem(
+        401, detail, type_="unauthorized", headers={"WWW-Authenticate": 'Bearer realm="checkpoint"'}
+    )
+
+
+def current_principal(
+    store: StoreDep,
+    clock: ClockDep,
+    cookie: Annotated[str | None, Depends(_cookie)],
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """The signed-in user, or 401."""
+    if bearer is not None:
+        user = token_user(store, bearer.credentials)
+        if user is None:
+            raise _unauthorized("the API token is not valid")
+        return Principal(user, "token")
+    if cookie:
+        user = session_user(store, cookie, clock())
+        if user is not None:
+            return Principal(user, "session", cookie)
+        raise _unauthorized("the session has expired; sign in again")
+    raise _unauthorized("sign in first")
+
+
+def require_role(role: str) -> Callable[[Principal], Principal]:
+    """A dependency that lets only ``role`` and the roles above it through (else 403)."""
+
+    def check(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+        if ROLE_RANK[principal.role] < ROLE_RANK[role]:
+            raise ApiProblem(403, f"this needs the {role} role", type_="forbidden")
+        return principal
+
+    check.required_role = role  # type: ignore[attr-defined]
+    check.__name__ = f"require_{role}"
+    return check
+
+
+CurrentUser = Annotated[Principal, Depends(current_principal)]
+SupervisorUser = Annotated[Principal, Depends(require_role("supervisor"))]
+AdminUser = Annotated[Principal, Depends(require_role("admin"))]

@@ -1,0 +1,101 @@
+"""Devices the core is tracking, with their identifiers (what an allowlist entry matches)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from api.deps import CurrentUser, StoreDep
+from api.schemas import DeviceOut, DevicePage, Identifiers
+from scanner.store.allowlist import list_entries
+from scanner.store.db import Store
+
+router = APIRouter(prefix="/api/v1/devices", tags=["devices"])
+
+# identifiers JSON key -> allowlist match kind
+IDENTIFIER_KINDS = {"macs": "mac", "fingerprints": "fingerprint", "ble": "ble_identity"}
+
+
+def device_identifiers(raw: str) -> Identifiers:
+    """The device row's identifiers JSON, tolerant of missing keys and odd values."""
+    try:
+        data: Any = json.loads(raw)
+    except (TypeError, ValueError):
+        data = {}
+    if not isinstance(data, dict):
+        data = {}
+    clean: dict[str, list[str]] = {}
+    for key in IDENTIFIER_KINDS:
+        values = data.get(key, [])
+        clean[key] = [str(v) for v in values] if isinstance(values, list) else []
+    return Identifiers(**clean)
+
+
+def _json_list(raw: str) -> list[Any]:
+    try:
+        value = json.loads(raw)
+    except (TypeError, ValueError):
+        return []
+    return value if isinstance(value, list) else []
+
+
+def allowlisted_values(store: Store) -> set[tuple[str, str]]:
+    return {(e.match, e.value.lower()) for e in list_entries(store)}
+
+
+def device_out(row: Any, allowed: set[tuple[str, str]]) -> DeviceOut:
+    ids = device_identifiers(row["identifiers"])
+    listed = any(
+        (kind, value.lower()) in allowed
+        for key, kind in IDENTIFIER_KINDS.items()
+        for value in getattr(ids, key)
+    )
+    return DeviceOut(
+        id=row["id"],
+        kind=row["kind"],
+        vendor=row["vendor"],
+        first_seen=row["first_seen"],
+        last_seen=row["last_seen"],
+        radios=[str(r) for r in _json_list(row["radios"])],
+        identifiers=ids,
+        evidence=_json_list(row["evidence"]),
+        last_rssi=row["last_rssi"],
+        in_zone=bool(row["in_zone"]),
+        ambient=bool(row["ambient"]),
+        allowlisted=listed,
+    )
+
+
+@router.get("", response_model=DevicePage, summary="Tracked devices, most recently seen first")
+def list_devices(
+    store: StoreDep,
+    _user: CurrentUser,
+    in_zone: Annotated[
+        bool | None, Query(description="only devices in (or out of) the zone")
+    ] = None,
+    since: Annotated[float | None, Query(ge=0, le=1e11, description="seen at or after")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> DevicePage:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if in_zone is not None:
+        clauses.append("in_zone = ?")
+        params.append(int(in_zone))
+    if since is not None:
+        clauses.append("last_seen >= ?")
+        params.append(since)
+    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    rows = store.query(
+        f"SELECT * FROM devices {where} ORDER BY last_seen DESC, id LIMIT ? OFFSET ?",  # noqa: S608
+        (*params, limit + 1, offset),
+    )
+    allowed = allowlisted_values(store)
+    return DevicePage(
+        items=[device_out(r, allowed) for r in rows[:limit]],
+        limit=limit,
+        offset=offset,
+        next_offset=offset + limit if len(rows) > limit else None,
+    )

@@ -1,0 +1,116 @@
+"""``GET /api/v1/events``: the live feed as Server-Sent Events.
+
+The stream tails the store's ``events`` table, whose row id is the SSE ``id``. A tablet that
+reconnects sends ``Last-Event-ID`` (the browser does it by itself) or ``?last_event_id=`` and
+receives every event after that one, in order, before anything new: nothing is missed while
+its Wi-Fi was down. Because the table is the channel, the core may run in another process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+import anyio
+from fastapi import APIRouter, Header, Query
+from fastapi.responses import StreamingResponse
+
+from api.deps import CurrentUser, SettingsDep, StoreDep
+from api.problems import ApiProblem
+from scanner.store.db import Store
+
+_LOGGER = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/api/v1/events", tags=["events"])
+
+# Rows read per query while catching up; a long outage replays in batches of this size.
+_BATCH = 500
+
+_SSE_DOC = (
+    "A `text/event-stream`. Each event has `id:` (the feed position), `event:` (`alert`, "
+    "`health`, `allowlist`, `zone`, or `hello` first) and `data:` (JSON: `{id, ts, type, data}`). "
+    "Comment lines are heartbeats."
+)
+
+
+class EventStreamResponse(StreamingResponse):
+    media_type = "text/event-stream"
+
+
+def format_event(event_id: int, type_: str, payload: dict[str, Any]) -> bytes:
+    data = json.dumps(payload, separators=(",", ":"), ensure_ascii=True)
+    # ensure_ascii keeps the payload on one line whatever an SSID contains.
+    return f"id: {event_id}\nevent: {type_}\ndata: {data}\n\n".encode()
+
+
+def _parse_last_id(header: str | None, query: int | None) -> int | None:
+    if query is not None:
+        return query
+    if header is None or header.strip() == "":
+        return None
+    try:
+        value = int(header.strip())
+    except ValueError:
+        raise ApiProblem(
+            422, "Last-Event-ID must be an event id (an integer)", type_="validation"
+        ) from None
+    if value < 0:
+        raise ApiProblem(422, "Last-Event-ID must not be negative", type_="validation")
+    return value
+
+
+async def _stream(
+    store: Store, start_after: int, poll_s: float, heartbeat_s: float, retry_ms: int
+) -> AsyncIterator[bytes]:
+    last = start_after
+    yield f"retry: {retry_ms}\n\n".encode()
+    yield format_event(
+        last, "hello", {"id": last, "type": "hello", "data": {"last_event_id": last}}
+    )
+    idle = 0.0
+    while True:
+        batch = await anyio.to_thread.run_sync(store.events_after, last, _BATCH)
+        for event in batch:
+            last = int(event["id"])
+            yield format_event(last, str(event["type"]), event)
+        if len(batch) == _BATCH:
+            continue  # still catching up: no pause
+        if batch:
+            idle = 0.0
+        elif idle >= heartbeat_s:
+            idle = 0.0
+            yield b": heartbeat\n\n"
+        await asyncio.sleep(poll_s)
+        idle += poll_s
+
+
+@router.get(
+    "",
+    response_class=EventStreamResponse,
+    summary="Live events (SSE) with replay from Last-Event-ID",
+    description=_SSE_DOC,
+    responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}},
+)
+async def events(
+    store: StoreDep,
+    settings: SettingsDep,
+    _user: CurrentUser,
+    last_event_id_header: Annotated[
+        str | None,
+        Header(alias="Last-Event-ID", max_length=20, description="resume after this event id"),
+    ] = None,
+    last_event_id: Annotated[
+        int | None, Query(ge=0, le=2**62, description="resume after this event id")
+    ] = None,
+) -> EventStreamResponse:
+    start = _parse_last_id(last_event_id_header, last_event_id)
+    if start is None:
+        # A fresh connection starts at the present; the page loads the current state by REST.
+        start = await anyio.to_thread.run_sync(store.last_event_id)
+    return EventStreamResponse(
+        _stream(store, start, settings.event_poll_s, settings.heartbeat_s, settings.sse_retry_ms),
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )

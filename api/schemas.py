@@ -1,0 +1,329 @@
+"""The API's public documents. Separate from the store's rows so storage can change freely."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Role = Literal["guard", "supervisor", "admin"]
+MatchKind = Literal["mac", "fingerprint", "ble_identity"]
+
+_MAC_RE = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
+_HEX_RE = re.compile(r"^[0-9a-fA-F]{8,128}$")
+_BLE_RE = re.compile(r"^[\w:.-]{1,64}$")
+
+
+class _In(BaseModel):
+    # Unknown fields in a request are a client bug; say so rather than ignore them.
+    model_config = ConfigDict(extra="forbid")
+
+
+class Problem(BaseModel):
+    """An error, as RFC 9457 problem details."""
+
+    type: str = Field(default="about:blank", description="problem type URI")
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+    errors: list[dict[str, Any]] | None = Field(
+        default=None, description="for validation errors: where and what"
+    )
+
+
+# -- session -------------------------------------------------------------------------------
+class LoginRequest(_In):
+    """Either ``username`` + ``password``, or ``pin`` (the shared tablet; ``username`` optional)."""
+
+    username: str | None = Field(default=None, min_length=1, max_length=32)
+    password: str | None = Field(default=None, min_length=1, max_length=256)
+    pin: str | None = Field(default=None, min_length=4, max_length=12, pattern=r"^[0-9]+$")
+
+    @model_validator(mode="after")
+    def _one_way(self) -> LoginRequest:
+        if self.pin is None and (self.username is None or self.password is None):
+            raise ValueError("give username and password, or a pin")
+        if self.pin is not None and self.password is not None:
+            raise ValueError("give a password or a pin, not both")
+        return self
+
+
+class SessionOut(BaseModel):
+    username: str
+    role: Role
+    expires_ts: float | None = Field(default=None, description="null for API tokens")
+    via: Literal["session", "token"]
+    demo: bool
+    site: str
+
+
+# -- alerts --------------------------------------------------------------------------------
+class AlertOut(BaseModel):
+    id: str
+    kind: str
+    state: Literal["open", "resolved"]
+    title: str
+    raised_ts: float
+    updated_ts: float
+    confidence: float
+    handsets: int
+    sensors: list[str]
+    reasons: list[str]
+    device_ids: list[str]
+    resolved_ts: float | None
+    resolution: str | None
+    acked_ts: float | None
+    acked_by: str | None
+    ack_note: str | None
+    duration_s: float
+    acknowledged: bool
+
+
+class AlertPage(BaseModel):
+    items: list[AlertOut]
+    limit: int
+    offset: int
+    next_offset: int | None = Field(description="offset of the next page, null on the last")
+
+
+class HistoryEntryOut(BaseModel):
+    seq: int
+    ts: float
+    event: str
+    actor: str
+    detail: dict[str, Any]
+
+
+class AlertDetail(BaseModel):
+    alert: AlertOut
+    history: list[HistoryEntryOut]
+
+
+class AckRequest(_In):
+    note: str = Field(default="", max_length=500)
+
+
+# -- devices and sensors ---------------------------------------------------------------------
+class Identifiers(BaseModel):
+    macs: list[str] = []
+    fingerprints: list[str] = []
+    ble: list[str] = []
+
+
+class DeviceOut(BaseModel):
+    id: str
+    kind: str
+    vendor: str | None
+    first_seen: float
+    last_seen: float
+    radios: list[str]
+    identifiers: Identifiers
+    evidence: list[Any]
+    last_rssi: float | None
+    in_zone: bool
+    ambient: bool
+    allowlisted: bool
+
+
+class DevicePage(BaseModel):
+    items: list[DeviceOut]
+    limit: int
+    offset: int
+    next_offset: int | None
+
+
+class SensorOut(BaseModel):
+    sensor: str
+    radio: str
+    state: str = Field(description="as the sensor last reported it")
+    status: Literal["ok", "starting", "degraded", "fault", "stopped", "silent"] = Field(
+        description="what the page shows: 'silent' when the sensor stopped reporting"
+    )
+    message: str
+    updated_ts: float
+    last_obs_ts: float | None
+    age_s: float = Field(description="seconds since the last report")
+    counters: dict[str, Any]
+    detail: dict[str, Any]
+
+
+class StoreHealth(BaseModel):
+    ok: bool
+    error: str | None = None
+    schema_version: int | None = None
+
+
+class DiskHealth(BaseModel):
+    path: str
+    total_bytes: int
+    free_bytes: int
+    used_fraction: float
+
+
+class Healthz(BaseModel):
+    status: Literal["ok", "degraded", "fault"]
+    version: str
+    time: float
+    store: StoreHealth
+    disk: DiskHealth | None
+    sensors: dict[str, SensorOut] = Field(description="per sensor, by name")
+
+
+# -- allowlist -----------------------------------------------------------------------------
+class AllowlistEntryIn(_In):
+    match: MatchKind
+    value: str = Field(min_length=1, max_length=128)
+    label: str = Field(default="", max_length=100)
+
+    @model_validator(mode="after")
+    def _value_shape(self) -> AllowlistEntryIn:
+        check_identifier(self.match, self.value)
+        return self
+
+
+def check_identifier(match: str, value: str) -> None:
+    pattern = {"mac": _MAC_RE, "fingerprint": _HEX_RE, "ble_identity": _BLE_RE}[match]
+    if not pattern.match(value.strip()):
+        raise ValueError(f"{value!r} is not a valid {match}")
+
+
+class AllowlistEntryOut(BaseModel):
+    id: int | None
+    match: MatchKind
+    value: str
+    label: str
+    added_by: str
+    added_ts: float
+
+
+class AllowlistOut(BaseModel):
+    version: int
+    entries: list[AllowlistEntryOut]
+
+
+class AllowlistReplace(_In):
+    entries: list[AllowlistEntryIn] = Field(max_length=2000)
+
+
+class AllowlistAdd(_In):
+    """One entry, or every identity of a device (``device_id``) or of an alert's devices."""
+
+    entry: AllowlistEntryIn | None = None
+    device_id: str | None = Field(default=None, min_length=1, max_length=128)
+    alert_id: str | None = Field(default=None, min_length=1, max_length=128)
+    label: str = Field(
+        default="", max_length=100, description="label for entries made from a device"
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> AllowlistAdd:
+        given = [x for x in (self.entry, self.device_id, self.alert_id) if x is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of entry, device_id, alert_id")
+        return self
+
+
+class AllowlistAdded(AllowlistOut):
+    added: list[AllowlistEntryOut]
+
+
+# -- zone ----------------------------------------------------------------------------------
+class ZoneCalibration(_In):
+    """Presence thresholds; ``enter`` above ``exit`` gives the hysteresis."""
+
+    wifi_enter_rssi_dbm: float | None = Field(default=None, ge=-120, le=0)
+    wifi_exit_rssi_dbm: float | None = Field(default=None, ge=-120, le=0)
+    ble_enter_rssi_dbm: float | None = Field(default=None, ge=-120, le=0)
+    ble_exit_rssi_dbm: float | None = Field(default=None, ge=-120, le=0)
+    sdr_enter_power_dbfs: float | None = Field(default=None, ge=-150, le=0)
+    sdr_exit_power_dbfs: float | None = Field(default=None, ge=-150, le=0)
+    boundary_samples: list[float] = Field(
+        default=[],
+        max_length=1000,
+        description="RSSI readings taken on the boundary during the walk",
+    )
+    inside_samples: list[float] = Field(default=[], max_length=1000)
+
+    @model_validator(mode="after")
+    def _hysteresis(self) -> ZoneCalibration:
+        for radio in ("wifi", "ble"):
+            enter = getattr(self, f"{radio}_enter_rssi_dbm")
+            exit_ = getattr(self, f"{radio}_exit_rssi_dbm")
+            if enter is not None and exit_ is not None and exit_ > enter:
+                raise ValueError(f"{radio}: the exit threshold must not be above the enter one")
+        return self
+
+
+class ZoneIn(_In):
+    name: str = Field(min_length=1, max_length=80)
+    calibration: ZoneCalibration = Field(default_factory=ZoneCalibration)
+
+
+class ZoneOut(BaseModel):
+    name: str
+    calibration: dict[str, Any]
+    version: int
+    updated_ts: float | None
+    updated_by: str | None
+
+
+# -- users, tokens, audit --------------------------------------------------------------------
+class UserOut(BaseModel):
+    username: str
+    role: Role
+    has_password: bool
+    has_pin: bool
+    disabled: bool
+    locked: bool
+    created_ts: float
+
+
+class UserCreate(_In):
+    username: str = Field(min_length=1, max_length=32, pattern=r"^[a-z0-9][a-z0-9_.-]*$")
+    role: Role
+    password: str | None = Field(default=None, min_length=8, max_length=256)
+    pin: str | None = Field(default=None, min_length=4, max_length=12, pattern=r"^[0-9]+$")
+
+
+class UserPatch(_In):
+    role: Role | None = None
+    disabled: bool | None = None
+    password: str | None = Field(default=None, min_length=8, max_length=256)
+    pin: str | None = Field(default=None, min_length=4, max_length=12, pattern=r"^[0-9]+$")
+    clear_pin: bool = False
+
+
+class TokenCreate(_In):
+    label: str = Field(min_length=1, max_length=100)
+    username: str | None = Field(
+        None, min_length=1, max_length=32, description="admin only: a token for another user"
+    )
+
+
+class TokenOut(BaseModel):
+    id: str
+    username: str
+    label: str
+    created_ts: float
+
+
+class TokenCreated(TokenOut):
+    token: str = Field(description="shown once; send as `Authorization: Bearer <token>`")
+
+
+class AuditEntryOut(BaseModel):
+    seq: int
+    ts: float
+    actor: str
+    action: str
+    detail: dict[str, Any]
+    hash: str
+
+
+class AuditPage(BaseModel):
+    items: list[AuditEntryOut]
+    limit: int
+    offset: int
+    next_offset: int | None

@@ -1,0 +1,345 @@
+"""People who use the tablet and the API: accounts, roles, password and PIN checks, lockout.
+
+Passwords and PINs are stored only as argon2 hashes. Repeated failures lock an account for a
+while; the shared tablet's PIN login (no user name) has its own failure counter so guessing PINs
+is throttled too. The API and the ``checkpoint user`` command both go through this module.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from scanner.store.chain import append_audit
+from scanner.store.db import Store
+
+_LOGGER = logging.getLogger(__name__)
+
+ROLES = ("guard", "supervisor", "admin")
+# Each role can do everything the roles before it can.
+ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}
+
+# Failures before an account locks, and for how long: slow enough to make guessing a password
+# or a 6-digit PIN hopeless, short enough that a guard who fumbles is back within minutes.
+LOCKOUT_FAILURES = 5
+LOCKOUT_S = 300.0
+# The settings key holding the tablet PIN's own failure counter.
+_PIN_LOCK_KEY = "tablet_pin_lock"
+
+USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,31}$")
+PIN_RE = re.compile(r"^[0-9]{4,12}$")
+MIN_PASSWORD_LEN = 8
+
+_HASHER = PasswordHasher()
+# Verified against when a user name is unknown, so a failed login takes the same time either way.
+_DUMMY_HASH = _HASHER.hash("not a real password")
+
+
+class UserError(ValueError):
+    """A user name, role, password or PIN is not acceptable; the message says why."""
+
+
+class UserNotFoundError(LookupError):
+    """No user has this name."""
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """One account, without its secrets."""
+
+    username: str
+    role: str
+    has_password: bool
+    has_pin: bool
+    disabled: bool
+    failed: int
+    locked_until: float
+    created_ts: float
+
+    def at_least(self, role: str) -> bool:
+        """True when this user's role includes ``role``'s rights."""
+        return ROLE_RANK[self.role] >= ROLE_RANK[role]
+
+
+@dataclass(frozen=True, slots=True)
+class LoginResult:
+    """The outcome of a login attempt: ``user`` on success, else why it failed."""
+
+    user: User | None
+    reason: str = ""  # 'bad_credentials' | 'locked' | 'disabled'
+    retry_after_s: float = 0.0
+
+
+def hash_secret(secret: str) -> str:
+    return str(_HASHER.hash(secret))
+
+
+def _verify(hash_: str | None, secret: str) -> bool:
+    try:
+        return bool(_HASHER.verify(hash_ or _DUMMY_HASH, secret)) and hash_ is not None
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def _row_to_user(row: Any) -> User:
+    return User(
+        username=row["username"],
+        role=row["role"],
+        has_password=row["password_hash"] is not None,
+        has_pin=row["pin_hash"] is not None,
+        disabled=bool(row["disabled"]),
+        failed=int(row["failed"]),
+        locked_until=float(row["locked_until"]),
+        created_ts=float(row["created_ts"]),
+    )
+
+
+def check_username(username: str) -> str:
+    if not USERNAME_RE.match(username):
+        raise UserError(
+            "user name must be 1-32 characters: lower-case letters, digits, '_', '.', '-'"
+        )
+    return username
+
+
+def check_role(role: str) -> str:
+    if role not in ROLES:
+        raise UserError(f"role must be one of {', '.join(ROLES)}")
+    return role
+
+
+def check_password(password: str) -> str:
+    if len(password) < MIN_PASSWORD_LEN:
+        raise UserError(f"password must be at least {MIN_PASSWORD_LEN} characters")
+    return password
+
+
+def check_pin(pin: str) -> str:
+    if not PIN_RE.match(pin):
+        raise UserError("PIN must be 4 to 12 digits")
+    return pin
+
+
+def list_users(store: Store) -> list[User]:
+    return [_row_to_user(r) for r in store.query("SELECT * FROM users ORDER BY username")]
+
+
+def get_user(store: Store, username: str) -> User:
+    rows = store.query("SELECT * FROM users WHERE username = ?", (username,))
+    if not rows:
+        raise UserNotFoundError(username)
+    return _row_to_user(rows[0])
+
+
+def add_user(
+    store: Store,
+    username: str,
+    role: str,
+    ts: float,
+    actor: str,
+    *,
+    password: str | None = None,
+    pin: str | None = None,
+) -> User:
+    """Create an account; at least one of password and PIN is required."""
+    check_username(username)
+    check_role(role)
+    if password is None and pin is None:
+        raise UserError("a new user needs a password or a PIN")
+    pw_hash = hash_secret(check_password(password)) if password is not None else None
+    pin_hash = hash_secret(check_pin(pin)) if pin is not None else None
+    with store.write(durable=True) as conn:
+        exists = conn.execute("SELECT 1 FROM users WHERE username = ?", (username,)).fetchone()
+        if exists:
+            raise UserError(f"user {username!r} already exists")
+        conn.execute(
+            "INSERT INTO users (username, role, password_hash, pin_hash, created_ts) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (username, role, pw_hash, pin_hash, ts),
+        )
+        append_audit(
+            conn,
+            ts,
+            actor,
+            "user.add",
+            {"username": username, "role": role, "pin": pin_hash is not None},
+        )
+    return get_user(store, username)
+
+
+def update_user(
+    store: Store,
+    username: str,
+    ts: float,
+    actor: str,
+    *,
+    role: str | None = None,
+    disabled: bool | None = None,
+    password: str | None = None,
+    pin: str | None = None,
+    clear_pin: bool = False,
+) -> User:
+    """Change role, enable/disable, or set a new password or PIN; audited without the secrets."""
+    sets: list[str] = []
+    params: list[Any] = []
+    detail: dict[str, Any] = {"username": username}
+    if role is not None:
+        sets.append("role = ?")
+        params.append(check_role(role))
+        detail["role"] = role
+    if disabled is not None:
+        sets.append("disabled = ?")
+        params.append(int(disabled))
+        detail["disabled"] = disabled
+    if password is not None:
+        sets.append("password_hash = ?")
+        params.append(hash_secret(check_password(password)))
+        detail["password"] = "changed"  # noqa: S105 - the audit notes the change, not the value
+    if pin is not None:
+        sets.append("pin_hash = ?")
+        params.append(hash_secret(check_pin(pin)))
+        detail["pin"] = "changed"
+    elif clear_pin:
+        sets.append("pin_hash = NULL")
+        detail["pin"] = "removed"
+    if password is not None or disabled is False:
+        # A new password or re-enabling is an administrator's decision to let the user back in.
+        sets.extend(["failed = 0", "locked_until = 0"])
+    with store.write(durable=True) as conn:
+        if conn.execute("SELECT 1 FROM users WHERE username = ?", (username,)).fetchone() is None:
+            raise UserNotFoundError(username)
+        if sets:
+            conn.execute(
+                f"UPDATE users SET {', '.join(sets)} WHERE username = ?",  # noqa: S608
+                (*params, username),
+            )
+            if disabled or password is not None:
+                # Disabling or a new password ends every open session of that user.
+                conn.execute("DELETE FROM sessions WHERE username = ?", (username,))
+            if disabled:
+                conn.execute("DELETE FROM api_tokens WHERE username = ?", (username,))
+            append_audit(conn, ts, actor, "user.update", detail)
+    return get_user(store, username)
+
+
+def remove_user(store: Store, username: str, ts: float, actor: str) -> None:
+    with store.write(durable=True) as conn:
+        cur = conn.execute("DELETE FROM users WHERE username = ?", (username,))
+        if cur.rowcount == 0:
+            raise UserNotFoundError(username)
+        conn.execute("DELETE FROM sessions WHERE username = ?", (username,))
+        conn.execute("DELETE FROM api_tokens WHERE username = ?", (username,))
+        append_audit(conn, ts, actor, "user.remove", {"username": username})
+
+
+def count_admins(store: Store) -> int:
+    rows = store.query("SELECT COUNT(*) AS n FROM users WHERE role = 'admin' AND disabled = 0")
+    return int(rows[0]["n"])
+
+
+def login_password(store: Store, username: str, password: str, ts: float) -> LoginResult:
+    """Check a user name and password, counting failures and locking after too many."""
+    rows = store.query("SELECT * FROM users WHERE username = ?", (username,))
+    row = rows[0] if rows else None
+    if row is None:
+        _verify(None, password)
+        _audit_login(store, ts, username, ok=False, how="password", reason="unknown user")
+        return LoginResult(None, "bad_credentials")
+    user = _row_to_user(row)
+    if user.locked_until > ts:
+        _audit_login(store, ts, username, ok=False, how="password", reason="locked")
+        return LoginResult(None, "locked", user.locked_until - ts)
+    ok = _verify(row["password_hash"], password)
+    return _finish_login(store, user, ok, ts, "password")
+
+
+def login_pin(store: Store, pin: str, ts: float, username: str | None = None) -> LoginResult:
+    """The shared tablet's PIN login: any enabled user with this PIN (or the named one)."""
+    lock = store.get_setting(_PIN_LOCK_KEY, {"failed": 0, "locked_until": 0.0})
+    if float(lock.get("locked_until", 0.0)) > ts:
+        _audit_login(store, ts, username or "", ok=False, how="pin", reason="pin locked")
+        return LoginResult(None, "locked", float(lock["locked_until"]) - ts)
+    if username is not None:
+        rows = store.query("SELECT * FROM users WHERE username = ?", (username,))
+    else:
+        rows = store.query("SELECT * FROM users WHERE pin_hash IS NOT NULL ORDER BY username")
+    for row in rows:
+        user = _row_to_user(row)
+        if user.locked_until > ts or not _verify(row["pin_hash"], pin):
+            continue
+        with store.write() as conn:
+            store.set_setting(conn, _PIN_LOCK_KEY, {"failed": 0, "locked_until": 0.0})
+        return _finish_login(store, user, True, ts, "pin")
+    failed = int(lock.get("failed", 0)) + 1
+    locked_until = ts + LOCKOUT_S if failed >= LOCKOUT_FAILURES else 0.0
+    with store.write() as conn:
+        store.set_setting(
+            conn,
+            _PIN_LOCK_KEY,
+            {"failed": 0 if locked_until else failed, "locked_until": locked_until},
+        )
+        append_audit(
+            conn,
+            ts,
+            username or "",
+            "login.failed",
+            {"how": "pin", "reason": "bad pin", "locked": bool(locked_until)},
+        )
+    if locked_until:
+        _LOGGER.warning("tablet PIN login locked for %.0f s after repeated failures", LOCKOUT_S)
+        return LoginResult(None, "locked", LOCKOUT_S)
+    return LoginResult(None, "bad_credentials")
+
+
+def _finish_login(store: Store, user: User, ok: bool, ts: float, how: str) -> LoginResult:
+    if ok and user.disabled:
+        _audit_login(store, ts, user.username, ok=False, how=how, reason="disabled")
+        return LoginResult(None, "disabled")
+    with store.write() as conn:
+        if ok:
+            conn.execute(
+                "UPDATE users SET failed = 0, locked_until = 0 WHERE username = ?",
+                (user.username,),
+            )
+            append_audit(conn, ts, user.username, "login", {"how": how})
+            return LoginResult(get_user_in(conn, user.username))
+        failed = user.failed + 1
+        locked_until = ts + LOCKOUT_S if failed >= LOCKOUT_FAILURES else 0.0
+        conn.execute(
+            "UPDATE users SET failed = ?, locked_until = ? WHERE username = ?",
+            (0 if locked_until else failed, locked_until, user.username),
+        )
+        append_audit(
+            conn,
+            ts,
+            user.username,
+            "login.failed",
+            {"how": how, "reason": "bad credentials", "locked": bool(locked_until)},
+        )
+    if locked_until:
+        _LOGGER.warning(
+            "user %s locked for %.0f s after repeated failures", user.username, LOCKOUT_S
+        )
+        return LoginResult(None, "locked", LOCKOUT_S)
+    return LoginResult(None, "bad_credentials")
+
+
+def get_user_in(conn: Any, username: str) -> User:
+    row = conn.execute("SELECT * FROM users WHERE username = ?", (username,)).fetchone()
+    if row is None:
+        raise UserNotFoundError(username)
+    return _row_to_user(row)
+
+
+def _audit_login(
+    store: Store, ts: float, username: str, *, ok: bool, how: str, reason: str
+) -> None:
+    with store.write() as conn:
+        append_audit(
+            conn, ts, username, "login" if ok else "login.failed", {"how": how, "reason": reason}
+        )
