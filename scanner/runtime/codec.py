@@ -1,0 +1,273 @@
+"""The wire form of source records between a capture daemon and the core: one JSON object each.
+
+Every object carries ``v`` (the wire version) and ``t`` (the record type). Bytes travel as hex,
+dict keys as strings. Decoding checks every field's type, because the socket is a trust boundary
+(a capture daemon runs with other privileges than the core): a record that does not fit raises
+``FrameError``, which the receiver counts and drops.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from typing import Any
+
+from scanner.observations import BleAdvert, Radio, SdrBurst, SensorStatus, SourceEvent, WifiFrame
+
+WIRE_VERSION = 1
+
+_TYPE_WIFI = "wifi"
+_TYPE_BLE = "ble"
+_TYPE_SDR = "sdr"
+_TYPE_STATUS = "status"
+
+
+class FrameError(ValueError):
+    """A frame from the socket is not a record we understand; the reason is the message."""
+
+
+def encode_event(event: SourceEvent) -> dict[str, Any]:
+    """The JSON-ready form of one record."""
+    if isinstance(event, WifiFrame):
+        return {
+            "v": WIRE_VERSION,
+            "t": _TYPE_WIFI,
+            "ts": event.ts,
+            "mono": event.mono,
+            "subtype": event.subtype,
+            "mac": event.mac,
+            "random_mac": event.random_mac,
+            "rssi_dbm": event.rssi_dbm,
+            "freq_mhz": event.freq_mhz,
+            "ssid": event.ssid,
+            "seq": event.seq,
+            "fingerprint": event.fingerprint,
+            "bssid": event.bssid,
+            "dst": event.dst,
+            "sensor": event.sensor,
+        }
+    if isinstance(event, BleAdvert):
+        return {
+            "v": WIRE_VERSION,
+            "t": _TYPE_BLE,
+            "ts": event.ts,
+            "mono": event.mono,
+            "address": event.address,
+            "address_type": event.address_type,
+            "rssi": event.rssi,
+            "tx_power": event.tx_power,
+            "local_name": event.local_name,
+            "manufacturer_data": {str(k): v.hex() for k, v in event.manufacturer_data.items()},
+            "service_data": {k: v.hex() for k, v in event.service_data.items()},
+            "service_uuids": list(event.service_uuids),
+            "adapter": event.adapter,
+            "sensor": event.sensor,
+        }
+    if isinstance(event, SdrBurst):
+        return {
+            "v": WIRE_VERSION,
+            "t": _TYPE_SDR,
+            "ts": event.ts,
+            "mono": event.mono,
+            "t_end": event.t_end,
+            "freq_mhz": event.freq_mhz,
+            "bandwidth_khz": event.bandwidth_khz,
+            "power_dbfs": event.power_dbfs,
+            "snr_db": event.snr_db,
+            "band": event.band,
+            "gain_db": event.gain_db,
+            "sensor": event.sensor,
+        }
+    return {
+        "v": WIRE_VERSION,
+        "t": _TYPE_STATUS,
+        "ts": event.ts,
+        "mono": event.mono,
+        "sensor": event.sensor,
+        "radio": str(event.radio),
+        "state": event.state,
+        "message": event.message,
+        "counters": dict(event.counters),
+        "detail": dict(event.detail),
+    }
+
+
+def encode_line(event: SourceEvent) -> bytes:
+    """One record as a compact JSON line (no trailing newline)."""
+    # default=str: health details may hold a Path or an enum; they are informative only.
+    return json.dumps(
+        encode_event(event), separators=(",", ":"), allow_nan=False, default=str
+    ).encode()
+
+
+# -- decoding: each helper checks one field's type and raises FrameError with its name ---------
+
+
+def _num(obj: dict[str, Any], key: str) -> float:
+    value = obj.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise FrameError(f"field {key!r} must be a finite number")
+    return float(value)
+
+
+def _opt_num(obj: dict[str, Any], key: str) -> float | None:
+    return None if obj.get(key) is None else _num(obj, key)
+
+
+def _int(obj: dict[str, Any], key: str) -> int:
+    value = obj.get(key)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise FrameError(f"field {key!r} must be an integer")
+    return value
+
+
+def _opt_int(obj: dict[str, Any], key: str) -> int | None:
+    return None if obj.get(key) is None else _int(obj, key)
+
+
+def _str(obj: dict[str, Any], key: str) -> str:
+    value = obj.get(key)
+    if not isinstance(value, str):
+        raise FrameError(f"field {key!r} must be a string")
+    return value
+
+
+def _opt_str(obj: dict[str, Any], key: str) -> str | None:
+    return None if obj.get(key) is None else _str(obj, key)
+
+
+def _bool(obj: dict[str, Any], key: str) -> bool:
+    value = obj.get(key)
+    if not isinstance(value, bool):
+        raise FrameError(f"field {key!r} must be true or false")
+    return value
+
+
+def _hex_map(obj: dict[str, Any], key: str) -> dict[str, bytes]:
+    value = obj.get(key, {})
+    if not isinstance(value, dict):
+        raise FrameError(f"field {key!r} must be an object")
+    out: dict[str, bytes] = {}
+    for k, v in value.items():
+        if not isinstance(v, str):
+            raise FrameError(f"field {key!r} values must be hex strings")
+        try:
+            out[k] = bytes.fromhex(v)
+        except ValueError as exc:
+            raise FrameError(f"field {key!r} has a value that is not hex") from exc
+    return out
+
+
+def _decode_wifi(obj: dict[str, Any]) -> WifiFrame:
+    return WifiFrame(
+        ts=_num(obj, "ts"),
+        mono=_num(obj, "mono"),
+        subtype=_str(obj, "subtype"),
+        mac=_str(obj, "mac"),
+        random_mac=_bool(obj, "random_mac"),
+        rssi_dbm=_opt_int(obj, "rssi_dbm"),
+        freq_mhz=_opt_int(obj, "freq_mhz"),
+        ssid=_opt_str(obj, "ssid"),
+        seq=_int(obj, "seq"),
+        fingerprint=_str(obj, "fingerprint"),
+        bssid=_opt_str(obj, "bssid"),
+        dst=_opt_str(obj, "dst"),
+        sensor=_str(obj, "sensor"),
+    )
+
+
+def _decode_ble(obj: dict[str, Any]) -> BleAdvert:
+    manufacturer: dict[int, bytes] = {}
+    for key, value in _hex_map(obj, "manufacturer_data").items():
+        try:
+            manufacturer[int(key)] = value
+        except ValueError as exc:
+            raise FrameError("manufacturer_data keys must be decimal company ids") from exc
+    uuids = obj.get("service_uuids", [])
+    if not isinstance(uuids, list) or not all(isinstance(u, str) for u in uuids):
+        raise FrameError("field 'service_uuids' must be a list of strings")
+    return BleAdvert(
+        ts=_num(obj, "ts"),
+        mono=_num(obj, "mono"),
+        address=_str(obj, "address"),
+        address_type=_str(obj, "address_type"),
+        rssi=_opt_int(obj, "rssi"),
+        tx_power=_opt_int(obj, "tx_power"),
+        local_name=_opt_str(obj, "local_name"),
+        manufacturer_data=manufacturer,
+        service_data=_hex_map(obj, "service_data"),
+        service_uuids=tuple(uuids),
+        adapter=_str(obj, "adapter"),
+        sensor=_str(obj, "sensor"),
+    )
+
+
+def _decode_sdr(obj: dict[str, Any]) -> SdrBurst:
+    return SdrBurst(
+        ts=_num(obj, "ts"),
+        mono=_num(obj, "mono"),
+        t_end=_num(obj, "t_end"),
+        freq_mhz=_num(obj, "freq_mhz"),
+        bandwidth_khz=_num(obj, "bandwidth_khz"),
+        power_dbfs=_num(obj, "power_dbfs"),
+        snr_db=_num(obj, "snr_db"),
+        band=_opt_str(obj, "band"),
+        gain_db=_opt_num(obj, "gain_db"),
+        sensor=_str(obj, "sensor"),
+    )
+
+
+def _decode_status(obj: dict[str, Any]) -> SensorStatus:
+    try:
+        radio = Radio(_str(obj, "radio"))
+    except ValueError as exc:
+        raise FrameError("field 'radio' is not a known radio") from exc
+    counters = obj.get("counters", {})
+    if not isinstance(counters, dict) or not all(
+        isinstance(v, int) and not isinstance(v, bool) for v in counters.values()
+    ):
+        raise FrameError("field 'counters' must map names to integers")
+    detail = obj.get("detail", {})
+    if not isinstance(detail, dict):
+        raise FrameError("field 'detail' must be an object")
+    return SensorStatus(
+        ts=_num(obj, "ts"),
+        mono=_num(obj, "mono"),
+        sensor=_str(obj, "sensor"),
+        radio=radio,
+        state=_str(obj, "state"),
+        message=_str(obj, "message"),
+        counters=counters,
+        detail=detail,
+    )
+
+
+_DECODERS: dict[str, Callable[[dict[str, Any]], SourceEvent]] = {
+    _TYPE_WIFI: _decode_wifi,
+    _TYPE_BLE: _decode_ble,
+    _TYPE_SDR: _decode_sdr,
+    _TYPE_STATUS: _decode_status,
+}
+
+
+def decode_event(obj: object) -> SourceEvent:
+    """The record a decoded JSON object stands for; ``FrameError`` when it is not one."""
+    if not isinstance(obj, dict):
+        raise FrameError("frame is not a JSON object")
+    version = obj.get("v")
+    if version != WIRE_VERSION:
+        raise FrameError(f"unsupported wire version {version!r} (this core speaks {WIRE_VERSION})")
+    decoder = _DECODERS.get(obj.get("t"))  # type: ignore[arg-type]
+    if decoder is None:
+        raise FrameError(f"unknown record type {obj.get('t')!r}")
+    return decoder(obj)
+
+
+def decode_line(line: bytes) -> SourceEvent:
+    """One JSON line back into its record; ``FrameError`` for anything else."""
+    try:
+        obj = json.loads(line)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise FrameError(f"not JSON: {exc}") from exc
+    return decode_event(obj)

@@ -1,0 +1,463 @@
+"""How source records reach the core: an in-process queue, or a Unix socket between daemons.
+
+Both transports look the same to the two ends: a source calls ``transport.sink(event)``, which
+never blocks and counts a drop when it must, and the core reads an ``EventQueue``.
+
+* ``InProcessTransport`` (``checkpoint run`` and ``checkpoint demo``): the sink puts straight
+  into the core's bounded queue.
+* ``SocketSender`` -> ``SocketReceiver`` (one systemd unit per daemon): a capture daemon sends
+  batches of JSON lines (``codec``) as SOCK_SEQPACKET messages, so the kernel keeps message
+  boundaries and a torn frame cannot happen. The sender holds a bounded buffer and reconnects
+  with backoff while the core restarts; what overflows the buffer is counted, oldest first,
+  because the newest records say most about who is at the gate now. The receiver accepts any
+  number of capture daemons and counts and drops frames that do not decode.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import errno
+import json
+import logging
+import queue
+import selectors
+import socket
+import stat
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from scanner.config import ConfigError
+from scanner.observations import SourceEvent
+from scanner.runtime.codec import FrameError, decode_line, encode_line
+
+_LOGGER = logging.getLogger(__name__)
+
+# One socket message at most; SEQPACKET messages must fit the socket buffer (about 208 KiB by
+# default on Linux), and 64 KiB holds a few hundred records, enough to batch a 5 kHz stream.
+MAX_PACKET_BYTES = 64 * 1024
+# The sender flushes a partly filled batch after this long, so one quiet radio is not delayed.
+SEND_LINGER_S = 0.02
+# Reconnect backoff while the core is down: quick first retries (a restart takes ~1 s), capped
+# so a core that is down for minutes costs one attempt every few seconds.
+RECONNECT_MIN_S = 0.1
+RECONNECT_MAX_S = 3.0
+# A send that cannot complete for this long means the core is stalled; the batch is kept.
+SEND_TIMEOUT_S = 2.0
+# The receiver waits this long for room in the core's queue before it counts a drop, which pushes
+# back on the senders (their buffers then overflow, counted) instead of growing memory here.
+RECEIVER_PUT_TIMEOUT_S = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class TransportOptions:
+    """The ``[transport]`` section: where the core listens and how much each end buffers."""
+
+    socket_path: Path
+    queue_size: int = 20_000  # core input queue: a few seconds at full load
+    send_buffer: int = 20_000  # per capture daemon, while the core is down or slow
+    socket_mode: int = 0o660  # capture daemons run as other users in the checkpoint group
+
+    @classmethod
+    def from_mapping(cls, section: dict[str, Any], state_dir: Path) -> TransportOptions:
+        """Parse the section; ``ConfigError`` names the key that is wrong."""
+        known = {"socket", "queue_size", "send_buffer", "socket_mode"}
+        unknown = sorted(set(section) - known)
+        if unknown:
+            raise ConfigError(f"[transport]: unknown key(s) {', '.join(unknown)}")
+        path = section.get("socket", str(state_dir / "core.sock"))
+        if not isinstance(path, str) or not path:
+            raise ConfigError("[transport] socket must be a path")
+        sizes: dict[str, int] = {}
+        for key, default in (("queue_size", 20_000), ("send_buffer", 20_000)):
+            value = section.get(key, default)
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10**7:
+                raise ConfigError(f"[transport] {key} must be an integer from 1 to 10000000")
+            sizes[key] = value
+        mode = section.get("socket_mode", "0660")
+        try:
+            mode_int = int(mode, 8) if isinstance(mode, str) else int(mode)
+        except ValueError as exc:
+            raise ConfigError(
+                "[transport] socket_mode must be an octal string like '0660'"
+            ) from exc
+        return cls(Path(path), sizes["queue_size"], sizes["send_buffer"], mode_int)
+
+
+class EventQueue:
+    """The core's bounded input queue; what does not fit is counted, never buffered."""
+
+    def __init__(self, maxsize: int, counters: Counter[str] | None = None) -> None:
+        self.maxsize = maxsize
+        self._queue: queue.Queue[SourceEvent] = queue.Queue(maxsize=maxsize)
+        self.counters: Counter[str] = counters if counters is not None else Counter()
+
+    def put(self, event: SourceEvent) -> bool:
+        """Enqueue without waiting; a full queue is a counted drop."""
+        try:
+            self._queue.put_nowait(event)
+        except queue.Full:
+            self.counters["dropped_queue_full"] += 1
+            return False
+        return True
+
+    def put_wait(self, event: SourceEvent, timeout: float) -> bool:
+        """Enqueue, waiting up to ``timeout`` for room; then a counted drop."""
+        try:
+            self._queue.put(event, timeout=timeout)
+        except queue.Full:
+            self.counters["dropped_queue_full"] += 1
+            return False
+        return True
+
+    def get(self, timeout: float | None = None) -> SourceEvent | None:
+        try:
+            return self._queue.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    def get_nowait(self) -> SourceEvent | None:
+        try:
+            return self._queue.get_nowait()
+        except queue.Empty:
+            return None
+
+    def qsize(self) -> int:
+        return self._queue.qsize()
+
+
+class InProcessTransport:
+    """Sources and core in one process: the sink is the core's queue."""
+
+    def __init__(self, events: EventQueue) -> None:
+        self.events = events
+        self.counters = events.counters
+
+    def sink(self, event: SourceEvent) -> None:
+        self.events.put(event)
+
+    def close(self) -> None:
+        """Nothing to release; present so both transports stop the same way."""
+
+
+# -- Unix socket: capture daemon side ---------------------------------------------------------
+
+
+class SocketSender:
+    """A capture daemon's connection to the core, with a bounded buffer and reconnects."""
+
+    def __init__(self, path: Path, buffer_size: int = 20_000) -> None:
+        self.path = path
+        self.buffer_size = buffer_size
+        self.counters: Counter[str] = Counter()
+        self._buffer: collections.deque[bytes] = collections.deque()
+        self._cond = threading.Condition()
+        self._stop = threading.Event()
+        self._sock: socket.socket | None = None
+        self._thread: threading.Thread | None = None
+        self._warned_down = False
+
+    @property
+    def connected(self) -> bool:
+        return self._sock is not None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="transport-send", daemon=True)
+        self._thread.start()
+
+    def sink(self, event: SourceEvent) -> None:
+        """Queue one record for the core; never blocks (the capture loop calls this)."""
+        try:
+            line = encode_line(event)
+        except (TypeError, ValueError):
+            self.counters["dropped_unencodable"] += 1
+            return
+        if len(line) + 1 > MAX_PACKET_BYTES:
+            self.counters["dropped_oversize"] += 1
+            return
+        with self._cond:
+            if len(self._buffer) >= self.buffer_size:
+                self._buffer.popleft()
+                self._count_drop(1)
+            self._buffer.append(line)
+            if len(self._buffer) == 1:
+                self._cond.notify()
+
+    def pending(self) -> int:
+        with self._cond:
+            return len(self._buffer)
+
+    def flush(self, timeout: float) -> bool:
+        """Wait until everything buffered is sent (or ``timeout``); True when empty."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.pending() == 0:
+                return True
+            time.sleep(0.01)
+        return self.pending() == 0
+
+    def close(self, flush_s: float = 1.0) -> None:
+        """Send what is buffered (briefly), then disconnect."""
+        if self.connected:
+            self.flush(flush_s)
+        self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout=SEND_TIMEOUT_S + 1)
+        self._disconnect()
+
+    # -- the sending thread ---------------------------------------------------------------
+    def _run(self) -> None:
+        backoff = RECONNECT_MIN_S
+        while not self._stop.is_set():
+            if self._sock is None:
+                if not self._connect():
+                    self._stop.wait(backoff)
+                    backoff = min(backoff * 2, RECONNECT_MAX_S)
+                    continue
+                backoff = RECONNECT_MIN_S
+            batch = self._take_batch()
+            if not batch:
+                continue
+            self._send(batch)
+
+    def _connect(self) -> bool:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        sock.settimeout(SEND_TIMEOUT_S)
+        try:
+            sock.connect(str(self.path))
+        except OSError as exc:
+            sock.close()
+            self._note_down(exc)
+            return False
+        self._sock = sock
+        self.counters["connects"] += 1
+        if self._warned_down:
+            _LOGGER.warning("reconnected to the core at %s", self.path)
+        self._warned_down = False
+        return True
+
+    def _note_down(self, exc: OSError) -> None:
+        # Warn once per outage (the operator should look at the core); retries go to debug.
+        if not self._warned_down:
+            _LOGGER.warning(
+                "core not reachable at %s (%s); buffering up to %d records and retrying",
+                self.path,
+                exc.strerror or exc,
+                self.buffer_size,
+            )
+            self._warned_down = True
+        else:
+            _LOGGER.debug("core still not reachable at %s: %s", self.path, exc)
+
+    def _take_batch(self) -> list[bytes]:
+        with self._cond:
+            if not self._buffer:
+                self._cond.wait(timeout=0.5)
+            if not self._buffer:
+                return []
+            if len(self._buffer) < 64:
+                # Linger briefly so a trickle of records shares one message.
+                self._cond.wait(timeout=SEND_LINGER_S)
+            batch: list[bytes] = []
+            size = 0
+            while self._buffer and size + len(self._buffer[0]) + 1 <= MAX_PACKET_BYTES:
+                line = self._buffer.popleft()
+                batch.append(line)
+                size += len(line) + 1
+            return batch
+
+    def _send(self, batch: list[bytes]) -> None:
+        sock = self._sock
+        if sock is None:
+            self._requeue(batch)
+            return
+        try:
+            sock.send(b"\n".join(batch))
+        except OSError as exc:
+            # The core went away (or is stalled): keep the batch for the next connection.
+            self.counters["send_errors"] += 1
+            self._requeue(batch)
+            self._disconnect()
+            self._note_down(exc)
+            return
+        self.counters["sent"] += len(batch)
+        self.counters["packets"] += 1
+
+    def _requeue(self, batch: list[bytes]) -> None:
+        with self._cond:
+            self._buffer.extendleft(reversed(batch))
+            excess = len(self._buffer) - self.buffer_size
+            for _ in range(max(0, excess)):
+                self._buffer.popleft()
+            self._count_drop(max(0, excess))
+
+    def _count_drop(self, n: int) -> None:
+        # Every overflow is counted once; those during an outage are also counted apart, so
+        # the health report can say how much the core's absence cost.
+        if n:
+            self.counters["dropped_buffer_full"] += n
+            if self._sock is None:
+                self.counters["dropped_core_down"] += n
+
+    def _disconnect(self) -> None:
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            sock.close()
+
+
+# -- Unix socket: core side -------------------------------------------------------------------
+
+
+class SocketReceiver:
+    """The core's listening socket: accepts capture daemons, decodes, feeds the core's queue."""
+
+    def __init__(self, path: Path, events: EventQueue, mode: int = 0o660) -> None:
+        self.path = path
+        self.events = events
+        self.mode = mode
+        self.counters: Counter[str] = Counter()
+        self._listener: socket.socket | None = None
+        self._selector = selectors.DefaultSelector()
+        self._clients: set[socket.socket] = set()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._logged_malformed = False
+
+    @property
+    def clients(self) -> int:
+        return len(self._clients)
+
+    def start(self) -> None:
+        """Bind and listen (replacing a stale socket file), then serve in a thread."""
+        self._listener = self._bind()
+        self._selector.register(self._listener, selectors.EVENT_READ)
+        self._thread = threading.Thread(target=self._run, name="transport-recv", daemon=True)
+        self._thread.start()
+
+    def _bind(self) -> socket.socket:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.exists() or self.path.is_symlink():
+            if not stat.S_ISSOCK(self.path.lstat().st_mode):
+                raise OSError(errno.EEXIST, f"{self.path} exists and is not a socket")
+            if _socket_answers(self.path):
+                raise OSError(errno.EADDRINUSE, f"another core is listening on {self.path}")
+            # Left behind by a core that was killed: nobody listens, so it is safe to replace.
+            self.path.unlink()
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            sock.bind(str(self.path))
+            self.path.chmod(self.mode)
+            sock.listen(16)
+        except OSError:
+            sock.close()
+            raise
+        sock.setblocking(False)
+        return sock
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2.0)
+        for client in list(self._clients):
+            self._drop_client(client)
+        if self._listener is not None:
+            with contextlib.suppress(KeyError, ValueError):
+                self._selector.unregister(self._listener)
+            self._listener.close()
+            self._listener = None
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
+        self._selector.close()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for key, _mask in self._selector.select(timeout=0.2):
+                sock = key.fileobj
+                if not isinstance(sock, socket.socket):
+                    continue
+                if sock is self._listener:
+                    self._accept()
+                else:
+                    self._read(sock)
+
+    def _accept(self) -> None:
+        if self._listener is None:
+            return
+        try:
+            client, _ = self._listener.accept()
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            _LOGGER.warning("accepting a capture daemon failed: %s", exc)
+            return
+        client.setblocking(False)
+        self._clients.add(client)
+        self._selector.register(client, selectors.EVENT_READ)
+        self.counters["connections"] += 1
+        _LOGGER.info("capture daemon connected (%d now)", len(self._clients))
+
+    def _read(self, client: socket.socket) -> None:
+        try:
+            data, _anc, flags, _addr = client.recvmsg(MAX_PACKET_BYTES)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            _LOGGER.info("capture daemon connection failed: %s", exc)
+            self._drop_client(client)
+            return
+        if not data:
+            self._drop_client(client)
+            return
+        self.counters["packets"] += 1
+        if flags & socket.MSG_TRUNC:
+            # A message larger than any sender writes: not one of ours; drop it whole.
+            self._malformed("oversized message")
+            return
+        for line in data.split(b"\n"):
+            if not line:
+                continue
+            try:
+                event = decode_line(line)
+            except FrameError as exc:
+                self._malformed(str(exc))
+                continue
+            self.counters["records"] += 1
+            self.events.put_wait(event, RECEIVER_PUT_TIMEOUT_S)
+
+    def _malformed(self, why: str) -> None:
+        self.counters["malformed_frames"] += 1
+        if not self._logged_malformed:
+            _LOGGER.warning("dropping malformed frame from a capture daemon: %s", why)
+            self._logged_malformed = True
+        else:
+            _LOGGER.debug("dropping malformed frame: %s", why)
+
+    def _drop_client(self, client: socket.socket) -> None:
+        with contextlib.suppress(KeyError, ValueError):
+            self._selector.unregister(client)
+        self._clients.discard(client)
+        client.close()
+        self.counters["disconnects"] += 1
+
+
+def _socket_answers(path: Path) -> bool:
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    probe.settimeout(0.5)
+    try:
+        probe.connect(str(path))
+    except OSError:
+        return False
+    finally:
+        probe.close()
+    return True
+
+
+def counters_json(counters: Counter[str]) -> str:
+    """Counters as one compact JSON object, for logs."""
+    return json.dumps(dict(sorted(counters.items())), separators=(",", ":"))
