@@ -1,0 +1,199 @@
+"""``ble.jsonl``: one advertisement per line, as a BlueZ scanner reports it (FORMATS.md).
+
+The reader turns each line into a ``BleAdvert`` (``mono == ts``: a recording's own timeline is
+monotonic by construction); a line that does not fit is counted and skipped, never fatal. The
+writer, ``advert_to_json``, is what the live recorder (``--record``) writes, so a recording
+replays through the same code as live capture after bleak.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from scanner.errors import RecordingError
+from scanner.observations import BleAdvert
+from scanner.sources.ble.address import normalise_address
+
+_LOGGER = logging.getLogger(__name__)
+
+_NO_MFR: dict[int, bytes] = {}
+_NO_SVC: dict[str, bytes] = {}
+_ADDRESS_TYPES = frozenset({"public", "random"})
+# Advertising data is at most 1650 bytes even with extended advertising (Core 5.x); a longer
+# value is corrupt input, not an advertisement.
+_MAX_VALUE_BYTES = 1650
+
+
+class LineError(ValueError):
+    """A line is not an advertisement record; the message says which field is wrong."""
+
+
+def _int_or_none(obj: dict[str, Any], key: str) -> int | None:
+    value = obj.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise LineError(f"{key} must be an integer or null")
+    return value
+
+
+def _hex_bytes(value: object, what: str) -> bytes:
+    if not isinstance(value, str):
+        raise LineError(f"{what} must be a hex string")
+    try:
+        raw = bytes.fromhex(value)
+    except ValueError as exc:
+        raise LineError(f"{what} is not hex") from exc
+    if len(raw) > _MAX_VALUE_BYTES:
+        raise LineError(f"{what} is longer than any advertisement")
+    return raw
+
+
+def advert_from_json(obj: object) -> BleAdvert:
+    """Build a record from one decoded JSON object; raises ``LineError`` when it does not fit."""
+    if not isinstance(obj, dict):
+        raise LineError("line is not a JSON object")
+    ts = obj.get("ts")
+    if isinstance(ts, bool) or not isinstance(ts, int | float) or not math.isfinite(ts):
+        raise LineError("ts must be a finite number")
+    raw_address = obj.get("address")
+    address = normalise_address(raw_address) if isinstance(raw_address, str) else None
+    if address is None:
+        raise LineError("address must be a BLE address (AA:BB:CC:DD:EE:FF)")
+    address_type = obj.get("address_type", "public")
+    if address_type not in _ADDRESS_TYPES:
+        raise LineError("address_type must be 'public' or 'random'")
+    local_name = obj.get("local_name")
+    if local_name is not None and not isinstance(local_name, str):
+        raise LineError("local_name must be a string or null")
+    mfr_raw = obj.get("manufacturer_data") or {}
+    if not isinstance(mfr_raw, dict):
+        raise LineError("manufacturer_data must be an object")
+    manufacturer: dict[int, bytes] = {}
+    for key, value in mfr_raw.items():
+        try:
+            company = int(key)
+        except ValueError as exc:
+            raise LineError("manufacturer_data keys must be decimal company ids") from exc
+        if not 0 <= company <= 0xFFFF:
+            raise LineError("company id out of range")
+        manufacturer[company] = _hex_bytes(value, f"manufacturer_data[{key}]")
+    svc_raw = obj.get("service_data") or {}
+    if not isinstance(svc_raw, dict):
+        raise LineError("service_data must be an object")
+    service = {str(k).lower(): _hex_bytes(v, f"service_data[{k}]") for k, v in svc_raw.items()}
+    uuids_raw = obj.get("service_uuids") or []
+    if not isinstance(uuids_raw, list) or not all(isinstance(u, str) for u in uuids_raw):
+        raise LineError("service_uuids must be a list of strings")
+    adapter = obj.get("adapter", "hci0")
+    if not isinstance(adapter, str):
+        raise LineError("adapter must be a string")
+    ts_f = float(ts)
+    return BleAdvert(
+        ts=ts_f,
+        mono=ts_f,
+        address=address,
+        address_type=address_type,
+        rssi=_int_or_none(obj, "rssi"),
+        tx_power=_int_or_none(obj, "tx_power"),
+        local_name=local_name,
+        manufacturer_data=manufacturer or _NO_MFR,
+        service_data=service or _NO_SVC,
+        service_uuids=tuple(u.lower() for u in uuids_raw),
+        adapter=adapter,
+    )
+
+
+def parse_line(line: str, counters: Counter[str] | None = None) -> BleAdvert | None:
+    """One line to a record, or None (counted as ``malformed``/``blank``) when it is not one."""
+    text = line.strip()
+    if not text:
+        if counters is not None:
+            counters["blank"] += 1
+        return None
+    try:
+        return advert_from_json(json.loads(text))
+    except (ValueError, RecursionError) as exc:
+        # json.JSONDecodeError and LineError are both ValueErrors.
+        if counters is not None:
+            counters["malformed"] += 1
+        _LOGGER.debug("skipping malformed ble.jsonl line: %s", exc)
+        return None
+
+
+def iter_jsonl(stream: IO[str], counters: Counter[str]) -> Iterator[BleAdvert]:
+    """Records from an open text stream; malformed lines counted and skipped."""
+    for line in stream:
+        advert = parse_line(line, counters)
+        if advert is not None:
+            counters["records"] += 1
+            yield advert
+
+
+def _lines(stream: IO[str], counters: Counter[str]) -> Iterator[BleAdvert]:
+    with stream:
+        yield from iter_jsonl(stream, counters)
+
+
+def read_jsonl(path: str | Path, counters: Counter[str] | None = None) -> Iterator[BleAdvert]:
+    """Records from a ``ble.jsonl`` file; raises ``RecordingError`` at once if it cannot be
+    opened (the file is opened here, not on first iteration)."""
+    counts = counters if counters is not None else Counter()
+    try:
+        stream = Path(path).open(encoding="utf-8", errors="replace")  # noqa: SIM115 closed by _lines
+    except OSError as exc:
+        raise RecordingError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    return _lines(stream, counts)
+
+
+def advert_to_json(advert: BleAdvert) -> dict[str, Any]:
+    """The ``ble.jsonl`` object of one record (the recorder's format)."""
+    return {
+        "ts": round(advert.ts, 6),
+        "address": advert.address,
+        "address_type": advert.address_type,
+        "rssi": advert.rssi,
+        "tx_power": advert.tx_power,
+        "local_name": advert.local_name,
+        "manufacturer_data": {str(k): v.hex() for k, v in advert.manufacturer_data.items()},
+        "service_data": {k: v.hex() for k, v in advert.service_data.items()},
+        "service_uuids": list(advert.service_uuids),
+        "adapter": advert.adapter,
+    }
+
+
+class JsonlRecorder:
+    """Appends adverts to a ``ble.jsonl`` file, one line each; flushes every ``flush_every``."""
+
+    def __init__(self, path: str | Path, flush_every: int = 64) -> None:
+        self.path = Path(path)
+        try:
+            self._stream: IO[str] | None = self.path.open("a", encoding="utf-8")
+        except OSError as exc:
+            raise RecordingError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
+        self._flush_every = max(1, flush_every)
+        self._pending = 0
+        self.written = 0
+
+    def write(self, advert: BleAdvert) -> None:
+        if self._stream is None:
+            return
+        self._stream.write(json.dumps(advert_to_json(advert), separators=(",", ":")) + "\n")
+        self.written += 1
+        self._pending += 1
+        if self._pending >= self._flush_every:
+            self._stream.flush()
+            self._pending = 0
+
+    def close(self) -> None:
+        if self._stream is not None:
+            self._stream.close()
+            self._stream = None
