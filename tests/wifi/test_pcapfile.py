@@ -14,7 +14,7 @@ from scanner.sources.wifi.pcapfile import CaptureFile, read_records
 from scanner.sources.wifi.pcapwriter import PcapWriter
 
 FRAMES = [
-    build.radiotap(rssi_dbm=-40 - i) + build.probe_request("02:00:00:00:00:%02x" % i, i, b"")
+    build.radiotap(rssi_dbm=-40 - i) + build.probe_request(f"02:00:00:00:00:{i:02x}", i, b"")
     for i in range(5)
 ]
 TIMES = [1_764_000_000.25 + i * 0.5 for i in range(5)]
