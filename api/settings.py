@@ -11,10 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from scanner.store.db import Store
+from scanner.store.users import DEMO_USERS_KEY
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-# The settings key under which ``ensure_demo_users`` remembers the accounts it created.
-DEMO_USERS_KEY = "demo_users"
 
 
 class SettingsError(ValueError):

@@ -224,6 +224,9 @@ def update_user(
             if disabled:
                 conn.execute("DELETE FROM api_tokens WHERE username = ?", (username,))
             append_audit(conn, ts, actor, "user.update", detail)
+            if password is not None and actor != "demo":
+                # A demo account with a password of its own is no longer a public one.
+                _forget_demo(store, conn, username)
     return get_user(store, username)
 
 
@@ -235,6 +238,13 @@ def remove_user(store: Store, username: str, ts: float, actor: str) -> None:
         conn.execute("DELETE FROM sessions WHERE username = ?", (username,))
         conn.execute("DELETE FROM api_tokens WHERE username = ?", (username,))
         append_audit(conn, ts, actor, "user.remove", {"username": username})
+        _forget_demo(store, conn, username)
+
+
+def _forget_demo(store: Store, conn: Any, username: str) -> None:
+    names = store.get_setting(DEMO_USERS_KEY, [])
+    if username in names:
+        store.set_setting(conn, DEMO_USERS_KEY, [n for n in names if n != username])
 
 
 def count_admins(store: Store) -> int:
@@ -343,3 +353,48 @@ def _audit_login(
         append_audit(
             conn, ts, username, "login" if ok else "login.failed", {"how": how, "reason": reason}
         )
+
+
+# -- the demo --------------------------------------------------------------------------------
+# The settings key listing the demo's accounts; the API refuses to run outside demo mode while
+# any is present, since these passwords are printed on every demo start.
+DEMO_USERS_KEY = "demo_users"
+_DEMO_ACCOUNTS: dict[str, dict[str, str]] = {
+    "guard": {"role": "guard", "password": "guard-demo", "pin": "1234"},
+    "supervisor": {"role": "supervisor", "password": "supervisor-demo"},
+    "admin": {"role": "admin", "password": "admin-demo"},
+}
+
+
+def ensure_demo_users(store: Store, ts: float = 0.0) -> dict[str, dict[str, str]]:
+    """Create (or reset) the demo's accounts; returns ``{name: {role, password[, pin]}}``.
+
+    Only the demo calls this. The credentials are fixed so the README can name them.
+    """
+    for name, account in _DEMO_ACCOUNTS.items():
+        try:
+            get_user(store, name)
+        except UserNotFoundError:
+            add_user(
+                store,
+                name,
+                account["role"],
+                ts,
+                "demo",
+                password=account["password"],
+                pin=account.get("pin"),
+            )
+        else:
+            update_user(
+                store,
+                name,
+                ts,
+                "demo",
+                role=account["role"],
+                disabled=False,
+                password=account["password"],
+                pin=account.get("pin"),
+            )
+    with store.write() as conn:
+        store.set_setting(conn, DEMO_USERS_KEY, sorted(_DEMO_ACCOUNTS))
+    return {name: dict(account) for name, account in _DEMO_ACCOUNTS.items()}
