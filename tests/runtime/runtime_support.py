@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
+from scanner.clock import SYSTEM_CLOCK, Clock
 from scanner.observations import BleAdvert, Radio, SdrBurst, SensorStatus, SourceEvent, WifiFrame
+from scanner.sources.base import Sink, Source, SourceOptions
 
 
 def sample_records(i: int = 0) -> list[SourceEvent]:
@@ -84,3 +89,61 @@ def sample_records(i: int = 0) -> list[SourceEvent]:
             detail={"noise_floor_dbfs": -52.5, "channels": [1, 6, 11], "silent_s": None},
         ),
     ]
+
+
+class CountingSource(Source):
+    """A real Source subclass whose capture thread delivers numbered Wi-Fi frames.
+
+    ``crash_after`` makes the thread raise after that many frames, as a capture loop does when
+    its interface vanishes; ``fail_starts`` makes ``start`` raise that many times first.
+    """
+
+    radio = Radio.WIFI
+
+    def __init__(
+        self,
+        sink: Sink,
+        clock: Clock = SYSTEM_CLOCK,
+        *,
+        crash_after: int | None = None,
+        interval_s: float = 0.002,
+    ) -> None:
+        super().__init__(SourceOptions(sensor="wifi:test"), sink, clock)
+        self.crash_after = crash_after
+        self.interval_s = interval_s
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self.set_state("starting")
+        self._thread = threading.Thread(target=self._run, name="test-capture", daemon=True)
+        self._thread.start()
+        self.set_state("ok")
+
+    def _run(self) -> None:
+        n = 0
+        while not self.stopping:
+            self.deliver(
+                WifiFrame(
+                    ts=self.clock.wall(),
+                    mono=self.clock.monotonic(),
+                    subtype="probe_req",
+                    mac="da:00:00:00:00:01",
+                    random_mac=True,
+                    rssi_dbm=-40,
+                    freq_mhz=2412,
+                    ssid="",
+                    seq=n,
+                    fingerprint="ab",
+                    sensor="wifi:test",
+                )
+            )
+            n += 1
+            if self.crash_after is not None and n >= self.crash_after:
+                raise OSError(19, "No such device (wlan1 vanished)")
+            time.sleep(self.interval_s)
+
+    def stop(self) -> None:
+        super().stop()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+        self.set_state("stopped")

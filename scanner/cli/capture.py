@@ -1,0 +1,16 @@
+"""`checkpoint capture wifi|ble|sdr --config FILE`: one capture daemon sending to the core."""
+
+from __future__ import annotations
+
+import argparse
+
+from scanner.config import Config
+from scanner.runtime.launch import launch, load
+from scanner.runtime.processes import plan_capture
+
+
+def run(args: argparse.Namespace) -> int:
+    config = load("capture", args.config)
+    if not isinstance(config, Config):
+        return config
+    return launch("capture", lambda: plan_capture(config, args.radio))

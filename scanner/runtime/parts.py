@@ -1,0 +1,279 @@
+"""Building the parts of a process from the config: radio sources, the core, the API server.
+
+Everything that reads the config happens here, before anything starts, so a bad value is one
+clear ``ConfigError`` (exit status 2) and not a thread that dies a second later.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from scanner.clock import SYSTEM_CLOCK, Clock
+from scanner.config import Config, ConfigError
+from scanner.observations import Radio, SensorStatus, SourceEvent
+from scanner.runtime.components import ApiServer, CoreLike, CoreLoop, SourceComponent, bind_tcp
+from scanner.runtime.supervisor import Supervisor
+from scanner.runtime.transport import EventQueue
+from scanner.sources.base import Sink, Source
+from scanner.store.db import Store, StoreError
+
+_LOGGER = logging.getLogger(__name__)
+
+RADIOS = ("wifi", "ble", "sdr")
+# The appliance's tablet reaches the API over the site network; TLS moves it to 8443.
+DEFAULT_API_HOST = "0.0.0.0"
+DEFAULT_API_PORT = 8080
+DEFAULT_API_TLS_PORT = 8443
+
+SourceBuilder = Callable[[Sink], Source]
+
+
+def source_builder(radio: str, section: dict[str, Any], clock: Clock) -> SourceBuilder:
+    """A factory for the radio's live source; the section is checked now, by building once."""
+    try:
+        module = importlib.import_module(f"scanner.sources.{radio}")
+    except ImportError as exc:
+        raise ConfigError(f"[{radio}]: this installation cannot capture {radio}: {exc}") from exc
+    build = getattr(module, "build_source", None)
+    if build is None:
+        raise ConfigError(f"[{radio}]: live {radio} capture is not available in this version")
+    options = {k: v for k, v in section.items() if k != "enabled"}
+
+    def make(sink: Sink) -> Source:
+        source = build(options, sink, clock)
+        if not isinstance(source, Source):
+            raise TypeError(f"scanner.sources.{radio}.build_source did not return a Source")
+        return source
+
+    # Building is cheap (hardware is opened in start()), and it turns option errors into
+    # config errors now rather than restart loops later.
+    try:
+        make(_discard)
+    except ConfigError:
+        raise
+    except (TypeError, ValueError, KeyError) as exc:
+        raise ConfigError(f"[{radio}]: {exc}") from exc
+    return make
+
+
+def _discard(_event: SourceEvent) -> None:
+    """The sink of the throw-away source built only to check options."""
+
+
+class CoreWithStore:
+    """The core with the store connection it writes through; closed together."""
+
+    def __init__(self, store_path: str, options: Any, clock: Clock) -> None:
+        from scanner.core.pipeline import Core
+
+        self.store = Store(store_path)
+        try:
+            self.core = Core(self.store, options, clock)
+        except BaseException:
+            self.store.close()
+            raise
+
+    def handle(self, event: SourceEvent) -> object:
+        return self.core.handle(event)
+
+    def tick(self, now_mono: float) -> object:
+        return self.core.tick(now_mono)
+
+    def close(self) -> None:
+        close = getattr(self.core, "close", None)
+        if callable(close):
+            try:
+                close()
+            except Exception:
+                _LOGGER.exception("closing the core failed")
+        self.store.close()
+
+
+def core_options(config: Config) -> Any:
+    """The ``[core]`` section as the core's options (checked now)."""
+    from scanner.core.options import CoreOptions
+
+    try:
+        return CoreOptions.from_mapping(config.section("core"))
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"[core]: {exc}") from exc
+
+
+def check_store(path: Path) -> None:
+    """Open (and migrate) the store once, so an unwritable path is a config error."""
+    try:
+        Store(path).close()
+    except (StoreError, OSError) as exc:
+        raise ConfigError(f"[store]: {exc}") from exc
+    except Exception as exc:
+        raise ConfigError(f"[store]: cannot open {path}: {exc}") from exc
+
+
+def core_loop_factory(
+    store_path: str,
+    options: Any,
+    events: EventQueue,
+    clock: Clock,
+    tick_clock: Callable[[], float] | None = None,
+) -> Callable[[], CoreLoop]:
+    def make_core() -> CoreLike:
+        return CoreWithStore(store_path, options, clock)
+
+    def close(core: CoreLike) -> None:
+        if isinstance(core, CoreWithStore):
+            core.close()
+
+    def factory() -> CoreLoop:
+        return CoreLoop("core", make_core, events, clock, tick_clock=tick_clock, on_close=close)
+
+    return factory
+
+
+@dataclass(frozen=True, slots=True)
+class ApiPlan:
+    """How to serve the API: the app's settings and where to listen."""
+
+    settings: Any
+    host: str
+    port: int
+    certfile: str | None
+    keyfile: str | None
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.certfile else "http"
+
+
+def api_plan(section: dict[str, Any], store_path: Path, *, demo: bool = False) -> ApiPlan:
+    """Check the ``[api]`` section: TLS needs both files, and they must be readable."""
+    from api.settings import ApiSettings, SettingsError
+
+    section = {k: v for k, v in section.items() if k != "enabled"}
+    certfile = section.get("certfile")
+    keyfile = section.get("keyfile")
+    if bool(certfile) != bool(keyfile):
+        raise ConfigError("[api]: certfile and keyfile go together (TLS needs both)")
+    for key, value in (("certfile", certfile), ("keyfile", keyfile)):
+        if value is not None and (not isinstance(value, str) or not Path(value).is_file()):
+            raise ConfigError(f"[api] {key}: {value!r} is not a readable file")
+    tls = bool(certfile)
+    port = section.get("port", DEFAULT_API_TLS_PORT if tls else DEFAULT_API_PORT)
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise ConfigError(f"[api] port must be 0-65535, not {port!r}")
+    host = section.get("host", DEFAULT_API_HOST)
+    if not isinstance(host, str) or not host:
+        raise ConfigError("[api] host must be a host name or address")
+    app_section = dict(section)
+    if tls:
+        app_section["tls"] = True
+    try:
+        settings = ApiSettings.from_mapping(app_section, store_path, demo=demo)
+    except SettingsError as exc:
+        raise ConfigError(str(exc)) from exc
+    return ApiPlan(settings, host, port, certfile, keyfile)
+
+
+def api_server_factory(plan: ApiPlan) -> tuple[Callable[[], ApiServer], int]:
+    """Bind the API's port now (a busy port is an error before anything starts).
+
+    Returns the component factory and the port actually bound (port 0 picks a free one).
+    """
+    try:
+        sock = bind_tcp(plan.host, plan.port)
+    except OSError as exc:
+        raise ConfigError(
+            f"[api]: cannot listen on {plan.host}:{plan.port}: {exc.strerror or exc}"
+        ) from exc
+    port = int(sock.getsockname()[1])
+    first: list[Any] = [sock]
+
+    def make_app() -> Any:
+        from api.app import create_app
+
+        return create_app(plan.settings)
+
+    def factory() -> ApiServer:
+        s = first.pop() if first else None
+        return ApiServer(
+            "api", make_app, plan.host, port, plan.certfile, plan.keyfile, first_socket=s
+        )
+
+    return factory, port
+
+
+class SourceHealthReporter:
+    """Turns a supervisor report about a source into a health record for the core.
+
+    A capture thread that dies cannot report its own fault; the supervisor does it for it, so
+    the guard's sensor strip turns red within a second instead of going stale after minutes.
+    """
+
+    def __init__(self, sink: Sink, clock: Clock = SYSTEM_CLOCK) -> None:
+        self._sink = sink
+        self._clock = clock
+        self._sources: dict[str, tuple[str, Radio]] = {}
+
+    def register(self, component_name: str, sensor: str, radio: Radio) -> None:
+        self._sources[component_name] = (sensor, radio)
+
+    def __call__(self, name: str, state: str, message: str) -> None:
+        known = self._sources.get(name)
+        if known is None:
+            return
+        sensor, radio = known
+        # A restarted source reports its own state as soon as it runs; only faults come here.
+        if state != "fault":
+            return
+        self._sink(
+            SensorStatus(
+                ts=self._clock.wall(),
+                mono=self._clock.monotonic(),
+                sensor=sensor,
+                radio=radio,
+                state="fault",
+                message=message,
+            )
+        )
+
+
+def add_sources(
+    supervisor: Supervisor,
+    reporter: SourceHealthReporter,
+    config: Config,
+    sink: Sink,
+    clock: Clock,
+    radios: tuple[str, ...] = RADIOS,
+    counters_extra: Callable[[], dict[str, int]] | None = None,
+) -> list[str]:
+    """Add a component per enabled radio; returns their names."""
+    names: list[str] = []
+    for radio in radios:
+        if not config.enabled(radio):
+            continue
+        build = source_builder(radio, config.section(radio), clock)
+        probe = build(_discard)
+        reporter.register(radio, probe.options.sensor, probe.radio)
+        supervisor.add(
+            radio,
+            _source_factory(radio, build, sink, counters_extra),
+            critical=False,
+        )
+        names.append(radio)
+    return names
+
+
+def _source_factory(
+    name: str,
+    build: SourceBuilder,
+    sink: Sink,
+    counters_extra: Callable[[], dict[str, int]] | None,
+) -> Callable[[], SourceComponent]:
+    def factory() -> SourceComponent:
+        return SourceComponent(name, build, sink, counters_extra)
+
+    return factory

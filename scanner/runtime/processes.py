@@ -1,0 +1,181 @@
+"""What each checkpoint process is made of, built from the config before anything starts.
+
+* ``plan_run``: sources, core and API in one process, joined by the in-process queue.
+* ``plan_capture``: one radio whose records go to the core over the Unix socket.
+* ``plan_core``: the socket receiver and the core loop.
+* ``plan_api``: the API server alone.
+
+Every function raises ``ConfigError`` for a bad config; none starts a thread.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from scanner.clock import SYSTEM_CLOCK, Clock
+from scanner.config import Config, ConfigError
+from scanner.runtime.components import ReceiverComponent, SenderComponent
+from scanner.runtime.parts import (
+    SourceHealthReporter,
+    add_sources,
+    api_plan,
+    api_server_factory,
+    check_store,
+    core_loop_factory,
+    core_options,
+)
+from scanner.runtime.runner import HealthWriter
+from scanner.runtime.supervisor import Supervisor
+from scanner.runtime.transport import (
+    EventQueue,
+    InProcessTransport,
+    SocketSender,
+    TransportOptions,
+)
+
+_LOGGER = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Plan:
+    """A process ready to ``serve``: its supervisor and how it reports itself."""
+
+    supervisor: Supervisor
+    ready_text: str
+    health: HealthWriter | None = None
+    status_text: Callable[[], str] | None = None
+    cleanup: list[Callable[[], None]] = field(default_factory=list)
+    url: str | None = None
+
+
+def _transport_options(config: Config) -> TransportOptions:
+    return TransportOptions.from_mapping(config.section("transport"), config.state_dir)
+
+
+def plan_run(config: Config, clock: Clock = SYSTEM_CLOCK) -> Plan:
+    """Everything the config enables, in one process."""
+    topts = _transport_options(config)
+    store_path = config.db_path
+    check_store(store_path)
+    options = core_options(config)
+    events = EventQueue(topts.queue_size)
+    transport = InProcessTransport(events)
+    reporter = SourceHealthReporter(transport.sink, clock)
+    supervisor = Supervisor(clock, reporter)
+    # The core first: it must be consuming before the sources start filling its queue.
+    supervisor.add("core", core_loop_factory(str(store_path), options, events, clock))
+    radios = add_sources(supervisor, reporter, config, transport.sink, clock)
+    url = None
+    parts = list(radios)
+    if config.enabled("api"):
+        plan = api_plan(config.section("api"), store_path)
+        factory, port = api_server_factory(plan)
+        supervisor.add("api", factory, critical=False)
+        url = f"{plan.scheme}://{plan.host}:{port}/"
+        parts.append(f"api on {url}")
+    if not radios:
+        _LOGGER.warning(
+            "no radio is enabled in %s; the core will only see what arrives", config.path
+        )
+
+    def status() -> str:
+        dropped = events.counters["dropped_queue_full"]
+        return f"queue {events.qsize()}/{events.maxsize}, dropped {dropped}"
+
+    return Plan(
+        supervisor,
+        f"running core + {', '.join(parts) or 'no sources'}",
+        HealthWriter(str(store_path), "run", extra=lambda: {"queue": _queue_health(events)}),
+        status,
+        url=url,
+    )
+
+
+def _queue_health(events: EventQueue) -> dict[str, int]:
+    return {
+        "depth": events.qsize(),
+        "size": events.maxsize,
+        "dropped": events.counters["dropped_queue_full"],
+    }
+
+
+def plan_capture(config: Config, radio: str, clock: Clock = SYSTEM_CLOCK) -> Plan:
+    """One capture daemon: the radio's source, sending to the core's socket."""
+    if not config.enabled(radio):
+        raise ConfigError(f"{config.path}: [{radio}] is missing or has enabled = false")
+    topts = _transport_options(config)
+    sender = SocketSender(topts.socket_path, topts.send_buffer)
+
+    def transport_counters() -> dict[str, int]:
+        return dict(sender.counters)
+
+    reporter = SourceHealthReporter(sender.sink, clock)
+    supervisor = Supervisor(clock, reporter)
+    supervisor.add("transport", lambda: SenderComponent("transport", sender), critical=True)
+    add_sources(
+        supervisor,
+        reporter,
+        config,
+        sender.sink,
+        clock,
+        radios=(radio,),
+        counters_extra=transport_counters,
+    )
+
+    def status() -> str:
+        state = "connected" if sender.connected else "core unreachable"
+        counts = sender.counters
+        dropped = counts["dropped_buffer_full"]
+        pending = sender.pending()
+        return f"{radio}: {state}, sent {counts['sent']}, buffered {pending}, dropped {dropped}"
+
+    return Plan(supervisor, f"capturing {radio} for the core at {topts.socket_path}", None, status)
+
+
+def plan_core(config: Config, clock: Clock = SYSTEM_CLOCK) -> Plan:
+    """The core daemon: listens for capture daemons and runs the detection core."""
+    topts = _transport_options(config)
+    store_path = config.db_path
+    check_store(store_path)
+    options = core_options(config)
+    events = EventQueue(topts.queue_size)
+    supervisor = Supervisor(clock)
+    supervisor.add("core", core_loop_factory(str(store_path), options, events, clock))
+    receivers: list[ReceiverComponent] = []
+
+    def make_receiver() -> ReceiverComponent:
+        component = ReceiverComponent("receiver", topts.socket_path, events, topts.socket_mode)
+        receivers[:] = [component]
+        return component
+
+    supervisor.add("receiver", make_receiver)
+
+    def transport_health() -> dict[str, object]:
+        counters = dict(receivers[0].receiver.counters) if receivers else {}
+        clients = receivers[0].receiver.clients if receivers else 0
+        return {"queue": _queue_health(events), "socket": {**counters, "clients": clients}}
+
+    def status() -> str:
+        health = transport_health()
+        return f"{health['socket']}, queue {health['queue']}"
+
+    return Plan(
+        supervisor,
+        f"core listening on {topts.socket_path}",
+        HealthWriter(str(store_path), "core", extra=transport_health),
+        status,
+    )
+
+
+def plan_api(config: Config) -> Plan:
+    """The API daemon."""
+    store_path = config.db_path
+    check_store(store_path)
+    plan = api_plan(config.section("api"), store_path)
+    factory, port = api_server_factory(plan)
+    supervisor = Supervisor()
+    supervisor.add("api", factory)
+    url = f"{plan.scheme}://{plan.host}:{port}/"
+    return Plan(supervisor, f"serving {url}", None, None, url=url)
