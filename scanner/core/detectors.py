@@ -1,0 +1,188 @@
+"""The detectors: each is a declared descriptor plus one function, listed in one registry.
+
+A detector looks at one device's state on one radio after tracking and presence have run, and
+says whether it is evidence of a handset in the zone (a ``Finding``). Each descriptor names its
+inputs and its thresholds (with their units in their names); every run ends in a counted
+outcome, so ``counters`` shows why devices did or did not become evidence.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from scanner.core.devices import Device
+from scanner.core.options import CoreOptions
+from scanner.core.presence import Presence
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """Evidence that a transmitter is in the zone, as fusion consumes it."""
+
+    detector: str
+    radio: str
+    key: str  # the device id (Wi-Fi, BLE) or the band key (SDR)
+    level: float
+    reason: str  # what a guard reads: "Wi-Fi probe -48 dBm"
+    weight: float  # how much this alone says "a handset is here", 0..1
+    identifies: bool  # True when it names a device (Wi-Fi, BLE); SDR energy does not
+
+
+@dataclass(frozen=True, slots=True)
+class DetectorInput:
+    """What a detector sees: the device, its presence on this radio, and the context."""
+
+    radio: str
+    key: str
+    presence: Presence
+    device: Device | None = None
+    label: str = ""  # what the latest observation was ("probe", "Apple Nearby Info", "B20")
+    ambient: bool = False  # the ambient baseline says this is the device's usual level
+
+
+Outcome = tuple[str, Finding | None]
+DetectorFn = Callable[[DetectorInput, Mapping[str, float]], Outcome]
+
+
+@dataclass(frozen=True, slots=True)
+class Detector:
+    """A declared detector: its name, the radios it reads, its thresholds and its function."""
+
+    name: str
+    inputs: tuple[str, ...]
+    thresholds: Mapping[str, float]
+    run: DetectorFn
+    description: str = ""
+
+
+def _common(inp: DetectorInput) -> str | None:
+    """The outcomes shared by every device detector, or None when the device may alert."""
+    if not inp.presence.in_zone or inp.presence.level is None:
+        return "outside"
+    device = inp.device
+    if device is not None and device.allowlisted is not None:
+        return "allowlisted"
+    if inp.ambient:
+        return "ambient"
+    return None
+
+
+def wifi_station_in_zone(inp: DetectorInput, th: Mapping[str, float]) -> Outcome:
+    """A Wi-Fi station (not an access point) transmitting from inside the zone."""
+    skip = _common(inp)
+    if skip is not None:
+        return skip, None
+    device = inp.device
+    if device is not None and device.kind in ("access_point", "beacon"):
+        return "infrastructure", None
+    level = inp.presence.level or 0.0
+    margin = level - th["enter_rssi_dbm"]
+    weight = min(0.95, th["base_weight"] + 0.02 * max(margin, 0.0))
+    what = "Wi-Fi probe" if inp.label == "probe_req" else f"Wi-Fi {inp.label or 'frame'}"
+    return "finding", Finding(
+        "wifi_station_in_zone", "wifi", inp.key, level, f"{what} {level:.0f} dBm", weight, True
+    )
+
+
+def ble_handset_in_zone(inp: DetectorInput, th: Mapping[str, float]) -> Outcome:
+    """A BLE device classified as a handset advertising from inside the zone."""
+    skip = _common(inp)
+    if skip is not None:
+        return skip, None
+    device = inp.device
+    if device is None or device.kind != "handset":
+        return "not_handset", None
+    level = inp.presence.level or 0.0
+    margin = level - th["enter_rssi_dbm"]
+    weight = min(0.95, th["base_weight"] + 0.02 * max(margin, 0.0))
+    what = inp.label or (f"{device.vendor} BLE" if device.vendor else "BLE handset")
+    return "finding", Finding(
+        "ble_handset_in_zone", "ble", inp.key, level, f"{what} {level:.0f} dBm", weight, True
+    )
+
+
+def uplink_energy_in_zone(inp: DetectorInput, th: Mapping[str, float]) -> Outcome:
+    """Uplink bursts strong enough, often enough, to come from a transmitter in the zone."""
+    if not inp.presence.in_zone or inp.presence.level is None:
+        return "outside", None
+    level = inp.presence.level
+    band = inp.label or "uplink"
+    weight = min(0.9, th["base_weight"] + 0.01 * max(level - th["enter_snr_db"], 0.0))
+    return "finding", Finding(
+        "uplink_energy_in_zone",
+        "sdr",
+        inp.key,
+        level,
+        f"uplink burst {band} +{level:.0f} dB SNR",
+        weight,
+        False,
+    )
+
+
+def _thresholds(options: CoreOptions, radio: str, unit: str, weight: float) -> dict[str, float]:
+    zone = options.zone[radio]
+    window = options.sdr_window_s if radio == "sdr" else options.window_s
+    return {
+        f"enter_{unit}": zone.enter_dbm,
+        f"exit_{unit}": zone.exit_dbm,
+        "window_s": window,
+        "absent_s": options.absent_s,
+        "base_weight": weight,
+    }
+
+
+def build_registry(options: CoreOptions) -> tuple[Detector, ...]:
+    """The registry with thresholds from the options (calibration adjusts the zone per sensor)."""
+    return (
+        Detector(
+            "wifi_station_in_zone",
+            ("wifi",),
+            _thresholds(options, "wifi", "rssi_dbm", 0.7),
+            wifi_station_in_zone,
+            "probe requests or data frames from a station in the zone",
+        ),
+        Detector(
+            "ble_handset_in_zone",
+            ("ble",),
+            _thresholds(options, "ble", "rssi_dbm", 0.75),
+            ble_handset_in_zone,
+            "advertisements of a handset-class BLE device in the zone",
+        ),
+        Detector(
+            "uplink_energy_in_zone",
+            ("sdr",),
+            _thresholds(options, "sdr", "snr_db", 0.6),
+            uplink_energy_in_zone,
+            "cellular uplink bursts at in-zone strength",
+        ),
+    )
+
+
+REGISTRY: tuple[Detector, ...] = build_registry(CoreOptions())
+"""The detectors with default thresholds (see ``build_registry`` for configured ones)."""
+
+
+class DetectorBank:
+    """Runs the registry's detectors for a radio and counts every outcome per detector."""
+
+    def __init__(self, registry: tuple[Detector, ...]) -> None:
+        self.registry = registry
+        self.counters: dict[str, Counter[str]] = {det.name: Counter() for det in registry}
+        self._by_radio: dict[str, list[Detector]] = {}
+        for det in registry:
+            for radio in det.inputs:
+                self._by_radio.setdefault(radio, []).append(det)
+
+    def run(self, inp: DetectorInput) -> list[Finding]:
+        findings: list[Finding] = []
+        for det in self._by_radio.get(inp.radio, ()):
+            outcome, finding = det.run(inp, det.thresholds)
+            self.counters[det.name][outcome] += 1
+            if finding is not None:
+                findings.append(finding)
+        return findings
+
+    def snapshot(self) -> dict[str, dict[str, int]]:
+        return {name: dict(c) for name, c in self.counters.items()}

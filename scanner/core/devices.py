@@ -1,0 +1,148 @@
+"""The device model: one physical transmitter as the core knows it, across its rotating addresses.
+
+The radio trackers (``wifi_tracking``, ``ble_tracking``) decide which addresses belong to one
+device and hand back a device id; this module keeps what is known about each device: its kind
+and the evidence for it, when it was first and last heard, its identifiers and recent RSSI.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+KINDS = ("handset", "wearable", "audio", "tag", "computer", "access_point", "beacon", "other")
+
+# Kinds that may be a phone: an unknown station is treated as one, since a missed phone costs
+# more than a question from the guard.
+HANDSET_LIKE = frozenset({"handset", "unknown"})
+
+# Recent RSSI kept per device for the API and the device view; presence keeps its own window.
+RSSI_HISTORY = 32
+# Identifier lists are capped so a device that rotates addresses for days stays small.
+MAX_IDENTIFIERS = 64
+
+
+@dataclass(slots=True)
+class Device:
+    """Everything the core knows about one device."""
+
+    id: str
+    radio: str
+    first_ts: float
+    first_mono: float
+    last_ts: float
+    last_mono: float
+    kind: str = "unknown"
+    vendor: str | None = None
+    evidence: list[str] = field(default_factory=list)
+    macs: list[str] = field(default_factory=list)
+    fingerprints: list[str] = field(default_factory=list)
+    ble: list[str] = field(default_factory=list)
+    rssi: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=RSSI_HISTORY))
+    last_rssi: int | None = None
+    count: int = 0
+    allowlisted: str | None = None  # the matching entry's label, when allowlisted
+    ambient: bool = False
+    in_zone: bool = False
+    dirty: bool = True  # changed since last written to the store
+
+    def note(self, ts: float, mono: float, rssi: int | None) -> None:
+        """One more observation of this device."""
+        self.last_ts = ts
+        self.last_mono = mono
+        self.count += 1
+        if rssi is not None:
+            self.last_rssi = rssi
+            self.rssi.append((ts, rssi))
+        self.dirty = True
+
+    def add_identifier(self, bucket: list[str], value: str) -> None:
+        if value and value not in bucket and len(bucket) < MAX_IDENTIFIERS:
+            bucket.append(value)
+            self.dirty = True
+
+    def set_kind(self, kind: str, vendor: str | None, reason: str) -> None:
+        """Record the kind and why; a definite kind is never downgraded to unknown."""
+        if kind == "unknown" and self.kind != "unknown":
+            return
+        if kind != self.kind or vendor != self.vendor:
+            self.kind = kind
+            self.vendor = vendor or self.vendor
+            self.dirty = True
+        if reason and reason not in self.evidence:
+            self.evidence.append(reason)
+            del self.evidence[:-8]
+            self.dirty = True
+
+    @property
+    def handset_like(self) -> bool:
+        return self.kind in HANDSET_LIKE
+
+    def identifiers(self) -> dict[str, list[str]]:
+        """What the API offers to allowlist: MACs, IE fingerprints and BLE identities."""
+        return {
+            "macs": list(self.macs),
+            "fingerprints": list(self.fingerprints),
+            "ble": list(self.ble),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "radio": self.radio,
+            "kind": self.kind,
+            "vendor": self.vendor,
+            "first_seen": self.first_ts,
+            "last_seen": self.last_ts,
+            "identifiers": self.identifiers(),
+            "evidence": list(self.evidence),
+            "last_rssi": self.last_rssi,
+            "in_zone": self.in_zone,
+            "ambient": self.ambient,
+            "allowlisted": self.allowlisted,
+        }
+
+
+class DeviceTable:
+    """The devices the core has heard, by id; old silent devices are forgotten."""
+
+    def __init__(self, forget_after_s: float = 6 * 3600.0) -> None:
+        self._devices: dict[str, Device] = {}
+        self._forget_after_s = forget_after_s
+
+    def get(self, device_id: str) -> Device | None:
+        return self._devices.get(device_id)
+
+    def touch(self, device_id: str, radio: str, ts: float, mono: float) -> Device:
+        """The device with this id, created on first sight."""
+        device = self._devices.get(device_id)
+        if device is None:
+            device = Device(device_id, radio, ts, mono, ts, mono)
+            self._devices[device_id] = device
+        return device
+
+    def __iter__(self) -> Iterator[Device]:
+        return iter(self._devices.values())
+
+    def __len__(self) -> int:
+        return len(self._devices)
+
+    def dirty(self) -> list[Device]:
+        """Devices changed since the last call; they are marked clean."""
+        out = [d for d in self._devices.values() if d.dirty]
+        for d in out:
+            d.dirty = False
+        return out
+
+    def forget_silent(self, now_mono: float) -> list[str]:
+        """Drop devices unheard for the forget period (keeps memory bounded on a long run)."""
+        gone = [
+            k
+            for k, d in self._devices.items()
+            if now_mono - d.last_mono > self._forget_after_s and not d.in_zone
+        ]
+        for k in gone:
+            del self._devices[k]
+        return gone

@@ -1,0 +1,343 @@
+"""The detection core: where an observation becomes an alert.
+
+    observation -> device tracking -> zone presence -> detectors -> fusion -> alerting -> sinks
+
+``Core.handle`` takes every record a source delivers (frames, adverts, bursts, health) in time
+order; ``Core.tick`` moves time on when nothing arrives, so silence ends presences and resolves
+alerts. All decisions use ``mono``; ``ts`` goes only into records. The store is optional.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from scanner.clock import SYSTEM_CLOCK, Clock
+from scanner.core import presence as zone
+from scanner.core.alerting import Alerting, AlertSink
+from scanner.core.allowlist import Allowlist
+from scanner.core.ambient import AmbientBaseline
+from scanner.core.detectors import DetectorBank, DetectorInput, Finding, build_registry
+from scanner.core.devices import Device, DeviceTable
+from scanner.core.fusion import Fusion
+from scanner.core.identity import BleIdentity, WifiIdentity, ble_identity, wifi_identity
+from scanner.core.kinds import ble_classifier, ble_kind, wifi_kind
+from scanner.core.options import CoreOptions
+from scanner.core.presence import Presence, PresenceParams, ZoneModel, calibrations_from_setting
+from scanner.observations import BleAdvert, SdrBurst, SensorStatus, SourceEvent, WifiFrame
+from scanner.store.db import Store
+
+_LOGGER = logging.getLogger(__name__)
+
+# Housekeeping runs on the observation timeline at most this often.
+TICK_EVERY_S = 1.0
+AMBIENT_EVERY_S = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class CoreStats:
+    """What a replay reports at the end."""
+
+    counters: dict[str, int]
+    detectors: dict[str, dict[str, int]]
+    devices: int
+    handsets_counted: int
+    alerts: dict[str, int]
+
+
+class Core:
+    """The pipeline, one instance per site. Not thread-safe: one consumer feeds it."""
+
+    def __init__(
+        self,
+        store: Store | None = None,
+        options: CoreOptions | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+        sinks: list[AlertSink] | None = None,
+        wifi_tracker: WifiIdentity | None = None,
+        ble_tracker: BleIdentity | None = None,
+        classify: Callable[[BleAdvert], Any] | None = None,
+    ) -> None:
+        self.options = options or CoreOptions()
+        self.store = store
+        self.clock = clock
+        self.counters: Counter[str] = Counter()
+        self.devices = DeviceTable()
+        self.zone = ZoneModel(self.options)
+        self.detectors = DetectorBank(build_registry(self.options))
+        self.fusion = Fusion(self.options)
+        self.alerting = Alerting(self.options, store, sinks)
+        self.ambient = AmbientBaseline(self.options)
+        self.allowlist = Allowlist(self.options.allowlist)
+        self.sensors: dict[str, SensorStatus] = {}
+        self._wifi = wifi_tracker or wifi_identity()
+        self._ble = ble_tracker or ble_identity()
+        self._classify = classify or ble_classifier()
+        self._params = {
+            r: PresenceParams.for_radio(self.options, r) for r in ("wifi", "ble", "sdr")
+        }
+        self._presence: dict[str, Presence] = {}
+        self._in_zone: set[str] = set()
+        self._wall_offset: float | None = None  # ts - mono of the latest record
+        self._last_tick = float("-inf")
+        self._last_ambient = float("-inf")
+        self._last_poll = float("-inf")
+        self._last_store = float("-inf")
+        self._sightings: Any = None
+        if store is not None:
+            from scanner.store.sightings import SightingAggregator
+
+            self._sightings = SightingAggregator()
+            self._poll_store(force=True)
+
+    # -- input -------------------------------------------------------------------------------
+    def handle(self, event: SourceEvent) -> None:
+        """Process one record from a source."""
+        self._wall_offset = event.ts - event.mono
+        if isinstance(event, WifiFrame):
+            self._wifi_frame(event)
+        elif isinstance(event, BleAdvert):
+            self._ble_advert(event)
+        elif isinstance(event, SdrBurst):
+            self._sdr_burst(event)
+        elif isinstance(event, SensorStatus):
+            self._status(event)
+        else:
+            self.counters["unknown_event"] += 1
+            return
+        if event.mono - self._last_tick >= TICK_EVERY_S:
+            self.tick(event.mono)
+
+    def _wifi_frame(self, frame: WifiFrame) -> None:
+        self.counters["wifi_frames"] += 1
+        try:
+            raw_id = self._wifi.observe(frame)
+        except Exception:  # a tracker bug must cost one frame, never the core
+            _LOGGER.exception("Wi-Fi tracker failed on a frame")
+            self.counters["tracker_errors"] += 1
+            return
+        key = _key("wifi", raw_id)
+        device = self.devices.touch(key, "wifi", frame.ts, frame.mono)
+        new_mac = frame.mac not in device.macs
+        device.note(frame.ts, frame.mono, frame.rssi_dbm)
+        if new_mac:
+            device.add_identifier(device.macs, frame.mac)
+        if frame.fingerprint and frame.fingerprint not in device.fingerprints:
+            device.add_identifier(device.fingerprints, frame.fingerprint)
+            new_mac = True
+        if device.kind == "unknown" or device.count == 1:
+            kind, reason = wifi_kind(frame)
+            device.set_kind(kind, None, reason)
+        if new_mac:
+            self._check_allowlist(device)
+        if self._sightings is not None:
+            self._sightings.add(key, "wifi", frame.sensor, frame.mac, frame.ts, frame.rssi_dbm)
+        if frame.rssi_dbm is None:
+            self.counters["wifi_no_rssi"] += 1
+            return
+        self._observe_level(
+            device, "wifi", frame.sensor, frame.mono, frame.ts, frame.rssi_dbm, frame.subtype
+        )
+
+    def _ble_advert(self, advert: BleAdvert) -> None:
+        self.counters["ble_adverts"] += 1
+        try:
+            cls = self._classify(advert)
+            raw_id = self._ble.observe(advert, cls)
+        except Exception:
+            _LOGGER.exception("BLE classification or tracking failed on an advertisement")
+            self.counters["tracker_errors"] += 1
+            return
+        key = _key("ble", raw_id)
+        device = self.devices.touch(key, "ble", advert.ts, advert.mono)
+        device.note(advert.ts, advert.mono, advert.rssi)
+        kind, vendor, reason = ble_kind(cls)
+        device.set_kind(kind, vendor, reason)
+        address = advert.address.lower()
+        if address not in device.ble:
+            device.add_identifier(device.ble, address)
+            self._check_allowlist(device)
+        if self._sightings is not None:
+            self._sightings.add(key, "ble", advert.sensor, address, advert.ts, advert.rssi)
+        if advert.rssi is None:
+            return
+        self._observe_level(
+            device, "ble", advert.sensor, advert.mono, advert.ts, advert.rssi, reason
+        )
+
+    def _sdr_burst(self, burst: SdrBurst) -> None:
+        self.counters["sdr_bursts"] += 1
+        band = burst.band or f"{burst.freq_mhz:.1f} MHz"
+        key = f"sdr:{band}"
+        if self._sightings is not None:
+            self._sightings.add(key, "sdr", burst.sensor, band, burst.ts, burst.snr_db)
+        level = burst.snr_db - self.zone.offset(burst.sensor)
+        th = self.zone.thresholds(burst.sensor, "sdr")
+        pres = self._presence.setdefault(key, Presence())
+        zone.update(pres, burst.mono, level, th, self._params["sdr"])
+        self._after_presence(key, "sdr", pres, None, _short_band(band), burst.mono, burst.ts)
+
+    def _observe_level(
+        self, device: Device, radio: str, sensor: str, mono: float, ts: float, rssi: int, label: str
+    ) -> None:
+        level = rssi - self.zone.offset(sensor)
+        th = self.zone.thresholds(sensor, radio)
+        pres = self._presence.setdefault(device.id, Presence())
+        was_in = pres.in_zone
+        zone.update(pres, mono, level, th, self._params[radio])
+        self.ambient.observe(device.id, mono, level, th.enter_dbm)
+        if pres.in_zone and not was_in:
+            self.ambient.note_entered(device.id)
+        self._after_presence(device.id, radio, pres, device, label, mono, ts)
+
+    def _after_presence(
+        self,
+        key: str,
+        radio: str,
+        pres: Presence,
+        device: Device | None,
+        label: str,
+        mono: float,
+        ts: float,
+    ) -> None:
+        if pres.in_zone:
+            self._in_zone.add(key)
+        else:
+            self._in_zone.discard(key)
+        if device is not None and device.in_zone != pres.in_zone:
+            device.in_zone = pres.in_zone
+            device.dirty = True
+        ambient = device is not None and self.ambient.suppresses(key, pres.level)
+        findings = self.detectors.run(
+            DetectorInput(
+                radio=radio, key=key, presence=pres, device=device, label=label, ambient=ambient
+            )
+        )
+        self._fuse(key, radio, findings, mono, ts)
+
+    def _fuse(self, key: str, radio: str, findings: list[Finding], mono: float, ts: float) -> None:
+        if radio == "sdr":
+            if findings:
+                self.fusion.energy_in(findings[0], mono, ts)
+            else:
+                self.fusion.energy_out(key)
+        elif findings:
+            self.fusion.device_in(findings[0], mono, ts)
+        else:
+            self.fusion.device_out(key, mono)
+        self.alerting.sync(self.fusion, ts, mono)
+
+    def _status(self, status: SensorStatus) -> None:
+        self.sensors[status.sensor] = status
+        if self.store is not None:
+            from scanner.store.health import record_status
+
+            record_status(self.store, status)
+
+    # -- allowlist ---------------------------------------------------------------------------
+    def _check_allowlist(self, device: Device) -> None:
+        label = self.allowlist.match_device(device)
+        if label != device.allowlisted:
+            device.allowlisted = label
+            device.dirty = True
+            if label is not None:
+                self.counters["allowlisted_devices"] += 1
+                self.fusion.drop_device(device.id)
+
+    def _recheck_allowlist(self, mono: float) -> None:
+        for device in self.devices:
+            self._check_allowlist(device)
+        ts = self._ts(mono)
+        self.alerting.sync(self.fusion, ts, mono)
+
+    # -- time --------------------------------------------------------------------------------
+    def _ts(self, mono: float) -> float:
+        offset = self._wall_offset
+        if offset is None:
+            return self.clock.wall() - self.clock.monotonic() + mono
+        return mono + offset
+
+    def tick(self, now_mono: float | None = None) -> None:
+        """Move time on: silence ends presences, alerts resolve, housekeeping runs."""
+        mono = self.clock.monotonic() if now_mono is None else now_mono
+        self._last_tick = mono
+        ts = self._ts(mono)
+        for key in list(self._in_zone):
+            pres = self._presence[key]
+            radio = "sdr" if key.startswith("sdr:") else key.split(":", 1)[0]
+            th = self.zone.thresholds(radio, radio)
+            if zone.expire(pres, mono, th, self._params[radio]) and not pres.in_zone:
+                self._in_zone.discard(key)
+                device = self.devices.get(key)
+                if device is not None:
+                    device.in_zone = False
+                    device.dirty = True
+                if radio == "sdr":
+                    self.fusion.energy_out(key)
+                else:
+                    self.fusion.device_out(key, mono)
+        self.fusion.expire(mono)
+        self.alerting.sync(self.fusion, ts, mono)
+        if mono - self._last_ambient >= AMBIENT_EVERY_S:
+            self._last_ambient = mono
+            for key in self.ambient.tick(mono):
+                device = self.devices.get(key)
+                if device is not None:
+                    device.ambient = True
+                    device.dirty = True
+                self.counters["ambient_learned"] += 1
+        if self.store is not None:
+            if mono - self._last_poll >= self.options.allowlist_poll_s:
+                self._last_poll = mono
+                if self._poll_store():
+                    self._recheck_allowlist(mono)
+            if mono - self._last_store >= self.options.store_devices_every_s:
+                self._last_store = mono
+                self.flush(ts)
+
+    def _poll_store(self, force: bool = False) -> bool:
+        store = self.store
+        if store is None:
+            return False
+        self.zone.set_calibrations(calibrations_from_setting(store.get_setting("zone_calibration")))
+        return self.allowlist.refresh(store) or force
+
+    def flush(self, ts: float | None = None) -> None:
+        """Write changed devices and finished sighting minutes to the store."""
+        if self.store is None:
+            return
+        from scanner.store.devices import upsert_devices
+
+        upsert_devices(self.store, [d.to_dict() for d in self.devices.dirty()])
+        if self._sightings is not None:
+            self._sightings.flush(self.store, ts)
+
+    def close(self, now_mono: float | None = None) -> None:
+        """End of input: store what is pending. Open alerts stay open (they are still true)."""
+        mono = self.clock.monotonic() if now_mono is None else now_mono
+        if self.store is not None:
+            self.flush(None)
+        _LOGGER.debug("core closed at %.1f", mono)
+
+    def stats(self) -> CoreStats:
+        return CoreStats(
+            counters=dict(self.counters),
+            detectors=self.detectors.snapshot(),
+            devices=len(self.devices),
+            handsets_counted=self.fusion.handset_count(),
+            alerts=dict(self.alerting.counters),
+        )
+
+
+def _key(radio: str, raw_id: str) -> str:
+    prefix = f"{radio}:"
+    return raw_id if raw_id.startswith(prefix) else prefix + raw_id
+
+
+def _short_band(band: str) -> str:
+    """ "LTE B20 UL" -> "B20"; "E-GSM-900 UL" -> "GSM-900": how a guard's reason reads."""
+    words = [w for w in band.replace("E-GSM", "GSM").split() if w not in ("UL", "LTE")]
+    return " ".join(words) or band

@@ -1,0 +1,182 @@
+"""Zone presence: is a device inside the zone right now, from its recent signal levels.
+
+Each device and radio keeps a short window of samples. Its level is the median of the window,
+which shrugs off the single deep fades and reflections of indoor radio. A device enters the zone
+when its level reaches the enter threshold over a few samples (or one sample far above it), and
+leaves when its level falls below the lower exit threshold or it goes silent: the gap between
+the two thresholds is the hysteresis that stops a phone standing at the boundary from flapping.
+
+RSSI (Wi-Fi, BLE) and burst SNR (SDR) go through the same decision, each with its own
+thresholds, taken from the site calibration when there is one.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from scanner.core.options import CoreOptions, ZoneThresholds
+
+# Samples kept per device and radio; more than a window's worth is never needed.
+MAX_SAMPLES = 24
+
+
+@dataclass(frozen=True, slots=True)
+class Calibration:
+    """One sensor's measured levels: a known phone at the boundary and inside the zone."""
+
+    sensor: str
+    boundary_dbm: float
+    inside_dbm: float
+
+    def thresholds(self) -> ZoneThresholds:
+        """Enter a little inside the boundary, exit a little outside it."""
+        span = max(self.inside_dbm - self.boundary_dbm, 2.0)
+        return ZoneThresholds(
+            enter_dbm=round(self.boundary_dbm + 0.35 * span, 1),
+            exit_dbm=round(self.boundary_dbm - 0.15 * span, 1),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "sensor": self.sensor,
+            "boundary_dbm": self.boundary_dbm,
+            "inside_dbm": self.inside_dbm,
+        }
+
+
+def calibrations_from_setting(value: Any) -> dict[str, Calibration]:
+    """Parse the ``zone_calibration`` setting; a malformed entry is skipped, never fatal."""
+    out: dict[str, Calibration] = {}
+    if not isinstance(value, Mapping):
+        return out
+    for sensor, spec in value.items():
+        try:
+            out[str(sensor)] = Calibration(
+                str(sensor), float(spec["boundary_dbm"]), float(spec["inside_dbm"])
+            )
+        except (KeyError, TypeError, ValueError):
+            continue
+    return out
+
+
+@dataclass(slots=True)
+class Presence:
+    """The zone state of one device on one radio."""
+
+    samples: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=MAX_SAMPLES))
+    in_zone: bool = False
+    level: float | None = None  # median of the recent samples: what a guard is shown
+    window_level: float | None = None  # median of the whole window: what leaving is judged on
+    last_mono: float = 0.0
+    entered_mono: float | None = None
+    changed: bool = False
+
+
+class ZoneModel:
+    """Thresholds per sensor: calibration where measured, else the configured defaults."""
+
+    def __init__(self, options: CoreOptions) -> None:
+        self._options = options
+        self._calibrations: dict[str, Calibration] = {}
+
+    def set_calibrations(self, calibrations: Mapping[str, Calibration]) -> None:
+        self._calibrations = dict(calibrations)
+
+    def thresholds(self, sensor: str, radio: str) -> ZoneThresholds:
+        cal = self._calibrations.get(sensor) or self._calibrations.get(radio)
+        if cal is not None:
+            return cal.thresholds()
+        return self._options.zone[radio]
+
+    def offset(self, sensor: str) -> float:
+        return self._options.sensor_offsets_db.get(sensor, 0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class PresenceParams:
+    """How one radio's samples are smoothed and judged."""
+
+    window_s: float
+    absent_s: float
+    min_samples: int
+    enter_samples: int
+
+    @classmethod
+    def for_radio(cls, options: CoreOptions, radio: str) -> PresenceParams:
+        if radio == "sdr":
+            return cls(
+                options.sdr_window_s,
+                options.sdr_absent_s,
+                options.sdr_min_bursts,
+                max(options.sdr_min_bursts, options.enter_samples),
+            )
+        return cls(options.window_s, options.absent_s, options.min_samples, options.enter_samples)
+
+
+def update(
+    presence: Presence,
+    mono: float,
+    level: float,
+    thresholds: ZoneThresholds,
+    options: PresenceParams,
+) -> bool:
+    """Add one sample and re-decide; returns True when the zone state changed."""
+    presence.samples.append((mono, level))
+    presence.last_mono = mono
+    _expire(presence, mono, options.window_s)
+    return _decide(presence, mono, thresholds, options)
+
+
+def expire(
+    presence: Presence, mono: float, thresholds: ZoneThresholds, options: PresenceParams
+) -> bool:
+    """Re-decide without a new sample (silence); returns True when the state changed."""
+    if presence.in_zone and mono - presence.last_mono > options.absent_s:
+        presence.samples.clear()
+        presence.level = presence.window_level = None
+        return _set(presence, mono, False)
+    _expire(presence, mono, options.window_s)
+    if not presence.samples:
+        # Silence shorter than absent_s keeps the last decision: phones go quiet for seconds.
+        return False
+    return _decide(presence, mono, thresholds, options)
+
+
+def _expire(presence: Presence, mono: float, window_s: float) -> None:
+    samples = presence.samples
+    while samples and mono - samples[0][0] > window_s:
+        samples.popleft()
+
+
+def _decide(
+    presence: Presence, mono: float, thresholds: ZoneThresholds, options: PresenceParams
+) -> bool:
+    samples = presence.samples
+    if not samples:
+        return False
+    levels = [s[1] for s in samples]
+    window_level = statistics.median(levels)
+    # Entering looks only at the latest few samples so a phone walking in is seen within a
+    # couple of samples; leaving looks at the whole window so one strong fade does not end it.
+    recent = levels[-options.enter_samples :]
+    level = statistics.median(recent)
+    presence.level = level
+    presence.window_level = window_level
+    if presence.in_zone:
+        if window_level < thresholds.exit_dbm and level < thresholds.exit_dbm:
+            return _set(presence, mono, False)
+        return False
+    if len(recent) >= options.min_samples and level >= thresholds.enter_dbm:
+        return _set(presence, mono, True)
+    return False
+
+
+def _set(presence: Presence, mono: float, in_zone: bool) -> bool:
+    presence.in_zone = in_zone
+    presence.entered_mono = mono if in_zone else None
+    presence.changed = True
+    return True

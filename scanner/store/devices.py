@@ -1,0 +1,79 @@
+"""Devices in the store: what the core knows about each transmitter, for the API and exports.
+
+``identifiers`` is JSON ``{"macs": [...], "fingerprints": [...], "ble": [...]}`` so the API can
+turn an alert's device into allowlist entries.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from scanner.store.db import Store
+
+
+def upsert_devices(store: Store, devices: Iterable[dict[str, Any]]) -> int:
+    """Insert or update devices (``Device.to_dict()`` shape) in one transaction."""
+    rows = [
+        (
+            d["id"],
+            d["kind"],
+            d.get("vendor"),
+            d["first_seen"],
+            d["last_seen"],
+            json.dumps(sorted(d.get("radios") or [d.get("radio", "")])),
+            json.dumps(d.get("identifiers", {}), sort_keys=True),
+            json.dumps(d.get("evidence", [])),
+            d.get("last_rssi"),
+            int(bool(d.get("in_zone"))),
+            int(bool(d.get("ambient"))),
+        )
+        for d in devices
+    ]
+    if not rows:
+        return 0
+    with store.write() as conn:
+        conn.executemany(
+            "INSERT INTO devices (id, kind, vendor, first_seen, last_seen, radios, identifiers, "
+            "evidence, last_rssi, in_zone, ambient) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(id) DO UPDATE SET kind = excluded.kind, vendor = excluded.vendor, "
+            "last_seen = excluded.last_seen, radios = excluded.radios, "
+            "identifiers = excluded.identifiers, evidence = excluded.evidence, "
+            "last_rssi = excluded.last_rssi, in_zone = excluded.in_zone, "
+            "ambient = excluded.ambient",
+            rows,
+        )
+    return len(rows)
+
+
+def get_device(store: Store, device_id: str) -> dict[str, Any] | None:
+    rows = store.query("SELECT * FROM devices WHERE id = ?", (device_id,))
+    return _row(rows[0]) if rows else None
+
+
+def list_devices(
+    store: Store, since: float | None = None, limit: int = 500
+) -> list[dict[str, Any]]:
+    """Devices heard since ``since`` (all when None), most recent first."""
+    rows = store.query(
+        "SELECT * FROM devices WHERE last_seen >= ? ORDER BY last_seen DESC LIMIT ?",
+        (since if since is not None else float("-inf"), limit),
+    )
+    return [_row(r) for r in rows]
+
+
+def _row(r: Any) -> dict[str, Any]:
+    return {
+        "id": r["id"],
+        "kind": r["kind"],
+        "vendor": r["vendor"],
+        "first_seen": r["first_seen"],
+        "last_seen": r["last_seen"],
+        "radios": json.loads(r["radios"]),
+        "identifiers": json.loads(r["identifiers"]),
+        "evidence": json.loads(r["evidence"]),
+        "last_rssi": r["last_rssi"],
+        "in_zone": bool(r["in_zone"]),
+        "ambient": bool(r["ambient"]),
+    }

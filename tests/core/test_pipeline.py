@@ -1,0 +1,144 @@
+"""The core end to end on hand-made observations: alerts open, update, resolve, and stay quiet."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scanner.core.identity import AddressBleIdentity, AddressWifiIdentity
+from scanner.core.options import CoreOptions
+from scanner.core.pipeline import Core
+from scanner.store import alerts as alert_store
+from scanner.store.allowlist import AllowlistEntry, replace_entries
+from scanner.store.db import Store
+from tests.core.helpers import START, advert, burst, classify_all_handsets, probe
+
+
+def _core(store: Store | None = None, **opts: Any) -> tuple[Core, list[dict[str, Any]]]:
+    lines: list[dict[str, Any]] = []
+    core = Core(
+        store,
+        CoreOptions(**opts),
+        sinks=[lines.append],
+        wifi_tracker=AddressWifiIdentity(),
+        ble_tracker=AddressBleIdentity(),
+        classify=classify_all_handsets,
+    )
+    return core, lines
+
+
+def _walk_in(core: Core, mac: str, t0: float, t1: float, inside: int = -45) -> None:
+    """Probe bursts every 2 s: weak outside before t0, strong inside until t1, weak after."""
+    t = t0 - 20
+    while t < t1 + 40:
+        rssi = inside if t0 <= t < t1 else -75
+        core.handle(probe(t, mac, rssi))
+        core.handle(probe(t + 0.05, mac, rssi))
+        t += 2.0
+
+
+def test_walk_in_raises_once_and_resolves_after_leaving() -> None:
+    store = Store(":memory:")
+    core, lines = _core(store)
+    _walk_in(core, "02:00:00:00:00:01", 100.0, 160.0)
+    core.tick(300.0)
+    assert [ln["event"] for ln in lines] == ["raised"]
+    assert 100.0 <= lines[0]["ts"] - START <= 102.5
+    assert lines[0]["sensors"] == ["wifi"]
+    assert lines[0]["reasons"][0].startswith("Wi-Fi probe -45 dBm")
+    (alert,) = alert_store.list_alerts(store)
+    assert alert.state == "resolved" and alert.resolution == "left_zone"
+    assert 160.0 < alert.resolved_ts - START < 220.0
+    events = [h["event"] for h in alert_store.alert_history(store, alert.id)]
+    assert events == ["raised", "resolved"]
+    device = store.query("SELECT identifiers FROM devices")
+    assert "02:00:00:00:00:01" in device[0]["identifiers"]
+
+
+def test_boundary_phone_does_not_flap() -> None:
+    core, lines = _core()
+    # Inside once, then hovering between the exit and enter thresholds for ten minutes.
+    for i in range(4):
+        core.handle(probe(10.0 + i, "02:00:00:00:00:02", -50))
+    for i in range(600):
+        core.handle(probe(20.0 + i, "02:00:00:00:00:02", -58 if i % 2 else -60))
+    assert [ln["event"] for ln in lines] == ["raised"]
+    assert core.alerting.handset is not None
+
+
+def test_weak_phone_outside_never_alerts() -> None:
+    core, lines = _core()
+    for i in range(1000):
+        core.handle(probe(float(i), "02:00:00:00:00:03", -66 + (i % 5)))
+    core.tick(1100.0)
+    assert lines == []
+
+
+def test_wifi_and_ble_of_one_phone_are_one_handset_second_phone_updates() -> None:
+    core, lines = _core()
+    for i in range(30):
+        t = 50.0 + i
+        core.handle(probe(t, "02:00:00:00:00:04", -45))
+        core.handle(advert(t + 0.3, "5A:00:00:00:00:04", -55))
+    for i in range(10):
+        core.handle(advert(90.0 + i, "5B:00:00:00:00:05", -52))
+    assert [(ln["event"], ln["handsets"]) for ln in lines] == [("raised", 1), ("updated", 2)]
+    assert lines[0]["sensors"] == ["wifi"]
+    assert lines[1]["sensors"] == ["ble", "wifi"]
+    assert any("Apple Nearby Info -55 dBm" in r for r in lines[1]["reasons"])
+    assert core.stats().handsets_counted == 2
+
+
+def test_allowlisted_by_config_and_by_store_edit() -> None:
+    store = Store(":memory:")
+    core, lines = _core(
+        store, allowlist=({"match": "mac", "value": "02:00:00:00:00:0A", "label": "guard tablet"},)
+    )
+    for i in range(20):
+        core.handle(probe(10.0 + i, "02:00:00:00:00:0a", -40))
+    assert lines == []
+    replace_entries(
+        store, [AllowlistEntry("fingerprint", "fp-radio", "issued radio")], "supervisor", START
+    )
+    core.tick(40.0)
+    for i in range(20):
+        core.handle(probe(50.0 + i, "02:00:00:00:00:0b", -40, fp="fp-radio"))
+    assert lines == []
+    counters = core.detectors.snapshot()["wifi_station_in_zone"]
+    assert counters["allowlisted"] >= 30
+
+
+def test_uplink_alone_is_an_unidentified_transmitter_then_supports_a_handset() -> None:
+    core, lines = _core()
+    for i in range(10):
+        core.handle(burst(100.0 + i * 0.5, 36.0))
+    assert [(ln["event"], ln["kind"]) for ln in lines] == [("raised", "unidentified_transmitter")]
+    assert lines[0]["reasons"] == ["uplink burst B20 +36 dB SNR"]
+    for i in range(6):
+        core.handle(advert(105.0 + i, "5C:00:00:00:00:06", -50))
+        core.handle(burst(105.2 + i, 36.0))
+    kinds = [(ln["event"], ln["kind"]) for ln in lines]
+    assert kinds[-1] == ("raised", "handset")
+    assert "sdr" in lines[-1]["sensors"] or core.alerting.handset is not None
+    assert core.alerting.unidentified is None
+
+
+def test_weak_uplink_is_not_an_alert() -> None:
+    core, lines = _core()
+    for i in range(200):
+        core.handle(burst(100.0 + i, 18.0))
+    assert lines == []
+
+
+def test_ambient_device_is_learned_then_alerts_only_when_it_comes_close() -> None:
+    core, lines = _core(ambient_learning_s=300.0)
+    # A TV inside the zone from power-on: alerts during learning, then learned as ambient.
+    for i in range(8 * 3600 // 5):
+        core.handle(probe(1.0 + i * 5, "00:11:22:33:44:55", -50 + (i % 3), random_mac=False))
+    learning_lines = [ln for ln in lines if ln["ts"] - START <= 300.0 + 60.0]
+    assert len(learning_lines) == len(lines) >= 1
+    assert core.ambient.is_ambient("wifi:00:11:22:33:44:55")
+    lines.clear()
+    t = 8 * 3600.0 + 10
+    for i in range(10):
+        core.handle(probe(t + i, "00:11:22:33:44:55", -30, random_mac=False))
+    assert [ln["event"] for ln in lines] == ["raised"]
