@@ -1,0 +1,278 @@
+"""Read one period out of the store: what the bundle and the HTML report are made of.
+
+The period is ``[since, until)``. An alert belongs to it when its lifetime overlaps the period
+(raised before ``until``, not resolved before ``since``), and it comes with its whole history.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from scanner.store.db import Store
+
+# Settings that must never leave the unit, whatever else is exported.
+SECRET_WORDS = ("key", "secret", "password", "token", "pin", "salt")
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    since: float
+    until: float
+
+    def __post_init__(self) -> None:
+        if not self.until > self.since:
+            raise ValueError("the end of the period must be after its start")
+
+
+@dataclass(slots=True)
+class PeriodData:
+    """Everything exported for one period, as plain row dicts (store column names)."""
+
+    period: Period
+    generated_ts: float
+    site: str
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    acknowledgements: list[dict[str, Any]] = field(default_factory=list)
+    sightings: list[dict[str, Any]] = field(default_factory=list)
+    devices: list[dict[str, Any]] = field(default_factory=list)
+    audit: list[dict[str, Any]] = field(default_factory=list)
+    sensors: list[dict[str, Any]] = field(default_factory=list)
+    health_log: list[dict[str, Any]] = field(default_factory=list)
+    outages: list[dict[str, Any]] = field(default_factory=list)
+    allowlist: list[dict[str, Any]] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
+    sightings_per_hour: dict[int, int] = field(default_factory=dict)
+    # Health state per sensor as segments [start, end, state, message] clipped to the period.
+    uptime: dict[str, list[tuple[float, float, str, str]]] = field(default_factory=dict)
+
+
+def _rows(store: Store, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+    return [dict(r) for r in store.query(sql, params)]
+
+
+def _json(text: Any, default: Any) -> Any:
+    if not isinstance(text, str):
+        return default
+    try:
+        return json.loads(text)
+    except ValueError:
+        return default
+
+
+def is_secret(name: str) -> bool:
+    lowered = name.lower()
+    return any(word in lowered for word in SECRET_WORDS)
+
+
+def redact(value: Any) -> Any:
+    """A config section with every secret-looking key's value replaced."""
+    if isinstance(value, dict):
+        return {k: ("<redacted>" if is_secret(str(k)) else redact(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v) for v in value]
+    return value
+
+
+def collect(store: Store, period: Period, generated_ts: float, site: str = "") -> PeriodData:
+    """All rows of the period from one consistent snapshot of the store."""
+    with store.lock:
+        store.conn.execute("BEGIN")
+        try:
+            return _collect(store, period, generated_ts, site)
+        finally:
+            store.conn.execute("COMMIT")
+
+
+def _collect(store: Store, period: Period, generated_ts: float, site: str) -> PeriodData:
+    since, until = period.since, period.until
+    data = PeriodData(period=period, generated_ts=generated_ts, site=site)
+    alerts = _rows(
+        store,
+        "SELECT * FROM alerts WHERE raised_ts < ? AND (resolved_ts IS NULL OR resolved_ts >= ?) "
+        "ORDER BY raised_ts, id",
+        (until, since),
+    )
+    ids = [a["id"] for a in alerts]
+    for a in alerts:
+        for name in ("sensors", "reasons", "device_ids"):
+            a[name] = _json(a[name], [])
+        a["time_to_ack_s"] = a["acked_ts"] - a["raised_ts"] if a["acked_ts"] is not None else None
+    data.alerts = alerts
+    history: list[dict[str, Any]] = []
+    for chunk in _chunks(ids):
+        marks = ",".join("?" * len(chunk))
+        history += _rows(
+            store,
+            f"SELECT * FROM alert_history WHERE alert_id IN ({marks}) ORDER BY seq",  # noqa: S608
+            tuple(chunk),
+        )
+    history.sort(key=lambda r: r["seq"])
+    for h in history:
+        h["detail"] = _json(h["detail"], {})
+    data.history = history
+    raised = {a["id"]: a["raised_ts"] for a in alerts}
+    data.acknowledgements = [
+        {
+            "alert_id": h["alert_id"],
+            "ts": h["ts"],
+            "actor": h["actor"],
+            "note": h["detail"].get("note", "") if isinstance(h["detail"], dict) else "",
+            "raised_ts": raised.get(h["alert_id"]),
+            "time_to_ack_s": h["ts"] - raised[h["alert_id"]] if h["alert_id"] in raised else None,
+            "seq": h["seq"],
+        }
+        for h in history
+        if h["event"] == "acknowledged"
+    ]
+    # Devices behind the alerts, and their sightings within the period.
+    by_device: dict[str, list[str]] = defaultdict(list)
+    for a in alerts:
+        for d in a["device_ids"]:
+            by_device[str(d)].append(a["id"])
+    devices: list[dict[str, Any]] = []
+    sightings: list[dict[str, Any]] = []
+    for chunk in _chunks(sorted(by_device)):
+        marks = ",".join("?" * len(chunk))
+        devices += _rows(
+            store,
+            f"SELECT * FROM devices WHERE id IN ({marks})",  # noqa: S608
+            tuple(chunk),
+        )
+        sightings += _rows(
+            store,
+            f"SELECT * FROM sightings WHERE device_id IN ({marks}) "  # noqa: S608
+            "AND last_ts >= ? AND first_ts < ?",
+            (*chunk, since, until),
+        )
+    for d in devices:
+        d["radios"] = _json(d["radios"], [])
+        d["identifiers"] = _json(d["identifiers"], {})
+        d["evidence"] = _json(d["evidence"], [])
+    devices.sort(key=lambda d: d["id"])
+    for s in sightings:
+        s["alert_ids"] = by_device.get(s["device_id"], [])
+    sightings.sort(key=lambda s: (s["first_ts"], s["id"]))
+    data.devices = devices
+    data.sightings = sightings
+    per_hour: dict[int, int] = {}
+    for r in store.conn.execute(
+        "SELECT CAST(first_ts / 3600 AS INTEGER) AS h, SUM(count) AS n FROM sightings "
+        "WHERE first_ts >= ? AND first_ts < ? GROUP BY h",
+        (since, until),
+    ):
+        per_hour[int(r["h"]) * 3600] = int(r["n"] or 0)
+    data.sightings_per_hour = per_hour
+    audit = _rows(
+        store, "SELECT * FROM audit WHERE ts >= ? AND ts < ? ORDER BY seq", (since, until)
+    )
+    for row in audit:
+        row["detail"] = _json(row["detail"], {})
+    data.audit = audit
+    sensors = _rows(store, "SELECT * FROM sensor_health ORDER BY sensor")
+    for s in sensors:
+        s["counters"] = _json(s["counters"], {})
+        s["detail"] = _json(s["detail"], {})
+    data.sensors = sensors
+    _health(store.conn, data)
+    data.allowlist = _allowlist_in_force(store, until)
+    data.settings = {
+        r["key"]: _json(r["value"], r["value"])
+        for r in store.query("SELECT key, value FROM settings ORDER BY key")
+        if not is_secret(r["key"])
+    }
+    return data
+
+
+def _chunks(items: list[str], size: int = 500) -> list[list[str]]:
+    # SQLite limits bound parameters per statement; 500 stays far below every build's limit.
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def _health(conn: sqlite3.Connection, data: PeriodData) -> None:
+    """State changes in the period, plus each sensor's state in force when the period began."""
+    since, until = data.period.since, data.period.until
+    before = [
+        dict(r)
+        for r in conn.execute(
+            "SELECT h.* FROM health_log h JOIN (SELECT sensor, MAX(id) AS id FROM health_log "
+            "WHERE ts < ? GROUP BY sensor) last ON h.id = last.id ORDER BY h.sensor",
+            (since,),
+        )
+    ]
+    during = [
+        dict(r)
+        for r in conn.execute(
+            "SELECT * FROM health_log WHERE ts >= ? AND ts < ? ORDER BY ts, id", (since, until)
+        )
+    ]
+    data.health_log = during
+    timeline: dict[str, list[tuple[float, str, str]]] = defaultdict(list)
+    for r in before:
+        timeline[r["sensor"]].append((since, r["state"], r["message"]))
+    for r in during:
+        timeline[r["sensor"]].append((r["ts"], r["state"], r["message"]))
+    end_of_data = min(until, max(data.generated_ts, since))
+    outages: list[dict[str, Any]] = []
+    uptime: dict[str, list[tuple[float, float, str, str]]] = {}
+    for sensor, changes in sorted(timeline.items()):
+        segments: list[tuple[float, float, str, str]] = []
+        for i, (start, state, message) in enumerate(changes):
+            end = changes[i + 1][0] if i + 1 < len(changes) else end_of_data
+            if end <= start:
+                continue
+            segments.append((start, end, state, message))
+            if state != "ok":
+                ongoing = i + 1 == len(changes)
+                outages.append(
+                    {
+                        "sensor": sensor,
+                        "state": state,
+                        "start_ts": start,
+                        "end_ts": None if ongoing else end,
+                        "duration_s": end - start,
+                        "message": message,
+                        "ongoing": ongoing,
+                    }
+                )
+        uptime[sensor] = segments
+    data.outages = outages
+    data.uptime = uptime
+
+
+def _allowlist_in_force(store: Store, until: float) -> list[dict[str, Any]]:
+    """The list as the last audited edit before ``until`` left it, else the current table."""
+    rows = store.query(
+        "SELECT ts, actor, detail FROM audit WHERE action = 'allowlist.replace' AND ts < ? "
+        "ORDER BY seq DESC LIMIT 1",
+        (until,),
+    )
+    current = _rows(store, "SELECT * FROM allowlist ORDER BY id")
+    if not rows:
+        return current
+    detail = _json(rows[0]["detail"], {})
+    entries = detail.get("entries") if isinstance(detail, dict) else None
+    if not isinstance(entries, list):
+        return current
+    known = {(c["match"], c["value"]): c for c in current}
+    out: list[dict[str, Any]] = []
+    for i, e in enumerate(entries, start=1):
+        if not isinstance(e, dict):
+            continue
+        match, value = str(e.get("match", "")), str(e.get("value", ""))
+        row = known.get((match, value))
+        out.append(
+            {
+                "id": row["id"] if row else i,
+                "match": match,
+                "value": value,
+                "label": str(e.get("label", "")),
+                "added_by": row["added_by"] if row else rows[0]["actor"],
+                "added_ts": row["added_ts"] if row else rows[0]["ts"],
+            }
+        )
+    return out

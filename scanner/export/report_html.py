@@ -1,0 +1,632 @@
+"""The after-action report: one self-contained HTML page (inline CSS and SVG, no scripts).
+
+It opens from a USB stick on an air-gapped laptop: no fonts, images, scripts or styles are
+fetched from anywhere. Every value that came from the store or the radio is escaped.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from scanner.export.collect import Period, PeriodData, collect
+from scanner.export.timefmt import iso
+from scanner.store.db import Store
+
+STATE_COLOURS = {
+    "ok": "#2e9d5b",
+    "starting": "#7aa6d8",
+    "degraded": "#e0a526",
+    "fault": "#7a1c1c",
+    "stopped": "#8a8f98",
+}
+UNKNOWN_COLOUR = "#d9dce1"
+KIND_COLOURS = {"handset": "#e5483c", "unidentified_transmitter": "#8e44ad"}
+# Tick spacings the time axis may use, smallest first (seconds).
+TICK_STEPS = (300, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800)
+MAX_TICKS = 12
+MAX_ALERT_ROWS = 8  # stacked rows in the alert lane before overlapping alerts share a row
+
+CSS = """
+*{box-sizing:border-box}
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;margin:0;
+ color:#1d232b;background:#f4f5f7}
+header{background:#1d2b3a;color:#fff;padding:18px 28px}
+header h1{margin:0 0 4px;font-size:22px}
+header p{margin:0;color:#c9d3de}
+main{padding:18px 28px;max-width:1600px}
+section{background:#fff;border:1px solid #dde1e6;border-radius:6px;padding:14px 18px;
+ margin:0 0 16px}
+h2{font-size:17px;margin:0 0 10px}
+.cards{display:flex;flex-wrap:wrap;gap:12px}
+.card{flex:1 1 150px;border:1px solid #dde1e6;border-radius:6px;padding:10px 12px;
+ background:#fafbfc}
+.card b{display:block;font-size:24px}
+.card span{color:#5b6470;font-size:12px;text-transform:uppercase;letter-spacing:.04em}
+table{border-collapse:collapse;width:100%;font-size:13px}
+th,td{border-bottom:1px solid #e6e9ed;padding:5px 8px;text-align:left;vertical-align:top}
+th{background:#f0f2f5}
+.scroll{overflow-x:auto}
+#alerts td:last-child{min-width:240px;font-size:12px}
+td.num{text-align:right;font-variant-numeric:tabular-nums}
+.mono{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12px}
+.hash{word-break:break-all}
+.nowrap{white-space:nowrap}
+#alerts td:nth-child(-n+4),#alerts td:nth-child(11),#acknowledgements td,
+#outages td:nth-child(-n+5),
+#audit td:nth-child(-n+2),#sensors td:nth-child(-n+5){white-space:nowrap}
+.pill{display:inline-block;padding:1px 7px;border-radius:9px;font-size:12px;color:#fff}
+.legend span{display:inline-block;margin-right:14px;font-size:12px}
+.legend i{display:inline-block;width:11px;height:11px;margin-right:4px;vertical-align:-1px}
+.muted{color:#6b7480}
+svg{width:100%;height:auto;display:block}
+svg text{font:11px system-ui,Arial,sans-serif;fill:#3b434d}
+@media print{body{background:#fff}section{break-inside:avoid;border:0}}
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class ReportExtras:
+    """What the report shows besides the period's rows."""
+
+    chains: dict[str, dict[str, Any]] = field(default_factory=dict)
+    pseudonymised: bool = False
+    evidence: list[dict[str, Any]] = field(default_factory=list)
+    source: str = ""
+
+
+def _e(value: Any) -> str:
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def _when(ts: float | None) -> str:
+    """A time for people: UTC to the second (the files keep the milliseconds)."""
+    text = iso(None if ts is None else math.floor(ts))
+    return "" if text is None else text.replace("T", " ").replace("Z", "")
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    s = max(0, round(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {(s % 3600) // 60:02d} min"
+
+
+def render(data: PeriodData, extras: ReportExtras) -> str:
+    """The whole page as text."""
+    since, until = data.period.since, data.period.until
+    parts = [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        "<meta name='viewport' content='width=device-width,initial-scale=1'>",
+        f"<title>After-action report: {_e(data.site)} {_e(_when(since))}</title>",
+        f"<style>{CSS}</style></head><body>",
+        "<header>",
+        f"<h1>After-action report: {_e(data.site or 'checkpoint')}</h1>",
+        f"<p>{_e(_when(since))} to {_e(_when(until))} UTC · "
+        f"generated {_e(_when(data.generated_ts))}"
+        f" UTC{' · MAC addresses pseudonymised' if extras.pseudonymised else ''}"
+        f"{' · ' + _e(extras.source) if extras.source else ''}</p>",
+        "</header><main>",
+        _summary(data),
+        _timeline(data),
+        _per_hour(data),
+        _alerts_table(data),
+        _acks_table(data),
+        _outages_table(data),
+        _sensors_table(data),
+        _allowlist_table(data),
+        _audit_table(data),
+        _evidence_table(extras),
+        _integrity(extras),
+        "</main></body></html>",
+    ]
+    return "\n".join(p for p in parts if p)
+
+
+def _summary(data: PeriodData) -> str:
+    alerts = data.alerts
+    acked = [a for a in alerts if a.get("acked_ts") is not None]
+    ack_times = sorted(
+        float(a["time_to_ack_s"]) for a in acked if a.get("time_to_ack_s") is not None
+    )
+    median_ack = ack_times[len(ack_times) // 2] if ack_times else None
+    outage_s = sum(float(o["duration_s"]) for o in data.outages)
+    cards = [
+        ("alerts", str(len(alerts))),
+        ("devices behind alerts", str(len({d for a in alerts for d in a["device_ids"]}))),
+        ("acknowledged", f"{len(acked)} / {len(alerts)}"),
+        ("median time to acknowledge", _duration(median_ack) or "–"),
+        ("still open", str(sum(1 for a in alerts if a["state"] == "open"))),
+        ("sensor outages", f"{len(data.outages)} ({_duration(outage_s) or '0 s'})"),
+    ]
+    body = "".join(f"<div class='card'><b>{_e(v)}</b><span>{_e(k)}</span></div>" for k, v in cards)
+    return f"<section id='summary'><h2>Summary</h2><div class='cards'>{body}</div></section>"
+
+
+def _ticks(since: float, until: float) -> tuple[list[float], str]:
+    span = until - since
+    step = next((s for s in TICK_STEPS if span / s <= MAX_TICKS), TICK_STEPS[-1])
+    first = math.ceil(since / step) * step
+    ticks = []
+    t = float(first)
+    while t <= until:
+        ticks.append(t)
+        t += step
+    return ticks, ("%m-%d" if step >= 86400 else "%H:%M")
+
+
+def _axis(x0: float, width: float, y: float, since: float, until: float) -> str:
+    ticks, fmt = _ticks(since, until)
+    span = until - since
+    out = [f"<line x1='{x0}' y1='{y}' x2='{x0 + width}' y2='{y}' stroke='#9aa3ad'/>"]
+    for t in ticks:
+        x = x0 + (t - since) / span * width
+        label = datetime.fromtimestamp(t, tz=UTC).strftime(fmt)
+        out.append(f"<line x1='{x:.1f}' y1='{y}' x2='{x:.1f}' y2='{y + 5}' stroke='#9aa3ad'/>")
+        out.append(f"<text x='{x:.1f}' y='{y + 17}' text-anchor='middle'>{label}</text>")
+    return "".join(out)
+
+
+def _pack(alerts: list[dict[str, Any]], end_of: Any) -> list[int]:
+    """Greedy lane assignment so overlapping alerts sit on separate rows."""
+    row_end: list[float] = []
+    rows: list[int] = []
+    for a in alerts:
+        start, end = float(a["raised_ts"]), float(end_of(a))
+        for i, free_at in enumerate(row_end):
+            if free_at <= start:
+                row_end[i] = end
+                rows.append(i)
+                break
+        else:
+            if len(row_end) < MAX_ALERT_ROWS:
+                row_end.append(end)
+                rows.append(len(row_end) - 1)
+            else:
+                best = min(range(len(row_end)), key=row_end.__getitem__)
+                row_end[best] = max(row_end[best], end)
+                rows.append(best)
+    return rows
+
+
+def _timeline(data: PeriodData) -> str:
+    since, until = data.period.since, data.period.until
+    span = until - since
+    width, x0 = 980.0, 160.0
+    now_edge = min(until, max(data.generated_ts, since))
+
+    def end_of(a: dict[str, Any]) -> float:
+        end = a.get("resolved_ts") or now_edge
+        return float(min(max(end, float(a["raised_ts"]) + span / 400), until))
+
+    def x(t: float) -> float:
+        return x0 + (min(max(t, since), until) - since) / span * width
+
+    alerts = sorted(data.alerts, key=lambda a: float(a["raised_ts"]))
+    rows = _pack(alerts, end_of)
+    alert_rows = max(rows, default=0) + 1
+    row_h, lane_gap = 14.0, 10.0
+    y = 10.0
+    svg: list[str] = []
+    alert_h = alert_rows * row_h
+    svg.append(f"<text x='4' y='{y + alert_h / 2 + 4:.1f}'>Alerts ({len(alerts)})</text>")
+    svg.append(
+        f"<rect x='{x0}' y='{y}' width='{width}' height='{alert_h}' fill='#f7f8fa' "
+        "stroke='#e3e6ea'/>"
+    )
+    for a, row in zip(alerts, rows, strict=True):
+        ax, aend = x(float(a["raised_ts"])), x(end_of(a))
+        colour = KIND_COLOURS.get(str(a["kind"]), "#e5483c")
+        tip = (
+            f"{a['id']}: {a['title']} · raised {_when(a['raised_ts'])} · "
+            f"{a['handsets']} handset(s) · {a['state']}"
+            + (f" · acknowledged by {a['acked_by']}" if a.get("acked_by") else "")
+        )
+        svg.append(
+            f"<rect class='alert' x='{ax:.1f}' y='{y + row * row_h + 2:.1f}' "
+            f"width='{max(aend - ax, 2.5):.1f}' height='{row_h - 4}' rx='2' fill='{colour}'>"
+            f"<title>{_e(tip)}</title></rect>"
+        )
+        if a.get("acked_ts") is not None:
+            kx = x(float(a["acked_ts"]))
+            svg.append(
+                f"<path d='M{kx:.1f} {y + row * row_h + 1:.1f} l3 -4 h-6 z' fill='#1d2b3a'>"
+                f"<title>{_e('acknowledged by ' + str(a['acked_by']))}</title></path>"
+            )
+    y += alert_h + lane_gap
+    sensor_h = 16.0
+    for sensor, segments in sorted(data.uptime.items()):
+        svg.append(f"<text x='4' y='{y + sensor_h / 2 + 4:.1f}'>{_e(sensor)}</text>")
+        svg.append(
+            f"<rect x='{x0}' y='{y}' width='{width}' height='{sensor_h}' fill='{UNKNOWN_COLOUR}'>"
+            "<title>no health report</title></rect>"
+        )
+        for start, end, state, message in segments:
+            sx, ex = x(start), x(end)
+            svg.append(
+                f"<rect x='{sx:.1f}' y='{y}' width='{max(ex - sx, 1.0):.1f}' height='{sensor_h}' "
+                f"fill='{STATE_COLOURS.get(state, '#555')}'><title>{_e(sensor)} {_e(state)} "
+                f"{_e(_when(start))}–{_e(_when(end))} {_e(message)}</title></rect>"
+            )
+        uptime = sum(e - s for s, e, st, _ in segments if st == "ok")
+        known = now_edge - since
+        pct = 100.0 * uptime / known if known > 0 else 0.0
+        svg.append(f"<text x='{x0 + width + 6}' y='{y + sensor_h / 2 + 4:.1f}'>{pct:.1f}%</text>")
+        y += sensor_h + 6
+    svg.append(_axis(x0, width, y + 2, since, until))
+    height = y + 26
+    legend = "".join(
+        f"<span><i style='background:{c}'></i>{_e(k)}</span>" for k, c in STATE_COLOURS.items()
+    ) + (
+        f"<span><i style='background:{KIND_COLOURS['handset']}'></i>handset alert</span>"
+        f"<span><i style='background:{KIND_COLOURS['unidentified_transmitter']}'></i>"
+        "unidentified transmitter</span>"
+        f"<span><i style='background:{UNKNOWN_COLOUR}'></i>no report</span>"
+    )
+    return (
+        "<section id='timeline'><h2>Timeline: alerts and sensor uptime (UTC)</h2>"
+        f"<svg id='timeline-plot' viewBox='0 0 {x0 + width + 50:.0f} {height:.0f}' "
+        f"role='img' aria-label='timeline of alerts and sensor states'>{''.join(svg)}</svg>"
+        f"<div class='legend'>{legend}</div>"
+        "<p class='muted'>Percentages at the right are each sensor's time in state ok.</p>"
+        "</section>"
+    )
+
+
+def _hour_bins(since: float, until: float) -> tuple[list[float], int]:
+    step = 3600 if until - since <= 14 * 86400 else 86400
+    first = math.floor(since / step) * step
+    bins = []
+    t = float(first)
+    while t < until:
+        bins.append(t)
+        t += step
+    return bins, step
+
+
+def _bars(
+    title: str, svg_id: str, bins: list[float], counts: list[int], step: int, colour: str
+) -> str:
+    width, height, x0, top = 1000.0, 160.0, 40.0, 20.0
+    plot_h = height - 40
+    peak = max(counts, default=0)
+    scale = plot_h / peak if peak else 0.0
+    bw = width / max(len(bins), 1)
+    out = [
+        f"<line x1='{x0}' y1='{top + plot_h}' x2='{x0 + width}' y2='{top + plot_h}' "
+        "stroke='#9aa3ad'/>"
+    ]
+    out.append(f"<text x='{x0 - 6}' y='{top + 8}' text-anchor='end'>{peak}</text>")
+    out.append(f"<text x='{x0 - 6}' y='{top + plot_h}' text-anchor='end'>0</text>")
+    label_every = max(1, math.ceil(len(bins) / 24))
+    fmt = "%H" if step == 3600 else "%m-%d"
+    for i, (start, n) in enumerate(zip(bins, counts, strict=True)):
+        h = n * scale
+        bx = x0 + i * bw
+        out.append(
+            f"<rect class='bar' x='{bx + 1:.1f}' y='{top + plot_h - h:.1f}' "
+            f"width='{max(bw - 2, 1):.1f}' height='{h:.1f}' fill='{colour}'>"
+            f"<title>{_e(_when(start))}: {n}</title></rect>"
+        )
+        if n and bw >= 18:
+            out.append(
+                f"<text x='{bx + bw / 2:.1f}' y='{top + plot_h - h - 3:.1f}' "
+                f"text-anchor='middle'>{n}</text>"
+            )
+        if i % label_every == 0:
+            label = datetime.fromtimestamp(start, tz=UTC).strftime(fmt)
+            out.append(
+                f"<text x='{bx + bw / 2:.1f}' y='{top + plot_h + 15}' "
+                f"text-anchor='middle'>{label}</text>"
+            )
+    unit = "hour (UTC)" if step == 3600 else "day (UTC)"
+    return (
+        f"<h3>{_e(title)} per {unit}</h3><svg id='{svg_id}' viewBox='0 0 {x0 + width + 10:.0f} "
+        f"{height:.0f}' role='img' aria-label='{_e(title)} per {unit}'>{''.join(out)}</svg>"
+    )
+
+
+def _per_hour(data: PeriodData) -> str:
+    since, until = data.period.since, data.period.until
+    bins, step = _hour_bins(since, until)
+    raised = Counter(
+        int(float(a["raised_ts"]) // step) * step
+        for a in data.alerts
+        if since <= float(a["raised_ts"]) < until
+    )
+    sightings: Counter[int] = Counter()
+    for hour, n in data.sightings_per_hour.items():
+        sightings[int(hour // step) * step] += n
+    return (
+        "<section id='per-hour'><h2>Counts per hour</h2>"
+        + _bars(
+            "Alerts raised",
+            "alerts-per-hour",
+            bins,
+            [raised[int(b)] for b in bins],
+            step,
+            "#e5483c",
+        )
+        + _bars(
+            "Observations aggregated into sightings (all devices)",
+            "sightings-per-hour",
+            bins,
+            [sightings[int(b)] for b in bins],
+            step,
+            "#3f7cc4",
+        )
+        + "</section>"
+    )
+
+
+def _table(
+    section_id: str, title: str, headers: list[str], rows: list[list[str]], empty: str
+) -> str:
+    if not rows:
+        return (
+            f"<section id='{section_id}'><h2>{_e(title)}</h2>"
+            f"<p class='muted'>{_e(empty)}</p></section>"
+        )
+    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(r) + "</tr>" for r in rows)
+    return (
+        f"<section id='{section_id}'><h2>{_e(title)} ({len(rows)})</h2>"
+        f"<div class='scroll'><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+        "</div></section>"
+    )
+
+
+def _td(value: Any, cls: str = "") -> str:
+    attr = f" class='{cls}'" if cls else ""
+    return f"<td{attr}>{_e(value)}</td>"
+
+
+def _alerts_table(data: PeriodData) -> str:
+    rows = []
+    for a in data.alerts:
+        state = str(a["state"])
+        colour = "#d0453b" if state == "open" else "#5b6470"
+        rows.append(
+            [
+                _td(a["id"], "mono"),
+                _td(_when(a["raised_ts"])),
+                _td(_when(a.get("resolved_ts"))),
+                _td(_duration(a.get("duration_s")), "num"),
+                f"<td><span class='pill' style='background:{colour}'>{_e(state)}</span></td>",
+                _td(a["kind"]),
+                _td(a["handsets"], "num"),
+                _td(", ".join(a["sensors"])),
+                _td(f"{float(a['confidence']):.2f}", "num"),
+                _td(a.get("acked_by") or ""),
+                _td(_duration(a.get("time_to_ack_s")), "num nowrap"),
+                _td(a.get("resolution") or ""),
+                _td(a["title"] + ("; " + "; ".join(a["reasons"]) if a["reasons"] else "")),
+            ]
+        )
+    return _table(
+        "alerts",
+        "Alerts",
+        [
+            "id",
+            "raised (UTC)",
+            "resolved (UTC)",
+            "duration",
+            "state",
+            "kind",
+            "handsets",
+            "sensors",
+            "confidence",
+            "acknowledged by",
+            "time to ack",
+            "resolution",
+            "what",
+        ],
+        rows,
+        "No alert in this period.",
+    )
+
+
+def _acks_table(data: PeriodData) -> str:
+    rows = [
+        [
+            _td(k["alert_id"], "mono"),
+            _td(_when(k["ts"])),
+            _td(k["actor"]),
+            _td(_duration(k.get("time_to_ack_s")), "num"),
+            _td(k.get("note", "")),
+        ]
+        for k in data.acknowledgements
+    ]
+    return _table(
+        "acknowledgements",
+        "Acknowledgements",
+        ["alert", "at (UTC)", "by", "after", "note"],
+        rows,
+        "No acknowledgement in this period.",
+    )
+
+
+def _outages_table(data: PeriodData) -> str:
+    rows = [
+        [
+            _td(o["sensor"]),
+            f"<td><span class='pill' style='background:{STATE_COLOURS.get(o['state'], '#555')}'>"
+            f"{_e(o['state'])}</span></td>",
+            _td(_when(o["start_ts"])),
+            _td(_when(o.get("end_ts")) or "ongoing"),
+            _td(_duration(o["duration_s"]), "num"),
+            _td(o["message"]),
+        ]
+        for o in data.outages
+    ]
+    return _table(
+        "outages",
+        "Sensor outages and degradations",
+        ["sensor", "state", "from (UTC)", "to (UTC)", "for", "message"],
+        rows,
+        "Every sensor that reported stayed ok throughout the period.",
+    )
+
+
+def _sensors_table(data: PeriodData) -> str:
+    rows = [
+        [
+            _td(s["sensor"]),
+            _td(s["radio"]),
+            _td(s["state"]),
+            _td(_when(s["updated_ts"])),
+            _td(_when(s.get("last_obs_ts"))),
+            _td(s["message"]),
+            _td(", ".join(f"{k}={v}" for k, v in sorted(s["counters"].items())), "mono"),
+        ]
+        for s in data.sensors
+    ]
+    return _table(
+        "sensors",
+        "Sensors at export time",
+        [
+            "sensor",
+            "radio",
+            "state",
+            "updated (UTC)",
+            "last observation (UTC)",
+            "message",
+            "counters",
+        ],
+        rows,
+        "No sensor has reported.",
+    )
+
+
+def _allowlist_table(data: PeriodData) -> str:
+    rows = [
+        [
+            _td(e["match"]),
+            _td(e["value"], "mono"),
+            _td(e["label"]),
+            _td(e["added_by"]),
+            _td(_when(e["added_ts"])),
+        ]
+        for e in data.allowlist
+    ]
+    return _table(
+        "allowlist",
+        "Allowlist in force at the end of the period",
+        ["match", "value", "label", "added by", "added (UTC)"],
+        rows,
+        "The allowlist was empty.",
+    )
+
+
+def _audit_table(data: PeriodData) -> str:
+    rows = [
+        [
+            _td(r["seq"], "num"),
+            _td(_when(r["ts"])),
+            _td(r["actor"]),
+            _td(r["action"]),
+            _td(_short(r["detail"]), "mono"),
+        ]
+        for r in data.audit
+    ]
+    return _table(
+        "audit",
+        "Audit log",
+        ["seq", "at (UTC)", "actor", "action", "detail"],
+        rows,
+        "Nobody changed anything in this period.",
+    )
+
+
+def _short(value: Any, limit: int = 240) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _evidence_table(extras: ReportExtras) -> str:
+    if not extras.evidence:
+        return ""
+    rows = [
+        [
+            _td(e["alert_id"], "mono"),
+            _td(e["radio"]),
+            _td(e["format"]),
+            _td(e["count"], "num"),
+            _td(e["file"], "mono"),
+            _td(e.get("note", "")),
+        ]
+        for e in extras.evidence
+    ]
+    return _table(
+        "evidence",
+        "Evidence in this bundle",
+        ["alert", "radio", "format", "records", "file", "note"],
+        rows,
+        "",
+    )
+
+
+def _integrity(extras: ReportExtras) -> str:
+    if not extras.chains:
+        return ""
+    rows = [
+        [
+            _td(name),
+            _td(c.get("rows"), "num"),
+            _td(c.get("head_seq"), "num"),
+            _td(c.get("head_hash"), "mono hash"),
+        ]
+        for name, c in sorted(extras.chains.items())
+    ]
+    note = (
+        "<p class='muted'>Alert history and audit records are hash-chained from the first record "
+        "the unit ever stored. <code>checkpoint verify BUNDLE.tar.gz</code> recomputes every "
+        "file hash and every link; compare the heads below with those of earlier exports.</p>"
+    )
+    table = _table(
+        "chains",
+        "Integrity: hash chain heads",
+        ["chain", "records", "head seq", "head hash"],
+        rows,
+        "",
+    )
+    return table.replace("</h2>", "</h2>" + note, 1)
+
+
+def store_heads(store: Store) -> dict[str, dict[str, Any]]:
+    """Each chain's length and head in the store, for the report's integrity section."""
+    heads: dict[str, dict[str, Any]] = {}
+    for table in ("alert_history", "audit"):
+        rows = store.query(
+            f"SELECT COUNT(*) AS n, MAX(seq) AS s FROM {table}"  # noqa: S608
+        )
+        last = store.query(f"SELECT hash FROM {table} ORDER BY seq DESC LIMIT 1")  # noqa: S608
+        heads[table] = {
+            "rows": int(rows[0]["n"]),
+            "head_seq": int(rows[0]["s"] or 0),
+            "head_hash": str(last[0]["hash"]) if last else "0" * 64,
+        }
+    return heads
+
+
+def write_report(
+    store: Store, since: float, until: float, out: Path, now: float, site: str = ""
+) -> int:
+    """Render the period from the store into ``out``; returns the number of alerts shown."""
+    data = collect(store, Period(since, until), now, site)
+    extras = ReportExtras(chains=store_heads(store), source="local store")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(render(data, extras), encoding="utf-8")
+    tmp.replace(out)
+    return len(data.alerts)

@@ -1,0 +1,42 @@
+"""Times at the edges of the export: parse what a person types, print ISO 8601 UTC."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+
+
+class TimeFormatError(ValueError):
+    """The text is neither an ISO 8601 time nor unix seconds."""
+
+
+def parse_time(text: str) -> float:
+    """ISO 8601 (a missing zone means UTC) or unix seconds -> unix seconds."""
+    value = text.strip()
+    try:
+        number = float(value)
+    except ValueError:
+        pass
+    else:
+        if not math.isfinite(number):
+            raise TimeFormatError(f"not a time: {text!r}")
+        return number
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError as exc:
+        raise TimeFormatError(
+            f"not a time: {text!r} (use ISO 8601 such as 2026-11-25T08:00:00Z, or unix seconds)"
+        ) from exc
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp()
+
+
+def iso(ts: float | None) -> str | None:
+    """Unix seconds -> ``2026-11-25T08:00:00.125Z`` (milliseconds only when present)."""
+    if ts is None:
+        return None
+    moment = datetime.fromtimestamp(ts, tz=UTC)
+    if moment.microsecond:
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")

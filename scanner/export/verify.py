@@ -1,0 +1,339 @@
+"""Checking an after-action bundle: files against the manifest, chains link by link, and the
+alerts against their chained history.
+
+Every problem is one line that names what was altered, removed, reordered, missing or added, so
+the person holding the bundle knows which record to distrust. The first broken chain record is
+always named first.
+"""
+
+from __future__ import annotations
+
+import json
+import tarfile
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from scanner.export.bundle import CHAIN_FILES, EXPORT_ACTION
+from scanner.export.manifest import MANIFEST_NAME, ManifestError, parse_manifest, seal_of, sha256
+from scanner.export.timefmt import iso
+from scanner.store.chain import ALERT_HISTORY_KEYS, AUDIT_KEYS, GENESIS, link
+
+CHAIN_KEYS = {"alert_history": ALERT_HISTORY_KEYS, "audit": AUDIT_KEYS}
+# Past this many chain problems the rest are summarised: the first one is what matters.
+MAX_CHAIN_LINES = 8
+
+
+@dataclass(slots=True)
+class VerifyReport:
+    """What ``checkpoint verify`` found: problems make it fail, notes only inform."""
+
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def read_bundle(path: str | Path) -> tuple[dict[str, bytes], list[str]]:
+    """The bundle's regular files by name (top folder removed), and problems reading it."""
+    files: dict[str, bytes] = {}
+    problems: list[str] = []
+    try:
+        with tarfile.open(path, "r:gz") as tar:
+            for member in tar:
+                name = PurePosixPath(member.name)
+                if name.is_absolute() or ".." in name.parts:
+                    problems.append(f"EXTRA: unsafe path {member.name!r} in the bundle")
+                    continue
+                if not member.isfile():
+                    if not member.isdir():
+                        problems.append(f"EXTRA: {member.name} is not a regular file")
+                    continue
+                handle = tar.extractfile(member)
+                if handle is not None:
+                    files[member.name] = handle.read()
+    except (OSError, EOFError, tarfile.TarError, zlib.error) as exc:
+        problems.append(f"UNREADABLE: {path} is not an intact tar.gz bundle ({exc})")
+        return {}, problems
+    tops = {n.split("/", 1)[0] for n in files}
+    if len(tops) == 1 and all("/" in n for n in files):
+        top = tops.pop()
+        files = {n[len(top) + 1 :]: data for n, data in files.items()}
+    return files, problems
+
+
+def verify_bundle(path: str | Path, key: bytes | None = None) -> VerifyReport:
+    """Check a bundle; ``key`` (the site key, on the unit) also checks the manifest's seal."""
+    report = VerifyReport()
+    files, problems = read_bundle(path)
+    report.problems += problems
+    if not files:
+        if not problems:
+            report.problems.append(f"UNREADABLE: {path} holds no files")
+        return report
+    raw = files.get(MANIFEST_NAME)
+    if raw is None:
+        report.problems.append("MISSING: MANIFEST.json (nothing in the bundle can be trusted)")
+        return report
+    try:
+        manifest = parse_manifest(raw)
+    except ManifestError as exc:
+        report.problems.append(f"ALTERED: {exc}")
+        return report
+    _check_files(manifest, files, report)
+    _check_seal(manifest, key, report)
+    chains: dict[str, list[dict[str, Any]]] = {}
+    for name, file_name in CHAIN_FILES.items():
+        rows = _ndjson(files.get(file_name), file_name, report)
+        chains[name] = rows
+        _check_chain(name, file_name, rows, manifest, report)
+    _check_alerts(manifest, files, chains["alert_history"], report)
+    _check_export_anchors(chains, report)
+    if report.ok:
+        report.notes.append(
+            f"intact: {len(manifest['files']) + 1} files match MANIFEST.json; "
+            + "; ".join(
+                f"{name} chain of {len(rows)} records links from genesis to its head"
+                for name, rows in chains.items()
+            )
+        )
+    return report
+
+
+def _check_files(manifest: dict[str, Any], files: dict[str, bytes], report: VerifyReport) -> None:
+    listed: dict[str, dict[str, Any]] = manifest["files"]
+    for name, entry in sorted(listed.items()):
+        data = files.get(name)
+        if data is None:
+            report.problems.append(f"MISSING: {name} is listed in MANIFEST.json but absent")
+        elif sha256(data) != entry["sha256"]:
+            report.problems.append(
+                f"ALTERED: {name} (its sha256 differs from the one in MANIFEST.json)"
+            )
+    for name in sorted(set(files) - set(listed) - {MANIFEST_NAME}):
+        report.problems.append(f"EXTRA: {name} is not listed in MANIFEST.json")
+
+
+def _check_seal(manifest: dict[str, Any], key: bytes | None, report: VerifyReport) -> None:
+    seal = manifest.get("seal")
+    if key is None:
+        report.notes.append(
+            "seal not checked: on the unit, pass --db to prove this unit made the bundle"
+        )
+    elif not isinstance(seal, str) or seal != seal_of(key, manifest):
+        report.problems.append(
+            "SEAL: MANIFEST.json was not sealed with this site's key (made elsewhere, or "
+            "re-hashed after an edit)"
+        )
+    else:
+        report.notes.append("seal: made by this unit (site key matches)")
+
+
+def _ndjson(data: bytes | None, name: str, report: VerifyReport) -> list[dict[str, Any]]:
+    if data is None:
+        return []
+    rows: list[dict[str, Any]] = []
+    for number, line in enumerate(data.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError:
+            report.problems.append(f"ALTERED: {name} line {number} is not a JSON record")
+            continue
+        if isinstance(row, dict):
+            rows.append(row)
+        else:
+            report.problems.append(f"ALTERED: {name} line {number} is not a JSON object")
+    return rows
+
+
+def _check_chain(
+    name: str,
+    file_name: str,
+    rows: list[dict[str, Any]],
+    manifest: dict[str, Any],
+    report: VerifyReport,
+) -> None:
+    keys = CHAIN_KEYS[name]
+    found = chain_problems(rows, keys)
+    label = f"CHAIN {name}"
+    for line in found[:MAX_CHAIN_LINES]:
+        report.problems.append(f"{label}: {line}")
+    if len(found) > MAX_CHAIN_LINES:
+        report.problems.append(f"{label}: and {len(found) - MAX_CHAIN_LINES} more broken links")
+    head = manifest.get("chains", {}).get(name, {})
+    last = rows[-1] if rows else None
+    if last is None and head.get("rows", 0) == 0:
+        return
+    if last is None or head.get("head_hash") != last.get("hash"):
+        report.problems.append(
+            f"{label}: the last record of {file_name} is not the head in MANIFEST.json "
+            f"(seq {head.get('head_seq')}); records at the end were removed or added"
+        )
+    elif head.get("rows") != len(rows):
+        report.problems.append(
+            f"{label}: {file_name} holds {len(rows)} records, MANIFEST.json says {head.get('rows')}"
+        )
+    pseudo = sum(1 for r in rows if r.get("pseudonymised"))
+    if pseudo:
+        report.notes.append(
+            f"{name}: {pseudo} pseudonymised record(s) are checked by their links only"
+        )
+
+
+def chain_problems(rows: list[dict[str, Any]], keys: tuple[str, ...]) -> list[str]:
+    """Problems of a chain in file order, first broken record first, each classified as
+    altered (content does not match its hash), removed (its predecessor is absent) or
+    reordered (its predecessor is present elsewhere)."""
+    problems: list[str] = []
+    position = {str(r.get("hash")): i for i, r in enumerate(rows)}
+    expected = GENESIS
+    prev_seq: int | None = None
+    for i, row in enumerate(rows):
+        seq = row.get("seq")
+        where = f"record seq {seq} ({_when(row)})"
+        try:
+            fields = {k: row[k] for k in keys}
+            prev_hash = str(row["prev_hash"])
+            digest = str(row["hash"])
+        except KeyError as exc:
+            problems.append(f"{where}: ALTERED, field {exc} is missing")
+            expected = str(row.get("hash", ""))
+            continue
+        if not row.get("pseudonymised") and link(prev_hash, fields) != digest:
+            problems.append(f"{where}: ALTERED, its content does not match its hash")
+        if prev_hash != expected:
+            j = position.get(prev_hash)
+            if j is not None and j != i - 1:
+                problems.append(
+                    f"{where}: REORDERED, it follows record seq {rows[j].get('seq')} in the "
+                    f"chain but sits after {'the start' if i == 0 else 'seq ' + str(prev_seq)}"
+                )
+            elif j is None and prev_hash == GENESIS:
+                problems.append(f"{where}: REORDERED, the first record of the chain is not first")
+            else:
+                missing = ""
+                if isinstance(seq, int) and isinstance(prev_seq, int) and seq > prev_seq + 1:
+                    missing = f" (seq {prev_seq + 1}..{seq - 1} absent)"
+                elif isinstance(seq, int) and prev_seq is None and seq > 1:
+                    missing = f" (seq 1..{seq - 1} absent)"
+                problems.append(
+                    f"{where}: REMOVED, the record(s) before it are missing{missing}"
+                    if j is None
+                    else f"{where}: ALTERED, its link to the previous record was changed"
+                )
+        expected = digest
+        prev_seq = seq if isinstance(seq, int) else prev_seq
+    return problems
+
+
+def _when(row: dict[str, Any]) -> str:
+    ts = row.get("ts")
+    return (iso(float(ts)) or "") if isinstance(ts, int | float) else "no time"
+
+
+def _alert_state(history: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Each alert as its chained history says it must be."""
+    state: dict[str, dict[str, Any]] = {}
+    for row in history:
+        try:
+            detail = json.loads(row.get("detail", "{}"))
+        except (TypeError, ValueError):
+            detail = {}
+        if not isinstance(detail, dict):
+            detail = {}
+        alert_id, event, ts = str(row.get("alert_id")), row.get("event"), row.get("ts")
+        if event == "raised":
+            state[alert_id] = {
+                "raised_ts": ts,
+                "state": "open",
+                "handsets": detail.get("handsets"),
+                "sensors": detail.get("sensors"),
+                "device_ids": detail.get("device_ids"),
+                "acked_by": None,
+                "acked_ts": None,
+                "resolved_ts": None,
+                "resolution": None,
+            }
+            continue
+        current = state.get(alert_id)
+        if current is None:
+            continue
+        if event == "updated":
+            current.update(
+                handsets=detail.get("handsets"),
+                sensors=detail.get("sensors"),
+                device_ids=detail.get("device_ids"),
+            )
+        elif event == "acknowledged" and current["acked_by"] is None:
+            current.update(acked_by=row.get("actor"), acked_ts=ts)
+        elif event == "resolved":
+            current.update(state="resolved", resolved_ts=ts, resolution=detail.get("resolution"))
+    return state
+
+
+def _check_alerts(
+    manifest: dict[str, Any],
+    files: dict[str, bytes],
+    history: list[dict[str, Any]],
+    report: VerifyReport,
+) -> None:
+    """alerts.ndjson must say what the chain says, and hold every alert of the period."""
+    alerts = _ndjson(files.get("alerts.ndjson"), "alerts.ndjson", report)
+    truth = _alert_state(history)
+    since, until = float(manifest.get("since", 0)), float(manifest.get("until", 0))
+    seen: set[str] = set()
+    for alert in alerts:
+        alert_id = str(alert.get("id"))
+        seen.add(alert_id)
+        expected = truth.get(alert_id)
+        if expected is None:
+            report.problems.append(
+                f"ALERTS: alert {alert_id} in alerts.ndjson has no 'raised' record in the chain"
+            )
+            continue
+        for name, want in expected.items():
+            if alert.get(name) != want:
+                report.problems.append(
+                    f"ALERTS: alert {alert_id} field {name} is {alert.get(name)!r} in "
+                    f"alerts.ndjson but {want!r} in its chained history"
+                )
+    for alert_id, expected in truth.items():
+        raised, resolved = expected["raised_ts"], expected["resolved_ts"]
+        in_period = raised < until and (resolved is None or resolved >= since)
+        if in_period and alert_id not in seen:
+            report.problems.append(
+                f"ALERTS: alert {alert_id} (raised {iso(raised)}) is in the chained history but "
+                "missing from alerts.ndjson: removed from the store's alerts or from the file"
+            )
+    period_rows = _ndjson(files.get("alert_history.ndjson"), "alert_history.ndjson", report)
+    by_seq = {r.get("seq"): r for r in history}
+    for row in period_rows:
+        chained = by_seq.get(row.get("seq"))
+        if chained is None or chained.get("hash") != row.get("hash"):
+            report.problems.append(
+                f"ALERTS: alert_history.ndjson record seq {row.get('seq')} is not in the chain"
+            )
+
+
+def _check_export_anchors(chains: dict[str, list[dict[str, Any]]], report: VerifyReport) -> None:
+    """Every earlier export recorded the alert-history head; the chain must still contain it."""
+    by_seq = {r.get("seq"): r.get("hash") for r in chains["alert_history"]}
+    for row in chains["audit"]:
+        if row.get("action") != EXPORT_ACTION:
+            continue
+        try:
+            detail = json.loads(row.get("detail", "{}"))
+            seq, head = int(detail["alert_history_seq"]), str(detail["alert_history_head"])
+        except (TypeError, ValueError, KeyError):
+            continue
+        if seq and by_seq.get(seq) != head:
+            report.problems.append(
+                f"CHAIN alert_history: an export at {_when(row)} recorded head seq {seq} "
+                f"{head[:16]}…, which this chain does not contain: records up to it were "
+                "removed or rewritten since"
+            )
