@@ -78,11 +78,11 @@ class CoreWithStore:
             self.store.close()
             raise
 
-    def handle(self, event: SourceEvent) -> object:
-        return self.core.handle(event)
+    def handle(self, event: SourceEvent) -> None:
+        self.core.handle(event)
 
-    def tick(self, now_mono: float) -> object:
-        return self.core.tick(now_mono)
+    def tick(self, now_mono: float) -> None:
+        self.core.tick(now_mono)
 
     def close(self) -> None:
         close = getattr(self.core, "close", None)

@@ -1,0 +1,146 @@
+"""``checkpoint demo``: the bundled scenario replayed at real-time pace, in a loop, through the
+same core and API a Pi runs, with a throw-away store and the demo accounts.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from scanner.clock import SYSTEM_CLOCK, Clock
+from scanner.config import ConfigError
+from scanner.runtime.components import SourceComponent
+from scanner.runtime.parts import (
+    ApiPlan,
+    SourceHealthReporter,
+    api_server_factory,
+    core_loop_factory,
+)
+from scanner.runtime.processes import Plan
+from scanner.runtime.runner import HealthWriter
+from scanner.runtime.supervisor import Supervisor
+from scanner.runtime.transport import EventQueue, InProcessTransport
+from scanner.sources.base import Sink, Source
+from scanner.store.db import Store, StoreError
+
+_LOGGER = logging.getLogger(__name__)
+
+# The scenario shipped inside the package, so a fresh clone (or a wheel) can run the demo.
+BUNDLED_SCENARIO = Path(__file__).resolve().parent.parent / "demo" / "scenario"
+# Several seconds of a full-rate replay fit; the demo never comes near it.
+DEMO_QUEUE_SIZE = 20_000
+
+
+@dataclass(frozen=True, slots=True)
+class DemoOptions:
+    """What ``checkpoint demo`` was asked for."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    scenario: Path = BUNDLED_SCENARIO
+    data_dir: Path | None = None
+    speed: float = 1.0
+
+
+def build_replay(scenario: Path, sink: Sink, clock: Clock, speed: float) -> Source:
+    """The looping, real-time replay of a scenario directory as a source."""
+    from scanner.sources.replay import ScenarioReplay
+
+    replay: Source = ScenarioReplay(
+        scenario, sink, clock=clock, realtime=True, loop=True, speed=speed
+    )
+    return replay
+
+
+def check_scenario(scenario: Path) -> None:
+    if not scenario.is_dir():
+        raise ConfigError(f"scenario {scenario} is not a directory")
+    if not any((scenario / name).exists() for name in ("wifi.pcap", "ble.jsonl", "sdr")):
+        raise ConfigError(f"scenario {scenario} has no wifi.pcap, ble.jsonl or sdr/ recording")
+
+
+def plan_demo(options: DemoOptions, clock: Clock = SYSTEM_CLOCK) -> tuple[Plan, dict[str, Any]]:
+    """The demo process, and the demo accounts it created."""
+    from api.settings import ApiSettings
+    from scanner.core.options import CoreOptions
+    from scanner.store.users import ensure_demo_users
+
+    if not 0 < options.speed <= 1000:
+        raise ConfigError(f"--speed must be between 0 and 1000, not {options.speed}")
+    check_scenario(options.scenario)
+    cleanup: list[Callable[[], None]] = []
+    if options.data_dir is None:
+        data_dir = Path(tempfile.mkdtemp(prefix="checkpoint-demo-"))
+        cleanup.append(lambda: shutil.rmtree(data_dir, ignore_errors=True))
+    else:
+        data_dir = options.data_dir
+    store_path = data_dir / "checkpoint.db"
+    try:
+        store = Store(store_path)
+        try:
+            users = ensure_demo_users(store, time.time())
+        finally:
+            store.close()
+    except (StoreError, OSError) as exc:
+        raise ConfigError(f"cannot use {store_path}: {exc}") from exc
+
+    events = EventQueue(DEMO_QUEUE_SIZE)
+    transport = InProcessTransport(events)
+    reporter = SourceHealthReporter(transport.sink, clock)
+    supervisor = Supervisor(clock, reporter)
+    supervisor.add(
+        "core",
+        core_loop_factory(str(store_path), CoreOptions(), events, clock),
+    )
+
+    def make_replay(sink: Sink) -> Source:
+        return build_replay(options.scenario, sink, clock, options.speed)
+
+    probe = make_replay(transport.sink)
+    reporter.register("replay", probe.options.sensor, probe.radio)
+    supervisor.add(
+        "replay", lambda: SourceComponent("replay", make_replay, transport.sink), critical=False
+    )
+    api = ApiPlan(
+        ApiSettings(store_path=str(store_path), demo=True, site_name="demo"),
+        options.host,
+        options.port,
+        None,
+        None,
+    )
+    factory, port = api_server_factory(api)
+    supervisor.add("api", factory, critical=False)
+    shown_host = "127.0.0.1" if options.host in ("0.0.0.0", "::", "") else options.host
+    if ":" in shown_host:
+        shown_host = f"[{shown_host}]"
+    plan = Plan(
+        supervisor,
+        f"demo replaying {options.scenario.name} on http://{shown_host}:{port}/",
+        HealthWriter(str(store_path), "demo"),
+        cleanup=cleanup,
+        url=f"http://{shown_host}:{port}/",
+    )
+    return plan, {"users": users, "data_dir": data_dir, "temporary": options.data_dir is None}
+
+
+def print_banner(plan: Plan, info: dict[str, Any], out: TextIO = sys.stdout) -> None:
+    """What the person who typed ``checkpoint demo`` needs: where to go and how to sign in."""
+    lines = [
+        "Checkpoint Scanner demo: replaying the bundled scenario in a loop (receive-only).",
+        f"  open   {plan.url}",
+    ]
+    for name, account in info["users"].items():
+        extra = f", tablet PIN {account['pin']}" if account.get("pin") else ""
+        lines.append(f"  login  {name} / {account['password']}   ({account['role']}{extra})")
+    where = "temporary, deleted on exit" if info["temporary"] else "kept"
+    lines.append(f"  data   {info['data_dir']} ({where})")
+    lines.append("Press Ctrl+C to stop.")
+    out.write("\n".join(lines) + "\n")
+    out.flush()

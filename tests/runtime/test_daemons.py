@@ -1,0 +1,113 @@
+"""The systemd daemons as real subprocesses: `checkpoint core` with a $NOTIFY_SOCKET."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from scanner.observations import Radio, SensorStatus
+from scanner.runtime.transport import SocketSender
+
+
+@pytest.fixture
+def workdir() -> Iterator[Path]:
+    d = Path(tempfile.mkdtemp(prefix="cpd-", dir="/tmp"))
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def notify_socket(path: Path) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(path))
+    sock.settimeout(0.2)
+    return sock
+
+
+def collect(sock: socket.socket, until: float, want: set[str]) -> list[str]:
+    seen: list[str] = []
+    while time.monotonic() < until:
+        try:
+            data = sock.recv(4096)
+        except TimeoutError:
+            continue
+        seen.extend(data.decode().splitlines())
+        if want <= set(seen):
+            break
+    return seen
+
+
+def test_core_daemon_notifies_systemd_and_accepts_capture_daemons(workdir: Path) -> None:
+    cfg = workdir / "c.toml"
+    sock_path = workdir / "core.sock"
+    cfg.write_text(f'[site]\nstate_dir = "{workdir}"\n[transport]\nsocket = "{sock_path}"\n')
+    notify = notify_socket(workdir / "notify")
+    env = {
+        **os.environ,
+        "NOTIFY_SOCKET": str(workdir / "notify"),
+        # A 1 s watchdog: the daemon must ping every half second while its loop progresses.
+        "WATCHDOG_USEC": "1000000",
+    }
+    env.pop("WATCHDOG_PID", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scanner.cli.main", "core", "--config", str(cfg)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        seen = collect(notify, time.monotonic() + 30, {"READY=1"})
+        assert "READY=1" in seen, proc.stderr.read() if proc.poll() is not None else seen
+        t0 = time.monotonic()
+        seen += collect(notify, t0 + 5, {"WATCHDOG=1"})
+        more = collect(notify, time.monotonic() + 1.6, {"never"})
+        assert "WATCHDOG=1" in seen
+        assert more.count("WATCHDOG=1") >= 2  # keeps pinging, at about 2 Hz
+
+        # A capture daemon's health report reaches the store through the socket.
+        sender = SocketSender(sock_path, 100)
+        sender.start()
+        try:
+            sender.sink(
+                SensorStatus(
+                    ts=time.time(),
+                    mono=time.monotonic(),
+                    sensor="wifi:wlan1",
+                    radio=Radio.WIFI,
+                    state="ok",
+                    message="capturing",
+                    counters={"delivered": 3},
+                )
+            )
+            assert sender.flush(5)
+            deadline = time.monotonic() + 10
+            rows: list[tuple[str, str]] = []
+            while time.monotonic() < deadline and not rows:
+                with sqlite3.connect(workdir / "checkpoint.db") as db:
+                    rows = db.execute("SELECT sensor, state FROM sensor_health").fetchall()
+                time.sleep(0.1)
+            assert rows == [("wifi:wlan1", "ok")]
+        finally:
+            sender.close()
+
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+        tail = collect(notify, time.monotonic() + 2, {"STOPPING=1"})
+        assert "STOPPING=1" in tail
+        assert not sock_path.exists()  # the socket file is removed on a clean stop
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        notify.close()
