@@ -1,0 +1,101 @@
+"""The all-in-one runner: real core and store, a capture source whose thread crashes."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from runtime_support import CountingSource
+
+from scanner.clock import SYSTEM_CLOCK
+from scanner.runtime.components import CoreLoop, SourceComponent
+from scanner.runtime.parts import SourceHealthReporter, check_store, core_loop_factory
+from scanner.runtime.runner import RUNTIME_HEALTH_KEY, HealthWriter, serve
+from scanner.runtime.supervisor import Supervisor
+from scanner.runtime.transport import EventQueue, InProcessTransport
+from scanner.sources.base import Sink
+from scanner.store.db import Store
+
+
+def wait_for(cond: Callable[[], bool], timeout: float = 15.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.05)
+    return cond()
+
+
+def test_runner_restarts_a_crashing_source_and_the_store_shows_it(tmp_path: Path) -> None:
+    from scanner.core.options import CoreOptions
+
+    db = tmp_path / "checkpoint.db"
+    check_store(db)  # as every process plan does before its threads start
+    events = EventQueue(10_000)
+    transport = InProcessTransport(events)
+    reporter = SourceHealthReporter(transport.sink)
+    reporter.register("wifi", "wifi:test", CountingSource.radio)
+    sup = Supervisor(report=reporter)
+    loops: list[CoreLoop] = []
+    make_loop = core_loop_factory(str(db), CoreOptions(), events, SYSTEM_CLOCK)
+
+    def core_factory() -> CoreLoop:
+        loop = make_loop()
+        loops.append(loop)
+        return loop
+
+    built: list[CountingSource] = []
+
+    def build(sink: Sink) -> CountingSource:
+        src = CountingSource(sink, crash_after=50 if not built else None, interval_s=0.005)
+        built.append(src)
+        return src
+
+    sup.add("core", core_factory)
+    sup.add("wifi", lambda: SourceComponent("wifi", build, transport.sink), critical=False)
+    stop = threading.Event()
+    result: list[int] = []
+    runner = threading.Thread(
+        target=lambda: result.append(
+            serve(sup, ready_text="test", stop=stop, health=HealthWriter(str(db), "run"))
+        )
+    )
+    runner.start()
+    store = Store(db)
+    try:
+
+        def states() -> list[str]:
+            rows = store.query(
+                "SELECT state FROM health_log WHERE sensor = 'wifi:test' ORDER BY id"
+            )
+            return [r["state"] for r in rows]
+
+        # starting -> ok -> (thread dies) fault -> restarted: starting -> ok
+        assert wait_for(lambda: states()[-2:] == ["starting", "ok"] and "fault" in states()), (
+            states()
+        )
+        fault = store.query(
+            "SELECT message FROM health_log WHERE sensor = 'wifi:test' AND state = 'fault'"
+        )[0]["message"]
+        assert "wlan1 vanished" in fault and "restarting in 1 s" in fault
+        assert len(built) == 2
+        health = store.get_setting(RUNTIME_HEALTH_KEY)
+        assert health["run"]["components"]["wifi"]["restarts"] == 1
+        assert health["run"]["components"]["core"] == {
+            "state": "running",
+            "restarts": 0,
+            "last_error": "",
+        }
+        # Frames from both lives of the source reached the core.
+        assert len(loops) == 1
+        assert wait_for(lambda: loops[0].counters["handled"] > 100)
+        assert loops[0].counters["handle_errors"] == 0
+    finally:
+        stop.set()
+        runner.join(timeout=20)
+        store.close()
+    assert result == [0]
+    assert not runner.is_alive()
+    assert all(not s._thread.is_alive() for s in built)  # type: ignore[union-attr]
