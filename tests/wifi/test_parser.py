@@ -174,3 +174,22 @@ def test_wds_capture_four_address_frames_counted(shared_data: Path) -> None:
     counters: Counter[str] = Counter()
     list(read_frames(shared_data / "wifi" / "aircrack" / "capture_wds-01.cap", counters))
     assert counters["wds"] > 0
+
+
+def test_records_are_real_frozen_wifi_frames() -> None:
+    import dataclasses
+
+    from scanner.observations import WifiFrame
+    from scanner.sources.wifi import dot11
+
+    # The hot path builds records without WifiFrame.__init__; if WifiFrame's fields change, the
+    # fast path switches itself off. This test says so, so the field list gets updated.
+    assert dot11.FAST_CONSTRUCT, "update dot11._FRAME_FIELDS to WifiFrame's fields"
+    parsed, _ = _parse(build.radiotap() + build.probe_request(MAC, 1, BODY))
+    assert type(parsed) is WifiFrame
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        parsed.seq = 2  # type: ignore[misc]
+    assert parsed == WifiFrame(
+        10.5, 3.0, "probe_req", MAC, True, -60, 2437, "café", 1, parsed.fingerprint, None, None
+    )
+    assert hash(parsed) == hash(dataclasses.replace(parsed))

@@ -19,6 +19,7 @@ because a phone repeats the same probe body many times.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 
 from scanner.observations import WifiFrame
@@ -43,6 +44,66 @@ _BROADCAST = b"\xff\xff\xff\xff\xff\xff"
 
 # Two's complement of a byte, looked up rather than computed (hot path).
 _S8 = tuple(b - 256 if b > 127 else b for b in range(256))
+
+# Building the record: a frozen dataclass's __init__ goes through object.__setattr__ once per
+# field, which costs as much as parsing the frame. The hot path instead fills an instance of
+# _FrameSlots, a plain class with exactly WifiFrame's slots, and then switches its class to
+# WifiFrame (allowed because the memory layouts are identical). The result is an ordinary,
+# frozen WifiFrame. This is used only while WifiFrame has exactly these fields in this order
+# (checked below, and by the tests); otherwise the ordinary constructor is used.
+_FRAME_FIELDS = (
+    "ts", "mono", "subtype", "mac", "random_mac", "rssi_dbm", "freq_mhz", "ssid", "seq",
+    "fingerprint", "bssid", "dst", "sensor",
+)  # fmt: skip
+
+
+class _FrameSlots:
+    __slots__ = _FRAME_FIELDS
+
+    def __init__(
+        self,
+        ts: float,
+        mono: float,
+        subtype: str,
+        mac: str,
+        random_mac: bool,
+        rssi_dbm: int | None,
+        freq_mhz: int | None,
+        ssid: str | None,
+        seq: int,
+        fingerprint: str,
+        bssid: str | None,
+        dst: str | None,
+    ) -> None:
+        self.ts = ts
+        self.mono = mono
+        self.subtype = subtype
+        self.mac = mac
+        self.random_mac = random_mac
+        self.rssi_dbm = rssi_dbm
+        self.freq_mhz = freq_mhz
+        self.ssid = ssid
+        self.seq = seq
+        self.fingerprint = fingerprint
+        self.bssid = bssid
+        self.dst = dst
+        self.sensor = "wifi"
+
+
+def _fast_construct_works() -> bool:
+    if tuple(f.name for f in dataclasses.fields(WifiFrame)) != _FRAME_FIELDS:
+        return False
+    probe = _FrameSlots(0.0, 0.0, "", "", False, None, None, None, 0, "", None, None)
+    try:
+        probe.__class__ = WifiFrame  # type: ignore[assignment]
+    except TypeError:
+        return False
+    built: object = probe
+    return built == WifiFrame(0.0, 0.0, "", "", False, None, None, None, 0, "", None, None)
+
+
+FAST_CONSTRUCT = _fast_construct_works()
+_FRAME_CLASS = WifiFrame
 
 # Caches. Layouts: one entry per distinct radiotap bitmap chain (a handful per capture). Element
 # summaries: one per distinct probe body; cleared when full so memory stays bounded.
@@ -159,7 +220,7 @@ def parse_frame(
             counters[reason] += 1
         a2 = data[hl + 10 : hl + 16]
         a3 = data[hl + 16 : hl + 22]
-        return WifiFrame(
+        frame = (_FrameSlots if FAST_CONSTRUCT else WifiFrame)(
             ts,
             mono,
             "probe_req",
@@ -171,7 +232,10 @@ def parse_frame(
             (data[hl + 22] | data[hl + 23] << 8) >> 4,
             fingerprint,
             None if a3 == _BROADCAST else a3.hex(":"),
+            None,
         )
+        frame.__class__ = _FRAME_CLASS
+        return frame  # type: ignore[return-value]
     subtype = _DATA_BY_FC0.get(fc0)
     if subtype is None:
         if fc0 & 0x03:
@@ -184,7 +248,7 @@ def parse_frame(
         counters["wds" if ds == 0x03 else "skipped_data_not_to_ds"] += 1
         return None
     a2 = data[hl + 10 : hl + 16]
-    return WifiFrame(
+    frame = (_FrameSlots if FAST_CONSTRUCT else WifiFrame)(
         ts,
         mono,
         subtype,
@@ -198,3 +262,5 @@ def parse_frame(
         data[hl + 4 : hl + 10].hex(":"),
         data[hl + 16 : hl + 22].hex(":"),
     )
+    frame.__class__ = _FRAME_CLASS
+    return frame  # type: ignore[return-value]

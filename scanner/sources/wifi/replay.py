@@ -11,7 +11,7 @@ from pathlib import Path
 
 from scanner.observations import WifiFrame
 from scanner.sources.wifi.dot11 import parse_frame
-from scanner.sources.wifi.pcapfile import read_records
+from scanner.sources.wifi.pcapfile import CaptureFile
 
 
 def read_frames(path: str | Path, counters: Counter[str] | None = None) -> Iterator[WifiFrame]:
@@ -21,13 +21,12 @@ def read_frames(path: str | Path, counters: Counter[str] | None = None) -> Itera
     unsupported link type); malformed frames and a cut-short end are counted in ``counters``.
     """
     counts: Counter[str] = counters if counters is not None else Counter()
-    records = read_records(path, counts)
+    capture = CaptureFile(path, counts)
 
     def _frames() -> Iterator[WifiFrame]:
-        for ts, linktype, data in records:
-            frame = parse_frame(data, linktype, ts, ts, counts)
-            if frame is not None:
-                yield frame
-        counts["frames"] += 0  # present even when a recording holds nothing we use
+        try:
+            yield from capture.parsed(parse_frame, counts)
+        finally:
+            capture.close()
 
     return _frames()

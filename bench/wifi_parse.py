@@ -1,0 +1,167 @@
+"""Wi-Fi frames parsed per second: our parser vs scapy's dissector vs ``tshark -T fields``.
+
+One generated pcap of probe requests (radiotap, link type 127) from a crowd of simulated phones:
+each phone has its own capabilities and remembered networks, changes its random MAC every few
+bursts, keeps its sequence counter running, and probes on channels 1/6/11. All three parsers
+read the same file in the same run:
+
+* ours: ``read_frames`` over the whole file (file reading + parsing to ``WifiFrame``), best of
+  three runs, each starting with empty caches;
+* scapy: ``RadioTap(bytes)`` over the first ``SCAPY_FRAMES`` frames (scapy is slow enough that
+  the whole file would dominate the run), scaled per frame;
+* tshark: ``tshark -r FILE -T fields -e ...`` on the whole file, wall time, minus the wall time
+  of the same command on a one-frame file (its start-up: loading dissectors), so the ratio
+  compares per-frame throughput. The ratio including start-up is reported too.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+import subprocess
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from scanner.sources.wifi import build
+from scanner.sources.wifi.dot11 import clear_caches
+from scanner.sources.wifi.pcapwriter import PcapWriter
+from scanner.sources.wifi.replay import read_frames
+
+FRAMES = 100_000
+SCAPY_FRAMES = 5_000
+SEED = 20_240_321
+TSHARK_FIELDS = (
+    "wlan.sa",
+    "wlan.seq",
+    "radiotap.dbm_antsignal",
+    "radiotap.channel.freq",
+    "wlan.ssid",
+)
+_NETWORKS = ["", "", "", "eduroam", "HomeNet", "Pixel_42", "CoffeeShop", "AndroidAP", "TP-Link"]
+
+
+def _phone_profiles(rng: random.Random, count: int) -> list[list[bytes]]:
+    """Probe bodies per phone: the same capabilities, a few different SSIDs each."""
+    profiles = []
+    for _ in range(count):
+        ht = bytearray(build.DEFAULT_HT_CAPS)
+        ht[0] = rng.choice([0x2D, 0x6F, 0xEF, 0x21])
+        ht[3] = rng.choice([0xFF, 0x00])
+        vendors = rng.sample(
+            [b"\x00\x50\xf2\x08\x00\x10\x00", b"\x00\x10\x18\x02\x00\x00\x1c", b"\x00\x17\xf2\x0a"],
+            k=rng.randint(0, 2),
+        )
+        ext_caps = bytes([0, 0, rng.choice([8, 10]), 4, 0, 0, 0, 0x40])
+        ssids = rng.sample(_NETWORKS, k=rng.randint(1, 3))
+        profiles.append(
+            [
+                build.probe_request_body(
+                    ssid, ht_caps=bytes(ht), ext_caps=ext_caps, vendor=vendors, channel=ch
+                )
+                for ssid in ssids
+                for ch in (1, 6, 11)
+            ]
+        )
+    return profiles
+
+
+def write_capture(path: Path, frames: int = FRAMES, seed: int = SEED) -> None:
+    """The benchmark's pcap: ``frames`` probe requests from a crowd of phones."""
+    rng = random.Random(seed)
+    profiles = _phone_profiles(rng, 300)
+    seqs = [rng.randrange(4096) for _ in profiles]
+    macs = ["" for _ in profiles]
+    ts = 1_711_000_000.0
+    written = 0
+    with PcapWriter(path) as writer:
+        while written < frames:
+            phone = rng.randrange(len(profiles))
+            if not macs[phone] or rng.random() < 0.3:
+                macs[phone] = ":".join(f"{rng.randrange(256):02x}" for _ in range(6))
+                macs[phone] = f"{(int(macs[phone][:2], 16) | 0x02) & 0xFE:02x}" + macs[phone][2:]
+            bodies = profiles[phone]
+            body = bodies[rng.randrange(len(bodies))]
+            freq = rng.choice((2412, 2437, 2462))
+            rt = build.radiotap(rssi_dbm=rng.randint(-95, -30), freq_mhz=freq, tsft=written)
+            for _ in range(min(rng.randint(2, 4), frames - written)):
+                seqs[phone] = (seqs[phone] + 1) & 0xFFF
+                writer.write(ts, rt + build.probe_request(macs[phone], seqs[phone], body))
+                ts += 0.002
+                written += 1
+            ts += rng.random() * 0.05
+
+
+def _ours(path: Path) -> tuple[float, int]:
+    best = float("inf")
+    frames = 0
+    for _ in range(3):
+        clear_caches()
+        counters: Counter[str] = Counter()
+        t0 = time.perf_counter()
+        frames = 0
+        for _frame in read_frames(path, counters):
+            frames += 1
+        best = min(best, time.perf_counter() - t0)
+    return best, frames
+
+
+def _scapy(path: Path, limit: int) -> tuple[float, int]:
+    from scapy.layers.dot11 import RadioTap
+    from scapy.utils import RawPcapReader
+
+    datas = []
+    for data, _meta in RawPcapReader(str(path)):
+        datas.append(data)
+        if len(datas) >= limit:
+            break
+    t0 = time.perf_counter()
+    for data in datas:
+        RadioTap(data)
+    return time.perf_counter() - t0, len(datas)
+
+
+def _tshark_seconds(tshark: str, path: Path) -> float:
+    cmd = [tshark, "-n", "-r", str(path), "-T", "fields"]
+    for name in TSHARK_FIELDS:
+        cmd += ["-e", name]
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - t0
+
+
+def run(quick: bool) -> dict[str, Any]:
+    """Generate the capture, time the three parsers on it, return rates and ratios."""
+    # quick keeps the 100k frames (our part takes well under a second); it trims scapy.
+    scapy_frames = 2_000 if quick else SCAPY_FRAMES
+    with tempfile.TemporaryDirectory(prefix="wifi-bench-") as tmp:
+        path = Path(tmp) / "probes.pcap"
+        write_capture(path)
+        ours_s, frames = _ours(path)
+        scapy_s, scapy_n = _scapy(path, scapy_frames)
+        result: dict[str, Any] = {
+            "frames": frames,
+            "ours_fps": round(frames / ours_s),
+            "scapy_fps": round(scapy_n / scapy_s),
+            "scapy_frames_timed": scapy_n,
+            "ratio_vs_scapy": round((frames / ours_s) / (scapy_n / scapy_s), 1),
+        }
+        tshark = shutil.which("tshark")
+        if tshark is None:
+            result.update(tshark_fps=None, ratio_vs_tshark=None, note="tshark not installed")
+            return result
+        one = Path(tmp) / "one.pcap"
+        write_capture(one, frames=1)
+        startup_s = min(_tshark_seconds(tshark, one) for _ in range(2))
+        total_s = _tshark_seconds(tshark, path)
+        per_frame_s = max(total_s - startup_s, 1e-9)
+        result.update(
+            tshark_fps=round(frames / per_frame_s),
+            tshark_fps_with_startup=round(frames / total_s),
+            tshark_startup_s=round(startup_s, 3),
+            ratio_vs_tshark=round((frames / ours_s) / (frames / per_frame_s), 1),
+            ratio_vs_tshark_with_startup=round((frames / ours_s) / (frames / total_s), 1),
+        )
+        return result
