@@ -1,0 +1,324 @@
+"""Read and write SDR recordings: SigMF (several capture segments) and rtl_433-style ``.cu8``.
+
+A recording is a sequence of **dwells**: stretches of contiguous IQ at one centre frequency
+starting at one wall-clock time. In SigMF each capture segment is a dwell with its own
+``core:frequency`` and ``core:datetime``; the time of sample ``i`` is the segment's datetime plus
+``(i - core:sample_start) / rate``. A scenario file of a 30-minute simulation holds only short
+windows (tens of milliseconds each), so segments need not be contiguous in time.
+
+The JSON is written and read here directly (it is small and the schema is fixed); the tests
+check the files against the ``sigmf`` package's own reader.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from scanner.errors import RecordingError
+from scanner.sources.sdr.samples import DATATYPES, SAMPLE_BYTES, scalar_dtype
+
+SIGMF_VERSION = "1.0.0"
+_CU8_NAME = re.compile(r"_(\d+(?:\.\d+)?)M_(\d+(?:\.\d+)?)k\.cu8$", re.IGNORECASE)
+# Read big files in pieces so a long recording never needs its whole size in memory.
+CHUNK_SAMPLES = 1 << 18
+
+
+@dataclass(frozen=True, slots=True)
+class Dwell:
+    """One capture segment of a recording: contiguous samples at one tuning."""
+
+    t0: float  # wall-clock unix seconds of the first sample
+    centre_hz: float
+    rate: float
+    datatype: str
+    raw: npt.NDArray[np.generic]  # interleaved scalars (a memory map for files)
+    sample_start: int = 0  # index of the first sample in the whole file
+
+    @property
+    def n_samples(self) -> int:
+        return self.raw.size // 2
+
+    def chunks(self, n: int = CHUNK_SAMPLES) -> Iterator[npt.NDArray[np.generic]]:
+        """The raw interleaved scalars in pieces of ``n`` samples."""
+        for i in range(0, self.raw.size, 2 * n):
+            yield self.raw[i : i + 2 * n]
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """A capture segment to write: IQ as cu8 bytes (uint8, interleaved) or complex samples."""
+
+    start_unix: float
+    centre_hz: float
+    rate: float
+    iq: npt.NDArray[Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Annotation:
+    """A detected burst to note in the SigMF metadata; times are absolute sample indices."""
+
+    sample_start: int
+    sample_count: int
+    freq_lower_hz: float
+    freq_upper_hz: float
+    label: str = "uplink burst"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+# -- time --------------------------------------------------------------------------------------
+def iso_utc(t: float) -> str:
+    """Unix seconds -> ISO 8601 UTC with microseconds and a ``Z``, as SigMF wants."""
+    whole = math.floor(t)
+    micro = round((t - whole) * 1e6)
+    if micro >= 1_000_000:
+        whole, micro = whole + 1, 0
+    stamp = datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{stamp}.{micro:06d}Z"
+
+
+def parse_iso_utc(text: str) -> float:
+    """ISO 8601 -> unix seconds, keeping fractions finer than a microsecond."""
+    m = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:?\d\d)?", text)
+    if m is None:
+        raise ValueError(f"not an ISO 8601 time: {text!r}")
+    base, frac, zone = m.groups()
+    zone = "+00:00" if zone in (None, "Z") else zone
+    whole = datetime.fromisoformat(base + zone).timestamp()
+    return whole + (float("0." + frac) if frac else 0.0)
+
+
+# -- reading -----------------------------------------------------------------------------------
+def open_recording(path: str | Path) -> list[Dwell]:
+    """All dwells of a SigMF pair (either file's path) or an rtl_433-style ``.cu8`` file.
+
+    Raises ``RecordingError`` with a one-line reason when the file cannot be used at all.
+    """
+    p = Path(path)
+    name = p.name.lower()
+    if name.endswith((".sigmf-meta", ".sigmf-data", ".sigmf")):
+        return _open_sigmf(p)
+    if name.endswith(".cu8"):
+        return [_open_cu8(p)]
+    raise RecordingError(f"{p}: not a SigMF recording or an rtl_433-style .cu8 file")
+
+
+def _stem(p: Path) -> Path:
+    for suffix in (".sigmf-meta", ".sigmf-data", ".sigmf"):
+        if p.name.lower().endswith(suffix):
+            return p.with_name(p.name[: -len(suffix)])
+    return p
+
+
+def _open_sigmf(p: Path) -> list[Dwell]:
+    stem = _stem(p)
+    meta_path = stem.with_name(stem.name + ".sigmf-meta")
+    data_path = stem.with_name(stem.name + ".sigmf-data")
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise RecordingError(f"cannot read {meta_path}: {exc.strerror or exc}") from exc
+    except ValueError as exc:
+        raise RecordingError(f"{meta_path}: not valid JSON ({exc})") from exc
+    if not isinstance(meta, dict) or not isinstance(meta.get("global"), dict):
+        raise RecordingError(f"{meta_path}: no 'global' object")
+    glob = meta["global"]
+    datatype = str(glob.get("core:datatype", ""))
+    if datatype not in DATATYPES:
+        raise RecordingError(
+            f"{meta_path}: datatype {datatype!r} not supported "
+            f"(expected one of {', '.join(DATATYPES)})"
+        )
+    try:
+        rate = float(glob["core:sample_rate"])
+    except (KeyError, TypeError, ValueError):
+        raise RecordingError(f"{meta_path}: missing or invalid core:sample_rate") from None
+    if not rate > 0:
+        raise RecordingError(f"{meta_path}: core:sample_rate must be positive")
+    raw: npt.NDArray[np.generic]
+    try:
+        if data_path.stat().st_size == 0:
+            raw = np.zeros(0, dtype=scalar_dtype(datatype))
+        else:
+            raw = np.memmap(data_path, dtype=scalar_dtype(datatype), mode="r")
+    except (OSError, ValueError) as exc:
+        raise RecordingError(f"cannot read {data_path}: {exc}") from exc
+    total = raw.size // 2
+    captures = meta.get("captures") or [{"core:sample_start": 0}]
+    if not isinstance(captures, list):
+        raise RecordingError(f"{meta_path}: 'captures' must be a list")
+    parsed: list[tuple[int, float, float | None]] = []
+    for i, cap in enumerate(captures):
+        if not isinstance(cap, dict):
+            raise RecordingError(f"{meta_path}: capture {i} is not an object")
+        try:
+            start = int(cap.get("core:sample_start", 0))
+            freq = float(cap.get("core:frequency", 0.0))
+            stamp = cap.get("core:datetime")
+            t0 = parse_iso_utc(stamp) if isinstance(stamp, str) else None
+        except (TypeError, ValueError) as exc:
+            raise RecordingError(f"{meta_path}: capture {i}: {exc}") from exc
+        parsed.append((start, freq, t0))
+    parsed.sort(key=lambda c: c[0])
+    dwells: list[Dwell] = []
+    for i, (first, freq, t0) in enumerate(parsed):
+        end = parsed[i + 1][0] if i + 1 < len(parsed) else total
+        start, end = min(first, total), min(end, total)
+        if end <= start:
+            continue
+        # Without a datetime a segment continues the file's sample clock from zero.
+        when = t0 if t0 is not None else start / rate
+        dwells.append(Dwell(when, freq, rate, datatype, raw[2 * start : 2 * end], start))
+    return dwells
+
+
+def parse_cu8_name(name: str) -> tuple[float, float] | None:
+    """``g005_868.3M_250k.cu8`` -> (868.3e6, 250e3); None when the name carries no tuning."""
+    m = _CU8_NAME.search(name)
+    if m is None:
+        return None
+    return float(m.group(1)) * 1e6, float(m.group(2)) * 1e3
+
+
+def _open_cu8(p: Path) -> Dwell:
+    tuning = parse_cu8_name(p.name)
+    if tuning is None:
+        raise RecordingError(
+            f"{p}: a .cu8 file must be named like NAME_<freq>M_<rate>k.cu8 "
+            "(e.g. g005_868.3M_250k.cu8) so its tuning is known"
+        )
+    raw: npt.NDArray[np.generic]
+    try:
+        t0 = p.stat().st_mtime
+        raw = np.memmap(p, dtype=np.uint8, mode="r") if p.stat().st_size else np.zeros(0, np.uint8)
+    except (OSError, ValueError) as exc:
+        raise RecordingError(f"cannot read {p}: {exc}") from exc
+    freq, rate = tuning
+    # mtime is when the file was closed: the capture began its duration earlier.
+    t0 -= (raw.size // 2) / rate
+    return Dwell(t0, freq, rate, "cu8", raw, 0)
+
+
+# -- writing -----------------------------------------------------------------------------------
+def _as_scalars(iq: npt.NDArray[Any]) -> tuple[str, npt.NDArray[Any]]:
+    if iq.dtype == np.uint8:
+        return "cu8", iq.reshape(-1)
+    if np.iscomplexobj(iq):
+        return "cf32_le", np.ascontiguousarray(iq, dtype=np.complex64).view("<f4")
+    raise ValueError(f"IQ must be cu8 bytes (uint8) or complex samples, not {iq.dtype}")
+
+
+def write_sigmf(
+    path_stem: str | Path,
+    segments: Sequence[Segment],
+    annotations: Sequence[Annotation] = (),
+    description: str = "",
+    extra_global: dict[str, Any] | None = None,
+) -> Path:
+    """Write ``STEM.sigmf-data`` + ``STEM.sigmf-meta`` with one capture per segment.
+
+    All segments share one sample rate and one datatype (a SigMF file has one of each); the
+    data file is written first and the metadata last, so a reader never sees metadata that
+    points past the data. Returns the meta path.
+    """
+    stem = _stem(Path(path_stem))
+    if not segments:
+        raise ValueError("a SigMF recording needs at least one segment")
+    rate = segments[0].rate
+    datatype = _as_scalars(segments[0].iq)[0]
+    captures: list[dict[str, Any]] = []
+    data_path = stem.with_name(stem.name + ".sigmf-data")
+    meta_path = stem.with_name(stem.name + ".sigmf-meta")
+    start = 0
+    with data_path.open("wb") as fh:
+        for seg in segments:
+            dt, scalars = _as_scalars(seg.iq)
+            if dt != datatype or seg.rate != rate:
+                raise ValueError("all segments of one SigMF file need one datatype and rate")
+            captures.append(
+                {
+                    "core:sample_start": start,
+                    "core:frequency": float(seg.centre_hz),
+                    "core:datetime": iso_utc(seg.start_unix),
+                }
+            )
+            fh.write(scalars.tobytes())
+            start += scalars.size // 2
+    glob: dict[str, Any] = {
+        "core:datatype": datatype,
+        "core:sample_rate": float(rate),
+        "core:version": SIGMF_VERSION,
+        "core:recorder": "checkpoint-scanner",
+        "core:extensions": [{"name": "checkpoint", "version": "1.0.0", "optional": True}],
+    }
+    if description:
+        glob["core:description"] = description
+    if extra_global:
+        glob.update(extra_global)
+    notes = []
+    for a in sorted(annotations, key=lambda a: a.sample_start):
+        note: dict[str, Any] = {
+            "core:sample_start": int(a.sample_start),
+            "core:sample_count": int(a.sample_count),
+            "core:freq_lower_edge": float(a.freq_lower_hz),
+            "core:freq_upper_edge": float(a.freq_upper_hz),
+            "core:label": a.label,
+        }
+        note.update({f"checkpoint:{k}": v for k, v in a.extra.items()})
+        notes.append(note)
+    meta = {"global": glob, "captures": captures, "annotations": notes}
+    tmp = meta_path.with_name(meta_path.name + ".tmp")
+    tmp.write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+    tmp.replace(meta_path)
+    return meta_path
+
+
+def write_scenario_segments(
+    path_stem: str | Path,
+    segments: Sequence[Segment],
+    annotations: Sequence[Annotation] = (),
+    description: str = "simulated uplink: short windows, one capture segment each",
+) -> Path:
+    """The simulator's writer: short windows, each its own segment with time and frequency.
+
+    ``segments`` may be given in any order; they are written in time order. Each becomes a
+    separate dwell when read back (see :func:`open_recording`).
+    """
+    ordered = sorted(segments, key=lambda s: s.start_unix)
+    return write_sigmf(path_stem, ordered, annotations, description)
+
+
+def read_meta(path: str | Path) -> dict[str, Any]:
+    """The parsed ``.sigmf-meta`` of a recording (for annotations and descriptions)."""
+    stem = _stem(Path(path))
+    meta_path = stem.with_name(stem.name + ".sigmf-meta")
+    try:
+        loaded: dict[str, Any] = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise RecordingError(f"cannot read {meta_path}: {exc}") from exc
+    return loaded
+
+
+__all__ = [
+    "SAMPLE_BYTES",
+    "Annotation",
+    "Dwell",
+    "Segment",
+    "iso_utc",
+    "open_recording",
+    "parse_cu8_name",
+    "parse_iso_utc",
+    "read_meta",
+    "write_scenario_segments",
+    "write_sigmf",
+]
