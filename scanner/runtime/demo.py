@@ -68,9 +68,6 @@ def check_scenario(scenario: Path) -> None:
 
 def plan_demo(options: DemoOptions, clock: Clock = SYSTEM_CLOCK) -> tuple[Plan, dict[str, Any]]:
     """The demo process, and the demo accounts it created."""
-    from api.settings import ApiSettings
-    from scanner.core.options import CoreOptions
-    from scanner.store.users import ensure_demo_users
 
     if not 0 < options.speed <= 1000:
         raise ConfigError(f"--speed must be between 0 and 1000, not {options.speed}")
@@ -81,6 +78,21 @@ def plan_demo(options: DemoOptions, clock: Clock = SYSTEM_CLOCK) -> tuple[Plan, 
         cleanup.append(lambda: shutil.rmtree(data_dir, ignore_errors=True))
     else:
         data_dir = options.data_dir
+    try:
+        return _plan_in(options, data_dir, cleanup, clock)
+    except BaseException:
+        for step in cleanup:
+            step()
+        raise
+
+
+def _plan_in(
+    options: DemoOptions, data_dir: Path, cleanup: list[Callable[[], None]], clock: Clock
+) -> tuple[Plan, dict[str, Any]]:
+    from api.settings import ApiSettings
+    from scanner.core.options import CoreOptions
+    from scanner.store.users import ensure_demo_users
+
     store_path = data_dir / "checkpoint.db"
     try:
         store = Store(store_path)

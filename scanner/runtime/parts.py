@@ -173,8 +173,17 @@ def api_plan(section: dict[str, Any], store_path: Path, *, demo: bool = False) -
         app_section["tls"] = True
     try:
         settings = ApiSettings.from_mapping(app_section, store_path, demo=demo)
+        # What the app would refuse at start (the demo's public accounts in a real store) is
+        # refused now, as a config error, instead of a restart loop.
+        store = Store(store_path)
+        try:
+            settings.check(store)
+        finally:
+            store.close()
     except SettingsError as exc:
         raise ConfigError(str(exc)) from exc
+    except StoreError as exc:
+        raise ConfigError(f"[store]: {exc}") from exc
     return ApiPlan(settings, host, port, certfile, keyfile)
 
 

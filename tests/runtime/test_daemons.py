@@ -111,3 +111,135 @@ def test_core_daemon_notifies_systemd_and_accepts_capture_daemons(workdir: Path)
             proc.kill()
             proc.wait()
         notify.close()
+
+
+def test_api_daemon_serves_tls_when_the_config_has_a_certificate(workdir: Path) -> None:
+    import httpx
+
+    cert, key = workdir / "cert.pem", workdir / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    cfg = workdir / "c.toml"
+    cfg.write_text(
+        f'[site]\nstate_dir = "{workdir}"\n'
+        f'[api]\nhost = "127.0.0.1"\nport = 0\ncertfile = "{cert}"\nkeyfile = "{key}"\n'
+    )
+    notify = notify_socket(workdir / "notify")
+    env = {**os.environ, "NOTIFY_SOCKET": str(workdir / "notify")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scanner.cli.main", "api", "--config", str(cfg)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        seen = collect(notify, time.monotonic() + 30, {"READY=1"})
+        assert "READY=1" in seen
+        status = next(s for s in seen if s.startswith("STATUS=serving "))
+        url = status.removeprefix("STATUS=serving ")
+        assert url.startswith("https://127.0.0.1:")
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                resp = httpx.get(url + "healthz", verify=False, timeout=5)
+                break
+            except httpx.ConnectError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        assert resp.status_code == 200
+        assert "store" in resp.json()
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(url.replace("https", "http") + "healthz", timeout=5)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        notify.close()
+
+
+def test_api_daemon_refuses_a_store_with_the_demo_accounts(workdir: Path) -> None:
+    from scanner.store.db import Store
+    from scanner.store.users import ensure_demo_users
+
+    store = Store(workdir / "checkpoint.db")
+    ensure_demo_users(store)
+    store.close()
+    cfg = workdir / "c.toml"
+    cfg.write_text(f'[site]\nstate_dir = "{workdir}"\n[api]\nhost = "127.0.0.1"\nport = 0\n')
+    result = subprocess.run(
+        [sys.executable, "-m", "scanner.cli.main", "api", "--config", str(cfg)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "demo accounts" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_run_all_in_one_serves_and_stops_cleanly_on_sigterm(workdir: Path) -> None:
+    import httpx
+
+    cfg = workdir / "c.toml"
+    cfg.write_text(f'[site]\nstate_dir = "{workdir}"\n[api]\nhost = "127.0.0.1"\nport = 0\n')
+    notify = notify_socket(workdir / "notify")
+    env = {**os.environ, "NOTIFY_SOCKET": str(workdir / "notify"), "WATCHDOG_USEC": "2000000"}
+    env.pop("WATCHDOG_PID", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scanner.cli.main", "run", "--config", str(cfg)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        seen = collect(notify, time.monotonic() + 30, {"READY=1"})
+        status = next(s for s in seen if s.startswith("STATUS=running core"))
+        url = status.split(" api on ", 1)[1]
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                resp = httpx.get(url + "healthz", timeout=5)
+                break
+            except httpx.ConnectError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        assert resp.status_code == 200
+        assert "WATCHDOG=1" in collect(notify, time.monotonic() + 5, {"WATCHDOG=1"})
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+        assert time.monotonic() - t0 < 10
+        assert "STOPPING=1" in collect(notify, time.monotonic() + 2, {"STOPPING=1"})
+        _, err = proc.communicate()
+        assert "Traceback" not in err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        notify.close()
