@@ -32,6 +32,13 @@ def _capture(p: argparse.ArgumentParser) -> None:
     p.add_argument("radio", choices=["wifi", "ble", "sdr"])
     _config(p)
     p.add_argument("--record", metavar="PATH", help="also record what is captured (BLE: JSONL)")
+    p.add_argument(
+        "--replay",
+        metavar="DIR",
+        help="send this radio's recording from a scenario directory, at real-time pace and "
+        "looping, instead of capturing live (to test a deployment without radios)",
+    )
+    p.add_argument("--speed", type=float, default=1.0, help="replay pace (1 = real time)")
 
 
 def _demo(p: argparse.ArgumentParser) -> None:
