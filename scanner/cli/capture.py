@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from scanner.config import Config
 from scanner.runtime.launch import launch, load
@@ -13,4 +14,10 @@ def run(args: argparse.Namespace) -> int:
     config = load("capture", args.config)
     if not isinstance(config, Config):
         return config
-    return launch("capture", lambda: plan_capture(config, args.radio))
+    replay = Path(args.replay) if args.replay else None
+    return launch(
+        "capture",
+        lambda: plan_capture(
+            config, args.radio, record_path=args.record, replay=replay, speed=args.speed
+        ),
+    )

@@ -16,7 +16,6 @@ from typing import Any, TextIO
 
 from scanner.clock import SYSTEM_CLOCK, Clock
 from scanner.config import ConfigError
-from scanner.runtime.components import SourceComponent
 from scanner.runtime.parts import (
     ApiPlan,
     SourceHealthReporter,
@@ -24,10 +23,10 @@ from scanner.runtime.parts import (
     core_loop_factory,
 )
 from scanner.runtime.processes import Plan
+from scanner.runtime.replay_source import add_replay, check_scenario
 from scanner.runtime.runner import HealthWriter
 from scanner.runtime.supervisor import Supervisor
 from scanner.runtime.transport import EventQueue, InProcessTransport
-from scanner.sources.base import Sink, Source
 from scanner.store.db import Store, StoreError
 
 _LOGGER = logging.getLogger(__name__)
@@ -49,28 +48,8 @@ class DemoOptions:
     speed: float = 1.0
 
 
-def build_replay(scenario: Path, sink: Sink, clock: Clock, speed: float) -> Source:
-    """The looping, real-time replay of a scenario directory as a source."""
-    from scanner.sources.replay import ScenarioReplay
-
-    replay: Source = ScenarioReplay(
-        scenario, sink, clock=clock, realtime=True, loop=True, speed=speed
-    )
-    return replay
-
-
-def check_scenario(scenario: Path) -> None:
-    if not scenario.is_dir():
-        raise ConfigError(f"scenario {scenario} is not a directory")
-    if not any((scenario / name).exists() for name in ("wifi.pcap", "ble.jsonl", "sdr")):
-        raise ConfigError(f"scenario {scenario} has no wifi.pcap, ble.jsonl or sdr/ recording")
-
-
 def plan_demo(options: DemoOptions, clock: Clock = SYSTEM_CLOCK) -> tuple[Plan, dict[str, Any]]:
     """The demo process, and the demo accounts it created."""
-
-    if not 0 < options.speed <= 1000:
-        raise ConfigError(f"--speed must be between 0 and 1000, not {options.speed}")
     check_scenario(options.scenario)
     cleanup: list[Callable[[], None]] = []
     if options.data_dir is None:
@@ -112,14 +91,7 @@ def _plan_in(
         core_loop_factory(str(store_path), CoreOptions(), events, clock),
     )
 
-    def make_replay(sink: Sink) -> Source:
-        return build_replay(options.scenario, sink, clock, options.speed)
-
-    probe = make_replay(transport.sink)
-    reporter.register("replay", probe.options.sensor, probe.radio)
-    supervisor.add(
-        "replay", lambda: SourceComponent("replay", make_replay, transport.sink), critical=False
-    )
+    add_replay(supervisor, reporter, options.scenario, transport.sink, clock, options.speed)
     api = ApiPlan(
         ApiSettings(store_path=str(store_path), demo=True, site_name="demo"),
         options.host,

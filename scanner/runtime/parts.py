@@ -7,6 +7,7 @@ clear ``ConfigError`` (exit status 2) and not a thread that dies a second later.
 from __future__ import annotations
 
 import importlib
+import inspect
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,8 +34,13 @@ DEFAULT_API_TLS_PORT = 8443
 SourceBuilder = Callable[[Sink], Source]
 
 
-def source_builder(radio: str, section: dict[str, Any], clock: Clock) -> SourceBuilder:
-    """A factory for the radio's live source; the section is checked now, by building once."""
+def source_builder(
+    radio: str, section: dict[str, Any], clock: Clock, record_path: str | None = None
+) -> tuple[SourceBuilder, Source]:
+    """A factory for the radio's live source, and one unstarted instance built from it.
+
+    Building once checks the section now; the instance tells the sensor's name and radio.
+    """
     try:
         module = importlib.import_module(f"scanner.sources.{radio}")
     except ImportError as exc:
@@ -43,9 +49,14 @@ def source_builder(radio: str, section: dict[str, Any], clock: Clock) -> SourceB
     if build is None:
         raise ConfigError(f"[{radio}]: live {radio} capture is not available in this version")
     options = {k: v for k, v in section.items() if k != "enabled"}
+    extra: dict[str, Any] = {}
+    if record_path is not None:
+        if "record_path" not in inspect.signature(build).parameters:
+            raise ConfigError(f"--record is not supported for {radio} capture")
+        extra["record_path"] = record_path
 
     def make(sink: Sink) -> Source:
-        source = build(options, sink, clock)
+        source = build(options, sink, clock, **extra)
         if not isinstance(source, Source):
             raise TypeError(f"scanner.sources.{radio}.build_source did not return a Source")
         return source
@@ -53,12 +64,12 @@ def source_builder(radio: str, section: dict[str, Any], clock: Clock) -> SourceB
     # Building is cheap (hardware is opened in start()), and it turns option errors into
     # config errors now rather than restart loops later.
     try:
-        make(_discard)
+        probe = make(_discard)
     except ConfigError:
         raise
     except (TypeError, ValueError, KeyError) as exc:
         raise ConfigError(f"[{radio}]: {exc}") from exc
-    return make
+    return make, probe
 
 
 def _discard(_event: SourceEvent) -> None:
@@ -258,14 +269,14 @@ def add_sources(
     clock: Clock,
     radios: tuple[str, ...] = RADIOS,
     counters_extra: Callable[[], dict[str, int]] | None = None,
+    record_path: str | None = None,
 ) -> list[str]:
     """Add a component per enabled radio; returns their names."""
     names: list[str] = []
     for radio in radios:
         if not config.enabled(radio):
             continue
-        build = source_builder(radio, config.section(radio), clock)
-        probe = build(_discard)
+        build, probe = source_builder(radio, config.section(radio), clock, record_path)
         reporter.register(radio, probe.options.sensor, probe.radio)
         supervisor.add(
             radio,

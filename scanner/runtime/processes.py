@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from scanner.clock import SYSTEM_CLOCK, Clock
 from scanner.config import Config, ConfigError
@@ -26,6 +27,7 @@ from scanner.runtime.parts import (
     core_loop_factory,
     core_options,
 )
+from scanner.runtime.replay_source import add_replay
 from scanner.runtime.runner import HealthWriter
 from scanner.runtime.supervisor import Supervisor
 from scanner.runtime.transport import (
@@ -101,9 +103,17 @@ def _queue_health(events: EventQueue) -> dict[str, int]:
     }
 
 
-def plan_capture(config: Config, radio: str, clock: Clock = SYSTEM_CLOCK) -> Plan:
-    """One capture daemon: the radio's source, sending to the core's socket."""
-    if not config.enabled(radio):
+def plan_capture(
+    config: Config,
+    radio: str,
+    clock: Clock = SYSTEM_CLOCK,
+    *,
+    record_path: str | None = None,
+    replay: Path | None = None,
+    speed: float = 1.0,
+) -> Plan:
+    """One capture daemon: the radio's source (or its recording), sending to the core's socket."""
+    if replay is None and not config.enabled(radio):
         raise ConfigError(f"{config.path}: [{radio}] is missing or has enabled = false")
     topts = _transport_options(config)
     sender = SocketSender(topts.socket_path, topts.send_buffer)
@@ -114,15 +124,21 @@ def plan_capture(config: Config, radio: str, clock: Clock = SYSTEM_CLOCK) -> Pla
     reporter = SourceHealthReporter(sender.sink, clock)
     supervisor = Supervisor(clock, reporter)
     supervisor.add("transport", lambda: SenderComponent("transport", sender), critical=True)
-    add_sources(
-        supervisor,
-        reporter,
-        config,
-        sender.sink,
-        clock,
-        radios=(radio,),
-        counters_extra=transport_counters,
-    )
+    if replay is not None:
+        add_replay(
+            supervisor, reporter, replay, sender.sink, clock, speed, (radio,), transport_counters
+        )
+    else:
+        add_sources(
+            supervisor,
+            reporter,
+            config,
+            sender.sink,
+            clock,
+            radios=(radio,),
+            counters_extra=transport_counters,
+            record_path=record_path,
+        )
 
     def status() -> str:
         state = "connected" if sender.connected else "core unreachable"

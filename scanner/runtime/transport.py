@@ -166,6 +166,8 @@ class SocketSender:
         return self._sock is not None
 
     def start(self) -> None:
+        """Start (or, after ``close``, restart) the sending thread; the buffer is kept."""
+        self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="transport-send", daemon=True)
         self._thread.start()
 

@@ -1,0 +1,66 @@
+"""A scenario recording as a running source: the demo's radios, or a capture daemon's --replay.
+
+The replay itself (reading, pacing in real time, looping) is ``scanner.sources.replay``; this
+module only adapts it to the runtime's components.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from scanner.clock import Clock
+from scanner.config import ConfigError
+from scanner.runtime.components import SourceComponent
+from scanner.runtime.parts import SourceHealthReporter
+from scanner.runtime.supervisor import Supervisor
+from scanner.sources.base import Sink, Source
+
+RECORDINGS = ("wifi.pcap", "ble.jsonl", "sdr")
+
+
+def check_scenario(scenario: Path) -> None:
+    """A clear error for a directory that is not a scenario."""
+    if not scenario.is_dir():
+        raise ConfigError(f"scenario {scenario} is not a directory")
+    if not any((scenario / name).exists() for name in RECORDINGS):
+        raise ConfigError(f"scenario {scenario} has no wifi.pcap, ble.jsonl or sdr/ recording")
+
+
+def build_replay(
+    scenario: Path, sink: Sink, clock: Clock, speed: float, radios: tuple[str, ...] | None
+) -> Source:
+    """The looping, real-time replay of a scenario directory as a source."""
+    from scanner.sources.replay import ScenarioReplay
+
+    replay: Source = ScenarioReplay(
+        scenario, sink, clock=clock, realtime=True, loop=True, speed=speed, radios=radios
+    )
+    return replay
+
+
+def add_replay(
+    supervisor: Supervisor,
+    reporter: SourceHealthReporter,
+    scenario: Path,
+    sink: Sink,
+    clock: Clock,
+    speed: float,
+    radios: tuple[str, ...] | None = None,
+    counters_extra: Callable[[], dict[str, int]] | None = None,
+) -> None:
+    """Add the scenario's replay as one supervised source component named ``replay``."""
+    if not 0 < speed <= 1000:
+        raise ConfigError(f"--speed must be between 0 and 1000, not {speed}")
+    check_scenario(scenario)
+
+    def make(s: Sink) -> Source:
+        return build_replay(scenario, s, clock, speed, radios)
+
+    probe = make(lambda _event: None)
+    reporter.register("replay", probe.options.sensor, probe.radio)
+    supervisor.add(
+        "replay",
+        lambda: SourceComponent("replay", make, sink, counters_extra),
+        critical=False,
+    )
