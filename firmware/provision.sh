@@ -1,0 +1,292 @@
+#!/usr/bin/env bash
+# provision.sh: turn a fresh Raspberry Pi OS Lite (Bookworm) into a Checkpoint Scanner.
+#
+#   sudo firmware/provision.sh                 # on the Pi, from a checkout of the project
+#   firmware/provision.sh --root /tmp/stage    # write every file under /tmp/stage, change nothing
+#                                              # else (apt, pip, users, systemctl: logged only)
+#
+# Safe to run again: a file is rewritten only when its content or mode differs, the operator's
+# config and the TLS certificate are created only when absent, packages only when missing. Written
+# files carry no timestamps, so two runs leave the same tree. Steps: packages, files (units, udev,
+# modprobe, D-Bus, NetworkManager, time, watchdog), user, boot config, config and certificate,
+# venv, then services.
+set -euo pipefail
+umask 022
+
+SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+ROOT=""
+PREFIX=/opt/checkpoint
+ETC=/etc/checkpoint
+
+APT_PACKAGES=(
+  python3-venv    # the application's virtualenv
+  python3-dev     # building wheels piwheels lacks
+  iw              # monitor interface and channel changes (nl80211)
+  wireless-regdb  # regulatory database: which channels the adapter may tune
+  bluez           # BLE scanning through org.bluez
+  libpcap0.8      # scapy's BPF filter compilation
+  libusb-1.0-0    # librtlsdr talks to the dongle through libusb
+  rtl-sdr         # rtl_test / rtl_tcp for checking a dongle by hand
+  openssl         # the API's TLS certificate
+  fake-hwclock    # no RTC: resume the clock from the last saved time at boot
+  systemd-timesyncd
+  sqlite3         # inspecting the store by hand
+)
+UNITS=(
+  checkpoint.target
+  checkpoint-core.service
+  checkpoint-api.service
+  checkpoint-capture-wifi.service
+  checkpoint-capture-ble.service
+  checkpoint-capture-sdr.service
+  checkpoint-wifi-monitor@.service
+)
+
+log() { printf 'provision: %s\n' "$*" >&2; }
+
+die() {
+  log "error: $*"
+  exit 1
+}
+
+usage() {
+  cat >&2 <<'USAGE'
+usage: provision.sh [--root DIR]
+  --root DIR   write every file under DIR instead of /, and only log the commands that would
+               change the running system (apt-get, pip, systemd-sysusers, systemctl, udevadm)
+USAGE
+  exit 2
+}
+
+# Run a command that changes the running system, or say what would run in --root mode.
+run() {
+  if [[ -n $ROOT ]]; then
+    log "would run: $*"
+  else
+    log "run: $*"
+    "$@"
+  fi
+}
+
+# install_file SRC DEST MODE: copy SRC to ROOT/DEST unless it is already there with that mode.
+install_file() {
+  local src=$1 dest=$ROOT$2 mode=$3
+  mkdir -p "$(dirname "$dest")"
+  if [[ -f $dest ]] && cmp -s "$src" "$dest" && [[ $(stat -c %a "$dest") == "${mode#0}" ]]; then
+    return 0
+  fi
+  install -m "$mode" "$src" "$dest"
+  log "wrote $2"
+}
+
+# install_new SRC DEST MODE: like install_file, but never replaces an existing file (operator's).
+install_new() {
+  if [[ -e $ROOT$2 ]]; then
+    log "kept $2 (exists)"
+    return 0
+  fi
+  install_file "$@"
+}
+
+# write_file DEST MODE < content
+write_file() {
+  local tmp
+  tmp=$(mktemp)
+  cat >"$tmp"
+  install_file "$tmp" "$1" "$2"
+  rm -f "$tmp"
+}
+
+# run_ok: like run, for steps whose failure is harmless (say so in the log, carry on).
+run_ok() {
+  if ! run "$@"; then
+    log "(failed, not needed: $*)"
+  fi
+}
+
+# own OWNER DEST...: ownership needs the checkpoint user, which --root mode does not create.
+own() {
+  local owner=$1
+  shift
+  local path
+  for path in "$@"; do
+    run chown "$owner" "$ROOT$path"
+  done
+}
+
+# Directory with a mode; mkdir -p alone would leave an existing directory's mode as it was.
+make_dir() {
+  mkdir -p "$ROOT$1"
+  chmod "$2" "$ROOT$1"
+}
+
+install_packages() {
+  local missing=() pkg
+  for pkg in "${APT_PACKAGES[@]}"; do
+    if [[ -n $ROOT ]] || ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+      missing+=("$pkg")
+    fi
+  done
+  if ((${#missing[@]})); then
+    run apt-get update -qq
+    run env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  else
+    log "apt packages present"
+  fi
+}
+
+install_system_files() {
+  local unit
+  for unit in "${UNITS[@]}"; do
+    install_file "$SRC/systemd/$unit" "/etc/systemd/system/$unit" 0644
+  done
+  install_file "$SRC/systemd/checkpoint.sysusers" /etc/sysusers.d/checkpoint.conf 0644
+  install_file "$SRC/systemd/checkpoint.tmpfiles" /etc/tmpfiles.d/checkpoint.conf 0644
+  install_file "$SRC/firmware/60-checkpoint-rtlsdr.rules" /etc/udev/rules.d/60-checkpoint-rtlsdr.rules 0644
+  install_file "$SRC/firmware/70-checkpoint-wifi-monitor.rules" \
+    /etc/udev/rules.d/70-checkpoint-wifi-monitor.rules 0644
+  install_file "$SRC/firmware/checkpoint-blacklist-dvb.conf" /etc/modprobe.d/checkpoint-blacklist-dvb.conf 0644
+  install_file "$SRC/firmware/checkpoint-bluez.conf" /etc/dbus-1/system.d/checkpoint-bluez.conf 0644
+  install_file "$SRC/firmware/bluetooth-checkpoint.conf" \
+    /etc/systemd/system/bluetooth.service.d/checkpoint.conf 0644
+  install_file "$SRC/firmware/NetworkManager-checkpoint.conf" \
+    /etc/NetworkManager/conf.d/90-checkpoint.conf 0644
+  install_file "$SRC/firmware/timesyncd-checkpoint.conf" /etc/systemd/timesyncd.conf.d/checkpoint.conf 0644
+  install_file "$SRC/firmware/system-watchdog.conf" /etc/systemd/system.conf.d/checkpoint-watchdog.conf 0644
+  install_file "$SRC/firmware/wifi-monitor" "$PREFIX/libexec/wifi-monitor" 0755
+  install_new "$SRC/firmware/checkpoint-wifi-monitor.default" /etc/default/checkpoint-wifi-monitor 0644
+  install_file "$SRC/hardware.md" "$PREFIX/share/hardware.md" 0644
+}
+
+# The boot config: our block between markers, replaced in place, the rest of the file untouched.
+install_boot_config() {
+  local config
+  if [[ -f $ROOT/boot/firmware/config.txt ]] || [[ -n $ROOT && ! -e $ROOT/boot/config.txt ]]; then
+    config=/boot/firmware/config.txt # Bookworm
+  elif [[ -f $ROOT/boot/config.txt ]]; then
+    config=/boot/config.txt # Bullseye and older
+  else
+    log "no /boot/firmware/config.txt: not a Raspberry Pi? boot settings skipped"
+    return 0
+  fi
+  mkdir -p "$(dirname "$ROOT$config")"
+  touch "$ROOT$config"
+  {
+    awk '/^# BEGIN checkpoint/ { skip = 1 } !skip { print } /^# END checkpoint/ { skip = 0 }' "$ROOT$config"
+    cat "$SRC/firmware/config.txt.fragment"
+  } | write_file "$config" 0755 # the FAT boot partition shows every file as 0755
+}
+
+install_config() {
+  make_dir "$ETC" 0750
+  make_dir "$ETC/tls" 0750
+  install_new "$SRC/firmware/checkpoint.toml.example" "$ETC/checkpoint.toml" 0640
+  install_file "$SRC/firmware/checkpoint.toml.example" "$PREFIX/share/checkpoint.toml.example" 0644
+  own root:checkpoint "$ETC" "$ETC/tls" "$ETC/checkpoint.toml"
+}
+
+# A self-signed certificate for the tablet page, made once: replacing it would make every tablet
+# that trusted it warn again. In --root mode it is made too (the key is random, by design).
+install_certificate() {
+  local cert=$ETC/tls/cert.pem key=$ETC/tls/key.pem name
+  if [[ -e $ROOT$cert && -e $ROOT$key ]]; then
+    log "kept $cert (exists)"
+    return 0
+  fi
+  if [[ -n $ROOT ]]; then
+    name=$(cat "$ROOT/etc/hostname" 2>/dev/null || echo checkpoint)
+  else
+    name=$(hostname)
+  fi
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \
+    -subj "/CN=$name" -addext "subjectAltName=DNS:$name,DNS:$name.local" \
+    -keyout "$ROOT$key" -out "$ROOT$cert" 2>/dev/null
+  chmod 0640 "$ROOT$key"
+  chmod 0644 "$ROOT$cert"
+  log "wrote $cert and $key for $name"
+  own root:checkpoint "$key"
+}
+
+install_application() {
+  if [[ -n $ROOT || ! -x $PREFIX/venv/bin/python ]]; then
+    run python3 -m venv "$PREFIX/venv"
+  fi
+  run "$PREFIX/venv/bin/python" -m pip install -q --upgrade pip
+  run "$PREFIX/venv/bin/python" -m pip install -q --upgrade "${SRC}[usb]"
+}
+
+# The user and group first: the config and the TLS key belong to group checkpoint.
+create_user() {
+  run systemd-sysusers /etc/sysusers.d/checkpoint.conf
+  run systemd-tmpfiles --create /etc/tmpfiles.d/checkpoint.conf
+}
+
+# USB Wi-Fi adapters plugged in before the udev rule existed get their monitor interface now.
+start_wifi_monitors() {
+  local dev iface
+  if [[ -n $ROOT ]]; then
+    log "would run: systemctl start checkpoint-wifi-monitor@IFACE.service for each USB Wi-Fi adapter"
+    return 0
+  fi
+  for dev in /sys/class/net/*; do
+    iface=${dev##*/}
+    [[ -e $dev/phy80211 && $(cat "$dev/type") == 1 ]] || continue
+    [[ $(readlink -f "$dev/device/subsystem") == */usb ]] || continue
+    run_ok systemctl start "checkpoint-wifi-monitor@$iface.service"
+  done
+}
+
+start_services() {
+  # The DVB driver may have claimed a dongle plugged in before the blacklist existed.
+  run_ok modprobe -r dvb_usb_rtl28xxu rtl2832_sdr rtl2832
+  run udevadm control --reload
+  # A change event applies GROUP and MODE to a dongle that is already plugged in.
+  run udevadm trigger --action=change --subsystem-match=usb
+  run_ok systemctl reload dbus.service
+  run_ok systemctl try-reload-or-restart NetworkManager.service
+  run systemctl daemon-reload
+  run_ok systemctl try-restart bluetooth.service
+  start_wifi_monitors
+  run systemctl enable checkpoint.target checkpoint-core.service checkpoint-api.service \
+    checkpoint-capture-wifi.service checkpoint-capture-ble.service checkpoint-capture-sdr.service
+  run systemctl restart checkpoint.target
+  log "done: reboot once so the boot config and the hardware watchdog take effect"
+}
+
+main() {
+  while (($#)); do
+    case $1 in
+      --root)
+        (($# >= 2)) || usage
+        ROOT=$(realpath -m "$2")
+        shift 2
+        ;;
+      -h | --help) usage ;;
+      *)
+        log "unknown argument: $1"
+        usage
+        ;;
+    esac
+  done
+  if [[ -z $ROOT && $(id -u) -ne 0 ]]; then
+    die "run as root (sudo), or use --root DIR to stage the files"
+  fi
+  if [[ $ROOT == / ]]; then
+    ROOT=""
+  fi
+  [[ -f $SRC/pyproject.toml ]] || die "$SRC is not a checkout of the project"
+  if [[ -n $ROOT ]]; then
+    mkdir -p "$ROOT"
+    log "staging into $ROOT"
+  fi
+  install_packages
+  install_system_files
+  create_user
+  install_boot_config
+  install_config
+  install_certificate
+  install_application
+  start_services
+}
+
+main "$@"
