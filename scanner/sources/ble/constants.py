@@ -1,0 +1,187 @@
+"""Constants of the BLE capture source: BlueZ names, error classes and their backoff.
+
+Every D-Bus/bleak error string the source can meet is classified here, by one table, so the
+start ladder in ``live.py`` reacts to a *class* of failure (retry soon, wait for bluetoothd,
+ask the operator to unblock the radio) instead of to individual strings scattered in code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+BLUEZ_SERVICE = "org.bluez"
+ADAPTER_INTERFACE = "org.bluez.Adapter1"
+DEVICE_INTERFACE = "org.bluez.Device1"
+PROPERTIES_INTERFACE = "org.freedesktop.DBus.Properties"
+OBJECT_MANAGER_INTERFACE = "org.freedesktop.DBus.ObjectManager"
+
+# bleak reports a missing RSSI as -127 (the HCI "not available" value).
+RSSI_UNAVAILABLE = -127
+
+# Every D-Bus call the source makes itself is bounded: a wedged bluetoothd must not hang us.
+DBUS_CALL_TIMEOUT_S = 5.0
+# Starting a scan is several calls in bleak (filter, start): bounded as a whole.
+SCAN_START_TIMEOUT_S = 10.0
+SCAN_STOP_TIMEOUT_S = 3.0
+# How long to wait for org.bluez to get an owner before reporting bluetoothd as absent;
+# systemd restarts bluetoothd in about a second.
+OWNER_WAIT_S = 3.0
+
+
+class BleErrorClass(StrEnum):
+    """Failure classes of the start ladder, each with its own backoff and message."""
+
+    IN_PROGRESS = "in_progress"
+    NOT_READY = "not_ready"
+    POWERED_OFF = "powered_off"
+    BLOCKED = "blocked"
+    BLUEZ_GONE = "bluez_gone"
+    ADAPTER_MISSING = "adapter_missing"
+    DBUS_GONE = "dbus_gone"
+    PERMISSION = "permission"
+    TIMEOUT = "timeout"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorPolicy:
+    """What to do about one class of failure."""
+
+    state: str  # health state shown while it lasts
+    first_delay_s: float  # backoff: first retry after this...
+    max_delay_s: float  # ...doubling up to this
+    message: str  # what the operator should do; "{adapter}" is filled in
+
+
+# Why each backoff: InProgress/NotReady clear in a second or two (a discovery being torn down,
+# an adapter initialising); bluetoothd coming back is waited for by signal, so its retries only
+# catch races; a radio blocked or off needs a person, so retry slowly; D-Bus gone means the
+# system is in trouble, back off to 30 s.
+ERROR_POLICIES: dict[BleErrorClass, ErrorPolicy] = {
+    BleErrorClass.IN_PROGRESS: ErrorPolicy(
+        "starting", 0.5, 5.0, "a discovery on {adapter} is already running; taking it over"
+    ),
+    BleErrorClass.NOT_READY: ErrorPolicy(
+        "starting", 1.0, 10.0, "{adapter} is not ready yet (initialising); retrying"
+    ),
+    BleErrorClass.POWERED_OFF: ErrorPolicy(
+        "fault",
+        5.0,
+        60.0,
+        "Bluetooth adapter {adapter} is powered off and did not power on: "
+        "run `bluetoothctl power on` or check `rfkill list`",
+    ),
+    BleErrorClass.BLOCKED: ErrorPolicy(
+        "fault",
+        5.0,
+        60.0,
+        "Bluetooth adapter {adapter} is blocked by rfkill: run `rfkill unblock bluetooth`",
+    ),
+    BleErrorClass.BLUEZ_GONE: ErrorPolicy(
+        "fault",
+        0.5,
+        5.0,
+        "bluetoothd is not running: `systemctl start bluetooth` (waiting for it to return)",
+    ),
+    BleErrorClass.ADAPTER_MISSING: ErrorPolicy(
+        "fault",
+        0.5,
+        30.0,
+        "Bluetooth adapter {adapter} not found: check `bluetoothctl list`, "
+        "replug the dongle or fix [ble] adapter in the config",
+    ),
+    BleErrorClass.DBUS_GONE: ErrorPolicy(
+        "fault",
+        1.0,
+        30.0,
+        "the system D-Bus is unavailable: check `systemctl status dbus`",
+    ),
+    BleErrorClass.PERMISSION: ErrorPolicy(
+        "fault",
+        30.0,
+        300.0,
+        "not allowed to use BlueZ over D-Bus: run as a user in the `bluetooth` group "
+        "or install the checkpoint D-Bus policy",
+    ),
+    BleErrorClass.TIMEOUT: ErrorPolicy(
+        "degraded", 2.0, 30.0, "bluetoothd did not answer in time; retrying"
+    ),
+    BleErrorClass.UNKNOWN: ErrorPolicy(
+        "fault", 2.0, 60.0, "BLE capture failed on {adapter}: {detail}"
+    ),
+}
+
+# Substrings of D-Bus error names and messages (BlueZ doc/org.bluez.Adapter.rst, bleak's
+# messages, dbus-daemon's errors), most specific first.
+ERROR_PATTERNS: tuple[tuple[str, BleErrorClass], ...] = (
+    ("org.bluez.Error.InProgress", BleErrorClass.IN_PROGRESS),
+    ("Operation already in progress", BleErrorClass.IN_PROGRESS),
+    ("org.bluez.Error.NotReady", BleErrorClass.NOT_READY),
+    ("Resource Not Ready", BleErrorClass.NOT_READY),
+    ("rfkill", BleErrorClass.BLOCKED),
+    ("org.bluez.Error.Blocked", BleErrorClass.BLOCKED),
+    ("No powered Bluetooth adapters", BleErrorClass.POWERED_OFF),
+    ("powered off", BleErrorClass.POWERED_OFF),
+    ("org.freedesktop.DBus.Error.ServiceUnknown", BleErrorClass.BLUEZ_GONE),
+    ("org.freedesktop.DBus.Error.NameHasNoOwner", BleErrorClass.BLUEZ_GONE),
+    ("was not provided by any .service files", BleErrorClass.BLUEZ_GONE),
+    ("bluetoothd is not running", BleErrorClass.BLUEZ_GONE),
+    ("org.freedesktop.DBus.Error.AccessDenied", BleErrorClass.PERMISSION),
+    ("org.bluez.Error.NotAuthorized", BleErrorClass.PERMISSION),
+    ("org.bluez.Error.NotPermitted", BleErrorClass.PERMISSION),
+    ("org.freedesktop.DBus.Error.UnknownObject", BleErrorClass.ADAPTER_MISSING),
+    ("org.freedesktop.DBus.Error.UnknownMethod", BleErrorClass.ADAPTER_MISSING),
+    ("No Bluetooth adapters found", BleErrorClass.ADAPTER_MISSING),
+    ("adapter '", BleErrorClass.ADAPTER_MISSING),  # bleak: "adapter 'hci1' not found"
+    ("org.freedesktop.DBus.Error.NoReply", BleErrorClass.TIMEOUT),
+    ("org.freedesktop.DBus.Error.Timeout", BleErrorClass.TIMEOUT),
+    ("org.freedesktop.DBus.Error.NoServer", BleErrorClass.DBUS_GONE),
+    ("org.freedesktop.DBus.Error.Disconnected", BleErrorClass.DBUS_GONE),
+    ("Failed to connect", BleErrorClass.DBUS_GONE),
+    ("not connected", BleErrorClass.DBUS_GONE),
+)
+
+# Exceptions raised by the socket itself when the bus is gone.
+DBUS_GONE_EXCEPTIONS: tuple[type[BaseException], ...] = (
+    FileNotFoundError,
+    ConnectionRefusedError,
+    ConnectionResetError,
+    BrokenPipeError,
+    EOFError,
+)
+
+
+def classify_error(exc: BaseException) -> BleErrorClass:
+    """The failure class of an exception from bleak, dbus-fast or the socket."""
+    if isinstance(exc, TimeoutError):
+        return BleErrorClass.TIMEOUT
+    if isinstance(exc, DBUS_GONE_EXCEPTIONS):
+        return BleErrorClass.DBUS_GONE
+    if isinstance(exc, PermissionError):
+        return BleErrorClass.PERMISSION
+    return classify_text(error_text(exc))
+
+
+def classify_text(text: str) -> BleErrorClass:
+    """The failure class of an error name or message."""
+    for needle, cls in ERROR_PATTERNS:
+        if needle in text:
+            return cls
+    return BleErrorClass.UNKNOWN
+
+
+def error_text(exc: BaseException) -> str:
+    """Error name and message of an exception, as one string to match against the table."""
+    parts = [type(exc).__name__, str(exc)]
+    for attr in ("dbus_error", "type", "error_name"):
+        value = getattr(exc, attr, None)
+        if isinstance(value, str):
+            parts.append(value)
+    return " ".join(parts)
+
+
+def backoff_delay(cls: BleErrorClass, attempt: int) -> float:
+    """Seconds to wait before retry number ``attempt`` (0-based) after a failure of ``cls``."""
+    policy = ERROR_POLICIES[cls]
+    return float(min(policy.max_delay_s, policy.first_delay_s * (2 ** min(attempt, 16))))

@@ -1,0 +1,7 @@
+"""BLE tests use the fake BlueZ fixtures from tests/fakes/bluez.py."""
+
+from __future__ import annotations
+
+from fakes.bluez import fake_bluez, fake_bluez_unpowerable
+
+__all__ = ["fake_bluez", "fake_bluez_unpowerable"]

@@ -1,0 +1,246 @@
+"""The real live source, with the real bleak, against a fake bluetoothd on a private bus."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from fakes.bluez import FLOOD_COMPANY, FakeBluez
+
+from scanner.observations import BleAdvert, SensorStatus, SourceEvent
+from scanner.sources.ble.classify import classify
+from scanner.sources.ble.jsonl import read_jsonl
+from scanner.sources.ble.live import BleSource, build_source
+
+
+class Collector:
+    """A thread-safe sink that keeps everything it is given."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.events: list[tuple[float, SourceEvent]] = []
+
+    def __call__(self, event: SourceEvent) -> None:
+        with self.lock:
+            self.events.append((time.monotonic(), event))
+
+    def adverts(self) -> list[BleAdvert]:
+        with self.lock:
+            return [e for _, e in self.events if isinstance(e, BleAdvert)]
+
+    def statuses(self) -> list[SensorStatus]:
+        with self.lock:
+            return [e for _, e in self.events if isinstance(e, SensorStatus)]
+
+
+def wait_until(pred: Callable[[], bool], timeout: float, step: float = 0.02) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(step)
+    return pred()
+
+
+def started(section: dict[str, object], sink: Collector, **kw: str) -> BleSource:
+    source = build_source({"status_interval_s": 0, **section}, sink, **kw)
+    source.start()
+    return source
+
+
+# Real payloads of each class (see test_classify_table.py for where each comes from).
+CLASS_EXAMPLES: list[tuple[str, dict[int, bytes], dict[str, bytes], str]] = [
+    ("42:11:22:33:44:01", {76: bytes.fromhex("1005031c5a0b2e")}, {}, "handset"),
+    ("42:11:22:33:44:02", {76: bytes.fromhex("10050a1c5a0b2e")}, {}, "wearable"),
+    (
+        "42:11:22:33:44:03",
+        {76: bytes.fromhex("0719010e202b998f01000400000000000000000000000000000000")},
+        {},
+        "audio",
+    ),
+    (
+        "C2:11:22:33:44:04",
+        {76: bytes.fromhex("121910" + "00112233445566778899aabbccddeeff001122334455" + "0100")},
+        {},
+        "tag",
+    ),
+    ("42:11:22:33:44:05", {6: bytes.fromhex("010f2002a1b2c3d4" + "00" * 16)}, {}, "computer"),
+    (
+        "C2:11:22:33:44:06",
+        {},
+        {"0000feaa-0000-1000-8000-00805f9b34fb": bytes.fromhex("00e8" + "00" * 16)},
+        "beacon",
+    ),
+    (
+        "42:11:22:33:44:07",
+        {},
+        {"0000fe2c-0000-1000-8000-00805f9b34fb": bytes.fromhex("2c3f9c")},
+        "audio",
+    ),
+]
+
+
+def test_adverts_of_each_class_reach_the_sink(fake_bluez: FakeBluez) -> None:
+    sink = Collector()
+    source = started({}, sink)
+    try:
+        assert wait_until(lambda: source.state == "ok", 10), source.message
+        state = fake_bluez.state()
+        assert state["discovering"] is True
+        # duplicate reporting on, so RSSI keeps flowing for a device that stays put
+        assert state["filter"].get("DuplicateData") is True
+        for address, mfr, svc, _kind in CLASS_EXAMPLES:
+            assert fake_bluez.advert(address, mfr=mfr, svc=svc, rssi=-50)
+        # the same device again with another RSSI: must be reported again
+        fake_bluez.advert(CLASS_EXAMPLES[0][0], mfr=CLASS_EXAMPLES[0][1], rssi=-58)
+        assert wait_until(lambda: len(sink.adverts()) >= len(CLASS_EXAMPLES) + 1, 5)
+    finally:
+        source.stop()
+    got = sink.adverts()
+    by_addr = {a.address: a for a in got}
+    for address, mfr, svc, kind in CLASS_EXAMPLES:
+        advert = by_addr[address]
+        assert advert.manufacturer_data == mfr
+        assert advert.service_data == svc
+        assert advert.address_type == "random"
+        assert classify(advert).kind == kind, (address, classify(advert))
+    rssis = [a.rssi for a in got if a.address == CLASS_EXAMPLES[0][0]]
+    assert rssis == [-50, -58]
+    assert source.state == "stopped"
+
+
+def test_rotating_address_is_reported_under_both_addresses(fake_bluez: FakeBluez) -> None:
+    sink = Collector()
+    source = started({}, sink)
+    try:
+        assert wait_until(lambda: source.state == "ok", 10), source.message
+        payload = {76: bytes.fromhex("1005031c5a0b2e")}
+        fake_bluez.advert("5A:00:00:00:00:01", mfr=payload)
+        fake_bluez.rotate("5A:00:00:00:00:01", "6B:00:00:00:00:02", mfr=payload)
+        assert wait_until(lambda: len(sink.adverts()) >= 2, 5)
+    finally:
+        source.stop()
+    assert [a.address for a in sink.adverts()] == ["5A:00:00:00:00:01", "6B:00:00:00:00:02"]
+
+
+def test_adapter_that_refuses_power_gives_a_clear_fault(
+    fake_bluez_unpowerable: FakeBluez,
+) -> None:
+    sink = Collector()
+    source = started({}, sink)
+    try:
+        assert wait_until(lambda: source.state == "fault", 10)
+        assert "rfkill" in source.message
+        assert "hci0" in source.message
+        # the operator unblocks the radio: the ladder's next rung powers it on by itself
+        fake_bluez_unpowerable.refuse_power(False)
+        assert wait_until(lambda: source.state == "ok", 15), source.message
+    finally:
+        source.stop()
+    faults = [s for s in sink.statuses() if s.state == "fault"]
+    assert faults and "rfkill" in faults[0].message
+    assert source.counters["error_blocked"] >= 1
+
+
+def test_scanning_resumes_after_bluetoothd_restart(fake_bluez: FakeBluez) -> None:
+    sink = Collector()
+    source = started({}, sink)
+    try:
+        assert wait_until(lambda: source.state == "ok", 10), source.message
+        fake_bluez.tick("7C:00:00:00:00:01", {76: bytes.fromhex("1005031c5a0b2e")}, 0.05)
+        assert wait_until(lambda: len(sink.adverts()) >= 5, 5)
+        fake_bluez.restart_bluetoothd(delay=1.0)
+        back = time.monotonic()  # the reply arrives as soon as org.bluez is owned again
+        n_before = len(sink.adverts())
+        assert wait_until(lambda: len(sink.adverts()) > n_before + 3, 10), (
+            source.state,
+            source.message,
+            fake_bluez.state(),
+        )
+        with sink.lock:
+            first_after = next(
+                t for t, e in sink.events[n_before:] if isinstance(e, BleAdvert) and t >= back
+            )
+        recovery_s = first_after - back
+        fake_bluez.untick()
+    finally:
+        source.stop()
+    print(f"\nBLE: adverts again {recovery_s:.2f} s after bluetoothd returned")
+    assert recovery_s < 10.0
+    assert source.counters["rescans"] >= 1
+    assert source.counters["scan_starts"] >= 2
+
+
+def test_flood_of_2000_adverts_per_second_loses_nothing_uncounted(
+    fake_bluez: FakeBluez,
+) -> None:
+    sink = Collector()
+    source = started({"queue_size": 8192}, sink)
+    try:
+        assert wait_until(lambda: source.state == "ok", 10), source.message
+        result = fake_bluez.flood(rate=2000, seconds=3.0, devices=200)
+        sent = result["sent"]
+        assert wait_until(lambda: source.counters["adverts_in"] >= sent, 15)
+        assert wait_until(
+            lambda: source.counters["delivered"] + source.counters["dropped_queue_full"] >= sent, 15
+        )
+    finally:
+        source.stop()
+    numbers = [
+        int.from_bytes(a.manufacturer_data[FLOOD_COMPANY], "big")
+        for a in sink.adverts()
+        if FLOOD_COMPANY in a.manufacturer_data
+    ]
+    dropped = source.counters["dropped_queue_full"]
+    print(
+        f"\nBLE flood: fake sent {sent} in {result['elapsed_s']:.2f} s "
+        f"({result['rate']:.0f}/s); bleak delivered {source.counters['adverts_in']} to the "
+        f"source; sink got {len(numbers)}; counted drops {dropped}"
+    )
+    assert result["rate"] >= 1800
+    assert source.counters["adverts_in"] == sent
+    assert len(set(numbers)) == len(numbers)
+    assert len(numbers) + dropped == sent
+
+
+def test_record_writes_ble_jsonl_that_replays_the_same(
+    fake_bluez: FakeBluez, tmp_path: Path
+) -> None:
+    sink = Collector()
+    path = tmp_path / "ble.jsonl"
+    source = started({}, sink, record_path=str(path))
+    try:
+        assert wait_until(lambda: source.state == "ok", 10), source.message
+        for address, mfr, svc, _kind in CLASS_EXAMPLES:
+            fake_bluez.advert(address, mfr=mfr, svc=svc, name="iPhone" if mfr else None)
+        assert wait_until(lambda: len(sink.adverts()) >= len(CLASS_EXAMPLES), 5)
+    finally:
+        source.stop()
+    replayed = list(read_jsonl(path))
+    live = sink.adverts()
+    assert len(replayed) == len(live)
+    for a, b in zip(live, replayed, strict=True):
+        assert (a.address, a.rssi, a.manufacturer_data, a.service_data, a.local_name) == (
+            b.address,
+            b.rssi,
+            b.manufacturer_data,
+            b.service_data,
+            b.local_name,
+        )
+        assert classify(a) == classify(b)
+    assert json.loads(path.read_text().splitlines()[0])["adapter"] == "hci0"
+
+
+def test_no_bus_at_all_is_a_clear_fault(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", f"unix:path={tmp_path}/nobody_here")
+    sink = Collector()
+    source = started({}, sink)
+    try:
+        assert wait_until(lambda: source.state == "fault", 10)
+        assert "D-Bus" in source.message
+    finally:
+        source.stop()

@@ -1,0 +1,580 @@
+# dbus-fast reads D-Bus signatures ("a{sv}", "as") from annotations; they are not Python types.
+# ruff: noqa: F722, F821, UP037
+"""A fake BlueZ on a private system bus: the far end of the wire for the BLE capture source.
+
+``fake_bluez`` (a pytest fixture) starts a private ``dbus-daemon`` configured as a system bus
+with its own Unix socket in a temporary folder, points ``DBUS_SYSTEM_BUS_ADDRESS`` at it, and
+runs this file as a separate process that owns ``org.bluez`` and exports, with dbus-fast:
+
+* the ObjectManager at ``/`` (GetManagedObjects, InterfacesAdded/InterfacesRemoved),
+* ``org.bluez.Adapter1`` at ``/org/bluez/hci0`` (Powered, Discovering, Roles; StartDiscovery,
+  StopDiscovery, SetDiscoveryFilter, GetDiscoveryFilters, RemoveDevice), with BlueZ's error
+  names (NotReady when powered off, InProgress for a second StartDiscovery, Failed when
+  stopping a discovery that is not running),
+* ``org.bluez.Device1`` objects that appear with InterfacesAdded and change RSSI,
+  ManufacturerData and ServiceData with PropertiesChanged, only while discovery is on (as a
+  real adapter reports nothing when it is not scanning).
+
+The test drives the fake through a line protocol on the process's stdin/stdout (one JSON object
+each way per command), so the fake runs on its own interpreter and CPU time, like bluetoothd:
+emit an advert, rotate a device's address, refuse power-on, "restart bluetoothd" (drop every
+object, release the bus name, come back after a delay with a fresh adapter), and flood
+thousands of adverts per second with sequence numbers the test can count.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+BLUEZ = "org.bluez"
+ADAPTER_PATH = "/org/bluez/hci0"
+# Manufacturer id the flood uses to number its adverts (0xFFFF is the SIG's "for testing" id).
+FLOOD_COMPANY = 0xFFFF
+
+_DBUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <listen>unix:path={socket}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <allow own="*"/>
+    <allow send_type="method_call"/>
+    <allow send_destination="*"/>
+    <allow receive_sender="*"/>
+  </policy>
+  <limit name="max_incoming_bytes">1000000000</limit>
+  <limit name="max_outgoing_bytes">1000000000</limit>
+  <limit name="max_message_size">1000000000</limit>
+</busconfig>
+"""
+
+
+# ----------------------------------------------------------------------------------------------
+# The fake bluetoothd (runs in its own process: `python tests/fakes/bluez.py`)
+# ----------------------------------------------------------------------------------------------
+def _serve() -> None:
+    from dbus_fast import BusType, DBusError, Variant
+    from dbus_fast.aio import MessageBus
+    from dbus_fast.constants import PropertyAccess
+    from dbus_fast.service import ServiceInterface, dbus_property, method
+
+    class Adapter(ServiceInterface):
+        def __init__(self, server: Server) -> None:
+            super().__init__("org.bluez.Adapter1")
+            self.server = server
+            self.powered = not server.refuse_power
+            self.discovering = False
+            self.filters: dict[str, Any] = {}
+
+        @method()
+        def StartDiscovery(self):
+            if not self.powered:
+                raise DBusError("org.bluez.Error.NotReady", "Resource Not Ready")
+            if self.discovering:
+                raise DBusError("org.bluez.Error.InProgress", "Operation already in progress")
+            self.discovering = True
+            self.server.counters["start_discovery"] += 1
+            self.emit_properties_changed({"Discovering": True})
+
+        @method()
+        def StopDiscovery(self):
+            if not self.powered:
+                raise DBusError("org.bluez.Error.NotReady", "Resource Not Ready")
+            if not self.discovering:
+                raise DBusError("org.bluez.Error.Failed", "No discovery started")
+            self.discovering = False
+            self.emit_properties_changed({"Discovering": False})
+
+        @method()
+        def SetDiscoveryFilter(self, filters: "a{sv}"):
+            self.filters = {k: v.value for k, v in filters.items()}
+            self.server.last_filter = self.filters
+
+        @method()
+        def GetDiscoveryFilters(self) -> "as":
+            return [
+                "UUIDs",
+                "RSSI",
+                "Pathloss",
+                "Transport",
+                "DuplicateData",
+                "Discoverable",
+                "Pattern",
+            ]
+
+        @method()
+        def RemoveDevice(self, device: "o"):
+            self.server.remove_path(device)
+
+        @dbus_property(access=PropertyAccess.READ)
+        def Address(self) -> "s":
+            return "00:1A:7D:DA:71:13"
+
+        @dbus_property(access=PropertyAccess.READ)
+        def AddressType(self) -> "s":
+            return "public"
+
+        @dbus_property(access=PropertyAccess.READ)
+        def Name(self) -> "s":
+            return "checkpoint-fake"
+
+        @dbus_property(access=PropertyAccess.READ)
+        def Roles(self) -> "as":
+            return ["central", "peripheral"]
+
+        @dbus_property(access=PropertyAccess.READ)
+        def Discovering(self) -> "b":
+            return self.discovering
+
+        @dbus_property()
+        def Powered(self) -> "b":
+            return self.powered
+
+        @Powered.setter
+        def Powered(self, value: "b"):
+            if value and self.server.refuse_power:
+                # What bluetoothd answers when rfkill blocks the radio.
+                raise DBusError("org.bluez.Error.Failed", "Blocked through rfkill")
+            self.powered = bool(value)
+            if not self.powered:
+                self.discovering = False
+            self.emit_properties_changed({"Powered": self.powered})
+
+    class Device(ServiceInterface):
+        def __init__(
+            self,
+            address: str,
+            address_type: str,
+            rssi: int,
+            mfr: dict[int, bytes],
+            svc: dict[str, bytes],
+            uuids: list[str],
+        ) -> None:
+            super().__init__("org.bluez.Device1")
+            self.address = address
+            self.address_type = address_type
+            self.rssi = rssi
+            self.mfr = mfr
+            self.svc = svc
+            self.uuids = uuids
+
+        @dbus_property(access=PropertyAccess.READ)
+        def Address(self) -> "s":
+            return self.address
+
+        @dbus_property(access=PropertyAccess.READ)
+        def AddressType(self) -> "s":
+            return self.address_type
+
+        @dbus_property(access=PropertyAccess.READ)
+        def Alias(self) -> "s":
+            return self.address.replace(":", "-")
+
+        @dbus_property(access=PropertyAccess.READ)
+        def Adapter(self) -> "o":
+            return ADAPTER_PATH
+
+        @dbus_property(access=PropertyAccess.READ)
+        def Paired(self) -> "b":
+            return False
+
+        @dbus_property(access=PropertyAccess.READ)
+        def Connected(self) -> "b":
+            return False
+
+        @dbus_property(access=PropertyAccess.READ)
+        def RSSI(self) -> "n":
+            return self.rssi
+
+        @dbus_property(access=PropertyAccess.READ)
+        def UUIDs(self) -> "as":
+            return self.uuids
+
+        @dbus_property(access=PropertyAccess.READ)
+        def ManufacturerData(self) -> "a{qv}":
+            return {k: Variant("ay", v) for k, v in self.mfr.items()}
+
+        @dbus_property(access=PropertyAccess.READ)
+        def ServiceData(self) -> "a{sv}":
+            return {k: Variant("ay", v) for k, v in self.svc.items()}
+
+    class NamedDevice(Device):
+        def __init__(self, name: str, *args: Any) -> None:
+            super().__init__(*args)
+            self.local_name = name  # not `name`: that is the D-Bus interface name
+
+        @dbus_property(access=PropertyAccess.READ)
+        def Name(self) -> "s":
+            return self.local_name
+
+    from collections import Counter
+
+    class Server:
+        def __init__(self) -> None:
+            self.bus: Any = None
+            self.refuse_power = False
+            self.adapter: Adapter | None = None
+            self.devices: dict[str, Device] = {}
+            self.counters: Counter[str] = Counter()
+            self.last_filter: dict[str, Any] = {}
+            self.ticker: asyncio.Task[None] | None = None
+
+        @staticmethod
+        def path_of(address: str) -> str:
+            return f"{ADAPTER_PATH}/dev_{address.replace(':', '_').upper()}"
+
+        async def up(self) -> None:
+            self.bus = await MessageBus(bus_type=BusType.SYSTEM).connect()
+            await self.bus.request_name(BLUEZ)
+            self.adapter = Adapter(self)
+            self.bus.export(ADAPTER_PATH, self.adapter)
+
+        def down(self) -> None:
+            for path in list(self.devices):
+                self.remove_path(path)
+            if self.adapter is not None:
+                self.bus.unexport(ADAPTER_PATH)
+                self.adapter = None
+
+        def remove_path(self, path: str) -> None:
+            if self.devices.pop(path, None) is not None:
+                self.bus.unexport(path)
+
+        def advert(
+            self,
+            address: str,
+            address_type: str = "random",
+            rssi: int = -60,
+            mfr: dict[str, str] | None = None,
+            svc: dict[str, str] | None = None,
+            uuids: list[str] | None = None,
+            name: str | None = None,
+        ) -> bool:
+            """Report one advertisement; False when the adapter is not scanning."""
+            if self.adapter is None or not self.adapter.discovering:
+                self.counters["suppressed"] += 1
+                return False
+            m = {int(k): bytes.fromhex(v) for k, v in (mfr or {}).items()}
+            s = {k: bytes.fromhex(v) for k, v in (svc or {}).items()}
+            path = self.path_of(address)
+            dev = self.devices.get(path)
+            if dev is None:
+                args = (address, address_type, rssi, m, s, list(uuids or []))
+                dev = NamedDevice(name, *args) if name else Device(*args)
+                self.devices[path] = dev
+                self.bus.export(path, dev)  # InterfacesAdded carries the first advert
+            else:
+                dev.rssi, dev.mfr, dev.svc = rssi, m, s
+                changed: dict[str, Any] = {"RSSI": rssi}
+                if m:
+                    changed["ManufacturerData"] = {k: Variant("ay", v) for k, v in m.items()}
+                if s:
+                    changed["ServiceData"] = {k: Variant("ay", v) for k, v in s.items()}
+                dev.emit_properties_changed(changed)
+            self.counters["emitted"] += 1
+            return True
+
+        async def restart(self, delay: float) -> dict[str, Any]:
+            self.down()
+            await self.bus.release_name(BLUEZ)
+            self.counters["restarts"] += 1
+            await asyncio.sleep(delay)
+            await self.bus.request_name(BLUEZ)
+            self.adapter = Adapter(self)
+            self.bus.export(ADAPTER_PATH, self.adapter)
+            return {"back_at": time.time()}
+
+        async def flood(self, rate: float, seconds: float, devices: int) -> dict[str, Any]:
+            """Emit ``rate`` adverts/s for ``seconds``, each numbered in manufacturer data."""
+            sent = 0
+            suppressed = 0
+            start = time.monotonic()
+            total = int(rate * seconds)
+            addresses = [f"4A:00:00:00:{i // 256:02X}:{i % 256:02X}" for i in range(devices)]
+            while sent + suppressed < total:
+                due = min(total, int((time.monotonic() - start) * rate) + 1)
+                while sent + suppressed < due:
+                    n = sent + suppressed
+                    ok = self.advert(
+                        addresses[n % devices],
+                        "random",
+                        -40 - n % 50,
+                        {str(FLOOD_COMPANY): n.to_bytes(4, "big").hex()},
+                    )
+                    if ok:
+                        sent += 1
+                    else:
+                        suppressed += 1
+                await asyncio.sleep(0.002)
+            elapsed = time.monotonic() - start
+            return {
+                "sent": sent,
+                "suppressed": suppressed,
+                "elapsed_s": elapsed,
+                "rate": sent / elapsed if elapsed else 0.0,
+            }
+
+        async def tick(self, address: str, period: float, mfr: dict[str, str]) -> None:
+            """Keep one device advertising, as a phone in range does."""
+            n = 0
+            while True:
+                n += 1
+                self.advert(address, "random", -55 - n % 5, mfr)
+                await asyncio.sleep(period)
+
+        async def handle(self, cmd: dict[str, Any]) -> dict[str, Any]:
+            op = cmd.pop("op")
+            if op == "advert":
+                return {"ok": self.advert(**cmd)}
+            if op == "rotate":
+                old = self.path_of(cmd["old"])
+                self.remove_path(old)
+                return {
+                    "ok": self.advert(
+                        cmd["new"], "random", cmd.get("rssi", -60), cmd.get("mfr"), cmd.get("svc")
+                    )
+                }
+            if op == "refuse_power":
+                self.refuse_power = bool(cmd["refuse"])
+                if self.adapter is not None and self.refuse_power:
+                    self.adapter.powered = False
+                    self.adapter.discovering = False
+                    self.adapter.emit_properties_changed({"Powered": False, "Discovering": False})
+                return {"ok": True}
+            if op == "restart":
+                return await self.restart(float(cmd.get("delay", 1.0)))
+            if op == "flood":
+                return await self.flood(
+                    float(cmd["rate"]), float(cmd["seconds"]), int(cmd.get("devices", 200))
+                )
+            if op == "tick":
+                if self.ticker is not None:
+                    self.ticker.cancel()
+                self.ticker = asyncio.create_task(
+                    self.tick(cmd["address"], float(cmd.get("period", 0.1)), cmd["mfr"])
+                )
+                return {"ok": True}
+            if op == "untick":
+                if self.ticker is not None:
+                    self.ticker.cancel()
+                    self.ticker = None
+                return {"ok": True}
+            if op == "state":
+                a = self.adapter
+                return {
+                    "powered": a.powered if a else None,
+                    "discovering": a.discovering if a else None,
+                    "filter": {
+                        k: v for k, v in self.last_filter.items() if isinstance(v, bool | int | str)
+                    },
+                    "devices": len(self.devices),
+                    "counters": dict(self.counters),
+                }
+            return {"error": f"unknown op {op}"}
+
+    async def main() -> None:
+        server = Server()
+        server.refuse_power = os.environ.get("FAKE_BLUEZ_REFUSE_POWER") == "1"
+        await server.up()
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader()
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+        sys.stdout.write(json.dumps({"ready": True}) + "\n")
+        sys.stdout.flush()
+        while True:
+            line = await reader.readline()
+            if not line:
+                break
+            try:
+                reply = await server.handle(json.loads(line))
+            except Exception as exc:  # report any failure to the test
+                reply = {"error": repr(exc)}
+            sys.stdout.write(json.dumps(reply) + "\n")
+            sys.stdout.flush()
+
+    asyncio.run(main())
+
+
+# ----------------------------------------------------------------------------------------------
+# The test side
+# ----------------------------------------------------------------------------------------------
+class FakeBluez:
+    """Handle on the running fake: each method sends one command and waits for its reply."""
+
+    def __init__(self, proc: subprocess.Popen[str], address: str) -> None:
+        self.proc = proc
+        self.bus_address = address
+
+    def _call(self, op: str, **kw: Any) -> dict[str, Any]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(json.dumps({"op": op, **kw}) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError("fake bluez exited")
+        reply: dict[str, Any] = json.loads(line)
+        if "error" in reply:
+            raise RuntimeError(f"fake bluez: {reply['error']}")
+        return reply
+
+    def advert(
+        self,
+        address: str,
+        *,
+        address_type: str = "random",
+        rssi: int = -60,
+        mfr: dict[int, bytes] | None = None,
+        svc: dict[str, bytes] | None = None,
+        uuids: list[str] | None = None,
+        name: str | None = None,
+    ) -> bool:
+        return bool(
+            self._call(
+                "advert",
+                address=address,
+                address_type=address_type,
+                rssi=rssi,
+                mfr={str(k): v.hex() for k, v in (mfr or {}).items()},
+                svc={k: v.hex() for k, v in (svc or {}).items()},
+                uuids=uuids or [],
+                name=name,
+            )["ok"]
+        )
+
+    def rotate(
+        self, old: str, new: str, *, rssi: int = -60, mfr: dict[int, bytes] | None = None
+    ) -> bool:
+        return bool(
+            self._call(
+                "rotate",
+                old=old,
+                new=new,
+                rssi=rssi,
+                mfr={str(k): v.hex() for k, v in (mfr or {}).items()},
+            )["ok"]
+        )
+
+    def refuse_power(self, refuse: bool = True) -> None:
+        self._call("refuse_power", refuse=refuse)
+
+    def restart_bluetoothd(self, delay: float = 1.0) -> float:
+        """Drop every object and the bus name, come back after ``delay``; returns wall time
+        at which org.bluez was owned again."""
+        return float(self._call("restart", delay=delay)["back_at"])
+
+    def flood(self, rate: float, seconds: float, devices: int = 200) -> dict[str, Any]:
+        return self._call("flood", rate=rate, seconds=seconds, devices=devices)
+
+    def tick(self, address: str, mfr: dict[int, bytes], period: float = 0.1) -> None:
+        self._call(
+            "tick", address=address, period=period, mfr={str(k): v.hex() for k, v in mfr.items()}
+        )
+
+    def untick(self) -> None:
+        self._call("untick")
+
+    def state(self) -> dict[str, Any]:
+        return self._call("state")
+
+
+def _start_dbus(tmp: Path) -> tuple[subprocess.Popen[str], str]:
+    daemon = shutil.which("dbus-daemon")
+    if daemon is None:
+        pytest.skip("dbus-daemon is not installed (apt install dbus)")
+    socket = tmp / "system_bus_socket"
+    config = tmp / "system.conf"
+    config.write_text(_DBUS_CONFIG.format(socket=socket), encoding="utf-8")
+    proc = subprocess.Popen(
+        [daemon, f"--config-file={config}", "--nofork", "--print-address"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    address = proc.stdout.readline().strip()
+    if not address:
+        err = proc.stderr.read() if proc.stderr else ""
+        proc.kill()
+        pytest.fail(f"dbus-daemon did not start: {err}")
+    return proc, address
+
+
+def _start_fake(address: str, refuse_power: bool) -> subprocess.Popen[str]:
+    env = dict(
+        os.environ,
+        DBUS_SYSTEM_BUS_ADDRESS=address,
+        FAKE_BLUEZ_REFUSE_POWER="1" if refuse_power else "0",
+    )
+    proc = subprocess.Popen(
+        [sys.executable, __file__],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line or not json.loads(line).get("ready"):
+        proc.kill()
+        pytest.fail("fake bluez did not start")
+    return proc
+
+
+@contextlib.contextmanager
+def running_fake_bluez(tmp: Path, *, refuse_power: bool = False) -> Iterator[FakeBluez]:
+    """A private system bus with a fake bluetoothd on it; DBUS_SYSTEM_BUS_ADDRESS points at it
+    for the duration."""
+    dbus, address = _start_dbus(tmp)
+    old = os.environ.get("DBUS_SYSTEM_BUS_ADDRESS")
+    os.environ["DBUS_SYSTEM_BUS_ADDRESS"] = address
+    fake_proc = None
+    try:
+        fake_proc = _start_fake(address, refuse_power)
+        yield FakeBluez(fake_proc, address)
+    finally:
+        if fake_proc is not None:
+            if fake_proc.stdin is not None:
+                fake_proc.stdin.close()
+            try:
+                fake_proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                fake_proc.kill()
+                fake_proc.wait()
+        dbus.terminate()
+        dbus.wait(timeout=5)
+        if old is None:
+            os.environ.pop("DBUS_SYSTEM_BUS_ADDRESS", None)
+        else:
+            os.environ["DBUS_SYSTEM_BUS_ADDRESS"] = old
+
+
+@pytest.fixture
+def fake_bluez(tmp_path: Path) -> Iterator[FakeBluez]:
+    """A fake org.bluez with one powered adapter (hci0) on a private system bus."""
+    with running_fake_bluez(tmp_path) as fake:
+        yield fake
+
+
+@pytest.fixture
+def fake_bluez_unpowerable(tmp_path: Path) -> Iterator[FakeBluez]:
+    """A fake org.bluez whose adapter is off and refuses to power on (rfkill)."""
+    with running_fake_bluez(tmp_path, refuse_power=True) as fake:
+        yield fake
+
+
+if __name__ == "__main__":
+    _serve()
