@@ -1,0 +1,86 @@
+"""Helpers shared by the API tests: accounts, a controllable clock, alert records, a live server."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import httpx
+import uvicorn
+from fastapi import FastAPI
+
+from scanner.store import alerts as alert_store
+
+PASSWORDS = {"admin": "admin-pass-1", "sup": "super-pass-1", "guard": "guard-pass-1"}
+GUARD_PIN = "2468"
+ROLE_USER = {"admin": "admin", "supervisor": "sup", "guard": "guard"}
+
+
+@dataclass
+class FakeClock:
+    """Wall clock under the test's control (lockout and silence tests jump it)."""
+
+    now: float = field(default_factory=time.time)
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def make_alert(alert_id: str, ts: float, **kw: object) -> alert_store.AlertRecord:
+    fields: dict[str, object] = {
+        "id": alert_id,
+        "kind": "handset",
+        "state": "open",
+        "title": f"Handset in zone ({alert_id})",
+        "raised_ts": ts,
+        "updated_ts": ts,
+        "confidence": 0.9,
+        "handsets": 1,
+        "sensors": ["wifi"],
+        "reasons": ["probe requests at -42 dBm"],
+        "device_ids": [],
+    }
+    fields.update(kw)
+    return alert_store.AlertRecord(**fields)  # type: ignore[arg-type]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class LiveServer:
+    url: str
+    server: uvicorn.Server
+    thread: threading.Thread
+
+
+def serve(app: FastAPI) -> Iterator[LiveServer]:
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    try:
+        yield LiveServer(url, server, thread)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def live_login(base: str, user: str) -> httpx.Client:
+    client = httpx.Client(base_url=base, timeout=10)
+    r = client.post("/api/v1/session", json={"username": user, "password": PASSWORDS[user]})
+    assert r.status_code == 200, r.text
+    return client

@@ -1,0 +1,175 @@
+"""Alerts, devices, sensors and health, allowlist, zone and users through the API, on a real
+temp store filled with the store's own functions."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from api_helpers import FakeClock, make_alert
+from fastapi.testclient import TestClient
+
+from api.settings import ApiSettings
+from scanner.observations import Radio, SensorStatus
+from scanner.store import alerts as alert_store
+from scanner.store.allowlist import allowlist_version
+from scanner.store.db import Store
+from scanner.store.health import record_status
+
+
+def _device(store: Store, device_id: str, macs: list[str], fps: list[str], ble: list[str]) -> None:
+    with store.write() as conn:
+        conn.execute(
+            "INSERT INTO devices (id, kind, vendor, first_seen, last_seen, radios, identifiers, "
+            "evidence, last_rssi, in_zone) VALUES (?, 'handset', 'Acme', 1, 2, ?, ?, '[]', -50, 1)",
+            (
+                device_id,
+                json.dumps(["wifi", "ble"]),
+                json.dumps({"macs": macs, "fingerprints": fps, "ble": ble}),
+            ),
+        )
+
+
+def test_alerts_filter_page_detail_and_ack(
+    store: Store, login: Callable[[str], TestClient]
+) -> None:
+    for i in range(5):
+        alert_store.raise_alert(store, make_alert(f"a{i}", 1000.0 + i * 10))
+    alert_store.resolve_alert(store, "a0", 1100.0, "left_zone", 100.0)
+    guard = login("guard")
+
+    everything = guard.get("/api/v1/alerts").json()
+    assert [a["id"] for a in everything["items"]] == ["a4", "a3", "a2", "a1", "a0"]
+    assert [a["id"] for a in guard.get("/api/v1/alerts?state=open").json()["items"]] == [
+        "a4",
+        "a3",
+        "a2",
+        "a1",
+    ]
+    window = guard.get("/api/v1/alerts?since=1010&until=1030").json()["items"]
+    assert [a["id"] for a in window] == ["a2", "a1"]
+    first = guard.get("/api/v1/alerts?limit=2").json()
+    second = guard.get(f"/api/v1/alerts?limit=2&offset={first['next_offset']}").json()
+    last = guard.get("/api/v1/alerts?limit=2&offset=4").json()
+    assert [a["id"] for a in first["items"] + second["items"]] == ["a4", "a3", "a2", "a1"]
+    assert last["next_offset"] is None
+
+    r = guard.post("/api/v1/alerts/a3/ack", json={"note": "visitor's phone, bagged"})
+    assert r.status_code == 200
+    assert (r.json()["acked_by"], r.json()["acknowledged"]) == ("guard", True)
+    again = login("supervisor").post("/api/v1/alerts/a3/ack", json={})
+    assert again.json()["acked_by"] == "guard"  # the first acknowledgement stands
+    detail = guard.get("/api/v1/alerts/a3").json()
+    assert [h["event"] for h in detail["history"]] == ["raised", "acknowledged"]
+    assert detail["history"][1]["detail"]["note"] == "visitor's phone, bagged"
+    missing = guard.get("/api/v1/alerts/nope")
+    assert missing.status_code == 404 and missing.json()["type"].endswith("not-found")
+    assert guard.post("/api/v1/alerts/nope/ack", json={}).status_code == 404
+
+
+def test_allowlist_from_an_alert_device_and_replace(
+    store: Store, login: Callable[[str], TestClient]
+) -> None:
+    _device(store, "d1", ["02:11:22:33:44:55"], ["ab12cd34ef56"], ["ble-key-7"])
+    alert_store.raise_alert(store, make_alert("a1", 100.0, device_ids=["d1", "gone"]))
+    sup = login("supervisor")
+    before = allowlist_version(store)
+    r = sup.post("/api/v1/allowlist", json={"alert_id": "a1", "label": "chief's phone"})
+    assert r.status_code == 201
+    added = {(e["match"], e["value"]) for e in r.json()["added"]}
+    assert added == {
+        ("mac", "02:11:22:33:44:55"),
+        ("fingerprint", "ab12cd34ef56"),
+        ("ble_identity", "ble-key-7"),
+    }
+    assert allowlist_version(store) == before + 1
+    # Adding again adds nothing; the device now shows as allowlisted.
+    assert sup.post("/api/v1/allowlist", json={"device_id": "d1"}).json()["added"] == []
+    assert login("guard").get("/api/v1/devices").json()["items"][0]["allowlisted"] is True
+
+    entries = sup.get("/api/v1/allowlist").json()["entries"]
+    keep = [{"match": e["match"], "value": e["value"], "label": e["label"]} for e in entries[:1]]
+    keep.append({"match": "mac", "value": "AA:BB:CC:00:11:22", "label": "radio room"})
+    put = sup.put("/api/v1/allowlist", json={"entries": keep}).json()
+    assert [(e["match"], e["value"]) for e in put["entries"]] == [
+        ("mac", "02:11:22:33:44:55"),
+        ("mac", "aa:bb:cc:00:11:22"),
+    ]
+    assert put["entries"][0]["added_by"] == "sup"
+    bad = sup.post("/api/v1/allowlist", json={"entry": {"match": "mac", "value": "not a mac"}})
+    assert bad.status_code == 422
+    assert sup.post("/api/v1/allowlist", json={"device_id": "nope"}).status_code == 404
+    both = sup.post("/api/v1/allowlist", json={"device_id": "d1", "alert_id": "a1"})
+    assert both.status_code == 422
+
+
+def test_zone_calibration(login: Callable[[str], TestClient], store: Store) -> None:
+    sup = login("supervisor")
+    assert login("guard").get("/api/v1/zone").json()["version"] == 0
+    body = {
+        "name": "North gate",
+        "calibration": {
+            "wifi_enter_rssi_dbm": -62,
+            "wifi_exit_rssi_dbm": -67,
+            "boundary_samples": [-61, -63],
+        },
+    }
+    zone = sup.put("/api/v1/zone", json=body).json()
+    assert (zone["name"], zone["version"], zone["updated_by"]) == ("North gate", 1, "sup")
+    assert zone["calibration"]["wifi_enter_rssi_dbm"] == -62
+    assert store.get_setting("zone")["calibration"]["wifi_exit_rssi_dbm"] == -67
+    assert store.events_after(0)[-1]["type"] == "zone"
+    inverted = {"name": "x", "calibration": {"wifi_enter_rssi_dbm": -70, "wifi_exit_rssi_dbm": -60}}
+    assert sup.put("/api/v1/zone", json=inverted).status_code == 422
+
+
+def test_sensors_turn_silent_and_healthz_reports_each(
+    store: Store,
+    login: Callable[[str], TestClient],
+    anon: TestClient,
+    clock: FakeClock,
+    settings: ApiSettings,
+) -> None:
+    now = clock.now
+    record_status(
+        store,
+        SensorStatus(now, 0.0, "wifi", Radio.WIFI, "ok", "hopping 1/6/11", {"frames": 10}),
+        now,
+    )
+    record_status(
+        store, SensorStatus(now, 0.0, "sdr", Radio.SDR, "fault", "dongle unplugged"), None
+    )
+    guard = login("guard")
+    by_name = {s["sensor"]: s for s in guard.get("/api/v1/sensors").json()}
+    assert (by_name["wifi"]["status"], by_name["sdr"]["status"]) == ("ok", "fault")
+    health = anon.get("/healthz").json()
+    assert health["status"] == "degraded" and health["store"]["ok"] is True
+    assert health["sensors"]["sdr"]["message"] == "dongle unplugged"
+    assert health["disk"]["total_bytes"] > 0
+    clock.now += settings.sensor_stale_s + 1
+    assert {s["sensor"]: s["status"] for s in guard.get("/api/v1/sensors").json()}[
+        "wifi"
+    ] == "silent"
+
+
+def test_users_admin(login: Callable[[str], TestClient], anon: TestClient) -> None:
+    admin = login("admin")
+    r = admin.post("/api/v1/users", json={"username": "night1", "role": "guard", "pin": "55667"})
+    assert r.status_code == 201 and r.json()["has_pin"] is True
+    assert (
+        admin.post(
+            "/api/v1/users", json={"username": "night1", "role": "guard", "pin": "1234"}
+        ).status_code
+        == 409
+    )
+    assert admin.post("/api/v1/users", json={"username": "x", "role": "guard"}).status_code == 422
+    assert (
+        admin.patch("/api/v1/users/night1", json={"role": "supervisor"}).json()["role"]
+        == "supervisor"
+    )
+    assert anon.post("/api/v1/session", json={"pin": "55667"}).json()["role"] == "supervisor"
+    assert admin.patch("/api/v1/users/admin", json={"role": "guard"}).status_code == 409
+    assert admin.delete("/api/v1/users/admin").status_code == 409
+    assert admin.delete("/api/v1/users/night1").status_code == 204
+    assert admin.delete("/api/v1/users/night1").status_code == 404
+    assert {u["username"] for u in admin.get("/api/v1/users").json()} == {"admin", "sup", "guard"}
