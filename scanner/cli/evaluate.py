@@ -1,0 +1,53 @@
+"""`checkpoint eval DIR... [--json]`: replay each scenario and score it against truth.json."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from scanner.errors import CheckpointError
+
+
+def run(args: argparse.Namespace) -> int:
+    from scanner.sim.run import replay_fast
+    from scanner.sim.scoring import pooled, score
+
+    parts: list[tuple[dict[str, Any], list[Any], int | None]] = []
+    results: list[dict[str, Any]] = []
+    for directory in args.dir:
+        try:
+            truth = json.loads((Path(directory) / "truth.json").read_text(encoding="utf-8"))
+            result = replay_fast(directory)
+        except (OSError, ValueError, CheckpointError) as exc:
+            sys.stderr.write(f"checkpoint eval: {directory}: {exc}\n")
+            return 1
+        s = score(truth, result.lines, result.stats.handsets_counted)
+        parts.append((truth, result.lines, result.stats.handsets_counted))
+        results.append({"dir": str(directory), **s.to_dict()})
+    report: dict[str, Any] = (
+        dict(results[0]) if len(results) == 1 else {**pooled(parts).to_dict(), "scenarios": results}
+    )
+    if args.json:
+        sys.stdout.write(json.dumps(report, sort_keys=True) + "\n")
+    else:
+        for r in results:
+            sys.stdout.write(_line(r) + "\n")
+        if len(results) > 1:
+            sys.stdout.write(_line({"dir": "all", **report}) + "\n")
+    return 0
+
+
+def _line(r: dict[str, Any]) -> str:
+    def f(v: Any) -> str:
+        return "-" if v is None else f"{v:g}" if isinstance(v, float) else str(v)
+
+    return (
+        f"{r['dir']}: visits {r['visits']} recall {f(r['recall'])} "
+        f"false_alarms {r['false_alarms']} ({f(r['false_alarms_per_hour'])}/h) "
+        f"time_to_alert median {f(r['median_time_to_alert_s'])} s "
+        f"p95 {f(r['p95_time_to_alert_s'])} s "
+        f"handsets {f(r['handsets_counted'])}/{f(r['handsets_truth'])}"
+    )

@@ -1,0 +1,311 @@
+"""Who is at the site: the people and things of a scenario, with their paths and habits.
+
+A profile says how busy and how hard a scenario is; ``populate`` draws from it, with one seeded
+random generator, the visitors who walk into the zone, those who stand at its boundary or pass
+outside, the ambient infrastructure that is always there, and the allowlisted equipment.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass, field
+
+from scanner.sim.physics import Site, Track
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """How a scenario is drawn; see ``PROFILES``."""
+
+    name: str
+    site: Site
+    walk_ins_per_hour: float
+    boundary_per_hour: float
+    passers_per_hour: float
+    ambient: tuple[str, ...]  # kinds of ambient devices present all the time
+    allowlisted: tuple[str, ...]
+    android_share: float = 0.45
+    cell_only_share: float = 0.0
+    screen_on_share: float = 0.4
+    active_share: float = 0.25
+    # How close to the zone boundary loiterers stand (metres outside it).
+    boundary_gap_m: tuple[float, float] = (1.0, 3.0)
+    first_entry_s: float | None = None  # make the first visitor enter at about this time
+
+
+AMBIENT_DEFAULT = ("access_point", "access_point", "tv", "car", "beacon", "laptop")
+
+PROFILES: dict[str, Profile] = {
+    # A quiet gate: few visitors, thick walls.
+    "easy": Profile(
+        "easy", Site(wall_db=14.0, slow_sigma_db=2.0), 20, 4, 20, AMBIENT_DEFAULT, ("tablet",)
+    ),
+    # The default: a steady flow, loiterers at the door, passers-by in the corridor.
+    "mixed": Profile("mixed", Site(), 30, 8, 40, AMBIENT_DEFAULT, ("tablet", "radio")),
+    # A crowded corridor outside a thinner wall.
+    "crowded": Profile(
+        "crowded",
+        Site(wall_db=11.0),
+        36,
+        12,
+        120,
+        (*AMBIENT_DEFAULT, "tv", "car"),
+        ("tablet", "radio"),
+    ),
+    # People who linger at the boundary, closer to it, with more shadowing.
+    "boundary": Profile(
+        "boundary",
+        Site(wall_db=11.0, slow_sigma_db=3.0),
+        24,
+        20,
+        30,
+        AMBIENT_DEFAULT,
+        ("tablet",),
+        boundary_gap_m=(0.8, 2.0),
+    ),
+    # Phones with screens off, few on calls, some with Wi-Fi and Bluetooth off.
+    "quiet": Profile(
+        "quiet",
+        Site(),
+        24,
+        8,
+        30,
+        AMBIENT_DEFAULT,
+        ("tablet",),
+        screen_on_share=0.15,
+        active_share=0.1,
+        cell_only_share=0.05,
+    ),
+    # Nobody visits: only what is always there (the eight-hour ambient test).
+    "ambient": Profile(
+        "ambient", Site(), 0, 0, 0, (*AMBIENT_DEFAULT, "tv", "car", "beacon"), ("tablet",)
+    ),
+    # The bundled demo: the first visitor walks in within half a minute.
+    "demo": Profile(
+        "demo", Site(), 40, 6, 30, ("access_point", "tv", "beacon"), ("tablet",), first_entry_s=22.0
+    ),
+}
+
+
+@dataclass(slots=True)
+class Person:
+    """One simulated device and how it behaves."""
+
+    id: str
+    kind: str  # truth kind: handset, wearable, audio, tag, computer, access_point, beacon, other
+    role: str  # walk_in | boundary | passer | ambient | allowlisted
+    track: Track
+    platform: str = (
+        ""  # ios | android | cell_only | tv | car | ap | beacon | laptop | tablet | radio
+    )
+    wifi: bool = False
+    ble: bool = False
+    cell: bool = False
+    allowlisted: bool = False
+    screen_on: bool = False
+    active: bool = False
+    model: int = 0
+    # Filled in by the emitters: the addresses it used (the allowlist needs the stable ones).
+    macs: list[str] = field(default_factory=list)
+    ble_addresses: list[str] = field(default_factory=list)
+
+
+def _walk(
+    rng: random.Random,
+    track: Track,
+    t: float,
+    frm: tuple[float, float],
+    to: tuple[float, float],
+    speed: float,
+) -> float:
+    d = math.dist(frm, to)
+    t += d / speed
+    track.add(t, to[0], to[1])
+    return t
+
+
+def _far_point(rng: random.Random, r: tuple[float, float] = (30.0, 40.0)) -> tuple[float, float]:
+    a = rng.uniform(0, 2 * math.pi)
+    d = rng.uniform(*r)
+    return d * math.cos(a), d * math.sin(a)
+
+
+def _point_at(rng: random.Random, r: float, near: float | None = None) -> tuple[float, float]:
+    a = rng.uniform(0, 2 * math.pi) if near is None else near + rng.uniform(-0.4, 0.4)
+    return r * math.cos(a), r * math.sin(a)
+
+
+def _handset(rng: random.Random, pid: str, role: str, track: Track, prof: Profile) -> Person:
+    roll = rng.random()
+    if roll < prof.cell_only_share:
+        platform = "cell_only"
+    elif roll < prof.cell_only_share + prof.android_share:
+        platform = "android"
+    else:
+        platform = "ios"
+    person = Person(
+        pid,
+        "handset",
+        role,
+        track,
+        platform,
+        cell=True,
+        screen_on=rng.random() < prof.screen_on_share,
+        active=rng.random() < prof.active_share,
+    )
+    if platform == "ios":
+        person.wifi = rng.random() < 0.95
+        person.ble = True
+        person.model = rng.randrange(3)
+    elif platform == "android":
+        person.wifi = rng.random() < 0.9
+        # Quick Share / Nearby presence, or a companion app, keeps most Android phones
+        # advertising; the rest are heard on Wi-Fi and the uplink only.
+        person.ble = rng.random() < 0.75
+        person.model = 3 + rng.randrange(5)
+    return person
+
+
+def populate(prof: Profile, rng: random.Random, duration_s: float) -> list[Person]:
+    """Draw everyone of a scenario."""
+    site = prof.site
+    people: list[Person] = []
+    radius = site.zone_radius_m
+
+    def arrivals(per_hour: float) -> list[float]:
+        out: list[float] = []
+        if per_hour <= 0:
+            return out
+        t = rng.expovariate(per_hour / 3600.0)
+        while t < duration_s - 60:
+            out.append(t)
+            t += rng.expovariate(per_hour / 3600.0)
+        return out
+
+    # Visitors: walk in from far, wander inside, leave the way they came or another way.
+    starts = arrivals(prof.walk_ins_per_hour)
+    if prof.first_entry_s is not None:
+        walk_time = 28.0 / 1.25
+        starts = [max(0.0, prof.first_entry_s - walk_time), *[s + 30 for s in starts]]
+    for n, t0 in enumerate(starts):
+        speed = rng.uniform(1.0, 1.5)
+        track = Track()
+        frm = _far_point(rng, (26.0, 34.0)) if prof.first_entry_s is None or n else (28.0, 0.0)
+        track.add(t0, *frm)
+        heading = math.atan2(frm[1], frm[0])
+        inside = _point_at(rng, rng.uniform(0.5, radius - 1.5), heading)
+        t = _walk(rng, track, t0, frm, inside, speed)
+        dwell_end = t + rng.uniform(20.0, 200.0)
+        here = inside
+        while t < dwell_end - 5:
+            nxt = _point_at(rng, rng.uniform(0.3, radius - 1.5))
+            t = _walk(rng, track, t, here, nxt, 0.4)
+            t += rng.uniform(3.0, 25.0)
+            track.add(t, *nxt)
+            here = nxt
+        t = _walk(rng, track, t, here, _far_point(rng), speed)
+        people.append(_handset(rng, f"h{n + 1}", "walk_in", track, prof))
+
+    # Loiterers at the boundary: close to the zone, never in it.
+    for n, t0 in enumerate(arrivals(prof.boundary_per_hour)):
+        track = Track()
+        frm = _far_point(rng)
+        track.add(t0, *frm)
+        spot_r = radius + rng.uniform(*prof.boundary_gap_m)
+        spot = _point_at(rng, spot_r, math.atan2(frm[1], frm[0]))
+        t = _walk(rng, track, t0, frm, spot, 1.2)
+        t += rng.uniform(60.0, 400.0)
+        track.add(t, *spot)
+        _walk(rng, track, t, spot, _far_point(rng), 1.2)
+        people.append(_handset(rng, f"b{n + 1}", "boundary", track, prof))
+
+    # Passers-by: a straight line through the corridor, outside the zone.
+    for n, t0 in enumerate(arrivals(prof.passers_per_hour)):
+        track = Track()
+        miss = radius + rng.uniform(3.0, 15.0)
+        a = rng.uniform(0, 2 * math.pi)
+        cx, cy = miss * math.cos(a), miss * math.sin(a)
+        dx, dy = -math.sin(a) * 35, math.cos(a) * 35
+        track.add(t0, cx - dx, cy - dy)
+        _walk(rng, track, t0, (cx - dx, cy - dy), (cx + dx, cy + dy), rng.uniform(1.0, 1.6))
+        people.append(_handset(rng, f"p{n + 1}", "passer", track, prof))
+
+    # Companions of visitors: a watch or earbuds walking with their phone.
+    for person in list(people):
+        if person.platform == "ios" and rng.random() < 0.3:
+            kind = "wearable" if rng.random() < 0.5 else "audio"
+            people.append(
+                Person(
+                    f"{person.id}-{kind[:1]}",
+                    kind,
+                    person.role,
+                    person.track,
+                    "watch" if kind == "wearable" else "airpods",
+                    ble=True,
+                )
+            )
+
+    # Ambient: always there, outside the zone (the building's APs, the neighbour's TV...).
+    for n, what in enumerate(prof.ambient):
+        track = Track()
+        r = {
+            "access_point": rng.uniform(12.0, 20.0),
+            "tv": rng.uniform(9.0, 14.0),
+            "car": rng.uniform(14.0, 25.0),
+            "beacon": rng.uniform(10.0, 18.0),
+            "laptop": rng.uniform(10.0, 16.0),
+        }[what]
+        x, y = _point_at(rng, r)
+        track.add(0.0, x, y)
+        track.add(duration_s, x, y)
+        kind = {
+            "access_point": "access_point",
+            "tv": "other",
+            "car": "audio",
+            "beacon": "beacon",
+            "laptop": "computer",
+        }[what]
+        platform = {
+            "access_point": "ap",
+            "tv": "tv",
+            "car": "car",
+            "beacon": "beacon",
+            "laptop": "laptop",
+        }[what]
+        people.append(
+            Person(
+                f"amb{n + 1}",
+                kind,
+                "ambient",
+                track,
+                platform,
+                wifi=what in ("access_point", "tv", "laptop"),
+                ble=what in ("tv", "car", "beacon", "laptop"),
+                model=n,
+            )
+        )
+
+    # Allowlisted equipment inside the zone: the guard's tablet, an issued radio-phone.
+    for n, what in enumerate(prof.allowlisted):
+        track = Track()
+        x, y = _point_at(rng, rng.uniform(1.0, 2.5))
+        track.add(0.0, x, y)
+        track.add(duration_s, x, y)
+        kind = "computer" if what == "tablet" else "handset"
+        people.append(
+            Person(
+                f"allow{n + 1}",
+                kind,
+                "allowlisted",
+                track,
+                what,
+                wifi=True,
+                ble=True,
+                allowlisted=True,
+                model=8 + n,
+            )
+        )
+    # The issued handset talks over Wi-Fi to the site's network (no cellular uplink), so the
+    # SDR hears nothing of it: uplink energy cannot be allowlisted.
+    return people

@@ -1,0 +1,226 @@
+"""Scenario replay: every recording of a scenario directory, merged by time, as one source.
+
+A scenario (FORMATS.md) holds ``wifi.pcap``, ``ble.jsonl`` and ``sdr/*.sigmf-meta``. Each is
+read by its radio's own replay reader (the same parsers live capture uses after the socket);
+the per-radio streams are merged in timestamp order with a heap. ``iter_scenario`` yields the
+merged records for ``checkpoint replay --fast``; ``ScenarioReplay`` is the threaded source the
+demo runs at real-time pace, looping forever with each loop shifted by the scenario's length.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import heapq
+import importlib
+import json
+import logging
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+from scanner.clock import SYSTEM_CLOCK, Clock
+from scanner.errors import RecordingError
+from scanner.observations import Radio, SdrBurst, SensorStatus, SourceEvent
+from scanner.sources.base import Sink, Source, SourceOptions
+
+_LOGGER = logging.getLogger(__name__)
+
+# How often real-time replay reports each radio's health.
+STATUS_EVERY_S = 10.0
+# Longest single wait while pacing, so stop() is honoured promptly.
+MAX_WAIT_S = 0.5
+
+
+def scenario_files(directory: str | Path) -> dict[Radio, list[Path]]:
+    """The recordings present in a scenario directory, per radio."""
+    d = Path(directory)
+    if not d.is_dir():
+        raise RecordingError(f"{d} is not a scenario directory")
+    found: dict[Radio, list[Path]] = {}
+    for name in ("wifi.pcap", "wifi.pcapng"):
+        if (d / name).is_file():
+            found.setdefault(Radio.WIFI, []).append(d / name)
+    if (d / "ble.jsonl").is_file():
+        found[Radio.BLE] = [d / "ble.jsonl"]
+    sdr = sorted((d / "sdr").glob("*.sigmf-meta")) if (d / "sdr").is_dir() else []
+    if sdr:
+        found[Radio.SDR] = sdr
+    return found
+
+
+def scenario_duration(directory: str | Path) -> float | None:
+    """``duration_s`` from truth.json, when the scenario has one."""
+    path = Path(directory) / "truth.json"
+    try:
+        return float(json.loads(path.read_text(encoding="utf-8"))["duration_s"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _reader(radio: Radio, path: Path, counters: Counter[str]) -> Iterator[SourceEvent]:
+    """The radio's own replay reader; a radio whose reader is not installed is skipped."""
+    module_name, func = {
+        Radio.WIFI: ("scanner.sources.wifi.replay", "read_frames"),
+        Radio.BLE: ("scanner.sources.ble.jsonl", "read_jsonl"),
+        Radio.SDR: ("scanner.sources.sdr.replay", "read_bursts"),
+    }[radio]
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        _LOGGER.warning("no %s replay reader installed; %s skipped", radio, path.name)
+        counters[f"{radio}_reader_missing"] += 1
+        return iter(())
+    records: Iterator[SourceEvent] = getattr(module, func)(path, counters)
+    return records
+
+
+def iter_scenario(
+    directory: str | Path, counters: Counter[str] | None = None
+) -> Iterator[SourceEvent]:
+    """Every observation of the scenario in timestamp order (``mono == ts``).
+
+    Raises ``RecordingError`` when the directory or one of its recordings cannot be read.
+    """
+    counts = counters if counters is not None else Counter()
+    streams: list[Iterator[SourceEvent]] = []
+    for radio, paths in scenario_files(directory).items():
+        for path in paths:
+            streams.append(_counted(_reader(radio, path, counts), counts, str(radio)))
+    return heapq.merge(*streams, key=lambda e: e.ts)
+
+
+def _counted(
+    records: Iterator[SourceEvent], counters: Counter[str], radio: str
+) -> Iterator[SourceEvent]:
+    for rec in records:
+        counters[f"{radio}_records"] += 1
+        yield rec
+
+
+def shifted(event: SourceEvent, dts: float, dmono: float) -> SourceEvent:
+    """The same record moved in time (a later loop, or onto the live clocks)."""
+    if isinstance(event, SdrBurst):
+        return dataclasses.replace(
+            event, ts=event.ts + dts, mono=event.mono + dmono, t_end=event.t_end + dts
+        )
+    return dataclasses.replace(event, ts=event.ts + dts, mono=event.mono + dmono)
+
+
+def statuses(
+    directory: str | Path, ts: float, mono: float, state: str, counters: Counter[str]
+) -> list[SensorStatus]:
+    """One health report per radio present in the scenario."""
+    return [
+        SensorStatus(
+            ts=ts,
+            mono=mono,
+            sensor=str(radio),
+            radio=radio,
+            state=state,
+            message="replay" if state == "ok" else f"replay {state}",
+            counters={k: v for k, v in counters.items() if k.startswith(str(radio))},
+            detail={"replay": str(directory)},
+        )
+        for radio in scenario_files(directory)
+    ]
+
+
+class ScenarioReplay(Source):
+    """A scenario directory replayed as a live source: paced, optionally looping."""
+
+    radio = Radio.WIFI  # the health strip shows each radio's own status records
+
+    def __init__(
+        self,
+        directory: str | Path,
+        sink: Sink,
+        clock: Clock = SYSTEM_CLOCK,
+        *,
+        realtime: bool = True,
+        loop: bool = False,
+        speed: float = 1.0,
+        options: SourceOptions | None = None,
+    ) -> None:
+        super().__init__(options or SourceOptions(sensor="replay"), sink, clock)
+        self.directory = Path(directory)
+        if not scenario_files(self.directory):
+            raise RecordingError(
+                f"{self.directory} holds no wifi.pcap, ble.jsonl or sdr/ recording"
+            )
+        if speed <= 0:
+            raise ValueError("speed must be positive")
+        self.realtime = realtime
+        self.loop = loop
+        self.speed = speed
+        self.loops = 0
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self.set_state("starting")
+        self._thread = threading.Thread(target=self._run, name="scenario-replay", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        super().stop()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=5.0)
+
+    def _run(self) -> None:
+        try:
+            self._replay()
+        except RecordingError as exc:
+            self.set_state("fault", f"cannot replay {self.directory}: {exc}")
+            return
+        except Exception as exc:
+            _LOGGER.exception("replay of %s failed", self.directory)
+            self.set_state("fault", f"replay failed: {exc}")
+            return
+        if not self.stopping:
+            self.set_state("stopped", "end of recording")
+
+    def _replay(self) -> None:
+        period = scenario_duration(self.directory)
+        wall0 = self.clock.wall()
+        mono0 = self.clock.monotonic()
+        first_ts: float | None = None
+        offset = 0.0
+        self.set_state("ok")
+        last_status = float("-inf")
+        while not self.stopping:
+            last_ts: float | None = None
+            for event in iter_scenario(self.directory, self.counters):
+                if self.stopping:
+                    return
+                if first_ts is None:
+                    first_ts = event.ts
+                last_ts = event.ts
+                rel = event.ts + offset - first_ts
+                if self.realtime:
+                    self._wait_until(mono0 + rel / self.speed)
+                    out = shifted(
+                        event,
+                        wall0 + rel / self.speed - event.ts,
+                        mono0 + rel / self.speed - event.mono,
+                    )
+                else:
+                    out = shifted(event, offset, offset) if offset else event
+                now = out.mono
+                if now - last_status >= STATUS_EVERY_S:
+                    last_status = now
+                    for status in statuses(self.directory, out.ts, now, "ok", self.counters):
+                        self._sink(status)
+                self.deliver(out)
+            self.loops += 1
+            if not self.loop or first_ts is None or last_ts is None:
+                return
+            # The next loop starts one scenario length later (or just after the last record).
+            offset += period if period is not None else (last_ts - first_ts + 1.0)
+
+    def _wait_until(self, target_mono: float) -> None:
+        while not self.stopping:
+            delay = target_mono - self.clock.monotonic()
+            if delay <= 0:
+                return
+            self._stop.wait(min(delay, MAX_WAIT_S))
