@@ -72,7 +72,10 @@ class DetectorParams:
     min_duration_s: float = 150e-6  # shorter hot runs are noise (and no uplink burst is shorter)
     max_gap_frames: int = 1  # a burst survives one missed frame
     max_burst_s: float = 0.05  # a longer transmission is reported in pieces, for latency
-    floor_rise_db_per_s: float = 3.0
+    floor_rise_db_per_s: float = 3.0  # how fast a floor may climb under a long transmission
+    floor_fall_db: float = 3.0  # a block this far under the floor resets it at once
+    floor_track_db: float = 1.8  # blocks within this above the floor are averaged in
+    floor_alpha: float = 0.1  # averaging weight of one block (about 35 ms at 2.4 MS/s)
     block_frames: int = 64  # floor update period
     interpolate_dc: bool = True
     band_threshold_db: float = 10.0  # burst band = bins within this of the peak excess
@@ -193,9 +196,16 @@ class BurstDetector:
         # sign moves 0 Hz to the middle bin without an fftshift copy.
         scale = 1.0 / math.sqrt(self.n * float(np.sum(hann.astype(np.float64) ** 2)))
         sign = np.where(np.arange(self.n) % 2 == 0, 1.0, -1.0)
-        self._window = (hann * scale * sign).astype(np.complex64)
+        # Applied to interleaved I/Q scalars, so it is repeated per pair (real multiply only).
+        self._window_real = np.repeat(hann * scale * sign, 2).astype(np.float32)
+        self._scale = 1.0
+        self._window_scaled = self._window_real.copy()
         energy = np.cumsum(hann.astype(np.float64) ** 2)
         self._energy_curve = np.concatenate(([0.0], energy / energy[-1]))
+        self._grid = np.linspace(0.0, 1.0, self._energy_curve.size)
+        self._ramp = np.arange(self.n, dtype=np.float32)
+        self._band_fraction = np.float32(10.0 ** (-p.band_threshold_db / 10))
+        self._edge_fraction = 10.0 ** (-p.edge_db / 10)
         self._fft = _load_fft()
         self.dof = effective_dof(hann, 2 * self.h)
         self.factor = np.float32(cfar_factor(self.dof, p.pfa))
@@ -217,6 +227,7 @@ class BurstDetector:
         self._frame = 0  # frames consumed in this dwell
         self._pending: npt.NDArray[np.complex64] = np.zeros(0, np.complex64)
         self._tracks: list[_Track] = []
+        self._history: list[tuple[int, FloatArray]] = []
         cached = self._floor_cache.get(centre_hz)
         self._floor = None if cached is None else cached.copy()
         self._from_cache = cached is not None
@@ -236,11 +247,11 @@ class BurstDetector:
         out: list[Burst] = []
         n_frames = self._pending.size // self.n
         if n_frames:
-            frames = self._pending[: n_frames * self.n]
+            frames = self._pending[: n_frames * self.n].copy()
             p = self._spectra(frames)
             if self._floor is None:
                 self._floor = (np.median(p, axis=0) / np.float32(math.log(2.0))).astype(np.float32)
-            floors = np.broadcast_to(self._floor, (1, self.n))
+            floors = self._floor[None, :]
             self._detect(p, floors, n_frames, out)
             self._frame += n_frames
         self._pending = np.zeros(0, np.complex64)
@@ -251,15 +262,23 @@ class BurstDetector:
             self._floor_cache[self.centre_hz] = self._floor.copy()
         return out
 
-    def feed(self, raw: npt.NDArray[Any], datatype: str = "cf32") -> list[Burst]:
-        """Process more samples of the current dwell: raw scalars of ``datatype`` or complex64."""
+    def feed(self, raw: npt.NDArray[Any], datatype: str = "cf32_le") -> list[Burst]:
+        """Process more samples of the current dwell: raw scalars of ``datatype`` or complex64.
+
+        The caller's array is never modified; one dwell has one datatype.
+        """
         if datatype in ("cu8", "ci8"):
             clipped = clipped_count(raw, datatype)
             self.stats.clipped += clipped
             self.stats.scalars += raw.size
             self.stats.last_clip_fraction = clipped / max(1, raw.size)
-        iq = raw if raw.dtype == np.complex64 else to_complex64(raw, datatype)
+        iq, scale = self._decode(raw, datatype)
         self.stats.samples += iq.size
+        if scale != self._scale:
+            if self._pending.size:
+                self._pending = self._pending * np.float32(self._scale / scale)
+            self._scale = scale
+            self._window_scaled = (self._window_real * np.float32(scale)).astype(np.float32)
         if self._pending.size:
             iq = np.concatenate((self._pending, iq))
         block = self.params.block_frames * self.n
@@ -270,18 +289,71 @@ class BurstDetector:
         self._pending = iq[n_blocks * block :].copy()
         return out
 
+    @staticmethod
+    def _decode(raw: npt.NDArray[Any], datatype: str) -> tuple[npt.NDArray[np.complex64], float]:
+        """A fresh, writable complex64 copy and the factor that brings it to full scale 1."""
+        if raw.dtype == np.complex64:
+            return np.array(raw, dtype=np.complex64, copy=True), 1.0
+        if datatype == "cu8":
+            # Offset only; the 1/127.5 scale rides along in the window (one pass fewer).
+            u = raw.view(np.uint8)
+            u = u[: u.size - (u.size % 2)]
+            return np.subtract(u, np.float32(127.5), dtype=np.float32).view(np.complex64), (
+                1.0 / 127.5
+            )
+        iq = to_complex64(raw, datatype)
+        if np.shares_memory(iq, raw):
+            iq = iq.copy()
+        return iq, 1.0
+
     # -- stages ----------------------------------------------------------------------------
     def _spectra(self, iq: npt.NDArray[np.complex64]) -> FloatArray:
-        frames = iq.reshape(-1, self.n) * self._window
-        spec = self._fft(frames)
-        v = spec.view(np.float32)
-        np.multiply(v, v, out=v)
-        p: FloatArray = v[:, 0::2] + v[:, 1::2]
+        """Power spectra of whole frames of ``iq`` (which is windowed in place)."""
+        scalars = iq.view(np.float32).reshape(-1, 2 * self.n)
+        np.multiply(scalars, self._window_scaled, out=scalars)
+        spec = self._fft(iq.reshape(-1, self.n))
+        # |X| of complex64 is one contiguous vectorised pass; squaring in place is another.
+        p: FloatArray = np.abs(spec)
+        np.multiply(p, p, out=p)
         if self.params.interpolate_dc:
             c = self.n // 2
             p[:, c - 1 : c + 2] = (0.5 * (p[:, c - 2] + p[:, c + 2]))[:, None]
         self.stats.frames += p.shape[0]
+        self._remember(p)
         return p
+
+    def _remember(self, p: FloatArray) -> None:
+        """Keep recent spectra so a burst's frames can be measured when it closes."""
+        self._history.append((self._frame, p))
+        keep_from = self._frame - self._max_frames - self.params.max_gap_frames - 2
+        if self._tracks:
+            keep_from = min(keep_from, min(t.first for t in self._tracks))
+        while len(self._history) > 1 and (
+            self._history[0][0] + self._history[0][1].shape[0] <= keep_from
+        ):
+            self._history.pop(0)
+
+    def _rows(self, frames: list[int], lo: int, hi: int) -> FloatArray:
+        """Bins ``lo:hi`` of the remembered spectra of ``frames`` (a fresh array)."""
+        first, last = frames[0], frames[-1]
+        if last - first + 1 == len(frames):
+            # The common case: consecutive frames inside one batch are a slice.
+            for base, p in self._history:
+                if base <= first and last < base + p.shape[0]:
+                    return p[first - base : last - base + 1, lo:hi].copy()
+        return self._rows_scattered(frames)[:, lo:hi]
+
+    def _rows_scattered(self, frames: list[int]) -> FloatArray:
+        fr = np.asarray(frames)
+        first, last = int(fr[0]), int(fr[-1])
+        out = np.empty((fr.size, self.n), np.float32)
+        for base, p in self._history:
+            end = base + p.shape[0]
+            if end <= first or base > last:
+                continue
+            sel = (fr >= base) & (fr < end)
+            out[sel] = p[fr[sel] - base]
+        return out
 
     def _process_blocks(
         self, iq: npt.NDArray[np.complex64], n_blocks: int, out: list[Burst]
@@ -301,9 +373,23 @@ class BurstDetector:
             # 6 dB under this dwell's own estimate, in case the noise itself has changed.
             floor = np.maximum(np.minimum(est[0], floor), est[0] * np.float32(0.25))
             self._from_cache = False
+        alpha = np.float32(self.params.floor_alpha)
+        fall = np.float32(10.0 ** (-self.params.floor_fall_db / 10))
+        track = np.float32(10.0 ** (self.params.floor_track_db / 10))
         for j in range(n_blocks):
-            # Fast fall, slow rise.
-            floor = est[j].copy() if floor is None else np.minimum(est[j], floor * rise)
+            e = est[j]
+            if floor is None:
+                floor = e.copy()
+            else:
+                # Within the estimator's own scatter: a plain average (unbiased). Far below: the
+                # noise really fell (fall at once). Far above: a burst or a transmitter (rise
+                # by at most the slow rate). A running minimum would sit 25 % low on noise.
+                ratio = e / floor
+                floor = np.where(
+                    ratio < fall,
+                    e,
+                    np.where(ratio <= track, floor + alpha * (e - floor), floor * rise),
+                ).astype(np.float32)
             floors[j] = floor
         self._floor = floor
         self._detect(p, floors, b, out)
@@ -331,34 +417,85 @@ class BurstDetector:
         if rows.size:
             sub = np.zeros((rows.size, n_cells + 2), np.int8)
             sub[:, 1:-1] = hot[rows]
+            # Close one-cell holes: a wide burst whose spectrum dips in one cell stays whole.
+            sub[:, 1:-1] |= sub[:, :-2] & sub[:, 2:]
             edges = np.diff(sub, axis=1)
             r_on, c_on = np.nonzero(edges == 1)
-            _r_off, c_off = np.nonzero(edges == -1)
-            for r, c0, c1 in zip(r_on.tolist(), c_on.tolist(), c_off.tolist(), strict=True):
-                row = int(rows[r])
-                self._add_segment(base + row, c0, c1, p[row], out)
+            c_off = np.nonzero(edges == -1)[1]
+            frames = rows[r_on] + base
+            self._group(frames, c_on, c_off, out)
         self._close_stale(base + p.shape[0] - 1, out)
 
-    def _add_segment(self, frame: int, c0: int, c1: int, row: FloatArray, out: list[Burst]) -> None:
-        self._close_stale(frame - 1, out)
-        for t in self._tracks:
-            if c0 <= t.c1 and t.c0 <= c1:  # touching or overlapping cells
-                if t.last == frame:
-                    t.c0, t.c1 = min(t.c0, c0), max(t.c1, c1)
-                    return
-                if frame - t.first >= self._max_frames:
-                    self._tracks.remove(t)
-                    self._finish(t, out)
+    def _group(
+        self,
+        frames: npt.NDArray[np.intp],
+        c0s: npt.NDArray[np.intp],
+        c1s: npt.NDArray[np.intp],
+        out: list[Burst],
+    ) -> None:
+        """Link hot segments (frame, first cell, end cell) into bursts; frames ascend.
+
+        Runs of frames holding a single segment that overlaps the previous frame's are
+        collapsed into one chain first (vectorised), so Python sees a few chains per burst.
+        """
+        n = frames.size
+        lone = np.ones(n, dtype=bool)
+        same = frames[1:] == frames[:-1]
+        lone[1:] &= ~same
+        lone[:-1] &= ~same
+        cont = np.zeros(n, dtype=bool)
+        cont[1:] = (
+            lone[1:]
+            & lone[:-1]
+            & (frames[1:] == frames[:-1] + 1)
+            & (c0s[1:] <= c1s[:-1])
+            & (c0s[:-1] <= c1s[1:])
+        )
+        heads = np.flatnonzero(~cont)
+        tails = np.append(heads[1:], n) - 1
+        chain_c0 = np.minimum.reduceat(c0s, heads).tolist()
+        chain_c1 = np.maximum.reduceat(c1s, heads).tolist()
+        firsts = frames[heads].tolist()
+        lasts = frames[tails].tolist()
+        tracks = self._tracks
+        limit_gap = 1 + self.params.max_gap_frames
+        cur = -1
+        for fa, fb, c0, c1 in zip(firsts, lasts, chain_c0, chain_c1, strict=True):
+            if fa != cur:
+                cur = fa
+                limit = fa - limit_gap
+                for t in tracks:
+                    if t.last < limit:
+                        self._close_stale(fa - 1, out)
+                        tracks = self._tracks
+                        break
+            for t in tracks:
+                if c0 <= t.c1 and t.c0 <= c1:  # touching or overlapping cells
+                    t.c0 = min(t.c0, c0)
+                    t.c1 = max(t.c1, c1)
+                    start = fa if t.last != fa else fa + 1
+                    if start <= fb:
+                        t.frames.extend(range(start, fb + 1))
+                        t.last = fb
+                    if t.last - t.first >= self._max_frames:
+                        # A long transmission is reported in pieces, for latency.
+                        tracks.remove(t)
+                        self._finish(t, out)
                     break
-                t.add(frame, c0, c1, row)
-                return
-        self._tracks.append(_Track(frame, c0, c1, row))
+            else:
+                t = _Track(fa, c0, c1)
+                if fb > fa:
+                    t.frames.extend(range(fa + 1, fb + 1))
+                    t.last = fb
+                tracks.append(t)
 
     def _close_stale(self, frame: int, out: list[Burst]) -> None:
         """Close tracks not extended by ``frame`` (allowing the permitted gap)."""
         if not self._tracks:
             return
         limit = frame - self.params.max_gap_frames
+        if all(t.last >= limit for t in self._tracks):
+            return
         keep: list[_Track] = []
         for t in self._tracks:
             if t.last < limit:
@@ -381,42 +518,44 @@ class BurstDetector:
         floor = self._floor
         if floor is None:
             return None
-        rows = np.asarray(t.rows, dtype=np.float32)
         lo = t.c0 * self.h
         hi = min(self.n, t.c1 * self.h + self.h)
-        excess = rows.mean(axis=0)[lo:hi] - floor[lo:hi]
+        seg = self._rows(t.frames, lo, hi)
+        seg -= floor[lo:hi]
+        excess = seg.sum(axis=0) / np.float32(len(t.frames))
         peak = float(excess.max())
         if peak <= 0:
             return None
-        strong = np.flatnonzero(excess >= peak * 10.0 ** (-self.params.band_threshold_db / 10))
-        b0, b1 = lo + int(strong[0]), lo + int(strong[-1]) + 1
-        e = np.maximum(excess[b0 - lo : b1 - lo], 0.0)
-        centroid = float(np.dot(e, np.arange(b0, b1))) / max(float(e.sum()), _TINY)
-        per_frame = (rows[:, b0:b1] - floor[b0:b1]).sum(axis=1)
-        frames = np.asarray(t.frames)
+        strong = np.flatnonzero(excess >= peak * self._band_fraction)
+        r0, r1 = int(strong[0]), int(strong[-1]) + 1
+        e = np.maximum(excess[r0:r1], 0.0)
+        centroid = lo + r0 + float(np.dot(e, self._ramp[: r1 - r0])) / max(float(e.sum()), _TINY)
+        per_frame = seg[:, r0:r1].sum(axis=1)
         # A strong burst's ramps and the window's skirts light up frames beside it; the burst
         # is where it is within edge_db of its own level (as a handset's power-time mask is).
-        level = float(np.median(per_frame))
-        inside = np.flatnonzero(per_frame >= level * 10.0 ** (-self.params.edge_db / 10))
-        if inside.size == 0 or level <= 0:
+        level = float(np.sort(per_frame)[per_frame.size // 2])
+        if level <= 0:
             return None
-        per_frame = per_frame[inside[0] : inside[-1] + 1]
-        frames = frames[inside[0] : inside[-1] + 1]
-        if frames[-1] - frames[0] + 1 < self._min_frames:
+        inside = np.flatnonzero(per_frame >= level * self._edge_fraction)
+        i0, i1 = int(inside[0]), int(inside[-1]) + 1
+        per_frame = per_frame[i0:i1]
+        f_first, f_last = t.frames[i0], t.frames[i1 - 1]
+        if f_last - f_first + 1 < self._min_frames:
             return None
-        signal = float(per_frame[1:-1].mean()) if per_frame.size >= 3 else float(per_frame.max())
+        n = per_frame.size
+        signal = float(per_frame[1:-1].sum()) / (n - 2) if n >= 3 else float(per_frame.max())
         if signal <= 0:
             return None
+        b0, b1 = lo + r0, lo + r1
         noise = float(floor[b0:b1].sum())
         # Sub-frame edges: the share of a full frame's energy seen in the first and last frame,
         # mapped through the window's cumulative energy curve.
-        r0 = min(max(float(per_frame[0]) / signal, 0.0), 1.0)
-        r1 = min(max(float(per_frame[-1]) / signal, 0.0), 1.0)
-        grid = np.linspace(0.0, 1.0, self._energy_curve.size)
-        a = float(np.interp(1.0 - r0, self._energy_curve, grid))
-        b = float(np.interp(r1, self._energy_curve, grid))
-        s0 = (int(frames[0]) + a) * self.n
-        s1 = (int(frames[-1]) + b) * self.n
+        q0 = min(max(float(per_frame[0]) / signal, 0.0), 1.0)
+        q1 = min(max(float(per_frame[-1]) / signal, 0.0), 1.0)
+        a = float(np.interp(1.0 - q0, self._energy_curve, self._grid))
+        b = float(np.interp(q1, self._energy_curve, self._grid))
+        s0 = (f_first + a) * self.n
+        s1 = (f_last + b) * self.n
         if s1 <= s0:
             s1 = s0 + self.n
         return Burst(
@@ -429,7 +568,7 @@ class BurstDetector:
             centre_hz=self.centre_hz,
             sample_start=round(s0),
             sample_count=max(1, round(s1 - s0)),
-            n_frames=int(frames.size),
+            n_frames=n,
         )
 
     def floor_dbfs(self) -> float | None:
@@ -438,23 +577,16 @@ class BurstDetector:
 
 
 class _Track:
-    """A burst being assembled: the frames it was seen in and their spectra."""
+    """A burst being assembled: its cell span and the frames it was seen in."""
 
-    __slots__ = ("c0", "c1", "first", "frames", "last", "rows")
+    __slots__ = ("c0", "c1", "first", "frames", "last")
 
-    def __init__(self, frame: int, c0: int, c1: int, row: FloatArray) -> None:
+    def __init__(self, frame: int, c0: int, c1: int) -> None:
         self.first = frame
         self.last = frame
         self.c0 = c0
         self.c1 = c1
-        self.rows: list[FloatArray] = [row.copy()]
         self.frames: list[int] = [frame]
-
-    def add(self, frame: int, c0: int, c1: int, row: FloatArray) -> None:
-        self.last = frame
-        self.c0, self.c1 = min(self.c0, c0), max(self.c1, c1)
-        self.rows.append(row.copy())
-        self.frames.append(frame)
 
 
 # -- gain and overload -------------------------------------------------------------------------
