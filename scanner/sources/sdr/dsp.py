@@ -327,7 +327,7 @@ class BurstDetector:
         self._history.append((self._frame, p))
         keep_from = self._frame - self._max_frames - self.params.max_gap_frames - 2
         if self._tracks:
-            keep_from = min(keep_from, min(t.first for t in self._tracks))
+            keep_from = min(keep_from, *(t.first for t in self._tracks))
         while len(self._history) > 1 and (
             self._history[0][0] + self._history[0][1].shape[0] <= keep_from
         ):
