@@ -55,6 +55,11 @@ def read_bundle(path: str | Path) -> tuple[dict[str, bytes], list[str]]:
                 handle = tar.extractfile(member)
                 if handle is not None:
                     files[member.name] = handle.read()
+            # tarfile stops quietly at a damaged header after the first member; reading the
+            # compressed stream to its end makes gzip check its CRC and length.
+            stream = tar.fileobj
+            while stream is not None and stream.read(1 << 20):
+                pass
     except (OSError, EOFError, tarfile.TarError, zlib.error) as exc:
         problems.append(f"UNREADABLE: {path} is not an intact tar.gz bundle ({exc})")
         return {}, problems

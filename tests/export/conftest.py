@@ -53,8 +53,11 @@ def sigmf_pair(folder: Path, name: str, seed: int) -> Path:
     base = folder / name
     base.with_suffix(".sigmf-data").write_bytes(iq.tobytes())
     meta = {
-        "global": {"core:datatype": "cf32_le", "core:sample_rate": 2_400_000.0,
-                   "core:version": "1.0.0"},
+        "global": {
+            "core:datatype": "cf32_le",
+            "core:sample_rate": 2_400_000.0,
+            "core:version": "1.0.0",
+        },
         "captures": [{"core:sample_start": 0, "core:frequency": 900_000_000.0}],
         "annotations": [],
     }
@@ -72,8 +75,16 @@ def sigmf_archive(folder: Path, name: str, seed: int) -> bytes:
 
 
 def _status(ts: float, sensor: str, radio: Radio, state: str, message: str) -> SensorStatus:
-    return SensorStatus(ts=ts, mono=ts, sensor=sensor, radio=radio, state=state, message=message,
-                        counters={"frames": 100}, detail={})
+    return SensorStatus(
+        ts=ts,
+        mono=ts,
+        sensor=sensor,
+        radio=radio,
+        state=state,
+        message=message,
+        counters={"frames": 100},
+        detail={},
+    )
 
 
 def populate_day(store: Store, folder: Path, seed: int = 7) -> Day:
@@ -83,20 +94,37 @@ def populate_day(store: Store, folder: Path, seed: int = 7) -> Day:
     for sensor, radio in (("wifi", Radio.WIFI), ("ble", Radio.BLE), ("sdr", Radio.SDR)):
         record_status(store, _status(t0 - 600, sensor, radio, "starting", "starting"))
         record_status(store, _status(t0 - 590, sensor, radio, "ok", ""))
-    record_status(store, _status(t0 + 2.2 * HOUR, "ble", Radio.BLE, "fault",
-                                 "adapter hci0 vanished; replug the dongle"))
+    record_status(
+        store,
+        _status(
+            t0 + 2.2 * HOUR, "ble", Radio.BLE, "fault", "adapter hci0 vanished; replug the dongle"
+        ),
+    )
     record_status(store, _status(t0 + 2.7 * HOUR, "ble", Radio.BLE, "ok", ""))
-    record_status(store, _status(t0 + 6.0 * HOUR, "sdr", Radio.SDR, "degraded",
-                                 "dropped samples: USB overruns"))
+    record_status(
+        store,
+        _status(t0 + 6.0 * HOUR, "sdr", Radio.SDR, "degraded", "dropped samples: USB overruns"),
+    )
     record_status(store, _status(t0 + 6.4 * HOUR, "sdr", Radio.SDR, "ok", ""))
-    record_status(store, _status(t0 + 11.0 * HOUR, "wifi", Radio.WIFI, "stopped",
-                                 "interface wlan1 taken by NetworkManager"))
+    record_status(
+        store,
+        _status(
+            t0 + 11.0 * HOUR,
+            "wifi",
+            Radio.WIFI,
+            "stopped",
+            "interface wlan1 taken by NetworkManager",
+        ),
+    )
     record_status(store, _status(t0 + 11.1 * HOUR, "wifi", Radio.WIFI, "ok", ""))
     replace_entries(
         store,
-        [AllowlistEntry("mac", "02:aa:bb:cc:dd:01", "duty officer phone"),
-         AllowlistEntry("ble_identity", "C4:11:22:33:44:55", "guard radio")],
-        "supervisor1", t0 - 300,
+        [
+            AllowlistEntry("mac", "02:aa:bb:cc:dd:01", "duty officer phone"),
+            AllowlistEntry("ble_identity", "C4:11:22:33:44:55", "guard radio"),
+        ],
+        "supervisor1",
+        t0 - 300,
     )
     with store.write() as conn:
         append_audit(conn, t0 + 5, "guard1", "session.login", {"from": "tablet"})
@@ -112,8 +140,18 @@ def populate_day(store: Store, folder: Path, seed: int = 7) -> Day:
                 conn.execute(
                     "INSERT INTO sightings (device_id, radio, sensor, first_ts, last_ts, count, "
                     "rssi_min, rssi_max, rssi_mean, identifier) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                    (f"bg-{n}", "wifi", "wifi", ts, ts + 40, rng.randrange(1, 9), -90, -70, -80,
-                     mac),
+                    (
+                        f"bg-{n}",
+                        "wifi",
+                        "wifi",
+                        ts,
+                        ts + 40,
+                        rng.randrange(1, 9),
+                        -90,
+                        -70,
+                        -80,
+                        mac,
+                    ),
                 )
     sigmf_dir = folder / "iq"
     sigmf_dir.mkdir(exist_ok=True)
@@ -132,27 +170,55 @@ def populate_day(store: Store, folder: Path, seed: int = 7) -> Day:
                 "INSERT INTO devices (id, kind, vendor, first_seen, last_seen, radios, "
                 "identifiers, evidence, last_rssi, in_zone, ambient) "
                 "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (device, "handset", "Apple" if n % 2 else "Samsung", raised - 30, raised + 300,
-                 json.dumps(sensors), json.dumps({"macs": [mac], "ble": [ble]}),
-                 json.dumps(["probe requests with handset IEs"]), -48.0, 0, 0),
+                (
+                    device,
+                    "handset",
+                    "Apple" if n % 2 else "Samsung",
+                    raised - 30,
+                    raised + 300,
+                    json.dumps(sensors),
+                    json.dumps({"macs": [mac], "ble": [ble]}),
+                    json.dumps(["probe requests with handset IEs"]),
+                    -48.0,
+                    0,
+                    0,
+                ),
             )
         alert_store.raise_alert(
             store,
             alert_store.AlertRecord(
-                id=alert_id, kind="handset", state="open", title="Handset in zone",
-                raised_ts=raised, updated_ts=raised, confidence=0.7, handsets=1,
-                sensors=sensors[:1], reasons=[f"probe requests from {mac} at -45 dBm"],
+                id=alert_id,
+                kind="handset",
+                state="open",
+                title="Handset in zone",
+                raised_ts=raised,
+                updated_ts=raised,
+                confidence=0.7,
+                handsets=1,
+                sensors=sensors[:1],
+                reasons=[f"probe requests from {mac} at -45 dBm"],
                 device_ids=[device],
             ),
         )
         alert_store.update_alert(
-            store, alert_id, raised + 8, confidence=0.92, handsets=1 + n % 2, sensors=sensors,
+            store,
+            alert_id,
+            raised + 8,
+            confidence=0.92,
+            handsets=1 + n % 2,
+            sensors=sensors,
             reasons=[f"probe requests from {mac} at -45 dBm", f"BLE {ble} at -50 dBm"],
-            device_ids=[device], duration_s=8.0,
+            device_ids=[device],
+            duration_s=8.0,
         )
         if n != 5:
-            alert_store.acknowledge_alert(store, alert_id, raised + 20 + rng.random() * 90,
-                                          f"guard{1 + n % 2}", "checked at the gate")
+            alert_store.acknowledge_alert(
+                store,
+                alert_id,
+                raised + 20 + rng.random() * 90,
+                f"guard{1 + n % 2}",
+                "checked at the gate",
+            )
         duration = 60 + rng.random() * 600
         if n < 12:
             alert_store.resolve_alert(store, alert_id, raised + duration, "left_zone", duration)
@@ -164,29 +230,62 @@ def populate_day(store: Store, folder: Path, seed: int = 7) -> Day:
                         "INSERT INTO sightings (device_id, radio, sensor, first_ts, last_ts, "
                         "count, rssi_min, rssi_max, rssi_mean, identifier) "
                         "VALUES (?,?,?,?,?,?,?,?,?,?)",
-                        (device, radio, radio, ts, ts + 55, rng.randrange(3, 30), -60, -40,
-                         -49.5, ident),
+                        (
+                            device,
+                            radio,
+                            radio,
+                            ts,
+                            ts + 55,
+                            rng.randrange(3, 30),
+                            -60,
+                            -40,
+                            -49.5,
+                            ident,
+                        ),
                     )
             for k in range(6):
                 conn.execute(
                     "INSERT INTO evidence (alert_id, device_id, radio, ts, format, payload) "
                     "VALUES (?,?,?,?,?,?)",
-                    (alert_id, device, "wifi", raised - 5 + k, "wifi_frame",
-                     radiotap_probe(mac, k, -45 - k, b"HomeNet" if k == 0 else b"")),
+                    (
+                        alert_id,
+                        device,
+                        "wifi",
+                        raised - 5 + k,
+                        "wifi_frame",
+                        radiotap_probe(mac, k, -45 - k, b"HomeNet" if k == 0 else b""),
+                    ),
                 )
-                advert = {"ts": raised - 4 + k, "address": ble, "address_type": "random",
-                          "rssi": -50, "tx_power": None, "local_name": None,
-                          "manufacturer_data": {"76": "1005031c5a0b2e"}, "service_data": {},
-                          "service_uuids": [], "adapter": "hci0"}
+                advert = {
+                    "ts": raised - 4 + k,
+                    "address": ble,
+                    "address_type": "random",
+                    "rssi": -50,
+                    "tx_power": None,
+                    "local_name": None,
+                    "manufacturer_data": {"76": "1005031c5a0b2e"},
+                    "service_data": {},
+                    "service_uuids": [],
+                    "adapter": "hci0",
+                }
                 conn.execute(
                     "INSERT INTO evidence (alert_id, device_id, radio, ts, format, payload) "
                     "VALUES (?,?,?,?,?,?)",
-                    (alert_id, device, "ble", raised - 4 + k, "ble_advert",
-                     json.dumps(advert).encode()),
+                    (
+                        alert_id,
+                        device,
+                        "ble",
+                        raised - 4 + k,
+                        "ble_advert",
+                        json.dumps(advert).encode(),
+                    ),
                 )
             if "sdr" in sensors:
-                payload = (sigmf_archive(sigmf_dir, f"burst{n}", n) if n % 2 else
-                           str(sigmf_pair(sigmf_dir, f"burst{n}", n)).encode())
+                payload = (
+                    sigmf_archive(sigmf_dir, f"burst{n}", n)
+                    if n % 2
+                    else str(sigmf_pair(sigmf_dir, f"burst{n}", n)).encode()
+                )
                 conn.execute(
                     "INSERT INTO evidence (alert_id, device_id, radio, ts, format, payload) "
                     "VALUES (?,?,?,?,?,?)",

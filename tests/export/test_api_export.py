@@ -29,8 +29,7 @@ def client_for(day: Day):  # type: ignore[no-untyped-def]
     def make(user: str | None):  # type: ignore[no-untyped-def]
         client = testclient.TestClient(app)
         if user is not None:
-            r = client.post("/api/v1/session",
-                            json={"username": user, "password": PASSWORDS[user]})
+            r = client.post("/api/v1/session", json={"username": user, "password": PASSWORDS[user]})
             assert r.status_code == 200, r.text
         return client
 
@@ -39,8 +38,10 @@ def client_for(day: Day):  # type: ignore[no-untyped-def]
 
 def test_supervisor_downloads_a_verifiable_bundle(day: Day, client_for, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     client = client_for("sup")
-    r = client.get("/api/v1/export", params={"since": "2025-11-25T08:00:00Z",
-                                             "until": str(day.until), "pseudonymise": "true"})
+    r = client.get(
+        "/api/v1/export",
+        params={"since": "2025-11-25T08:00:00Z", "until": str(day.until), "pseudonymise": "true"},
+    )
     assert r.status_code == 200, r.text
     assert r.headers["content-type"] == "application/gzip"
     assert ".tar.gz" in r.headers["content-disposition"]
@@ -53,9 +54,15 @@ def test_supervisor_downloads_a_verifiable_bundle(day: Day, client_for, tmp_path
     assert [(x["actor"], x["action"]) for x in rows] == [("sup", "export")]
     # Pseudonymised: no real address of the day appears in the bundle's tables.
     with tarfile.open(fileobj=io.BytesIO(r.content)) as tar:
-        text = b"".join(
-            tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()  # type: ignore[union-attr]
-        ).decode("utf-8", "replace").lower()
+        text = (
+            b"".join(
+                tar.extractfile(m).read()
+                for m in tar.getmembers()
+                if m.isfile()  # type: ignore[union-attr]
+            )
+            .decode("utf-8", "replace")
+            .lower()
+        )
     assert not [m for m in day.macs + day.ble_addresses if m.lower() in text]
 
 

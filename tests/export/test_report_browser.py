@@ -14,8 +14,16 @@ from .conftest import Day
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.mark.browser
@@ -49,8 +57,7 @@ def test_report_renders_in_chromium(day: Day, tmp_path: Path) -> None:
             assert box is not None and box["width"] > 800 and box["height"] > 100
             assert page.locator("#timeline-plot rect.alert").count() == len(day.alert_ids)
             bars = page.locator("#alerts-per-hour rect.bar")
-            heights = [float(bars.nth(i).get_attribute("height") or 0)
-                       for i in range(bars.count())]
+            heights = [float(bars.nth(i).get_attribute("height") or 0) for i in range(bars.count())]
             assert bars.count() == 16 and sum(1 for h in heights if h > 0) >= 10
             rows = page.locator("#alerts tbody tr")
             assert rows.count() == len(day.alert_ids)

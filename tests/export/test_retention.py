@@ -21,9 +21,17 @@ T0 = 1_764_000_000.0
 
 def _alert(n: int, ts: float) -> alert_store.AlertRecord:
     return alert_store.AlertRecord(
-        id=f"flood-{n:04d}", kind="handset", state="open", title="Handset in zone",
-        raised_ts=ts, updated_ts=ts, confidence=0.9, handsets=1, sensors=["wifi"],
-        reasons=["probe requests"], device_ids=[f"dev-{n}"],
+        id=f"flood-{n:04d}",
+        kind="handset",
+        state="open",
+        title="Handset in zone",
+        raised_ts=ts,
+        updated_ts=ts,
+        confidence=0.9,
+        handsets=1,
+        sensors=["wifi"],
+        reasons=["probe requests"],
+        device_ids=[f"dev-{n}"],
     )
 
 
@@ -34,18 +42,39 @@ def _flood_round(store: Store, rng: random.Random, ts: float, alert_id: str) -> 
         for k in range(1500):
             mac = f"da:{rng.randrange(256):02x}:{rng.randrange(256):02x}:4e:00:{k % 256:02x}"
             frame = radiotap_probe(mac, k, -60) + rng.randbytes(1300)
-            frames.append((alert_id if k % 50 == 0 else None, f"dev-{k}", "wifi",
-                           ts + k * 0.01, "wifi_frame", frame))
+            frames.append(
+                (
+                    alert_id if k % 50 == 0 else None,
+                    f"dev-{k}",
+                    "wifi",
+                    ts + k * 0.01,
+                    "wifi_frame",
+                    frame,
+                )
+            )
         conn.executemany(
             "INSERT INTO evidence (alert_id, device_id, radio, ts, format, payload) "
-            "VALUES (?,?,?,?,?,?)", frames,
+            "VALUES (?,?,?,?,?,?)",
+            frames,
         )
         conn.executemany(
             "INSERT INTO sightings (device_id, radio, sensor, first_ts, last_ts, count, "
             "rssi_min, rssi_max, rssi_mean, identifier) VALUES (?,?,?,?,?,?,?,?,?,?)",
-            [(f"dev-{rng.randrange(100000)}", "wifi", "wifi", ts + k * 0.01, ts + k * 0.01 + 50,
-              3, -80.0, -60.0, -70.0, f"da:00:00:00:{k // 256 % 256:02x}:{k % 256:02x}")
-             for k in range(2500)],
+            [
+                (
+                    f"dev-{rng.randrange(100000)}",
+                    "wifi",
+                    "wifi",
+                    ts + k * 0.01,
+                    ts + k * 0.01 + 50,
+                    3,
+                    -80.0,
+                    -60.0,
+                    -70.0,
+                    f"da:00:00:00:{k // 256 % 256:02x}:{k % 256:02x}",
+                )
+                for k in range(2500)
+            ],
         )
 
 
@@ -102,9 +131,7 @@ def test_flood_stays_under_budget_keeps_alerts_and_reports_shedding(tmp_path: Pa
     print(f"after retention (MB): {[round(s / MB, 1) for s in sizes_after]}")
     print(f"shed rows: {shed_total}; counters: {json.dumps(counters, sort_keys=True)}")
     store.close()
-    on_disk = sum(
-        p.stat().st_size for p in tmp_path.iterdir() if p.name.startswith("flood.db")
-    )
+    on_disk = sum(p.stat().st_size for p in tmp_path.iterdir() if p.name.startswith("flood.db"))
     assert on_disk <= policy.budget_bytes
 
 
@@ -116,11 +143,13 @@ def test_age_limits_expire_detail_quietly(tmp_path: Path) -> None:
         for ts in (T0, now - 3600):
             conn.execute(
                 "INSERT INTO evidence (alert_id, device_id, radio, ts, format, payload) "
-                "VALUES ('flood-0001', 'dev-1', 'wifi', ?, 'wifi_frame', x'00')", (ts,),
+                "VALUES ('flood-0001', 'dev-1', 'wifi', ?, 'wifi_frame', x'00')",
+                (ts,),
             )
             conn.execute(
                 "INSERT INTO sightings (device_id, radio, sensor, first_ts, last_ts, count, "
-                "identifier) VALUES ('dev-1', 'wifi', 'wifi', ?, ?, 1, 'x')", (ts, ts),
+                "identifier) VALUES ('dev-1', 'wifi', 'wifi', ?, ?, 1, 'x')",
+                (ts, ts),
             )
     report = enforce(store, RetentionPolicy(), now=now)
     assert report.expired["evidence"] == 1 and report.expired["sightings"] == 1
@@ -129,8 +158,7 @@ def test_age_limits_expire_detail_quietly(tmp_path: Path) -> None:
     assert [a.id for a in alert_store.list_alerts(store)] == ["flood-0001"]
     row = next(s for s in list_sensors(store) if s["sensor"] == "store")
     assert row["state"] == "ok"
-    assert row["counters"] == {"expired_evidence": 1, "expired_events": 1,
-                               "expired_sightings": 1}
+    assert row["counters"] == {"expired_evidence": 1, "expired_events": 1, "expired_sightings": 1}
 
 
 def test_degraded_clears_after_quiet_hour(tmp_path: Path) -> None:

@@ -1,0 +1,225 @@
+"""What the bundle carries: typed tables, evidence in other tools' formats, pseudonyms."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import struct
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from scanner.cli.main import main
+from scanner.export import tables
+from scanner.export.bundle import build_bundle
+from scanner.export.collect import Period
+from scanner.export.timefmt import TimeFormatError, iso, parse_time
+
+from .bundle_tools import unpack
+from .conftest import DAY_START, HOUR, Day
+
+
+def _bundle(day: Day, tmp_path: Path, **kw: object) -> dict[str, bytes]:
+    out = tmp_path / "b.tar.gz"
+    build_bundle(day.store, Period(day.since, day.until), out, now=day.until + 60, **kw)  # type: ignore[arg-type]
+    return unpack(out)[1]
+
+
+def _check_cell(kind: str, cell: str) -> object:
+    if cell == "":
+        return None
+    if kind == "int":
+        return int(cell)
+    if kind in ("float", "time"):
+        return float(cell)
+    if kind == "bool":
+        assert cell in ("true", "false"), cell
+        return cell == "true"
+    if kind == "json":
+        return json.loads(cell)
+    return cell
+
+
+def test_every_csv_parses_with_its_declared_types(day: Day, tmp_path: Path) -> None:
+    files = _bundle(day, tmp_path)
+    for table in tables.ALL_TABLES:
+        text = files[f"{table.name}.csv"].decode("utf-8")
+        rows = list(csv.reader(io.StringIO(text)))
+        assert rows[0] == table.header(), table.name
+        ndjson = [json.loads(x) for x in files[f"{table.name}.ndjson"].splitlines()]
+        assert len(rows) - 1 == len(ndjson), table.name
+        header = rows[0]
+        for raw, obj in zip(rows[1:], ndjson, strict=True):
+            cells = dict(zip(header, raw, strict=True))
+            for col in table.columns:
+                value = _check_cell(col.kind, cells[col.name])
+                if col.kind in ("int", "float", "time") and value is not None:
+                    assert value == obj[col.name], (table.name, col.name)
+                    # Numbers are bare in the CSV text, so a spreadsheet types them as numbers.
+                    assert f'"{cells[col.name]}"' not in text
+                if col.kind == "time" and value is not None:
+                    parsed = datetime.fromisoformat(cells[f"{col.name}_iso"].replace("Z", "+00:00"))
+                    assert abs(parsed.timestamp() - float(value)) < 0.001  # type: ignore[arg-type]
+    alerts = list(csv.DictReader(io.StringIO(files["alerts.csv"].decode())))
+    assert [a["id"] for a in alerts] == day.alert_ids
+    assert all(int(a["handsets"]) in (1, 2) for a in alerts)
+    assert alerts[0]["sensors"] == "wifi;ble;sdr"
+    assert sum(1 for a in alerts if a["acked_by"]) == 13
+    assert sum(1 for a in alerts if a["state"] == "open") == 2
+
+
+def test_bundle_answers_the_review_questions(day: Day, tmp_path: Path) -> None:
+    files = _bundle(day, tmp_path)
+    history = [json.loads(x) for x in files["alert_history.ndjson"].splitlines()]
+    assert {h["event"] for h in history} == {"raised", "updated", "acknowledged", "resolved"}
+    acks = [json.loads(x) for x in files["acknowledgements.ndjson"].splitlines()]
+    assert len(acks) == 13 and all(0 < a["time_to_ack_s"] < 120 for a in acks)
+    sightings = [json.loads(x) for x in files["sightings.ndjson"].splitlines()]
+    # Only the handsets behind alerts, each linked to its alert; no passer-by.
+    assert sightings and all(
+        s["device_id"].startswith("dev-") and s["alert_ids"] for s in sightings
+    )
+    outages = [json.loads(x) for x in files["outages.ndjson"].splitlines()]
+    assert [(o["sensor"], o["state"], round(o["duration_s"] / 60)) for o in outages] == [
+        ("ble", "fault", 30),
+        ("sdr", "degraded", 24),
+        ("wifi", "stopped", 6),
+    ]
+    allow = [json.loads(x) for x in files["allowlist.ndjson"].splitlines()]
+    assert [a["label"] for a in allow] == ["duty officer phone", "guard radio"]
+    config = json.loads(files["config.json"])
+    assert "site_key" not in json.dumps(config) and config["settings"]["allowlist_version"] == 1
+    manifest = json.loads(files["MANIFEST.json"])
+    assert set(manifest["files"]) == set(files) - {"MANIFEST.json"}
+    assert manifest["chains"]["alert_history"]["rows"] == len(
+        files["chain/alert_history.ndjson"].splitlines()
+    )
+    html = files["report.html"].decode()
+    assert "<script" not in html and "http://" not in html and "https://" not in html
+
+
+def test_evidence_opens_in_other_tools(day: Day, tmp_path: Path) -> None:
+    files = _bundle(day, tmp_path)
+    pcap = files["evidence/alert-001/wifi.pcap"]
+    magic, _, _, _, _, _, linktype = struct.unpack_from("<IHHiIII", pcap)
+    assert (magic, linktype) == (0xA1B2C3D4, 127)
+    scapy_all = pytest.importorskip("scapy.all")
+    path = tmp_path / "ev.pcap"
+    path.write_bytes(pcap)
+    packets = scapy_all.rdpcap(str(path))
+    assert len(packets) == 6
+    assert {p[scapy_all.Dot11].addr2 for p in packets} == {day.macs[0]}
+    assert [p[scapy_all.RadioTap].dBm_AntSignal for p in packets] == [-45, -46, -47, -48, -49, -50]
+    adverts = [json.loads(x) for x in files["evidence/alert-001/ble.jsonl"].splitlines()]
+    assert len(adverts) == 6 and {a["address"] for a in adverts} == {day.ble_addresses[0]}
+    # alert-001 kept its IQ as a path, alert-002... as an archive: both come out as SigMF pairs.
+    metas = sorted(n for n in files if n.endswith(".sigmf-meta"))
+    assert len(metas) == 5
+    for meta_name in metas:
+        meta = json.loads(files[meta_name])
+        assert meta["global"]["core:datatype"] == "cf32_le"
+        iq = np.frombuffer(files[meta_name.replace("-meta", "-data")], dtype=np.complex64)
+        assert iq.size == 4096 and float(np.abs(iq[1000:1600]).mean()) > 0.4
+
+
+def test_pseudonymised_bundle_hides_addresses_consistently(day: Day, tmp_path: Path) -> None:
+    files = _bundle(day, tmp_path, pseudonymise=True)
+    blob = b"".join(files.values()).lower()
+    for mac in day.macs + day.ble_addresses:
+        assert mac.lower().encode() not in blob
+        assert bytes.fromhex(mac.replace(":", "")) not in blob  # not even in the pcap frames
+    alerts = [json.loads(x) for x in files["alerts.ndjson"].splitlines()]
+    pseudo = alerts[0]["reasons"][0].split()[3]
+    assert pseudo != day.macs[0] and int(pseudo.split(":")[0], 16) & 0x02
+    sightings = [json.loads(x) for x in files["sightings.ndjson"].splitlines()]
+    assert pseudo in {s["identifier"] for s in sightings}
+    scapy_all = pytest.importorskip("scapy.all")
+    path = tmp_path / "ev.pcap"
+    path.write_bytes(files["evidence/alert-001/wifi.pcap"])
+    assert {p[scapy_all.Dot11].addr2 for p in scapy_all.rdpcap(str(path))} == {pseudo}
+    # The site key is made once: a second export uses the same pseudonyms.
+    again = _bundle(day, tmp_path, pseudonymise=True)
+    assert json.loads(again["alerts.ndjson"].splitlines()[0])["reasons"][0].split()[3] == pseudo
+
+
+def test_cli_export_verify_and_report(
+    day: Day, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = day.store.path
+    out = tmp_path / "cli.tar.gz"
+    assert (
+        main(
+            [
+                "export",
+                "--db",
+                db,
+                "--since",
+                "2025-11-25T08:00:00Z",
+                "--until",
+                str(day.until),
+                "--out",
+                str(out),
+                "--config",
+                "/nonexistent",
+            ]
+        )
+        == 0
+    )
+    said = capsys.readouterr().out
+    assert "14 alerts" in said and "alert_history chain head: seq" in said
+    assert main(["verify", str(out), "--db", db]) == 0
+    html = tmp_path / "r.html"
+    assert (
+        main(
+            [
+                "report",
+                "--db",
+                db,
+                "--since",
+                "2025-11-25 12:00",
+                "--until",
+                str(DAY_START + 16 * HOUR),
+                "--out",
+                str(html),
+                "--config",
+                "/x",
+            ]
+        )
+        == 0
+    )
+    text = html.read_text()
+    assert "alert-006" in text and "alert-004" not in text  # only alerts from 12:00 on
+    assert (
+        main(["export", "--db", db, "--since", "tomorrow", "--until", "1", "--out", str(out)]) == 2
+    )
+    assert "not a time" in capsys.readouterr().err
+    assert (
+        main(
+            [
+                "report",
+                "--db",
+                str(tmp_path / "none.db"),
+                "--since",
+                "0",
+                "--until",
+                "1",
+                "--out",
+                str(html),
+            ]
+        )
+        == 2
+    )
+
+
+def test_time_parsing() -> None:
+    assert parse_time("1764057600") == DAY_START
+    assert parse_time("2025-11-25T08:00:00Z") == DAY_START
+    assert parse_time("2025-11-25T09:00:00+01:00") == DAY_START
+    assert parse_time("2025-11-25 08:00") == DAY_START
+    assert iso(DAY_START + 0.25) == "2025-11-25T08:00:00.250Z"
+    for bad in ("", "nan", "yesterday", "2025-13-01"):
+        with pytest.raises(TimeFormatError):
+            parse_time(bad)
