@@ -14,8 +14,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from sandbox import SYSCALLS
 from units import DAEMONS, UNIT_DIR, one, parse_unit
-from wx_probe import PROBES, SYSCALLS
+from wx_probe import PROBES
 
 PROBE = Path(__file__).with_name("wx_probe.py")
 

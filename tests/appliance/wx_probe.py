@@ -1,76 +1,17 @@
 """Run the libraries the daemons use under systemd's MemoryDenyWriteExecute=yes, and report.
 
 Run as a script (the restriction cannot be lifted once set, so it gets its own process). It
-installs the same seccomp filter systemd 252 installs for that option: mmap with PROT_WRITE and
-PROT_EXEC together, mprotect/pkey_mprotect adding PROT_EXEC, and shmat with SHM_EXEC fail with
-EPERM. Then it exercises each library and prints one ``name ok|FAIL: why`` line per probe.
+installs the seccomp filter systemd 252 installs for that option (``sandbox.py``), exercises each
+library and prints one ``name ok|skip: why|FAIL: why`` line per probe.
 """
 
 from __future__ import annotations
 
 import ctypes
-import platform
-import struct
 import sys
 from collections.abc import Callable
 
-PR_SET_NO_NEW_PRIVS = 38
-PR_SET_SECCOMP = 22
-SECCOMP_MODE_FILTER = 2
-RET_ALLOW = 0x7FFF0000
-RET_EPERM = 0x00050000 | 1
-PROT_WRITE, PROT_EXEC, SHM_EXEC = 0x2, 0x4, 0o100000
-# audit arch, mmap, mprotect, pkey_mprotect, shmat: per architecture.
-SYSCALLS = {
-    "x86_64": (0xC000003E, 9, 10, 329, 30),
-    "aarch64": (0xC00000B7, 222, 226, 288, 196),
-}
-LD_ABS, JEQ, AND, RET = 0x20, 0x15, 0x54, 0x06
-
-
-def _filter() -> bytes:
-    arch, mmap_nr, mprotect_nr, pkey_nr, shmat_nr = SYSCALLS[platform.machine()]
-    ops: list[tuple[int, int, int, int]] = [
-        (LD_ABS, 0, 0, 4),  # 0 arch
-        (JEQ, 1, 0, arch),  # 1 native? go on : allow
-        (RET, 0, 0, RET_ALLOW),  # 2
-        (LD_ABS, 0, 0, 0),  # 3 nr
-        (JEQ, 4, 0, mmap_nr),  # 4 -> 9
-        (JEQ, 7, 0, mprotect_nr),  # 5 -> 13
-        (JEQ, 6, 0, pkey_nr),  # 6 -> 13
-        (JEQ, 9, 0, shmat_nr),  # 7 -> 17
-        (RET, 0, 0, RET_ALLOW),  # 8
-        (LD_ABS, 0, 0, 32),  # 9 mmap: args[2] = prot
-        (AND, 0, 0, PROT_WRITE | PROT_EXEC),  # 10
-        (JEQ, 0, 9, PROT_WRITE | PROT_EXEC),  # 11 W and X -> 12 deny, else -> 21 allow
-        (RET, 0, 0, RET_EPERM),  # 12
-        (LD_ABS, 0, 0, 32),  # 13 mprotect: args[2] = prot
-        (AND, 0, 0, PROT_EXEC),  # 14
-        (JEQ, 0, 5, PROT_EXEC),  # 15 adds X -> 16 deny, else -> 21 allow
-        (RET, 0, 0, RET_EPERM),  # 16
-        (LD_ABS, 0, 0, 32),  # 17 shmat: args[2] = shmflg
-        (AND, 0, 0, SHM_EXEC),  # 18
-        (JEQ, 0, 1, SHM_EXEC),  # 19 -> 20 deny, else -> 21 allow
-        (RET, 0, 0, RET_EPERM),  # 20
-        (RET, 0, 0, RET_ALLOW),  # 21
-    ]
-    return b"".join(struct.pack("=HBBI", *op) for op in ops)
-
-
-def deny_write_execute() -> None:
-    """Install the filter on this process (irreversible)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    code = _filter()
-    buf = ctypes.create_string_buffer(code, len(code))
-
-    class SockFprog(ctypes.Structure):
-        _fields_ = (("len", ctypes.c_ushort), ("filter", ctypes.c_void_p))
-
-    prog = SockFprog(len(code) // 8, ctypes.addressof(buf))
-    if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), "PR_SET_NO_NEW_PRIVS")
-    if libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), "PR_SET_SECCOMP")
+from sandbox import install
 
 
 def _wx_mmap_refused() -> None:
@@ -164,7 +105,7 @@ PROBES: dict[str, Callable[[], None]] = {
 
 
 def main(names: list[str]) -> int:
-    deny_write_execute()
+    install(families=None, deny_write_execute=True)
     for name in names or list(PROBES):
         try:
             PROBES[name]()

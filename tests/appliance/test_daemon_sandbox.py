@@ -1,0 +1,140 @@
+"""The core and API daemons start, notify and serve inside their units' seccomp restrictions.
+
+systemd is not PID 1 here, so ``sandbox.py`` applies the two restrictions of each unit that a
+daemon's own code could trip over: ``RestrictAddressFamilies=`` (read from the unit file) and
+``MemoryDenyWriteExecute=yes``. The rest of the sandbox (mount namespaces, capabilities) is
+checked by systemd-analyze in test_units.py.
+"""
+
+from __future__ import annotations
+
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from notify_listener import NotifyListener
+from sandbox import SYSCALLS
+from units import UNIT_DIR, parse_unit, words
+
+SANDBOX = Path(__file__).with_name("sandbox.py")
+
+
+@pytest.fixture
+def workdir() -> Iterator[Path]:
+    if sys.platform != "linux" or platform.machine() not in SYSCALLS:
+        pytest.skip(f"no seccomp syscall table for {platform.machine()}")
+    d = Path(tempfile.mkdtemp(prefix="cps-", dir="/tmp"))  # short: it holds Unix sockets
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def sandboxed(unit: str, *argv: str) -> list[str]:
+    families = " ".join(
+        sorted(words(parse_unit(UNIT_DIR / unit), "Service", "RestrictAddressFamilies"))
+    )
+    return [
+        sys.executable,
+        str(SANDBOX),
+        "--families",
+        families,
+        "--",
+        sys.executable,
+        "-m",
+        "scanner.cli.main",
+        *argv,
+    ]
+
+
+def stop(proc: subprocess.Popen[str], sd: NotifyListener) -> None:
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=20) == 0
+    assert "STOPPING" in sd.wait_for("STOPPING", 5)
+
+
+def test_core_runs_with_unix_sockets_only(workdir: Path) -> None:
+    cfg = workdir / "c.toml"
+    sock = workdir / "core.sock"
+    cfg.write_text(f'[site]\nstate_dir = "{workdir}"\n[transport]\nsocket = "{sock}"\n')
+    with NotifyListener() as sd:
+        proc = subprocess.Popen(
+            sandboxed("checkpoint-core.service", "core", "--config", str(cfg)),
+            env=sd.env(watchdog_s=1.0),
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            sd.wait_for("READY", 60)
+            assert sd.wait_for("WATCHDOG", 5)
+            assert sock.exists()
+            stop(proc, sd)
+            assert proc.stderr is not None
+            assert "Traceback" not in proc.stderr.read()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
+def test_the_sandbox_is_real(workdir: Path) -> None:
+    """The same launcher refuses what the unit forbids: the core cannot open an IP socket."""
+    code = "import socket; socket.socket(socket.AF_INET, socket.SOCK_STREAM)"
+    families = "AF_UNIX"
+    result = subprocess.run(
+        [sys.executable, str(SANDBOX), "--families", families, "--", sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "Address family not supported" in result.stderr
+
+
+def test_api_serves_tls_with_its_families(workdir: Path) -> None:
+    import httpx
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    cert, key = workdir / "cert.pem", workdir / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True,
+                   timeout=60)  # fmt: skip
+    cfg = workdir / "c.toml"
+    cfg.write_text(
+        f'[site]\nstate_dir = "{workdir}"\n[api]\nhost = "127.0.0.1"\nport = 0\n'
+        f'certfile = "{cert}"\nkeyfile = "{key}"\n'
+    )
+    with NotifyListener() as sd:
+        proc = subprocess.Popen(
+            sandboxed("checkpoint-api.service", "api", "--config", str(cfg)),
+            env=sd.env(watchdog_s=2.0),
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            ready = sd.wait_for("READY", 60)
+            url = ready.get("STATUS", "").removeprefix("serving ")
+            assert url.startswith("https://127.0.0.1:"), ready
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    resp = httpx.get(url + "healthz", verify=False, timeout=5)
+                    break
+                except httpx.ConnectError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.2)
+            assert resp.status_code == 200
+            stop(proc, sd)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
