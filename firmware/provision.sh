@@ -213,6 +213,9 @@ install_application() {
   fi
   run "$PREFIX/venv/bin/python" -m pip install -q --upgrade pip
   run "$PREFIX/venv/bin/python" -m pip install -q --upgrade "${SRC}[usb]"
+  # After `git pull` the version may be unchanged while the code is not: reinstall the project
+  # itself (not its dependencies) every time.
+  run "$PREFIX/venv/bin/python" -m pip install -q --force-reinstall --no-deps "$SRC"
 }
 
 # The user and group first: the config and the TLS key belong to group checkpoint.
