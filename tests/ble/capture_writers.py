@@ -75,7 +75,7 @@ def btsnoop(
     ] + list(extra or [])
     for ts, event in sorted(records, key=lambda r: r[0]):
         pkt = event if h1 else b"\x04" + event
-        ts_us = int(round(ts * 1e6)) + BTSNOOP_EPOCH_DELTA_US
+        ts_us = round(ts * 1e6) + BTSNOOP_EPOCH_DELTA_US
         out += struct.pack(">IIIIq", len(pkt), len(pkt), 0x03, 0, ts_us) + pkt
     return bytes(out)
 
@@ -103,7 +103,7 @@ def pcap(adverts: list[Adv], linktype: int = 256) -> bytes:
         if linktype == 256:
             body = phdr(a) + body
         sec = int(a.ts)
-        usec = int(round((a.ts - sec) * 1e6))
+        usec = round((a.ts - sec) * 1e6)
         out += struct.pack("<IIII", sec, usec, len(body), len(body)) + body
     return bytes(out)
 
@@ -118,7 +118,7 @@ def pcapng(adverts: list[Adv], linktype: int = 256) -> bytes:
     out += block(1, struct.pack("<HHI", linktype, 0, 65535))
     for a in adverts:
         body = phdr(a) + ll_packet(a) if linktype == 256 else ll_packet(a)
-        ticks = int(round(a.ts * 1e6))
+        ticks = round(a.ts * 1e6)
         epb = struct.pack("<IIIII", 0, ticks >> 32, ticks & 0xFFFFFFFF, len(body), len(body))
         out += block(6, epb + body)
     return bytes(out)

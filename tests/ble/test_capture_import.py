@@ -11,8 +11,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from ble.capture_writers import Adv, btsnoop, pcap, pcapng
 
+from ble.capture_writers import Adv, btsnoop, pcap, pcapng
 from scanner.errors import RecordingError
 from scanner.sources.ble.capture_import import read_capture
 from scanner.sources.ble.inspect import inspect_file
