@@ -184,7 +184,13 @@ def _check_chain(
             f"{label}: {file_name} holds {len(rows)} records, MANIFEST.json says {head.get('rows')}"
         )
     pseudo = sum(1 for r in rows if r.get("pseudonymised"))
-    if pseudo:
+    if pseudo and not manifest.get("pseudonymised"):
+        first = next(r for r in rows if r.get("pseudonymised"))
+        report.problems.append(
+            f"{label}: record seq {first.get('seq')} is marked pseudonymised in a bundle that is "
+            "not, which would exempt it from the content check: ALTERED"
+        )
+    elif pseudo:
         report.notes.append(
             f"{name}: {pseudo} pseudonymised record(s) are checked by their links only"
         )

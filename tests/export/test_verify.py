@@ -219,3 +219,18 @@ def test_pseudonymised_bundle_verifies_and_links(day: Day, tmp_path: Path) -> No
     problems = verify_bundle(repack(top, files, tmp_path / "q.tar.gz")).problems
     assert "REMOVED" in problems[0]
     assert isinstance(Pseudonymiser(b"k").mac("aa:bb:cc:dd:ee:ff"), str)
+
+
+def test_pseudonymised_flag_cannot_hide_an_edit(built: tuple[Path, Path], tmp_path: Path) -> None:
+    bundle, _ = built
+    top, files = unpack(bundle)
+    rows = [json.loads(x) for x in files["chain/audit.ndjson"].splitlines()]
+    rows[0]["actor"] = "someone else"
+    rows[0]["pseudonymised"] = True
+    files["chain/audit.ndjson"] = b"".join(json.dumps(r).encode() + b"\n" for r in rows)
+    rehash(files)
+    problems = verify_bundle(repack(top, files, tmp_path / "f.tar.gz")).problems
+    assert problems == [
+        "CHAIN audit: record seq 1 is marked pseudonymised in a bundle that is not, which would "
+        "exempt it from the content check: ALTERED"
+    ]
