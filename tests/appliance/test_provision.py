@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -16,15 +17,30 @@ PROVISION = ROOT / "firmware" / "provision.sh"
 RANDOM_BY_DESIGN = {"etc/checkpoint/tls/key.pem", "etc/checkpoint/tls/cert.pem"}
 
 
+# Commands that change the running system: in --root mode they must never be executed.
+SYSTEM_COMMANDS = ("apt-get", "pip", "python3", "systemctl", "systemd-sysusers",
+                   "systemd-tmpfiles", "udevadm", "modprobe", "chown", "useradd")  # fmt: skip
+
+
 def provision(stage: Path) -> subprocess.CompletedProcess[str]:
+    # Stand-ins that record any call, first on PATH.
+    fakes = stage.parent / f"{stage.name}-fakebin"
+    fakes.mkdir(exist_ok=True)
+    called = fakes / "called.log"
+    for name in SYSTEM_COMMANDS:
+        (fakes / name).write_text(f'#!/bin/sh\necho "{name} $*" >> "{called}"\n')
+        (fakes / name).chmod(0o755)
+    env = {**os.environ, "PATH": f"{fakes}:{os.environ['PATH']}"}
     result = subprocess.run(
         ["bash", str(PROVISION), "--root", str(stage)],
         capture_output=True,
         text=True,
         check=False,
         timeout=120,
+        env=env,
     )
     assert result.returncode == 0, result.stderr
+    assert not called.exists(), f"--root mode ran system commands: {called.read_text()}"
     return result
 
 
@@ -202,3 +218,14 @@ def test_bad_arguments_are_refused(tmp_path: Path) -> None:
         )
         assert result.returncode == 2, argv
         assert "usage: provision.sh" in result.stderr
+
+
+def test_refuses_to_change_the_system_without_root(tmp_path: Path) -> None:
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root and setpriv to drop to an unprivileged user")
+    result = subprocess.run(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "bash", str(PROVISION)],
+        capture_output=True, text=True, check=False, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "run as root" in result.stderr
