@@ -23,18 +23,20 @@ EID_EXTENSION = 255
 EXT_HE_CAPABILITIES = 35
 
 # Elements whose whole body is a property of the hardware and driver, not of the moment.
-_CONTENT_ELEMENTS = frozenset(
-    {
-        EID_SUPPORTED_RATES,
-        EID_EXTENDED_RATES,
-        EID_HT_CAPABILITIES,
-        EID_VHT_CAPABILITIES,
-        EID_EXTENDED_CAPABILITIES,
-    }
-)
+_CAPS_ELEMENTS = frozenset({EID_HT_CAPABILITIES, EID_VHT_CAPABILITIES})
 _CONTENT_EXTENSIONS = frozenset({EXT_HE_CAPABILITIES})
 
 FINGERPRINT_HEX_CHARS = 16
+SEGMENT_HEX_CHARS = 4
+SEGMENTS = ("base", "caps", "extcaps", "order")
+"""The fingerprint is four 4-hex segments, so the tracker can tell a near match (a phone that
+varies one part of its element list between scans) from a different phone:
+
+* base: supported and extended rates, and the set of element ids (vendor elements aside);
+* caps: HT, VHT and HE capabilities;
+* extcaps: extended capabilities (the part phones vary most between scan types);
+* order: element ids in order, extension ids, vendor OUIs and types.
+"""
 NO_FINGERPRINT = ""
 """The fingerprint of frames without information elements (data and null frames)."""
 
@@ -42,9 +44,16 @@ IeSummary = tuple[str | None, str, str | None]
 """(ssid, fingerprint, malformed reason or None)."""
 
 
-def digest(material: bytes) -> str:
-    """Short stable hex of the fingerprint material (blake2b, 8 bytes)."""
-    return hashlib.blake2b(material, digest_size=FINGERPRINT_HEX_CHARS // 2).hexdigest()
+def _segment(material: bytes) -> str:
+    return hashlib.blake2b(material, digest_size=SEGMENT_HEX_CHARS // 2).hexdigest()
+
+
+def segments(fingerprint: str) -> tuple[str, ...]:
+    """Split a fingerprint into its four segments (empty tuple for ``NO_FINGERPRINT``)."""
+    if len(fingerprint) != FINGERPRINT_HEX_CHARS:
+        return ()
+    step = SEGMENT_HEX_CHARS
+    return tuple(fingerprint[i : i + step] for i in range(0, FINGERPRINT_HEX_CHARS, step))
 
 
 def summarise_elements(body: bytes) -> IeSummary:
@@ -53,7 +62,11 @@ def summarise_elements(body: bytes) -> IeSummary:
     Hand-written bounds checks: an element whose length runs past the body ends the walk; the
     elements before it still count, and the reason is returned for the caller to count.
     """
-    material = bytearray()
+    rates = bytearray()
+    ids: set[int] = set()
+    caps = bytearray()
+    extcaps = b""
+    order = bytearray()
     ssid: str | None = None
     reason: str | None = None
     n = len(body)
@@ -69,27 +82,37 @@ def summarise_elements(body: bytes) -> IeSummary:
         if end > n:
             reason = "ie_truncated"
             break
+        order.append(eid)
+        if eid != EID_VENDOR:
+            ids.add(eid)
         if eid == EID_SSID:
             if ssid is None:
                 ssid = body[start:end].decode("utf-8", "replace")
-            material.append(EID_SSID)
-        elif eid in _CONTENT_ELEMENTS:
-            material.append(eid)
-            material.append(length)
-            material += body[start:end]
+        elif eid in (EID_SUPPORTED_RATES, EID_EXTENDED_RATES):
+            rates.append(eid)
+            rates.append(length)
+            rates += body[start:end]
+        elif eid in _CAPS_ELEMENTS:
+            caps.append(eid)
+            caps.append(length)
+            caps += body[start:end]
+        elif eid == EID_EXTENDED_CAPABILITIES:
+            extcaps = bytes((length,)) + body[start:end]
         elif eid == EID_VENDOR:
             # The OUI and vendor type say which vendor features the driver announces; the rest
             # of a vendor element can carry per-probe data (WPS UUIDs, nonces).
-            material.append(eid)
-            material += body[start : min(end, start + 4)]
+            order += body[start : min(end, start + 4)]
+            order.append(0xFF)
         elif eid == EID_EXTENSION and length >= 1:
             ext = body[start]
-            material.append(eid)
-            material.append(ext)
+            order.append(ext)
             if ext in _CONTENT_EXTENSIONS:
-                material.append(length)
-                material += body[start + 1 : end]
-        else:
-            material.append(eid)
+                caps.append(eid)
+                caps.append(length)
+                caps += body[start:end]
         i = end
-    return ssid, digest(bytes(material)), reason
+    base = bytes(rates) + bytes(sorted(ids))
+    fingerprint = (
+        _segment(base) + _segment(bytes(caps)) + _segment(extcaps) + _segment(bytes(order))
+    )
+    return ssid, fingerprint, reason
