@@ -7,9 +7,9 @@
 #
 # Safe to run again: a file is rewritten only when its content or mode differs, the operator's
 # config and the TLS certificate are created only when absent, packages only when missing. Written
-# files carry no timestamps, so two runs leave the same tree. Steps: packages, files (units, udev,
-# modprobe, D-Bus, NetworkManager, time, watchdog), user, boot config, config and certificate,
-# venv, then services.
+# files carry no timestamps, so two runs leave the same tree. Steps: packages; files (units, udev,
+# modprobe, D-Bus, NetworkManager, time, journal, watchdog); user; boot config; config and
+# certificate; venv; then services.
 set -euo pipefail
 umask 022
 
@@ -152,6 +152,7 @@ install_system_files() {
   install_file "$SRC/firmware/NetworkManager-checkpoint.conf" \
     /etc/NetworkManager/conf.d/90-checkpoint.conf 0644
   install_file "$SRC/firmware/timesyncd-checkpoint.conf" /etc/systemd/timesyncd.conf.d/checkpoint.conf 0644
+  install_file "$SRC/firmware/journald-checkpoint.conf" /etc/systemd/journald.conf.d/checkpoint.conf 0644
   install_file "$SRC/firmware/system-watchdog.conf" /etc/systemd/system.conf.d/checkpoint-watchdog.conf 0644
   install_file "$SRC/firmware/wifi-monitor" "$PREFIX/libexec/wifi-monitor" 0755
   install_new "$SRC/firmware/checkpoint-wifi-monitor.default" /etc/default/checkpoint-wifi-monitor 0644
@@ -249,6 +250,7 @@ start_services() {
   run_ok systemctl try-reload-or-restart NetworkManager.service
   run systemctl daemon-reload
   run_ok systemctl try-restart bluetooth.service
+  run_ok systemctl restart systemd-journald.service
   start_wifi_monitors
   run systemctl enable checkpoint.target checkpoint-core.service checkpoint-api.service \
     checkpoint-capture-wifi.service checkpoint-capture-ble.service checkpoint-capture-sdr.service

@@ -282,3 +282,12 @@ def test_bluez_runs_with_the_advertisement_monitor_api() -> None:
     exec_start = [v for k, v in unit["Service"] if k == "ExecStart"]
     assert exec_start[0] == ""
     assert exec_start[1].split() == ["/usr/libexec/bluetooth/bluetoothd", "--experimental"]
+
+
+def test_journal_survives_reboots_within_bounds() -> None:
+    conf = configparser.ConfigParser()
+    conf.read(FIRMWARE / "journald-checkpoint.conf")
+    assert conf["Journal"]["Storage"] == "persistent"
+    assert conf["Journal"]["SystemMaxUse"].endswith("M")
+    assert int(conf["Journal"]["SystemMaxUse"].removesuffix("M")) <= 500
+    assert conf["Journal"]["MaxRetentionSec"]

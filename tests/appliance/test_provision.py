@@ -118,6 +118,7 @@ def test_files_are_installed_where_systemd_udev_and_the_daemons_look(staged: tup
         "etc/systemd/system/bluetooth.service.d/checkpoint.conf": 0o644,
         "etc/systemd/timesyncd.conf.d/checkpoint.conf": 0o644,
         "etc/systemd/system.conf.d/checkpoint-watchdog.conf": 0o644,
+        "etc/systemd/journald.conf.d/checkpoint.conf": 0o644,
         "etc/default/checkpoint-wifi-monitor": 0o644,
         "opt/checkpoint/libexec/wifi-monitor": 0o755,
         "opt/checkpoint/share/hardware.md": 0o644,
