@@ -41,6 +41,7 @@ from scanner.store.db import Store
 _LOGGER = logging.getLogger(__name__)
 
 _ERROR_TEXT = {
+    400: "the request body cannot be read",
     401: "not signed in, or the session or token is not valid",
     403: "the signed-in role may not do this",
     404: "not found",
@@ -184,7 +185,7 @@ def _openapi(app: FastAPI, routers: list[APIRouter]) -> dict[str, Any]:
             elif op.get("security"):
                 op["x-required-role"] = "guard"
             if "requestBody" in op:
-                codes.add(413)
+                codes.update((400, 413))
             for code in sorted(codes):
                 responses.setdefault(str(code), {"description": _ERROR_TEXT[code]})
             for status, response in responses.items():

@@ -69,7 +69,7 @@ def add_user(body: UserCreate, store: StoreDep, admin: AdminUser, clock: ClockDe
     summary="Change role, disable or enable, set a new password or PIN",
     responses={
         404: {"description": "no such user"},
-        409: {"description": "would leave no enabled administrator"},
+        409: {"description": "would leave no enabled administrator, or is your own account"},
     },
 )
 def update_user(
@@ -80,6 +80,8 @@ def update_user(
         current = user_store.get_user(store, username)
     except user_store.UserNotFoundError:
         raise _not_found(username) from None
+    if username == admin.username and (body.disabled or (body.role not in (None, "admin"))):
+        raise ApiProblem(409, "you cannot disable or demote your own account", type_="self")
     demoting = current.role == "admin" and (
         (body.role is not None and body.role != "admin") or body.disabled
     )
@@ -110,7 +112,7 @@ def update_user(
     summary="Remove an account, its sessions and tokens",
     responses={
         404: {"description": "no such user"},
-        409: {"description": "would leave no enabled administrator"},
+        409: {"description": "would leave no enabled administrator, or is your own account"},
     },
 )
 def remove_user(username: Username, store: StoreDep, admin: AdminUser, clock: ClockDep) -> Response:
@@ -118,6 +120,8 @@ def remove_user(username: Username, store: StoreDep, admin: AdminUser, clock: Cl
         current = user_store.get_user(store, username)
     except user_store.UserNotFoundError:
         raise _not_found(username) from None
+    if username == admin.username:
+        raise ApiProblem(409, "you cannot remove your own account", type_="self")
     if current.role == "admin" and not current.disabled and user_store.count_admins(store) <= 1:
         raise ApiProblem(409, "this is the last enabled administrator", type_="last-admin")
     try:
