@@ -62,9 +62,12 @@ class SourceComponent:
         build: Callable[[Sink], Source],
         sink: Sink,
         counters_extra: Callable[[], dict[str, int]] | None = None,
+        periodic_status: bool = True,
     ) -> None:
         self.name = name
         self._build = build
+        # A replay reports each recorded radio's health itself; a live source relies on us.
+        self._periodic_status = periodic_status
         self._sink = sink
         self._counters_extra = counters_extra
         self.source: Source | None = None
@@ -128,7 +131,7 @@ class SourceComponent:
         if source is None:
             return
         source.check_silence()
-        if now_mono >= self._next_status:
+        if self._periodic_status and now_mono >= self._next_status:
             self._next_status = now_mono + STATUS_EVERY_S
             self._send(source.status())
 

@@ -69,7 +69,6 @@ def _plan_in(
     options: DemoOptions, data_dir: Path, cleanup: list[Callable[[], None]], clock: Clock
 ) -> tuple[Plan, dict[str, Any]]:
     from api.settings import ApiSettings
-    from scanner.core.options import CoreOptions
     from scanner.store.users import ensure_demo_users
 
     store_path = data_dir / "checkpoint.db"
@@ -88,7 +87,7 @@ def _plan_in(
     supervisor = Supervisor(clock, reporter)
     supervisor.add(
         "core",
-        core_loop_factory(str(store_path), CoreOptions(), events, clock),
+        core_loop_factory(str(store_path), options_for(options.scenario), events, clock),
     )
 
     add_replay(supervisor, reporter, options.scenario, transport.sink, clock, options.speed)
@@ -111,13 +110,31 @@ def _plan_in(
         cleanup=cleanup,
         url=f"http://{shown_host}:{port}/",
     )
-    return plan, {"users": users, "data_dir": data_dir, "temporary": options.data_dir is None}
+    scenario = (
+        "the bundled scenario"
+        if options.scenario == BUNDLED_SCENARIO
+        else f"scenario {options.scenario}"
+    )
+    return plan, {
+        "users": users,
+        "data_dir": data_dir,
+        "temporary": options.data_dir is None,
+        "scenario": scenario,
+    }
+
+
+def options_for(scenario: Path) -> Any:
+    """Default core options, with the scenario's own allowlist (its authorised equipment)."""
+    from scanner.core.options import CoreOptions
+    from scanner.sim.run import load_allowlist
+
+    return CoreOptions(allowlist=load_allowlist(scenario))
 
 
 def print_banner(plan: Plan, info: dict[str, Any], out: TextIO = sys.stdout) -> None:
     """What the person who typed ``checkpoint demo`` needs: where to go and how to sign in."""
     lines = [
-        "Checkpoint Scanner demo: replaying the bundled scenario in a loop (receive-only).",
+        f"Checkpoint Scanner demo: replaying {info['scenario']} in a loop (receive-only).",
         f"  open   {plan.url}",
     ]
     for name, account in info["users"].items():

@@ -11,6 +11,7 @@ Every function raises ``ConfigError`` for a bad config; none starts a thread.
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +28,7 @@ from scanner.runtime.parts import (
     core_loop_factory,
     core_options,
 )
-from scanner.runtime.replay_source import add_replay
+from scanner.runtime.replay_source import add_replay, check_scenario, radio_view
 from scanner.runtime.runner import HealthWriter
 from scanner.runtime.supervisor import Supervisor
 from scanner.runtime.transport import (
@@ -124,10 +125,12 @@ def plan_capture(
     reporter = SourceHealthReporter(sender.sink, clock)
     supervisor = Supervisor(clock, reporter)
     supervisor.add("transport", lambda: SenderComponent("transport", sender), critical=True)
+    cleanup: list[Callable[[], None]] = []
     if replay is not None:
-        add_replay(
-            supervisor, reporter, replay, sender.sink, clock, speed, (radio,), transport_counters
-        )
+        check_scenario(replay)
+        view = radio_view(replay, radio)
+        cleanup.append(lambda: shutil.rmtree(view, ignore_errors=True))
+        add_replay(supervisor, reporter, view, sender.sink, clock, speed, transport_counters)
     else:
         add_sources(
             supervisor,
@@ -147,7 +150,8 @@ def plan_capture(
         pending = sender.pending()
         return f"{radio}: {state}, sent {counts['sent']}, buffered {pending}, dropped {dropped}"
 
-    return Plan(supervisor, f"capturing {radio} for the core at {topts.socket_path}", None, status)
+    what = f"replaying {radio} from {replay}" if replay is not None else f"capturing {radio}"
+    return Plan(supervisor, f"{what} for the core at {topts.socket_path}", None, status, cleanup)
 
 
 def plan_core(config: Config, clock: Clock = SYSTEM_CLOCK) -> Plan:

@@ -6,6 +6,7 @@ module only adapts it to the runtime's components.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,16 +28,28 @@ def check_scenario(scenario: Path) -> None:
         raise ConfigError(f"scenario {scenario} has no wifi.pcap, ble.jsonl or sdr/ recording")
 
 
-def build_replay(
-    scenario: Path, sink: Sink, clock: Clock, speed: float, radios: tuple[str, ...] | None
-) -> Source:
+def build_replay(scenario: Path, sink: Sink, clock: Clock, speed: float) -> Source:
     """The looping, real-time replay of a scenario directory as a source."""
     from scanner.sources.replay import ScenarioReplay
 
-    replay: Source = ScenarioReplay(
-        scenario, sink, clock=clock, realtime=True, loop=True, speed=speed, radios=radios
-    )
-    return replay
+    return ScenarioReplay(scenario, sink, clock=clock, realtime=True, loop=True, speed=speed)
+
+
+def radio_view(scenario: Path, radio: str) -> Path:
+    """A temporary scenario holding only one radio's recording (symlinks), plus truth.json.
+
+    A capture daemon replays one radio; reading (and, for SDR, running the DSP over) the
+    other radios' recordings only to throw them away would triple its work.
+    """
+    names = {"wifi": ("wifi.pcap", "wifi.pcapng"), "ble": ("ble.jsonl",), "sdr": ("sdr",)}[radio]
+    present = [scenario / n for n in names if (scenario / n).exists()]
+    if not present:
+        raise ConfigError(f"scenario {scenario} has no {radio} recording")
+    view = Path(tempfile.mkdtemp(prefix=f"checkpoint-replay-{radio}-"))
+    for path in [*present, scenario / "truth.json"]:
+        if path.exists():
+            (view / path.name).symlink_to(path.resolve())
+    return view
 
 
 def add_replay(
@@ -46,7 +59,6 @@ def add_replay(
     sink: Sink,
     clock: Clock,
     speed: float,
-    radios: tuple[str, ...] | None = None,
     counters_extra: Callable[[], dict[str, int]] | None = None,
 ) -> None:
     """Add the scenario's replay as one supervised source component named ``replay``."""
@@ -55,12 +67,12 @@ def add_replay(
     check_scenario(scenario)
 
     def make(s: Sink) -> Source:
-        return build_replay(scenario, s, clock, speed, radios)
+        return build_replay(scenario, s, clock, speed)
 
     probe = make(lambda _event: None)
     reporter.register("replay", probe.options.sensor, probe.radio)
     supervisor.add(
         "replay",
-        lambda: SourceComponent("replay", make, sink, counters_extra),
+        lambda: SourceComponent("replay", make, sink, counters_extra, periodic_status=False),
         critical=False,
     )
