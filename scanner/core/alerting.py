@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from scanner.core.fusion import Fusion, HandsetPresence
+from scanner.core.fusion import Fusion, Presence
 from scanner.core.options import CoreOptions
 from scanner.store.db import Store
 
@@ -39,7 +39,7 @@ class OpenAlert:
     kind: str
     raised_ts: float
     raised_mono: float
-    presence_ids: set[int] = field(default_factory=set)
+    presence_keys: set[str] = field(default_factory=set)
     handsets: int = 0
     sensors: list[str] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
@@ -93,22 +93,24 @@ class Alerting:
         if active:
             energy = list(fusion.energy.findings.values())
             sensors, reasons, devices, confidence = _summary(active, energy)
+            handsets = fusion.handsets_now()
+            keys = {p.key for p in active}
             if alert is None:
                 alert = OpenAlert(self._new_id(HANDSET, ts), HANDSET, ts, mono)
-                alert.presence_ids = {p.id for p in active}
-                self._fill(alert, len(active), sensors, reasons, devices, confidence)
+                alert.presence_keys = keys
+                self._fill(alert, handsets, sensors, reasons, devices, confidence)
                 self.handset = alert
                 self._raise(alert)
                 return
             alert.quiet_since = None
-            new = {p.id for p in active} - alert.presence_ids
+            new = keys - alert.presence_keys
             changed_sensors = sorted(set(sensors) - set(alert.sensors))
             if new or changed_sensors:
-                alert.presence_ids |= new
-                self._fill(alert, len(active), sensors, reasons, devices, confidence)
+                alert.presence_keys |= new
+                self._fill(alert, handsets, sensors, reasons, devices, confidence)
                 self._update(alert, ts, mono, gained=bool(new))
             elif mono - alert.touched_mono >= TOUCH_EVERY_S:
-                alert.handsets = len(active)
+                alert.handsets = handsets
                 self._touch(alert, ts, mono)
         elif alert is not None:
             if alert.quiet_since is None:
@@ -207,7 +209,9 @@ class Alerting:
                 duration_s=round(mono - alert.raised_mono, 1),
                 title=_title(alert),
             )
-        if gained:  # the NDJSON feed has a line only when a handset is gained
+        # The NDJSON feed has a line each time a transmitter enters: it may be a new handset,
+        # and a tracker that wrongly joined two phones must not hide the second.
+        if gained:
             self._emit(alert.line(ts, "updated"))
 
     def _touch(self, alert: OpenAlert, ts: float, mono: float) -> None:
@@ -235,25 +239,23 @@ class Alerting:
 
 
 def _summary(
-    active: list[HandsetPresence], energy: list[Any]
+    active: list[Presence], energy: list[Any]
 ) -> tuple[list[str], list[str], list[str], float]:
     sensors: set[str] = set()
     reasons: list[str] = []
     devices: list[str] = []
-    confidence = 0.0
+    miss = 1.0
     for presence in sorted(active, key=lambda p: p.started_mono):
-        sensors.update(presence.sensors)
-        reasons.extend(presence.reasons())
-        devices.extend(presence.device_ids())
-        confidence = max(confidence, presence.confidence())
-    if energy:
+        sensors.add(presence.radio)
+        reasons.append(presence.finding.reason)
+        if presence.identity not in devices:
+            devices.append(presence.identity)
+        miss *= 1.0 - presence.finding.weight
+    for f in energy:
         sensors.add("sdr")
-        reasons.extend(f.reason for f in energy)
-        miss = 1.0 - confidence
-        for f in energy:
-            miss *= 1.0 - f.weight * 0.5  # energy supports a named handset, it does not name one
-        confidence = 1.0 - miss
-    return sorted(sensors), reasons[:12], devices, round(confidence, 3)
+        reasons.append(f.reason)
+        miss *= 1.0 - f.weight * 0.5  # energy supports a named handset, it does not name one
+    return sorted(sensors), reasons[:12], devices, round(1.0 - miss, 3)
 
 
 def _title(alert: OpenAlert) -> str:

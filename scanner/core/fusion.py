@@ -1,21 +1,22 @@
-"""Fusion: Wi-Fi, BLE and SDR findings become handset presences, one per phone in the zone.
+"""Fusion: Wi-Fi, BLE and SDR findings become the handsets an alert reports.
 
-A **handset presence** is one phone in the zone, made of the devices that are evidence of it: a
-Wi-Fi station and a BLE device that walked in together are one phone, not two. A new in-zone
-device joins a presence that started within ``link_window_s`` and has no device of its radio
-yet; otherwise it starts a presence of its own. A presence ends when all its devices have been
-out of the zone for ``leave_hold_s``.
+Each transmitter that enters the zone (a Wi-Fi MAC, a BLE address) is a **presence** of its
+own, and a new one always reaches the alert: a radio tracker can wrongly group two phones of
+one model, and a second phone must never hide behind the first. How many *handsets* those
+presences are is a separate, softer question, answered by joining presences:
 
-Uplink energy names no device. While a handset presence is open it is supporting evidence for
-it; on its own, for longer than ``sdr_alone_after_s``, it is an unidentified transmitter.
+* the radio trackers' device ids (rotating MACs and BLE addresses of one phone), and
+* co-entry: a Wi-Fi and a BLE transmitter that enter within ``link_window_s`` of each other,
+  the earlier not yet joined to a transmitter of the later one's radio, are one phone.
 
-For the count of distinct handsets, devices are joined across presences: a device seen again
-in a later presence brings that presence into the same handset.
+A presence ends when its transmitter has been out of the zone for ``leave_hold_s``.
+
+Uplink energy names no device. While a handset is present it is supporting evidence; on its
+own, for longer than ``sdr_alone_after_s``, it is an unidentified transmitter.
 """
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass, field
 
 from scanner.core.detectors import Finding
@@ -23,43 +24,17 @@ from scanner.core.options import CoreOptions
 
 
 @dataclass(slots=True)
-class Member:
-    """One device's part in a presence."""
+class Presence:
+    """One transmitter in the zone and the latest finding that shows it."""
 
+    key: str
     radio: str
+    identity: str  # the tracker's device id: rotating addresses of one phone share it
     finding: Finding
-    in_zone: bool = True
-    out_since: float | None = None
-
-
-@dataclass(slots=True)
-class HandsetPresence:
-    """One phone in the zone, with the devices and findings that show it."""
-
-    id: int
     started_mono: float
     started_ts: float
-    members: dict[str, Member] = field(default_factory=dict)
-    ended_mono: float | None = None
-
-    @property
-    def sensors(self) -> list[str]:
-        return sorted({m.radio for m in self.members.values()})
-
-    def radios_in(self) -> set[str]:
-        return {m.radio for m in self.members.values()}
-
-    def confidence(self) -> float:
-        miss = 1.0
-        for m in self.members.values():
-            miss *= 1.0 - m.finding.weight
-        return round(1.0 - miss, 3)
-
-    def reasons(self) -> list[str]:
-        return [m.finding.reason for m in self.members.values()]
-
-    def device_ids(self) -> list[str]:
-        return list(self.members)
+    in_zone: bool = True
+    out_since: float | None = None
 
 
 @dataclass(slots=True)
@@ -72,90 +47,104 @@ class EnergyState:
 
 
 class Fusion:
-    """Keeps the open handset presences and the uplink energy state."""
+    """The open presences, the uplink energy state, and the handsets they make up."""
 
     def __init__(self, options: CoreOptions) -> None:
         self._options = options
-        self._ids = itertools.count(1)
-        self.active: dict[int, HandsetPresence] = {}
-        self._by_device: dict[str, int] = {}
+        self.active: dict[str, Presence] = {}
         self.energy = EnergyState()
-        # Union-find over device ids, for counting distinct handsets across presences.
         self._parent: dict[str, str] = {}
+        self._radios: dict[str, set[str]] = {}  # root -> radios joined into it
+        self._seen: set[str] = set()  # identities that were ever in the zone
         self.presences_total = 0
 
-    # -- device findings ---------------------------------------------------------------------
-    def device_in(self, finding: Finding, mono: float, ts: float) -> HandsetPresence | None:
-        """A device is evidence in the zone; returns a presence when a new one started."""
+    # -- transmitters ------------------------------------------------------------------------
+    def device_in(self, finding: Finding, identity: str, mono: float, ts: float) -> bool:
+        """A transmitter is in the zone; True when it has just entered (a new presence)."""
         key = finding.key
-        pid = self._by_device.get(key)
-        if pid is not None and pid in self.active:
-            member = self.active[pid].members[key]
-            member.finding = finding
-            member.in_zone = True
-            member.out_since = None
-            return None
-        target = self._joinable(finding.radio, mono)
-        if target is not None:
-            target.members[key] = Member(finding.radio, finding)
-            self._by_device[key] = target.id
-            self._union(key, next(iter(target.members)))
-            return None
-        presence = HandsetPresence(next(self._ids), mono, ts)
-        presence.members[key] = Member(finding.radio, finding)
-        self.active[presence.id] = presence
-        self._by_device[key] = presence.id
-        self._parent.setdefault(key, key)
+        current = self.active.get(key)
+        if current is not None:
+            current.finding = finding
+            current.in_zone = True
+            current.out_since = None
+            return False
+        presence = Presence(key, finding.radio, identity, finding, mono, ts)
+        self._node(identity, finding.radio)
+        partner = self._co_entry(presence)
+        if partner is not None:
+            self._union(identity, partner.identity)
+        self.active[key] = presence
+        self._seen.add(identity)
         self.presences_total += 1
-        return presence
+        return True
 
     def device_out(self, key: str, mono: float) -> None:
-        """The device is no longer evidence (left, silent, allowlisted, ambient)."""
-        pid = self._by_device.get(key)
-        if pid is None or pid not in self.active:
-            return
-        member = self.active[pid].members[key]
-        if member.in_zone:
-            member.in_zone = False
-            member.out_since = mono
+        """The transmitter is no longer evidence (left, silent, ambient)."""
+        presence = self.active.get(key)
+        if presence is not None and presence.in_zone:
+            presence.in_zone = False
+            presence.out_since = mono
 
     def drop_device(self, key: str) -> None:
-        """Remove a device from its presence at once (it was allowlisted)."""
-        pid = self._by_device.pop(key, None)
-        if pid is None or pid not in self.active:
-            return
-        presence = self.active[pid]
-        presence.members.pop(key, None)
-        if not presence.members:
-            del self.active[pid]
+        """Forget a transmitter's presence at once (it was allowlisted)."""
+        self.active.pop(key, None)
 
-    def _joinable(self, radio: str, mono: float) -> HandsetPresence | None:
-        best: HandsetPresence | None = None
-        for presence in self.active.values():
-            if radio in presence.radios_in():
+    def drop_identity(self, identity: str) -> None:
+        for key in [k for k, p in self.active.items() if p.identity == identity]:
+            del self.active[key]
+
+    def _co_entry(self, new: Presence) -> Presence | None:
+        best: Presence | None = None
+        for p in self.active.values():
+            if (
+                p.radio == new.radio
+                or new.started_mono - p.started_mono > self._options.link_window_s
+            ):
                 continue
-            if mono - presence.started_mono > self._options.link_window_s:
-                continue
-            if best is None or presence.started_mono > best.started_mono:
-                best = presence
+            if new.radio in self._radios.get(self._find(p.identity), set()):
+                continue  # that phone already has a transmitter of this radio
+            if best is None or p.started_mono > best.started_mono:
+                best = p
         return best
 
-    def expire(self, mono: float) -> list[HandsetPresence]:
-        """End presences whose devices have all been out for the hold time."""
-        ended: list[HandsetPresence] = []
+    def expire(self, mono: float) -> list[Presence]:
+        """End presences whose transmitter has been out for the hold time."""
         hold = self._options.leave_hold_s
-        for pid, presence in list(self.active.items()):
-            if all(
-                not m.in_zone and m.out_since is not None and mono - m.out_since >= hold
-                for m in presence.members.values()
-            ):
-                presence.ended_mono = mono
-                ended.append(presence)
-                del self.active[pid]
-                for key in presence.members:
-                    if self._by_device.get(key) == pid:
-                        del self._by_device[key]
+        ended = [
+            p
+            for p in self.active.values()
+            if not p.in_zone and p.out_since is not None and mono - p.out_since >= hold
+        ]
+        for p in ended:
+            del self.active[p.key]
         return ended
+
+    # -- handsets ----------------------------------------------------------------------------
+    def _node(self, identity: str, radio: str) -> None:
+        if identity not in self._parent:
+            self._parent[identity] = identity
+        self._radios.setdefault(self._find(identity), set()).add(radio)
+
+    def _find(self, key: str) -> str:
+        root = self._parent.setdefault(key, key)
+        while root != self._parent[root]:
+            root = self._parent[root]
+        self._parent[key] = root
+        return root
+
+    def _union(self, a: str, b: str) -> None:
+        ra, rb = self._find(a), self._find(b)
+        if ra != rb:
+            self._parent[ra] = rb
+            self._radios.setdefault(rb, set()).update(self._radios.pop(ra, set()))
+
+    def handsets_now(self) -> int:
+        """Distinct handsets among the open presences."""
+        return len({self._find(p.identity) for p in self.active.values()})
+
+    def handset_count(self) -> int:
+        """Distinct handsets that have been in the zone so far."""
+        return len({self._find(i) for i in self._seen})
 
     # -- uplink energy -----------------------------------------------------------------------
     def energy_in(self, finding: Finding, mono: float, ts: float) -> None:
@@ -178,20 +167,3 @@ class Fusion:
             and not self.active
             and mono - since >= self._options.sdr_alone_after_s
         )
-
-    # -- counting ----------------------------------------------------------------------------
-    def _find(self, key: str) -> str:
-        parent = self._parent.setdefault(key, key)
-        while parent != self._parent.get(parent, parent):
-            parent = self._parent[parent]
-        self._parent[key] = parent
-        return parent
-
-    def _union(self, a: str, b: str) -> None:
-        ra, rb = self._find(a), self._find(b)
-        if ra != rb:
-            self._parent[ra] = rb
-
-    def handset_count(self) -> int:
-        """Distinct handsets seen in the zone so far (devices joined across presences)."""
-        return len({self._find(k) for k in self._parent})

@@ -28,10 +28,11 @@ class ZoneThresholds:
 # Defaults measured against the simulator's indoor path-loss model (2.7 exponent, an 8-14 dB wall
 # between the zone and the corridor); a site overrides them with `checkpoint calibrate`.
 DEFAULT_ZONE: dict[str, ZoneThresholds] = {
-    "wifi": ZoneThresholds(enter_dbm=-57.0, exit_dbm=-61.0),
-    "ble": ZoneThresholds(enter_dbm=-68.0, exit_dbm=-72.0),
-    # SDR uses burst SNR; uplink power control makes it coarser, so its gap is wider.
-    "sdr": ZoneThresholds(enter_dbm=30.0, exit_dbm=24.0),
+    "wifi": ZoneThresholds(enter_dbm=-55.0, exit_dbm=-59.0),
+    "ble": ZoneThresholds(enter_dbm=-69.0, exit_dbm=-73.0),
+    # SDR uses burst SNR. The network's power control spreads a phone's uplink over 15 dB
+    # whatever its distance to us, so only a strong, sustained uplink counts as in the zone.
+    "sdr": ZoneThresholds(enter_dbm=35.0, exit_dbm=29.0),
 }
 
 
@@ -48,6 +49,10 @@ class CoreOptions:
     # ``min_samples`` of them) reaches the enter threshold: one lucky reflection is not enough.
     min_samples: int = 2
     enter_samples: int = 3
+    # Just above the threshold is where a loiterer's lucky samples land: there the median of
+    # ``confirm_samples`` samples must agree. Clearly inside needs no more than the above.
+    confirm_margin_db: float = 3.0
+    confirm_samples: int = 5
     # A handset presence ends when all its devices have been out this long.
     leave_hold_s: float = 10.0
     # An alert closes once no handset has been present for this long.
@@ -88,7 +93,7 @@ class CoreOptions:
                 if not isinstance(raw, Mapping):
                     raise ConfigError("[core].sensor_offsets_db must be a table")
                 values[key] = {str(k): float(v) for k, v in raw.items()}
-            elif key in ("min_samples", "enter_samples", "sdr_min_bursts"):
+            elif key in ("min_samples", "enter_samples", "confirm_samples", "sdr_min_bursts"):
                 values[key] = _number(key, raw, int)
             else:
                 values[key] = _number(key, raw, float)

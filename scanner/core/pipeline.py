@@ -80,6 +80,7 @@ class Core:
             r: PresenceParams.for_radio(self.options, r) for r in ("wifi", "ble", "sdr")
         }
         self._presence: dict[str, Presence] = {}
+        self._owner: dict[str, str] = {}  # transmitter key -> device id
         self._in_zone: set[str] = set()
         self._wall_offset: float | None = None  # ts - mono of the latest record
         self._last_tick = float("-inf")
@@ -139,7 +140,14 @@ class Core:
             self.counters["wifi_no_rssi"] += 1
             return
         self._observe_level(
-            device, "wifi", frame.sensor, frame.mono, frame.ts, frame.rssi_dbm, frame.subtype
+            f"wifi:{frame.mac}",
+            device,
+            "wifi",
+            frame.sensor,
+            frame.mono,
+            frame.ts,
+            frame.rssi_dbm,
+            frame.subtype,
         )
 
     def _ble_advert(self, advert: BleAdvert) -> None:
@@ -165,7 +173,14 @@ class Core:
         if advert.rssi is None:
             return
         self._observe_level(
-            device, "ble", advert.sensor, advert.mono, advert.ts, advert.rssi, reason
+            f"ble:{address}",
+            device,
+            "ble",
+            advert.sensor,
+            advert.mono,
+            advert.ts,
+            advert.rssi,
+            _short_reason(reason),
         )
 
     def _sdr_burst(self, burst: SdrBurst) -> None:
@@ -181,17 +196,28 @@ class Core:
         self._after_presence(key, "sdr", pres, None, _short_band(band), burst.mono, burst.ts)
 
     def _observe_level(
-        self, device: Device, radio: str, sensor: str, mono: float, ts: float, rssi: int, label: str
+        self,
+        key: str,
+        device: Device,
+        radio: str,
+        sensor: str,
+        mono: float,
+        ts: float,
+        rssi: int,
+        label: str,
     ) -> None:
+        # Presence is judged per transmitter (MAC, BLE address): a tracker that wrongly joins
+        # two phones must not mix their levels into one.
         level = rssi - self.zone.offset(sensor)
         th = self.zone.thresholds(sensor, radio)
-        pres = self._presence.setdefault(device.id, Presence())
+        pres = self._presence.setdefault(key, Presence())
+        self._owner[key] = device.id
         was_in = pres.in_zone
         zone.update(pres, mono, level, th, self._params[radio])
-        self.ambient.observe(device.id, mono, level, th.enter_dbm)
+        self.ambient.observe(key, mono, level, th.enter_dbm)
         if pres.in_zone and not was_in:
-            self.ambient.note_entered(device.id)
-        self._after_presence(device.id, radio, pres, device, label, mono, ts)
+            self.ambient.note_entered(key)
+        self._after_presence(key, radio, pres, device, label, mono, ts)
 
     def _after_presence(
         self,
@@ -207,25 +233,33 @@ class Core:
             self._in_zone.add(key)
         else:
             self._in_zone.discard(key)
-        if device is not None and device.in_zone != pres.in_zone:
-            device.in_zone = pres.in_zone
-            device.dirty = True
+        if device is not None:
+            inside = pres.in_zone or any(self._owner.get(k) == device.id for k in self._in_zone)
+            if device.in_zone != inside:
+                device.in_zone = inside
+                device.dirty = True
         ambient = device is not None and self.ambient.suppresses(key, pres.level)
+        if ambient and device is not None and not device.ambient:
+            device.ambient = True
+            device.dirty = True
         findings = self.detectors.run(
             DetectorInput(
                 radio=radio, key=key, presence=pres, device=device, label=label, ambient=ambient
             )
         )
-        self._fuse(key, radio, findings, mono, ts)
+        identity = device.id if device is not None else key
+        self._fuse(key, identity, radio, findings, mono, ts)
 
-    def _fuse(self, key: str, radio: str, findings: list[Finding], mono: float, ts: float) -> None:
+    def _fuse(
+        self, key: str, identity: str, radio: str, findings: list[Finding], mono: float, ts: float
+    ) -> None:
         if radio == "sdr":
             if findings:
                 self.fusion.energy_in(findings[0], mono, ts)
             else:
                 self.fusion.energy_out(key)
         elif findings:
-            self.fusion.device_in(findings[0], mono, ts)
+            self.fusion.device_in(findings[0], identity, mono, ts)
         else:
             self.fusion.device_out(key, mono)
         self.alerting.sync(self.fusion, ts, mono)
@@ -245,7 +279,7 @@ class Core:
             device.dirty = True
             if label is not None:
                 self.counters["allowlisted_devices"] += 1
-                self.fusion.drop_device(device.id)
+                self.fusion.drop_identity(device.id)
 
     def _recheck_allowlist(self, mono: float) -> None:
         for device in self.devices:
@@ -271,7 +305,7 @@ class Core:
             th = self.zone.thresholds(radio, radio)
             if zone.expire(pres, mono, th, self._params[radio]) and not pres.in_zone:
                 self._in_zone.discard(key)
-                device = self.devices.get(key)
+                device = self.devices.get(self._owner.get(key, key))
                 if device is not None:
                     device.in_zone = False
                     device.dirty = True
@@ -284,7 +318,7 @@ class Core:
         if mono - self._last_ambient >= AMBIENT_EVERY_S:
             self._last_ambient = mono
             for key in self.ambient.tick(mono):
-                device = self.devices.get(key)
+                device = self.devices.get(self._owner.get(key, key))
                 if device is not None:
                     device.ambient = True
                     device.dirty = True
@@ -335,6 +369,11 @@ class Core:
 def _key(radio: str, raw_id: str) -> str:
     prefix = f"{radio}:"
     return raw_id if raw_id.startswith(prefix) else prefix + raw_id
+
+
+def _short_reason(reason: str) -> str:
+    """ "Apple Nearby Info, iPhone action code 0x03 (idle)" -> "Apple Nearby Info, iPhone"."""
+    return reason.split(" action code", 1)[0]
 
 
 def _short_band(band: str) -> str:

@@ -104,6 +104,8 @@ class PresenceParams:
     absent_s: float
     min_samples: int
     enter_samples: int
+    confirm_margin_db: float = 0.0
+    confirm_samples: int = 0
 
     @classmethod
     def for_radio(cls, options: CoreOptions, radio: str) -> PresenceParams:
@@ -170,7 +172,12 @@ def _decide(
         if window_level < thresholds.exit_dbm and level < thresholds.exit_dbm:
             return _set(presence, mono, False)
         return False
-    if len(recent) >= options.min_samples and level >= thresholds.enter_dbm:
+    if len(recent) < options.min_samples or level < thresholds.enter_dbm:
+        return False
+    if level >= thresholds.enter_dbm + options.confirm_margin_db:
+        return _set(presence, mono, True)
+    longer = levels[-options.confirm_samples :]
+    if len(longer) >= options.confirm_samples and statistics.median(longer) >= thresholds.enter_dbm:
         return _set(presence, mono, True)
     return False
 

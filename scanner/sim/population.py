@@ -217,7 +217,9 @@ def populate(prof: Profile, rng: random.Random, duration_s: float) -> list[Perso
         t = _walk(rng, track, t0, frm, spot, 1.2)
         t += rng.uniform(60.0, 400.0)
         track.add(t, *spot)
-        _walk(rng, track, t, spot, _far_point(rng), 1.2)
+        # They leave on their own side, around the zone rather than through it.
+        back = _point_at(rng, rng.uniform(30.0, 40.0), math.atan2(spot[1], spot[0]))
+        _walk(rng, track, t, spot, back, 1.2)
         people.append(_handset(rng, f"b{n + 1}", "boundary", track, prof))
 
     # Passers-by: a straight line through the corridor, outside the zone.
@@ -282,7 +284,7 @@ def populate(prof: Profile, rng: random.Random, duration_s: float) -> list[Perso
                 platform,
                 wifi=what in ("access_point", "tv", "laptop"),
                 ble=what in ("tv", "car", "beacon", "laptop"),
-                model=n,
+                model=10 + n % 3,
             )
         )
 
