@@ -147,7 +147,7 @@ def _summary(data: PeriodData) -> str:
         ("acknowledged", f"{len(acked)} / {len(alerts)}"),
         ("median time to acknowledge", _duration(median_ack) or "–"),
         ("still open", str(sum(1 for a in alerts if a["state"] == "open"))),
-        ("sensor outages", f"{len(data.outages)} ({_duration(outage_s) or '0 s'})"),
+        (f"sensor outages, {_duration(outage_s) or '0 s'} in all", str(len(data.outages))),
     ]
     body = "".join(f"<div class='card'><b>{_e(v)}</b><span>{_e(k)}</span></div>" for k, v in cards)
     return f"<section id='summary'><h2>Summary</h2><div class='cards'>{body}</div></section>"

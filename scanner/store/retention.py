@@ -46,6 +46,8 @@ STORE_SENSOR = "store"
 BATCH_ROWS = 500
 # The WAL is truncated back to this share of the budget after each checkpoint.
 WAL_SHARE = 0.02
+# The one-time switch to incremental vacuum rewrites the file; above this size it is skipped.
+MAX_VACUUM_BYTES = 256 * 1024 * 1024
 # Safety valve: a shedding pass never loops forever if deletes stop freeing space.
 MAX_PASSES_PER_TIER = 500
 
@@ -257,6 +259,8 @@ def _shed(
 
 
 def _checkpoint(store: Store) -> None:
+    # TRUNCATE may wait (up to the busy timeout) for the API's short reads; it leaves the WAL
+    # empty, so the size measured after a run is the database itself.
     with store.lock:
         store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
@@ -278,6 +282,12 @@ def _ensure_incremental(store: Store, report: RetentionReport) -> None:
     the database through a temporary copy: only done when the disk has room for that copy."""
     with store.lock:
         if int(store.conn.execute("PRAGMA auto_vacuum").fetchone()[0]) == 2:
+            return
+        size = store_bytes(store)
+        if size > MAX_VACUUM_BYTES:
+            # Rewriting a large database would stall the core's writes for minutes on an SD
+            # card; without the switch, freed pages are still reused, the file just never shrinks.
+            _LOGGER.warning("store: %d bytes is too large to enable incremental vacuum", size)
             return
         if store.path != ":memory:":
             free = shutil.disk_usage(Path(store.path).parent).free
