@@ -1,0 +1,105 @@
+"""Failure classes of SDR capture: what each error means, what to tell the guard, how to retry.
+
+librtlsdr reports libusb error codes (pyrtlsdr's ``LibUSBError.errno``); the rtl_tcp client
+raises its own errors. Both are mapped here, in one table, to a class with a user-actionable
+message and a backoff schedule. The capture loop only ever looks errors up here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class FailureClass:
+    """How to report and retry one kind of failure."""
+
+    name: str
+    state: str  # SensorStatus state while it lasts: "degraded" or "fault"
+    advice: str  # what a person should do, appended to the message
+    first_backoff_s: float
+    max_backoff_s: float
+
+
+GONE = FailureClass(
+    "dongle_gone", "fault",
+    "unplug and replug the dongle (check the USB cable and the Pi's power supply)", 1.0, 30.0,
+)  # fmt: skip
+ACCESS = FailureClass(
+    "no_permission", "fault",
+    "install the udev rule from firmware/ and add the service user to plugdev", 30.0, 120.0,
+)  # fmt: skip
+BUSY = FailureClass(
+    "busy", "fault",
+    "another program or the DVB driver holds the dongle: blacklist dvb_usb_rtl28xxu "
+    "(firmware/) or stop the other program", 10.0, 60.0,
+)  # fmt: skip
+STALL = FailureClass(
+    "stalled", "degraded",
+    "the IQ stream stopped; reconnecting (if it repeats, replug the dongle or restart rtl_tcp)",
+    0.5, 10.0,
+)  # fmt: skip
+REFUSED = FailureClass(
+    "refused", "fault",
+    "is rtl_tcp running on the mast and reachable (address, port, firewall)?", 1.0, 30.0,
+)  # fmt: skip
+DROPPED = FailureClass(
+    "dropped", "degraded",
+    "rtl_tcp closed the connection (its dongle may be unplugged or the server restarted); "
+    "reconnecting", 0.5, 30.0,
+)  # fmt: skip
+PROTOCOL = FailureClass(
+    "protocol", "fault",
+    "the peer is not an rtl_tcp server: check the configured host and port", 30.0, 120.0,
+)  # fmt: skip
+NO_LIBRARY = FailureClass(
+    "no_library", "fault",
+    "librtlsdr is not loadable: install pyrtlsdrlib (pip) or use transport = \"rtl_tcp\"",
+    60.0, 300.0,
+)  # fmt: skip
+TUNE = FailureClass(
+    "tune_failed", "degraded",
+    "the tuner refused a frequency or setting; that channel is skipped", 1.0, 30.0,
+)  # fmt: skip
+OTHER = FailureClass(
+    "other", "fault", "see the log; replug the dongle if it persists", 2.0, 60.0,
+)  # fmt: skip
+
+# libusb error code (as librtlsdr returns it) -> failure class
+LIBUSB_ERRORS: dict[int, FailureClass] = {
+    -1: GONE,  # LIBUSB_ERROR_IO: a read on a device that has just been pulled
+    -2: TUNE,  # LIBUSB_ERROR_INVALID_PARAM
+    -3: ACCESS,  # LIBUSB_ERROR_ACCESS
+    -4: GONE,  # LIBUSB_ERROR_NO_DEVICE
+    -5: GONE,  # LIBUSB_ERROR_NOT_FOUND: nothing at that index (not plugged in)
+    -6: BUSY,  # LIBUSB_ERROR_BUSY: kernel DVB driver or another process has it
+    -7: STALL,  # LIBUSB_ERROR_TIMEOUT
+    -8: STALL,  # LIBUSB_ERROR_OVERFLOW
+    -9: GONE,  # LIBUSB_ERROR_PIPE
+    -10: STALL,  # LIBUSB_ERROR_INTERRUPTED
+    -11: OTHER,  # LIBUSB_ERROR_NO_MEM
+    -12: OTHER,  # LIBUSB_ERROR_NOT_SUPPORTED
+    -99: OTHER,  # LIBUSB_ERROR_OTHER
+}
+
+# Message fragments librtlsdr / pyrtlsdr put in errors without a usable code.
+MESSAGE_PATTERNS: tuple[tuple[str, FailureClass], ...] = (
+    ("error loading librtlsdr", NO_LIBRARY),
+    ("no devices", GONE),
+    ("could not open sdr", GONE),
+    ("usb_claim_interface", BUSY),
+    ("short read", STALL),
+    ("access denied", ACCESS),
+    ("permission", ACCESS),
+)
+
+
+def classify_libusb(errno: int | None, message: str) -> FailureClass:
+    """The failure class of a librtlsdr error (by code first, then by message)."""
+    if errno is not None and errno in LIBUSB_ERRORS:
+        return LIBUSB_ERRORS[errno]
+    low = message.lower()
+    for fragment, cls in MESSAGE_PATTERNS:
+        if fragment in low:
+            return cls
+    return OTHER

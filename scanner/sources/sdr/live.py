@@ -1,0 +1,495 @@
+"""The SDR source: a dongle (USB or rtl_tcp) swept across uplink bands, bursts to the core.
+
+Two threads and a bounded queue, as in a Kismet capture helper:
+
+* **capture**: owns the front end. Tunes, discards the settling samples, reads the dwell in
+  chunks and hands them over. A full queue is a counted drop, never a stall of the dongle.
+* **dsp**: runs the same ``BurstDetector`` replay uses, turns bursts into ``SdrBurst`` records,
+  steers the gain, records SigMF if asked, keeps a short IQ ring for evidence snippets, and
+  reports health (state, noise floor, gain, overload, reconnects) as ``SensorStatus``.
+
+Start ladder of the capture thread (each failure is classified by ``constants``):
+
+1. open the front end (USB device or rtl_tcp connection) and configure rate, ppm, gain;
+2. on failure report the class's state and advice once, wait the class's backoff (doubling,
+   capped), and go back to 1: the source never gives up while it is running;
+3. stream; a stall or drop closes the front end and goes back to 1; after a good stretch the
+   backoff resets;
+4. a channel that fails to tune is dropped from the sweep (and said so), the rest go on.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import random
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from scanner.clock import SYSTEM_CLOCK, Clock
+from scanner.observations import Radio
+from scanner.sources.base import Sink, Source, SourceOptions
+from scanner.sources.sdr.bands import BandPlan
+from scanner.sources.sdr.constants import OTHER, TUNE, FailureClass
+from scanner.sources.sdr.dsp import (
+    Burst,
+    BurstDetector,
+    DetectorParams,
+    GainController,
+    GainPolicy,
+    NearnessCalibration,
+    estimate_distance_m,
+)
+from scanner.sources.sdr.errors import CaptureError
+from scanner.sources.sdr.recorder import SigmfRecorder, save_snippet
+from scanner.sources.sdr.replay import to_record
+from scanner.sources.sdr.sweep import SweepOptions, SweepScheduler, Tuning
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class Frontend(Protocol):
+    """What the capture loop needs from a dongle: ``RtlTcpClient`` and ``UsbTuner``."""
+
+    @property
+    def where(self) -> str: ...
+
+    def open(self) -> object: ...
+
+    def close(self) -> None: ...
+
+    def set_center_freq(self, hz: float) -> None: ...
+
+    def set_sample_rate(self, rate: float) -> None: ...
+
+    def set_gain(self, gain_db: float | None) -> None: ...
+
+    def set_freq_correction(self, ppm: int) -> None: ...
+
+    def read(self, n_bytes: int) -> npt.NDArray[np.uint8]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SdrOptions(SourceOptions):
+    """The ``[sdr]`` section, typed."""
+
+    transport: str = "usb"  # "usb" | "rtl_tcp"
+    host: str = "127.0.0.1"
+    port: int = 1234
+    device_index: int = 0
+    serial: str | None = None
+    rate: float = 2.4e6
+    region: str = "eu"
+    bands: tuple[str, ...] = ()  # band names; empty = the region's preset
+    centres_mhz: tuple[float, ...] = ()  # fixed tunings instead of a sweep
+    gain_db: float | None = None  # None = automatic (our controller, not the tuner's AGC)
+    ppm: int = 0
+    read_bytes: int = 1 << 16  # one chunk: 32768 samples, 13.7 ms at 2.4 MS/s
+    queue_chunks: int = 64  # about 0.9 s of IQ between capture and DSP
+    connect_timeout_s: float = 3.0
+    stall_s: float = 2.0
+    healthy_after_s: float = 10.0  # streaming this long resets the backoff
+    status_every_s: float = 10.0
+    record: str | None = None  # SigMF path stem to record everything to
+    snippet_keep_s: float = 1.0  # IQ kept in memory for evidence snippets
+    backoff_scale: float = 1.0  # multiplies every retry delay (tests shorten them)
+    sweep: SweepOptions = field(default_factory=SweepOptions)
+    detector: DetectorParams = field(default_factory=DetectorParams)
+    calibration: NearnessCalibration = field(default_factory=NearnessCalibration)
+
+    @classmethod
+    def from_mapping(cls, section: dict[str, Any]) -> SdrOptions:
+        """Parse the ``[sdr]`` table (ValueError with the key's name on bad values)."""
+        known = {
+            "transport", "host", "port", "device_index", "serial", "rate", "region", "bands",
+            "centres_mhz", "gain_db", "ppm", "read_bytes", "queue_chunks", "connect_timeout_s",
+            "stall_s", "healthy_after_s", "status_every_s", "record", "snippet_keep_s",
+            "backoff_scale", "silence_after_s", "sensor", "enabled", "dwell_s", "settle_s",
+            "detector",
+            "calibration",
+        }  # fmt: skip
+        unknown = sorted(set(section) - known)
+        if unknown:
+            raise ValueError(f"[sdr]: unknown key(s) {', '.join(unknown)}")
+        kw: dict[str, Any] = {"sensor": str(section.get("sensor", "sdr"))}
+        try:
+            for key in ("host", "transport", "region"):
+                if key in section:
+                    kw[key] = str(section[key])
+            for key in ("port", "device_index", "ppm", "read_bytes", "queue_chunks"):
+                if key in section:
+                    kw[key] = int(section[key])
+            for key in ("rate", "connect_timeout_s", "stall_s", "healthy_after_s",
+                        "status_every_s", "snippet_keep_s", "silence_after_s",
+                        "backoff_scale"):  # fmt: skip
+                if key in section:
+                    kw[key] = float(section[key])
+            if section.get("serial") is not None:
+                kw["serial"] = str(section["serial"])
+            if section.get("record"):
+                kw["record"] = str(section["record"])
+            gain = section.get("gain_db", "auto")
+            kw["gain_db"] = None if gain in ("auto", None) else float(gain)
+            kw["bands"] = tuple(str(b) for b in section.get("bands", ()))
+            kw["centres_mhz"] = tuple(float(c) for c in section.get("centres_mhz", ()))
+            kw["sweep"] = SweepOptions(
+                dwell_s=float(section.get("dwell_s", 0.25)),
+                settle_s=float(section.get("settle_s", 0.005)),
+            )
+            kw["detector"] = DetectorParams.from_mapping(dict(section.get("detector", {})))
+            kw["calibration"] = NearnessCalibration(**dict(section.get("calibration", {})))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"[sdr]: {exc}") from exc
+        opts = cls(**kw)
+        if opts.transport not in ("usb", "rtl_tcp"):
+            raise ValueError(f"[sdr]: transport must be 'usb' or 'rtl_tcp', not {opts.transport!r}")
+        if not 225e3 <= opts.rate <= 3.2e6:
+            raise ValueError("[sdr]: rate must be between 225 kHz and 3.2 MHz (RTL2832U)")
+        opts.plan()  # refuses an unknown region or band now, not in the capture thread
+        return opts
+
+    def plan(self) -> BandPlan:
+        return BandPlan.named(list(self.bands)) if self.bands else BandPlan.for_region(self.region)
+
+    def tunings(self) -> list[Tuning]:
+        if self.centres_mhz:
+            plan = self.plan()
+            return [Tuning(plan.band_for(c * 1e6) or "fixed", c * 1e6) for c in self.centres_mhz]
+        return [Tuning(b, c) for b, c in self.plan().tunings(self.rate)]
+
+
+def make_frontend(options: SdrOptions) -> Frontend:
+    """The front end the options ask for (USB imports librtlsdr lazily, at open)."""
+    if options.transport == "rtl_tcp":
+        from scanner.sources.sdr.rtltcp import RtlTcpClient
+
+        return RtlTcpClient(options.host, options.port, options.connect_timeout_s, options.stall_s)
+    from scanner.sources.sdr.usb import UsbTuner
+
+    return UsbTuner(options.device_index, options.serial)
+
+
+@dataclass(frozen=True, slots=True)
+class _Chunk:
+    dwell: int
+    tuning: Tuning
+    t0_mono: float  # first sample of the dwell
+    t0_wall: float
+    offset: int  # samples of this dwell before this chunk
+    raw: npt.NDArray[np.uint8] | None  # None marks the end of the dwell
+
+
+class SdrSource(Source):
+    """Live uplink capture (see the module docstring for its threads and start ladder)."""
+
+    radio = Radio.SDR
+
+    def __init__(
+        self,
+        options: SdrOptions,
+        sink: Sink,
+        clock: Clock = SYSTEM_CLOCK,
+        frontend: Frontend | None = None,
+    ) -> None:
+        super().__init__(options, sink, clock)
+        self.opts = options
+        self.frontend = frontend if frontend is not None else make_frontend(options)
+        self.plan = options.plan()
+        self.scheduler = SweepScheduler(options.tunings(), options.sweep, options.rate * 0.8)
+        self.detector = BurstDetector(options.rate, options.detector)
+        self.gain = GainController(GainPolicy(fixed_db=options.gain_db))
+        self._queue: queue.Queue[_Chunk] = queue.Queue(maxsize=options.queue_chunks)
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self._gain_request: float | None = self.gain.gain_db
+        self._failures = 0
+        self._failure: FailureClass | None = None
+        self._tuning: Tuning | None = None
+        self._ring: deque[_Chunk] = deque()
+        self._ring_samples = 0
+        self._recorder: SigmfRecorder | None = None
+        self._last_status = -1e18
+        self._retry_in: float | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the capture and DSP threads; returns at once (state "starting")."""
+        self._stop.clear()
+        self.set_state("starting", f"opening {self.frontend.where}")
+        if self.opts.record:
+            self._recorder = SigmfRecorder(self.opts.record, self.opts.rate)
+        self._threads = [
+            threading.Thread(target=self._capture_main, name="sdr-capture", daemon=True),
+            threading.Thread(target=self._dsp_main, name="sdr-dsp", daemon=True),
+        ]
+        for t in self._threads:
+            t.start()
+
+    def stop(self) -> None:
+        """Stop both threads, release the dongle, finish any recording."""
+        super().stop()
+        for t in self._threads:
+            t.join(timeout=max(5.0, self.opts.stall_s + 1.0))
+        self._threads = []
+        self.frontend.close()
+        if self._recorder is not None:
+            self._recorder.close()
+            self._recorder = None
+        self.set_state("stopped", "")
+
+    # -- capture thread --------------------------------------------------------------------
+    def _capture_main(self) -> None:
+        while not self.stopping:
+            try:
+                self._open_and_configure()
+                self._stream()
+            except CaptureError as exc:
+                self._on_failure(exc)
+            except Exception as exc:  # the daemon must survive anything the library throws
+                _LOGGER.exception("SDR capture failed unexpectedly")
+                self._on_failure(CaptureError(OTHER, f"{type(exc).__name__}: {exc}"))
+            finally:
+                self.frontend.close()
+        _LOGGER.debug("SDR capture thread ends")
+
+    def _open_and_configure(self) -> None:
+        fe = self.frontend
+        fe.open()
+        fe.set_sample_rate(self.opts.rate)
+        if self.opts.ppm:
+            fe.set_freq_correction(self.opts.ppm)
+        with self._lock:
+            gain = self._gain_request
+        fe.set_gain(gain)
+
+    def _stream(self) -> None:
+        fe = self.frontend
+        rate = self.opts.rate
+        chunk_bytes = self.opts.read_bytes - self.opts.read_bytes % 2
+        settle_bytes = 2 * max(1, round(self.opts.sweep.settle_s * rate))
+        dwell_bytes = 2 * max(1, round(self.opts.sweep.dwell_s * rate))
+        started = self.clock.monotonic()
+        dwell_id = 0
+        while not self.stopping:
+            with self._lock:
+                tuning = self.scheduler.next()
+                gain, self._gain_request = self._gain_request, None
+            if tuning is None:
+                raise CaptureError(TUNE, "no channel of the band plan can be tuned")
+            if gain is not None:
+                fe.set_gain(gain)
+            try:
+                fe.set_center_freq(tuning.centre_hz)
+            except CaptureError as exc:
+                if exc.failure is not TUNE:
+                    raise
+                with self._lock:
+                    self.scheduler.drop(tuning, exc.detail)
+                continue
+            fe.read(settle_bytes)  # the PLL and USB buffers still hold the old frequency
+            t0_mono, t0_wall = self.clock.monotonic(), self.clock.wall()
+            dwell_id += 1
+            self._tuning = tuning
+            got = 0
+            while got < dwell_bytes and not self.stopping:
+                raw = fe.read(min(chunk_bytes, dwell_bytes - got))
+                self._hand_over(_Chunk(dwell_id, tuning, t0_mono, t0_wall, got // 2, raw))
+                got += raw.size
+                if self._failure is not None or self.state == "starting":
+                    self._recovered(fe.where)
+                elif (
+                    self._failures and self.clock.monotonic() - started > self.opts.healthy_after_s
+                ):
+                    self._failures = 0
+            self._hand_over(_Chunk(dwell_id, tuning, t0_mono, t0_wall, got // 2, None), True)
+
+    def _hand_over(self, chunk: _Chunk, must: bool = False) -> None:
+        try:
+            if must:
+                # End-of-dwell markers are tiny; wait briefly rather than lose the boundary.
+                self._queue.put(chunk, timeout=1.0)
+            else:
+                self._queue.put_nowait(chunk)
+        except queue.Full:
+            self.counters["dropped_queue_full"] += 1
+
+    def _recovered(self, where: str) -> None:
+        if self._failure is not None:
+            self.counters["recoveries"] += 1
+            _LOGGER.info("SDR capture recovered on %s", where)
+        self._failure = None
+        self._retry_in = None
+        self.set_state("ok", f"capturing via {where}")
+
+    def _on_failure(self, exc: CaptureError) -> None:
+        """Report (state + advice, once per class at warning), then back off by class."""
+        failure = exc.failure
+        self.counters[f"fail_{failure.name}"] += 1
+        if self.state == "ok" or self._failure is not None:
+            self.counters["reconnects"] += 1
+        self._failures += 1
+        delay = min(failure.max_backoff_s, failure.first_backoff_s * 2 ** (self._failures - 1))
+        delay *= self.opts.backoff_scale * random.uniform(0.9, 1.1)  # no lock-step retries
+        if self._failure is not failure:
+            self.set_state(failure.state, str(exc))
+        else:
+            _LOGGER.debug("SDR retry %d (%s): %s", self._failures, failure.name, exc)
+        self._failure = failure
+        self._retry_in = delay
+        self._stop.wait(delay)
+
+    # -- dsp thread ------------------------------------------------------------------------
+    def _dsp_main(self) -> None:
+        det = self.detector
+        current = -1
+        dwell_bursts = 0
+        expected = 0
+        while not self.stopping:
+            try:
+                chunk = self._queue.get(timeout=0.2)
+            except queue.Empty:
+                self._tick()
+                continue
+            rate = self.opts.rate
+            if chunk.dwell != current:
+                det.begin_dwell(chunk.tuning.centre_hz, chunk.t0_mono + chunk.offset / rate)
+                current = chunk.dwell
+                dwell_bursts = 0
+                expected = chunk.offset
+                if self._recorder is not None:
+                    self._recorder.begin_segment(
+                        chunk.t0_wall + chunk.offset / rate, chunk.tuning.centre_hz
+                    )
+            elif chunk.offset != expected:
+                # Chunks were dropped (queue full): restart the dwell at the right time so
+                # burst times stay true, rather than splice samples that are not adjacent.
+                dwell_bursts += self._emit(det.end_dwell(), chunk)
+                det.begin_dwell(chunk.tuning.centre_hz, chunk.t0_mono + chunk.offset / rate)
+                if self._recorder is not None:
+                    self._recorder.begin_segment(
+                        chunk.t0_wall + chunk.offset / rate, chunk.tuning.centre_hz
+                    )
+            if chunk.raw is not None:
+                expected = chunk.offset + chunk.raw.size // 2
+            if chunk.raw is None:
+                bursts = det.end_dwell()
+                dwell_bursts += self._emit(bursts, chunk)
+                with self._lock:
+                    self.scheduler.report(chunk.tuning, dwell_bursts, self.opts.sweep.dwell_s)
+                self.counters["dwells"] += 1
+                current = -1
+                self._tick()
+                continue
+            if self._recorder is not None:
+                self._recorder.write(chunk.raw)
+            self._remember(chunk)
+            dwell_bursts += self._emit(det.feed(chunk.raw, "cu8"), chunk)
+            self.counters["samples"] += chunk.raw.size // 2
+            new_gain = self.gain.update(
+                det.stats.last_clip_fraction, det.stats.noise_floor_dbfs, self.clock.monotonic()
+            )
+            if self.gain.overloaded:
+                self.counters["overload_chunks"] += 1
+            if new_gain is not None:
+                with self._lock:
+                    self._gain_request = new_gain
+                det.reset_floors()
+                self.counters["gain_changes"] += 1
+            self._tick()
+
+    def _emit(self, bursts: list[Burst], chunk: _Chunk) -> int:
+        for b in bursts:
+            rec = to_record(b, self.plan, self.gain.gain_db)
+            # Detector times are monotonic (the dwell began at t0_mono); the wall clock is
+            # attached at the edge.
+            shift = chunk.t0_wall - chunk.t0_mono
+            rec = type(rec)(
+                ts=b.t_start + shift, mono=b.t_start, t_end=b.t_end + shift,
+                freq_mhz=rec.freq_mhz, bandwidth_khz=rec.bandwidth_khz,
+                power_dbfs=rec.power_dbfs, snr_db=rec.snr_db, band=rec.band,
+                gain_db=rec.gain_db, sensor=self.opts.sensor,
+            )  # fmt: skip
+            self.counters["bursts"] += 1
+            if self._recorder is not None:
+                self._recorder.annotate(b)
+            self.deliver(rec)
+        return len(bursts)
+
+    def _tick(self) -> None:
+        now = self.clock.monotonic()
+        if now - self._last_status >= self.opts.status_every_s:
+            self._last_status = now
+            self.check_silence()
+            self._sink(self.status())
+
+    # -- evidence --------------------------------------------------------------------------
+    def _remember(self, chunk: _Chunk) -> None:
+        keep = int(self.opts.snippet_keep_s * self.opts.rate)
+        self._ring.append(chunk)
+        self._ring_samples += chunk.raw.size // 2 if chunk.raw is not None else 0
+        while self._ring and self._ring_samples - self._ring_len(self._ring[0]) >= keep:
+            self._ring_samples -= self._ring_len(self._ring.popleft())
+
+    @staticmethod
+    def _ring_len(c: _Chunk) -> int:
+        return 0 if c.raw is None else c.raw.size // 2
+
+    def save_snippet(self, mono_start: float, mono_end: float, out_dir: str | Path,
+                     name: str, margin_s: float = 0.002) -> Path | None:  # fmt: skip
+        """Write the IQ around a burst (by its monotonic times) as SigMF; None if gone."""
+        chunks = [c for c in list(self._ring) if c.raw is not None]
+        for dwell in sorted({c.dwell for c in chunks}):
+            mine = [c for c in chunks if c.dwell == dwell]
+            first = mine[0]
+            start = first.t0_mono + first.offset / self.opts.rate
+            end = mine[-1].t0_mono + (mine[-1].offset + self._ring_len(mine[-1])) / self.opts.rate
+            if not start <= mono_start < end:
+                continue
+            raw = np.concatenate([c.raw for c in mine if c.raw is not None])
+            burst = Burst(mono_start, mono_end, first.tuning.centre_hz, 200e3, 0.0, 0.0,
+                          first.tuning.centre_hz, 0, 1, 1)  # fmt: skip
+            shift = first.t0_wall - first.t0_mono
+            path = save_snippet(out_dir, name, raw, self.opts.rate, first.tuning.centre_hz,
+                                start, burst, margin_s)  # fmt: skip
+            # Times inside the snippet are monotonic; record the wall time it corresponds to.
+            _LOGGER.debug("snippet %s starts at wall %.3f", path, start + shift)
+            return path
+        return None
+
+    # -- health ----------------------------------------------------------------------------
+    def health_detail(self) -> dict[str, object]:
+        detail = super().health_detail()
+        floor = self.detector.stats.noise_floor_dbfs
+        detail.update(
+            {
+                "transport": self.opts.transport,
+                "where": self.frontend.where,
+                "tuning_mhz": None if self._tuning is None else self._tuning.centre_hz / 1e6,
+                "noise_floor_dbfs": None if floor is None else round(floor, 1),
+                "gain_db": self.gain.gain_db,
+                "gain_mode": "fixed" if self.opts.gain_db is not None else "auto",
+                "overload": self.gain.overloaded,
+                "clip_fraction": round(self.detector.stats.last_clip_fraction, 5),
+                "reconnects": self.counters["reconnects"],
+                "failure": None if self._failure is None else self._failure.name,
+                "retry_in_s": None if self._retry_in is None else round(self._retry_in, 2),
+                "queue": self._queue.qsize(),
+                "dropped_channels": self.scheduler.dropped(),
+            }
+        )
+        return detail
+
+    def distance_m(self, power_dbfs: float) -> float:
+        """Nearness guess for a burst's power at the current gain."""
+        return estimate_distance_m(power_dbfs, self.gain.gain_db, self.opts.calibration)
+
+
+def build_source(section: dict[str, Any], sink: Sink, clock: Clock = SYSTEM_CLOCK) -> SdrSource:
+    """The SDR source from the config's ``[sdr]`` table (ValueError on bad config)."""
+    return SdrSource(SdrOptions.from_mapping(section), sink, clock)
