@@ -223,3 +223,53 @@ def test_time_parsing() -> None:
     for bad in ("", "nan", "yesterday", "2025-13-01"):
         with pytest.raises(TimeFormatError):
             parse_time(bad)
+
+
+def test_bad_evidence_is_listed_not_fatal_and_empty_period_exports(
+    day: Day, tmp_path: Path
+) -> None:
+    with day.store.write() as conn:
+        for fmt, payload in (
+            ("ble_advert", b"\xff not json"),
+            ("sigmf", b"/nowhere/iq"),
+            ("mystery", b"?"),
+        ):
+            conn.execute(
+                "INSERT INTO evidence (alert_id, device_id, radio, ts, format, payload) "
+                "VALUES ('alert-002', 'dev-1', 'ble', ?, ?, ?)",
+                (day.since + 7200, fmt, payload),
+            )
+    files = _bundle(day, tmp_path)
+    index = [json.loads(x) for x in files["evidence_index.ndjson"].splitlines()]
+    notes = [e["note"] for e in index if e["alert_id"] == "alert-002" and not e["file"]]
+    assert len(notes) == 3
+    assert any("not JSON" in n for n in notes) and any("unreadable" in n for n in notes)
+    assert any("unknown format 'mystery'" in n for n in notes)
+    empty = tmp_path / "empty.tar.gz"
+    build_bundle(day.store, Period(day.since - 2 * 86400, day.since - 86400), empty)
+    _top, quiet = unpack(empty)
+    assert quiet["alerts.ndjson"] == b"" and quiet["alerts.csv"].count(b"\r\n") == 1
+    from scanner.export.verify import verify_bundle
+
+    assert verify_bundle(empty).ok
+
+
+def test_real_sigmf_capture_travels_as_evidence(
+    day: Day, tmp_path: Path, shared_data: Path
+) -> None:
+    base = shared_data / "sdr" / "gsm-uplink" / "gsm-uplink-4bursts"
+    with day.store.write() as conn:
+        conn.execute(
+            "INSERT INTO evidence (alert_id, device_id, radio, ts, format, payload) "
+            "VALUES ('alert-003', 'dev-2', 'sdr', ?, 'sigmf', ?)",
+            (day.since + 3 * HOUR, str(base) + ".sigmf-meta"),
+        )
+    files = _bundle(day, tmp_path)
+    name = next(n for n in files if n.startswith("evidence/alert-003/") and n.endswith("-meta"))
+    assert files[name] == base.with_suffix(".sigmf-meta").read_bytes()
+    assert files[name.replace("-meta", "-data")] == base.with_suffix(".sigmf-data").read_bytes()
+    sigmffile = pytest.importorskip("sigmf.sigmffile")
+    (tmp_path / "x.sigmf-meta").write_bytes(files[name])
+    (tmp_path / "x.sigmf-data").write_bytes(files[name.replace("-meta", "-data")])
+    recording = sigmffile.fromfile(str(tmp_path / "x.sigmf-meta"))
+    assert recording.read_samples().size > 0
