@@ -40,7 +40,7 @@ from typing import Any
 from scanner import __version__
 from scanner.config import Config
 from scanner.export import tables
-from scanner.export.collect import Period, PeriodData, collect, redact
+from scanner.export.collect import Period, PeriodData, collect_in_snapshot, redact, snapshot
 from scanner.export.evidence import alert_evidence, safe_name
 from scanner.export.manifest import FORMAT, MANIFEST_NAME, manifest_bytes, sha256
 from scanner.export.pseudonym import Identity, Pseudonymiser, site_key
@@ -166,8 +166,9 @@ def build_bundle(
     key = site_key(store)
     record_export(store, actor, period, pseudonymise, now)
     site = config.site if config is not None else str(store.get_setting("site_name", ""))
-    data = collect(store, period, now, site)
-    chains = {name: _chain_rows(store, name) for name in CHAIN_FILES}
+    with snapshot(store):
+        data = collect_in_snapshot(store, period, now, site)
+        chains = {name: _chain_rows(store, name) for name in CHAIN_FILES}
     store_ids = [str(a["id"]) for a in data.alerts]  # evidence is keyed by the real id
     pseudo: Pseudonymiser | Identity = Pseudonymiser(key) if pseudonymise else Identity()
     if isinstance(pseudo, Pseudonymiser):

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,17 +80,28 @@ def redact(value: Any) -> Any:
     return value
 
 
-def collect(store: Store, period: Period, generated_ts: float, site: str = "") -> PeriodData:
-    """All rows of the period from one consistent snapshot of the store."""
+@contextmanager
+def snapshot(store: Store) -> Iterator[None]:
+    """One read transaction: everything read inside sees the store at one instant, so an
+    alert acknowledged mid-export cannot make the tables disagree with the chain."""
     with store.lock:
         store.conn.execute("BEGIN")
         try:
-            return _collect(store, period, generated_ts, site)
+            yield
         finally:
             store.conn.execute("COMMIT")
 
 
-def _collect(store: Store, period: Period, generated_ts: float, site: str) -> PeriodData:
+def collect(store: Store, period: Period, generated_ts: float, site: str = "") -> PeriodData:
+    """All rows of the period from one consistent snapshot of the store."""
+    with snapshot(store):
+        return collect_in_snapshot(store, period, generated_ts, site)
+
+
+def collect_in_snapshot(
+    store: Store, period: Period, generated_ts: float, site: str = ""
+) -> PeriodData:
+    """As ``collect``, for a caller that already holds ``snapshot(store)``."""
     since, until = period.since, period.until
     data = PeriodData(period=period, generated_ts=generated_ts, site=site)
     alerts = _rows(

@@ -234,3 +234,54 @@ def test_pseudonymised_flag_cannot_hide_an_edit(built: tuple[Path, Path], tmp_pa
         "CHAIN audit: record seq 1 is marked pseudonymised in a bundle that is not, which would "
         "exempt it from the content check: ALTERED"
     ]
+
+
+def test_exports_taken_while_the_core_writes_verify(day: Day, tmp_path: Path) -> None:
+    """Another process keeps raising and acknowledging alerts during the exports: each bundle
+    is one consistent snapshot, so none of them disagrees with its own chain."""
+    import threading
+
+    from scanner.store import alerts as alert_store
+
+    stop = threading.Event()
+    writer = Store(day.store.path)  # its own connection, as the core's process has
+
+    def core() -> None:
+        n = 0
+        while not stop.is_set():
+            ts = day.since + 100 + n
+            alert_store.raise_alert(
+                writer,
+                alert_store.AlertRecord(
+                    id=f"live-{n}",
+                    kind="handset",
+                    state="open",
+                    title="Handset in zone",
+                    raised_ts=ts,
+                    updated_ts=ts,
+                    confidence=0.9,
+                    handsets=1,
+                    sensors=["wifi"],
+                    reasons=[],
+                    device_ids=[],
+                ),
+            )
+            stop.wait(0.002)
+            alert_store.acknowledge_alert(writer, f"live-{n}", ts + 1, "guard1")
+            n += 1
+            stop.wait(0.002)
+
+    thread = threading.Thread(target=core)
+    thread.start()
+    try:
+        bundles = [_export(day, tmp_path / f"live{i}.tar.gz") for i in range(6)]
+    finally:
+        stop.set()
+        thread.join()
+        writer.close()
+    counts = []
+    for bundle in bundles:
+        report = verify_bundle(bundle)
+        assert report.ok, report.problems
+        counts.append(json.loads(unpack(bundle)[1]["MANIFEST.json"])["counts"]["alerts"])
+    assert counts[-1] > counts[0]  # the writer really was writing during the exports
