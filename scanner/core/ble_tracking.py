@@ -37,8 +37,8 @@ class TrackerOptions:
 
     # A new address is linked after it has been heard this long (or this many times), so the
     # old address has had the chance to prove it is still alive (then it was not a rotation).
-    settle_s: float = 2.0
-    settle_adverts: int = 8
+    settle_s: float = 3.0
+    settle_adverts: int = 12
     # The old address must have gone silent at most this long before the new one appeared.
     link_window_s: float = 20.0
     # RSSI of the old and new address (averaged) may differ by at most this much.
@@ -64,6 +64,8 @@ class _Track:
     rssi: float | None
     handoff_seq: int | None
     adverts: int = 0
+    rssi_sum: float = 0.0
+    rssi_n: int = 0
     settled: bool = False
     addresses: list[str] = field(default_factory=list)
 
@@ -205,7 +207,9 @@ class BleTracker:
             return None
         if old.payload_key and new.payload_key and old.payload_key != new.payload_key:
             return None
-        score = gap
+        # Within a few advertising intervals every gap looks alike: the gap only breaks ties
+        # between candidates far apart in time; RSSI and payload continuity decide.
+        score = gap / 5.0
         if old.signature != new.signature:
             score += 5.0
         if old.model and new.model and old.model != new.model:
@@ -214,7 +218,7 @@ class BleTracker:
             delta = abs(old.rssi - new.rssi)
             if delta > o.max_rssi_delta_db:
                 return None
-            score += delta / 3.0
+            score += delta / 1.5
         if old.handoff_seq is not None and new.handoff_seq is not None:
             step = (new.handoff_seq - old.handoff_seq) & 0xFFFF
             if step > o.max_handoff_step:
