@@ -1,4 +1,4 @@
-"""Detection probability and false alarms of the detector on synthesised uplink (shared by tests)."""
+"""Detection probability and false alarms on synthesised uplink (shared by the tests)."""
 
 from __future__ import annotations
 

@@ -9,8 +9,10 @@ from tests.sdr.pd_measure import false_alarms_per_hour, measure_pd
 
 def test_577us_burst_at_10db_is_found_with_pd_099() -> None:
     result = measure_pd(10.0, n_bursts=400, seed=10)
-    print(f"SNR 10 dB: Pd {result.pd:.4f} ({result.detected}/{result.bursts}), "
-          f"unmatched detections {result.false_alarms}")
+    print(
+        f"SNR 10 dB: Pd {result.pd:.4f} ({result.detected}/{result.bursts}), "
+        f"unmatched detections {result.false_alarms}"
+    )
     assert result.pd >= 0.99
     assert result.false_alarms <= 2
 
