@@ -1,4 +1,6 @@
-"""`checkpoint demo` as a user runs it: a subprocess on a free port, driven over HTTP."""
+"""`checkpoint demo` as a user runs it: a subprocess on a free port, driven over HTTP and in
+headless Chromium (issue 2: within a minute the page shows an alert from the bundled scenario,
+and acknowledging it works)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -19,46 +22,45 @@ import pytest
 from scanner.runtime.demo import BUNDLED_SCENARIO
 
 URL_RE = re.compile(r"^\s+open\s+(http://\S+)$")
-LOGIN_RE = re.compile(r"^\s+login\s+(\S+) / (\S+)\s+\((\w+)")
+LOGIN_RE = re.compile(r"^\s+login\s+(\S+) / (\S+)\s+\((\w+)(?:, tablet PIN (\d+))?")
+CHROMIUM = os.environ.get("CHECKPOINT_CHROMIUM", "/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+# The scenario's first visitor walks in about 22 s after the start; the alert must follow
+# well within the minute issue 2 allows.
+ALERT_WITHIN_S = 60.0
 
 
 @dataclass
 class Demo:
     proc: subprocess.Popen[str]
+    started: float
     url: str = ""
     logins: dict[str, tuple[str, str]] = field(default_factory=dict)
+    pin: str = ""
     stdout: list[str] = field(default_factory=list)
     stderr: list[str] = field(default_factory=list)
 
 
-def _pump(stream: object, into: list[str]) -> None:
-    for line in stream:  # type: ignore[attr-defined]
+def _pump(stream: Any, into: list[str]) -> None:
+    for line in stream:
         into.append(line.rstrip("\n"))
 
 
-@pytest.fixture
-def demo(tmp_path: Path) -> Iterator[Demo]:
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     if not BUNDLED_SCENARIO.is_dir():
         pytest.fail(f"the bundled demo scenario is missing: {BUNDLED_SCENARIO}")
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("NOTIFY_SOCKET", None)
+    data = tmp_path_factory.mktemp("demo") / "data"
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "scanner.cli.main",
-            "demo",
-            "--port",
-            "0",
-            "--data-dir",
-            str(tmp_path / "data"),
-        ],
+        [sys.executable, "-m", "scanner.cli.main", "demo", "--port", "0", "--data-dir", str(data)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=env,
     )
-    d = Demo(proc)
+    d = Demo(proc, time.monotonic())
     threading.Thread(target=_pump, args=(proc.stdout, d.stdout), daemon=True).start()
     threading.Thread(target=_pump, args=(proc.stderr, d.stderr), daemon=True).start()
     deadline = time.monotonic() + 60
@@ -71,16 +73,13 @@ def demo(tmp_path: Path) -> Iterator[Demo]:
             d.url = m.group(1)
         if m := LOGIN_RE.match(line):
             d.logins[m.group(3)] = (m.group(1), m.group(2))
+            d.pin = d.pin or (m.group(4) or "")
     try:
         yield d
     finally:
         if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            proc.kill()
+            proc.wait()
 
 
 def test_demo_serves_health_and_an_alert_from_the_bundled_scenario(demo: Demo) -> None:
@@ -89,7 +88,7 @@ def test_demo_serves_health_and_an_alert_from_the_bundled_scenario(demo: Demo) -
     with httpx.Client(base_url=demo.url, timeout=10) as client:
         health = client.get("/healthz")
         assert health.status_code == 200
-        assert isinstance(health.json(), dict)
+        assert health.json()["store"]["ok"] is True
         page = client.get("/")
         assert page.status_code == 200 and "<html" in page.text.lower()
         assert client.get("/api/v1/alerts").status_code == 401
@@ -97,25 +96,60 @@ def test_demo_serves_health_and_an_alert_from_the_bundled_scenario(demo: Demo) -
         user, password = demo.logins["guard"]
         login = client.post("/api/v1/session", json={"username": user, "password": password})
         assert login.status_code == 200, login.text
-        started = time.monotonic()
-        items: list[dict[str, object]] = []
-        while time.monotonic() - started < 60 and not items:
+        items: list[dict[str, Any]] = []
+        while time.monotonic() - demo.started < ALERT_WITHIN_S and not items:
             resp = client.get("/api/v1/alerts")
             assert resp.status_code == 200
             items = resp.json()["items"]
             if not items:
-                time.sleep(1)
-        assert items, f"no alert within 60 s; stderr={demo.stderr[-20:]}"
-        took = time.monotonic() - started
-        alert = items[0]
+                time.sleep(0.5)
+        assert items, f"no alert within {ALERT_WITHIN_S} s; stderr={demo.stderr[-20:]}"
+        print(f"first demo alert {time.monotonic() - demo.started:.1f} s after start")
+        alert = items[-1]
         assert alert["kind"] in ("handset", "unidentified_transmitter")
         assert alert["sensors"]
-        print(f"first demo alert after {took:.1f} s: {alert['title']}")
-        sensors = client.get("/api/v1/sensors")
-        assert sensors.status_code == 200
+        # The replayed radios report their health like live ones.
+        sensors = {s["sensor"] for s in client.get("/healthz").json()["sensors"].values()}
+        assert {"wifi", "ble"} <= sensors
 
+
+@pytest.mark.browser
+def test_demo_alarm_shows_on_the_tablet_and_acknowledges(demo: Demo) -> None:
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM}")
+    from playwright.sync_api import sync_playwright
+
+    assert demo.pin, demo.stdout
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"]
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page.goto(demo.url)
+            page.wait_for_selector("#login:not([hidden])")
+            for digit in demo.pin:
+                page.click(f".pinpad button[data-digit='{digit}']")
+            page.click("#login-submit")
+            remaining_ms = max(5.0, ALERT_WITHIN_S - (time.monotonic() - demo.started)) * 1000
+            page.wait_for_function(
+                "() => document.body.dataset.state === 'alarm'", timeout=remaining_ms
+            )
+            page.screenshot(path=str(ARTIFACTS / "demo-alarm.png"))
+            page.click("#alarm-ack")
+            page.wait_for_function("() => document.body.dataset.state !== 'alarm'", timeout=10_000)
+            assert page.is_hidden("#alarm")
+            page.screenshot(path=str(ARTIFACTS / "demo-acknowledged.png"))
+        finally:
+            browser.close()
+
+
+def test_demo_stops_cleanly_on_ctrl_c(demo: Demo) -> None:
+    assert demo.proc.poll() is None, demo.stderr[-20:]
     demo.proc.send_signal(signal.SIGINT)
     assert demo.proc.wait(timeout=20) == 0
+    time.sleep(0.2)
     assert not any("Traceback" in line for line in demo.stderr), "\n".join(demo.stderr[-40:])
 
 
