@@ -80,6 +80,7 @@ def _export(p: argparse.ArgumentParser) -> None:
 def _verify(p: argparse.ArgumentParser) -> None:
     p.add_argument("file")
     p.add_argument("--db", help="the unit's store: also check the bundle's seal with its site key")
+    p.add_argument("--previous", metavar="OLD", help="an earlier bundle: prove nothing was cut")
 
 
 def _report(p: argparse.ArgumentParser) -> None:
