@@ -32,7 +32,7 @@ DEFAULT_ZONE: dict[str, ZoneThresholds] = {
     "ble": ZoneThresholds(enter_dbm=-69.0, exit_dbm=-73.0),
     # SDR uses burst SNR. The network's power control spreads a phone's uplink over 15 dB
     # whatever its distance to us, so only a strong, sustained uplink counts as in the zone.
-    "sdr": ZoneThresholds(enter_dbm=35.0, exit_dbm=29.0),
+    "sdr": ZoneThresholds(enter_dbm=31.0, exit_dbm=26.0),
 }
 
 
@@ -50,8 +50,9 @@ class CoreOptions:
     min_samples: int = 2
     enter_samples: int = 3
     # Just above the threshold is where a loiterer's lucky samples land: there the median of
-    # ``confirm_samples`` samples must agree. Clearly inside needs no more than the above.
-    confirm_margin_db: float = 3.0
+    # the whole window (at least ``confirm_samples`` samples) must agree. A phone clearly
+    # inside needs no more than the above.
+    confirm_margin_db: float = 5.0
     confirm_samples: int = 5
     # A handset presence ends when all its devices have been out this long.
     leave_hold_s: float = 10.0
@@ -62,6 +63,7 @@ class CoreOptions:
     # Uplink energy alone: bursts needed within the window, and how long Wi-Fi and BLE get to
     # name the transmitter before an "unidentified transmitter" alert is raised.
     sdr_min_bursts: int = 2
+    sdr_confirm_bursts: int = 4
     sdr_window_s: float = 6.0
     sdr_alone_after_s: float = 2.0
     sdr_absent_s: float = 15.0
@@ -93,7 +95,13 @@ class CoreOptions:
                 if not isinstance(raw, Mapping):
                     raise ConfigError("[core].sensor_offsets_db must be a table")
                 values[key] = {str(k): float(v) for k, v in raw.items()}
-            elif key in ("min_samples", "enter_samples", "confirm_samples", "sdr_min_bursts"):
+            elif key in (
+                "min_samples",
+                "enter_samples",
+                "confirm_samples",
+                "sdr_min_bursts",
+                "sdr_confirm_bursts",
+            ):
                 values[key] = _number(key, raw, int)
             else:
                 values[key] = _number(key, raw, float)

@@ -114,9 +114,18 @@ class PresenceParams:
                 options.sdr_window_s,
                 options.sdr_absent_s,
                 options.sdr_min_bursts,
-                max(options.sdr_min_bursts, options.enter_samples),
+                options.sdr_min_bursts,
+                options.confirm_margin_db,
+                options.sdr_confirm_bursts,
             )
-        return cls(options.window_s, options.absent_s, options.min_samples, options.enter_samples)
+        return cls(
+            options.window_s,
+            options.absent_s,
+            options.min_samples,
+            options.enter_samples,
+            options.confirm_margin_db,
+            options.confirm_samples,
+        )
 
 
 def update(
@@ -176,8 +185,8 @@ def _decide(
         return False
     if level >= thresholds.enter_dbm + options.confirm_margin_db:
         return _set(presence, mono, True)
-    longer = levels[-options.confirm_samples :]
-    if len(longer) >= options.confirm_samples and statistics.median(longer) >= thresholds.enter_dbm:
+    # Marginal: the whole window must agree, so a few seconds of lucky shadowing do not.
+    if len(levels) >= options.confirm_samples and window_level >= thresholds.enter_dbm:
         return _set(presence, mono, True)
     return False
 

@@ -35,8 +35,8 @@ BASE_START = 1_764_000_000.0
 # SDR windows: sample rate and length of each captured window, and the receiver's noise level.
 SDR_RATE = 1.024e6
 SDR_WINDOW_S = 0.002
-SDR_NOISE_DBFS = -40.0
-SDR_CAP_SNR_DB = 38.0  # above this a burst would clip the 8-bit converter at this gain
+SDR_NOISE_DBFS = -45.0
+SDR_CAP_SNR_DB = 44.0  # above this a burst would clip the 8-bit converter at this gain
 
 
 class ScenarioError(ValueError):
@@ -130,6 +130,8 @@ def truth_of(people: list[Person], prof: Profile, start: float, duration: float)
                 "zone_intervals": intervals,
                 "role": p.role,
                 "platform": p.platform,
+                # Not part of the scoring: for tracing an alert back to who caused it.
+                "addresses": {"wifi": p.macs, "ble": p.ble_addresses},
             }
         )
     return {
