@@ -10,7 +10,7 @@ def run(args: argparse.Namespace) -> int:
     from scanner.export.verify import verify_bundle
 
     key = _site_key(getattr(args, "db", None))
-    report = verify_bundle(args.file, key)
+    report = verify_bundle(args.file, key, getattr(args, "previous", None))
     for line in report.problems:
         print(line)
     for line in report.notes:

@@ -70,8 +70,12 @@ def read_bundle(path: str | Path) -> tuple[dict[str, bytes], list[str]]:
     return files, problems
 
 
-def verify_bundle(path: str | Path, key: bytes | None = None) -> VerifyReport:
-    """Check a bundle; ``key`` (the site key, on the unit) also checks the manifest's seal."""
+def verify_bundle(
+    path: str | Path, key: bytes | None = None, previous: str | Path | None = None
+) -> VerifyReport:
+    """Check a bundle; ``key`` (the site key, on the unit) also checks the manifest's seal;
+    ``previous`` (an earlier bundle of the same unit) proves neither chain was cut back or
+    rewritten since that bundle was made."""
     report = VerifyReport()
     files, problems = read_bundle(path)
     report.problems += problems
@@ -97,6 +101,8 @@ def verify_bundle(path: str | Path, key: bytes | None = None) -> VerifyReport:
         _check_chain(name, file_name, rows, manifest, report)
     _check_alerts(manifest, files, chains["alert_history"], report)
     _check_export_anchors(chains, report)
+    if previous is not None:
+        _check_previous(previous, chains, report)
     if report.ok:
         report.notes.append(
             f"intact: {len(manifest['files']) + 1} files match MANIFEST.json; "
@@ -347,4 +353,36 @@ def _check_export_anchors(chains: dict[str, list[dict[str, Any]]], report: Verif
                 f"CHAIN alert_history: an export at {_when(row)} recorded head seq {seq} "
                 f"{head[:16]}…, which this chain does not contain: records up to it were "
                 "removed or rewritten since"
+            )
+
+
+def _check_previous(
+    previous: str | Path, chains: dict[str, list[dict[str, Any]]], report: VerifyReport
+) -> None:
+    """Each chain head of the earlier bundle must still be in this bundle's chain, unchanged."""
+    files, problems = read_bundle(previous)
+    raw = files.get(MANIFEST_NAME)
+    if problems or raw is None:
+        report.problems.append(f"PREVIOUS: {previous} cannot be read as a bundle")
+        return
+    try:
+        earlier = parse_manifest(raw)
+    except ManifestError as exc:
+        report.problems.append(f"PREVIOUS: {previous}: {exc}")
+        return
+    for name, rows in chains.items():
+        head = earlier.get("chains", {}).get(name, {})
+        seq, digest = head.get("head_seq"), head.get("head_hash")
+        if not seq:
+            continue
+        found = next((r for r in rows if r.get("seq") == seq), None)
+        if found is None or found.get("hash") != digest:
+            report.problems.append(
+                f"CHAIN {name}: the earlier bundle {Path(previous).name} ended at seq {seq} "
+                f"{str(digest)[:16]}…, which this chain does not contain: records were removed "
+                "or rewritten since"
+            )
+        else:
+            report.notes.append(
+                f"{name}: contains the head of {Path(previous).name} (seq {seq}) unchanged"
             )

@@ -7,6 +7,7 @@ import json
 import random
 import struct
 import tarfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -295,8 +296,7 @@ def populate_day(store: Store, folder: Path, seed: int = 7) -> Day:
 
 
 @pytest.fixture
-def day(tmp_path: Path) -> Day:
+def day(tmp_path: Path) -> Iterator[Day]:
     store = Store(tmp_path / "checkpoint.db")
-    result = populate_day(store, tmp_path)
-    yield result  # type: ignore[misc]
+    yield populate_day(store, tmp_path)
     store.close()

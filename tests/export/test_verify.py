@@ -285,3 +285,24 @@ def test_exports_taken_while_the_core_writes_verify(day: Day, tmp_path: Path) ->
         assert report.ok, report.problems
         counts.append(json.loads(unpack(bundle)[1]["MANIFEST.json"])["counts"]["alerts"])
     assert counts[-1] > counts[0]  # the writer really was writing during the exports
+
+
+def test_earlier_bundle_exposes_a_cut_back_of_both_chains(
+    day: Day, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = _export(day, tmp_path / "first.tar.gz")
+    # A careful forger removes the newest alert AND the audit record of the first export, so
+    # the second bundle alone is self-consistent.
+    with day.store.write() as conn:
+        conn.execute("DELETE FROM alert_history WHERE alert_id = 'alert-014'")
+        conn.execute("DELETE FROM alerts WHERE id = 'alert-014'")
+        conn.execute("DELETE FROM audit WHERE action = 'export'")
+    second = _export(day, tmp_path / "second.tar.gz")
+    assert verify_bundle(second).ok
+    assert main(["verify", str(second), "--previous", str(first)]) == 1
+    out = capsys.readouterr().out
+    assert "CHAIN alert_history: the earlier bundle first.tar.gz ended at seq" in out
+    assert "records were removed or rewritten since" in out
+    # An untouched store passes the same comparison.
+    third = _export(day, tmp_path / "third.tar.gz")
+    assert main(["verify", str(third), "--previous", str(second)]) == 0
