@@ -182,6 +182,7 @@ def build_bundle(
     digests: dict[str, dict[str, Any]] = {}
     evidence_index: list[dict[str, Any]] = []
     evidence_files = 0
+    used_folders: set[str] = set()
     fd, tmp_name = tempfile.mkstemp(prefix=".export-", suffix=".tar.gz", dir=out_path.parent)
     os.close(fd)
     try:
@@ -202,6 +203,10 @@ def build_bundle(
             add("config.json", _config_json(data, config))
             for alert, store_id in zip(data.alerts, store_ids, strict=True):
                 folder_name = f"evidence/{safe_name(str(alert['id']))}"
+                if folder_name in used_folders:
+                    # Two ids that differ only in characters a file name cannot hold.
+                    folder_name += f"-{len(used_folders)}"
+                used_folders.add(folder_name)
                 for ev in alert_evidence(store, store_id, folder_name, pseudo):
                     if ev.name:
                         add(ev.name, ev.data)
