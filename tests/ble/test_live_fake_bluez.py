@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from fakes.bluez import FLOOD_COMPANY, FakeBluez
 
+from scanner.clock import ManualClock
 from scanner.observations import BleAdvert, SensorStatus, SourceEvent
 from scanner.sources.ble.classify import classify
 from scanner.sources.ble.jsonl import read_jsonl
@@ -242,5 +243,107 @@ def test_no_bus_at_all_is_a_clear_fault(tmp_path: Path, monkeypatch: pytest.Monk
     try:
         assert wait_until(lambda: source.state == "fault", 10)
         assert "D-Bus" in source.message
+    finally:
+        source.stop()
+
+
+def test_stale_discovery_in_progress_is_taken_over(fake_bluez: FakeBluez) -> None:
+    fake_bluez.stale_discovery()
+    sink = Collector()
+    source = started({}, sink)
+    try:
+        assert wait_until(lambda: source.state == "ok", 10), source.message
+        assert fake_bluez.advert("42:00:00:00:00:0A", mfr={76: bytes.fromhex("1005031c5a0b2e")})
+        assert wait_until(lambda: len(sink.adverts()) == 1, 5)
+    finally:
+        source.stop()
+    assert source.counters["error_in_progress"] >= 1
+    assert any(s.state == "starting" and "already running" in s.message for s in sink.statuses())
+
+
+def test_passive_mode_falls_back_to_active_when_bluez_cannot(fake_bluez: FakeBluez) -> None:
+    sink = Collector()
+    source = started({"scanning_mode": "passive"}, sink)
+    try:
+        assert wait_until(lambda: source.state == "ok", 10), source.message
+        assert source.passive_fallback
+        assert "passive not supported" in source.message
+        assert fake_bluez.advert("42:00:00:00:00:0B", mfr={76: bytes.fromhex("1005031c5a0b2e")})
+        assert wait_until(lambda: len(sink.adverts()) == 1, 5)
+    finally:
+        source.stop()
+
+
+def test_full_handoff_counts_every_drop(fake_bluez: FakeBluez) -> None:
+    """A sink slower than the radio: the bounded queue overflows, and every advert bleak
+    delivered is either handed on or counted as dropped."""
+    gate = threading.Event()
+    inner = Collector()
+
+    def slow_sink(event: SourceEvent) -> None:
+        if isinstance(event, BleAdvert):
+            gate.wait(5)
+        inner(event)
+
+    source = started({"queue_size": 16}, slow_sink)  # type: ignore[arg-type]
+    try:
+        assert wait_until(lambda: source.state == "ok", 10), source.message
+        result = fake_bluez.flood(rate=2000, seconds=0.5, devices=20)
+        assert wait_until(lambda: source.counters["adverts_in"] >= result["sent"], 10)
+        gate.set()
+        assert wait_until(
+            lambda: (
+                source.counters["delivered"] + source.counters["dropped_queue_full"]
+                >= result["sent"]
+            ),
+            10,
+        )
+    finally:
+        gate.set()
+        source.stop()
+    dropped = source.counters["dropped_queue_full"]
+    got = len(inner.adverts())
+    print(
+        f"\nBLE handoff of 16 behind a stalled sink: {result['sent']} sent, {got} delivered, "
+        f"{dropped} counted drops"
+    )
+    assert dropped > 0
+    assert got + dropped == result["sent"]
+    assert source.status().counters["dropped_queue_full"] == dropped  # reaches /healthz
+
+
+def test_scanning_resumes_after_the_system_bus_restarts(fake_bluez: FakeBluez) -> None:
+    sink = Collector()
+    source = started({}, sink)
+    payload = {76: bytes.fromhex("1005031c5a0b2e")}
+    try:
+        assert wait_until(lambda: source.state == "ok", 10), source.message
+        fake_bluez.restart_system_bus(delay=1.0)
+        back = time.monotonic()
+        assert any("D-Bus" in s.message or "bluetoothd" in s.message for s in sink.statuses())
+        fake_bluez.tick("7D:00:00:00:00:01", payload, 0.05)
+        assert wait_until(lambda: len(sink.adverts()) > 0, 15), (source.state, source.message)
+        recovery_s = next(t for t, e in sink.events if isinstance(e, BleAdvert)) - back
+        fake_bluez.untick()
+    finally:
+        source.stop()
+    print(f"\nBLE: adverts again {recovery_s:.2f} s after the system bus returned")
+    assert recovery_s < 10.0
+
+
+def test_silence_watchdog_with_an_injected_clock(fake_bluez: FakeBluez) -> None:
+    clock = ManualClock()
+    sink = Collector()
+    source = build_source({"status_interval_s": 0, "silence_after_s": 90}, sink, clock)
+    source.start()
+    try:
+        assert wait_until(lambda: source.state == "ok", 10), source.message
+        fake_bluez.advert("42:00:00:00:00:0C", mfr={76: bytes.fromhex("1005031c5a0b2e")})
+        assert wait_until(lambda: len(sink.adverts()) == 1, 5)
+        clock.advance(91.0)  # ninety seconds of radio silence, in no time
+        assert wait_until(lambda: source.state == "degraded", 3)
+        assert source.message.startswith("no frames for 91")
+        fake_bluez.advert("42:00:00:00:00:0C", rssi=-61, mfr={76: bytes.fromhex("1005031c5a0b2e")})
+        assert wait_until(lambda: source.state == "ok", 3)
     finally:
         source.stop()

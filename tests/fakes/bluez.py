@@ -355,6 +355,11 @@ def _serve() -> None:
                     self.adapter.discovering = False
                     self.adapter.emit_properties_changed({"Powered": False, "Discovering": False})
                 return {"ok": True}
+            if op == "stale_discovery":
+                # A discovery left running by another client (or a crashed earlier run).
+                if self.adapter is not None:
+                    self.adapter.discovering = True
+                return {"ok": True}
             if op == "restart":
                 return await self.restart(float(cmd.get("delay", 1.0)))
             if op == "flood":
@@ -413,14 +418,55 @@ def _serve() -> None:
 # The test side
 # ----------------------------------------------------------------------------------------------
 class FakeBluez:
-    """Handle on the running fake: each method sends one command and waits for its reply."""
+    """The private bus and the fake bluetoothd on it; each method sends one command to the
+    fake and waits for its reply."""
 
-    def __init__(self, proc: subprocess.Popen[str], address: str) -> None:
-        self.proc = proc
-        self.bus_address = address
+    def __init__(self, tmp: Path, refuse_power: bool = False) -> None:
+        self.tmp = tmp
+        self.refuse_power_at_start = refuse_power
+        self.dbus: subprocess.Popen[str] | None = None
+        self.proc: subprocess.Popen[str] | None = None
+        self.bus_address = ""
 
+    # -- processes --------------------------------------------------------------------------
+    def start(self) -> None:
+        self.dbus, self.bus_address = _start_dbus(self.tmp)
+        self.proc = _start_fake(self.bus_address, self.refuse_power_at_start)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            if self.proc.stdin is not None:
+                self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc = None
+        if self.dbus is not None:
+            self.dbus.terminate()
+            self.dbus.wait(timeout=5)
+            self.dbus = None
+
+    def restart_system_bus(self, delay: float = 1.0) -> None:
+        """The system D-Bus daemon dies (taking bluetoothd with it) and returns after
+        ``delay`` on the same socket, with a fresh bluetoothd."""
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+        if self.dbus is not None:
+            self.dbus.kill()
+            self.dbus.wait()
+            self.dbus = None
+        (self.tmp / "system_bus_socket").unlink(missing_ok=True)
+        time.sleep(delay)
+        self.start()
+
+    # -- commands ---------------------------------------------------------------------------
     def _call(self, op: str, **kw: Any) -> dict[str, Any]:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
+        assert self.proc is not None and self.proc.stdin is not None
+        assert self.proc.stdout is not None
         self.proc.stdin.write(json.dumps({"op": op, **kw}) + "\n")
         self.proc.stdin.flush()
         line = self.proc.stdout.readline()
@@ -470,6 +516,10 @@ class FakeBluez:
 
     def refuse_power(self, refuse: bool = True) -> None:
         self._call("refuse_power", refuse=refuse)
+
+    def stale_discovery(self) -> None:
+        """Mark a discovery as already running, as a crashed earlier scanner leaves it."""
+        self._call("stale_discovery")
 
     def restart_bluetoothd(self, delay: float = 1.0) -> float:
         """Drop every object and the bus name, come back after ``delay``; returns wall time
@@ -538,24 +588,14 @@ def _start_fake(address: str, refuse_power: bool) -> subprocess.Popen[str]:
 def running_fake_bluez(tmp: Path, *, refuse_power: bool = False) -> Iterator[FakeBluez]:
     """A private system bus with a fake bluetoothd on it; DBUS_SYSTEM_BUS_ADDRESS points at it
     for the duration."""
-    dbus, address = _start_dbus(tmp)
+    fake = FakeBluez(tmp, refuse_power)
     old = os.environ.get("DBUS_SYSTEM_BUS_ADDRESS")
-    os.environ["DBUS_SYSTEM_BUS_ADDRESS"] = address
-    fake_proc = None
     try:
-        fake_proc = _start_fake(address, refuse_power)
-        yield FakeBluez(fake_proc, address)
+        fake.start()
+        os.environ["DBUS_SYSTEM_BUS_ADDRESS"] = fake.bus_address
+        yield fake
     finally:
-        if fake_proc is not None:
-            if fake_proc.stdin is not None:
-                fake_proc.stdin.close()
-            try:
-                fake_proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                fake_proc.kill()
-                fake_proc.wait()
-        dbus.terminate()
-        dbus.wait(timeout=5)
+        fake.stop()
         if old is None:
             os.environ.pop("DBUS_SYSTEM_BUS_ADDRESS", None)
         else:

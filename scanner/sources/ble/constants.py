@@ -41,6 +41,7 @@ class BleErrorClass(StrEnum):
     DBUS_GONE = "dbus_gone"
     PERMISSION = "permission"
     TIMEOUT = "timeout"
+    PASSIVE_UNSUPPORTED = "passive_unsupported"
     UNKNOWN = "unknown"
 
 
@@ -107,6 +108,13 @@ ERROR_POLICIES: dict[BleErrorClass, ErrorPolicy] = {
     BleErrorClass.TIMEOUT: ErrorPolicy(
         "degraded", 2.0, 30.0, "bluetoothd did not answer in time; retrying"
     ),
+    # Not a failure of the radio: fall back to active scanning at once.
+    BleErrorClass.PASSIVE_UNSUPPORTED: ErrorPolicy(
+        "starting",
+        0.0,
+        0.0,
+        "passive scanning needs BlueZ 5.56+ with --experimental; scanning {adapter} actively",
+    ),
     BleErrorClass.UNKNOWN: ErrorPolicy(
         "fault", 2.0, 60.0, "BLE capture failed on {adapter}: {detail}"
     ),
@@ -115,6 +123,8 @@ ERROR_POLICIES: dict[BleErrorClass, ErrorPolicy] = {
 # Substrings of D-Bus error names and messages (BlueZ doc/org.bluez.Adapter.rst, bleak's
 # messages, dbus-daemon's errors), most specific first.
 ERROR_PATTERNS: tuple[tuple[str, BleErrorClass], ...] = (
+    ("passive scanning on Linux requires", BleErrorClass.PASSIVE_UNSUPPORTED),
+    ("org.bluez.AdvertisementMonitorManager1", BleErrorClass.PASSIVE_UNSUPPORTED),
     ("org.bluez.Error.InProgress", BleErrorClass.IN_PROGRESS),
     ("Operation already in progress", BleErrorClass.IN_PROGRESS),
     ("org.bluez.Error.NotReady", BleErrorClass.NOT_READY),
