@@ -421,6 +421,9 @@ class SocketReceiver:
             # A message larger than any sender writes: not one of ours; drop it whole.
             self._malformed("oversized message")
             return
+        # Wait for room in the core's queue at most once per message: a stalled core must not
+        # hold this thread (and every other capture daemon) for a second per record.
+        wait_s = RECEIVER_PUT_TIMEOUT_S
         for line in data.split(b"\n"):
             if not line:
                 continue
@@ -430,7 +433,11 @@ class SocketReceiver:
                 self._malformed(str(exc))
                 continue
             self.counters["records"] += 1
-            self.events.put_wait(event, RECEIVER_PUT_TIMEOUT_S)
+            if wait_s:
+                if not self.events.put_wait(event, wait_s):
+                    wait_s = 0.0
+            else:
+                self.events.put(event)
 
     def _malformed(self, why: str) -> None:
         self.counters["malformed_frames"] += 1

@@ -271,3 +271,25 @@ def test_transport_options_from_config(tmp_path: Path) -> None:
     for bad in ({"queue_size": 0}, {"queue_size": "big"}, {"sockets": "x"}, {"socket_mode": "rw"}):
         with pytest.raises(ConfigError):
             TransportOptions.from_mapping(bad, tmp_path)
+
+
+def test_a_stalled_core_costs_counted_drops_not_a_stuck_receiver(sock_path: Path) -> None:
+    events = EventQueue(10)  # nobody reads it: the core is stalled
+    receiver = SocketReceiver(sock_path, events)
+    receiver.start()
+    sender = SocketSender(sock_path, 10_000)
+    sender.start()
+    try:
+        frames = [sample_records(i)[0] for i in range(300)]
+        t0 = time.monotonic()
+        for f in frames:
+            sender.sink(f)
+        assert wait_for(lambda: receiver.counters["records"] == 300, 10)
+        # At most about one second of waiting per message, not per record.
+        assert time.monotonic() - t0 < 8
+        assert events.qsize() == 10
+        assert events.counters["dropped_queue_full"] == 290
+        assert [events.get_nowait() for _ in range(10)] == frames[:10]
+    finally:
+        sender.close()
+        receiver.close()
