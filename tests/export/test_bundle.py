@@ -273,3 +273,50 @@ def test_real_sigmf_capture_travels_as_evidence(
     (tmp_path / "x.sigmf-data").write_bytes(files[name.replace("-meta", "-data")])
     recording = sigmffile.fromfile(str(tmp_path / "x.sigmf-meta"))
     assert recording.read_samples().size > 0
+
+
+def test_export_from_config_carries_it_with_secrets_redacted(day: Day, tmp_path: Path) -> None:
+    config = tmp_path / "checkpoint.toml"
+    config.write_text(
+        f'[site]\nname = "north gate"\n[store]\npath = "{day.store.path}"\nbudget_mb = 50\n'
+        '[api]\nsecret_key = "do-not-leak"\nport = 8080\n'
+    )
+    out = tmp_path / "c.tar.gz"
+    assert (
+        main(
+            [
+                "export",
+                "--config",
+                str(config),
+                "--since",
+                str(day.since),
+                "--until",
+                str(day.until),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    files = unpack(out)[1]
+    doc = json.loads(files["config.json"])
+    assert doc["config"]["api"] == {"secret_key": "<redacted>", "port": 8080}
+    assert doc["config"]["store"]["budget_mb"] == 50
+    assert b"do-not-leak" not in b"".join(files.values())
+    assert "north gate" in files["report.html"].decode()
+    assert (
+        main(
+            [
+                "export",
+                "--config",
+                str(tmp_path / "missing.toml"),
+                "--since",
+                "0",
+                "--until",
+                "1",
+                "--out",
+                str(out),
+            ]
+        )
+        == 2
+    )
