@@ -55,7 +55,8 @@ function clear(node) {
 
 function fmtTime(ts) {
   if (ts === null || ts === undefined) return "–";
-  return new Date(ts * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  // 24-hour time, as guard logs are kept.
+  return new Date(ts * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" });
 }
 
 function fmtAge(seconds) {
@@ -174,15 +175,20 @@ function stopSiren() {
 
 function startVibration() {
   if (!("vibrate" in navigator) || state.vibrateTimer) return;
+  // Only touch devices vibrate, and browsers refuse it before the screen has been touched;
+  // asking anyway only fills the console. Sound is the primary alarm.
+  if (!navigator.maxTouchPoints) return;
+  if (navigator.userActivation && !navigator.userActivation.hasBeenActive) return;
   const buzz = () => navigator.vibrate([700, 300, 700]);
   buzz();
   state.vibrateTimer = setInterval(buzz, 2000);
 }
 
 function stopVibration() {
-  if (state.vibrateTimer) clearInterval(state.vibrateTimer);
+  if (!state.vibrateTimer) return;
+  clearInterval(state.vibrateTimer);
   state.vibrateTimer = null;
-  if ("vibrate" in navigator) navigator.vibrate(0);
+  navigator.vibrate(0);
 }
 
 async function keepAwake() {
