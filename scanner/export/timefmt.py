@@ -5,6 +5,9 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 
+# The last second of year 9999: every time up to it prints as ISO 8601.
+MAX_TS = 253_402_300_799
+
 
 class TimeFormatError(ValueError):
     """The text is neither an ISO 8601 time nor unix seconds."""
@@ -18,8 +21,8 @@ def parse_time(text: str) -> float:
     except ValueError:
         pass
     else:
-        if not math.isfinite(number):
-            raise TimeFormatError(f"not a time: {text!r}")
+        if not math.isfinite(number) or not 0 <= number <= MAX_TS:
+            raise TimeFormatError(f"not a time: {text!r} (unix seconds from 0 to {MAX_TS})")
         return number
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
@@ -29,7 +32,10 @@ def parse_time(text: str) -> float:
         ) from exc
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.timestamp()
+    ts = parsed.timestamp()
+    if not 0 <= ts <= MAX_TS:
+        raise TimeFormatError(f"not a time: {text!r} (before 1970 or after 9999)")
+    return ts
 
 
 def iso(ts: float | None) -> str | None:
