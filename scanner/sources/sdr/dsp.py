@@ -25,6 +25,7 @@ Only stage 4 loops in Python, over segments (a handful per burst), never over sa
 
 from __future__ import annotations
 
+import bisect
 import logging
 import math
 from collections.abc import Callable
@@ -202,9 +203,8 @@ class BurstDetector:
         self._window_scaled = self._window_real.copy()
         energy = np.cumsum(hann.astype(np.float64) ** 2)
         self._energy_curve = np.concatenate(([0.0], energy / energy[-1]))
-        self._grid = np.linspace(0.0, 1.0, self._energy_curve.size)
-        self._ramp = np.arange(self.n, dtype=np.float32)
-        self._band_fraction = np.float32(10.0 ** (-p.band_threshold_db / 10))
+        self._curve_list: list[float] = self._energy_curve.tolist()
+        self._band_fraction = 10.0 ** (-p.band_threshold_db / 10)
         self._edge_fraction = 10.0 ** (-p.edge_db / 10)
         self._fft = _load_fft()
         self.dof = effective_dof(hann, 2 * self.h)
@@ -438,16 +438,32 @@ class BurstDetector:
         Runs of frames holding a single segment that overlaps the previous frame's are
         collapsed into one chain first (vectorised), so Python sees a few chains per burst.
         """
+        # Lanes: runs of cells hot somewhere in this batch, with cold cells between them.
+        # Segments of different lanes never touch, so each lane is chained on its own and a
+        # GSM handset and an LTE handset on the air together do not break each other's chains.
+        n_cells = int(c1s.max()) + 2
+        used = np.zeros(n_cells + 1, dtype=np.int32)
+        np.add.at(used, c0s, 1)
+        np.add.at(used, c1s, -1)
+        # A cell is inside a lane when any segment covers it (prefix sum of starts and ends);
+        # ends count as touching, so the lane keeps going across them.
+        cover = np.cumsum(used)[:-1] > 0
+        cover[c1s] = True
+        lane_of_cell = np.cumsum(np.concatenate(([1], ~cover[:-1] & cover[1:])))
+        lane = lane_of_cell[c0s]
+        order = np.lexsort((frames, lane))
+        frames, c0s, c1s, lane = frames[order], c0s[order], c1s[order], lane[order]
         n = frames.size
+        key = lane * (1 << 40) + frames
         lone = np.ones(n, dtype=bool)
-        same = frames[1:] == frames[:-1]
+        same = key[1:] == key[:-1]
         lone[1:] &= ~same
         lone[:-1] &= ~same
         cont = np.zeros(n, dtype=bool)
         cont[1:] = (
             lone[1:]
             & lone[:-1]
-            & (frames[1:] == frames[:-1] + 1)
+            & (key[1:] == key[:-1] + 1)
             & (c0s[1:] <= c1s[:-1])
             & (c0s[:-1] <= c1s[1:])
         )
@@ -515,6 +531,11 @@ class BurstDetector:
             out.append(burst)
 
     def _measure(self, t: _Track) -> Burst | None:
+        """Band, centre, power, SNR and sub-frame edges of a finished track.
+
+        Two numpy reductions, then plain Python over a few dozen numbers: for arrays this
+        small each numpy call costs more than the arithmetic.
+        """
         floor = self._floor
         if floor is None:
             return None
@@ -522,40 +543,41 @@ class BurstDetector:
         hi = min(self.n, t.c1 * self.h + self.h)
         seg = self._rows(t.frames, lo, hi)
         seg -= floor[lo:hi]
-        excess = seg.sum(axis=0) / np.float32(len(t.frames))
-        peak = float(excess.max())
+        excess: list[float] = seg.sum(axis=0).tolist()
+        peak = max(excess)
         if peak <= 0:
             return None
-        strong = np.flatnonzero(excess >= peak * self._band_fraction)
-        r0, r1 = int(strong[0]), int(strong[-1]) + 1
-        e = np.maximum(excess[r0:r1], 0.0)
-        centroid = lo + r0 + float(np.dot(e, self._ramp[: r1 - r0])) / max(float(e.sum()), _TINY)
-        per_frame = seg[:, r0:r1].sum(axis=1)
+        cut = peak * self._band_fraction
+        strong = [i for i, v in enumerate(excess) if v >= cut]
+        r0, r1 = strong[0], strong[-1] + 1
+        weights = [v if v > 0 else 0.0 for v in excess[r0:r1]]
+        total = sum(weights)
+        centroid = lo + r0 + sum(i * v for i, v in enumerate(weights)) / max(total, _TINY)
+        per_frame: list[float] = seg[:, r0:r1].sum(axis=1).tolist()
         # A strong burst's ramps and the window's skirts light up frames beside it; the burst
         # is where it is within edge_db of its own level (as a handset's power-time mask is).
-        level = float(np.sort(per_frame)[per_frame.size // 2])
+        level = sorted(per_frame)[len(per_frame) // 2]
         if level <= 0:
             return None
-        inside = np.flatnonzero(per_frame >= level * self._edge_fraction)
-        i0, i1 = int(inside[0]), int(inside[-1]) + 1
+        cut = level * self._edge_fraction
+        inside = [i for i, v in enumerate(per_frame) if v >= cut]
+        i0, i1 = inside[0], inside[-1] + 1
         per_frame = per_frame[i0:i1]
         f_first, f_last = t.frames[i0], t.frames[i1 - 1]
         if f_last - f_first + 1 < self._min_frames:
             return None
-        n = per_frame.size
-        signal = float(per_frame[1:-1].sum()) / (n - 2) if n >= 3 else float(per_frame.max())
+        n = len(per_frame)
+        signal = sum(per_frame[1:-1]) / (n - 2) if n >= 3 else max(per_frame)
         if signal <= 0:
             return None
         b0, b1 = lo + r0, lo + r1
         noise = float(floor[b0:b1].sum())
         # Sub-frame edges: the share of a full frame's energy seen in the first and last frame,
         # mapped through the window's cumulative energy curve.
-        q0 = min(max(float(per_frame[0]) / signal, 0.0), 1.0)
-        q1 = min(max(float(per_frame[-1]) / signal, 0.0), 1.0)
-        a = float(np.interp(1.0 - q0, self._energy_curve, self._grid))
-        b = float(np.interp(q1, self._energy_curve, self._grid))
-        s0 = (f_first + a) * self.n
-        s1 = (f_last + b) * self.n
+        q0 = min(max(per_frame[0] / signal, 0.0), 1.0)
+        q1 = min(max(per_frame[-1] / signal, 0.0), 1.0)
+        s0 = (f_first + self._energy_position(1.0 - q0)) * self.n
+        s1 = (f_last + self._energy_position(q1)) * self.n
         if s1 <= s0:
             s1 = s0 + self.n
         return Burst(
@@ -570,6 +592,18 @@ class BurstDetector:
             sample_count=max(1, round(s1 - s0)),
             n_frames=n,
         )
+
+    def _energy_position(self, fraction: float) -> float:
+        """Where in a frame (0..1) the window's cumulative energy reaches ``fraction``."""
+        curve = self._curve_list
+        k = bisect.bisect_left(curve, fraction)
+        if k <= 0:
+            return 0.0
+        if k >= len(curve):
+            return 1.0
+        c0, c1 = curve[k - 1], curve[k]
+        x = (k - 1 + (fraction - c0) / (c1 - c0 or 1.0)) / (len(curve) - 1)
+        return min(max(x, 0.0), 1.0)
 
     def floor_dbfs(self) -> float | None:
         """Total noise power of the current floor across the band, dBFS."""
