@@ -167,12 +167,15 @@ class Supervisor:
             self._report(item.name, "running", f"restarted ({item.restarts} so far)")
 
     def _failed(self, item: Supervised, why: str, now: float) -> None:
+        # The same failure again (a receiver still unplugged) is logged at debug: the operator
+        # was told once, and the health strip shows it the whole time.
+        level = logging.DEBUG if why == item.last_error else logging.WARNING
         item.last_error = why
         item.state = "restarting"
         item.restart_at = now + item.backoff_s
         item.history.append(why)
         del item.history[:-10]
-        _LOGGER.warning("%s stopped: %s; restarting in %.0f s", item.name, why, item.backoff_s)
+        _LOGGER.log(level, "%s stopped: %s; restarting in %.0f s", item.name, why, item.backoff_s)
         self._report(item.name, "fault", f"{why}; restarting in {item.backoff_s:.0f} s")
         item.backoff_s = min(item.backoff_s * 2, BACKOFF_MAX_S)
 
