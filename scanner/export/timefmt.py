@@ -40,7 +40,8 @@ def parse_time(text: str) -> float:
 
 def iso(ts: float | None) -> str | None:
     """Unix seconds -> ``2026-11-25T08:00:00.125Z`` (milliseconds only when present)."""
-    if ts is None:
+    if ts is None or not math.isfinite(ts) or not 0 <= ts <= MAX_TS:
+        # A corrupt time in the store is shown as absent, never allowed to stop an export.
         return None
     moment = datetime.fromtimestamp(ts, tz=UTC)
     if moment.microsecond:
