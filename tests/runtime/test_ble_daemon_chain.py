@@ -1,0 +1,118 @@
+"""The production chain with a real-protocol double at the far end: fake bluetoothd on a private
+system bus -> `checkpoint capture ble` -> Unix socket -> `checkpoint core` -> store.
+
+A phone advertising next to the sensor raises one alert; kill -9 of the capture daemon while it
+advertises does not raise a second one (the core still holds the first), and the restarted
+daemon's records reach the same alert.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fakes.bluez import FakeBluez, running_fake_bluez
+
+IPHONE = {76: bytes.fromhex("1005031c5a0b2e")}  # Apple Nearby Info: a handset
+
+
+@pytest.fixture
+def workdir() -> Iterator[Path]:
+    d = Path(tempfile.mkdtemp(prefix="cpb-", dir="/tmp"))
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def wait_for(
+    cond: Callable[[], bool], timeout: float, tick: Callable[[], None] | None = None
+) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        if tick is not None:
+            tick()
+        time.sleep(0.1)
+    return cond()
+
+
+def query(db: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    if not db.exists():
+        return []
+    with sqlite3.connect(db, timeout=10) as conn:
+        return list(conn.execute(sql, params))
+
+
+def test_ble_capture_daemon_to_core_daemon_through_kill_9(workdir: Path) -> None:
+    db = workdir / "checkpoint.db"
+    cfg = workdir / "c.toml"
+    cfg.write_text(
+        f'[site]\nstate_dir = "{workdir}"\n[transport]\nsocket = "{workdir}/core.sock"\n[ble]\n'
+    )
+    with running_fake_bluez(workdir) as fake:
+        procs: dict[str, subprocess.Popen[bytes]] = {}
+
+        def start(*args: str) -> subprocess.Popen[bytes]:
+            log = (workdir / f"{args[0]}.log").open("ab")
+            return subprocess.Popen(
+                [sys.executable, "-m", "scanner.cli.main", "-v", *args, "--config", str(cfg)],
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
+
+        def phone(f: FakeBluez = fake) -> None:
+            f.advert("4A:11:22:33:44:55", rssi=-42, mfr=IPHONE)
+
+        try:
+            procs["core"] = start("core")
+            assert wait_for((workdir / "core.sock").exists, 30)
+            procs["ble"] = start("capture", "ble")
+            assert wait_for(
+                lambda: (
+                    query(db, "SELECT state FROM sensor_health WHERE sensor = 'ble'") == [("ok",)]
+                ),
+                30,
+            ), (workdir / "capture.log").read_text()[-2000:]
+            assert wait_for(
+                lambda: bool(query(db, "SELECT id FROM alerts WHERE state = 'open'")), 30, phone
+            ), (workdir / "core.log").read_text()[-2000:]
+            first = query(db, "SELECT id, sensors FROM alerts")
+            assert len(first) == 1 and "ble" in first[0][1]
+
+            procs["ble"].kill()
+            assert procs["ble"].wait(timeout=10) == -signal.SIGKILL
+            procs["ble"] = start("capture", "ble")
+            assert wait_for(
+                lambda: (
+                    query(
+                        db, "SELECT COUNT(*) FROM health_log WHERE sensor = 'ble' AND state = 'ok'"
+                    )[0][0]
+                    >= 2
+                ),
+                30,
+                phone,
+            )
+            for _ in range(30):  # the phone is still there, advertising
+                phone()
+                time.sleep(0.1)
+        finally:
+            codes = {}
+            for name in ("ble", "core"):
+                proc = procs.get(name)
+                if proc is not None:
+                    if proc.poll() is None:
+                        proc.send_signal(signal.SIGTERM)
+                    codes[name] = proc.wait(timeout=20)
+    assert codes == {"ble": 0, "core": 0}
+    # One alert for one phone, across the capture daemon's death.
+    assert [r[0] for r in query(db, "SELECT id FROM alerts")] == [first[0][0]]
+    assert query(db, "PRAGMA integrity_check") == [("ok",)]
