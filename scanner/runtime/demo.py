@@ -98,7 +98,10 @@ def _plan_in(
         None,
         None,
     )
-    factory, port = api_server_factory(api)
+    try:
+        factory, port = api_server_factory(api)
+    except ConfigError as exc:
+        raise ConfigError(f"{exc} (choose another with --port)") from exc
     supervisor.add("api", factory, critical=False)
     shown_host = "127.0.0.1" if options.host in ("0.0.0.0", "::", "") else options.host
     if ":" in shown_host:
