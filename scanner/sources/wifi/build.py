@@ -19,7 +19,7 @@ _Q = struct.Struct("<Q")
 # extended capabilities), used when a caller does not give its own.
 DEFAULT_RATES = bytes([0x02, 0x04, 0x0B, 0x16])
 DEFAULT_EXT_RATES = bytes([0x0C, 0x12, 0x18, 0x24, 0x30, 0x48, 0x60, 0x6C])
-DEFAULT_HT_CAPS = bytes.fromhex("2d0117ff000000000000000000000000000000000000000000")
+DEFAULT_HT_CAPS = bytes.fromhex("2d0117ff" + "00" * 22)  # cap info, A-MPDU, MCS set ...
 DEFAULT_EXT_CAPS = bytes.fromhex("0000080400000040")
 
 
