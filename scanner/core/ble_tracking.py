@@ -47,6 +47,8 @@ class TrackerOptions:
     max_handoff_step: int = 256
     # A device unheard this long is forgotten (its addresses may be reused by others).
     expire_s: float = 900.0
+    # How often observe() sweeps out forgotten devices, so memory stays bounded.
+    sweep_every_s: float = 60.0
 
 
 @dataclass(slots=True)
@@ -80,11 +82,17 @@ class BleTracker:
         self._next = 0
         self.links = 0
         self.forgotten = 0
+        self._last_sweep: float | None = None
 
     # -- public surface ----------------------------------------------------------------------
     def observe(self, advert: BleAdvert, cls: BleClass) -> str:
         """Account for one advert and return the id of the device that sent it."""
         now = advert.mono
+        if self._last_sweep is None:
+            self._last_sweep = now
+        elif now - self._last_sweep >= self.options.sweep_every_s:
+            self._last_sweep = now
+            self.expire(now)
         track = self._by_address.get(advert.address)
         if track is not None and now - track.last_mono > self.options.expire_s:
             self._forget(track)
@@ -202,8 +210,11 @@ class BleTracker:
         gap = new.first_mono - old.last_mono
         if gap < 0 or gap > o.link_window_s:
             return None
-        # ...and be the same kind of device with the same stable payload.
+        # ...and be the same kind of device with the same stable payload. An advert that says
+        # nothing about itself is not linked on timing alone: that would chain strangers.
         if old.kind != new.kind or old.vendor != new.vendor:
+            return None
+        if old.kind == "unknown" and not (old.payload_key and old.payload_key == new.payload_key):
             return None
         if old.payload_key and new.payload_key and old.payload_key != new.payload_key:
             return None

@@ -5,9 +5,14 @@ own, and a new one always reaches the alert: a radio tracker can wrongly group t
 one model, and a second phone must never hide behind the first. How many *handsets* those
 presences are is a separate, softer question, answered by joining presences:
 
-* the radio trackers' device ids (rotating MACs and BLE addresses of one phone), and
-* co-entry: a Wi-Fi and a BLE transmitter that enter within ``link_window_s`` of each other,
-  the earlier not yet joined to a transmitter of the later one's radio, are one phone.
+* the radio trackers' device ids (rotating MACs and BLE addresses of one phone), when the
+  transmitters they join were in the zone within ``identity_gap_s`` of each other: a tracker
+  that joins an address to one that fell silent minutes ago may be joining two visitors, and
+* the same MAC or BLE address seen again, and
+* co-presence: a Wi-Fi and a BLE transmitter in the zone together, the earlier not yet joined
+  to a transmitter of the later one's radio, are one phone when they entered within
+  ``link_window_s`` of each other, or within ``link_alone_window_s`` when there is no other
+  phone it could be.
 
 A presence ends when its transmitter has been out of the zone for ``leave_hold_s``.
 
@@ -55,7 +60,8 @@ class Fusion:
         self.energy = EnergyState()
         self._parent: dict[str, str] = {}
         self._radios: dict[str, set[str]] = {}  # root -> radios joined into it
-        self._seen: set[str] = set()  # identities that were ever in the zone
+        self._seen: set[str] = set()  # transmitters that were ever in the zone
+        self._last_active: dict[str, dict[str, float]] = {}  # identity -> key -> last in zone
         self.presences_total = 0
 
     # -- transmitters ------------------------------------------------------------------------
@@ -64,17 +70,23 @@ class Fusion:
         key = finding.key
         current = self.active.get(key)
         if current is not None:
+            self._last_active.setdefault(identity, {})[key] = mono
             current.finding = finding
             current.in_zone = True
             current.out_since = None
             return False
         presence = Presence(key, finding.radio, identity, finding, mono, ts)
-        self._node(identity, finding.radio)
+        self._node(key, finding.radio)
+        siblings = self._last_active.setdefault(identity, {})
+        for other, last in siblings.items():
+            if other != key and mono - last <= self._options.identity_gap_s:
+                self._union(key, other)
+        siblings[key] = mono
         partner = self._co_entry(presence)
         if partner is not None:
-            self._union(identity, partner.identity)
+            self._union(key, partner.key)
         self.active[key] = presence
-        self._seen.add(identity)
+        self._seen.add(key)
         self.presences_total += 1
         return True
 
@@ -94,18 +106,33 @@ class Fusion:
             del self.active[key]
 
     def _co_entry(self, new: Presence) -> Presence | None:
-        best: Presence | None = None
+        """The presence of another radio that is most likely the same phone, if any.
+
+        Candidates are open presences of another radio whose handset has no transmitter of
+        the new one's radio yet. The one that entered within ``link_window_s`` wins; failing
+        that, a single candidate is taken (its phone's other radio was simply quiet until now).
+        """
+        candidates: dict[str, Presence] = {}
         for p in self.active.values():
-            if (
-                p.radio == new.radio
-                or new.started_mono - p.started_mono > self._options.link_window_s
-            ):
+            if p.radio == new.radio:
                 continue
-            if new.radio in self._radios.get(self._find(p.identity), set()):
+            root = self._find(p.key)
+            if new.radio in self._radios.get(root, set()):
                 continue  # that phone already has a transmitter of this radio
+            best = candidates.get(root)
             if best is None or p.started_mono > best.started_mono:
-                best = p
-        return best
+                candidates[root] = p
+        if not candidates:
+            return None
+        window = self._options.link_window_s
+        close = [p for p in candidates.values() if new.started_mono - p.started_mono <= window]
+        if close:
+            return max(close, key=lambda p: p.started_mono)
+        if len(candidates) == 1:
+            only = next(iter(candidates.values()))
+            if new.started_mono - only.started_mono <= self._options.link_alone_window_s:
+                return only
+        return None
 
     def expire(self, mono: float) -> list[Presence]:
         """End presences whose transmitter has been out for the hold time."""
@@ -140,7 +167,7 @@ class Fusion:
 
     def handsets_now(self) -> int:
         """Distinct handsets among the open presences."""
-        return len({self._find(p.identity) for p in self.active.values()})
+        return len({self._find(p.key) for p in self.active.values()})
 
     def handset_count(self) -> int:
         """Distinct handsets that have been in the zone so far."""
@@ -162,8 +189,9 @@ class Fusion:
     def unidentified(self, mono: float) -> bool:
         """True when uplink energy has been in the zone, with no handset named, long enough."""
         since = self.energy.since_mono
-        return (
-            since is not None
-            and not self.active
-            and mono - since >= self._options.sdr_alone_after_s
-        )
+        if since is None or self.active or mono - since < self._options.sdr_alone_after_s:
+            return False
+        # Alone, energy must be clearly strong: a phone outside at full power reaches the
+        # enter threshold now and then, one in the zone is well above it.
+        strongest = max(f.level for f in self.energy.findings.values())
+        return strongest >= self._options.sdr_alone_min_snr_db

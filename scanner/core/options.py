@@ -60,6 +60,12 @@ class CoreOptions:
     resolve_after_s: float = 20.0
     # Devices of different radios that enter the zone this close together are one handset.
     link_window_s: float = 6.0
+    # ... or this close, when no other phone in the zone could be the one (Wi-Fi probes come
+    # every 15 s to 3 minutes, BLE every second: a phone's two radios enter far apart).
+    link_alone_window_s: float = 90.0
+    # A tracker's join of two transmitters counts for the handset count only when both were
+    # in the zone within this time of each other (an address rotating during a visit).
+    identity_gap_s: float = 120.0
     # Uplink energy alone: bursts needed within the window, and how long Wi-Fi and BLE get to
     # name the transmitter before an "unidentified transmitter" alert is raised.
     sdr_min_bursts: int = 2
@@ -67,6 +73,7 @@ class CoreOptions:
     sdr_window_s: float = 6.0
     sdr_alone_after_s: float = 2.0
     sdr_absent_s: float = 15.0
+    sdr_alone_min_snr_db: float = 34.0
     # Ambient baseline: devices present from start-up through this period are learned as
     # ambient; afterwards, devices heard persistently outside the zone for this long are too.
     ambient_learning_s: float = 600.0
