@@ -347,3 +347,15 @@ def test_silence_watchdog_with_an_injected_clock(fake_bluez: FakeBluez) -> None:
         assert wait_until(lambda: source.state == "ok", 3)
     finally:
         source.stop()
+
+
+@pytest.mark.hardware
+def test_real_adapter_scans() -> None:
+    """On a Pi with BlueZ: the source reaches "ok" and hears something within 30 s."""
+    sink = Collector()
+    source = started({}, sink)
+    try:
+        assert wait_until(lambda: source.state == "ok", 15), source.message
+        assert wait_until(lambda: len(sink.adverts()) > 0, 30)
+    finally:
+        source.stop()

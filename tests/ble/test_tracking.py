@@ -251,3 +251,41 @@ def test_identity_addresses_are_never_linked() -> None:
         idb = tracker.observe(b2, classify(b2))
     assert ida != idb
     assert tracker.device_count() == 2
+
+
+def test_payloadless_adverts_are_not_chained_by_timing() -> None:
+    tracker = BleTracker()
+    t = 0.0
+    for n in range(20):  # twenty anonymous devices, each replacing the last
+        addr = f"4{n % 10}:00:00:00:00:{n:02X}"
+        for _ in range(15):
+            adv = BleAdvert(ts=t, mono=t, address=addr, address_type="random", rssi=-60)
+            tracker.observe(adv, classify(adv))
+            t += 0.2
+    assert tracker.device_count() == 20
+
+
+def test_forgotten_devices_are_swept() -> None:
+    tracker = BleTracker()
+    pp = bytes.fromhex("0719010e202b998f01000400" + "00" * 15)
+    first = BleAdvert(
+        ts=0,
+        mono=0,
+        address="4A:00:00:00:00:01",
+        address_type="random",
+        rssi=-60,
+        manufacturer_data={76: pp},
+    )
+    tracker.observe(first, classify(first))
+    later = BleAdvert(
+        ts=2000,
+        mono=2000,
+        address="4A:00:00:00:00:02",
+        address_type="random",
+        rssi=-60,
+        manufacturer_data={76: pp},
+    )
+    tracker.observe(later, classify(later))
+    assert tracker.device_count() == 1
+    assert tracker.device_of("4A:00:00:00:00:01") is None
+    assert tracker.forgotten == 1

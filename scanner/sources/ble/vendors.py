@@ -90,8 +90,7 @@ def microsoft(data: bytes) -> Finding | None:
             f"Microsoft CDP beacon, {name}",
             conf,
             name,
-            "microsoft:cdp",
-            f"ms-cdp:{dtype}",
+            "microsoft:cdp",  # the device type is shared by every PC of the kind: no key
         )
     if scenario == SWIFT_PAIR_SCENARIO:
         return Finding(
