@@ -104,6 +104,7 @@ class WifiTracker:
         self._by_fingerprint: dict[str, list[Station]] = {}
         self._recent: list[Station] = []  # random-MAC stations, for sequence continuity
         self._created = 0
+        self._last_forget = float("-inf")
         self.stations: dict[str, Station] = {}
         self.joined_by: dict[str, int] = {
             "mac": 0,
@@ -132,7 +133,8 @@ class WifiTracker:
             self._by_mac[frame.mac] = station
             station.macs.add(frame.mac)
         self._update(station, frame)
-        if len(self._by_mac) > self.options.max_macs:
+        if len(self._by_mac) > self.options.max_macs or now - self._last_forget >= 60.0:
+            self._last_forget = now
             self.forget(now)
         return station.device_id
 
@@ -145,15 +147,25 @@ class WifiTracker:
         return sum(1 for s in self.stations.values() if now_mono - s.last_mono <= window_s)
 
     def forget(self, now_mono: float) -> int:
-        """Drop random MACs unheard for ``forget_mac_after_s``; returns how many."""
+        """Drop stations unheard for ``forget_mac_after_s`` (global MACs: ten times longer).
+
+        Keeps memory bounded on an appliance that runs for months; returns the MACs dropped.
+        A global MAC that comes back later gets the same device id (it is made from the MAC).
+        """
         limit = self.options.forget_mac_after_s
         stale = [
             mac
             for mac, st in self._by_mac.items()
-            if not st.global_mac and now_mono - st.last_mono > limit
+            if now_mono - st.last_mono > (limit * 10 if st.global_mac else limit)
         ]
         for mac in stale:
             del self._by_mac[mac]
+        for device_id in [
+            d
+            for d, st in self.stations.items()
+            if now_mono - st.last_mono > (limit * 10 if st.global_mac else limit)
+        ]:
+            del self.stations[device_id]
         for fp, stations in list(self._by_fingerprint.items()):
             alive = [s for s in stations if now_mono - s.last_mono <= limit]
             if alive:

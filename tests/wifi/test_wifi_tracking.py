@@ -74,8 +74,16 @@ def test_rssi_gate_and_global_macs() -> None:
 def test_forget_bounds_memory() -> None:
     tracker = WifiTracker(WifiTrackerOptions(forget_mac_after_s=10.0))
     for i in range(50):
-        tracker.observe(_frame(float(i), f"02:00:00:00:01:{i:02x}", i * 100, fp=f"{i:016x}"))
+        tracker.observe(_frame(float(i), f"02:00:00:00:01:{i:02x}", i * 100, fp=f"{i:04x}" * 4))
+    assert len(tracker.stations) == 50
     assert tracker.forget(100.0) == 50
+    assert not tracker.stations and tracker.device_count() == 50
+    # Observing over a long time never keeps more than the recent stations.
+    for i in range(5000):
+        tracker.observe(
+            _frame(200.0 + i, f"02:00:00:00:{i >> 8:02x}:{i & 255:02x}", i, fp=f"{i:04x}" * 4)
+        )
+    assert len(tracker.stations) <= 80
 
 
 def _phones(shared_data: Path) -> list[tuple[float, str, WifiFrame]]:
