@@ -359,3 +359,19 @@ def test_real_adapter_scans() -> None:
         assert wait_until(lambda: len(sink.adverts()) > 0, 30)
     finally:
         source.stop()
+
+
+def test_adapter_selection(fake_bluez: FakeBluez) -> None:
+    sink = Collector()
+    missing = started({"adapter": "hci1"}, sink)
+    try:
+        assert wait_until(lambda: missing.state == "fault", 10)
+        assert "hci1 not found" in missing.message
+    finally:
+        missing.stop()
+    auto = started({"adapter": "auto"}, sink)
+    try:
+        assert wait_until(lambda: auto.state == "ok", 10), auto.message
+        assert auto.status().detail["adapter"] == "hci0"
+    finally:
+        auto.stop()

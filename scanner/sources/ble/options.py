@@ -29,7 +29,7 @@ class BleOptions(SourceOptions):
     """Options of the BLE source, from the ``[ble]`` section."""
 
     sensor: str = "ble"
-    adapter: str | None = "hci0"  # None: the first powered adapter
+    adapter: str | None = "hci0"  # None ("auto" in the config): the first adapter BlueZ lists
     scanning_mode: str = "active"  # "passive" needs BlueZ advertisement monitors (or-patterns)
     or_patterns: tuple[tuple[int, int, bytes], ...] = DEFAULT_OR_PATTERNS
     # BlueZ's DuplicateData filter: True reports every advert, so RSSI keeps flowing.
@@ -64,8 +64,10 @@ class BleOptions(SourceOptions):
         if mode not in ("active", "passive"):
             raise ConfigError("[ble] scanning_mode must be 'active' or 'passive'")
         adapter = section.get("adapter", "hci0")
-        if adapter is not None and (not isinstance(adapter, str) or not adapter):
-            raise ConfigError("[ble] adapter must be an adapter name such as 'hci0'")
+        if not isinstance(adapter, str) or not adapter:
+            raise ConfigError("[ble] adapter must be an adapter name such as 'hci0', or 'auto'")
+        if adapter == "auto":
+            adapter = None  # the first adapter BlueZ lists
         patterns = DEFAULT_OR_PATTERNS
         if "or_patterns" in section:
             patterns = _parse_patterns(section["or_patterns"])
