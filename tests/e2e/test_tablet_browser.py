@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, Site
+from tablet_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, Site
 
 from scanner.store import alerts as alert_store
 from scanner.store.alerts import AlertRecord
@@ -29,7 +29,8 @@ def _device(store: Store, device_id: str, mac: str, ble: str) -> None:
     with store.write() as conn:
         conn.execute(
             "INSERT INTO devices (id, kind, vendor, first_seen, last_seen, radios, identifiers, "
-            "evidence, last_rssi, in_zone) VALUES (?, 'handset', 'Apple', ?, ?, ?, ?, '[]', -44, 1)",
+            "evidence, last_rssi, in_zone) "
+            "VALUES (?, 'handset', 'Apple', ?, ?, ?, ?, '[]', -44, 1)",
             (
                 device_id,
                 time.time() - 30,
