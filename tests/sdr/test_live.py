@@ -358,3 +358,40 @@ def test_options_from_mapping() -> None:
             SdrOptions.from_mapping(bad)
     src = SdrSource(SdrOptions.from_mapping({"transport": "rtl_tcp"}), Events())
     assert src.status().detail["gain_mode"] == "auto"
+
+
+def test_downlink_survey_weights_the_local_cell(events: Events) -> None:
+    uplink = synth_uplink([HANDSET_HZ])
+    cache: dict[float, np.ndarray] = {}
+
+    def iq(centre: float, rate: float) -> np.ndarray:
+        if not 925e6 <= centre <= 960e6:
+            return uplink(centre, rate)
+        if centre not in cache:
+            from scanner.sources.sdr import synth
+
+            rng = np.random.default_rng(int(centre) % 1000)
+            n = int(0.1 * rate)
+            x = synth.receiver_noise(rng, n, -35.0)
+            off = 945.4e6 - centre
+            if abs(off) < 0.4 * rate:  # a base station's BCCH carrier
+                x += (0.05 * np.exp(2j * np.pi * off * np.arange(n) / rate)).astype(np.complex64)
+            cache[centre] = synth.quantise_cu8(x)
+        return cache[centre]
+
+    srv = FakeRtlTcpServer(iq, speed=5.0).start()
+    section = _section(
+        srv.port, centres_mhz=[], bands=["E-GSM-900 UL"], survey_downlink=True, survey_dwell_s=0.03
+    )
+    src = build_source(section, events)
+    src.start()
+    try:
+        assert wait_for(lambda: src.counters["surveys"] >= 1, timeout=30)
+        detail = src.status().detail
+        assert detail["local_cells_mhz"] == [pytest.approx(945.4, abs=0.01)]
+        weights = {t.centre_hz: src.scheduler.weight(t) for t in src.scheduler.tunings}
+        paired = min(weights, key=lambda c: abs(c - 900.4e6))
+        assert weights[paired] > 1.0 and sorted(weights.values())[-2] == 1.0
+    finally:
+        src.stop()
+        srv.stop()

@@ -49,7 +49,15 @@ from scanner.sources.sdr.dsp import (
 from scanner.sources.sdr.errors import CaptureError
 from scanner.sources.sdr.recorder import SigmfRecorder, save_snippet
 from scanner.sources.sdr.replay import to_record
-from scanner.sources.sdr.sweep import SweepOptions, SweepScheduler, Tuning
+from scanner.sources.sdr.sweep import (
+    SweepOptions,
+    SweepScheduler,
+    Tuning,
+    downlink_tunings,
+    find_carriers,
+    mean_spectrum,
+    occupied_downlinks,
+)
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -59,6 +67,9 @@ class Frontend(Protocol):
 
     @property
     def where(self) -> str: ...
+
+    @property
+    def retune_latency_s(self) -> float: ...
 
     def open(self) -> object: ...
 
@@ -99,6 +110,9 @@ class SdrOptions(SourceOptions):
     record: str | None = None  # SigMF path stem to record everything to
     snippet_keep_s: float = 1.0  # IQ kept in memory for evidence snippets
     backoff_scale: float = 1.0  # multiplies every retry delay (tests shorten them)
+    survey_downlink: bool = False  # listen to the paired downlinks for local cells first
+    survey_every_s: float = 3600.0
+    survey_dwell_s: float = 0.1
     sweep: SweepOptions = field(default_factory=SweepOptions)
     detector: DetectorParams = field(default_factory=DetectorParams)
     calibration: NearnessCalibration = field(default_factory=NearnessCalibration)
@@ -110,7 +124,8 @@ class SdrOptions(SourceOptions):
             "transport", "host", "port", "device_index", "serial", "rate", "region", "bands",
             "centres_mhz", "gain_db", "ppm", "read_bytes", "queue_chunks", "connect_timeout_s",
             "stall_s", "healthy_after_s", "status_every_s", "record", "snippet_keep_s",
-            "backoff_scale", "silence_after_s", "sensor", "enabled", "dwell_s", "settle_s",
+            "backoff_scale", "silence_after_s", "survey_downlink", "survey_every_s",
+            "survey_dwell_s", "sensor", "enabled", "dwell_s", "settle_s",
             "detector",
             "calibration",
         }  # fmt: skip
@@ -127,11 +142,13 @@ class SdrOptions(SourceOptions):
                     kw[key] = int(section[key])
             for key in ("rate", "connect_timeout_s", "stall_s", "healthy_after_s",
                         "status_every_s", "snippet_keep_s", "silence_after_s",
-                        "backoff_scale"):  # fmt: skip
+                        "backoff_scale", "survey_every_s", "survey_dwell_s"):  # fmt: skip
                 if key in section:
                     kw[key] = float(section[key])
             if section.get("serial") is not None:
                 kw["serial"] = str(section["serial"])
+            if "survey_downlink" in section:
+                kw["survey_downlink"] = bool(section["survey_downlink"])
             if section.get("record"):
                 kw["record"] = str(section["record"])
             gain = section.get("gain_db", "auto")
@@ -216,6 +233,8 @@ class SdrSource(Source):
         self._recorder: SigmfRecorder | None = None
         self._last_status = -1e18
         self._retry_in: float | None = None
+        self._last_survey: float | None = None
+        self._local_cells: list[float] = []
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -272,11 +291,16 @@ class SdrSource(Source):
         fe = self.frontend
         rate = self.opts.rate
         chunk_bytes = self.opts.read_bytes - self.opts.read_bytes % 2
-        settle_bytes = 2 * max(1, round(self.opts.sweep.settle_s * rate))
+        settle_bytes = 2 * max(1, round((self.opts.sweep.settle_s + fe.retune_latency_s) * rate))
         dwell_bytes = 2 * max(1, round(self.opts.sweep.dwell_s * rate))
         started = self.clock.monotonic()
         dwell_id = 0
         while not self.stopping:
+            if self.opts.survey_downlink and (
+                self._last_survey is None
+                or self.clock.monotonic() - self._last_survey > self.opts.survey_every_s
+            ):
+                self._survey(fe)
             with self._lock:
                 tuning = self.scheduler.next()
                 gain, self._gain_request = self._gain_request, None
@@ -292,7 +316,9 @@ class SdrSource(Source):
                 with self._lock:
                     self.scheduler.drop(tuning, exc.detail)
                 continue
-            fe.read(settle_bytes)  # the PLL and USB buffers still hold the old frequency
+            # The PLL settles, and the USB (and for rtl_tcp, server and TCP) buffers still hold
+            # samples of the old frequency: throw them away.
+            fe.read(settle_bytes)
             t0_mono, t0_wall = self.clock.monotonic(), self.clock.wall()
             dwell_id += 1
             self._tuning = tuning
@@ -308,6 +334,36 @@ class SdrSource(Source):
                 ):
                     self._failures = 0
             self._hand_over(_Chunk(dwell_id, tuning, t0_mono, t0_wall, got // 2, None), True)
+
+    def _survey(self, fe: Frontend) -> None:
+        """Listen to each paired downlink; weight the uplinks of the cells heard."""
+        rate = self.opts.rate
+        settle = 2 * max(1, round((self.opts.sweep.settle_s + fe.retune_latency_s) * rate))
+        n_bytes = 2 * max(1024, round(self.opts.survey_dwell_s * rate))
+        carriers: list[float] = []
+        powers: dict[Tuning, float] = {}
+        for tuning in downlink_tunings(self.plan, rate):
+            if self.stopping:
+                return
+            try:
+                fe.set_center_freq(tuning.centre_hz)
+            except CaptureError as exc:
+                if exc.failure is not TUNE:
+                    raise
+                continue
+            fe.read(settle)
+            spectrum = mean_spectrum(fe.read(n_bytes))
+            powers[tuning] = float(spectrum.sum())
+            carriers += find_carriers(spectrum, tuning.centre_hz, rate)
+        cells = carriers + occupied_downlinks(powers)
+        with self._lock:
+            marked = self.scheduler.mark_downlink_carriers(self.plan, cells)
+        self._local_cells = sorted(round(c / 1e6, 3) for c in cells)
+        self._last_survey = self.clock.monotonic()
+        self.counters["surveys"] += 1
+        _LOGGER.info(
+            "downlink survey: %d local cell(s), %d uplink tuning(s) weighted", len(cells), marked
+        )
 
     def _hand_over(self, chunk: _Chunk, must: bool = False) -> None:
         try:
@@ -481,6 +537,7 @@ class SdrSource(Source):
                 "retry_in_s": None if self._retry_in is None else round(self._retry_in, 2),
                 "queue": self._queue.qsize(),
                 "dropped_channels": self.scheduler.dropped(),
+                "local_cells_mhz": self._local_cells,
             }
         )
         return detail

@@ -175,3 +175,25 @@ def find_carriers(
         k = s + int(np.argmax(seg))
         out.append(centre_hz + (k - n / 2 + 0.5) * bin_hz)
     return out
+
+
+def mean_spectrum(raw_cu8: npt.NDArray[np.uint8], n: int = 256) -> npt.NDArray[np.float32]:
+    """Average power spectrum (centred, linear, full scale 1) of a stretch of cu8 IQ."""
+    x = np.subtract(raw_cu8[: raw_cu8.size // (2 * n) * 2 * n], np.float32(127.5),
+                    dtype=np.float32) * np.float32(1 / 127.5)  # fmt: skip
+    frames = x.view(np.complex64).reshape(-1, n) * np.hanning(n).astype(np.float32)
+    spec = np.abs(np.fft.fftshift(np.fft.fft(frames, axis=1), axes=1)) ** 2
+    out: npt.NDArray[np.float32] = spec.mean(axis=0).astype(np.float32)
+    return out
+
+
+def occupied_downlinks(powers: dict[Tuning, float], min_excess_db: float = 10.0) -> list[float]:
+    """Downlink tunings carrying a wideband (LTE) cell: far above the band's quietest tuning."""
+    by_band: dict[str, list[tuple[Tuning, float]]] = {}
+    for t, p in powers.items():
+        by_band.setdefault(t.band, []).append((t, p))
+    out: list[float] = []
+    for items in by_band.values():
+        quiet = min(p for _t, p in items)
+        out += [t.centre_hz for t, p in items if p > quiet * 10 ** (min_excess_db / 10)]
+    return out

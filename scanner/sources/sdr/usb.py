@@ -41,6 +41,9 @@ def _wrap(exc: BaseException, what: str) -> CaptureError:
 class UsbTuner:
     """One RTL-SDR on USB, with the same methods as ``RtlTcpClient``."""
 
+    # Synchronous reads start a fresh bulk transfer; only the PLL settling time matters.
+    retune_latency_s = 0.0
+
     def __init__(self, device_index: int = 0, serial: str | None = None) -> None:
         self.device_index = device_index
         self.serial = serial
