@@ -75,6 +75,7 @@ class BleSource(Source):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop_async: asyncio.Event | None = None
         self._threads: list[threading.Thread] = []
+        self._loop_thread: threading.Thread | None = None
         self._recorder: Any = None
         self._adapter_name = options.adapter or "hci0"
         self.last_error: BleErrorClass | None = None
@@ -82,6 +83,18 @@ class BleSource(Source):
         # Set when BlueZ cannot scan passively: the source scans actively from then on.
         self.passive_fallback = False
         self._started = threading.Event()
+        # Every counter exists from the start: status() copies the Counter from another thread,
+        # and a key appearing during that copy would break it.
+        for key in (
+            "adverts_in",
+            "delivered",
+            "dropped_queue_full",
+            "dropped_unparsable",
+            "scan_starts",
+            "rescans",
+            *(f"error_{c}" for c in BleErrorClass),
+        ):
+            self.counters[key] = 0
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -95,6 +108,7 @@ class BleSource(Source):
         loop_thread = threading.Thread(target=self._run_loop, name="ble-dbus", daemon=True)
         delivery = threading.Thread(target=self._deliver_loop, name="ble-deliver", daemon=True)
         self._threads = [loop_thread, delivery]
+        self._loop_thread = loop_thread
         for t in self._threads:
             t.start()
         self._started.wait(5.0)
@@ -132,7 +146,9 @@ class BleSource(Source):
             if event is not None:
                 self.deliver(event)
                 continue
-            if self.stopping and self._handoff.qsize() == 0 and not self._threads[0].is_alive():
+            loop_thread = self._loop_thread
+            done = loop_thread is None or not loop_thread.is_alive()
+            if self.stopping and self._handoff.qsize() == 0 and done:
                 return
 
     # -- D-Bus thread --------------------------------------------------------------------------
