@@ -395,3 +395,19 @@ def test_downlink_survey_weights_the_local_cell(events: Events) -> None:
     finally:
         src.stop()
         srv.stop()
+
+
+def test_quiet_band_is_not_silence(events: Events) -> None:
+    srv = FakeRtlTcpServer(synth_uplink([]), speed=1.0).start()  # noise only: no handsets
+    src = build_source(_section(srv.port, silence_after_s=0.3), events)
+    src.start()
+    try:
+        assert wait_for(lambda: src.state == "ok")
+        time.sleep(1.0)
+        assert src.state == "ok" and not events.bursts()
+        detail = src.status().detail
+        assert detail["noise_floor_dbfs"] is not None and -40 < detail["noise_floor_dbfs"] < -30
+        assert detail["overload"] is False
+    finally:
+        src.stop()
+        srv.stop()

@@ -25,7 +25,7 @@ import queue
 import random
 import threading
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -442,6 +442,8 @@ class SdrSource(Source):
                 current = -1
                 self._tick()
                 continue
+            # The silence watchdog listens for IQ, not bursts: no handset at night is normal.
+            self._last_delivery_mono = self.clock.monotonic()
             if self._recorder is not None:
                 self._recorder.write(chunk.raw)
             self._remember(chunk)
@@ -465,12 +467,8 @@ class SdrSource(Source):
             # Detector times are monotonic (the dwell began at t0_mono); the wall clock is
             # attached at the edge.
             shift = chunk.t0_wall - chunk.t0_mono
-            rec = type(rec)(
-                ts=b.t_start + shift, mono=b.t_start, t_end=b.t_end + shift,
-                freq_mhz=rec.freq_mhz, bandwidth_khz=rec.bandwidth_khz,
-                power_dbfs=rec.power_dbfs, snr_db=rec.snr_db, band=rec.band,
-                gain_db=rec.gain_db, sensor=self.opts.sensor,
-            )  # fmt: skip
+            rec = replace(rec, ts=b.t_start + shift, t_end=b.t_end + shift,
+                          sensor=self.opts.sensor)  # fmt: skip
             self.counters["bursts"] += 1
             if self._recorder is not None:
                 self._recorder.annotate(b)
