@@ -242,6 +242,7 @@ def wifi_emissions(rng: random.Random, site: Site, p: Person, bssids: list[str])
         "ap": "00:1a:1e",
         "tv": "f4:7b:09",
         "laptop": "3c:22:fb",
+        "printer": "00:1e:0b",
         "tablet": "a4:c3:f0",
         "radio": "00:0e:8f",
     }.get(p.platform, "00:50:c2")
@@ -256,9 +257,14 @@ def wifi_emissions(rng: random.Random, site: Site, p: Person, bssids: list[str])
     freq = 2437
     seq = rng.randrange(4096)
     t = track.start + rng.uniform(0, 3)
-    mean_gap = {"ap": 2.0, "tv": 4.0, "laptop": 3.0, "tablet": 2.0, "radio": 3.0}.get(
-        p.platform, 5.0
-    )
+    mean_gap = {
+        "ap": 2.0,
+        "tv": 4.0,
+        "laptop": 3.0,
+        "tablet": 2.0,
+        "radio": 3.0,
+        "printer": 6.0,
+    }.get(p.platform, 5.0)
     next_probe = t + rng.uniform(5, 60)
     while t < track.end:
         level = link.level(t)

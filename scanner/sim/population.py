@@ -79,7 +79,13 @@ PROFILES: dict[str, Profile] = {
     ),
     # Nobody visits: only what is always there (the eight-hour ambient test).
     "ambient": Profile(
-        "ambient", Site(), 0, 0, 0, (*AMBIENT_DEFAULT, "tv", "car", "beacon"), ("tablet",)
+        "ambient",
+        Site(),
+        0,
+        0,
+        0,
+        (*AMBIENT_DEFAULT, "tv", "car", "beacon", "printer"),
+        ("tablet",),
     ),
     # The bundled demo: the first visitor walks in within half a minute.
     "demo": Profile(
@@ -257,6 +263,8 @@ def populate(prof: Profile, rng: random.Random, duration_s: float) -> list[Perso
             "car": rng.uniform(14.0, 25.0),
             "beacon": rng.uniform(10.0, 18.0),
             "laptop": rng.uniform(10.0, 16.0),
+            # Inside the zone: the room's own printer, heard strongly all the time.
+            "printer": rng.uniform(2.0, 3.5),
         }[what]
         x, y = _point_at(rng, r)
         track.add(0.0, x, y)
@@ -267,6 +275,7 @@ def populate(prof: Profile, rng: random.Random, duration_s: float) -> list[Perso
             "car": "audio",
             "beacon": "beacon",
             "laptop": "computer",
+            "printer": "other",
         }[what]
         platform = {
             "access_point": "ap",
@@ -274,6 +283,7 @@ def populate(prof: Profile, rng: random.Random, duration_s: float) -> list[Perso
             "car": "car",
             "beacon": "beacon",
             "laptop": "laptop",
+            "printer": "printer",
         }[what]
         people.append(
             Person(
@@ -282,7 +292,7 @@ def populate(prof: Profile, rng: random.Random, duration_s: float) -> list[Perso
                 "ambient",
                 track,
                 platform,
-                wifi=what in ("access_point", "tv", "laptop"),
+                wifi=what in ("access_point", "tv", "laptop", "printer"),
                 ble=what in ("tv", "car", "beacon", "laptop"),
                 model=10 + n % 3,
             )
