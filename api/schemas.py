@@ -230,40 +230,49 @@ class AllowlistAdded(AllowlistOut):
 
 
 # -- zone ----------------------------------------------------------------------------------
-class ZoneCalibration(_In):
-    """Presence thresholds; ``enter`` above ``exit`` gives the hysteresis."""
+Radio = Literal["wifi", "ble", "sdr"]
 
-    wifi_enter_rssi_dbm: float | None = Field(default=None, ge=-120, le=0)
-    wifi_exit_rssi_dbm: float | None = Field(default=None, ge=-120, le=0)
-    ble_enter_rssi_dbm: float | None = Field(default=None, ge=-120, le=0)
-    ble_exit_rssi_dbm: float | None = Field(default=None, ge=-120, le=0)
-    sdr_enter_power_dbfs: float | None = Field(default=None, ge=-150, le=0)
-    sdr_exit_power_dbfs: float | None = Field(default=None, ge=-150, le=0)
-    boundary_samples: list[float] = Field(
-        default=[],
-        max_length=1000,
-        description="RSSI readings taken on the boundary during the walk",
-    )
+
+class RadioCalibration(_In):
+    """Levels of a known phone measured on the calibration walk (dBm; dBFS for the SDR).
+
+    The core turns them into presence thresholds: enter a little inside the boundary level,
+    leave a little outside it.
+    """
+
+    boundary_dbm: float = Field(ge=-150, le=0, description="median level on the zone boundary")
+    inside_dbm: float = Field(ge=-150, le=0, description="median level inside the zone")
+    boundary_samples: list[float] = Field(default=[], max_length=1000)
     inside_samples: list[float] = Field(default=[], max_length=1000)
 
     @model_validator(mode="after")
-    def _hysteresis(self) -> ZoneCalibration:
-        for radio in ("wifi", "ble"):
-            enter = getattr(self, f"{radio}_enter_rssi_dbm")
-            exit_ = getattr(self, f"{radio}_exit_rssi_dbm")
-            if enter is not None and exit_ is not None and exit_ > enter:
-                raise ValueError(f"{radio}: the exit threshold must not be above the enter one")
+    def _inside_is_stronger(self) -> RadioCalibration:
+        if self.inside_dbm < self.boundary_dbm:
+            raise ValueError(
+                "inside the zone the phone must be at least as strong as on the boundary"
+            )
         return self
 
 
 class ZoneIn(_In):
     name: str = Field(min_length=1, max_length=80)
-    calibration: ZoneCalibration = Field(default_factory=ZoneCalibration)
+    calibration: dict[Radio, RadioCalibration] = Field(
+        default_factory=dict, description="per radio; a radio left out uses the configured defaults"
+    )
+
+
+class RadioCalibrationOut(BaseModel):
+    boundary_dbm: float
+    inside_dbm: float
+    enter_dbm: float = Field(description="the presence threshold the core derives")
+    exit_dbm: float
+    boundary_samples: list[float] = []
+    inside_samples: list[float] = []
 
 
 class ZoneOut(BaseModel):
     name: str
-    calibration: dict[str, Any]
+    calibration: dict[str, RadioCalibrationOut]
     version: int
     updated_ts: float | None
     updated_by: str | None

@@ -26,7 +26,7 @@ const state = {
   vibrateTimer: null,
   wakeLock: null,
   shownAlarmId: null,
-  cal: { boundary: [], inside: [], timer: null },
+  cal: { boundary: [], inside: [], samples: {}, timer: null },
 };
 
 // -- small helpers ------------------------------------------------------------------------
@@ -661,17 +661,26 @@ async function removeAllowed(entry) {
 }
 
 // -- zone calibration walk (supervisor) ------------------------------------------------------
+const RADIO_KEYS = ["wifi", "ble", "sdr"];
+
 function fillZoneForm() {
   const zone = state.zone;
   if (!zone) return;
   const form = $("zone-form");
   $("zone-input-name").value = zone.name;
-  for (const input of form.querySelectorAll("input[type=number]")) {
-    const value = zone.calibration[input.name];
-    input.value = value === undefined || value === null ? "" : String(value);
+  for (const radio of RADIO_KEYS) {
+    const cal = zone.calibration[radio];
+    form.elements[`${radio}_boundary`].value = cal ? String(cal.boundary_dbm) : "";
+    form.elements[`${radio}_inside`].value = cal ? String(cal.inside_dbm) : "";
+    $(`derived-${radio}`).textContent = cal ? `${cal.enter_dbm} / ${cal.exit_dbm}` : "defaults";
   }
-  state.cal.boundary = (zone.calibration.boundary_samples || []).slice();
-  state.cal.inside = (zone.calibration.inside_samples || []).slice();
+  state.cal.samples = {};
+  for (const radio of RADIO_KEYS) {
+    const cal = zone.calibration[radio];
+    if (cal) state.cal.samples[radio] = { boundary: cal.boundary_samples.slice(), inside: cal.inside_samples.slice() };
+  }
+  state.cal.boundary = [];
+  state.cal.inside = [];
   showSamples();
 }
 
@@ -698,12 +707,13 @@ function currentReading() {
   return Number(option.dataset.rssi);
 }
 
+function median(xs) {
+  if (!xs.length) return null;
+  const s = xs.slice().sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
 function showSamples() {
-  const median = (xs) => {
-    if (!xs.length) return null;
-    const s = xs.slice().sort((a, b) => a - b);
-    return s[Math.floor(s.length / 2)];
-  };
   const b = median(state.cal.boundary);
   const i = median(state.cal.inside);
   $("cal-samples").textContent =
@@ -722,32 +732,44 @@ function record(kind) {
   showSamples();
 }
 
-function suggest() {
-  const { b } = showSamples();
-  if (b === null) {
-    $("zone-msg").textContent = "Record boundary readings first.";
+function walkedRadio() {
+  const option = $("cal-device").selectedOptions[0];
+  return option && option.dataset.radios && !option.dataset.radios.includes("wifi") ? "ble" : "wifi";
+}
+
+function useReadings() {
+  const { b, i } = showSamples();
+  if (b === null || i === null) {
+    $("zone-msg").textContent = "Record boundary and inside readings first.";
     return;
   }
-  const option = $("cal-device").selectedOptions[0];
-  const radio = option && option.dataset.radios && !option.dataset.radios.includes("wifi") ? "ble" : "wifi";
+  const radio = walkedRadio();
   const form = $("zone-form");
-  // Enter at the boundary's median; leave 5 dB below it so a phone standing on the line
-  // does not flap in and out.
-  form.elements[`${radio}_enter_rssi_dbm`].value = String(Math.round(b));
-  form.elements[`${radio}_exit_rssi_dbm`].value = String(Math.round(b) - 5);
-  $("zone-msg").textContent = `Suggested ${RADIO_NAMES[radio]} thresholds: enter ${Math.round(b)} dBm, exit ${Math.round(b) - 5} dBm. Save to apply.`;
+  form.elements[`${radio}_boundary`].value = String(Math.round(b));
+  form.elements[`${radio}_inside`].value = String(Math.round(i));
+  state.cal.samples[radio] = { boundary: state.cal.boundary.slice(), inside: state.cal.inside.slice() };
+  $("zone-msg").textContent = `${RADIO_NAMES[radio]}: boundary ${Math.round(b)} dBm, inside ${Math.round(i)} dBm. Save to apply.`;
 }
 
 async function saveZone(event) {
   event.preventDefault();
   const form = $("zone-form");
-  const calibration = { boundary_samples: state.cal.boundary, inside_samples: state.cal.inside };
-  for (const input of form.querySelectorAll("input[type=number]")) {
-    if (input.value !== "") calibration[input.name] = Number(input.value);
+  const calibration = {};
+  for (const radio of RADIO_KEYS) {
+    const boundary = form.elements[`${radio}_boundary`].value;
+    const inside = form.elements[`${radio}_inside`].value;
+    if (boundary === "" && inside === "") continue;
+    if (boundary === "" || inside === "") {
+      $("zone-msg").textContent = `${RADIO_NAMES[radio]}: give both levels, or neither.`;
+      return;
+    }
+    const walk = state.cal.samples[radio] || { boundary: [], inside: [] };
+    calibration[radio] = { boundary_dbm: Number(boundary), inside_dbm: Number(inside), boundary_samples: walk.boundary, inside_samples: walk.inside };
   }
   try {
     const zone = await api("PUT", `${API}/zone`, { name: $("zone-input-name").value.trim(), calibration });
     setZone(zone);
+    fillZoneForm();
     $("zone-msg").textContent = `Saved (version ${zone.version}).`;
   } catch (err) {
     $("zone-msg").textContent = `Not saved: ${err.message}`;
@@ -828,7 +850,7 @@ function wire() {
   $("cal-device").addEventListener("change", () => loadCalDevices().catch(() => {}));
   $("cal-boundary").addEventListener("click", () => record("boundary"));
   $("cal-inside").addEventListener("click", () => record("inside"));
-  $("cal-suggest").addEventListener("click", suggest);
+  $("cal-suggest").addEventListener("click", useReadings);
   $("cal-reset").addEventListener("click", () => {
     state.cal.boundary = [];
     state.cal.inside = [];

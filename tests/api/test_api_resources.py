@@ -10,6 +10,7 @@ from api_helpers import FakeClock, make_alert
 from fastapi.testclient import TestClient
 
 from api.settings import ApiSettings
+from scanner.core.presence import calibrations_from_setting
 from scanner.observations import Radio, SensorStatus
 from scanner.store import alerts as alert_store
 from scanner.store.allowlist import allowlist_version
@@ -103,24 +104,37 @@ def test_allowlist_from_an_alert_device_and_replace(
     assert both.status_code == 422
 
 
-def test_zone_calibration(login: Callable[[str], TestClient], store: Store) -> None:
+def test_zone_calibration_reaches_the_core(
+    login: Callable[[str], TestClient], store: Store
+) -> None:
     sup = login("supervisor")
     assert login("guard").get("/api/v1/zone").json()["version"] == 0
     body = {
         "name": "North gate",
         "calibration": {
-            "wifi_enter_rssi_dbm": -62,
-            "wifi_exit_rssi_dbm": -67,
-            "boundary_samples": [-61, -63],
+            "wifi": {
+                "boundary_dbm": -65,
+                "inside_dbm": -50,
+                "boundary_samples": [-64, -66, -65],
+                "inside_samples": [-50],
+            }
         },
     }
     zone = sup.put("/api/v1/zone", json=body).json()
     assert (zone["name"], zone["version"], zone["updated_by"]) == ("North gate", 1, "sup")
-    assert zone["calibration"]["wifi_enter_rssi_dbm"] == -62
-    assert store.get_setting("zone")["calibration"]["wifi_exit_rssi_dbm"] == -67
+    wifi = zone["calibration"]["wifi"]
+    # The thresholds shown are the ones the core derives from the stored setting.
+    core_view = calibrations_from_setting(store.get_setting("zone_calibration"))["wifi"]
+    th = core_view.thresholds()
+    assert (wifi["enter_dbm"], wifi["exit_dbm"]) == (th.enter_dbm, th.exit_dbm)
+    assert th.exit_dbm < -65 < th.enter_dbm < -50
+    assert wifi["boundary_samples"] == [-64, -66, -65]
     assert store.events_after(0)[-1]["type"] == "zone"
-    inverted = {"name": "x", "calibration": {"wifi_enter_rssi_dbm": -70, "wifi_exit_rssi_dbm": -60}}
+    inverted = {"name": "x", "calibration": {"ble": {"boundary_dbm": -60, "inside_dbm": -70}}}
     assert sup.put("/api/v1/zone", json=inverted).status_code == 422
+    assert (
+        sup.put("/api/v1/zone", json={"name": "x", "calibration": {"lte": {}}}).status_code == 422
+    )
 
 
 def test_sensors_turn_silent_and_healthz_reports_each(

@@ -41,6 +41,14 @@ def _device(store: Store, device_id: str, mac: str, ble: str) -> None:
         )
 
 
+def _set_rssi(store: Store, device_id: str, rssi: float) -> None:
+    with store.write() as conn:
+        conn.execute(
+            "UPDATE devices SET last_rssi = ?, last_seen = ? WHERE id = ?",
+            (rssi, time.time(), device_id),
+        )
+
+
 def _alert(alert_id: str, device_id: str, ssid: str = "HomeNet") -> AlertRecord:
     now = time.time()
     return AlertRecord(
@@ -190,8 +198,27 @@ def test_guard_alarm_ack_fault_and_supervisor_allowlist(browser: object, site: S
     sup.click("#nav button[data-view='allowlist']")
     sup.wait_for_selector("#allow-list tr >> text=5e:aa:bb:cc:dd:02")
     _shot(sup, "07-supervisor-allowlist")
+
+    # -- the calibration walk with dev-2 as the known phone: boundary, then inside.
     sup.click("#nav button[data-view='calibration']")
     sup.wait_for_selector("#cal-device option[value='dev-2']", state="attached", timeout=3000)
+    sup.select_option("#cal-device", "dev-2")
+    for rssi, button in ((-66, "#cal-boundary"), (-48, "#cal-inside")):
+        _set_rssi(site.store, "dev-2", rssi)
+        sup.wait_for_function(
+            "v => document.getElementById('cal-rssi').textContent === v", arg=str(rssi)
+        )
+        sup.click(button)
+    sup.click("#cal-suggest")
+    sup.click("#zone-form button[type=submit]")
+    sup.wait_for_function(
+        "() => document.getElementById('zone-msg').textContent.startsWith('Saved')"
+    )
+    with httpx.Client(base_url=site.url) as api:
+        api.post("/api/v1/session", json=login).raise_for_status()
+        wifi = api.get("/api/v1/zone").json()["calibration"]["wifi"]
+    assert (wifi["boundary_dbm"], wifi["inside_dbm"]) == (-66, -48)
+    assert sup.inner_text("#derived-wifi") == f"{wifi['enter_dbm']} / {wifi['exit_dbm']}"
     _shot(sup, "08-supervisor-calibration")
     assert sup.errors == []  # type: ignore[attr-defined]
 
