@@ -213,7 +213,8 @@ class BurstDetector:
         # Median of a Gamma(k) mean-one variable (Wilson-Hilferty), to unbias the floor.
         self._median_bias = (1.0 - 1.0 / (9 * k)) ** 3
         self._rise = 10.0 ** (p.floor_rise_db_per_s * p.block_frames * self.frame_s / 10.0)
-        self._min_frames = max(2, math.ceil(p.min_duration_s / self.frame_s))
+        # Never fewer than 3 frames: two chance hot frames in a row are common in noise.
+        self._min_frames = max(3, math.ceil(p.min_duration_s / self.frame_s))
         self._max_frames = max(self._min_frames, int(p.max_burst_s / self.frame_s))
         self.stats = DetectorStats()
         self._floor_cache: dict[float, FloatArray] = {}
@@ -369,9 +370,12 @@ class BurstDetector:
         rise = np.float32(self._rise)
         if self._from_cache and floor is not None:
             # A floor remembered from an earlier dwell at this tuning keeps a handset that
-            # transmits throughout this dwell from being learnt as noise; it may sit at most
-            # 6 dB under this dwell's own estimate, in case the noise itself has changed.
-            floor = np.maximum(np.minimum(est[0], floor), est[0] * np.float32(0.25))
+            # transmits throughout this dwell from being learnt as noise. It is kept whole (a
+            # per-bin minimum with the new estimate would sit low and raise false alarms)
+            # unless the band as a whole has moved by 3 dB: then the noise itself changed.
+            ratio = float(np.median(est[0] / floor))
+            if not 0.5 < ratio < 2.0:
+                floor = est[0].copy()
             self._from_cache = False
         alpha = np.float32(self.params.floor_alpha)
         fall = np.float32(10.0 ** (-self.params.floor_fall_db / 10))
@@ -564,7 +568,7 @@ class BurstDetector:
         i0, i1 = inside[0], inside[-1] + 1
         per_frame = per_frame[i0:i1]
         f_first, f_last = t.frames[i0], t.frames[i1 - 1]
-        if f_last - f_first + 1 < self._min_frames:
+        if i1 - i0 < self._min_frames:  # hot frames, not span: gaps do not count
             return None
         n = len(per_frame)
         signal = sum(per_frame[1:-1]) / (n - 2) if n >= 3 else max(per_frame)
