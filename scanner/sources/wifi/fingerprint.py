@@ -9,7 +9,7 @@ channel (it follows the channel being scanned), the MAC and the sequence number.
 
 from __future__ import annotations
 
-import hashlib
+import zlib
 
 EID_SSID = 0
 EID_SUPPORTED_RATES = 1
@@ -24,6 +24,7 @@ EXT_HE_CAPABILITIES = 35
 
 # Elements whose whole body is a property of the hardware and driver, not of the moment.
 _CAPS_ELEMENTS = frozenset({EID_HT_CAPABILITIES, EID_VHT_CAPABILITIES})
+_RATE_ELEMENTS = frozenset({EID_SUPPORTED_RATES, EID_EXTENDED_RATES})
 _CONTENT_EXTENSIONS = frozenset({EXT_HE_CAPABILITIES})
 
 FINGERPRINT_HEX_CHARS = 16
@@ -45,7 +46,10 @@ IeSummary = tuple[str | None, str, str | None]
 
 
 def _segment(material: bytes) -> str:
-    return hashlib.blake2b(material, digest_size=SEGMENT_HEX_CHARS // 2).hexdigest()
+    # CRC-32 folded to 16 bits: stable across versions and platforms (it is a fixed
+    # polynomial), ten times cheaper than a cryptographic hash, and nothing here is secret.
+    crc = zlib.crc32(material)
+    return f"{(crc ^ (crc >> 16)) & 0xFFFF:04x}"
 
 
 def segments(fingerprint: str) -> tuple[str, ...]:
@@ -62,13 +66,15 @@ def summarise_elements(body: bytes) -> IeSummary:
     Hand-written bounds checks: an element whose length runs past the body ends the walk; the
     elements before it still count, and the reason is returned for the caller to count.
     """
-    rates = bytearray()
+    rates: list[bytes] = []
     ids: set[int] = set()
-    caps = bytearray()
+    caps: list[bytes] = []
     extcaps = b""
     order = bytearray()
     ssid: str | None = None
     reason: str | None = None
+    caps_ids = _CAPS_ELEMENTS
+    rate_ids = _RATE_ELEMENTS
     n = len(body)
     i = 0
     while i < n:
@@ -76,43 +82,36 @@ def summarise_elements(body: bytes) -> IeSummary:
             reason = "ie_trailing_byte"
             break
         eid = body[i]
-        length = body[i + 1]
-        start = i + 2
-        end = start + length
+        end = i + 2 + body[i + 1]
         if end > n:
             reason = "ie_truncated"
             break
         order.append(eid)
-        if eid != EID_VENDOR:
-            ids.add(eid)
         if eid == EID_SSID:
+            ids.add(eid)
             if ssid is None:
-                ssid = body[start:end].decode("utf-8", "replace")
-        elif eid in (EID_SUPPORTED_RATES, EID_EXTENDED_RATES):
-            rates.append(eid)
-            rates.append(length)
-            rates += body[start:end]
-        elif eid in _CAPS_ELEMENTS:
-            caps.append(eid)
-            caps.append(length)
-            caps += body[start:end]
-        elif eid == EID_EXTENDED_CAPABILITIES:
-            extcaps = bytes((length,)) + body[start:end]
+                ssid = body[i + 2 : end].decode("utf-8", "replace")
         elif eid == EID_VENDOR:
             # The OUI and vendor type say which vendor features the driver announces; the rest
             # of a vendor element can carry per-probe data (WPS UUIDs, nonces).
-            order += body[start : min(end, start + 4)]
+            order += body[i + 2 : min(end, i + 6)]
             order.append(0xFF)
-        elif eid == EID_EXTENSION and length >= 1:
-            ext = body[start]
-            order.append(ext)
-            if ext in _CONTENT_EXTENSIONS:
-                caps.append(eid)
-                caps.append(length)
-                caps += body[start:end]
+        else:
+            ids.add(eid)
+            if eid in rate_ids:
+                rates.append(body[i:end])
+            elif eid in caps_ids:
+                caps.append(body[i:end])
+            elif eid == EID_EXTENDED_CAPABILITIES:
+                extcaps = body[i + 1 : end]
+            elif eid == EID_EXTENSION and end > i + 2:
+                ext = body[i + 2]
+                order.append(ext)
+                if ext in _CONTENT_EXTENSIONS:
+                    caps.append(body[i:end])
         i = end
-    base = bytes(rates) + bytes(sorted(ids))
+    base = b"".join(rates) + bytes(sorted(ids))
     fingerprint = (
-        _segment(base) + _segment(bytes(caps)) + _segment(extcaps) + _segment(bytes(order))
+        _segment(base) + _segment(b"".join(caps)) + _segment(extcaps) + _segment(bytes(order))
     )
     return ssid, fingerprint, reason
