@@ -17,6 +17,7 @@ from typing import Any
 BENCHMARKS: dict[str, str] = {
     "wifi_parse": "bench.wifi_parse",
     "sdr_dsp": "bench.sdr_dsp",
+    "load": "bench.load",
 }
 
 
