@@ -125,9 +125,19 @@ def install(families: set[int] | None, deny_write_execute: bool = True) -> None:
         raise OSError(ctypes.get_errno(), "PR_SET_SECCOMP failed")
 
 
+# Linux's numbers, for a Python built without a family's support (AF_BLUETOOTH needs the
+# bluetooth headers at build time).
+LINUX_FAMILIES = {"AF_UNIX": 1, "AF_INET": 2, "AF_INET6": 10, "AF_NETLINK": 16, "AF_PACKET": 17,
+                  "AF_BLUETOOTH": 31}  # fmt: skip
+
+
 def family_numbers(names: str) -> set[int]:
     """``AF_UNIX AF_INET`` (space or comma separated) -> their numbers on this machine."""
-    return {int(getattr(socket, name)) for name in names.replace(",", " ").split()}
+    out = set()
+    for name in names.replace(",", " ").split():
+        number = getattr(socket, name, None)
+        out.add(int(number) if number is not None else LINUX_FAMILIES[name])
+    return out
 
 
 def main(argv: list[str]) -> int:

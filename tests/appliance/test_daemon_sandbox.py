@@ -11,6 +11,7 @@ from __future__ import annotations
 import platform
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -138,3 +139,52 @@ def test_api_serves_tls_with_its_families(workdir: Path) -> None:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+
+
+@pytest.mark.parametrize("radio", ["wifi", "ble"])
+def test_capture_daemon_feeds_the_core_from_inside_its_sandbox(workdir: Path, radio: str) -> None:
+    """A capture daemon replaying a simulated scenario (no radio here) under its unit's families
+    reaches the sandboxed core over the Unix socket: its health lands in the core's store."""
+    scenario = workdir / "scenario"
+    made = subprocess.run([sys.executable, "-m", "scanner.cli.main", "simulate", "--seed", "3",
+                           "--minutes", "0.5", "--out", str(scenario)],
+                          capture_output=True, text=True, check=False, timeout=120)  # fmt: skip
+    if made.returncode != 0 or not any(scenario.glob("*")):
+        pytest.skip(f"no simulated scenario: {made.stderr.strip()[-200:]}")
+    cfg = workdir / "c.toml"
+    cfg.write_text(
+        f'[site]\nstate_dir = "{workdir}"\n[transport]\nsocket = "{workdir}/core.sock"\n'
+        f"[{radio}]\nenabled = true\n"
+    )
+    unit = f"checkpoint-capture-{radio}.service"
+    with NotifyListener() as core_sd, NotifyListener() as capture_sd:
+        core = subprocess.Popen(
+            sandboxed("checkpoint-core.service", "core", "--config", str(cfg)),
+            env=core_sd.env(watchdog_s=2.0),
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        capture = None
+        try:
+            core_sd.wait_for("READY", 60)
+            capture = subprocess.Popen(
+                sandboxed(unit, "capture", radio, "--config", str(cfg), "--replay", str(scenario),
+                          "--speed", "10"),
+                env=capture_sd.env(watchdog_s=2.0), stderr=subprocess.PIPE, text=True,
+            )  # fmt: skip
+            capture_sd.wait_for("READY", 60)
+            assert capture_sd.wait_for("WATCHDOG", 10)
+            deadline = time.monotonic() + 30
+            sensors: list[str] = []
+            while time.monotonic() < deadline and radio not in " ".join(sensors):
+                with sqlite3.connect(workdir / "checkpoint.db") as db:
+                    sensors = [r[0] for r in db.execute("SELECT sensor FROM sensor_health")]
+                time.sleep(0.2)
+            assert any(radio in s for s in sensors), sensors
+            stop(capture, capture_sd)
+            stop(core, core_sd)
+        finally:
+            for proc in (capture, core):
+                if proc is not None and proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
