@@ -454,3 +454,72 @@ def test_bpf_filter_compiles_and_matches_the_parser(shared_data: Path) -> None:
                 assert not any(counters[k] for k in not_used), (path.name, dict(counters))
     print(f"bpf: {dict(totals)}")
     assert totals["passed"] < totals["records"]
+
+
+# -- the scapy socket itself, on the loopback interface ---------------------------------------
+
+
+def test_scapy_listen_socket_on_loopback() -> None:
+    # The real socket class on "lo" (no monitor interface here): a kernel filter for UDP to one
+    # port, a datagram sent to it, and the poll timeout when nothing comes. Needs CAP_NET_RAW.
+    import socket
+
+    from scanner.sources.wifi.live import ScapyListenSocket
+
+    port = 47_000 + os.getpid() % 1000
+    try:
+        sock = ScapyListenSocket("lo", f"udp and dst port {port}")
+    except (PermissionError, OSError) as exc:
+        pytest.skip(f"raw sockets not permitted here: {exc}")
+    try:
+        assert sock.recv_frame() is None  # nothing yet: returns after the poll interval
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            udp.sendto(b"checkpoint-probe", ("127.0.0.1", port))
+        got = None
+        deadline = time.monotonic() + 5
+        while got is None and time.monotonic() < deadline:
+            got = sock.recv_frame()
+        assert got is not None
+        data, ts = got
+        assert data.endswith(b"checkpoint-probe")
+        assert ts is None or abs(ts - time.time()) < 60
+    finally:
+        sock.close()
+
+
+@pytest.mark.hardware
+def test_real_monitor_interface() -> None:
+    # CHECKPOINT_HARDWARE=1 CHECKPOINT_WIFI_IFACE=mon0: frames arrive from the air.
+    iface = os.environ.get("CHECKPOINT_WIFI_IFACE", "mon0")
+    sink = Collector()
+    source = build_source({"interface": iface}, sink)
+    source.start()
+    try:
+        assert wait_until(lambda: len(sink.frames()) > 0, 60.0), source.message
+    finally:
+        source.stop()
+
+
+def test_bad_filter_is_a_fault_without_retry() -> None:
+    from scanner.sources.wifi.live import ScapyListenSocket
+
+    try:
+        ScapyListenSocket("lo", "udp").close()
+    except (PermissionError, OSError) as exc:
+        pytest.skip(f"raw sockets not permitted here: {exc}")
+    sink = Collector()
+    options = WifiOptions.from_mapping(
+        {"interface": "lo", "hop": False, "setup_monitor": False, "bpf": "this is not a filter"}
+    )
+    source = WifiSource(options, sink, linktype_of=lambda _iface: 127)
+    source.start()
+    try:
+        assert wait_until(lambda: source.state == "fault", 5.0)
+        time.sleep(0.1)
+    finally:
+        source.stop()
+    assert source.last_error == IwErrorClass.BAD_FILTER
+    assert "cannot open the capture socket" in next(
+        e.message for e in sink.events if isinstance(e, SensorStatus) and e.state == "fault"
+    )
+    assert source.counters["restarts"] == 0

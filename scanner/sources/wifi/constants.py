@@ -41,6 +41,7 @@ class IwErrorClass(StrEnum):
     PERMISSION = "permission"  # not root / no CAP_NET_ADMIN
     BAD_CHANNEL = "bad_channel"  # the channel is not allowed (regulatory domain, band)
     NO_TOOL = "no_tool"  # iw is not installed
+    BAD_FILTER = "bad_filter"  # the [wifi] bpf expression does not compile
     UNKNOWN = "unknown"
 
 
@@ -94,6 +95,7 @@ ADVICE: dict[IwErrorClass, str] = {
     ),
     IwErrorClass.BAD_CHANNEL: "{iface}: channel not allowed here (regulatory domain or band)",
     IwErrorClass.NO_TOOL: "iw is not installed; install it (apt install iw)",
+    IwErrorClass.BAD_FILTER: "{iface}: the [wifi] bpf filter does not compile; fix or remove it",
     IwErrorClass.UNKNOWN: "{iface}: unexpected error",
 }
 
@@ -102,6 +104,7 @@ RETRY_AFTER_S: dict[IwErrorClass, float | None] = {
     IwErrorClass.NO_MONITOR: None,
     IwErrorClass.PERMISSION: None,
     IwErrorClass.NO_TOOL: None,
+    IwErrorClass.BAD_FILTER: None,
     IwErrorClass.NO_INTERFACE: RETRY_FIRST_S,
     IwErrorClass.BUSY: 5.0,
     IwErrorClass.BAD_CHANNEL: RETRY_FIRST_S,

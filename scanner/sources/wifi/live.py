@@ -70,9 +70,20 @@ class ScapyListenSocket:
     """scapy's ``conf.L2listen`` with a kernel BPF filter; the only place scapy is used live."""
 
     def __init__(self, iface: str, bpf: str) -> None:
+        import scapy.arch  # sets conf.L2listen for this platform
+        import scapy.layers.dot11  # noqa: F401 - registers the radiotap link type
         from scapy.config import conf
 
-        self._sock = conf.L2listen(iface=iface, filter=bpf)
+        if conf.L2listen is None:
+            raise MonitorError(IwErrorClass.UNKNOWN, f"{iface}: scapy has no capture socket here")
+        try:
+            self._sock = conf.L2listen(iface=iface, filter=bpf)
+        except OSError:
+            raise
+        except Exception as exc:  # scapy reports a filter it cannot compile as Scapy_Exception
+            raise MonitorError(
+                IwErrorClass.BAD_FILTER, f"{iface}: cannot open the capture socket: {exc}"
+            ) from exc
         self._sock.ins.settimeout(SOCKET_POLL_S)
 
     def recv_frame(self) -> tuple[bytes, float | None] | None:
@@ -199,6 +210,10 @@ class WifiSource(Source):
                 else:
                     message = f"{ADVICE[cls].format(iface=iface)} ({exc.strerror or exc})"
                 delay = self._failed(cls, message, delay)
+            except Exception as exc:
+                # A bug must not end capture silently: say so, and start again after a pause.
+                _LOGGER.exception("%s: capture failed", self.options.sensor)
+                delay = self._failed(IwErrorClass.UNKNOWN, f"capture failed: {exc!r}", delay)
             finally:
                 self._close_capture()
             if self.stopping or delay is None:
