@@ -471,10 +471,17 @@ function renderSensors() {
 }
 
 function sensorChip(s) {
-  const label = RADIO_NAMES[s.radio] || s.radio;
+  const radioName = RADIO_NAMES[s.radio] || s.radio;
+  // Several sensors on one radio (two Wi-Fi adapters, a replay) are told apart by name.
+  const label = s.sensor === s.radio ? radioName : `${radioName} · ${s.sensor}`;
   const words = { ok: "OK", silent: "SILENT", fault: "FAULT", degraded: "DEGRADED", stopped: "STOPPED", starting: "STARTING", missing: "NOT REPORTING" };
   const status = words[s.status] || String(s.status).toUpperCase();
-  const lastObs = s.last_obs_ts ? `heard ${fmtAge(Date.now() / 1000 - s.last_obs_ts)}` : "nothing heard yet";
+  // The last observation when the source reports it, else at least when it last reported.
+  const lastObs = s.last_obs_ts
+    ? `heard ${fmtAge(Date.now() / 1000 - s.last_obs_ts)}`
+    : s.age_s !== undefined
+      ? `reported ${fmtAge(s.age_s)}`
+      : "no report yet";
   const detail = s.status === "ok" ? lastObs : s.message || lastObs;
   return el(
     "li",
