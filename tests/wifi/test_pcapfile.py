@@ -192,3 +192,44 @@ def test_real_truncated_capture(shared_data: Path) -> None:
     # capinfos reports 20056 whole packets before the cut.
     assert n == 20056
     assert counters["truncated"] == 1
+
+
+def _wireshark_tool(name: str) -> str:
+    import shutil
+
+    path = shutil.which(name)
+    if path is None:
+        pytest.skip(f"{name} (Wireshark) not installed")
+    return path
+
+
+def test_pcapng_written_by_wireshark_tools(tmp_path: Path, shared_data: Path) -> None:
+    # editcap's pcapng (SHB, IDB with options, EPBs) reads back as the same frames; mergecap
+    # of a plain 802.11 and a radiotap capture gives two interfaces with their own link types.
+    import subprocess
+
+    plain = shared_data / "wifi" / "aircrack" / "n-02.cap"
+    radio = shared_data / "wifi" / "probing-patterns" / "iPhoneXR-A_anonymized.pcap"
+    converted = tmp_path / "xr.pcapng"
+    subprocess.run(
+        [_wireshark_tool("editcap"), "-F", "pcapng", str(radio), str(converted)],
+        check=True,
+        capture_output=True,
+    )
+    want = list(read_records(radio))
+    got = list(read_records(converted))
+    assert [r[2] for r in got] == [r[2] for r in want]
+    assert [r[0] for r in got] == pytest.approx([r[0] for r in want], abs=1e-6)
+    merged = tmp_path / "merged.pcapng"
+    subprocess.run(
+        [_wireshark_tool("mergecap"), "-F", "pcapng", "-w", str(merged), str(plain), str(radio)],
+        check=True,
+        capture_output=True,
+    )
+    counters: Counter[str] = Counter()
+    records = list(read_records(merged, counters))
+    linktypes = Counter(r[1] for r in records)
+    assert linktypes == {105: 218, 127: len(want)}
+    # Each interface's frames come out in their own file's order, with their own link type.
+    assert [r[2] for r in records if r[1] == 105] == [r[2] for r in read_records(plain)]
+    assert [r[2] for r in records if r[1] == 127] == [r[2] for r in want]
