@@ -8,6 +8,7 @@ checked by systemd-analyze in test_units.py.
 
 from __future__ import annotations
 
+import os
 import platform
 import shutil
 import signal
@@ -188,3 +189,29 @@ def test_capture_daemon_feeds_the_core_from_inside_its_sandbox(workdir: Path, ra
                 if proc is not None and proc.poll() is None:
                     proc.kill()
                     proc.wait()
+
+
+def test_wifi_capture_socket_opens_within_the_units_families(workdir: Path) -> None:
+    """scapy's BPF-filtered listen socket and the `ip link` step of monitor setup need no IP
+    socket: run both on the loopback interface under the Wi-Fi unit's families."""
+    if os.geteuid() != 0:
+        pytest.skip("an AF_PACKET socket needs CAP_NET_RAW")
+    families = " ".join(
+        sorted(words(parse_unit(UNIT_DIR / "checkpoint-capture-wifi.service"), "Service",
+                     "RestrictAddressFamilies"))
+    )  # fmt: skip
+    code = (
+        "import subprocess\n"
+        "from scapy.config import conf\n"
+        "import scapy.arch\n"
+        "sock = conf.L2listen(iface='lo', filter='udp')\n"
+        "sock.close()\n"
+        "subprocess.run(['ip', 'link', 'set', 'dev', 'lo', 'up'], check=True)\n"
+        "print('capture socket ok')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, str(SANDBOX), "--families", families, "--", sys.executable, "-c", code],
+        capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "capture socket ok" in result.stdout

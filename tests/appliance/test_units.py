@@ -56,7 +56,7 @@ DAEMON_SETTINGS = {
 FAMILIES = {
     "checkpoint-core.service": {"AF_UNIX"},
     "checkpoint-api.service": {"AF_UNIX", "AF_INET", "AF_INET6"},
-    "checkpoint-capture-wifi.service": {"AF_UNIX", "AF_NETLINK", "AF_PACKET", "AF_INET"},
+    "checkpoint-capture-wifi.service": {"AF_UNIX", "AF_NETLINK", "AF_PACKET"},
     "checkpoint-capture-ble.service": {"AF_UNIX", "AF_BLUETOOTH"},
     "checkpoint-capture-sdr.service": {"AF_UNIX", "AF_NETLINK", "AF_INET", "AF_INET6"},
 }
