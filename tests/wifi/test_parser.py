@@ -193,3 +193,17 @@ def test_records_are_real_frozen_wifi_frames() -> None:
         10.5, 3.0, "probe_req", MAC, True, -60, 2437, "café", 1, parsed.fingerprint, None, None
     )
     assert hash(parsed) == hash(dataclasses.replace(parsed))
+
+
+def test_ordinary_constructor_path_gives_the_same_records(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The path taken if WifiFrame's fields ever change: slower, same result.
+    from scanner.sources.wifi import dot11
+
+    frames = [
+        build.radiotap() + build.probe_request(MAC, 1, BODY),
+        build.radiotap() + build.data_frame(MAC, AP, 2),
+    ]
+    fast = [_parse(f)[0] for f in frames]
+    monkeypatch.setattr(dot11, "FAST_CONSTRUCT", False)
+    slow = [_parse(f)[0] for f in frames]
+    assert fast == slow and all(s is not None for s in slow)

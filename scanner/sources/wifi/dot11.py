@@ -234,7 +234,8 @@ def parse_frame(
             None if a3 == _BROADCAST else a3.hex(":"),
             None,
         )
-        frame.__class__ = _FRAME_CLASS
+        if FAST_CONSTRUCT:
+            frame.__class__ = _FRAME_CLASS
         return frame  # type: ignore[return-value]
     subtype = _DATA_BY_FC0.get(fc0)
     if subtype is None:
@@ -262,5 +263,6 @@ def parse_frame(
         data[hl + 4 : hl + 10].hex(":"),
         data[hl + 16 : hl + 22].hex(":"),
     )
-    frame.__class__ = _FRAME_CLASS
+    if FAST_CONSTRUCT:
+        frame.__class__ = _FRAME_CLASS
     return frame  # type: ignore[return-value]
