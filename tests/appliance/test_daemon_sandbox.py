@@ -215,3 +215,39 @@ def test_wifi_capture_socket_opens_within_the_units_families(workdir: Path) -> N
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     assert "capture socket ok" in result.stdout
+
+
+def _libusb() -> str | None:
+    import ctypes.util
+    import importlib.util
+
+    spec = importlib.util.find_spec("pyrtlsdrlib")
+    if spec is not None and spec.origin is not None:
+        bundled = sorted(Path(spec.origin).parents[1].glob("pyrtlsdrlib.libs/libusb-1*.so*"))
+        if bundled:
+            return str(bundled[0])  # the libusb librtlsdr really loads
+    return ctypes.util.find_library("usb-1.0")
+
+
+def test_libusb_initialises_within_the_sdr_units_families(workdir: Path) -> None:
+    """libusb watches hot-plug over a netlink socket and fails to initialise without one: the
+    SDR unit must allow AF_NETLINK, and with its families libusb_init succeeds."""
+    lib = _libusb()
+    if lib is None:
+        pytest.skip("no libusb on this machine")
+    families = words(parse_unit(UNIT_DIR / "checkpoint-capture-sdr.service"), "Service",
+                     "RestrictAddressFamilies")  # fmt: skip
+    code = (
+        "import ctypes, sys\n"
+        f"lib = ctypes.CDLL({lib!r})\n"
+        "ctx = ctypes.c_void_p()\n"
+        "sys.exit(-lib.libusb_init(ctypes.byref(ctx)))\n"
+    )
+
+    def init_status(allowed: set[str]) -> int:
+        argv = [sys.executable, str(SANDBOX), "--families", " ".join(sorted(allowed)), "--",
+                sys.executable, "-c", code]  # fmt: skip
+        return subprocess.run(argv, capture_output=True, check=False, timeout=60).returncode
+
+    assert init_status(families) == 0
+    assert init_status(families - {"AF_NETLINK"}) != 0  # why AF_NETLINK is in the unit
