@@ -207,3 +207,39 @@ def test_ordinary_constructor_path_gives_the_same_records(monkeypatch: pytest.Mo
     monkeypatch.setattr(dot11, "FAST_CONSTRUCT", False)
     slow = [_parse(f)[0] for f in frames]
     assert fast == slow and all(s is not None for s in slow)
+
+
+def _header(present: int, fields: bytes) -> bytes:
+    return (
+        bytes([0, 0])
+        + (8 + len(fields)).to_bytes(2, "little")
+        + present.to_bytes(4, "little")
+        + fields
+    )
+
+
+def test_xchannel_stands_in_for_channel() -> None:
+    # present: flags (1), dBm signal (5), XChannel (18): u32 flags, u16 freq, u8 chan, u8 power.
+    fields = bytes([0x00, 0xC9]) + b"\x00\x00" + (0x140).to_bytes(4, "little")
+    fields += (5745).to_bytes(2, "little") + bytes([149, 20])
+    parsed, counters = _parse(
+        _header((1 << 1) | (1 << 5) | (1 << 18), fields) + build.probe_request(MAC, 3, BODY)
+    )
+    assert parsed is not None and not counters
+    assert (parsed.rssi_dbm, parsed.freq_mhz) == (-55, 5745)  # type: ignore[attr-defined]
+
+
+def test_tlv_section_ends_the_walk() -> None:
+    # present: flags, dBm signal, TLV (28); TLVs (4-aligned) run to the end of the header.
+    fields = bytes([0x00, 0xBA]) + b"\x00\x00" + b"\x11\x00\x04\x00\xde\xad\xbe\xef"
+    parsed, counters = _parse(
+        _header((1 << 1) | (1 << 5) | (1 << 28), fields) + build.probe_request(MAC, 3, BODY)
+    )
+    assert parsed is not None and not counters
+    assert (parsed.rssi_dbm, parsed.freq_mhz, parsed.seq) == (-70, None, 3)  # type: ignore[attr-defined]
+
+
+def test_radiotap_field_past_header_is_malformed() -> None:
+    # Says TSFT (8 bytes) is present but the header ends after 4 field bytes.
+    parsed, counters = _parse(_header(1 << 0, b"\x00" * 4) + build.probe_request(MAC, 3, BODY))
+    assert parsed is None and counters["radiotap_malformed"] == 1

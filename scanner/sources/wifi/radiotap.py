@@ -113,7 +113,7 @@ def compute_layout(data: bytes) -> tuple[Layout | None, bool]:
                     continue
                 if bit == BIT_TLV:
                     # TLVs follow to the end of the header and nothing we use is after them.
-                    return (it_len, flags_off, chan_off, sig_off if sig_off >= 0 else -1), True
+                    return _finish(it_len, flags_off, chan_off, sig_off, xchan_off), True
                 align, size = FIELD_ALIGN_SIZE[bit]
                 pos = (pos + align - 1) & -align
                 if pos + size > it_len:
@@ -146,6 +146,9 @@ def compute_layout(data: bytes) -> tuple[Layout | None, bool]:
             # A plain extension of the radiotap namespace announces bits 32..: none is
             # defined, so nothing after this point can be located. What we have is valid.
             break
-    if chan_off < 0 and xchan_off >= 0:
-        chan_off = xchan_off
-    return (it_len, flags_off, chan_off, sig_off), cacheable
+    return _finish(it_len, flags_off, chan_off, sig_off, xchan_off), cacheable
+
+
+def _finish(it_len: int, flags_off: int, chan_off: int, sig_off: int, xchan_off: int) -> Layout:
+    # The XChannel frequency stands in when the plain Channel field is absent.
+    return (it_len, flags_off, chan_off if chan_off >= 0 else xchan_off, sig_off)
