@@ -261,14 +261,41 @@ def test_stale_discovery_in_progress_is_taken_over(fake_bluez: FakeBluez) -> Non
     assert any(s.state == "starting" and "already running" in s.message for s in sink.statuses())
 
 
-def test_passive_mode_falls_back_to_active_when_bluez_cannot(fake_bluez: FakeBluez) -> None:
+def test_passive_scanning_with_or_patterns(fake_bluez: FakeBluez) -> None:
+    """Passive: no discovery, a BlueZ advertisement monitor with the default or-patterns;
+    only adverts matching a pattern are reported."""
+    sink = Collector()
+    source = started({"scanning_mode": "passive"}, sink)
+    try:
+        assert wait_until(lambda: source.state == "ok", 10), source.message
+        assert "(passive)" in source.message
+        assert wait_until(lambda: fake_bluez.state()["monitors"] == 1, 5)
+        state = fake_bluez.state()
+        assert state["discovering"] is False
+        assert fake_bluez.advert("42:00:00:00:00:0D", mfr={76: bytes.fromhex("1005031c5a0b2e")})
+        assert fake_bluez.advert(
+            "42:00:00:00:00:0E", svc={"0000fd6f-0000-1000-8000-00805f9b34fb": bytes(20)}
+        )
+        assert not fake_bluez.advert("42:00:00:00:00:0F", mfr={0x0499: b"\x05\x12"})
+        assert wait_until(lambda: len(sink.adverts()) == 2, 5)
+    finally:
+        source.stop()
+    assert {a.address for a in sink.adverts()} == {"42:00:00:00:00:0D", "42:00:00:00:00:0E"}
+    assert not source.passive_fallback
+
+
+def test_passive_mode_falls_back_to_active_when_bluez_cannot(
+    fake_bluez_without_monitors: FakeBluez,
+) -> None:
     sink = Collector()
     source = started({"scanning_mode": "passive"}, sink)
     try:
         assert wait_until(lambda: source.state == "ok", 10), source.message
         assert source.passive_fallback
         assert "passive not supported" in source.message
-        assert fake_bluez.advert("42:00:00:00:00:0B", mfr={76: bytes.fromhex("1005031c5a0b2e")})
+        assert fake_bluez_without_monitors.advert(
+            "42:00:00:00:00:0B", mfr={76: bytes.fromhex("1005031c5a0b2e")}
+        )
         assert wait_until(lambda: len(sink.adverts()) == 1, 5)
     finally:
         source.stop()

@@ -67,7 +67,7 @@ _DBUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Conf
 # The fake bluetoothd (runs in its own process: `python tests/fakes/bluez.py`)
 # ----------------------------------------------------------------------------------------------
 def _serve() -> None:
-    from dbus_fast import BusType, DBusError, Variant
+    from dbus_fast import BusType, DBusError, Message, MessageType, Variant
     from dbus_fast.aio import MessageBus
     from dbus_fast.constants import PropertyAccess
     from dbus_fast.service import ServiceInterface, dbus_property, method
@@ -232,6 +232,9 @@ def _serve() -> None:
             self.counters: Counter[str] = Counter()
             self.last_filter: dict[str, Any] = {}
             self.ticker: asyncio.Task[None] | None = None
+            # Advertisement monitors (passive scanning): (client, path) -> or-patterns.
+            self.monitors_supported = os.environ.get("FAKE_BLUEZ_NO_MONITORS") != "1"
+            self.monitors: dict[tuple[str, str], list[tuple[int, int, bytes]]] = {}
 
         @staticmethod
         def path_of(address: str) -> str:
@@ -239,11 +242,13 @@ def _serve() -> None:
 
         async def up(self) -> None:
             self.bus = await MessageBus(bus_type=BusType.SYSTEM).connect()
+            self.bus.add_message_handler(self.on_monitor_call)
             await self.bus.request_name(BLUEZ)
             self.adapter = Adapter(self)
             self.bus.export(ADAPTER_PATH, self.adapter)
 
         def down(self) -> None:
+            self.monitors.clear()
             for path in list(self.devices):
                 self.remove_path(path)
             if self.adapter is not None:
@@ -253,6 +258,83 @@ def _serve() -> None:
         def remove_path(self, path: str) -> None:
             if self.devices.pop(path, None) is not None:
                 self.bus.unexport(path)
+
+        def on_monitor_call(self, msg: Any) -> Any:
+            """org.bluez.AdvertisementMonitorManager1 (BlueZ 5.56+ with --experimental), handled
+            at the message level because the reply needs the caller's bus name."""
+            if (
+                msg.message_type != MessageType.METHOD_CALL
+                or msg.interface != "org.bluez.AdvertisementMonitorManager1"
+                or not self.monitors_supported
+                or self.adapter is None
+            ):
+                return None
+            key = (msg.sender, msg.body[0] if msg.body else "")
+            if msg.member == "RegisterMonitor":
+                asyncio.get_running_loop().create_task(self.activate_monitor(*key))
+                return Message.new_method_return(msg)
+            if msg.member == "UnregisterMonitor":
+                self.monitors.pop(key, None)
+                return Message.new_method_return(msg)
+            return None
+
+        async def activate_monitor(self, client: str, root: str) -> None:
+            # Like bluetoothd: read the application's monitors (the client exports them just
+            # after registering), then Activate each one.
+            for _ in range(50):
+                reply = await self.bus.call(
+                    Message(
+                        destination=client,
+                        path=root,
+                        interface="org.freedesktop.DBus.ObjectManager",
+                        member="GetManagedObjects",
+                    )
+                )
+                ok = reply.message_type == MessageType.METHOD_RETURN
+                objects = dict(reply.body[0]) if ok else {}
+                # dbus-fast lists only objects below the root; the monitor may sit on it.
+                own = await self.bus.call(
+                    Message(
+                        destination=client,
+                        path=root,
+                        interface="org.freedesktop.DBus.Properties",
+                        member="GetAll",
+                        signature="s",
+                        body=["org.bluez.AdvertisementMonitor1"],
+                    )
+                )
+                if own.message_type == MessageType.METHOD_RETURN:
+                    objects[root] = {"org.bluez.AdvertisementMonitor1": own.body[0]}
+                for path, ifaces in objects.items():
+                    mon = ifaces.get("org.bluez.AdvertisementMonitor1")
+                    if mon is None or mon["Type"].value != "or_patterns":
+                        continue
+                    self.monitors[(client, root)] = [
+                        (int(p[0]), int(p[1]), bytes(p[2])) for p in mon["Patterns"].value
+                    ]
+                    await self.bus.call(
+                        Message(
+                            destination=client,
+                            path=path,
+                            interface="org.bluez.AdvertisementMonitor1",
+                            member="Activate",
+                        )
+                    )
+                    self.counters["monitors_activated"] += 1
+                    return
+                await asyncio.sleep(0.02)
+
+        def matches_monitor(self, m: dict[int, bytes], s: dict[str, bytes]) -> bool:
+            ads = [(0xFF, k.to_bytes(2, "little") + v) for k, v in m.items()]
+            for uuid, data in s.items():
+                if uuid.endswith("-0000-1000-8000-00805f9b34fb") and uuid.startswith("0000"):
+                    ads.append((0x16, int(uuid[4:8], 16).to_bytes(2, "little") + data))
+            for patterns in self.monitors.values():
+                for start, ad_type, content in patterns:
+                    for t, data in ads:
+                        if t == ad_type and data[start : start + len(content)] == content:
+                            return True
+            return False
 
         def advert(
             self,
@@ -265,11 +347,16 @@ def _serve() -> None:
             name: str | None = None,
         ) -> bool:
             """Report one advertisement; False when the adapter is not scanning."""
-            if self.adapter is None or not self.adapter.discovering:
-                self.counters["suppressed"] += 1
-                return False
             m = {int(k): bytes.fromhex(v) for k, v in (mfr or {}).items()}
             s = {k: bytes.fromhex(v) for k, v in (svc or {}).items()}
+            scanning = (
+                self.adapter is not None
+                and self.adapter.powered
+                and (self.adapter.discovering or (self.monitors and self.matches_monitor(m, s)))
+            )
+            if not scanning:
+                self.counters["suppressed"] += 1
+                return False
             path = self.path_of(address)
             dev = self.devices.get(path)
             if dev is None:
@@ -387,6 +474,7 @@ def _serve() -> None:
                         k: v for k, v in self.last_filter.items() if isinstance(v, bool | int | str)
                     },
                     "devices": len(self.devices),
+                    "monitors": len(self.monitors),
                     "counters": dict(self.counters),
                 }
             return {"error": f"unknown op {op}"}
@@ -421,9 +509,10 @@ class FakeBluez:
     """The private bus and the fake bluetoothd on it; each method sends one command to the
     fake and waits for its reply."""
 
-    def __init__(self, tmp: Path, refuse_power: bool = False) -> None:
+    def __init__(self, tmp: Path, refuse_power: bool = False, monitors: bool = True) -> None:
         self.tmp = tmp
         self.refuse_power_at_start = refuse_power
+        self.monitors = monitors
         self.dbus: subprocess.Popen[str] | None = None
         self.proc: subprocess.Popen[str] | None = None
         self.bus_address = ""
@@ -431,7 +520,7 @@ class FakeBluez:
     # -- processes --------------------------------------------------------------------------
     def start(self) -> None:
         self.dbus, self.bus_address = _start_dbus(self.tmp)
-        self.proc = _start_fake(self.bus_address, self.refuse_power_at_start)
+        self.proc = _start_fake(self.bus_address, self.refuse_power_at_start, self.monitors)
 
     def stop(self) -> None:
         if self.proc is not None:
@@ -563,11 +652,12 @@ def _start_dbus(tmp: Path) -> tuple[subprocess.Popen[str], str]:
     return proc, address
 
 
-def _start_fake(address: str, refuse_power: bool) -> subprocess.Popen[str]:
+def _start_fake(address: str, refuse_power: bool, monitors: bool = True) -> subprocess.Popen[str]:
     env = dict(
         os.environ,
         DBUS_SYSTEM_BUS_ADDRESS=address,
         FAKE_BLUEZ_REFUSE_POWER="1" if refuse_power else "0",
+        FAKE_BLUEZ_NO_MONITORS="0" if monitors else "1",
     )
     proc = subprocess.Popen(
         [sys.executable, __file__],
@@ -585,10 +675,12 @@ def _start_fake(address: str, refuse_power: bool) -> subprocess.Popen[str]:
 
 
 @contextlib.contextmanager
-def running_fake_bluez(tmp: Path, *, refuse_power: bool = False) -> Iterator[FakeBluez]:
+def running_fake_bluez(
+    tmp: Path, *, refuse_power: bool = False, monitors: bool = True
+) -> Iterator[FakeBluez]:
     """A private system bus with a fake bluetoothd on it; DBUS_SYSTEM_BUS_ADDRESS points at it
-    for the duration."""
-    fake = FakeBluez(tmp, refuse_power)
+    for the duration. ``monitors=False`` is a BlueZ without advertisement monitors (< 5.56)."""
+    fake = FakeBluez(tmp, refuse_power, monitors)
     old = os.environ.get("DBUS_SYSTEM_BUS_ADDRESS")
     try:
         fake.start()
@@ -613,6 +705,13 @@ def fake_bluez(tmp_path: Path) -> Iterator[FakeBluez]:
 def fake_bluez_unpowerable(tmp_path: Path) -> Iterator[FakeBluez]:
     """A fake org.bluez whose adapter is off and refuses to power on (rfkill)."""
     with running_fake_bluez(tmp_path, refuse_power=True) as fake:
+        yield fake
+
+
+@pytest.fixture
+def fake_bluez_without_monitors(tmp_path: Path) -> Iterator[FakeBluez]:
+    """A fake org.bluez without advertisement monitors: passive scanning is impossible."""
+    with running_fake_bluez(tmp_path, monitors=False) as fake:
         yield fake
 
 
