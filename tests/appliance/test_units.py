@@ -156,6 +156,8 @@ def test_daemon_units_notify_restart_and_run_unprivileged(unit: str) -> None:
     parsed = parse_unit(UNIT_DIR / unit)
     for key, expected in DAEMON_SETTINGS.items():
         assert one(parsed, "Service", key) == expected, f"{unit}: {key}"
+    assert one(parsed, "Service", "WatchdogSignal") == "SIGABRT"
+    assert "PYTHONFAULTHANDLER=1" in values(parsed, "Service", "Environment")
     watchdog = one(parsed, "Service", "WatchdogSec")
     assert watchdog is not None
     assert watchdog.endswith("s")
