@@ -523,3 +523,33 @@ def test_bad_filter_is_a_fault_without_retry() -> None:
         e.message for e in sink.events if isinstance(e, SensorStatus) and e.state == "fault"
     )
     assert source.counters["restarts"] == 0
+
+
+def test_silence_watchdog_with_injected_clock(fake_tools: Path, tmp_path: Path) -> None:
+    from scanner.clock import ManualClock
+
+    one = tmp_path / "one.pcap"
+    with PcapWriter(one) as writer:
+        writer.write(1.0, build.radiotap() + build.probe_request("02:00:00:00:00:01", 1, b""))
+    clock = ManualClock()
+    sink = Collector()
+    options = WifiOptions.from_mapping(
+        {"interface": "lo", "hop": False, "status_interval_s": 1, "silence_after_s": 90}
+    )
+    source = WifiSource(
+        options,
+        sink,
+        clock,
+        socket_factory=lambda _i, _b: PcapSocket(one),
+        linktype_of=lambda _iface: 127,
+    )
+    source.start()
+    try:
+        assert wait_until(lambda: len(sink.frames()) == 1 and source.state == "ok", 5.0)
+        clock.advance(91.0)  # a 90-second silence, in no time
+        assert wait_until(lambda: source.state == "degraded", 5.0)
+        assert source.message.startswith("no frames for 91")
+    finally:
+        source.stop()
+    statuses = [e for e in sink.events if isinstance(e, SensorStatus)]
+    assert any(s.detail.get("interface") == "lo" for s in statuses)

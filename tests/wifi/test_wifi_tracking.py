@@ -179,3 +179,11 @@ def test_brno_handsets_follow_occupancy(shared_data: Path) -> None:
     corr = statistics.correlation(occupancy, estimates)
     print(f"brno: correlation of hourly estimate with occupancy {corr:.2f}")
     assert corr >= 0.8
+
+
+def test_options_from_core_section() -> None:
+    opts = WifiTrackerOptions.from_mapping(
+        {"wifi_join_window_s": 120, "wifi_seq_window": 32, "min_rssi_dbm": -70}
+    )
+    assert opts.join_window_s == 120.0 and opts.seq_window == 32
+    assert opts.near_join_window_s == WifiTrackerOptions().near_join_window_s
