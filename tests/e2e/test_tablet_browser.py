@@ -218,7 +218,8 @@ def test_guard_alarm_ack_fault_and_supervisor_allowlist(browser: object, site: S
         api.post("/api/v1/session", json=login).raise_for_status()
         wifi = api.get("/api/v1/zone").json()["calibration"]["wifi"]
     assert (wifi["boundary_dbm"], wifi["inside_dbm"]) == (-66, -48)
-    assert sup.inner_text("#derived-wifi") == f"{wifi['enter_dbm']} / {wifi['exit_dbm']}"
+    shown = [float(x) for x in sup.inner_text("#derived-wifi").split("/")]
+    assert shown == [wifi["enter_dbm"], wifi["exit_dbm"]]
     _shot(sup, "08-supervisor-calibration")
     assert sup.errors == []  # type: ignore[attr-defined]
 
