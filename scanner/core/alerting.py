@@ -40,6 +40,7 @@ class OpenAlert:
     raised_ts: float
     raised_mono: float
     presence_keys: set[str] = field(default_factory=set)
+    energy_keys: set[str] = field(default_factory=set)
     handsets: int = 0
     sensors: list[str] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
@@ -95,18 +96,23 @@ class Alerting:
             sensors, reasons, devices, confidence = _summary(active, energy)
             handsets = fusion.handsets_now()
             keys = {p.key for p in active}
+            # Strong uplink energy on a new band is a transmitter entering too, even though it
+            # names no device: a phone with Wi-Fi and Bluetooth off must not hide behind another.
+            strong = {f.key for f in energy if f.level >= self._options.sdr_alone_min_snr_db}
             if alert is None:
                 alert = OpenAlert(self._new_id(HANDSET, ts), HANDSET, ts, mono)
                 alert.presence_keys = keys
+                alert.energy_keys = strong
                 self._fill(alert, handsets, sensors, reasons, devices, confidence)
                 self.handset = alert
                 self._raise(alert)
                 return
             alert.quiet_since = None
-            new = keys - alert.presence_keys
+            new = (keys - alert.presence_keys) | (strong - alert.energy_keys)
             changed_sensors = sorted(set(sensors) - set(alert.sensors))
             if new or changed_sensors:
-                alert.presence_keys |= new
+                alert.presence_keys |= keys
+                alert.energy_keys |= strong
                 self._fill(alert, handsets, sensors, reasons, devices, confidence)
                 self._update(alert, ts, mono, gained=bool(new))
             elif mono - alert.touched_mono >= TOUCH_EVERY_S:

@@ -26,18 +26,19 @@ MAX_SAMPLES = 24
 
 @dataclass(frozen=True, slots=True)
 class Calibration:
-    """One sensor's measured levels: a known phone at the boundary and inside the zone."""
+    """One sensor's measured levels of a known phone: just outside the zone's edge (where it
+    must not alert) and just inside it (where it must)."""
 
     sensor: str
     boundary_dbm: float
     inside_dbm: float
 
     def thresholds(self) -> ZoneThresholds:
-        """Enter a little inside the boundary, exit a little outside it."""
+        """Enter halfway between the two levels; leave a fifth of the way above the outside."""
         span = max(self.inside_dbm - self.boundary_dbm, 2.0)
         return ZoneThresholds(
-            enter_dbm=round(self.boundary_dbm + 0.35 * span, 1),
-            exit_dbm=round(self.boundary_dbm - 0.15 * span, 1),
+            enter_dbm=round(self.boundary_dbm + 0.5 * span, 1),
+            exit_dbm=round(self.boundary_dbm + 0.2 * span, 1),
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -229,7 +229,9 @@ def wifi_emissions(rng: random.Random, site: Site, p: Person, bssids: list[str])
                     seq = rng.randrange(4096)
             seq = _probe_burst(rng, link, out, t, mac, seq, p.model)
             on = _state_at(screen, t)
-            if on:
+            if p.scanning:
+                gap = rng.uniform(3.0, 6.0)
+            elif on:
                 gap = rng.uniform(15.0, 35.0)
             elif p.platform == "ios":
                 gap = rng.uniform(60.0, 180.0)

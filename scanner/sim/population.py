@@ -32,6 +32,8 @@ class Profile:
     # How close to the zone boundary loiterers stand (metres outside it).
     boundary_gap_m: tuple[float, float] = (1.0, 3.0)
     first_entry_s: float | None = None  # make the first visitor enter at about this time
+    # A calibration walk: one known phone held just outside ("boundary") or inside the edge.
+    calibration: str | None = None
 
 
 AMBIENT_DEFAULT = ("access_point", "access_point", "tv", "car", "beacon", "laptop")
@@ -87,6 +89,27 @@ PROFILES: dict[str, Profile] = {
         (*AMBIENT_DEFAULT, "tv", "car", "beacon", "printer"),
         ("tablet",),
     ),
+    # `checkpoint calibrate --recording`: the installer's phone just outside / just inside.
+    "calibrate-boundary": Profile(
+        "calibrate-boundary",
+        Site(),
+        0,
+        0,
+        0,
+        AMBIENT_DEFAULT,
+        ("tablet",),
+        calibration="boundary",
+    ),
+    "calibrate-inside": Profile(
+        "calibrate-inside",
+        Site(),
+        0,
+        0,
+        0,
+        AMBIENT_DEFAULT,
+        ("tablet",),
+        calibration="inside",
+    ),
     # The bundled demo: the first visitor walks in within half a minute.
     "demo": Profile(
         "demo", Site(), 40, 6, 30, ("access_point", "tv", "beacon"), ("tablet",), first_entry_s=22.0
@@ -110,6 +133,7 @@ class Person:
     cell: bool = False
     allowlisted: bool = False
     screen_on: bool = False
+    scanning: bool = False  # Wi-Fi settings open: a scan every few seconds
     active: bool = False
     model: int = 0
     # Filled in by the emitters: the addresses it used (the allowlist needs the stable ones).
@@ -238,6 +262,17 @@ def populate(prof: Profile, rng: random.Random, duration_s: float) -> list[Perso
         track.add(t0, cx - dx, cy - dy)
         _walk(rng, track, t0, (cx - dx, cy - dy), (cx + dx, cy + dy), rng.uniform(1.0, 1.6))
         people.append(_handset(rng, f"p{n + 1}", "passer", track, prof))
+
+    if prof.calibration is not None:
+        edge = radius + 0.5 if prof.calibration == "boundary" else radius - 0.5
+        track = Track()
+        track.add(0.0, edge, 0.0)
+        track.add(duration_s, edge, 0.0)
+        known = _handset(rng, "cal1", "calibration", track, prof)
+        known.platform, known.wifi, known.ble = "ios", True, True
+        known.screen_on, known.active = True, True
+        known.scanning = True  # the installer keeps the Wi-Fi settings page open
+        people.append(known)
 
     # Companions of visitors: a watch or earbuds walking with their phone.
     for person in list(people):

@@ -34,7 +34,9 @@ _LOGGER = logging.getLogger(__name__)
 BASE_START = 1_764_000_000.0
 # SDR windows: sample rate and length of each captured window, and the receiver's noise level.
 SDR_RATE = 1.024e6
-SDR_WINDOW_S = 0.002
+# Long enough that a 1 ms LTE subframe is a quarter of it: the detector's noise estimate
+# needs most of a window to be noise.
+SDR_WINDOW_S = 0.004
 SDR_NOISE_DBFS = -45.0
 SDR_CAP_SNR_DB = 44.0  # above this a burst would clip the 8-bit converter at this gain
 
@@ -114,7 +116,7 @@ def truth_of(people: list[Person], prof: Profile, start: float, duration: float)
     for p in people:
         radios = [r for r, on in (("wifi", p.wifi), ("ble", p.ble), ("cell", p.cell)) if on]
         intervals: list[list[float]] = []
-        if p.role in ("walk_in", "boundary", "passer"):
+        if p.role in ("walk_in", "boundary", "passer", "calibration"):
             for t0, t1 in p.track.zone_intervals(radius):
                 lo, hi = max(t0, 0.0), min(t1, duration)
                 if hi > lo:
@@ -210,7 +212,7 @@ def _write_sdr(stem: Path, bursts: list[UplinkTx], start: float, seed: int) -> i
     segments = []
     for b in sorted(bursts, key=lambda b: b.t):
         snr = min(b.snr_db, SDR_CAP_SNR_DB)
-        lead = 0.0004
+        lead = SDR_WINDOW_S / 2 - 0.0005  # the burst in the middle of its window
         if b.shape == "gsm":
             spec = synth.BurstSpec("gsm", lead, synth.GSM_BURST_S, 0.0, 0.0)
         else:
