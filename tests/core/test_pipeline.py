@@ -114,12 +114,12 @@ def test_allowlisted_by_config_and_by_store_edit() -> None:
 def test_uplink_alone_is_an_unidentified_transmitter_then_supports_a_handset() -> None:
     core, lines = _core()
     for i in range(10):
-        core.handle(burst(100.0 + i * 0.5, 36.0))
+        core.handle(burst(100.0 + i * 0.5, 40.0))
     assert [(ln["event"], ln["kind"]) for ln in lines] == [("raised", "unidentified_transmitter")]
-    assert lines[0]["reasons"] == ["uplink burst B20 +36 dB SNR"]
+    assert lines[0]["reasons"] == ["uplink burst B20 +40 dB SNR"]
     for i in range(6):
         core.handle(advert(105.0 + i, "5C:00:00:00:00:06", -50))
-        core.handle(burst(105.2 + i, 36.0))
+        core.handle(burst(105.2 + i, 40.0))
     kinds = [(ln["event"], ln["kind"]) for ln in lines]
     assert kinds[-1] == ("raised", "handset")
     assert "sdr" in lines[-1]["sensors"] or core.alerting.handset is not None
