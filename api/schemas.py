@@ -236,11 +236,12 @@ Radio = Literal["wifi", "ble", "sdr"]
 class RadioCalibration(_In):
     """Levels of a known phone measured on the calibration walk (dBm; dBFS for the SDR).
 
-    The core turns them into presence thresholds: enter a little inside the boundary level,
-    leave a little outside it.
+    The core turns them into its presence thresholds (``scanner.core.presence.Calibration``).
     """
 
-    boundary_dbm: float = Field(ge=-150, le=0, description="median level on the zone boundary")
+    boundary_dbm: float = Field(
+        ge=-150, le=0, description="median level just outside the zone's edge (must not alert)"
+    )
     inside_dbm: float = Field(ge=-150, le=0, description="median level inside the zone")
     boundary_samples: list[float] = Field(default=[], max_length=1000)
     inside_samples: list[float] = Field(default=[], max_length=1000)
