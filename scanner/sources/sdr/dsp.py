@@ -72,6 +72,8 @@ class DetectorParams:
     pfa: float = 1e-4  # false-alarm probability per cell and frame (sets the CFAR factor)
     min_duration_s: float = 150e-6  # shorter hot runs are noise (and no uplink burst is shorter)
     max_gap_frames: int = 1  # a burst survives one missed frame
+    # A wide burst at low SNR lights its cells patchily; pieces this many cells apart are one.
+    merge_cells: int = 2
     max_burst_s: float = 0.05  # a longer transmission is reported in pieces, for latency
     floor_rise_db_per_s: float = 3.0  # how fast a floor may climb under a long transmission
     floor_fall_db: float = 3.0  # a block this far under the floor resets it at once
@@ -453,6 +455,13 @@ class BurstDetector:
         # ends count as touching, so the lane keeps going across them.
         cover = np.cumsum(used)[:-1] > 0
         cover[c1s] = True
+        # Segments up to merge_cells apart belong to one burst, so they share a lane.
+        m = self.params.merge_cells
+        if m:
+            bridged = cover.copy()
+            for k in range(1, m + 1):
+                bridged[:-k] |= cover[k:] & np.logical_or.accumulate(cover)[:-k]
+            cover = bridged
         lane_of_cell = np.cumsum(np.concatenate(([1], ~cover[:-1] & cover[1:])))
         lane = lane_of_cell[c0s]
         order = np.lexsort((frames, lane))
@@ -479,6 +488,7 @@ class BurstDetector:
         lasts = frames[tails].tolist()
         tracks = self._tracks
         limit_gap = 1 + self.params.max_gap_frames
+        merge = self.params.merge_cells
         cur = -1
         for fa, fb, c0, c1 in zip(firsts, lasts, chain_c0, chain_c1, strict=True):
             if fa != cur:
@@ -490,7 +500,7 @@ class BurstDetector:
                         tracks = self._tracks
                         break
             for t in tracks:
-                if c0 <= t.c1 and t.c0 <= c1:  # touching or overlapping cells
+                if c0 <= t.c1 + merge and t.c0 <= c1 + merge:  # close enough to be one
                     t.c0 = min(t.c0, c0)
                     t.c1 = max(t.c1, c1)
                     start = fa if t.last != fa else fa + 1

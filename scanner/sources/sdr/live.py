@@ -352,9 +352,18 @@ class SdrSource(Source):
                     raise
                 continue
             fe.read(settle)
-            spectrum = mean_spectrum(fe.read(n_bytes))
-            powers[tuning] = float(spectrum.sum())
-            carriers += find_carriers(spectrum, tuning.centre_hz, rate)
+            # Two looks in a row: a carrier counts only when both see it, so samples still
+            # buffered from the previous tuning (rtl_tcp under load) cannot invent one.
+            first = mean_spectrum(fe.read(n_bytes))
+            second = mean_spectrum(fe.read(n_bytes))
+            powers[tuning] = float(second.sum())
+            seen = find_carriers(first, tuning.centre_hz, rate)
+            bin_hz = rate / first.size
+            carriers += [
+                c
+                for c in find_carriers(second, tuning.centre_hz, rate)
+                if any(abs(c - s) <= 1.5 * bin_hz for s in seen)
+            ]
         cells = carriers + occupied_downlinks(powers)
         with self._lock:
             marked = self.scheduler.mark_downlink_carriers(self.plan, cells)
