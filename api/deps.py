@@ -63,6 +63,7 @@ class Principal:
     user: User
     via: str  # 'session' | 'token'
     session_token: str | None = None
+    api_token: str | None = None
 
     @property
     def username(self) -> str:
@@ -90,7 +91,7 @@ def current_principal(
         user = token_user(store, bearer.credentials)
         if user is None:
             raise _unauthorized("the API token is not valid")
-        return Principal(user, "token")
+        return Principal(user, "token", api_token=bearer.credentials)
     if cookie:
         user = session_user(store, cookie, clock())
         if user is not None:

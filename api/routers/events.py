@@ -11,16 +11,17 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import StreamingResponse
 
-from api.deps import CurrentUser, SettingsDep, StoreDep
+from api.deps import ClockDep, CurrentUser, SettingsDep, StoreDep
 from api.problems import ApiProblem
 from scanner.store.db import Store
+from scanner.store.sessions import session_user, token_user
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -63,7 +64,12 @@ def _parse_last_id(header: str | None, query: int | None) -> int | None:
 
 
 async def _stream(
-    store: Store, start_after: int, poll_s: float, heartbeat_s: float, retry_ms: int
+    still_allowed: Callable[[], bool],
+    store: Store,
+    start_after: int,
+    poll_s: float,
+    heartbeat_s: float,
+    retry_ms: int,
 ) -> AsyncIterator[bytes]:
     last = start_after
     yield f"retry: {retry_ms}\n\n".encode()
@@ -82,6 +88,9 @@ async def _stream(
             idle = 0.0
         elif idle >= heartbeat_s:
             idle = 0.0
+            # A signed-out, expired or disabled session must not keep its live feed.
+            if not await anyio.to_thread.run_sync(still_allowed):
+                return
             yield b": heartbeat\n\n"
         await asyncio.sleep(poll_s)
         idle += poll_s
@@ -97,7 +106,8 @@ async def _stream(
 async def events(
     store: StoreDep,
     settings: SettingsDep,
-    _user: CurrentUser,
+    user: CurrentUser,
+    clock: ClockDep,
     last_event_id_header: Annotated[
         str | None,
         Header(alias="Last-Event-ID", max_length=20, description="resume after this event id"),
@@ -110,7 +120,20 @@ async def events(
     if start is None:
         # A fresh connection starts at the present; the page loads the current state by REST.
         start = await anyio.to_thread.run_sync(store.last_event_id)
+
+    def still_allowed() -> bool:
+        if user.session_token is not None:
+            return session_user(store, user.session_token, clock()) is not None
+        return user.api_token is not None and token_user(store, user.api_token) is not None
+
     return EventStreamResponse(
-        _stream(store, start, settings.event_poll_s, settings.heartbeat_s, settings.sse_retry_ms),
+        _stream(
+            still_allowed,
+            store,
+            start,
+            settings.event_poll_s,
+            settings.heartbeat_s,
+            settings.sse_retry_ms,
+        ),
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )

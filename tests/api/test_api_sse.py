@@ -124,3 +124,18 @@ def test_a_long_outage_replays_in_batches(live: LiveServer, store: Store) -> Non
             if g.get("event") == "health"
         ]
     assert [json.loads(g["data"])["data"]["n"] for g in got] == list(range(1200))
+
+
+def test_signing_out_ends_the_live_feed(live: LiveServer) -> None:
+    client = live_login(live.url, "guard")
+    other = live_login(live.url, "guard")
+    with client.stream("GET", "/api/v1/events") as stream:
+        events = _events(stream.iter_lines())
+        next(e for e in events if e.get("event") == "hello")
+        # The same session signed out elsewhere (same cookie): the stream must end.
+        other.cookies = client.cookies
+        assert other.delete("/api/v1/session").status_code == 204
+        deadline = time.monotonic() + 5
+        for _ in events:
+            assert time.monotonic() < deadline, "the stream outlived its session"
+    assert client.get("/api/v1/alerts").status_code == 401
