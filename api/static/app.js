@@ -871,15 +871,27 @@ function wire() {
   setInterval(render, 2000); // ages and the connection timeout move even without events
 }
 
-async function boot() {
-  wire();
-  if ("serviceWorker" in navigator) navigator.serviceWorker.register("/sw.js").catch(() => {});
+async function resume() {
   try {
     state.me = await api("GET", `${API}/session`);
     await startMonitor();
-  } catch (_err) {
-    showLogin("");
+  } catch (err) {
+    if (err instanceof HttpError && err.status === 401) {
+      showLogin("");
+      return;
+    }
+    // The Pi is restarting or out of reach: say so, and keep trying.
+    showLogin("Cannot reach the scanner. Retrying…");
+    setTimeout(() => {
+      if (!state.me) resume();
+    }, 5000);
   }
+}
+
+async function boot() {
+  wire();
+  if ("serviceWorker" in navigator) navigator.serviceWorker.register("/sw.js").catch(() => {});
+  await resume();
 }
 
 document.addEventListener("DOMContentLoaded", boot);

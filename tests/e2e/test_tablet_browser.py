@@ -242,3 +242,14 @@ def test_phone_layout_and_keyboard(browser: object, site: Site) -> None:
     page.keyboard.press("Enter")  # focus is on Acknowledge
     _state(page, "acked")
     assert page.errors == []  # type: ignore[attr-defined]
+
+    # The page's shell is kept by its service worker: with the Pi unreachable the tablet still
+    # opens the page and says it cannot reach the scanner, instead of a browser error.
+    page.evaluate("async () => { await navigator.serviceWorker.ready; }")
+    page.reload()
+    _state(page, "acked")
+    page.context.set_offline(True)
+    page.reload()
+    page.wait_for_selector("#login:not([hidden])")
+    assert "Cannot reach the scanner" in page.inner_text("#login-error")
+    _shot(page, "11-phone-offline")
