@@ -73,7 +73,7 @@ class DetectorParams:
     min_duration_s: float = 150e-6  # shorter hot runs are noise (and no uplink burst is shorter)
     max_gap_frames: int = 1  # a burst survives one missed frame
     # A wide burst at low SNR lights its cells patchily; pieces this many cells apart are one.
-    merge_cells: int = 2
+    merge_cells: int = 1
     max_burst_s: float = 0.05  # a longer transmission is reported in pieces, for latency
     floor_rise_db_per_s: float = 3.0  # how fast a floor may climb under a long transmission
     floor_fall_db: float = 3.0  # a block this far under the floor resets it at once
@@ -215,6 +215,10 @@ class BurstDetector:
         # Median of a Gamma(k) mean-one variable (Wilson-Hilferty), to unbias the floor.
         self._median_bias = (1.0 - 1.0 / (9 * k)) ** 3
         self._rise = 10.0 ** (p.floor_rise_db_per_s * p.block_frames * self.frame_s / 10.0)
+        self._rise32 = np.float32(self._rise)
+        self._alpha = np.float32(p.floor_alpha)
+        self._fall = np.float32(10.0 ** (-p.floor_fall_db / 10))
+        self._track = np.float32(10.0 ** (p.floor_track_db / 10))
         # Never fewer than 3 frames: two chance hot frames in a row are common in noise.
         self._min_frames = max(3, math.ceil(p.min_duration_s / self.frame_s))
         self._max_frames = max(self._min_frames, int(p.max_burst_s / self.frame_s))
@@ -252,8 +256,11 @@ class BurstDetector:
         if n_frames:
             frames = self._pending[: n_frames * self.n].copy()
             p = self._spectra(frames)
-            if self._floor is None:
-                self._floor = (np.median(p, axis=0) / np.float32(math.log(2.0))).astype(np.float32)
+            # A short remainder (or a whole short scenario window) still informs the floor:
+            # the median of single-frame powers is ln 2 times their mean.
+            if self._floor is None or n_frames >= _SUB_BLOCKS:
+                est = (np.median(p, axis=0) / np.float32(math.log(2.0))).astype(np.float32)
+                self._floor = self._next_floor(self._floor, est)
             floors = self._floor[None, :]
             self._detect(p, floors, n_frames, out)
             self._frame += n_frames
@@ -369,37 +376,38 @@ class BurstDetector:
         est = (sub[:, mid - 1] + sub[:, mid]) * np.float32(0.5 / self._median_bias)
         floors = np.empty((n_blocks, self.n), np.float32)
         floor = self._floor
-        rise = np.float32(self._rise)
-        if self._from_cache and floor is not None:
-            # A floor remembered from an earlier dwell at this tuning keeps a handset that
-            # transmits throughout this dwell from being learnt as noise. It is kept whole (a
-            # per-bin minimum with the new estimate would sit low and raise false alarms)
-            # unless the band as a whole has moved by 3 dB: then the noise itself changed.
-            ratio = float(np.median(est[0] / floor))
-            if not 0.5 < ratio < 2.0:
-                floor = est[0].copy()
-            self._from_cache = False
-        alpha = np.float32(self.params.floor_alpha)
-        fall = np.float32(10.0 ** (-self.params.floor_fall_db / 10))
-        track = np.float32(10.0 ** (self.params.floor_track_db / 10))
         for j in range(n_blocks):
-            e = est[j]
-            if floor is None:
-                floor = e.copy()
-            else:
-                # Within the estimator's own scatter: a plain average (unbiased). Far below: the
-                # noise really fell (fall at once). Far above: a burst or a transmitter (rise
-                # by at most the slow rate). A running minimum would sit 25 % low on noise.
-                ratio = e / floor
-                floor = np.where(
-                    ratio < fall,
-                    e,
-                    np.where(ratio <= track, floor + alpha * (e - floor), floor * rise),
-                ).astype(np.float32)
+            floor = self._next_floor(floor, est[j])
             floors[j] = floor
         self._floor = floor
         self._detect(p, floors, b, out)
         self._frame += p.shape[0]
+
+    def _next_floor(self, floor: FloatArray | None, e: FloatArray) -> FloatArray:
+        """One block's step of the per-bin floor, from the block's estimate ``e``."""
+        if floor is None:
+            return e.copy()
+        if self._from_cache:
+            # A floor remembered from an earlier dwell at this tuning keeps a handset that
+            # transmits throughout this dwell from being learnt as noise. It is kept whole (a
+            # per-bin minimum with the new estimate would sit low and raise false alarms)
+            # unless the band as a whole has moved by 3 dB: then the noise itself changed.
+            self._from_cache = False
+            ratio = float(np.median(e / floor))
+            if not 0.5 < ratio < 2.0:
+                return e.copy()
+        # Within the estimator's own scatter: a plain average (unbiased). Far below: the noise
+        # really fell (fall at once). Far above: a burst or a transmitter (rise by at most the
+        # slow rate). A running minimum would sit 25 % low on noise.
+        ratio_bins = e / floor
+        out: FloatArray = np.where(
+            ratio_bins < self._fall,
+            e,
+            np.where(
+                ratio_bins <= self._track, floor + self._alpha * (e - floor), floor * self._rise32
+            ),
+        ).astype(np.float32)
+        return out
 
     def _cells(self, p: FloatArray) -> FloatArray:
         h = self.h
