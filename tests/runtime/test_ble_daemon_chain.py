@@ -52,6 +52,12 @@ def query(db: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, .
         return list(conn.execute(sql, params))
 
 
+def logs(workdir: Path) -> str:
+    return "\n".join(
+        f"--- {p.name}\n{p.read_text()[-1500:]}" for p in sorted(workdir.glob("*.log"))
+    )
+
+
 def test_ble_capture_daemon_to_core_daemon_through_kill_9(workdir: Path) -> None:
     db = workdir / "checkpoint.db"
     cfg = workdir / "c.toml"
@@ -74,17 +80,17 @@ def test_ble_capture_daemon_to_core_daemon_through_kill_9(workdir: Path) -> None
 
         try:
             procs["core"] = start("core")
-            assert wait_for((workdir / "core.sock").exists, 30)
+            assert wait_for((workdir / "core.sock").exists, 30), logs(workdir)
             procs["ble"] = start("capture", "ble")
             assert wait_for(
                 lambda: (
                     query(db, "SELECT state FROM sensor_health WHERE sensor = 'ble'") == [("ok",)]
                 ),
                 30,
-            ), (workdir / "capture.log").read_text()[-2000:]
+            ), logs(workdir)
             assert wait_for(
                 lambda: bool(query(db, "SELECT id FROM alerts WHERE state = 'open'")), 30, phone
-            ), (workdir / "core.log").read_text()[-2000:]
+            ), logs(workdir)
             first = query(db, "SELECT id, sensors FROM alerts")
             assert len(first) == 1 and "ble" in first[0][1]
 
@@ -100,7 +106,7 @@ def test_ble_capture_daemon_to_core_daemon_through_kill_9(workdir: Path) -> None
                 ),
                 30,
                 phone,
-            )
+            ), logs(workdir)
             for _ in range(30):  # the phone is still there, advertising
                 phone()
                 time.sleep(0.1)
@@ -112,7 +118,8 @@ def test_ble_capture_daemon_to_core_daemon_through_kill_9(workdir: Path) -> None
                     if proc.poll() is None:
                         proc.send_signal(signal.SIGTERM)
                     codes[name] = proc.wait(timeout=20)
-    assert codes == {"ble": 0, "core": 0}
+    assert codes == {"ble": 0, "core": 0}, logs(workdir)
     # One alert for one phone, across the capture daemon's death.
-    assert [r[0] for r in query(db, "SELECT id FROM alerts")] == [first[0][0]]
+    alerts = query(db, "SELECT id, raised_ts, resolved_ts, resolution FROM alerts")
+    assert [r[0] for r in alerts] == [first[0][0]], (alerts, logs(workdir))
     assert query(db, "PRAGMA integrity_check") == [("ok",)]
