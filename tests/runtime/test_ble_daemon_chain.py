@@ -123,3 +123,38 @@ def test_ble_capture_daemon_to_core_daemon_through_kill_9(workdir: Path) -> None
     alerts = query(db, "SELECT id, raised_ts, resolved_ts, resolution FROM alerts")
     assert [r[0] for r in alerts] == [first[0][0]], (alerts, logs(workdir))
     assert query(db, "PRAGMA integrity_check") == [("ok",)]
+
+
+def test_run_all_in_one_with_ble_raises_the_alert_and_serves_health(workdir: Path) -> None:
+    import httpx
+
+    db = workdir / "checkpoint.db"
+    cfg = workdir / "c.toml"
+    cfg.write_text(f'[site]\nstate_dir = "{workdir}"\n[ble]\n[api]\nhost = "127.0.0.1"\nport = 0\n')
+    with running_fake_bluez(workdir) as fake:
+        log = (workdir / "run.log").open("ab")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "scanner.cli.main", "-v", "run", "--config", str(cfg)],
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+        try:
+
+            def url() -> str:
+                text = (workdir / "run.log").read_text()
+                marker = " api on "
+                return text.split(marker, 1)[1].split()[0] if marker in text else ""
+
+            assert wait_for(lambda: bool(url()), 30), logs(workdir)
+            assert wait_for(
+                lambda: bool(query(db, "SELECT id FROM alerts WHERE state = 'open'")),
+                30,
+                lambda: fake.advert("4A:11:22:33:44:66", rssi=-40, mfr=IPHONE),
+            ), logs(workdir)
+            health = httpx.get(url() + "healthz", timeout=10).json()
+            assert health["sensors"]["ble"]["state"] == "ok"
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            code = proc.wait(timeout=20)
+    assert code == 0, logs(workdir)
+    assert query(db, "PRAGMA integrity_check") == [("ok",)]
