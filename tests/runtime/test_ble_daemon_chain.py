@@ -8,6 +8,7 @@ daemon's records reach the same alert.
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 import sqlite3
@@ -96,7 +97,8 @@ def test_ble_capture_daemon_to_core_daemon_through_kill_9(workdir: Path) -> None
 
             procs["ble"].kill()
             assert procs["ble"].wait(timeout=10) == -signal.SIGKILL
-            procs["ble"] = start("capture", "ble")
+            # This time it also records what it hears (BLE JSONL, FORMATS.md).
+            procs["ble"] = start("capture", "ble", "--record", str(workdir / "rec.jsonl"))
             assert wait_for(
                 lambda: (
                     query(
@@ -123,6 +125,9 @@ def test_ble_capture_daemon_to_core_daemon_through_kill_9(workdir: Path) -> None
     alerts = query(db, "SELECT id, raised_ts, resolved_ts, resolution FROM alerts")
     assert [r[0] for r in alerts] == [first[0][0]], (alerts, logs(workdir))
     assert query(db, "PRAGMA integrity_check") == [("ok",)]
+    recorded = [json.loads(line) for line in (workdir / "rec.jsonl").read_text().splitlines()]
+    assert recorded and {r["address"] for r in recorded} == {"4A:11:22:33:44:55"}
+    assert recorded[-1]["manufacturer_data"] == {"76": IPHONE[76].hex()}
 
 
 def test_run_all_in_one_with_ble_raises_the_alert_and_serves_health(workdir: Path) -> None:
