@@ -54,6 +54,7 @@ class CoreOptions:
     # inside needs no more than the above.
     confirm_margin_db: float = 5.0
     confirm_samples: int = 5
+    confirm_window_s: float = 16.0
     # A handset presence ends when all its devices have been out this long.
     leave_hold_s: float = 10.0
     # An alert closes once no handset has been present for this long.
@@ -69,6 +70,7 @@ class CoreOptions:
     # Uplink energy alone: bursts needed within the window, and how long Wi-Fi and BLE get to
     # name the transmitter before an "unidentified transmitter" alert is raised.
     sdr_min_bursts: int = 2
+    sdr_enter_bursts: int = 2  # the level is the median of the latest this many bursts
     sdr_confirm_bursts: int = 4
     sdr_window_s: float = 6.0
     sdr_alone_after_s: float = 2.0

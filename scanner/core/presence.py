@@ -21,7 +21,7 @@ from typing import Any
 from scanner.core.options import CoreOptions, ZoneThresholds
 
 # Samples kept per device and radio; more than a window's worth is never needed.
-MAX_SAMPLES = 24
+MAX_SAMPLES = 40
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +107,7 @@ class PresenceParams:
     enter_samples: int
     confirm_margin_db: float = 0.0
     confirm_samples: int = 0
+    confirm_window_s: float = 0.0
 
     @classmethod
     def for_radio(cls, options: CoreOptions, radio: str) -> PresenceParams:
@@ -115,7 +116,7 @@ class PresenceParams:
                 options.sdr_window_s,
                 options.sdr_absent_s,
                 options.sdr_min_bursts,
-                options.sdr_min_bursts,
+                options.sdr_enter_bursts,
                 options.confirm_margin_db,
                 options.sdr_confirm_bursts,
             )
@@ -126,6 +127,7 @@ class PresenceParams:
             options.enter_samples,
             options.confirm_margin_db,
             options.confirm_samples,
+            options.confirm_window_s,
         )
 
 
@@ -139,7 +141,7 @@ def update(
     """Add one sample and re-decide; returns True when the zone state changed."""
     presence.samples.append((mono, level))
     presence.last_mono = mono
-    _expire(presence, mono, options.window_s)
+    _expire(presence, mono, max(options.window_s, options.confirm_window_s))
     return _decide(presence, mono, thresholds, options)
 
 
@@ -151,7 +153,7 @@ def expire(
         presence.samples.clear()
         presence.level = presence.window_level = None
         return _set(presence, mono, False)
-    _expire(presence, mono, options.window_s)
+    _expire(presence, mono, max(options.window_s, options.confirm_window_s))
     if not presence.samples:
         # Silence shorter than absent_s keeps the last decision: phones go quiet for seconds.
         return False
@@ -170,7 +172,7 @@ def _decide(
     samples = presence.samples
     if not samples:
         return False
-    levels = [s[1] for s in samples]
+    levels = [s[1] for s in samples if mono - s[0] <= options.window_s] or [samples[-1][1]]
     window_level = statistics.median(levels)
     # Entering looks only at the latest few samples so a phone walking in is seen within a
     # couple of samples; leaving looks at the whole window so one strong fade does not end it.
@@ -186,8 +188,13 @@ def _decide(
         return False
     if level >= thresholds.enter_dbm + options.confirm_margin_db:
         return _set(presence, mono, True)
-    # Marginal: the whole window must agree, so a few seconds of lucky shadowing do not.
-    if len(levels) >= options.confirm_samples and window_level >= thresholds.enter_dbm:
+    # Marginal: the longer confirmation window must agree, so that a loiterer's few seconds
+    # of lucky shadowing (which lasts seconds) do not put them inside.
+    confirm = [s[1] for s in samples]
+    if (
+        len(confirm) >= options.confirm_samples
+        and statistics.median(confirm) >= thresholds.enter_dbm
+    ):
         return _set(presence, mono, True)
     return False
 
