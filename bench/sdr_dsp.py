@@ -27,8 +27,8 @@ CHUNK = 1 << 18  # samples per read, as the live path reads from the dongle
 
 def _signal(seconds: float) -> npt.NDArray[np.uint8]:
     rng = np.random.default_rng(2024)
-    bursts = synth.gsm_schedule(0.0, seconds, 300e3, -30.0) + synth.lte_schedule(
-        rng, 0.0, seconds, -800e3, -32.0, duty=0.2, n_prb=6
+    bursts = synth.gsm_schedule(0.0, seconds, 450e3, -30.0) + synth.lte_schedule(
+        rng, 0.0, seconds, -600e3, -32.0, duty=0.2, n_prb=6
     )
     return synth.synth_cu8(rng, RATE, int(seconds * RATE), -38.0, bursts)
 

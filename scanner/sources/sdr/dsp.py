@@ -456,9 +456,7 @@ class BurstDetector:
         # Segments of different lanes never touch, so each lane is chained on its own and a
         # GSM handset and an LTE handset on the air together do not break each other's chains.
         n_cells = int(c1s.max()) + 2
-        used = np.zeros(n_cells + 1, dtype=np.int32)
-        np.add.at(used, c0s, 1)
-        np.add.at(used, c1s, -1)
+        used = np.bincount(c0s, minlength=n_cells + 1) - np.bincount(c1s, minlength=n_cells + 1)
         # A cell is inside a lane when any segment covers it (prefix sum of starts and ends);
         # ends count as touching, so the lane keeps going across them.
         cover = np.cumsum(used)[:-1] > 0
@@ -472,8 +470,9 @@ class BurstDetector:
             cover = bridged
         lane_of_cell = np.cumsum(np.concatenate(([1], ~cover[:-1] & cover[1:])))
         lane = lane_of_cell[c0s]
-        order = np.lexsort((frames, lane))
-        frames, c0s, c1s, lane = frames[order], c0s[order], c1s[order], lane[order]
+        if lane_of_cell[-1] > 1:  # several lanes: lane by lane, frames ascending in each
+            order = np.lexsort((frames, lane))
+            frames, c0s, c1s, lane = frames[order], c0s[order], c1s[order], lane[order]
         n = frames.size
         key = lane * (1 << 40) + frames
         lone = np.ones(n, dtype=bool)
