@@ -1,0 +1,93 @@
+"""The command-line contracts: simulate, replay --fast --alerts, eval --json, calibrate."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from scanner.cli.main import main
+from scanner.core.options import CoreOptions
+from scanner.core.pipeline import Core
+from scanner.store.db import Store
+
+
+def test_simulate_replay_and_eval(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "s"
+    assert (
+        main(["simulate", "--seed", "4", "--minutes", "3", "--out", str(out), "--profile", "demo"])
+        == 0
+    )
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["visits"] >= 1 and (out / "truth.json").is_file()
+
+    alerts = tmp_path / "alerts.ndjson"
+    db = tmp_path / "c.db"
+    assert main(["replay", str(out), "--fast", "--alerts", str(alerts), "--db", str(db)]) == 0
+    lines = [json.loads(x) for x in alerts.read_text().splitlines()]
+    assert lines and lines[0]["event"] == "raised"
+    for line in lines:
+        assert {"ts", "alert_id", "event", "handsets", "sensors"} <= set(line)
+        assert line["event"] in ("raised", "updated")
+        assert isinstance(line["ts"], float) and line["handsets"] >= 1
+        assert set(line["sensors"]) <= {"wifi", "ble", "sdr"}
+    store = Store(db)
+    stored = {r["id"] for r in store.query("SELECT id FROM alerts")}
+    assert {line["alert_id"] for line in lines} <= stored
+    devices = store.query("SELECT identifiers FROM devices")
+    assert devices and all(
+        set(json.loads(d["identifiers"])) == {"macs", "fingerprints", "ble"} for d in devices
+    )
+    assert store.query("SELECT COUNT(*) AS n FROM sightings")[0]["n"] > 0
+    sensors = {r["sensor"] for r in store.query("SELECT sensor FROM sensor_health")}
+    assert sensors >= {"wifi", "ble", "sdr"}
+    store.close()
+    capsys.readouterr()
+
+    assert main(["eval", str(out), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    for key in (
+        "visits",
+        "recall",
+        "false_alarms",
+        "false_alarms_per_hour",
+        "median_time_to_alert_s",
+        "p95_time_to_alert_s",
+    ):
+        assert key in report
+    assert report["visits"] == summary["visits"]
+
+
+def test_replay_of_a_missing_dir_fails_cleanly(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["replay", str(tmp_path / "nope"), "--fast", "--alerts", "-"]) == 1
+    assert "not a scenario" in capsys.readouterr().err
+
+
+def test_calibrate_walk_sets_the_thresholds_the_core_uses(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    scenario: Callable[[int, str, float], Path],
+) -> None:
+    db = tmp_path / "c.db"
+    assert main(["calibrate", "apply", "--db", str(db)]) == 1
+    assert "measure boundary and inside first" in capsys.readouterr().err
+    for phase in ("boundary", "inside"):
+        rec = scenario(1, f"calibrate-{phase}", 3)
+        assert main(["calibrate", phase, "--recording", str(rec), "--db", str(db)]) == 0
+    assert main(["calibrate", "apply", "--db", str(db)]) == 0
+    capsys.readouterr()
+    assert main(["calibrate", "show", "--db", str(db)]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert set(shown["zone_calibration"]) == {"wifi", "ble", "sdr"}
+    wifi = shown["zone_calibration"]["wifi"]
+    assert wifi["inside_dbm"] - wifi["boundary_dbm"] >= 8  # the wall between the two spots
+    store = Store(db)
+    core = Core(store, CoreOptions())
+    enter = core.zone.thresholds("wifi", "wifi").enter_dbm
+    assert enter == shown["thresholds"]["wifi"]["enter_dbm"]
+    assert wifi["boundary_dbm"] < enter < wifi["inside_dbm"]
+    store.close()
