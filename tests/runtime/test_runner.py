@@ -99,3 +99,52 @@ def test_runner_restarts_a_crashing_source_and_the_store_shows_it(tmp_path: Path
     assert result == [0]
     assert not runner.is_alive()
     assert all(not s._thread.is_alive() for s in built)  # type: ignore[union-attr]
+
+
+def test_core_that_dies_on_a_locked_store_is_restarted_and_carries_on(tmp_path: Path) -> None:
+    """Another process holds the database longer than the busy timeout: the write fails, the
+    core loop dies, the runner restarts it with a fresh connection, and records flow again."""
+    import sqlite3
+
+    from scanner.core.options import CoreOptions
+    from scanner.observations import Radio, SensorStatus
+
+    db = tmp_path / "checkpoint.db"
+    check_store(db)
+    events = EventQueue(1000)
+    sup = Supervisor()
+    sup.add("core", core_loop_factory(str(db), CoreOptions(), events, SYSTEM_CLOCK))
+    stop = threading.Event()
+    runner = threading.Thread(target=lambda: serve(sup, ready_text="test", stop=stop))
+    runner.start()
+
+    def status(message: str) -> SensorStatus:
+        return SensorStatus(time.time(), time.monotonic(), "ble", Radio.BLE, "ok", message)
+
+    store = Store(db)
+    try:
+        events.put(status("before"))
+        assert wait_for(lambda: bool(store.query("SELECT 1 FROM sensor_health")))
+        holder = sqlite3.connect(db, isolation_level=None)
+        holder.execute("BEGIN EXCLUSIVE")
+        try:
+            events.put(status("while locked"))  # waits the 5 s busy timeout, then fails
+            assert wait_for(lambda: sup.items[0].state == "restarting", 15)
+            assert "database is locked" in sup.items[0].last_error
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        events.put(status("after"))
+        assert wait_for(
+            lambda: (
+                [r["message"] for r in store.query("SELECT message FROM sensor_health")]
+                == ["after"]
+            ),
+            15,
+        )
+        assert sup.items[0].restarts == 1 and sup.items[0].state == "running"
+    finally:
+        stop.set()
+        runner.join(timeout=20)
+        store.close()
+    assert not runner.is_alive()
