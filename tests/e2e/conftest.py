@@ -33,7 +33,13 @@ def site(tmp_path: Path) -> Iterator[Site]:
     settings = ApiSettings(store_path=path, demo=True, event_poll_s=0.1, heartbeat_s=5.0)
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+        uvicorn.Config(
+            create_app(settings),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            timeout_graceful_shutdown=2,
+        )
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

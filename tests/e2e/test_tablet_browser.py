@@ -112,7 +112,7 @@ def _shot(page: object, name: str) -> Path:
     return path
 
 
-def test_guard_alarm_ack_fault_and_supervisor_allowlist(browser: object, site: Site) -> None:
+def test_guard_alarm_ack_fault_and_supervisor_allowlist(site: Site, browser: object) -> None:
     # -- the guard signs in on the shared tablet with the PIN pad.
     page = _page(browser, site)
     page.wait_for_selector("#login:not([hidden])")
@@ -224,7 +224,7 @@ def test_guard_alarm_ack_fault_and_supervisor_allowlist(browser: object, site: S
     assert sup.errors == []  # type: ignore[attr-defined]
 
 
-def test_phone_layout_and_keyboard(browser: object, site: Site) -> None:
+def test_phone_layout_and_keyboard(site: Site, browser: object) -> None:
     page = _page(browser, site, 390, 844)
     page.click("#tab-password")
     page.fill("#username", "guard")
