@@ -35,6 +35,7 @@ _LOGGER = logging.getLogger(__name__)
 # Housekeeping runs on the observation timeline at most this often.
 TICK_EVERY_S = 1.0
 AMBIENT_EVERY_S = 10.0
+AMBIENT_SETTING = "ambient_baseline"
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,11 +89,14 @@ class Core:
         self._last_poll = float("-inf")
         self._last_store = float("-inf")
         self._sightings: Any = None
+        self._noted: dict[str, float] = {}  # sensor -> ts of the last observation stored
         if store is not None:
             from scanner.store.sightings import SightingAggregator
 
             self._sightings = SightingAggregator()
             self._poll_store(force=True)
+            # The site need not be learned again after a restart.
+            self.ambient.restore(store.get_setting(AMBIENT_SETTING), clock.monotonic())
 
     # -- input -------------------------------------------------------------------------------
     def handle(self, event: SourceEvent) -> None:
@@ -109,6 +113,8 @@ class Core:
         else:
             self.counters["unknown_event"] += 1
             return
+        if self.store is not None and not isinstance(event, SensorStatus):
+            self._note_observation(event.sensor, event.ts)
         if event.mono - self._last_tick >= TICK_EVERY_S:
             self.tick(event.mono)
 
@@ -271,6 +277,15 @@ class Core:
 
             record_status(self.store, status)
 
+    def _note_observation(self, sensor: str, ts: float) -> None:
+        """The sensor strip shows when each radio last heard something (once a second)."""
+        if ts - self._noted.get(sensor, float("-inf")) < 1.0 or self.store is None:
+            return
+        self._noted[sensor] = ts
+        from scanner.store.health import note_observation
+
+        note_observation(self.store, sensor, ts)
+
     # -- allowlist ---------------------------------------------------------------------------
     def _check_allowlist(self, device: Device) -> None:
         label = self.allowlist.match_device(device)
@@ -317,12 +332,16 @@ class Core:
         self.alerting.sync(self.fusion, ts, mono)
         if mono - self._last_ambient >= AMBIENT_EVERY_S:
             self._last_ambient = mono
-            for key in self.ambient.tick(mono):
+            learned = self.ambient.tick(mono)
+            for key in learned:
                 device = self.devices.get(self._owner.get(key, key))
                 if device is not None:
                     device.ambient = True
                     device.dirty = True
                 self.counters["ambient_learned"] += 1
+            if learned and self.store is not None:
+                with self.store.write() as conn:
+                    self.store.set_setting(conn, AMBIENT_SETTING, self.ambient.snapshot())
         if self.store is not None:
             if mono - self._last_poll >= self.options.allowlist_poll_s:
                 self._last_poll = mono

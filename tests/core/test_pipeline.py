@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from scanner.core.identity import AddressBleIdentity, AddressWifiIdentity
 from scanner.core.options import CoreOptions
 from scanner.core.pipeline import Core
+from scanner.observations import Radio, SensorStatus
 from scanner.store import alerts as alert_store
 from scanner.store.allowlist import AllowlistEntry, replace_entries
 from scanner.store.db import Store
@@ -146,3 +149,19 @@ def test_ambient_device_is_learned_then_alerts_only_when_it_comes_close() -> Non
     for i in range(10):
         core.handle(probe(t + i, "00:11:22:33:44:55", -30, random_mac=False))
     assert [ln["event"] for ln in lines] == ["raised"]
+
+
+def test_ambient_baseline_survives_a_restart_and_sensors_report_last_observation() -> None:
+    store = Store(":memory:")
+    core, lines = _core(store, ambient_learning_s=120.0)
+    core.handle(SensorStatus(ts=START, mono=0.0, sensor="wifi", radio=Radio.WIFI, state="ok"))
+    for i in range(60):
+        core.handle(probe(1.0 + i * 5, "00:11:22:33:44:66", -50, random_mac=False))
+    assert lines  # alerted while learning
+    assert "wifi:00:11:22:33:44:66" in store.get_setting("ambient_baseline", {})
+    again, new_lines = _core(store, ambient_learning_s=120.0)
+    for i in range(30):
+        again.handle(probe(400.0 + i * 5, "00:11:22:33:44:66", -50, random_mac=False))
+    assert new_lines == []
+    row = store.query("SELECT last_obs_ts FROM sensor_health WHERE sensor = 'wifi'")
+    assert row[0]["last_obs_ts"] == pytest.approx(START + 400.0 + 29 * 5)
