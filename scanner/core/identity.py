@@ -7,7 +7,9 @@ over-counts handsets but never misses one.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from scanner.observations import BleAdvert, WifiFrame
@@ -35,21 +37,29 @@ class AddressBleIdentity:
         return advert.address.lower()
 
 
-def wifi_identity() -> WifiIdentity:
-    """The Wi-Fi tracker when installed, else one device per MAC."""
+def wifi_identity(section: Mapping[str, Any] | None = None) -> WifiIdentity:
+    """The Wi-Fi tracker when installed (with its ``wifi_*`` options), else one per MAC."""
     try:
         module = importlib.import_module("scanner.core.wifi_tracking")
     except ImportError:
         return AddressWifiIdentity()
-    tracker: WifiIdentity = module.WifiTracker()
+    options = module.WifiTrackerOptions.from_mapping(dict(section or {}))
+    tracker: WifiIdentity = module.WifiTracker(options)
     return tracker
 
 
-def ble_identity() -> BleIdentity:
-    """The BLE tracker when installed, else one device per address."""
+def ble_identity(section: Mapping[str, Any] | None = None) -> BleIdentity:
+    """The BLE tracker when installed (with its ``ble_*`` options), else one per address."""
     try:
         module = importlib.import_module("scanner.core.ble_tracking")
     except ImportError:
         return AddressBleIdentity()
-    tracker: BleIdentity = module.BleTracker()
+    cls = module.TrackerOptions
+    names = {f.name for f in dataclasses.fields(cls)}
+    values = {
+        k.removeprefix("ble_"): v
+        for k, v in (section or {}).items()
+        if k.startswith("ble_") and k.removeprefix("ble_") in names
+    }
+    tracker: BleIdentity = module.BleTracker(cls(**values))
     return tracker

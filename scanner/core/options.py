@@ -86,11 +86,15 @@ class CoreOptions:
     allowlist_poll_s: float = 5.0
     store_devices_every_s: float = 30.0
     sensor_offsets_db: dict[str, float] = field(default_factory=dict)
+    # Keys prefixed ``wifi_`` and ``ble_`` belong to the radio trackers (their own options).
+    trackers: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_mapping(cls, section: Mapping[str, Any]) -> CoreOptions:
         """Build options from the ``[core]`` table; unknown keys are an error, not ignored."""
-        known = {f.name for f in fields(cls)}
+        known = {f.name for f in fields(cls)} - {"trackers"}
+        trackers = {k: v for k, v in section.items() if k.startswith(("wifi_", "ble_"))}
+        section = {k: v for k, v in section.items() if k not in trackers}
         unknown = sorted(set(section) - known)
         if unknown:
             raise ConfigError(f"[core]: unknown key(s) {', '.join(unknown)}")
@@ -114,7 +118,7 @@ class CoreOptions:
                 values[key] = _number(key, raw, int)
             else:
                 values[key] = _number(key, raw, float)
-        return cls(**values)
+        return cls(**values, trackers=trackers)
 
 
 def _number(key: str, raw: Any, kind: type[int] | type[float]) -> Any:

@@ -74,8 +74,8 @@ class Core:
         self.ambient = AmbientBaseline(self.options)
         self.allowlist = Allowlist(self.options.allowlist)
         self.sensors: dict[str, SensorStatus] = {}
-        self._wifi = wifi_tracker or wifi_identity()
-        self._ble = ble_tracker or ble_identity()
+        self._wifi = wifi_tracker or wifi_identity(self.options.trackers)
+        self._ble = ble_tracker or ble_identity(self.options.trackers)
         self._classify = classify or ble_classifier()
         self._params = {
             r: PresenceParams.for_radio(self.options, r) for r in ("wifi", "ble", "sdr")

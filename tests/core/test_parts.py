@@ -29,6 +29,8 @@ def test_options_from_config_section() -> None:
     assert opts.zone["ble"] == CoreOptions().zone["ble"]
     assert (opts.ambient_learning_s, opts.min_samples) == (900.0, 3)
     assert opts.allowlist[0]["label"] == "tablet"
+    trackers = CoreOptions.from_mapping({"wifi_join_window_s": 60, "ble_settle_s": 2})
+    assert trackers.trackers == {"wifi_join_window_s": 60, "ble_settle_s": 2}
     for bad in (
         {"nonsense": 1},
         {"window_s": "long"},
