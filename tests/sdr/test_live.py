@@ -204,6 +204,8 @@ class _Dongle:
 
     def __init__(self) -> None:
         self.plugged = True
+        self.flowing = threading.Event()  # cleared: reads hang (a wedged USB transfer)
+        self.flowing.set()
         self.opens = 0
         self.iq = synth_uplink([HANDSET_HZ], seed=4)(890e6, RATE)
         self.pos = 0
@@ -239,6 +241,7 @@ def _fake_rtlsdr(dongle: _Dongle) -> types.ModuleType:
         def read_bytes(self, n: int) -> bytes:
             if not dongle.plugged:
                 raise _LibUSBError(-4, f"Could not read {n} bytes")
+            dongle.flowing.wait()
             time.sleep(n / 2 / RATE)
             buf = dongle.iq
             if dongle.pos + n > buf.size:
@@ -411,3 +414,22 @@ def test_quiet_band_is_not_silence(events: Events) -> None:
     finally:
         src.stop()
         srv.stop()
+
+
+def test_usb_read_that_hangs_is_reported(monkeypatch: pytest.MonkeyPatch, events: Events) -> None:
+    dongle = _Dongle()
+    monkeypatch.setitem(sys.modules, "rtlsdr", _fake_rtlsdr(dongle))
+    monkeypatch.setitem(sys.modules, "pyrtlsdrlib", types.ModuleType("pyrtlsdrlib"))
+    src = build_source(_section(0, transport="usb", stall_s=0.3), events)
+    src.start()
+    try:
+        assert wait_for(lambda: src.state == "ok")
+        dongle.flowing.clear()
+        assert wait_for(lambda: src.state == "fault")
+        assert "the read hangs" in src.message and "replug" in src.message
+        dongle.flowing.set()
+        assert wait_for(lambda: src.state == "ok")
+        assert src.counters["hung_reads"] >= 1 and src.counters["recoveries"] >= 1
+    finally:
+        dongle.flowing.set()
+        src.stop()

@@ -36,7 +36,7 @@ from scanner.clock import SYSTEM_CLOCK, Clock
 from scanner.observations import Radio
 from scanner.sources.base import Sink, Source, SourceOptions
 from scanner.sources.sdr.bands import BandPlan
-from scanner.sources.sdr.constants import OTHER, TUNE, FailureClass
+from scanner.sources.sdr.constants import OTHER, STALL, TUNE, FailureClass
 from scanner.sources.sdr.dsp import (
     Burst,
     BurstDetector,
@@ -234,6 +234,7 @@ class SdrSource(Source):
         self._last_status = -1e18
         self._retry_in: float | None = None
         self._last_survey: float | None = None
+        self._last_read_mono: float | None = None
         self._local_cells: list[float] = []
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -319,12 +320,14 @@ class SdrSource(Source):
             # The PLL settles, and the USB (and for rtl_tcp, server and TCP) buffers still hold
             # samples of the old frequency: throw them away.
             fe.read(settle_bytes)
+            self._last_read_mono = self.clock.monotonic()
             t0_mono, t0_wall = self.clock.monotonic(), self.clock.wall()
             dwell_id += 1
             self._tuning = tuning
             got = 0
             while got < dwell_bytes and not self.stopping:
                 raw = fe.read(min(chunk_bytes, dwell_bytes - got))
+                self._last_read_mono = self.clock.monotonic()
                 self._hand_over(_Chunk(dwell_id, tuning, t0_mono, t0_wall, got // 2, raw))
                 got += raw.size
                 if self._failure is not None or self.state == "starting":
@@ -356,6 +359,7 @@ class SdrSource(Source):
             # buffered from the previous tuning (rtl_tcp under load) cannot invent one.
             first = mean_spectrum(fe.read(n_bytes))
             second = mean_spectrum(fe.read(n_bytes))
+            self._last_read_mono = self.clock.monotonic()
             powers[tuning] = float(second.sum())
             seen = find_carriers(first, tuning.centre_hz, rate)
             bin_hz = rate / first.size
@@ -486,6 +490,19 @@ class SdrSource(Source):
 
     def _tick(self) -> None:
         now = self.clock.monotonic()
+        last = self._last_read_mono
+        limit = 2 * self.opts.stall_s + self.opts.sweep.dwell_s
+        if self.state == "ok" and last is not None and now - last > limit:
+            # A read that never returns (a wedged USB transfer has no timeout in librtlsdr's
+            # sync API). The thread cannot be interrupted safely; say so, and let the unit's
+            # watchdog restart the daemon if it does not come back.
+            self._failure = STALL
+            self.counters["hung_reads"] += 1
+            self.set_state(
+                "fault",
+                f"{self.frontend.where}: no IQ for {now - last:.0f} s (the read hangs): "
+                "unplug and replug the dongle",
+            )
         if now - self._last_status >= self.opts.status_every_s:
             self._last_status = now
             self.check_silence()
