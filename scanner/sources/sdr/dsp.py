@@ -41,7 +41,9 @@ _LOGGER = logging.getLogger(__name__)
 
 FloatArray = npt.NDArray[np.float32]
 _TINY = 1e-20
-_SUB_BLOCKS = 8  # sub-blocks per floor block; the median of 8 tolerates bursts in 3 of them
+# Frames per sub-block of a floor block. The floor comes from the median of the sub-block
+# means, which ignores bursts in fewer than half the sub-blocks.
+_SUB_FRAMES = 8
 
 
 def _load_fft() -> Callable[[npt.NDArray[np.complex64]], npt.NDArray[np.complex64]]:
@@ -79,7 +81,7 @@ class DetectorParams:
     floor_fall_db: float = 3.0  # a block this far under the floor resets it at once
     floor_track_db: float = 1.8  # blocks within this above the floor are averaged in
     floor_alpha: float = 0.1  # averaging weight of one block (about 35 ms at 2.4 MS/s)
-    block_frames: int = 64  # floor update period
+    block_frames: int = 128  # floor update period (6.8 ms at 2.4 MS/s: 16 sub-blocks)
     interpolate_dc: bool = True
     band_threshold_db: float = 10.0  # burst band = bins within this of the peak excess
     edge_db: float = 20.0  # burst time edges = frames within this of the burst's median level
@@ -94,8 +96,8 @@ class DetectorParams:
         params = cls(**kwargs)
         if params.fft_size % (params.half_channel_bins * 2) or params.fft_size < 16:
             raise ValueError("fft_size must be >= 16 and a multiple of 2 * half_channel_bins")
-        if params.block_frames % _SUB_BLOCKS:
-            raise ValueError(f"block_frames must be a multiple of {_SUB_BLOCKS}")
+        if params.block_frames % (2 * _SUB_FRAMES):
+            raise ValueError(f"block_frames must be a multiple of {2 * _SUB_FRAMES}")
         return params
 
 
@@ -211,7 +213,7 @@ class BurstDetector:
         self._fft = _load_fft()
         self.dof = effective_dof(hann, 2 * self.h)
         self.factor = np.float32(cfar_factor(self.dof, p.pfa))
-        k = p.block_frames // _SUB_BLOCKS
+        k = _SUB_FRAMES
         # Median of a Gamma(k) mean-one variable (Wilson-Hilferty), to unbias the floor.
         self._median_bias = (1.0 - 1.0 / (9 * k)) ** 3
         self._rise = 10.0 ** (p.floor_rise_db_per_s * p.block_frames * self.frame_s / 10.0)
@@ -258,7 +260,7 @@ class BurstDetector:
             p = self._spectra(frames)
             # A short remainder (or a whole short scenario window) still informs the floor:
             # the median of single-frame powers is ln 2 times their mean.
-            if self._floor is None or n_frames >= _SUB_BLOCKS:
+            if self._floor is None or n_frames >= _SUB_FRAMES:
                 est = (np.median(p, axis=0) / np.float32(math.log(2.0))).astype(np.float32)
                 self._floor = self._next_floor(self._floor, est)
             floors = self._floor[None, :]
@@ -370,9 +372,10 @@ class BurstDetector:
     ) -> None:
         b = self.params.block_frames
         p = self._spectra(iq)
-        sub = p.reshape(n_blocks, _SUB_BLOCKS, b // _SUB_BLOCKS, self.n).mean(axis=2)
+        n_sub = b // _SUB_FRAMES
+        sub = p.reshape(n_blocks, n_sub, _SUB_FRAMES, self.n).mean(axis=2)
         sub.sort(axis=1)
-        mid = _SUB_BLOCKS // 2
+        mid = n_sub // 2
         est = (sub[:, mid - 1] + sub[:, mid]) * np.float32(0.5 / self._median_bias)
         floors = np.empty((n_blocks, self.n), np.float32)
         floor = self._floor
