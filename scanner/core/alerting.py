@@ -235,6 +235,12 @@ class Alerting:
 
             resolve_alert(self._store, alert.id, ts, resolution, round(mono - alert.raised_mono, 1))
 
+    def resolve_handset(self, ts: float, mono: float, resolution: str) -> None:
+        """Close the open handset alert now (its handsets were allowlisted)."""
+        if self.handset is not None:
+            self._resolve(self.handset, ts, mono, resolution)
+            self.handset = None
+
     def resolve_all(self, ts: float, mono: float, resolution: str = "cleared") -> None:
         """Close whatever is open (the core is stopping or the allowlist covered it)."""
         for attr in ("handset", "unidentified"):

@@ -297,9 +297,13 @@ class Core:
                 self.fusion.drop_identity(device.id)
 
     def _recheck_allowlist(self, mono: float) -> None:
+        had_handsets = bool(self.fusion.active)
         for device in self.devices:
             self._check_allowlist(device)
         ts = self._ts(mono)
+        if had_handsets and not self.fusion.active and self.alerting.handset is not None:
+            # Everything the alert was about is now authorised: close it as such at once.
+            self.alerting.resolve_handset(ts, mono, "allowlisted")
         self.alerting.sync(self.fusion, ts, mono)
 
     # -- time --------------------------------------------------------------------------------

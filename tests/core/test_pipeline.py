@@ -165,3 +165,21 @@ def test_ambient_baseline_survives_a_restart_and_sensors_report_last_observation
     assert new_lines == []
     row = store.query("SELECT last_obs_ts FROM sensor_health WHERE sensor = 'wifi'")
     assert row[0]["last_obs_ts"] == pytest.approx(START + 400.0 + 29 * 5)
+
+
+def test_allowlisting_the_device_of_an_open_alert_resolves_it() -> None:
+    store = Store(":memory:")
+    core, lines = _core(store)
+    for i in range(10):
+        core.handle(probe(10.0 + i, "02:00:00:00:00:0c", -40))
+    (alert,) = alert_store.list_alerts(store)
+    assert alert.state == "open"
+    replace_entries(
+        store, [AllowlistEntry("mac", "02:00:00:00:00:0C", "new tablet")], "supervisor", START + 20
+    )
+    core.tick(25.0)
+    alert = alert_store.get_alert(store, alert.id)
+    assert (alert.state, alert.resolution) == ("resolved", "allowlisted")
+    for i in range(10):
+        core.handle(probe(30.0 + i, "02:00:00:00:00:0c", -40))
+    assert [ln["event"] for ln in lines] == ["raised"]
