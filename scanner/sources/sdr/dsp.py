@@ -346,13 +346,13 @@ class BurstDetector:
             self._history.pop(0)
 
     def _rows(self, frames: list[int], lo: int, hi: int) -> FloatArray:
-        """Bins ``lo:hi`` of the remembered spectra of ``frames`` (a fresh array)."""
+        """Bins ``lo:hi`` of the remembered spectra of ``frames`` (may be a view: read only)."""
         first, last = frames[0], frames[-1]
         if last - first + 1 == len(frames):
             # The common case: consecutive frames inside one batch are a slice.
             for base, p in self._history:
                 if base <= first and last < base + p.shape[0]:
-                    return p[first - base : last - base + 1, lo:hi].copy()
+                    return p[first - base : last - base + 1, lo:hi]
         return self._rows_scattered(frames)[:, lo:hi]
 
     def _rows_scattered(self, frames: list[int]) -> FloatArray:
@@ -565,8 +565,7 @@ class BurstDetector:
             return None
         lo = t.c0 * self.h
         hi = min(self.n, t.c1 * self.h + self.h)
-        seg = self._rows(t.frames, lo, hi)
-        seg -= floor[lo:hi]
+        seg = self._rows(t.frames, lo, hi) - floor[lo:hi]
         excess: list[float] = seg.sum(axis=0).tolist()
         peak = max(excess)
         if peak <= 0:
