@@ -47,3 +47,30 @@ def test_pd_table() -> None:
     count, per_hour = false_alarms_per_hour(600.0, seed=7)
     print(f"noise only: {count} in 600 s = {per_hour:.1f} false bursts/hour")
     assert rows[-1].pd == 1.0
+
+
+def test_power_snr_and_width_are_measured() -> None:
+    import numpy as np
+
+    from scanner.sources.sdr import synth
+    from tests.sdr.pd_measure import NOISE_DBFS, RATE, run_detector
+
+    rng = np.random.default_rng(21)
+    cases = [("gsm", 1, 200e3), ("lte", 3, 540e3), ("lte", 10, 1.8e6)]
+    for kind, prb, width in cases:
+        power = synth.power_dbfs_for(15.0, NOISE_DBFS, width, RATE)
+        if kind == "gsm":
+            specs = synth.gsm_schedule(0.001, 0.05, 0.0, power)
+        else:
+            specs = [
+                synth.BurstSpec("lte", 0.002 + 0.004 * i, 1e-3, 0.0, power, prb) for i in range(10)
+            ]
+        raw = synth.synth_cu8(rng, RATE, int(0.06 * RATE), NOISE_DBFS, specs)
+        found = run_detector(raw)
+        assert len(found) == len(specs), kind
+        med = lambda xs: float(np.median(xs))  # noqa: E731
+        assert abs(med([b.power_dbfs for b in found]) - power) < 1.5, kind
+        assert abs(med([b.snr_db for b in found]) - 15.0) < 2.5, kind
+        assert 0.6 * width < med([b.bandwidth_hz for b in found]) < 1.6 * width + 100e3, kind
+        expected_shape = "gsm" if kind == "gsm" else "lte"
+        assert all(b.shape == expected_shape for b in found), kind
