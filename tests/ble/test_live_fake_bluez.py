@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -47,6 +48,12 @@ def wait_until(pred: Callable[[], bool], timeout: float, step: float = 0.02) -> 
     return pred()
 
 
+# The flood numbers its adverts in manufacturer data of the SIG's test company: a passive scan
+# needs a pattern for it, since the default patterns let through only what the classifier places.
+FLOOD_PASSIVE = {"or_patterns": [[0, 0xFF, FLOOD_COMPANY.to_bytes(2, "little").hex()]]}
+ACTIVE_WARNING = "transmits scan requests"
+
+
 def started(section: dict[str, object], sink: Collector, **kw: str) -> BleSource:
     source = build_source({"status_interval_s": 0, **section}, sink, **kw)
     source.start()
@@ -85,15 +92,29 @@ CLASS_EXAMPLES: list[tuple[str, dict[int, bytes], dict[str, bytes], str]] = [
 ]
 
 
-def test_adverts_of_each_class_reach_the_sink(fake_bluez: FakeBluez) -> None:
+@pytest.mark.parametrize("mode", [None, "passive", "active"])
+def test_adverts_of_each_class_reach_the_sink(
+    fake_bluez: FakeBluez, mode: str | None, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Passive (the default: no mode configured) and active (only when asked for)."""
+    caplog.set_level(logging.WARNING, logger="scanner.sources.ble")
     sink = Collector()
-    source = started({}, sink)
+    source = started({} if mode is None else {"scanning_mode": mode}, sink)
     try:
         assert wait_until(lambda: source.state == "ok", 10), source.message
         state = fake_bluez.state()
-        assert state["discovering"] is True
-        # duplicate reporting on, so RSSI keeps flowing for a device that stays put
-        assert state["filter"].get("DuplicateData") is True
+        if mode == "active":
+            assert state["discovering"] is True
+            # duplicate reporting on, so RSSI keeps flowing for a device that stays put
+            assert state["filter"].get("DuplicateData") is True
+            assert "transmits scan requests" in source.message
+        else:
+            # nothing transmitted: an advertisement monitor, no discovery ever started
+            assert wait_until(lambda: fake_bluez.state()["monitors"] == 1, 5)
+            assert state["discovering"] is False
+            assert state["counters"].get("start_discovery", 0) == 0
+            assert "(passive)" in source.message
+        assert source.status().detail["scanning_mode"] == (mode or "passive")
         for address, mfr, svc, _kind in CLASS_EXAMPLES:
             assert fake_bluez.advert(address, mfr=mfr, svc=svc, rssi=-50)
         # the same device again with another RSSI: must be reported again
@@ -112,6 +133,9 @@ def test_adverts_of_each_class_reach_the_sink(fake_bluez: FakeBluez) -> None:
     rssis = [a.rssi for a in got if a.address == CLASS_EXAMPLES[0][0]]
     assert rssis == [-50, -58]
     assert source.state == "stopped"
+    # Active scanning is said once at warning: the appliance is then not receive-only.
+    warned = [r for r in caplog.records if ACTIVE_WARNING in r.getMessage()]
+    assert [r.levelno for r in warned] == ([logging.WARNING] if mode == "active" else [])
 
 
 def test_rotating_address_is_reported_under_both_addresses(fake_bluez: FakeBluez) -> None:
@@ -180,9 +204,10 @@ def test_flood_of_2000_adverts_per_second_loses_nothing_uncounted(
     fake_bluez: FakeBluez,
 ) -> None:
     sink = Collector()
-    source = started({"queue_size": 8192}, sink)
+    source = started({"queue_size": 8192, **FLOOD_PASSIVE}, sink)
     try:
         assert wait_until(lambda: source.state == "ok", 10), source.message
+        assert wait_until(lambda: fake_bluez.state()["monitors"] == 1, 5)
         result = fake_bluez.flood(rate=2000, seconds=3.0, devices=200)
         sent = result["sent"]
         assert wait_until(lambda: source.counters["adverts_in"] >= sent, 15)
@@ -203,6 +228,7 @@ def test_flood_of_2000_adverts_per_second_loses_nothing_uncounted(
         f"source; sink got {len(numbers)}; counted drops {dropped}"
     )
     assert result["rate"] >= 1800
+    assert result["suppressed"] == 0  # the monitor let every numbered advert through
     assert source.counters["adverts_in"] == sent
     assert len(set(numbers)) == len(numbers)
     assert len(numbers) + dropped == sent
@@ -248,9 +274,10 @@ def test_no_bus_at_all_is_a_clear_fault(tmp_path: Path, monkeypatch: pytest.Monk
 
 
 def test_stale_discovery_in_progress_is_taken_over(fake_bluez: FakeBluez) -> None:
+    """Active scanning: a discovery left running by a crashed predecessor is taken over."""
     fake_bluez.stale_discovery()
     sink = Collector()
-    source = started({}, sink)
+    source = started({"scanning_mode": "active"}, sink)
     try:
         assert wait_until(lambda: source.state == "ok", 10), source.message
         assert fake_bluez.advert("42:00:00:00:00:0A", mfr={76: bytes.fromhex("1005031c5a0b2e")})
@@ -259,6 +286,30 @@ def test_stale_discovery_in_progress_is_taken_over(fake_bluez: FakeBluez) -> Non
         source.stop()
     assert source.counters["error_in_progress"] >= 1
     assert any(s.state == "starting" and "already running" in s.message for s in sink.statuses())
+
+
+def test_passive_leaves_a_foreign_discovery_alone_and_says_it_transmits(
+    fake_bluez: FakeBluez, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Another client's discovery (bluetoothctl scan on) is not ours to stop; passive scanning
+    neither starts nor stops one, and warns that the adapter transmits meanwhile."""
+    caplog.set_level(logging.WARNING, logger="scanner.sources.ble")
+    fake_bluez.stale_discovery()
+    sink = Collector()
+    source = started({}, sink)
+    try:
+        assert wait_until(lambda: source.state == "ok", 10), source.message
+        assert wait_until(lambda: fake_bluez.state()["monitors"] == 1, 5)
+        assert fake_bluez.advert("42:00:00:00:00:1A", mfr={76: bytes.fromhex("1005031c5a0b2e")})
+        assert wait_until(lambda: len(sink.adverts()) == 1, 5)
+    finally:
+        source.stop()
+    state = fake_bluez.state()
+    assert state["discovering"] is True
+    assert state["counters"].get("start_discovery", 0) == 0
+    assert source.counters["error_in_progress"] == 0
+    warned = [r for r in caplog.records if "another BlueZ client" in r.getMessage()]
+    assert len(warned) == 1 and "hci0" in warned[0].getMessage()
 
 
 def test_passive_scanning_with_or_patterns(fake_bluez: FakeBluez) -> None:
@@ -276,29 +327,75 @@ def test_passive_scanning_with_or_patterns(fake_bluez: FakeBluez) -> None:
         assert fake_bluez.advert(
             "42:00:00:00:00:0E", svc={"0000fd6f-0000-1000-8000-00805f9b34fb": bytes(20)}
         )
+        # a Tile tracker that lists its service without data
+        assert fake_bluez.advert(
+            "C2:00:00:00:00:10", uuids=["0000feed-0000-1000-8000-00805f9b34fb"]
+        )
         assert not fake_bluez.advert("42:00:00:00:00:0F", mfr={0x0499: b"\x05\x12"})
-        assert wait_until(lambda: len(sink.adverts()) == 2, 5)
+        assert wait_until(lambda: len(sink.adverts()) == 3, 5)
     finally:
         source.stop()
-    assert {a.address for a in sink.adverts()} == {"42:00:00:00:00:0D", "42:00:00:00:00:0E"}
-    assert not source.passive_fallback
+    got = {a.address: a for a in sink.adverts()}
+    assert set(got) == {"42:00:00:00:00:0D", "42:00:00:00:00:0E", "C2:00:00:00:00:10"}
+    assert classify(got["C2:00:00:00:00:10"]).kind == "tag"
+    assert fake_bluez.state()["counters"].get("start_discovery", 0) == 0
 
 
-def test_passive_mode_falls_back_to_active_when_bluez_cannot(
-    fake_bluez_without_monitors: FakeBluez,
+def test_without_monitors_the_default_is_a_fault_never_active_scanning(
+    fake_bluez_without_monitors: FakeBluez, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """bluetoothd without --experimental: no silent fallback to active scanning (it would
+    transmit). The source faults with what to do, and scans passively as soon as bluetoothd
+    comes back with advertisement monitors."""
+    caplog.set_level(logging.WARNING, logger="scanner.sources.ble")
+    fake = fake_bluez_without_monitors
     sink = Collector()
-    source = started({"scanning_mode": "passive"}, sink)
+    source = started({}, sink)
+    iphone = {76: bytes.fromhex("1005031c5a0b2e")}
+    try:
+        assert wait_until(lambda: source.state == "fault", 10), source.message
+        assert "bluetoothd --experimental" in source.message
+        assert 'scanning_mode = "active"' in source.message
+        assert "transmits scan requests" in source.message
+        assert source.status().detail["scanning_mode"] == "passive"
+        assert source.status().detail["last_error"] == "passive_unsupported"
+        assert not fake.advert("42:00:00:00:00:0B", mfr=iphone)  # the adapter hears nothing
+        # the operator installs the drop-in and restarts bluetoothd
+        fake.restart_bluetoothd(delay=0.5, monitors=True)
+        back = time.monotonic()
+        assert wait_until(lambda: source.state == "ok", 10), source.message
+        recovery_s = time.monotonic() - back
+        assert "(passive)" in source.message
+        assert wait_until(lambda: fake.state()["monitors"] == 1, 5)
+        assert fake.advert("42:00:00:00:00:0B", mfr=iphone)
+        assert wait_until(lambda: len(sink.adverts()) == 1, 5)
+    finally:
+        source.stop()
+    print(f"\nBLE: passive scanning {recovery_s:.2f} s after bluetoothd returned with monitors")
+    state = fake.state()
+    assert state["counters"].get("start_discovery", 0) == 0  # never scanned actively
+    assert state["discovering"] is False
+    assert source.counters["error_passive_unsupported"] >= 1
+    faults = [s for s in sink.statuses() if s.state == "fault"]
+    assert faults and "--experimental" in faults[0].message
+    # the fault is logged once, not on every retry
+    logged = [r for r in caplog.records if "--experimental" in r.getMessage()]
+    assert len(logged) == 1
+
+
+def test_explicit_active_scans_without_monitors(fake_bluez_without_monitors: FakeBluez) -> None:
+    sink = Collector()
+    source = started({"scanning_mode": "active"}, sink)
     try:
         assert wait_until(lambda: source.state == "ok", 10), source.message
-        assert source.passive_fallback
-        assert "passive not supported" in source.message
         assert fake_bluez_without_monitors.advert(
             "42:00:00:00:00:0B", mfr={76: bytes.fromhex("1005031c5a0b2e")}
         )
         assert wait_until(lambda: len(sink.adverts()) == 1, 5)
     finally:
         source.stop()
+    assert fake_bluez_without_monitors.state()["counters"]["start_discovery"] == 1
+    assert source.status().detail["scanning_mode"] == "active"
 
 
 def test_full_handoff_counts_every_drop(fake_bluez: FakeBluez) -> None:
@@ -312,9 +409,10 @@ def test_full_handoff_counts_every_drop(fake_bluez: FakeBluez) -> None:
             gate.wait(5)
         inner(event)
 
-    source = started({"queue_size": 16}, slow_sink)  # type: ignore[arg-type]
+    source = started({"queue_size": 16, **FLOOD_PASSIVE}, slow_sink)  # type: ignore[arg-type]
     try:
         assert wait_until(lambda: source.state == "ok", 10), source.message
+        assert wait_until(lambda: fake_bluez.state()["monitors"] == 1, 5)
         result = fake_bluez.flood(rate=2000, seconds=0.5, devices=20)
         assert wait_until(lambda: source.counters["adverts_in"] >= result["sent"], 10)
         gate.set()

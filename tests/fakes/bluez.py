@@ -13,7 +13,12 @@ runs this file as a separate process that owns ``org.bluez`` and exports, with d
   stopping a discovery that is not running),
 * ``org.bluez.Device1`` objects that appear with InterfacesAdded and change RSSI,
   ManufacturerData and ServiceData with PropertiesChanged, only while discovery is on (as a
-  real adapter reports nothing when it is not scanning).
+  real adapter reports nothing when it is not scanning),
+* ``org.bluez.AdvertisementMonitorManager1`` on the adapter (RegisterMonitor, UnregisterMonitor;
+  it reads the client's or-pattern monitor and calls Activate, then reports the adverts that
+  match a pattern without any discovery, as passive scanning does; a client leaving the bus
+  loses its monitors). Without it (``monitors=False``, bluetoothd without --experimental) the
+  call fails with UnknownMethod, as BlueZ's does.
 
 The test drives the fake through a line protocol on the process's stdin/stdout (one JSON object
 each way per command), so the fake runs on its own interpreter and CPU time, like bluetoothd:
@@ -243,6 +248,17 @@ def _serve() -> None:
         async def up(self) -> None:
             self.bus = await MessageBus(bus_type=BusType.SYSTEM).connect()
             self.bus.add_message_handler(self.on_monitor_call)
+            self.bus.add_message_handler(self.on_name_owner_changed)
+            await self.bus.call(
+                Message(
+                    destination="org.freedesktop.DBus",
+                    path="/org/freedesktop/DBus",
+                    interface="org.freedesktop.DBus",
+                    member="AddMatch",
+                    signature="s",
+                    body=["type='signal',sender='org.freedesktop.DBus',member='NameOwnerChanged'"],
+                )
+            )
             await self.bus.request_name(BLUEZ)
             self.adapter = Adapter(self)
             self.bus.export(ADAPTER_PATH, self.adapter)
@@ -258,6 +274,20 @@ def _serve() -> None:
         def remove_path(self, path: str) -> None:
             if self.devices.pop(path, None) is not None:
                 self.bus.unexport(path)
+
+        def on_name_owner_changed(self, msg: Any) -> None:
+            """Like bluetoothd: a client that leaves the bus (killed, crashed) takes its
+            monitors with it, so a new client must register its own to hear anything."""
+            if (
+                msg.message_type == MessageType.SIGNAL
+                and msg.member == "NameOwnerChanged"
+                and msg.body
+                and not msg.body[2]
+            ):
+                gone = msg.body[1]
+                for key in [k for k in self.monitors if k[0] == gone]:
+                    del self.monitors[key]
+                    self.counters["monitors_released"] += 1
 
         def on_monitor_call(self, msg: Any) -> Any:
             """org.bluez.AdvertisementMonitorManager1 (BlueZ 5.56+ with --experimental), handled
@@ -324,11 +354,26 @@ def _serve() -> None:
                     return
                 await asyncio.sleep(0.02)
 
-        def matches_monitor(self, m: dict[int, bytes], s: dict[str, bytes]) -> bool:
+        def matches_monitor(
+            self, m: dict[int, bytes], s: dict[str, bytes], uuids: list[str]
+        ) -> bool:
+            """BlueZ's or-pattern match: an AD structure of the pattern's type whose data holds
+            the pattern's bytes at its start offset."""
+
+            def uuid16(uuid: str) -> bytes | None:
+                if uuid.endswith("-0000-1000-8000-00805f9b34fb") and uuid.startswith("0000"):
+                    return int(uuid[4:8], 16).to_bytes(2, "little")
+                return None
+
             ads = [(0xFF, k.to_bytes(2, "little") + v) for k, v in m.items()]
             for uuid, data in s.items():
-                if uuid.endswith("-0000-1000-8000-00805f9b34fb") and uuid.startswith("0000"):
-                    ads.append((0x16, int(uuid[4:8], 16).to_bytes(2, "little") + data))
+                le = uuid16(uuid)
+                if le is not None:
+                    ads.append((0x16, le + data))
+            # The advertised 16-bit services go in one "complete list" structure (AD type 3).
+            listed = b"".join(le for le in map(uuid16, uuids) if le is not None)
+            if listed:
+                ads.append((0x03, listed))
             for patterns in self.monitors.values():
                 for start, ad_type, content in patterns:
                     for t, data in ads:
@@ -352,7 +397,10 @@ def _serve() -> None:
             scanning = (
                 self.adapter is not None
                 and self.adapter.powered
-                and (self.adapter.discovering or (self.monitors and self.matches_monitor(m, s)))
+                and (
+                    self.adapter.discovering
+                    or (self.monitors and self.matches_monitor(m, s, list(uuids or [])))
+                )
             )
             if not scanning:
                 self.counters["suppressed"] += 1
@@ -375,11 +423,13 @@ def _serve() -> None:
             self.counters["emitted"] += 1
             return True
 
-        async def restart(self, delay: float) -> dict[str, Any]:
+        async def restart(self, delay: float, monitors: bool | None = None) -> dict[str, Any]:
             self.down()
             await self.bus.release_name(BLUEZ)
             self.counters["restarts"] += 1
             await asyncio.sleep(delay)
+            if monitors is not None:  # comes back with (or without) --experimental
+                self.monitors_supported = monitors
             await self.bus.request_name(BLUEZ)
             self.adapter = Adapter(self)
             self.bus.export(ADAPTER_PATH, self.adapter)
@@ -448,7 +498,7 @@ def _serve() -> None:
                     self.adapter.discovering = True
                 return {"ok": True}
             if op == "restart":
-                return await self.restart(float(cmd.get("delay", 1.0)))
+                return await self.restart(float(cmd.get("delay", 1.0)), cmd.get("monitors"))
             if op == "flood":
                 return await self.flood(
                     float(cmd["rate"]), float(cmd["seconds"]), int(cmd.get("devices", 200))
@@ -610,10 +660,13 @@ class FakeBluez:
         """Mark a discovery as already running, as a crashed earlier scanner leaves it."""
         self._call("stale_discovery")
 
-    def restart_bluetoothd(self, delay: float = 1.0) -> float:
+    def restart_bluetoothd(self, delay: float = 1.0, monitors: bool | None = None) -> float:
         """Drop every object and the bus name, come back after ``delay``; returns wall time
-        at which org.bluez was owned again."""
-        return float(self._call("restart", delay=delay)["back_at"])
+        at which org.bluez was owned again. ``monitors`` True/False: it comes back with/without
+        advertisement monitors (started with/without --experimental)."""
+        if monitors is not None:
+            self.monitors = monitors  # a later restart_system_bus keeps this bluetoothd
+        return float(self._call("restart", delay=delay, monitors=monitors)["back_at"])
 
     def flood(self, rate: float, seconds: float, devices: int = 200) -> dict[str, Any]:
         return self._call("flood", rate=rate, seconds=seconds, devices=devices)

@@ -108,12 +108,16 @@ ERROR_POLICIES: dict[BleErrorClass, ErrorPolicy] = {
     BleErrorClass.TIMEOUT: ErrorPolicy(
         "degraded", 2.0, 30.0, "bluetoothd did not answer in time; retrying"
     ),
-    # Not a failure of the radio: fall back to active scanning at once.
+    # Never a fallback to active scanning: that would transmit. Needs a person (install the
+    # drop-in, restart bluetoothd); a bluetoothd restart wakes the retry at once, see live.py.
     BleErrorClass.PASSIVE_UNSUPPORTED: ErrorPolicy(
-        "starting",
-        0.0,
-        0.0,
-        "passive scanning needs BlueZ 5.56+ with --experimental; scanning {adapter} actively",
+        "fault",
+        5.0,
+        60.0,
+        "passive BLE scanning on {adapter} needs bluetoothd --experimental (BlueZ 5.56+; "
+        "firmware/provision.sh installs the drop-in firmware/bluetooth-checkpoint.conf, then "
+        '`systemctl restart bluetooth`); or set [ble] scanning_mode = "active", which '
+        "transmits scan requests",
     ),
     BleErrorClass.UNKNOWN: ErrorPolicy(
         "fault", 2.0, 60.0, "BLE capture failed on {adapter}: {detail}"

@@ -13,9 +13,13 @@ with that class's backoff; the message shown is the class's, logged once at warn
  2. Wait for org.bluez to have an owner.        bluetoothd gone -> fault, wait for the name
  3. Find the adapter (configured or first).     missing       -> fault, retry 0.5..30 s
  4. Adapter powered? If not, ask to power on.   refused/rfkill -> fault, retry 5..60 s
- 5. Start bleak's scan (SetDiscoveryFilter with DuplicateData, StartDiscovery).
-      InProgress -> stop the stale discovery ourselves and retry 0.5..5 s
-      NotReady   -> adapter initialising, retry 1..10 s
+ 5. Start bleak's scan. Passive (the default): register a BlueZ advertisement monitor with
+    the or-patterns; nothing is transmitted. Active (explicit opt-in only: it transmits scan
+    requests): SetDiscoveryFilter with DuplicateData, StartDiscovery.
+      no monitors -> fault, retry 5..60 s, and at once when bluetoothd restarts; NEVER a
+                     fallback to active scanning (bluetoothd needs --experimental)
+      InProgress  -> stop the stale discovery ourselves and retry 0.5..5 s
+      NotReady    -> adapter initialising, retry 1..10 s
  6. Scanning: state ok. Leave on stop, bluetoothd restart (name owner change), adapter
     powered off, or D-Bus lost; then go back to rung 1 at once - no process restart.
  7. Degrade: a class failing again and again keeps its last message and retries at its
@@ -25,7 +29,6 @@ with that class's backoff; the message shown is the class's, logged once at warn
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import threading
 from collections import Counter
@@ -47,7 +50,7 @@ from scanner.sources.ble.constants import (
     classify_error,
     error_text,
 )
-from scanner.sources.ble.options import BleOptions
+from scanner.sources.ble.options import ACTIVE, PASSIVE, BleOptions
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -80,8 +83,8 @@ class BleSource(Source):
         self._adapter_name = options.adapter or "hci0"
         self.last_error: BleErrorClass | None = None
         self.scan_starts = 0
-        # Set when BlueZ cannot scan passively: the source scans actively from then on.
-        self.passive_fallback = False
+        self._warned_active = False
+        self._warned_foreign_discovery = False
         self._started = threading.Event()
         # Every counter exists from the start: status() copies the Counter from another thread,
         # and a key appearing during that copy would break it.
@@ -104,6 +107,13 @@ class BleSource(Source):
 
             self._recorder = JsonlRecorder(self.ble_options.record_path)
         self._stop.clear()
+        if self.ble_options.scanning_mode == ACTIVE and not self._warned_active:
+            self._warned_active = True
+            _LOGGER.warning(
+                '%s: [ble] scanning_mode = "active": active scanning transmits scan requests, '
+                "so the appliance is NOT receive-only while it runs",
+                self.options.sensor,
+            )
         self.set_state("starting", f"starting BLE capture on {self._adapter_name}")
         loop_thread = threading.Thread(target=self._run_loop, name="ble-dbus", daemon=True)
         delivery = threading.Thread(target=self._deliver_loop, name="ble-deliver", daemon=True)
@@ -172,18 +182,30 @@ class BleSource(Source):
         failures: Counter[BleErrorClass] = Counter()
         try:
             while not self._stop_async.is_set():
-                try:
-                    await self._scan_once()
-                    failures.clear()
-                except LadderError as exc:
-                    await self._backoff(exc.cls, str(exc), failures)
-                except Exception as exc:  # classified below; every failure is retried
-                    await self._backoff(classify_error(exc), error_text(exc), failures)
+                await self._scan_once(failures)
         finally:
             watchdog.cancel()
 
+    async def _scan_once(self, failures: Counter[BleErrorClass]) -> None:
+        """One climb of the ladder, and its backoff when a rung fails."""
+        watch = BluezWatch()
+        try:
+            try:
+                await self._climb(watch)
+                failures.clear()
+            except LadderError as exc:
+                await self._backoff(exc.cls, str(exc), failures, watch)
+            except Exception as exc:  # classified below; every failure is retried
+                await self._backoff(classify_error(exc), error_text(exc), failures, watch)
+        finally:
+            watch.close()
+
     async def _backoff(
-        self, cls: BleErrorClass, detail: str, failures: Counter[BleErrorClass]
+        self,
+        cls: BleErrorClass,
+        detail: str,
+        failures: Counter[BleErrorClass],
+        watch: BluezWatch,
     ) -> None:
         """Show the class's message (warning once via set_state), wait its backoff."""
         self.last_error = cls
@@ -194,16 +216,18 @@ class BleSource(Source):
         delay = backoff_delay(cls, failures[cls])
         failures[cls] += 1
         _LOGGER.debug("BLE ladder: %s (%s); retry in %.1f s", cls, detail, delay)
-        if self._stop_async is not None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop_async.wait(), delay)
-
-    async def _scan_once(self) -> None:
-        watch = BluezWatch()
+        if self._stop_async is None:
+            return
+        waits = {asyncio.ensure_future(self._stop_async.wait())}
+        if cls is BleErrorClass.PASSIVE_UNSUPPORTED:
+            # The fix is a bluetoothd restart with --experimental: retry as soon as it happens
+            # rather than at the end of a long backoff.
+            waits.add(asyncio.ensure_future(watch.changed.wait()))
         try:
-            await self._climb(watch)
+            await asyncio.wait(waits, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            watch.close()
+            for task in waits:
+                task.cancel()
 
     async def _climb(self, watch: BluezWatch) -> None:
         assert_stop = self._stop_async
@@ -240,29 +264,28 @@ class BleSource(Source):
             if not props.get("Powered", False):
                 raise LadderError(BleErrorClass.POWERED_OFF, "adapter stayed powered off")
         # 5. scan
+        if self._passive and props.get("Discovering", False) and not self._warned_foreign_discovery:
+            # Not ours to stop (bluetoothctl, another program): say that the radio transmits.
+            self._warned_foreign_discovery = True
+            _LOGGER.warning(
+                "%s: another BlueZ client is running an active discovery on %s; the adapter "
+                "sends scan requests until it stops (this source only listens)",
+                self.options.sensor,
+                self._adapter_name,
+            )
         scanner = self._make_scanner()
         try:
             await asyncio.wait_for(scanner.start(), SCAN_START_TIMEOUT_S)
         except Exception as exc:
             cls = classify_error(exc)
-            if cls is BleErrorClass.IN_PROGRESS:
+            if cls is BleErrorClass.IN_PROGRESS and not self._passive:
                 # A discovery left by a crashed predecessor of ours: take it over.
                 await watch.stop_discovery()
-            elif cls is BleErrorClass.PASSIVE_UNSUPPORTED and self._passive:
-                self.passive_fallback = True
-                _LOGGER.warning(
-                    "%s: passive scanning is not supported by this BlueZ (%s); "
-                    "scanning actively instead",
-                    self.options.sensor,
-                    error_text(exc),
-                )
             raise LadderError(cls, error_text(exc)) from exc
         self.scan_starts += 1
         self.counters["scan_starts"] += 1
         self.last_error = None
-        mode = "passive" if self._passive else "active"
-        if self.passive_fallback:
-            mode = "active: passive not supported by this BlueZ"
+        mode = PASSIVE if self._passive else "active: transmits scan requests"
         self.set_state("ok", f"scanning on {self._adapter_name} ({mode})")
         # 6. scanning until something moves
         stop_wait = asyncio.create_task(assert_stop.wait())
@@ -302,7 +325,8 @@ class BleSource(Source):
 
     @property
     def _passive(self) -> bool:
-        return self.ble_options.scanning_mode == "passive" and not self.passive_fallback
+        # Anything but an explicit "active" listens only.
+        return self.ble_options.scanning_mode != ACTIVE
 
     def _on_advert(self, device: Any, adv: Any) -> None:
         """bleak's detection callback: runs on the D-Bus loop, so it only converts and queues."""

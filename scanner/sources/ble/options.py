@@ -8,20 +8,56 @@ from typing import Any
 
 from scanner.config import ConfigError
 from scanner.sources.base import SourceOptions
+from scanner.sources.ble import vendors
+from scanner.sources.ble.continuity import APPLE_COMPANY_ID
+
+# BLE scanning modes. Passive only listens; active sends a SCAN_REQ to every advertiser it hears,
+# so the radio transmits and the appliance is no longer receive-only: it must be asked for.
+PASSIVE = "passive"
+ACTIVE = "active"
+SCANNING_MODES = (PASSIVE, ACTIVE)
+
+# AD types an or-pattern can select (Bluetooth Core Supplement, Part A, 1.1 and 1.4).
+AD_UUID16_INCOMPLETE = 0x02
+AD_UUID16_COMPLETE = 0x03
+AD_SERVICE_DATA16 = 0x16
+AD_MANUFACTURER_DATA = 0xFF
+
+# Manufacturer data the classifier decodes: Apple Continuity, Microsoft CDP / Swift Pair, Samsung
+# EasySetup (company ids, little-endian on air).
+_PATTERN_COMPANIES = (APPLE_COMPANY_ID, vendors.MICROSOFT_COMPANY_ID, vendors.SAMSUNG_COMPANY_ID)
+# 16-bit services the classifier places: Fast Pair, Exposure Notification, Google Nearby,
+# Eddystone (beacons and Find My Device network tags), SmartTag, Tile, Apple's and DULT's
+# unwanted-tracking services.
+_PATTERN_SERVICES = (
+    vendors.UUID_FAST_PAIR,
+    vendors.UUID_EXPOSURE_NOTIFICATION,
+    vendors.UUID_GOOGLE_NEARBY,
+    vendors.UUID_EDDYSTONE,
+    vendors.UUID_SAMSUNG_SMARTTAG,
+    *vendors.UUID_TILE,
+    vendors.UUID_APPLE_FINDMY_UT,
+    vendors.UUID_DULT,
+)
+
+
+def _default_or_patterns() -> tuple[tuple[int, int, bytes], ...]:
+    out = [(0, AD_MANUFACTURER_DATA, c.to_bytes(2, "little")) for c in _PATTERN_COMPANIES]
+    for uuid in _PATTERN_SERVICES:
+        le = uuid.to_bytes(2, "little")
+        out.append((0, AD_SERVICE_DATA16, le))
+        # A service advertised without data (a tracker's UUID list) is placed too; a pattern
+        # matches at a fixed offset, so only when the service is first in the list.
+        out.append((0, AD_UUID16_COMPLETE, le))
+        out.append((0, AD_UUID16_INCOMPLETE, le))
+    return tuple(out)
+
 
 # The or-patterns used for passive scanning when none are configured: BlueZ's advertisement
 # monitor only reports adverts that match one (bleak OrPattern: start position, AD type, bytes).
-# They select the payloads the classifier can place: manufacturer data of Apple (0x004C),
-# Microsoft (0x0006) and Samsung (0x0075), and 16-bit service data (AD type 0x16) of Fast Pair
-# (0xFE2C), Exposure Notification (0xFD6F) and Google Nearby (0xFEF3), little-endian on air.
-DEFAULT_OR_PATTERNS: tuple[tuple[int, int, bytes], ...] = (
-    (0, 0xFF, b"\x4c\x00"),
-    (0, 0xFF, b"\x06\x00"),
-    (0, 0xFF, b"\x75\x00"),
-    (0, 0x16, b"\x2c\xfe"),
-    (0, 0x16, b"\x6f\xfd"),
-    (0, 0x16, b"\xf3\xfe"),
-)
+# They select every payload the classifier can place; anything else (a local name alone, an
+# unknown vendor) is not evidence of a phone and is not reported.
+DEFAULT_OR_PATTERNS: tuple[tuple[int, int, bytes], ...] = _default_or_patterns()
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +66,9 @@ class BleOptions(SourceOptions):
 
     sensor: str = "ble"
     adapter: str | None = "hci0"  # None ("auto" in the config): the first adapter BlueZ lists
-    scanning_mode: str = "active"  # "passive" needs BlueZ advertisement monitors (or-patterns)
+    # Passive needs BlueZ advertisement monitors (bluetoothd --experimental); "active" transmits
+    # scan requests and is an explicit opt-in.
+    scanning_mode: str = PASSIVE
     or_patterns: tuple[tuple[int, int, bytes], ...] = DEFAULT_OR_PATTERNS
     # BlueZ's DuplicateData filter: True reports every advert, so RSSI keeps flowing.
     duplicate_data: bool = True
@@ -60,9 +98,12 @@ class BleOptions(SourceOptions):
         unknown = sorted(set(section) - known)
         if unknown:
             raise ConfigError(f"[ble]: unknown key(s) {', '.join(unknown)}")
-        mode = section.get("scanning_mode", "active")
-        if mode not in ("active", "passive"):
-            raise ConfigError("[ble] scanning_mode must be 'active' or 'passive'")
+        mode = section.get("scanning_mode", PASSIVE)
+        if mode not in SCANNING_MODES:
+            raise ConfigError(
+                "[ble] scanning_mode must be 'passive' (receive-only) or 'active' "
+                "(transmits scan requests)"
+            )
         adapter = section.get("adapter", "hci0")
         if not isinstance(adapter, str) or not adapter:
             raise ConfigError("[ble] adapter must be an adapter name such as 'hci0', or 'auto'")
