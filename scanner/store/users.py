@@ -255,25 +255,53 @@ def count_admins(store: Store) -> int:
 def login_password(store: Store, username: str, password: str, ts: float) -> LoginResult:
     """Check a user name and password, counting failures and locking after too many."""
     rows = store.query("SELECT * FROM users WHERE username = ?", (username,))
-    row = rows[0] if rows else None
-    if row is None:
+    if not rows:
         _verify(None, password)
         _audit_login(store, ts, username, ok=False, how="password", reason="unknown user")
         return LoginResult(None, "bad_credentials")
-    user = _row_to_user(row)
-    if user.locked_until > ts:
-        _audit_login(store, ts, username, ok=False, how="password", reason="locked")
-        return LoginResult(None, "locked", user.locked_until - ts)
-    ok = _verify(row["password_hash"], password)
-    return _finish_login(store, user, ok, ts, "password")
+    attempt, refused = _reserve_attempt(store, username, ts)
+    if refused is not None:
+        return refused
+    ok = _verify(attempt.password_hash, password)
+    return _finish_login(store, attempt.user, ok, ts, "password")
+
+
+@dataclass(frozen=True, slots=True)
+class _Attempt:
+    user: User
+    password_hash: str | None
+
+
+def _reserve_attempt(store: Store, username: str, ts: float) -> tuple[_Attempt, LoginResult | None]:
+    # The attempt counts as a failure before its (slow) hash check: guesses sent in parallel
+    # each take a slot, so no more than LOCKOUT_FAILURES are ever checked before the lock.
+    # Counting after the check let every concurrent guess read the same old count.
+    with store.write() as conn:
+        row = conn.execute("SELECT * FROM users WHERE username = ?", (username,)).fetchone()
+        user = _row_to_user(row)
+        attempt = _Attempt(user, row["password_hash"])
+        if user.locked_until > ts:
+            refused = LoginResult(None, "locked", user.locked_until - ts)
+        elif user.failed >= LOCKOUT_FAILURES:
+            # The allowance is taken by attempts still being checked: lock now.
+            conn.execute(
+                "UPDATE users SET failed = 0, locked_until = ? WHERE username = ?",
+                (ts + LOCKOUT_S, username),
+            )
+            refused = LoginResult(None, "locked", LOCKOUT_S)
+        else:
+            conn.execute("UPDATE users SET failed = failed + 1 WHERE username = ?", (username,))
+            return attempt, None
+    _audit_login(store, ts, username, ok=False, how="password", reason="locked")
+    return attempt, refused
 
 
 def login_pin(store: Store, pin: str, ts: float, username: str | None = None) -> LoginResult:
     """The shared tablet's PIN login: any enabled user with this PIN (or the named one)."""
-    lock = store.get_setting(_PIN_LOCK_KEY, {"failed": 0, "locked_until": 0.0})
-    if float(lock.get("locked_until", 0.0)) > ts:
+    refused = _reserve_pin_attempt(store, ts)
+    if refused is not None:
         _audit_login(store, ts, username or "", ok=False, how="pin", reason="pin locked")
-        return LoginResult(None, "locked", float(lock["locked_until"]) - ts)
+        return refused
     if username is not None:
         rows = store.query("SELECT * FROM users WHERE username = ?", (username,))
     else:
@@ -283,16 +311,22 @@ def login_pin(store: Store, pin: str, ts: float, username: str | None = None) ->
         if user.locked_until > ts or not _verify(row["pin_hash"], pin):
             continue
         with store.write() as conn:
-            store.set_setting(conn, _PIN_LOCK_KEY, {"failed": 0, "locked_until": 0.0})
+            lock = store.get_setting(_PIN_LOCK_KEY, {"failed": 0, "locked_until": 0.0})
+            locked_until = float(lock.get("locked_until", 0.0))
+            if locked_until <= ts:
+                store.set_setting(conn, _PIN_LOCK_KEY, {"failed": 0, "locked_until": 0.0})
+        if locked_until > ts:
+            # Parallel guesses locked the PIN while this one was checked.
+            return LoginResult(None, "locked", locked_until - ts)
         return _finish_login(store, user, True, ts, "pin")
-    failed = int(lock.get("failed", 0)) + 1
-    locked_until = ts + LOCKOUT_S if failed >= LOCKOUT_FAILURES else 0.0
     with store.write() as conn:
-        store.set_setting(
-            conn,
-            _PIN_LOCK_KEY,
-            {"failed": 0 if locked_until else failed, "locked_until": locked_until},
-        )
+        lock = store.get_setting(_PIN_LOCK_KEY, {"failed": 0, "locked_until": 0.0})
+        already = float(lock.get("locked_until", 0.0))
+        failed = int(lock.get("failed", 0))
+        locked_until = already if already > ts else 0.0
+        if not locked_until and failed >= LOCKOUT_FAILURES:
+            locked_until = ts + LOCKOUT_S
+            store.set_setting(conn, _PIN_LOCK_KEY, {"failed": 0, "locked_until": locked_until})
         append_audit(
             conn,
             ts,
@@ -301,41 +335,70 @@ def login_pin(store: Store, pin: str, ts: float, username: str | None = None) ->
             {"how": "pin", "reason": "bad pin", "locked": bool(locked_until)},
         )
     if locked_until:
-        _LOGGER.warning("tablet PIN login locked for %.0f s after repeated failures", LOCKOUT_S)
-        return LoginResult(None, "locked", LOCKOUT_S)
+        if not already:
+            _LOGGER.warning("tablet PIN login locked for %.0f s after repeated failures", LOCKOUT_S)
+        return LoginResult(None, "locked", locked_until - ts)
     return LoginResult(None, "bad_credentials")
 
 
-def _finish_login(store: Store, user: User, ok: bool, ts: float, how: str) -> LoginResult:
-    if ok and user.disabled:
-        _audit_login(store, ts, user.username, ok=False, how=how, reason="disabled")
-        return LoginResult(None, "disabled")
+def _reserve_pin_attempt(store: Store, ts: float) -> LoginResult | None:
+    # As for passwords: a PIN guess takes a slot of the allowance before it is checked.
     with store.write() as conn:
-        if ok:
+        lock = store.get_setting(_PIN_LOCK_KEY, {"failed": 0, "locked_until": 0.0})
+        locked_until = float(lock.get("locked_until", 0.0))
+        failed = int(lock.get("failed", 0))
+        if locked_until > ts:
+            return LoginResult(None, "locked", locked_until - ts)
+        if failed >= LOCKOUT_FAILURES:
+            store.set_setting(conn, _PIN_LOCK_KEY, {"failed": 0, "locked_until": ts + LOCKOUT_S})
+            return LoginResult(None, "locked", LOCKOUT_S)
+        store.set_setting(conn, _PIN_LOCK_KEY, {"failed": failed + 1, "locked_until": 0.0})
+    return None
+
+
+def _finish_login(store: Store, user: User, ok: bool, ts: float, how: str) -> LoginResult:
+    with store.write() as conn:
+        # Re-read inside the transaction: parallel attempts may have locked the account.
+        current = get_user_in(conn, user.username)
+        locked = current.locked_until > ts
+        if ok and not locked and not user.disabled:
             conn.execute(
                 "UPDATE users SET failed = 0, locked_until = 0 WHERE username = ?",
                 (user.username,),
             )
             append_audit(conn, ts, user.username, "login", {"how": how})
             return LoginResult(get_user_in(conn, user.username))
-        failed = user.failed + 1
-        locked_until = ts + LOCKOUT_S if failed >= LOCKOUT_FAILURES else 0.0
-        conn.execute(
-            "UPDATE users SET failed = ?, locked_until = ? WHERE username = ?",
-            (0 if locked_until else failed, locked_until, user.username),
-        )
+        if ok and not locked:
+            # The right secret for a disabled account is not a guess: give its slot back.
+            conn.execute(
+                "UPDATE users SET failed = MAX(failed - 1, 0) WHERE username = ?",
+                (user.username,),
+            )
+            append_audit(
+                conn, ts, user.username, "login.failed", {"how": how, "reason": "disabled"}
+            )
+            return LoginResult(None, "disabled")
+        locks_now = not locked and current.failed >= LOCKOUT_FAILURES
+        if locks_now:
+            conn.execute(
+                "UPDATE users SET failed = 0, locked_until = ? WHERE username = ?",
+                (ts + LOCKOUT_S, user.username),
+            )
+        reason = "locked" if locked else "bad credentials"
         append_audit(
             conn,
             ts,
             user.username,
             "login.failed",
-            {"how": how, "reason": "bad credentials", "locked": bool(locked_until)},
+            {"how": how, "reason": reason, "locked": locked or locks_now},
         )
-    if locked_until:
+    if locks_now:
         _LOGGER.warning(
             "user %s locked for %.0f s after repeated failures", user.username, LOCKOUT_S
         )
         return LoginResult(None, "locked", LOCKOUT_S)
+    if locked:
+        return LoginResult(None, "locked", current.locked_until - ts)
     return LoginResult(None, "bad_credentials")
 
 

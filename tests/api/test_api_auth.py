@@ -184,3 +184,23 @@ def test_audit_records_logins_acks_and_changes(
     assert verify_rows(rows, AUDIT_KEYS) == []
     # Secrets never reach the audit log.
     assert not any(PASSWORDS[u] in r["detail"] for r in rows for u in PASSWORDS)
+
+
+def test_parallel_guesses_cannot_outrun_the_lockout(store: Store) -> None:
+    # The hash check is slow and runs outside the store lock; guesses sent at once must still
+    # be counted one by one, or a script could try many passwords per lockout window.
+    from concurrent.futures import ThreadPoolExecutor
+
+    ts = 1000.0
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        results = list(
+            pool.map(lambda i: user_store.login_password(store, "sup", f"guess-{i}", ts), range(12))
+        )
+        pins = list(pool.map(lambda i: user_store.login_pin(store, f"{5000 + i}", ts), range(12)))
+    for outcomes in (results, pins):
+        checked = [r for r in outcomes if r.reason == "bad_credentials"]
+        assert len(checked) < user_store.LOCKOUT_FAILURES
+        reasons = {r.reason for r in outcomes}
+        assert "locked" in reasons and reasons <= {"bad_credentials", "locked"}
+    assert user_store.login_password(store, "sup", PASSWORDS["sup"], ts).reason == "locked"
+    assert user_store.login_pin(store, GUARD_PIN, ts).reason == "locked"
