@@ -110,9 +110,11 @@ class Alerting:
             alert.quiet_since = None
             new = (keys - alert.presence_keys) | (strong - alert.energy_keys)
             changed_sensors = sorted(set(sensors) - set(alert.sensors))
+            # Remember only what is present now: a transmitter that left and comes back while
+            # the alert is still open (someone else kept it open) is a new visit, and says so.
+            alert.presence_keys = keys
+            alert.energy_keys = strong
             if new or changed_sensors:
-                alert.presence_keys |= keys
-                alert.energy_keys |= strong
                 self._fill(alert, handsets, sensors, reasons, devices, confidence)
                 self._update(alert, ts, mono, gained=bool(new))
             elif mono - alert.touched_mono >= TOUCH_EVERY_S:
