@@ -13,8 +13,8 @@ from scanner.runtime.runner import serve
 
 _LOGGER = logging.getLogger(__name__)
 
-# Exit statuses: 2 for a configuration the operator must fix (systemd should not retry it in a
-# loop: the units say RestartPreventExitStatus=2), 1 for a failure at run time.
+# Exit statuses: 2 for a configuration the operator must fix (systemd retries a few times, up to
+# the units' StartLimitBurst, then shows the one-line reason), 1 for a failure at run time.
 EXIT_CONFIG = 2
 EXIT_FAILURE = 1
 

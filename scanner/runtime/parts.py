@@ -9,6 +9,8 @@ from __future__ import annotations
 import importlib
 import inspect
 import logging
+import sqlite3
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,14 +125,29 @@ def core_options(config: Config) -> Any:
         raise ConfigError(f"[core]: {exc}") from exc
 
 
+# On first boot the core and API daemons start together and both migrate the new database; the
+# loser of that race sees the other's tables half made. A second try a moment later finds the
+# schema complete (migrations are one transaction each).
+STORE_OPEN_ATTEMPTS = 3
+STORE_RETRY_S = 0.5
+
+
 def check_store(path: Path) -> None:
     """Open (and migrate) the store once, so an unwritable path is a config error."""
-    try:
-        Store(path).close()
-    except (StoreError, OSError) as exc:
-        raise ConfigError(f"[store]: {exc}") from exc
-    except Exception as exc:
-        raise ConfigError(f"[store]: cannot open {path}: {exc}") from exc
+    for attempt in range(1, STORE_OPEN_ATTEMPTS + 1):
+        try:
+            Store(path).close()
+        except sqlite3.OperationalError as exc:
+            if attempt == STORE_OPEN_ATTEMPTS:
+                raise ConfigError(f"[store]: cannot open {path}: {exc}") from exc
+            _LOGGER.debug("store %s busy (%s); trying again", path, exc)
+            time.sleep(STORE_RETRY_S)
+            continue
+        except (StoreError, OSError) as exc:
+            raise ConfigError(f"[store]: {exc}") from exc
+        except Exception as exc:
+            raise ConfigError(f"[store]: cannot open {path}: {exc}") from exc
+        return
 
 
 def core_loop_factory(

@@ -1,0 +1,32 @@
+"""First boot: the core and API daemons open (and migrate) a new database at the same moment."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+OPEN = (
+    "import sys; from pathlib import Path; from scanner.runtime.parts import check_store; "
+    "check_store(Path(sys.argv[1]))"
+)
+
+
+def test_daemons_racing_to_create_the_store_all_start(tmp_path: Path) -> None:
+    for round_ in range(5):
+        db = tmp_path / f"r{round_}" / "checkpoint.db"
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", OPEN, str(db)], stderr=subprocess.PIPE, text=True
+            )
+            for _ in range(3)
+        ]
+        results = [(p.wait(timeout=60), p.stderr.read() if p.stderr else "") for p in procs]
+        assert all(code == 0 for code, _ in results), results
+        from scanner.store.db import Store
+
+        store = Store(db)
+        try:
+            assert store.query("PRAGMA integrity_check")[0][0] == "ok"
+        finally:
+            store.close()
