@@ -3,9 +3,11 @@
 Three paced sources (real ``Source`` subclasses in capture threads) offer 5,000 Wi-Fi probe
 requests a second (raw radiotap frames through the real parser, from a crowd whose randomised
 MACs keep changing), 1,000 BLE advertisements a second (rotating addresses) and a continuous
-stream of SDR uplink bursts. They feed the in-process transport into the real core, which writes
+stream of SDR uplink bursts. The crowd churns: 250 new Wi-Fi MACs and 100 new BLE addresses a
+second, as per-burst MAC randomisation in a crowd, or someone flooding random MACs to exhaust the
+scanner's memory, produces. They feed the in-process transport into the real core, which writes
 the real store, all supervised and served by ``scanner.runtime.runner.serve`` as ``checkpoint
-run`` does. A visitor walks into the zone once a minute, so alerts open and close under load.
+run`` does. A visitor walks into the zone every two minutes, so alerts open and close under load.
 
 Measured: the deepest the core's queue got (it must stay bounded), records offered, handled and
 dropped (every record is one of them or still queued at the end), the rates achieved against the
@@ -43,7 +45,8 @@ QUEUE_SIZE = 20_000  # the default [transport] queue_size
 SLICE_S = 0.01
 # A visitor's phone is in the zone for this part of every period (seconds into the period).
 VISIT_FROM_S, VISIT_UNTIL_S = 5.0, 15.0
-VISIT_PERIOD_S = 60.0
+# Long enough for the alert to resolve between visits (absent, leave hold, resolve delay).
+VISIT_PERIOD_S = 120.0
 # RSS is sampled this often; the slope ignores the first fifth of the run (imports, caches,
 # the trackers filling up to their steady size).
 SAMPLE_EVERY_S = 1.0
@@ -222,8 +225,17 @@ def slope_per_min(samples: list[tuple[float, float]]) -> float:
 class LoadRun:
     """One load run: build, serve in a thread, sample, stop, drain, account."""
 
-    def __init__(self, seconds: float, workdir: Path, queue_size: int = QUEUE_SIZE) -> None:
+    def __init__(
+        self,
+        seconds: float,
+        workdir: Path,
+        queue_size: int = QUEUE_SIZE,
+        stall_store_s: float = 0.0,
+    ) -> None:
         self.seconds = seconds
+        # Mid-run, another writer holds the store's write lock this long (an SD card that
+        # stalls a write): the core blocks, its queue fills, and the overflow must be counted.
+        self.stall_store_s = stall_store_s
         self.db = workdir / "checkpoint.db"
         self.events = EventQueue(queue_size)
         self.transport = InProcessTransport(self.events)
@@ -295,7 +307,11 @@ class LoadRun:
         server.start()
         started = time.monotonic()
         next_rss = started
+        stall_at = started + self.seconds / 2 if self.stall_store_s > 0 else math.inf
         while (now := time.monotonic()) - started < self.seconds:
+            if now >= stall_at:
+                stall_at = math.inf
+                threading.Thread(target=self._stall_store, daemon=True).start()
             self.max_depth = max(self.max_depth, self.events.qsize())
             if now >= next_rss:
                 self.rss.append((now - started, rss_mb()))
@@ -314,6 +330,14 @@ class LoadRun:
         stop.set()
         server.join(timeout=30)
         return self._result(elapsed, handled_at_end, left, supervisor)
+
+    def _stall_store(self) -> None:
+        store = Store(self.db)
+        try:
+            with store.write():
+                time.sleep(self.stall_store_s)
+        finally:
+            store.close()
 
     def _handled(self) -> int:
         return sum(c.counters["handled"] + c.counters["handle_errors"] for c in self.cores)
@@ -347,7 +371,7 @@ class LoadRun:
             "offered_per_s": round(sum(rates.values())),
             "generated_per_s": round(offered / elapsed),
             "handled_per_s": round(handled_at_end / elapsed),
-            "handled_per_s_last_fifth": round(tail_rate),
+            "handled_per_s_last_fifth": round(tail_rate) if math.isfinite(tail_rate) else None,
             "ratio_generated_vs_offered": round(offered / elapsed / sum(rates.values()), 3),
             "ratio_handled_vs_generated": round(handled / offered, 4) if offered else 0.0,
             "records_offered": offered,
