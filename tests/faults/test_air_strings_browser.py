@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
@@ -125,7 +126,12 @@ def test_a_hostile_ble_name_through_the_core_renders_as_text(
             errors: list[str] = []
             page.on("pageerror", lambda e: errors.append(str(e)))
             dialogs: list[str] = []
-            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+
+            def on_dialog(dialog: Any) -> None:
+                dialogs.append(dialog.message)
+                dialog.dismiss()
+
+            page.on("dialog", on_dialog)
             page.goto(url)
             page.wait_for_selector("#login:not([hidden])")
             for digit in creds["guard"]["pin"]:
