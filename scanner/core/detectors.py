@@ -107,7 +107,9 @@ def uplink_energy_in_zone(inp: DetectorInput, th: Mapping[str, float]) -> Outcom
     """Uplink bursts strong enough, often enough, to come from a transmitter in the zone."""
     if not inp.presence.in_zone or inp.presence.level is None:
         return "outside", None
-    level = inp.presence.level
+    # The level reported (and judged for an uplink-only alert) is the median over the whole
+    # window: a phone on a call outside at full power peaks now and then, one inside does not dip.
+    level = inp.presence.window_level or inp.presence.level
     band = inp.label or "uplink"
     weight = min(0.9, th["base_weight"] + 0.01 * max(level - th["enter_snr_db"], 0.0))
     return "finding", Finding(

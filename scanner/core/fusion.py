@@ -47,6 +47,7 @@ class EnergyState:
     """Uplink energy heard at in-zone strength, per band key."""
 
     findings: dict[str, Finding] = field(default_factory=dict)
+    heard_mono: dict[str, float] = field(default_factory=dict)  # latest burst per band
     since_mono: float | None = None
     since_ts: float | None = None
 
@@ -179,9 +180,11 @@ class Fusion:
             self.energy.since_mono = mono
             self.energy.since_ts = ts
         self.energy.findings[finding.key] = finding
+        self.energy.heard_mono[finding.key] = mono
 
     def energy_out(self, key: str) -> None:
         self.energy.findings.pop(key, None)
+        self.energy.heard_mono.pop(key, None)
         if not self.energy.findings:
             self.energy.since_mono = None
             self.energy.since_ts = None
@@ -193,5 +196,11 @@ class Fusion:
             return False
         # Alone, energy must be clearly strong: a phone outside at full power reaches the
         # enter threshold now and then, one in the zone is well above it.
-        strongest = max(f.level for f in self.energy.findings.values())
-        return strongest >= self._options.sdr_alone_min_snr_db
+        # ... and heard just now: the last burst of a phone that has walked out is not a
+        # transmitter in the zone, however strong it was.
+        fresh = [
+            f
+            for k, f in self.energy.findings.items()
+            if mono - self.energy.heard_mono.get(k, since) <= self._options.sdr_window_s
+        ]
+        return any(f.level >= self._options.sdr_alone_min_snr_db for f in fresh)

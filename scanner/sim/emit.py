@@ -296,10 +296,16 @@ def _probe_burst(
     return seq
 
 
-def _apple_nearby(rng: random.Random, screen_on: bool) -> dict[str, str]:
+# Nearby Info data flags differ between iPhones (Wi-Fi on, AirPods connected, iOS version
+# bits), so phones side by side do not all look alike; one phone keeps its flags.
+NEARBY_DATA_FLAGS = (0x18, 0x1C, 0x98, 0x9C, 0x38, 0x1A)
+
+
+def _apple_nearby(rng: random.Random, screen_on: bool, flags: int) -> dict[str, str]:
     action = 0x0B if screen_on else 0x03  # recent interaction / locked screen
     status = 0x1 if screen_on else 0x0
-    body = bytes([(status << 4) | action, 0x18 if screen_on else 0x08]) + rng.randbytes(3)
+    data = flags if screen_on else flags & 0xF7
+    body = bytes([(status << 4) | action, data]) + rng.randbytes(3)
     return {"76": (bytes([0x10, len(body)]) + body).hex()}
 
 
@@ -342,6 +348,9 @@ def ble_emissions(rng: random.Random, site: Site, p: Person) -> list[dict[str, A
     screen = _screen_timeline(rng, p, track.start, track.end)
     t = track.start + rng.uniform(0, 2)
     fixed_payload = _fixed_payload(rng, p)
+    flags = NEARBY_DATA_FLAGS[p.model % len(NEARBY_DATA_FLAGS)] if p.platform == "ios" else 0
+    if p.platform == "ios" and rng.random() < 0.5:
+        flags = rng.choice(NEARBY_DATA_FLAGS)
     while t < track.end:
         if rotating and t >= rotate_at:
             address = ble_random_address(rng)
@@ -362,7 +371,7 @@ def ble_emissions(rng: random.Random, site: Site, p: Person) -> list[dict[str, A
                 "adapter": "hci0",
             }
             if p.platform == "ios":
-                rec["manufacturer_data"] = _apple_nearby(rng, _state_at(screen, t))
+                rec["manufacturer_data"] = _apple_nearby(rng, _state_at(screen, t), flags)
             else:
                 rec.update(fixed_payload)
             out.append(rec)
