@@ -5,6 +5,14 @@ updated each time it gains a handset (or another radio), and resolved once no ha
 in the zone for ``resolve_after_s``. Uplink energy alone opens an "unidentified transmitter"
 alert of its own, resolved when the energy stops or a handset is named.
 
+A core that starts over a store (after a crash, a power cut or a restart) **adopts** the alerts
+its predecessor left open instead of raising them again: an adopted alert attaches to the
+transmitters it was about (by MAC, BLE address or IE fingerprint, as stored in the devices
+table) and to any other handset then in the zone, like any open alert; if nothing is heard in
+the zone within ``adopt_grace_s`` it is resolved as ``left_zone``. Monotonic time does not
+survive a restart, so an adopted alert's duration is its stored duration plus the new run's
+monotonic time since adoption.
+
 The store is optional: ``checkpoint replay --fast`` runs without one. Sinks are called with one
 line per raised or updated alert (the FORMATS.md NDJSON record) and are how replay writes it.
 """
@@ -13,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +32,8 @@ from scanner.store.db import Store
 _LOGGER = logging.getLogger(__name__)
 
 AlertSink = Callable[[dict[str, Any]], None]
+# A device id -> its identifiers ({"macs": [...], "fingerprints": [...], "ble": [...]}).
+IdentifierLookup = Callable[[str], Mapping[str, list[str]] | None]
 
 HANDSET = "handset"
 UNIDENTIFIED = "unidentified_transmitter"
@@ -48,6 +58,8 @@ class OpenAlert:
     confidence: float = 0.0
     quiet_since: float | None = None
     touched_mono: float = 0.0
+    # Left open by an earlier run and not yet seen again: what it was about, to recognise it.
+    adopted: Adopted | None = None
 
     def line(self, ts: float, event: str) -> dict[str, Any]:
         """The NDJSON record of FORMATS.md, with the confidence and reasons added."""
@@ -63,11 +75,47 @@ class OpenAlert:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class Adopted:
+    """The identifiers of the transmitters an adopted alert was about (from the store)."""
+
+    keys: frozenset[str]  # presence keys: "wifi:<mac>", "ble:<address>"
+    fingerprints: frozenset[str]
+
+    def recognises(self, key: str, identifiers: Mapping[str, list[str]] | None) -> bool:
+        """True when the transmitter ``key`` (of a device with ``identifiers``) is one of ours."""
+        if key in self.keys:
+            return True
+        if not identifiers:
+            return False
+        macs = {f"wifi:{m}" for m in identifiers.get("macs", ())}
+        ble = {f"ble:{a}" for a in identifiers.get("ble", ())}
+        # A rotated MAC of the same station carries the same element fingerprint; phones of one
+        # model share it too, but a wrong match here only spares an update line: the alert is
+        # open and covers every handset in the zone either way.
+        return bool(
+            (macs | ble) & self.keys
+            or self.fingerprints.intersection(identifiers.get("fingerprints", ()))
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    """An open alert found in the store at start, adopted at the first step of the timeline."""
+
+    record: Any  # scanner.store.alerts.AlertRecord (imported lazily with the store)
+    adopted: Adopted
+
+
 class Alerting:
     """Turns fusion state into alert transitions."""
 
     def __init__(
-        self, options: CoreOptions, store: Store | None = None, sinks: list[AlertSink] | None = None
+        self,
+        options: CoreOptions,
+        store: Store | None = None,
+        sinks: list[AlertSink] | None = None,
+        identifiers: IdentifierLookup | None = None,
     ) -> None:
         self._options = options
         self._store = store
@@ -75,7 +123,63 @@ class Alerting:
         self.handset: OpenAlert | None = None
         self.unidentified: OpenAlert | None = None
         self._seq = 0
-        self.counters: dict[str, int] = {"raised": 0, "updated": 0, "resolved": 0}
+        self._identifiers = identifiers
+        self._pending: list[_Pending] = []
+        self.counters: dict[str, int] = {"raised": 0, "updated": 0, "resolved": 0, "adopted": 0}
+        if store is not None:
+            self._pending = _load_open(store)
+
+    # -- adoption of what an earlier run left open -------------------------------------------
+    def _adopt_pending(self, ts: float, mono: float) -> None:
+        """Take over the alerts found open at start; ``mono`` starts the new run's clock."""
+        pending, self._pending = self._pending, []
+        for item in sorted(pending, key=lambda p: p.record.raised_ts, reverse=True):
+            rec = item.record
+            attr = "handset" if rec.kind == HANDSET else "unidentified"
+            # Durations come from the monotonic clock, which restarted: carry the stored one.
+            duration = float(rec.duration_s or 0.0)
+            alert = OpenAlert(rec.id, rec.kind, rec.raised_ts, mono - duration)
+            alert.handsets = rec.handsets
+            alert.sensors = list(rec.sensors)
+            alert.reasons = list(rec.reasons)
+            alert.device_ids = list(rec.device_ids)
+            alert.confidence = rec.confidence
+            alert.quiet_since = mono
+            alert.touched_mono = mono
+            alert.adopted = item.adopted
+            if getattr(self, attr) is not None:
+                # An older one also left open (should not happen: one per kind is kept open).
+                # The newer one carries on; this one can no longer be told apart from it.
+                _LOGGER.warning("alert %s was left open beside a newer one; clearing it", rec.id)
+                self._resolve(alert, ts, mono, "cleared")
+                continue
+            setattr(self, attr, alert)
+            self.counters["adopted"] += 1
+            _LOGGER.info(
+                "alert %s (%s) left open by the previous run adopted: %d transmitter(s) known",
+                rec.id,
+                rec.kind,
+                len(item.adopted.keys),
+            )
+
+    def _hold_s(self, alert: OpenAlert) -> float:
+        """How long an alert may stay quiet: longer for one adopted and not yet heard again
+        (the capture daemons reconnect and a phone's Wi-Fi may be silent for a minute)."""
+        if alert.adopted is not None:
+            return max(self._options.adopt_grace_s, self._options.resolve_after_s)
+        return self._options.resolve_after_s
+
+    def _recognised(self, alert: OpenAlert, presences: list[Presence]) -> set[str]:
+        """Keys of the adopted alert's own transmitters among ``presences``."""
+        adopted = alert.adopted
+        if adopted is None:
+            return set()
+        lookup = self._identifiers
+        return {
+            p.key
+            for p in presences
+            if adopted.recognises(p.key, lookup(p.identity) if lookup is not None else None)
+        }
 
     def _new_id(self, kind: str, ts: float) -> str:
         self._seq += 1
@@ -85,6 +189,8 @@ class Alerting:
     # -- the sync step, after every change in fusion -----------------------------------------
     def sync(self, fusion: Fusion, ts: float, mono: float) -> None:
         """Bring the alerts in line with fusion's state at this moment."""
+        if self._pending:
+            self._adopt_pending(ts, mono)
         self._sync_handset(fusion, ts, mono)
         self._sync_unidentified(fusion, ts, mono)
 
@@ -108,6 +214,13 @@ class Alerting:
                 self._raise(alert)
                 return
             alert.quiet_since = None
+            if alert.adopted is not None:
+                # The first presences after a restart: the alert's own transmitters back (not
+                # new), or other handsets, which the open alert takes in as it would anyway.
+                alert.presence_keys = self._recognised(alert, active)
+                alert.energy_keys = strong
+                alert.adopted = None
+                _LOGGER.info("adopted alert %s: handsets in the zone again", alert.id)
             new = (keys - alert.presence_keys) | (strong - alert.energy_keys)
             changed_sensors = sorted(set(sensors) - set(alert.sensors))
             # Remember only what is present now: a transmitter that left and comes back while
@@ -123,7 +236,7 @@ class Alerting:
         elif alert is not None:
             if alert.quiet_since is None:
                 alert.quiet_since = mono
-            elif mono - alert.quiet_since >= self._options.resolve_after_s:
+            elif mono - alert.quiet_since >= self._hold_s(alert):
                 self._resolve(alert, ts, mono, "left_zone")
                 self.handset = None
 
@@ -142,6 +255,7 @@ class Alerting:
                 self._raise(alert)
             else:
                 alert.quiet_since = None
+                alert.adopted = None
             return
         if alert is None:
             return
@@ -150,7 +264,7 @@ class Alerting:
             self.unidentified = None
         elif alert.quiet_since is None:
             alert.quiet_since = mono
-        elif mono - alert.quiet_since >= self._options.resolve_after_s:
+        elif mono - alert.quiet_since >= self._hold_s(alert):
             self._resolve(alert, ts, mono, "left_zone")
             self.unidentified = None
 
@@ -250,6 +364,32 @@ class Alerting:
             if alert is not None:
                 self._resolve(alert, ts, mono, resolution)
                 setattr(self, attr, None)
+
+
+def _load_open(store: Store) -> list[_Pending]:
+    """The alerts an earlier run left open, with the identifiers of their devices."""
+    from scanner.store.alerts import list_alerts
+    from scanner.store.devices import get_device
+
+    pending: list[_Pending] = []
+    for rec in list_alerts(store, state="open", limit=1000):
+        if rec.kind not in (HANDSET, UNIDENTIFIED):
+            continue
+        keys: set[str] = set()
+        fingerprints: set[str] = set()
+        for device_id in rec.device_ids:
+            if device_id.startswith("sdr:"):
+                keys.add(device_id)
+                continue
+            row = get_device(store, device_id)
+            if row is None:
+                continue
+            ids = row["identifiers"]
+            keys.update(f"wifi:{m}" for m in ids.get("macs", ()))
+            keys.update(f"ble:{a}" for a in ids.get("ble", ()))
+            fingerprints.update(ids.get("fingerprints", ()))
+        pending.append(_Pending(rec, Adopted(frozenset(keys), frozenset(fingerprints))))
+    return pending
 
 
 def _summary(

@@ -59,6 +59,10 @@ class CoreOptions:
     leave_hold_s: float = 10.0
     # An alert closes once no handset has been present for this long.
     resolve_after_s: float = 20.0
+    # An alert a restarted core finds open waits this long for its handsets to be heard again
+    # before it is resolved: the capture daemons reconnect, and a phone's Wi-Fi may probe only
+    # once a minute with the screen off (BLE is heard within seconds).
+    adopt_grace_s: float = 60.0
     # Devices of different radios that enter the zone this close together are one handset.
     link_window_s: float = 6.0
     # ... or this close, when no other phone in the zone could be the one (Wi-Fi probes come

@@ -70,7 +70,7 @@ class Core:
         self.zone = ZoneModel(self.options)
         self.detectors = DetectorBank(build_registry(self.options))
         self.fusion = Fusion(self.options)
-        self.alerting = Alerting(self.options, store, sinks)
+        self.alerting = Alerting(self.options, store, sinks, self._identifiers_of)
         self.ambient = AmbientBaseline(self.options)
         self.allowlist = Allowlist(self.options.allowlist)
         self.sensors: dict[str, SensorStatus] = {}
@@ -268,7 +268,22 @@ class Core:
             self.fusion.device_in(findings[0], identity, mono, ts)
         else:
             self.fusion.device_out(key, mono)
+        self._sync_alerts(ts, mono)
+
+    def _sync_alerts(self, ts: float, mono: float) -> None:
+        before = self.alerting.counters["raised"] + self.alerting.counters["updated"]
         self.alerting.sync(self.fusion, ts, mono)
+        if (
+            self.store is not None
+            and self.alerting.counters["raised"] + self.alerting.counters["updated"] != before
+        ):
+            # An alert's devices are in the store when the alert is: the API turns them into
+            # allowlist entries, and a core restarted a moment later recognises them by them.
+            self.flush(ts)
+
+    def _identifiers_of(self, device_id: str) -> dict[str, list[str]] | None:
+        device = self.devices.get(device_id)
+        return device.identifiers() if device is not None else None
 
     def _status(self, status: SensorStatus) -> None:
         self.sensors[status.sensor] = status
@@ -333,7 +348,7 @@ class Core:
                 else:
                     self.fusion.device_out(key, mono)
         self.fusion.expire(mono)
-        self.alerting.sync(self.fusion, ts, mono)
+        self._sync_alerts(ts, mono)
         if mono - self._last_ambient >= AMBIENT_EVERY_S:
             self._last_ambient = mono
             learned = self.ambient.tick(mono)

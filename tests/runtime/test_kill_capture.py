@@ -226,11 +226,6 @@ def test_kill_9_of_a_capture_daemon_loses_and_duplicates_no_alert(daemons: Daemo
     assert not d.socket.exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a restarted core does not adopt the handset alert its dead predecessor left open, "
-    "so a phone still in the zone gets a second open alert (scanner/core/alerting.py)",
-)
 def test_kill_9_of_the_core_during_a_busy_replay(daemons: Daemons) -> None:
     d = daemons
     d.start("core")
