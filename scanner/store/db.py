@@ -52,19 +52,28 @@ def connect(path: str | Path) -> sqlite3.Connection:
 
 
 def migrate(conn: sqlite3.Connection) -> None:
-    """Apply every migration newer than the database's ``user_version``."""
-    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-    if version > len(MIGRATIONS):
-        raise StoreError(
-            f"database schema {version} is newer than this program ({len(MIGRATIONS)}); upgrade"
-        )
-    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-        _LOGGER.info("applying store migration %d", number)
+    """Apply every migration newer than the database's ``user_version``.
+
+    The version is read inside the write lock: on first boot the core and the API open a new
+    database at the same moment, and a version read before the lock would make both apply
+    migration 1.
+    """
+    while True:
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for statement in _split(script):
+            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            if version > len(MIGRATIONS):
+                raise StoreError(
+                    f"database schema {version} is newer than this program "
+                    f"({len(MIGRATIONS)}); upgrade"
+                )
+            if version == len(MIGRATIONS):
+                conn.execute("COMMIT")
+                return
+            _LOGGER.info("applying store migration %d", version + 1)
+            for statement in _split(MIGRATIONS[version]):
                 conn.execute(statement)
-            conn.execute(f"PRAGMA user_version = {number}")
+            conn.execute(f"PRAGMA user_version = {version + 1}")
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")

@@ -13,8 +13,16 @@ from scanner.store.db import Store, StoreError, connect
 
 def _alert(alert_id: str = "a1", ts: float = 100.0) -> alert_store.AlertRecord:
     return alert_store.AlertRecord(
-        id=alert_id, kind="handset", state="open", title="Handset in zone", raised_ts=ts,
-        updated_ts=ts, confidence=0.8, handsets=1, sensors=["wifi"], reasons=["probe -40 dBm"],
+        id=alert_id,
+        kind="handset",
+        state="open",
+        title="Handset in zone",
+        raised_ts=ts,
+        updated_ts=ts,
+        confidence=0.8,
+        handsets=1,
+        sensors=["wifi"],
+        reasons=["probe -40 dBm"],
         device_ids=["d1"],
     )
 
@@ -22,9 +30,17 @@ def _alert(alert_id: str = "a1", ts: float = 100.0) -> alert_store.AlertRecord:
 def test_lifecycle_is_stored_chained_and_published(tmp_path: Path) -> None:
     store = Store(tmp_path / "c.db")
     first = alert_store.raise_alert(store, _alert())
-    alert_store.update_alert(store, "a1", 105.0, confidence=0.9, handsets=2,
-                             sensors=["wifi", "ble"], reasons=["x", "y"], device_ids=["d1", "d2"],
-                             duration_s=5.0)
+    alert_store.update_alert(
+        store,
+        "a1",
+        105.0,
+        confidence=0.9,
+        handsets=2,
+        sensors=["wifi", "ble"],
+        reasons=["x", "y"],
+        device_ids=["d1", "d2"],
+        duration_s=5.0,
+    )
     acked = alert_store.acknowledge_alert(store, "a1", 106.0, "guard1", "checked bag")
     again = alert_store.acknowledge_alert(store, "a1", 107.0, "guard2")
     alert_store.resolve_alert(store, "a1", 120.0, "left_zone", 20.0)
@@ -66,3 +82,27 @@ def test_list_filters_by_state(tmp_path: Path) -> None:
     alert_store.resolve_alert(store, "a", 3.0, "cleared", 2.0)
     assert [a.id for a in alert_store.list_alerts(store, state="open")] == ["b"]
     assert [a.id for a in alert_store.list_alerts(store)] == ["b", "a"]
+
+
+def test_concurrent_first_open_applies_migrations_once(tmp_path: Path) -> None:
+    # The core and the API open a new database at the same moment on first boot.
+    import subprocess
+    import sys
+
+    db = tmp_path / "race.db"
+    code = (
+        "import sys; from scanner.store.db import connect; "
+        "c = connect(sys.argv[1]); print(c.execute('PRAGMA user_version').fetchone()[0])"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(db)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(6)
+    ]
+    results = [p.communicate(timeout=60) for p in procs]
+    assert [p.returncode for p in procs] == [0] * 6, [err for _, err in results]
+    assert {out.strip() for out, _ in results} == {"1"}
