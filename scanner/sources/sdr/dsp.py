@@ -44,6 +44,21 @@ _TINY = 1e-20
 # Frames per sub-block of a floor block. The floor comes from the median of the sub-block
 # means, which ignores bursts in fewer than half the sub-blocks.
 _SUB_FRAMES = 8
+# A dwell's first floor comes from its quiet frames only (see ``_quiet_floor``): a frame is
+# quiet in a bin when the cell centred on the bin holds under this many times the cell's noise
+# mean. Noise passes 99 % of the time at this level (cells are Gamma with about 5 degrees of
+# freedom), while a burst 10 dB above the noise in its channel almost never does, so a burst
+# that fills most of a short dwell is left out of that dwell's floor.
+_QUIET_CELL_RATIO = 2.5
+# The iteration starts from this quantile of each cell over the stretch (scaled as if every
+# frame were noise): with a burst in up to 60 % of the frames it lands within a factor of two
+# of the noise mean, which the censoring then settles on. The minimum would be a poor start:
+# with few frames the cutoff may keep that one frame alone and never climb.
+_QUIET_START_QUANTILE = 0.2
+_QUIET_ROUNDS = 6
+# The per-bin floor of a short stretch pools this many bins either side, so a floor from a
+# handful of quiet frames has the scatter of a few dozen.
+_QUIET_POOL_BINS = 1
 
 
 def _load_fft() -> Callable[[npt.NDArray[np.complex64]], npt.NDArray[np.complex64]]:
@@ -168,6 +183,30 @@ def cfar_factor(dof: float, pfa: float) -> float:
     return hi
 
 
+def _gamma_pdf(dof: float, x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Density of Gamma(dof, 1/dof) (mean 1) at ``x`` > 0."""
+    log_pdf = dof * math.log(dof) + (dof - 1.0) * np.log(x) - dof * x - math.lgamma(dof)
+    out: npt.NDArray[np.float64] = np.exp(log_pdf)
+    return out
+
+
+def censored_mean(dof: float, ratio: float) -> float:
+    """E[G | G < ratio] for G ~ Gamma(dof, 1/dof) (mean 1): the mean of the noise kept below
+    ``ratio`` times its mean, which unbiases a floor taken from quiet cells only."""
+    # Numerical integration once per detector: dof need not be an integer.
+    x = np.linspace(0.0, ratio, 20001)[1:]
+    pdf = _gamma_pdf(dof, x)
+    return float(np.sum(x * pdf) / np.sum(pdf))
+
+
+def gamma_quantile(dof: float, q: float) -> float:
+    """The ``q`` quantile of Gamma(dof, 1/dof) (mean 1)."""
+    x = np.linspace(0.0, 10.0, 40001)[1:]
+    cdf = np.cumsum(_gamma_pdf(dof, x))
+    cdf /= cdf[-1]
+    return float(x[min(int(np.searchsorted(cdf, q)), x.size - 1)])
+
+
 def effective_dof(window: FloatArray, n_bins: int) -> float:
     """Degrees of freedom of a sum of ``n_bins`` adjacent bin powers of white noise.
 
@@ -216,6 +255,8 @@ class BurstDetector:
         k = _SUB_FRAMES
         # Median of a Gamma(k) mean-one variable (Wilson-Hilferty), to unbias the floor.
         self._median_bias = (1.0 - 1.0 / (9 * k)) ** 3
+        self._quiet_bias = np.float32(censored_mean(self.dof, _QUIET_CELL_RATIO))
+        self._quiet_start = np.float32(1.0 / gamma_quantile(self.dof, _QUIET_START_QUANTILE))
         self._rise = 10.0 ** (p.floor_rise_db_per_s * p.block_frames * self.frame_s / 10.0)
         self._rise32 = np.float32(self._rise)
         self._alpha = np.float32(p.floor_alpha)
@@ -258,11 +299,10 @@ class BurstDetector:
         if n_frames:
             frames = self._pending[: n_frames * self.n].copy()
             p = self._spectra(frames)
-            # A short remainder (or a whole short scenario window) still informs the floor:
-            # the median of single-frame powers is ln 2 times their mean.
+            # A short remainder (or a whole short scenario window) still informs the floor,
+            # from its quiet frames: a burst may fill most of a short triggered segment.
             if self._floor is None or n_frames >= _SUB_FRAMES:
-                est = (np.median(p, axis=0) / np.float32(math.log(2.0))).astype(np.float32)
-                self._floor = self._next_floor(self._floor, est)
+                self._floor = self._next_floor(self._floor, self._quiet_floor(p))
             floors = self._floor[None, :]
             self._detect(p, floors, n_frames, out)
             self._frame += n_frames
@@ -377,6 +417,10 @@ class BurstDetector:
         sub.sort(axis=1)
         mid = n_sub // 2
         est = (sub[:, mid - 1] + sub[:, mid]) * np.float32(0.5 / self._median_bias)
+        if self._frame == 0:
+            # A dwell's first block has no floor of its own yet, and a burst in more than half
+            # of it would pass the sub-block median: its quiet frames set the first estimate.
+            est[0] = self._quiet_floor(p[:b])
         floors = np.empty((n_blocks, self.n), np.float32)
         floor = self._floor
         for j in range(n_blocks):
@@ -385,6 +429,46 @@ class BurstDetector:
         self._floor = floor
         self._detect(p, floors, b, out)
         self._frame += p.shape[0]
+
+    def _quiet_floor(self, p: FloatArray) -> FloatArray:
+        """Per-bin noise of the spectra ``p`` (frames x bins), from their quiet frames only.
+
+        A short dwell may be mostly burst, so neither the mean nor the median of its frames is
+        noise. Instead each bin's cell (``2 * half_channel_bins`` bins centred on it, where a
+        burst stands well clear of the noise) is censored at ``_QUIET_CELL_RATIO`` times an
+        estimate of its noise mean, the estimate is re-taken as the mean of the cells kept
+        (unbiased for the censoring), and this repeats from a low quantile of each cell. Bins
+        then average their own powers over the frames their cell kept, pooled with their
+        neighbours. Needs a quiet frame in each cell: a burst that fills the whole stretch is
+        left to the floor carried from an earlier dwell at this tuning.
+        """
+        h = self.h
+        padded = np.pad(p, ((0, 0), (h, h)), mode="reflect")
+        n = p.shape[1]
+        cells = padded[:, 0:n].copy()
+        for i in range(1, 2 * h):
+            cells += padded[:, i : i + n]
+        ratio = np.float32(_QUIET_CELL_RATIO)
+        bias = self._quiet_bias
+        nth = min(cells.shape[0] - 1, int(_QUIET_START_QUANTILE * cells.shape[0]))
+        mean = np.partition(cells, nth, axis=0)[nth] * self._quiet_start
+        quiet = cells <= mean * ratio
+        for _ in range(_QUIET_ROUNDS):
+            kept = np.maximum(quiet.sum(axis=0), 1).astype(np.float32)
+            mean = np.where(quiet, cells, np.float32(0.0)).sum(axis=0) / (kept * bias)
+            quiet = cells <= mean * ratio
+        sums = np.where(quiet, p, np.float32(0.0)).sum(axis=0, dtype=np.float32)
+        counts = quiet.sum(axis=0).astype(np.float32)
+        k = _QUIET_POOL_BINS
+        sums_pad = np.pad(sums, k, mode="reflect")
+        counts_pad = np.pad(counts, k, mode="reflect")
+        pooled_sums = sums_pad[0:n].copy()
+        pooled_counts = counts_pad[0:n].copy()
+        for i in range(1, 2 * k + 1):
+            pooled_sums += sums_pad[i : i + n]
+            pooled_counts += counts_pad[i : i + n]
+        out: FloatArray = (pooled_sums / (np.maximum(pooled_counts, 1.0) * bias)).astype(np.float32)
+        return out
 
     def _next_floor(self, floor: FloatArray | None, e: FloatArray) -> FloatArray:
         """One block's step of the per-bin floor, from the block's estimate ``e``."""
@@ -579,9 +663,14 @@ class BurstDetector:
         per_frame: list[float] = seg[:, r0:r1].sum(axis=1).tolist()
         # A strong burst's ramps and the window's skirts light up frames beside it; the burst
         # is where it is within edge_db of its own level (as a handset's power-time mask is).
-        level = sorted(per_frame)[len(per_frame) // 2]
-        if level <= 0:
+        # The level is the median of the frames within edge_db of the strongest, not of all
+        # the track's frames: against a true floor the faint frames beside a short burst can
+        # outnumber the burst's own.
+        peak_frame = max(per_frame)
+        if peak_frame <= 0:
             return None
+        plateau = sorted(v for v in per_frame if v >= peak_frame * self._edge_fraction)
+        level = plateau[len(plateau) // 2]
         cut = level * self._edge_fraction
         inside = [i for i, v in enumerate(per_frame) if v >= cut]
         i0, i1 = inside[0], inside[-1] + 1
