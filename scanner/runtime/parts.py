@@ -49,14 +49,6 @@ def source_builder(
         raise ConfigError(f"[{radio}]: this installation cannot capture {radio}: {exc}") from exc
     build = getattr(module, "build_source", None)
     if build is None:
-        # Until a radio package re-exports its factory, its live module holds it.
-        try:
-            build = getattr(
-                importlib.import_module(f"scanner.sources.{radio}.live"), "build_source", None
-            )
-        except ImportError:
-            build = None
-    if build is None:
         raise ConfigError(f"[{radio}]: live {radio} capture is not available in this version")
     options = {k: v for k, v in section.items() if k != "enabled"}
     extra: dict[str, Any] = {}
@@ -77,6 +69,9 @@ def source_builder(
         probe = make(_discard)
     except ConfigError:
         raise
+    except ImportError as exc:
+        # The package imports its capture libraries only now (lazy, so replay works without).
+        raise ConfigError(f"[{radio}]: this installation cannot capture {radio}: {exc}") from exc
     except (TypeError, ValueError, KeyError) as exc:
         raise ConfigError(f"[{radio}]: {exc}") from exc
     return make, probe
