@@ -18,7 +18,7 @@ from bench import load
 
 # Memory after warm-up may wander by a few MB (allocator arenas, SQLite's page cache) but must
 # not climb steadily: a 1 GB Pi running for months has no room for a slope.
-MAX_RSS_SLOPE_MB_PER_MIN = 20.0
+MAX_RSS_SLOPE_MB_PER_MIN = 10.0
 
 
 @pytest.fixture(scope="module")
