@@ -22,12 +22,14 @@ from scanner.runtime.parts import (
     api_server_factory,
     core_loop_factory,
 )
-from scanner.runtime.processes import Plan
+from scanner.runtime.processes import Plan, queue_health
 from scanner.runtime.replay_source import add_replay, check_scenario
+from scanner.runtime.retention_task import RetentionSchedule, add_retention, retention_health
 from scanner.runtime.runner import HealthWriter
 from scanner.runtime.supervisor import Supervisor
 from scanner.runtime.transport import EventQueue, InProcessTransport
 from scanner.store.db import Store, StoreError
+from scanner.store.retention import RetentionPolicy
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -90,6 +92,10 @@ def _plan_in(
         core_loop_factory(str(store_path), options_for(options.scenario), events, clock),
     )
 
+    # The demo keeps the appliance's default budget and age limits, enforced as on a Pi.
+    retention = add_retention(
+        supervisor, str(store_path), RetentionSchedule(RetentionPolicy()), clock
+    )
     add_replay(supervisor, reporter, options.scenario, transport.sink, clock, options.speed)
     api = ApiPlan(
         ApiSettings(store_path=str(store_path), demo=True, site_name="demo"),
@@ -109,7 +115,14 @@ def _plan_in(
     plan = Plan(
         supervisor,
         f"demo replaying {options.scenario.name} on http://{shown_host}:{port}/",
-        HealthWriter(str(store_path), "demo"),
+        HealthWriter(
+            str(store_path),
+            "demo",
+            extra=lambda: {
+                "queue": queue_health(events),
+                "retention": retention_health(retention),
+            },
+        ),
         cleanup=cleanup,
         url=f"http://{shown_host}:{port}/",
     )

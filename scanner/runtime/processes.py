@@ -29,6 +29,7 @@ from scanner.runtime.parts import (
     core_options,
 )
 from scanner.runtime.replay_source import add_replay, check_scenario, radio_view
+from scanner.runtime.retention_task import RetentionSchedule, add_retention, retention_health
 from scanner.runtime.runner import HealthWriter
 from scanner.runtime.supervisor import Supervisor
 from scanner.runtime.transport import (
@@ -63,12 +64,14 @@ def plan_run(config: Config, clock: Clock = SYSTEM_CLOCK) -> Plan:
     store_path = config.db_path
     check_store(store_path)
     options = core_options(config)
+    schedule = RetentionSchedule.from_mapping(config.section("store"))
     events = EventQueue(topts.queue_size)
     transport = InProcessTransport(events)
     reporter = SourceHealthReporter(transport.sink, clock)
     supervisor = Supervisor(clock, reporter)
     # The core first: it must be consuming before the sources start filling its queue.
     supervisor.add("core", core_loop_factory(str(store_path), options, events, clock))
+    retention = add_retention(supervisor, str(store_path), schedule, clock)
     radios = add_sources(supervisor, reporter, config, transport.sink, clock)
     url = None
     parts = list(radios)
@@ -90,17 +93,26 @@ def plan_run(config: Config, clock: Clock = SYSTEM_CLOCK) -> Plan:
     return Plan(
         supervisor,
         f"running core + {', '.join(parts) or 'no sources'}",
-        HealthWriter(str(store_path), "run", extra=lambda: {"queue": _queue_health(events)}),
+        HealthWriter(
+            str(store_path),
+            "run",
+            extra=lambda: {
+                "queue": queue_health(events),
+                "retention": retention_health(retention),
+            },
+        ),
         status,
         url=url,
     )
 
 
-def _queue_health(events: EventQueue) -> dict[str, int]:
+def queue_health(events: EventQueue) -> dict[str, object]:
+    """The core's input queue for runtime health: depth, size and drops (total, per sensor)."""
     return {
         "depth": events.qsize(),
         "size": events.maxsize,
         "dropped": events.counters["dropped_queue_full"],
+        "dropped_by_sensor": dict(events.dropped_by_sensor),
     }
 
 
@@ -160,9 +172,11 @@ def plan_core(config: Config, clock: Clock = SYSTEM_CLOCK) -> Plan:
     store_path = config.db_path
     check_store(store_path)
     options = core_options(config)
+    schedule = RetentionSchedule.from_mapping(config.section("store"))
     events = EventQueue(topts.queue_size)
     supervisor = Supervisor(clock)
     supervisor.add("core", core_loop_factory(str(store_path), options, events, clock))
+    retention = add_retention(supervisor, str(store_path), schedule, clock)
     receivers: list[ReceiverComponent] = []
 
     def make_receiver() -> ReceiverComponent:
@@ -175,7 +189,11 @@ def plan_core(config: Config, clock: Clock = SYSTEM_CLOCK) -> Plan:
     def transport_health() -> dict[str, object]:
         counters = dict(receivers[0].receiver.counters) if receivers else {}
         clients = receivers[0].receiver.clients if receivers else 0
-        return {"queue": _queue_health(events), "socket": {**counters, "clients": clients}}
+        return {
+            "queue": queue_health(events),
+            "socket": {**counters, "clients": clients},
+            "retention": retention_health(retention),
+        }
 
     def status() -> str:
         health = transport_health()

@@ -32,6 +32,9 @@ LOOP_EVERY_S = 0.25
 STALE_AFTER_S = 20.0
 # Component health is written to the store on every change and at least this often.
 HEALTH_EVERY_S = 30.0
+# Counters that move all the time (queue depth, retention runs) are written at most this often,
+# so a busy gate does not cost the SD card a settings write four times a second.
+HEALTH_COUNTERS_EVERY_S = 2.0
 # The settings key holding the runtime's component health (read by /healthz).
 RUNTIME_HEALTH_KEY = "runtime_health"
 
@@ -44,7 +47,9 @@ class HealthWriter:
     process: str
     extra: Callable[[], dict[str, Any]] | None = None
     _last: str = ""
+    _last_components: str = ""
     _next_mono: float = 0.0
+    _next_counters_mono: float = 0.0
     _store: Store | None = None
     failures: int = 0
     _warned: bool = field(default=False)
@@ -54,8 +59,13 @@ class HealthWriter:
         if self.extra is not None:
             payload.update(self.extra())
         text = json.dumps(payload, sort_keys=True, default=str)
-        if text == self._last and now_mono < self._next_mono:
-            return
+        components = json.dumps(health, sort_keys=True, default=str)
+        if now_mono < self._next_mono:
+            if text == self._last:
+                return
+            # A component's state change goes out at once; moving counters wait their turn.
+            if components == self._last_components and now_mono < self._next_counters_mono:
+                return
         try:
             store = self._store or Store(self.store_path)
             self._store = store
@@ -72,7 +82,9 @@ class HealthWriter:
                 self._warned = True
             return
         self._last = text
+        self._last_components = components
         self._next_mono = now_mono + HEALTH_EVERY_S
+        self._next_counters_mono = now_mono + HEALTH_COUNTERS_EVERY_S
 
     def close(self) -> None:
         if self._store is not None:

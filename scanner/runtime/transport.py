@@ -95,13 +95,15 @@ class EventQueue:
         self.maxsize = maxsize
         self._queue: queue.Queue[SourceEvent] = queue.Queue(maxsize=maxsize)
         self.counters: Counter[str] = counters if counters is not None else Counter()
+        # Drops by the sensor that sent the record, for each sensor's line in /healthz.
+        self.dropped_by_sensor: Counter[str] = Counter()
 
     def put(self, event: SourceEvent) -> bool:
         """Enqueue without waiting; a full queue is a counted drop."""
         try:
             self._queue.put_nowait(event)
         except queue.Full:
-            self.counters["dropped_queue_full"] += 1
+            self._dropped(event)
             return False
         return True
 
@@ -110,9 +112,13 @@ class EventQueue:
         try:
             self._queue.put(event, timeout=timeout)
         except queue.Full:
-            self.counters["dropped_queue_full"] += 1
+            self._dropped(event)
             return False
         return True
+
+    def _dropped(self, event: SourceEvent) -> None:
+        self.counters["dropped_queue_full"] += 1
+        self.dropped_by_sensor[event.sensor] += 1
 
     def get(self, timeout: float | None = None) -> SourceEvent | None:
         try:

@@ -182,7 +182,10 @@ def enforce(store: Store, policy: RetentionPolicy, now: float | None = None) -> 
     _expire(store, policy, now, report)
     # The water marks leave room for what arrives before the next run: at least the growth
     # seen since the previous run (WAL included), however often the caller runs us.
-    report.growth = max(0, report.size_before - _previous_size(store))
+    # The very first run has no previous size: a store that is already large (an upgrade, a
+    # restored card) has not grown by all of it, and must not be shed as if it had.
+    previous = _previous_size(store)
+    report.growth = max(0, report.size_before - previous) if previous else 0
     high = min(policy.budget_bytes * policy.high_water, policy.budget_bytes - 1.5 * report.growth)
     low = min(policy.budget_bytes * policy.low_water, policy.budget_bytes - 2.0 * report.growth)
     if _live_bytes(store) > high:

@@ -16,6 +16,8 @@ CASES = {
     "bad_api_port": ("[api]\nport = 99999\n", "port"),
     "tls_half": ('[api]\ncertfile = "/etc/hostname"\n', "certfile and keyfile"),
     "bad_transport": ("[transport]\nqueue_size = 0\n", "queue_size"),
+    "bad_store_budget": ('[store]\nbudget_mb = "lots"\n', "[store]"),
+    "bad_retention_every": ("[store]\nretention_every_s = -1\n", "retention_every_s"),
 }
 
 
