@@ -16,6 +16,11 @@ presences are is a separate, softer question, answered by joining presences:
 
 A presence ends when its transmitter has been out of the zone for ``leave_hold_s``.
 
+The count of handsets checks the trackers' joins against what a radio cannot do: a phone sends
+from one address at a time, so two transmitters of one tracker device that were both heard in
+the zone at once are two phones (the tracker joined phones of one model), and the join is not
+counted.
+
 Uplink energy names no device. While a handset is present it is supporting evidence; on its
 own, for longer than ``sdr_alone_after_s``, it is an unidentified transmitter.
 """
@@ -26,6 +31,10 @@ from dataclasses import dataclass, field
 
 from scanner.core.detectors import Finding
 from scanner.core.options import CoreOptions
+
+# Frames from several sensors arrive slightly out of order: a rotation (the old address falls
+# silent as the new one starts) may look like an overlap this long.
+OVERLAP_TOLERANCE_S = 2.0
 
 
 @dataclass(slots=True)
@@ -63,6 +72,9 @@ class Fusion:
         self._radios: dict[str, set[str]] = {}  # root -> radios joined into it
         self._seen: set[str] = set()  # transmitters that were ever in the zone
         self._last_active: dict[str, dict[str, float]] = {}  # identity -> key -> last in zone
+        self._span: dict[str, list[float]] = {}  # key -> [first, last] heard in the zone
+        self._identity_links: list[tuple[str, str]] = []  # tracker joins, checked when counting
+        self._co_links: list[tuple[str, str]] = []  # co-entry joins of two radios
         self.presences_total = 0
 
     # -- transmitters ------------------------------------------------------------------------
@@ -70,6 +82,8 @@ class Fusion:
         """A transmitter is in the zone; True when it has just entered (a new presence)."""
         key = finding.key
         current = self.active.get(key)
+        span = self._span.setdefault(key, [mono, mono])
+        span[1] = max(span[1], mono)
         if current is not None:
             self._last_active.setdefault(identity, {})[key] = mono
             current.finding = finding
@@ -82,10 +96,12 @@ class Fusion:
         for other, last in siblings.items():
             if other != key and mono - last <= self._options.identity_gap_s:
                 self._union(key, other)
+                self._identity_links.append((other, key))
         siblings[key] = mono
         partner = self._co_entry(presence)
         if partner is not None:
             self._union(key, partner.key)
+            self._co_links.append((key, partner.key))
         self.active[key] = presence
         self._seen.add(key)
         self.presences_total += 1
@@ -171,8 +187,39 @@ class Fusion:
         return len({self._find(p.key) for p in self.active.values()})
 
     def handset_count(self) -> int:
-        """Distinct handsets that have been in the zone so far."""
-        return len({self._find(i) for i in self._seen})
+        """Distinct handsets that have been in the zone so far.
+
+        As the live grouping, except that a tracker's join of two transmitters heard in the zone
+        at the same time is left out (see the module docstring).
+        """
+        parent: dict[str, str] = {k: k for k in self._seen}
+
+        def find(k: str) -> str:
+            while parent[k] != k:
+                parent[k] = parent[parent[k]]
+                k = parent[k]
+            return k
+
+        def join(a: str, b: str) -> None:
+            if a in parent and b in parent:
+                parent[find(a)] = find(b)
+
+        for a, b in self._identity_links:
+            if not self._overlap(a, b):
+                join(a, b)
+        for a, b in self._co_links:
+            join(a, b)
+        return len({find(k) for k in parent})
+
+    def _overlap(self, a: str, b: str) -> bool:
+        """True when transmitters ``a`` and ``b`` were both heard in the zone at once."""
+        sa, sb = self._span.get(a), self._span.get(b)
+        if sa is None or sb is None:
+            return False
+        earlier, later = (sa, sb) if sa[0] <= sb[0] else (sb, sa)
+        # The earlier one heard again after the later one began: not one address replacing
+        # another (a short span inside a long one counts too).
+        return earlier[1] - later[0] > OVERLAP_TOLERANCE_S
 
     # -- uplink energy -----------------------------------------------------------------------
     def energy_in(self, finding: Finding, mono: float, ts: float) -> None:

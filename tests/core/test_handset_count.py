@@ -1,0 +1,67 @@
+"""Counting handsets: a tracker's join is checked against "one address at a time"."""
+
+from __future__ import annotations
+
+from scanner.core.identity import AddressBleIdentity, AddressWifiIdentity
+from scanner.core.options import CoreOptions
+from scanner.core.pipeline import Core
+from scanner.observations import WifiFrame
+from tests.core.helpers import classify_all_handsets, probe
+
+
+class OneModelTracker(AddressWifiIdentity):
+    """A tracker that joins every MAC into one station, as a fingerprint join of phones of one
+    model does when nothing else tells them apart."""
+
+    def observe(self, frame: WifiFrame) -> str:
+        return "wifi-r1-samemodel"
+
+
+def _core() -> Core:
+    return Core(
+        None,
+        CoreOptions(),
+        wifi_tracker=OneModelTracker(),
+        ble_tracker=AddressBleIdentity(),
+        classify=classify_all_handsets,
+    )
+
+
+def test_two_phones_in_the_zone_at_once_are_two_handsets_despite_the_tracker() -> None:
+    core = _core()
+    # Two phones inside together, probing alternately, both joined into one tracker station.
+    for i in range(40):
+        t = 100.0 + i * 2
+        core.handle(probe(t, "02:00:00:00:00:a1", -45))
+        core.handle(probe(t + 1.0, "02:00:00:00:00:b2", -47))
+    assert core.stats().handsets_counted == 2
+
+
+def test_an_address_rotation_during_a_visit_stays_one_handset() -> None:
+    core = _core()
+    # One phone: its MAC changes once, the old one never heard again.
+    for i in range(20):
+        core.handle(probe(100.0 + i * 2, "02:00:00:00:00:a1", -45))
+    for i in range(20):
+        core.handle(probe(150.0 + i * 2, "02:00:00:00:00:a2", -45))
+    assert core.stats().handsets_counted == 1
+
+
+def test_one_clearly_strong_burst_is_uplink_in_the_zone_a_marginal_one_is_not() -> None:
+    from tests.core.helpers import burst
+
+    def run(snrs: list[tuple[float, float]]) -> list[str]:
+        core = _core()
+        lines: list[str] = []
+        core.alerting.sinks.append(lambda ln: lines.append(ln["kind"]))
+        for t, snr in snrs:
+            core.handle(burst(t, snr))
+        for t in range(101, 106):
+            core.tick(float(t))
+        return lines
+
+    # An idle phone in the zone: one strong burst, the next one seconds away.
+    assert run([(100.0, 42.0)]) == ["unidentified_transmitter"]
+    # Just above the enter threshold: one burst is not enough, nor a strong one beside a weak.
+    assert run([(100.0, 33.0)]) == []
+    assert run([(99.0, 20.0), (100.0, 42.0)]) == []
