@@ -63,9 +63,13 @@ class SourceComponent:
         sink: Sink,
         counters_extra: Callable[[], dict[str, int]] | None = None,
         periodic_status: bool = True,
+        sensor: str | None = None,
     ) -> None:
         self.name = name
         self._build = build
+        # The configured sensor name: parsers tag records with the radio's default name, and
+        # the core matches records to their sensor's health row and calibration by this name.
+        self._sensor = sensor
         # A replay reports each recorded radio's health itself; a live source relies on us.
         self._periodic_status = periodic_status
         self._sink = sink
@@ -81,8 +85,11 @@ class SourceComponent:
         self._threads = _threads_of(source)
 
     def _send(self, event: SourceEvent) -> None:
-        if isinstance(event, SensorStatus) and self._counters_extra is not None:
-            event = self._with_extra(event)
+        if isinstance(event, SensorStatus):
+            if self._counters_extra is not None:
+                event = self._with_extra(event)
+        elif self._sensor is not None and event.sensor != self._sensor:
+            event = replace(event, sensor=self._sensor)
         self._sink(event)
 
     def _with_extra(self, status: SensorStatus) -> SensorStatus:

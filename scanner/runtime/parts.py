@@ -256,29 +256,29 @@ class SourceHealthReporter:
     def __init__(self, sink: Sink, clock: Clock = SYSTEM_CLOCK) -> None:
         self._sink = sink
         self._clock = clock
-        self._sources: dict[str, tuple[str, Radio]] = {}
+        self._sources: dict[str, list[tuple[str, Radio]]] = {}
 
     def register(self, component_name: str, sensor: str, radio: Radio) -> None:
-        self._sources[component_name] = (sensor, radio)
+        """A sensor the component feeds (a replay feeds one per recorded radio)."""
+        sensors = self._sources.setdefault(component_name, [])
+        if (sensor, radio) not in sensors:
+            sensors.append((sensor, radio))
 
     def __call__(self, name: str, state: str, message: str) -> None:
-        known = self._sources.get(name)
-        if known is None:
-            return
-        sensor, radio = known
         # A restarted source reports its own state as soon as it runs; only faults come here.
         if state != "fault":
             return
-        self._sink(
-            SensorStatus(
-                ts=self._clock.wall(),
-                mono=self._clock.monotonic(),
-                sensor=sensor,
-                radio=radio,
-                state="fault",
-                message=message,
+        for sensor, radio in self._sources.get(name, ()):
+            self._sink(
+                SensorStatus(
+                    ts=self._clock.wall(),
+                    mono=self._clock.monotonic(),
+                    sensor=sensor,
+                    radio=radio,
+                    state="fault",
+                    message=message,
+                )
             )
-        )
 
 
 def add_sources(
@@ -300,7 +300,7 @@ def add_sources(
         reporter.register(radio, probe.options.sensor, probe.radio)
         supervisor.add(
             radio,
-            _source_factory(radio, build, sink, counters_extra),
+            _source_factory(radio, build, sink, counters_extra, probe.options.sensor),
             critical=False,
         )
         names.append(radio)
@@ -312,8 +312,9 @@ def _source_factory(
     build: SourceBuilder,
     sink: Sink,
     counters_extra: Callable[[], dict[str, int]] | None,
+    sensor: str,
 ) -> Callable[[], SourceComponent]:
     def factory() -> SourceComponent:
-        return SourceComponent(name, build, sink, counters_extra)
+        return SourceComponent(name, build, sink, counters_extra, sensor=sensor)
 
     return factory

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from scanner.clock import Clock
 from scanner.config import ConfigError
+from scanner.observations import Radio, SensorStatus, SourceEvent
 from scanner.runtime.components import SourceComponent
 from scanner.runtime.parts import SourceHealthReporter
 from scanner.runtime.supervisor import Supervisor
@@ -52,6 +54,47 @@ def radio_view(scenario: Path, radio: str) -> Path:
     return view
 
 
+class ReplayComponent(SourceComponent):
+    """The replay as a component. The sensors the guard sees are the recorded radios, which
+    the replay reports itself; the replay driver's own state (running, looping, silent) is
+    runtime health, not a sensor. Only its fault or end reaches the radios it feeds, since
+    they then go quiet for that reason."""
+
+    def __init__(
+        self,
+        build: Callable[[Sink], Source],
+        sink: Sink,
+        radios: tuple[Radio, ...],
+        counters_extra: Callable[[], dict[str, int]] | None = None,
+    ) -> None:
+        super().__init__("replay", build, sink, counters_extra, periodic_status=False)
+        self._radios = radios
+
+    def _send(self, event: SourceEvent) -> None:
+        source = self.source
+        if (
+            isinstance(event, SensorStatus)
+            and source is not None
+            and event.sensor == source.options.sensor
+        ):
+            if event.state in ("fault", "stopped"):
+                for radio in self._radios:
+                    super()._send(replace(event, sensor=str(radio), radio=radio))
+            return
+        super()._send(event)
+
+    def runtime_detail(self) -> dict[str, object]:
+        """The driver's own state, for runtime health."""
+        source = self.source
+        if source is None:
+            return {}
+        return {
+            "state": source.state,
+            "message": source.message,
+            "loops": int(getattr(source, "loops", 0)),
+        }
+
+
 def add_replay(
     supervisor: Supervisor,
     reporter: SourceHealthReporter,
@@ -65,14 +108,18 @@ def add_replay(
     if not 0 < speed <= 1000:
         raise ConfigError(f"--speed must be between 0 and 1000, not {speed}")
     check_scenario(scenario)
+    from scanner.sources.replay import scenario_files
 
     def make(s: Sink) -> Source:
         return build_replay(scenario, s, clock, speed)
 
-    probe = make(lambda _event: None)
-    reporter.register("replay", probe.options.sensor, probe.radio)
+    make(lambda _event: None)  # a scenario the replay cannot open fails now, not in a loop
+    radios = tuple(scenario_files(scenario))
+    for radio in radios:
+        # A replay that dies faults the radios it was feeding, under their own names.
+        reporter.register("replay", str(radio), radio)
     supervisor.add(
         "replay",
-        lambda: SourceComponent("replay", make, sink, counters_extra, periodic_status=False),
+        lambda: ReplayComponent(make, sink, radios, counters_extra),
         critical=False,
     )

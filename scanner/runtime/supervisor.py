@@ -114,11 +114,19 @@ class Supervised:
     history: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "state": self.state,
             "restarts": self.restarts,
             "last_error": self.last_error,
         }
+        # A component may say more about itself (a replay: its own state and loops).
+        detail = getattr(self.component, "runtime_detail", None)
+        if callable(detail):
+            try:
+                out["detail"] = detail()
+            except Exception:
+                _LOGGER.debug("%s: no runtime detail", self.name, exc_info=True)
+        return out
 
 
 Reporter = Callable[[str, str, str], None]

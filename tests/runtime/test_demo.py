@@ -108,9 +108,20 @@ def test_demo_serves_health_and_an_alert_from_the_bundled_scenario(demo: Demo) -
         alert = items[-1]
         assert alert["kind"] in ("handset", "unidentified_transmitter")
         assert alert["sensors"]
-        # The replayed radios report their health like live ones.
-        sensors = {s["sensor"] for s in client.get("/healthz").json()["sensors"].values()}
-        assert {"wifi", "ble"} <= sensors
+        # The replayed radios report their health like live ones, with when each last heard
+        # something; the replay driver itself is runtime health, not a sensor.
+        health = client.get("/healthz").json()
+        sensors = health["sensors"]
+        assert {"wifi", "ble"} <= set(sensors) <= {"wifi", "ble", "sdr", "store"}, sensors
+        for name in ("wifi", "ble"):
+            assert sensors[name]["radio"] == name
+            assert sensors[name]["last_obs_ts"] is not None, sensors[name]
+            assert sensors[name]["dropped"] == 0
+        demo_runtime = health["runtime"]["demo"]
+        assert demo_runtime["stale"] is False
+        assert demo_runtime["components"]["replay"]["state"] == "running"
+        assert demo_runtime["components"]["retention"]["state"] == "running"
+        assert demo_runtime["queue"]["size"] > 0
 
 
 @pytest.mark.browser
@@ -137,6 +148,13 @@ def test_demo_alarm_shows_on_the_tablet_and_acknowledges(demo: Demo) -> None:
                 "() => document.body.dataset.state === 'alarm'", timeout=remaining_ms
             )
             page.screenshot(path=str(ARTIFACTS / "demo-alarm.png"))
+            # The strip says when each radio last heard something, and shows no replay chip.
+            page.wait_for_function(
+                "() => document.querySelector(\".sensor[data-sensor='wifi'] .s-detail\")"
+                "?.textContent.startsWith('heard')",
+                timeout=10_000,
+            )
+            assert page.locator(".sensor[data-sensor='replay']").count() == 0
             page.click("#alarm-ack")
             page.wait_for_function("() => document.body.dataset.state !== 'alarm'", timeout=10_000)
             assert page.is_hidden("#alarm")
