@@ -145,6 +145,11 @@ class SensorOut(BaseModel):
     updated_ts: float
     last_obs_ts: float | None
     age_s: float = Field(description="seconds since the last report")
+    dropped: int = Field(
+        default=0,
+        description="records of this sensor dropped anywhere on the way to the core "
+        "(source queue, unparsable, capture daemon buffer, core queue); details in counters",
+    )
     counters: dict[str, Any]
     detail: dict[str, Any]
 
@@ -162,6 +167,22 @@ class DiskHealth(BaseModel):
     used_fraction: float
 
 
+class RuntimeProcess(BaseModel):
+    """What one checkpoint process (run, core, demo) last wrote about its components."""
+
+    # Each process adds its own parts (queue, socket, retention); they pass through as written.
+    model_config = ConfigDict(extra="allow")
+
+    components: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="per component: state, restarts, last_error"
+    )
+    updated_ts: float | None = None
+    age_s: float | None = Field(default=None, description="seconds since the process wrote it")
+    stale: bool = Field(
+        default=False, description="not written for longer than sensors may stay silent"
+    )
+
+
 class Healthz(BaseModel):
     status: Literal["ok", "degraded", "fault"]
     version: str
@@ -169,6 +190,10 @@ class Healthz(BaseModel):
     store: StoreHealth
     disk: DiskHealth | None
     sensors: dict[str, SensorOut] = Field(description="per sensor, by name")
+    runtime: dict[str, RuntimeProcess] = Field(
+        default_factory=dict,
+        description="per process: component restarts, core queue depth and drops, retention",
+    )
 
 
 # -- allowlist -----------------------------------------------------------------------------

@@ -1,0 +1,138 @@
+"""/healthz carries the processes' runtime health and every sensor's dropped records."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from api_helpers import FakeClock
+from fastapi.testclient import TestClient
+
+from api.settings import ApiSettings
+from scanner.observations import BleAdvert, Radio, SensorStatus
+from scanner.runtime.processes import queue_health
+from scanner.runtime.runner import HealthWriter
+from scanner.runtime.transport import EventQueue
+from scanner.store.db import Store
+from scanner.store.health import record_status
+
+
+def _advert(i: int) -> BleAdvert:
+    return BleAdvert(
+        ts=time.time(),
+        mono=float(i),
+        address=f"4C:00:00:00:00:{i:02X}",
+        address_type="random",
+        rssi=-60,
+    )
+
+
+def _write(
+    store: Store, components: dict[str, dict[str, object]], extra: dict[str, object]
+) -> None:
+    writer = HealthWriter(store.path, "run", extra=lambda: extra)
+    try:
+        writer.write(components, float("inf"))
+    finally:
+        writer.close()
+    assert writer.failures == 0
+
+
+RUNNING = {"state": "running", "restarts": 0, "last_error": ""}
+
+
+def test_healthz_shows_runtime_health_and_drops_per_sensor(
+    store: Store,
+    anon: TestClient,
+    login: Callable[[str], TestClient],
+    clock: FakeClock,
+    settings: ApiSettings,
+) -> None:
+    now = time.time()
+    record_status(
+        store,
+        SensorStatus(
+            now,
+            0.0,
+            "ble",
+            Radio.BLE,
+            "ok",
+            "scanning",
+            counters={
+                "delivered": 900,
+                "dropped_queue_full": 3,
+                "dropped_unparsable": 1,
+                "transport_dropped_buffer_full": 4,
+                "transport_dropped_core_down": 4,  # part of the 4 above, not 4 more
+            },
+        ),
+    )
+    record_status(store, SensorStatus(now, 0.0, "wifi", Radio.WIFI, "ok", "hopping"))
+    events = EventQueue(1)  # the core's queue, full after one record: two BLE drops
+    assert [events.put(_advert(i)) for i in range(3)] == [True, False, False]
+    _write(
+        store,
+        {"core": RUNNING, "wifi": {"state": "restarting", "restarts": 2, "last_error": "gone"}},
+        {"queue": queue_health(events), "retention": {"state": "ok", "runs": 3, "errors": 0}},
+    )
+    clock.now = time.time()
+
+    health = anon.get("/healthz").json()
+    run = health["runtime"]["run"]
+    assert run["stale"] is False and run["age_s"] < 60
+    assert run["components"]["wifi"] == {"state": "restarting", "restarts": 2, "last_error": "gone"}
+    assert run["queue"]["dropped_by_sensor"] == {"ble": 2}
+    assert run["retention"]["runs"] == 3
+    ble = health["sensors"]["ble"]
+    assert ble["counters"]["core_dropped_queue_full"] == 2
+    assert ble["dropped"] == 3 + 1 + 4 + 2
+    assert health["sensors"]["wifi"]["dropped"] == 0
+    # Every sensor is ok, but a component of a running process is down.
+    assert health["status"] == "degraded"
+    # The signed-in sensor list counts the same drops.
+    guard = login("guard")
+    by_name = {s["sensor"]: s for s in guard.get("/api/v1/sensors").json()}
+    assert by_name["ble"]["dropped"] == 10
+
+    _write(
+        store,
+        {"core": RUNNING, "wifi": RUNNING},
+        {"queue": queue_health(events), "retention": {"state": "ok", "runs": 4, "errors": 0}},
+    )
+    assert anon.get("/healthz").json()["status"] == "ok"
+
+    _write(
+        store,
+        {"core": RUNNING, "wifi": RUNNING},
+        {"retention": {"state": "error", "errors": 1, "last_error": "OperationalError: full"}},
+    )
+    health = anon.get("/healthz").json()
+    assert health["status"] == "degraded"
+    assert health["runtime"]["run"]["retention"]["last_error"] == "OperationalError: full"
+
+    # A process that stopped writing is history: marked stale, no longer degrading health.
+    _write(
+        store,
+        {"core": {"state": "restarting", "restarts": 1, "last_error": "x"}},
+        {"queue": queue_health(events)},
+    )
+    clock.now = time.time() + settings.sensor_stale_s + 1
+    health = anon.get("/healthz").json()
+    assert health["runtime"]["run"]["stale"] is True
+    assert "core_dropped_queue_full" not in health["sensors"]["ble"]["counters"]
+    assert {s["status"] for s in health["sensors"].values()} == {"silent"}
+
+
+def test_healthz_without_runtime_health_or_with_a_mangled_one(
+    store: Store, anon: TestClient, clock: FakeClock
+) -> None:
+    record_status(store, SensorStatus(clock.now, 0.0, "sdr", Radio.SDR, "ok", "sweeping"))
+    health = anon.get("/healthz").json()
+    assert health["runtime"] == {} and health["status"] == "ok"
+    with store.write() as conn:
+        store.set_setting(conn, "runtime_health", {"run": "not an object", "core": {"x": 1}})
+    health = anon.get("/healthz")
+    assert health.status_code == 200
+    body = health.json()
+    assert set(body["runtime"]) == {"core"} and body["runtime"]["core"]["stale"] is True
+    assert body["status"] == "ok"
