@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,20 +29,37 @@ _ADDRESS_TYPES = frozenset({"public", "random"})
 # Advertising data is at most 1650 bytes even with extended advertising (Core 5.x); a longer
 # value is corrupt input, not an advertisement.
 _MAX_VALUE_BYTES = 1650
+# RSSI and TX power are signed bytes in HCI (dBm); anything wider is not a radio reading and
+# would overflow the store's integer columns downstream.
+_DBM_RANGE = range(-128, 128)
+# Company ids are 16-bit, written in ASCII decimal ("76"); int() would also take " 76", "7_6"
+# and other scripts' digits, which no recorder writes.
+_COMPANY_ID = re.compile(r"[0-9]{1,5}")
 
 
 class LineError(ValueError):
     """A line is not an advertisement record; the message says which field is wrong."""
 
 
-def _int_or_none(obj: dict[str, Any], key: str) -> int | None:
+def _dbm_or_none(obj: dict[str, Any], key: str) -> int | None:
     value = obj.get(key)
     if value is None:
         return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
         raise LineError(f"{key} must be an integer or null")
+    if value not in _DBM_RANGE:
+        raise LineError(f"{key} must be a dBm value from -128 to 127")
+    return value
+
+
+def _mapping(obj: dict[str, Any], key: str) -> dict[str, Any]:
+    value = obj.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise LineError(f"{key} must be an object or null")
     return value
 
 
@@ -62,48 +80,52 @@ def advert_from_json(obj: object) -> BleAdvert:
     if not isinstance(obj, dict):
         raise LineError("line is not a JSON object")
     ts = obj.get("ts")
-    if isinstance(ts, bool) or not isinstance(ts, int | float) or not math.isfinite(ts):
+    if isinstance(ts, bool) or not isinstance(ts, int | float):
+        raise LineError("ts must be a finite number")
+    try:
+        ts_f = float(ts)
+    except OverflowError:  # an integer too large for a float
+        raise LineError("ts must be a finite number") from None
+    if not math.isfinite(ts_f):
         raise LineError("ts must be a finite number")
     raw_address = obj.get("address")
     address = normalise_address(raw_address) if isinstance(raw_address, str) else None
     if address is None:
         raise LineError("address must be a BLE address (AA:BB:CC:DD:EE:FF)")
     address_type = obj.get("address_type", "public")
-    if address_type not in _ADDRESS_TYPES:
+    # Checked as a string first: a list or object is unhashable and would raise TypeError.
+    if not isinstance(address_type, str) or address_type not in _ADDRESS_TYPES:
         raise LineError("address_type must be 'public' or 'random'")
     local_name = obj.get("local_name")
     if local_name is not None and not isinstance(local_name, str):
         raise LineError("local_name must be a string or null")
-    mfr_raw = obj.get("manufacturer_data") or {}
-    if not isinstance(mfr_raw, dict):
-        raise LineError("manufacturer_data must be an object")
     manufacturer: dict[int, bytes] = {}
-    for key, value in mfr_raw.items():
-        try:
-            company = int(key)
-        except ValueError as exc:
-            raise LineError("manufacturer_data keys must be decimal company ids") from exc
+    for key, value in _mapping(obj, "manufacturer_data").items():
+        if _COMPANY_ID.fullmatch(key) is None:
+            raise LineError("manufacturer_data keys must be decimal company ids")
+        company = int(key)
         if not 0 <= company <= 0xFFFF:
             raise LineError("company id out of range")
         manufacturer[company] = _hex_bytes(value, f"manufacturer_data[{key}]")
-    svc_raw = obj.get("service_data") or {}
-    if not isinstance(svc_raw, dict):
-        raise LineError("service_data must be an object")
-    service = {str(k).lower(): _hex_bytes(v, f"service_data[{k}]") for k, v in svc_raw.items()}
-    uuids_raw = obj.get("service_uuids") or []
+    service = {
+        k.lower(): _hex_bytes(v, f"service_data[{k}]")
+        for k, v in _mapping(obj, "service_data").items()
+    }
+    uuids_raw = obj.get("service_uuids")
+    if uuids_raw is None:
+        uuids_raw = []
     if not isinstance(uuids_raw, list) or not all(isinstance(u, str) for u in uuids_raw):
-        raise LineError("service_uuids must be a list of strings")
+        raise LineError("service_uuids must be a list of strings or null")
     adapter = obj.get("adapter", "hci0")
     if not isinstance(adapter, str):
         raise LineError("adapter must be a string")
-    ts_f = float(ts)
     return BleAdvert(
         ts=ts_f,
         mono=ts_f,
         address=address,
         address_type=address_type,
-        rssi=_int_or_none(obj, "rssi"),
-        tx_power=_int_or_none(obj, "tx_power"),
+        rssi=_dbm_or_none(obj, "rssi"),
+        tx_power=_dbm_or_none(obj, "tx_power"),
         local_name=local_name,
         manufacturer_data=manufacturer or _NO_MFR,
         service_data=service or _NO_SVC,

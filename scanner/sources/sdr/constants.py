@@ -2,12 +2,22 @@
 
 librtlsdr reports libusb error codes (pyrtlsdr's ``LibUSBError.errno``); the rtl_tcp client
 raises its own errors. Both are mapped here, in one table, to a class with a user-actionable
-message and a backoff schedule. The capture loop only ever looks errors up here.
+message and a backoff schedule. The capture loop only ever looks errors up here. The sample
+rates the detector can work with are bounded here too, for the reader and the detector alike.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+# Sample rates the burst detector accepts, in samples per second. The RTL2832U itself runs at
+# 225 kS/s .. 3.2 MS/s; recordings from other receivers are welcome within these bounds. Below
+# 1 kS/s one FFT frame (128 samples) lasts over a tenth of a second, longer than any uplink burst,
+# and the floor's per-block rise (a power of ten of the frame time) soon overflows a float; above
+# 100 MS/s no receiver this project reads exists, and an infinite rate makes the frame time zero.
+# A recording outside the range is refused as a whole (RecordingError), live options by config.
+MIN_SAMPLE_RATE_HZ = 1e3
+MAX_SAMPLE_RATE_HZ = 100e6
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from scanner.sources.sdr.constants import MAX_SAMPLE_RATE_HZ, MIN_SAMPLE_RATE_HZ
 from scanner.sources.sdr.samples import clipped_count, to_complex64
 
 _LOGGER = logging.getLogger(__name__)
@@ -109,11 +110,42 @@ class DetectorParams:
             if name in section:
                 kwargs[name] = type(getattr(cls(), name))(section[name])
         params = cls(**kwargs)
-        if params.fft_size % (params.half_channel_bins * 2) or params.fft_size < 16:
-            raise ValueError("fft_size must be >= 16 and a multiple of 2 * half_channel_bins")
-        if params.block_frames % (2 * _SUB_FRAMES):
-            raise ValueError(f"block_frames must be a multiple of {2 * _SUB_FRAMES}")
+        params.validate()
         return params
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the first parameter the detector cannot work with."""
+        if self.half_channel_bins < 1:
+            raise ValueError("half_channel_bins must be at least 1")
+        if self.fft_size % (self.half_channel_bins * 2) or self.fft_size < 16:
+            raise ValueError("fft_size must be >= 16 and a multiple of 2 * half_channel_bins")
+        if self.block_frames < 2 * _SUB_FRAMES or self.block_frames % (2 * _SUB_FRAMES):
+            raise ValueError(f"block_frames must be a positive multiple of {2 * _SUB_FRAMES}")
+        if self.max_gap_frames < 0 or self.merge_cells < 0:
+            raise ValueError("max_gap_frames and merge_cells must not be negative")
+        # Non-finite values would reach 10 ** (...) and frame counts as inf or NaN.
+        for name, low, high in _FLOAT_BOUNDS:
+            value = getattr(self, name)
+            if not (math.isfinite(value) and low <= value <= high):
+                raise ValueError(f"{name} must be a finite number in [{low:g}, {high:g}]")
+        if not 0.0 < self.pfa < 1.0:
+            raise ValueError("pfa must be a probability strictly between 0 and 1")
+        if not 0.0 < self.floor_alpha <= 1.0:
+            raise ValueError("floor_alpha must be in (0, 1]")
+
+
+# (parameter, lowest, highest): the bounds keep every power of ten in the detector finite.
+_FLOAT_BOUNDS: tuple[tuple[str, float, float], ...] = (
+    ("pfa", 0.0, 1.0),
+    ("min_duration_s", 0.0, 10.0),
+    ("max_burst_s", 1e-6, 60.0),
+    ("floor_rise_db_per_s", 0.0, 100.0),
+    ("floor_fall_db", 0.0, 100.0),
+    ("floor_track_db", 0.0, 100.0),
+    ("floor_alpha", 0.0, 1.0),
+    ("band_threshold_db", 0.0, 100.0),
+    ("edge_db", 0.0, 100.0),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,8 +258,19 @@ class BurstDetector:
     """Stateful detector for one receiver: feed it dwells of IQ, get bursts back."""
 
     def __init__(self, rate: float, params: DetectorParams | None = None) -> None:
+        """Raises ``ValueError`` naming ``rate`` or the parameter it cannot work with."""
         self.params = params or DetectorParams()
         p = self.params
+        p.validate()
+        if not (
+            isinstance(rate, int | float)
+            and math.isfinite(rate)
+            and MIN_SAMPLE_RATE_HZ <= rate <= MAX_SAMPLE_RATE_HZ
+        ):
+            raise ValueError(
+                f"rate must be a sample rate from {MIN_SAMPLE_RATE_HZ:g} to "
+                f"{MAX_SAMPLE_RATE_HZ:g} samples/s, not {rate!r}"
+            )
         self.rate = float(rate)
         self.n = p.fft_size
         self.h = p.half_channel_bins
@@ -257,7 +300,14 @@ class BurstDetector:
         self._median_bias = (1.0 - 1.0 / (9 * k)) ** 3
         self._quiet_bias = np.float32(censored_mean(self.dof, _QUIET_CELL_RATIO))
         self._quiet_start = np.float32(1.0 / gamma_quantile(self.dof, _QUIET_START_QUANTILE))
-        self._rise = 10.0 ** (p.floor_rise_db_per_s * p.block_frames * self.frame_s / 10.0)
+        rise_db = p.floor_rise_db_per_s * p.block_frames * self.frame_s
+        # float32 holds up to about 383 dB; a larger rise per block is a misconfiguration.
+        if rise_db > 300.0:
+            raise ValueError(
+                f"floor_rise_db_per_s * block_frames * frame time is {rise_db:g} dB per block "
+                f"at rate {self.rate:g}: lower floor_rise_db_per_s or block_frames"
+            )
+        self._rise = 10.0 ** (rise_db / 10.0)
         self._rise32 = np.float32(self._rise)
         self._alpha = np.float32(p.floor_alpha)
         self._fall = np.float32(10.0 ** (-p.floor_fall_db / 10))

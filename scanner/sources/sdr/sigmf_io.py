@@ -25,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from scanner.errors import RecordingError
+from scanner.sources.sdr.constants import MAX_SAMPLE_RATE_HZ, MIN_SAMPLE_RATE_HZ
 from scanner.sources.sdr.samples import DATATYPES, SAMPLE_BYTES, scalar_dtype
 
 SIGMF_VERSION = "1.0.0"
@@ -143,8 +144,7 @@ def _open_sigmf(p: Path) -> list[Dwell]:
         rate = float(glob["core:sample_rate"])
     except (KeyError, TypeError, ValueError):
         raise RecordingError(f"{meta_path}: missing or invalid core:sample_rate") from None
-    if not rate > 0:
-        raise RecordingError(f"{meta_path}: core:sample_rate must be positive")
+    _check_rate(rate, f"{meta_path}: core:sample_rate")
     raw: npt.NDArray[np.generic]
     try:
         if data_path.stat().st_size == 0:
@@ -161,12 +161,17 @@ def _open_sigmf(p: Path) -> list[Dwell]:
     for i, cap in enumerate(captures):
         if not isinstance(cap, dict):
             raise RecordingError(f"{meta_path}: capture {i} is not an object")
+        # A capture's start is also where the capture before it ends, so one unusable start
+        # leaves two segments without bounds: the segment table is unreadable and the whole
+        # file is refused, as for a start that is not a number at all.
         try:
-            start = int(cap.get("core:sample_start", 0))
+            start = _sample_start(cap.get("core:sample_start", 0))
             freq = float(cap.get("core:frequency", 0.0))
+            if not math.isfinite(freq):
+                raise ValueError(f"core:frequency must be finite, not {freq!r}")
             stamp = cap.get("core:datetime")
             t0 = parse_iso_utc(stamp) if isinstance(stamp, str) else None
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError) as exc:
             raise RecordingError(f"{meta_path}: capture {i}: {exc}") from exc
         parsed.append((start, freq, t0))
     parsed.sort(key=lambda c: c[0])
@@ -180,6 +185,26 @@ def _open_sigmf(p: Path) -> list[Dwell]:
         when = t0 if t0 is not None else start / rate
         dwells.append(Dwell(when, freq, rate, datatype, raw[2 * start : 2 * end], start))
     return dwells
+
+
+def _check_rate(rate: float, what: str) -> None:
+    """Refuse a rate the burst detector cannot use (see ``constants.MIN_SAMPLE_RATE_HZ``)."""
+    if not (math.isfinite(rate) and MIN_SAMPLE_RATE_HZ <= rate <= MAX_SAMPLE_RATE_HZ):
+        raise RecordingError(
+            f"{what} {rate:g} S/s is outside the rates the detector supports "
+            f"({MIN_SAMPLE_RATE_HZ:g} to {MAX_SAMPLE_RATE_HZ:g} S/s)"
+        )
+
+
+def _sample_start(value: object) -> int:
+    """A capture's ``core:sample_start``: a whole, non-negative sample index."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"core:sample_start must be a whole number, not {value!r}")
+    if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
+        raise ValueError(f"core:sample_start must be a whole number, not {value!r}")
+    if value < 0:
+        raise ValueError(f"core:sample_start must not be negative, not {value!r}")
+    return int(value)
 
 
 def parse_cu8_name(name: str) -> tuple[float, float] | None:
@@ -204,6 +229,9 @@ def _open_cu8(p: Path) -> Dwell:
     except (OSError, ValueError) as exc:
         raise RecordingError(f"cannot read {p}: {exc}") from exc
     freq, rate = tuning
+    if not math.isfinite(freq):
+        raise RecordingError(f"{p}: the centre frequency in the name is not a usable number")
+    _check_rate(rate, f"{p}: the rate in the name,")
     # mtime is when the file was closed: the capture began its duration earlier.
     t0 -= (raw.size // 2) / rate
     return Dwell(t0, freq, rate, "cu8", raw, 0)
