@@ -45,23 +45,3 @@ def test_an_address_rotation_during_a_visit_stays_one_handset() -> None:
     for i in range(20):
         core.handle(probe(150.0 + i * 2, "02:00:00:00:00:a2", -45))
     assert core.stats().handsets_counted == 1
-
-
-def test_one_clearly_strong_burst_is_uplink_in_the_zone_a_marginal_one_is_not() -> None:
-    from tests.core.helpers import burst
-
-    def run(snrs: list[tuple[float, float]]) -> list[str]:
-        core = _core()
-        lines: list[str] = []
-        core.alerting.sinks.append(lambda ln: lines.append(ln["kind"]))
-        for t, snr in snrs:
-            core.handle(burst(t, snr))
-        for t in range(101, 106):
-            core.tick(float(t))
-        return lines
-
-    # An idle phone in the zone: one strong burst, the next one seconds away.
-    assert run([(100.0, 42.0)]) == ["unidentified_transmitter"]
-    # Just above the enter threshold: one burst is not enough, nor a strong one beside a weak.
-    assert run([(100.0, 33.0)]) == []
-    assert run([(99.0, 20.0), (100.0, 42.0)]) == []
