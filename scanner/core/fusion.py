@@ -17,9 +17,9 @@ presences are is a separate, softer question, answered by joining presences:
 A presence ends when its transmitter has been out of the zone for ``leave_hold_s``.
 
 The count of handsets checks the trackers' joins against what a radio cannot do: a phone sends
-from one address at a time, so two transmitters of one tracker device that were both heard in
-the zone at once are two phones (the tracker joined phones of one model), and the join is not
-counted.
+from one address at a time, so a join that would make one phone of two transmitters of one
+radio heard in the zone at once (the tracker joined phones of one model, directly or through
+the phones' other radio) is not counted.
 
 Uplink energy names no device. While a handset is present it is supporting evidence; on its
 own, for longer than ``sdr_alone_after_s``, it is an unidentified transmitter.
@@ -73,8 +73,8 @@ class Fusion:
         self._seen: set[str] = set()  # transmitters that were ever in the zone
         self._last_active: dict[str, dict[str, float]] = {}  # identity -> key -> last in zone
         self._span: dict[str, list[float]] = {}  # key -> [first, last] heard in the zone
-        self._identity_links: list[tuple[str, str]] = []  # tracker joins, checked when counting
-        self._co_links: list[tuple[str, str]] = []  # co-entry joins of two radios
+        # Joins in the order they were made: (a, b, made by the tracker rather than co-entry).
+        self._links: list[tuple[str, str, bool]] = []
         self.presences_total = 0
 
     # -- transmitters ------------------------------------------------------------------------
@@ -96,12 +96,12 @@ class Fusion:
         for other, last in siblings.items():
             if other != key and mono - last <= self._options.identity_gap_s:
                 self._union(key, other)
-                self._identity_links.append((other, key))
+                self._links.append((other, key, True))
         siblings[key] = mono
         partner = self._co_entry(presence)
         if partner is not None:
             self._union(key, partner.key)
-            self._co_links.append((key, partner.key))
+            self._links.append((key, partner.key, False))
         self.active[key] = presence
         self._seen.add(key)
         self.presences_total += 1
@@ -189,10 +189,13 @@ class Fusion:
     def handset_count(self) -> int:
         """Distinct handsets that have been in the zone so far.
 
-        As the live grouping, except that a tracker's join of two transmitters heard in the zone
-        at the same time is left out (see the module docstring).
+        As the live grouping, except that a tracker's join is left out when it would make one
+        phone of two transmitters of one radio heard in the zone at once (see the module
+        docstring): joins are replayed in the order they were made, each checked against the
+        group built so far.
         """
         parent: dict[str, str] = {k: k for k in self._seen}
+        members: dict[str, list[str]] = {k: [k] for k in self._seen}
 
         def find(k: str) -> str:
             while parent[k] != k:
@@ -200,16 +203,23 @@ class Fusion:
                 k = parent[k]
             return k
 
-        def join(a: str, b: str) -> None:
-            if a in parent and b in parent:
-                parent[find(a)] = find(b)
+        for a, b, by_tracker in self._links:
+            if a not in parent or b not in parent:
+                continue
+            ra, rb = find(a), find(b)
+            if ra == rb or (by_tracker and self._clash(members[ra], members[rb])):
+                continue
+            parent[ra] = rb
+            members[rb].extend(members.pop(ra))
+        return len(members)
 
-        for a, b in self._identity_links:
-            if not self._overlap(a, b):
-                join(a, b)
-        for a, b in self._co_links:
-            join(a, b)
-        return len({find(k) for k in parent})
+    def _clash(self, group_a: list[str], group_b: list[str]) -> bool:
+        """True when the groups hold transmitters of one radio heard in the zone at once."""
+        return any(
+            a.split(":", 1)[0] == b.split(":", 1)[0] and self._overlap(a, b)
+            for a in group_a
+            for b in group_b
+        )
 
     def _overlap(self, a: str, b: str) -> bool:
         """True when transmitters ``a`` and ``b`` were both heard in the zone at once."""

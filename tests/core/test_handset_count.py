@@ -45,3 +45,16 @@ def test_an_address_rotation_during_a_visit_stays_one_handset() -> None:
     for i in range(20):
         core.handle(probe(150.0 + i * 2, "02:00:00:00:00:a2", -45))
     assert core.stats().handsets_counted == 1
+
+
+def test_a_join_is_checked_against_every_address_of_the_phone_it_joins() -> None:
+    core = _core()
+    # Phone A: MAC a1, then a2 (a rotation). Phone B enters while A is still inside; its MAC
+    # follows a1 without overlap but overlaps a2, so B is not A.
+    for i in range(10):
+        core.handle(probe(100.0 + i * 2, "02:00:00:00:00:a1", -45))
+    for i in range(40):
+        core.handle(probe(122.0 + i * 2, "02:00:00:00:00:a2", -45))
+    for i in range(20):
+        core.handle(probe(161.0 + i * 2, "02:00:00:00:00:b1", -47))
+    assert core.stats().handsets_counted == 2
