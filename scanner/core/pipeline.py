@@ -89,7 +89,7 @@ class Core:
         self._last_poll = float("-inf")
         self._last_store = float("-inf")
         self._sightings: Any = None
-        self._noted: dict[str, float] = {}  # sensor -> ts of the last observation stored
+        self._noted: dict[str, float] = {}  # sensor -> mono of the last observation stored
         if store is not None:
             from scanner.store.sightings import SightingAggregator
 
@@ -114,7 +114,7 @@ class Core:
             self.counters["unknown_event"] += 1
             return
         if self.store is not None and not isinstance(event, SensorStatus):
-            self._note_observation(event.sensor, event.ts)
+            self._note_observation(event.sensor, event.ts, event.mono)
         if event.mono - self._last_tick >= TICK_EVERY_S:
             self.tick(event.mono)
 
@@ -292,11 +292,13 @@ class Core:
 
             record_status(self.store, status)
 
-    def _note_observation(self, sensor: str, ts: float) -> None:
+    def _note_observation(self, sensor: str, ts: float, mono: float) -> None:
         """The sensor strip shows when each radio last heard something (once a second)."""
-        if ts - self._noted.get(sensor, float("-inf")) < 1.0 or self.store is None:
+        # Throttled on the monotonic clock: after the wall clock steps back (NTP at boot, no
+        # RTC) a wall-clock throttle would keep "last heard" frozen at the pre-step time.
+        if mono - self._noted.get(sensor, float("-inf")) < 1.0 or self.store is None:
             return
-        self._noted[sensor] = ts
+        self._noted[sensor] = mono
         from scanner.store.health import note_observation
 
         note_observation(self.store, sensor, ts)

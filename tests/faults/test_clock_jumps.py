@@ -151,16 +151,7 @@ def test_backward_step_keeps_durations_and_raises_nothing_extra(
 @pytest.mark.parametrize(
     "step",
     [
-        pytest.param(
-            -2 * HOUR,
-            id="backward-2h",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="Core._note_observation (scanner/core/pipeline.py) rate-limits on the "
-                "wall clock (ts - last noted < 1 s), so after a backward step 'last heard' "
-                "stays at the pre-step time, in the future, until the wall clock catches up",
-            ),
-        ),
+        pytest.param(-2 * HOUR, id="backward-2h"),
         pytest.param(3 * HOUR, id="forward-3h"),
     ],
 )
