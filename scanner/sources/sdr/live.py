@@ -117,6 +117,31 @@ class SdrOptions(SourceOptions):
     detector: DetectorParams = field(default_factory=DetectorParams)
     calibration: NearnessCalibration = field(default_factory=NearnessCalibration)
 
+    def __post_init__(self) -> None:
+        """Refuse options the source cannot run with (ValueError naming the parameter).
+
+        Checked here rather than only in ``from_mapping`` so options built in code (or by
+        ``dataclasses.replace``) cannot bypass it. The alternative, a source that starts in a
+        "fault" state, was rejected: bad options are not a hardware failure the start ladder
+        could retry its way out of, and a sensor sitting in fault forever hides a typo the
+        runner would otherwise report at startup as a config error naming the key.
+        """
+        if self.transport not in ("usb", "rtl_tcp"):
+            raise ValueError(f"[sdr]: transport must be 'usb' or 'rtl_tcp', not {self.transport!r}")
+        # Also refuses NaN (every comparison is false).
+        if not 225e3 <= self.rate <= 3.2e6:
+            raise ValueError("[sdr]: rate must be between 225 kHz and 3.2 MHz (RTL2832U)")
+        if self.queue_chunks < 1:
+            # queue.Queue(maxsize=0) is unbounded: the capture thread could outrun the DSP forever.
+            raise ValueError("[sdr]: queue_chunks must be at least 1")
+        if self.read_bytes < 2:
+            raise ValueError("[sdr]: read_bytes must be at least 2 (one I/Q sample)")
+        try:
+            self.detector.validate()
+            self.plan()  # an unknown region or band, now rather than in the capture thread
+        except ValueError as exc:
+            raise ValueError(f"[sdr]: {exc}") from exc
+
     @classmethod
     def from_mapping(cls, section: dict[str, Any]) -> SdrOptions:
         """Parse the ``[sdr]`` table (ValueError with the key's name on bad values)."""
@@ -163,13 +188,8 @@ class SdrOptions(SourceOptions):
             kw["calibration"] = NearnessCalibration(**dict(section.get("calibration", {})))
         except (TypeError, ValueError) as exc:
             raise ValueError(f"[sdr]: {exc}") from exc
-        opts = cls(**kw)
-        if opts.transport not in ("usb", "rtl_tcp"):
-            raise ValueError(f"[sdr]: transport must be 'usb' or 'rtl_tcp', not {opts.transport!r}")
-        if not 225e3 <= opts.rate <= 3.2e6:
-            raise ValueError("[sdr]: rate must be between 225 kHz and 3.2 MHz (RTL2832U)")
-        opts.plan()  # refuses an unknown region or band now, not in the capture thread
-        return opts
+        # __post_init__ checks transport, rate, queue, detector and band plan (ValueError).
+        return cls(**kw)
 
     def plan(self) -> BandPlan:
         return BandPlan.named(list(self.bands)) if self.bands else BandPlan.for_region(self.region)
