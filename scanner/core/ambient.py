@@ -23,11 +23,15 @@ from scanner.core.options import CoreOptions
 
 # Minute buckets remembered per device (enough for a learning period of up to two hours).
 MAX_MINUTES = 120
+# Candidates (devices not learned yet) kept at most; a MAC flood must not exhaust memory. The
+# longest silent go first; learned ambient devices are never dropped by the cap.
+MAX_CANDIDATES = 10_000
 
 
 @dataclass(slots=True)
 class _Stats:
     first_mono: float
+    last_mono: float = 0.0
     minutes: set[int] = field(default_factory=set)
     levels: Counter[int] = field(default_factory=Counter)
     entered_zone: bool = False
@@ -57,7 +61,8 @@ class AmbientBaseline:
             self._start_mono = mono
         st = self._stats.get(key)
         if st is None:
-            st = self._stats[key] = _Stats(first_mono=mono)
+            st = self._stats[key] = _Stats(first_mono=mono, last_mono=mono)
+        st.last_mono = max(st.last_mono, mono)
         minute = int((mono - self._start_mono) // 60)
         if len(st.minutes) < MAX_MINUTES or minute in st.minutes:
             st.minutes.add(minute)
@@ -125,6 +130,38 @@ class AmbientBaseline:
 
     def forget(self, key: str) -> None:
         self._stats.pop(key, None)
+
+    def prune(self, mono: float) -> int:
+        """Drop candidates that can no longer qualify, then cap the rest; returns how many.
+
+        A candidate silent for more than the share of the learning period it may miss (plus
+        the partial minute) cannot reach ``ambient_min_fraction`` any more.
+        """
+        opts = self._options
+        hopeless_s = (1.0 - opts.ambient_min_fraction) * opts.ambient_learning_s + 60.0
+        gone = [
+            k
+            for k, st in self._stats.items()
+            if not st.ambient and mono - st.last_mono > hopeless_s
+        ]
+        for k in gone:
+            del self._stats[k]
+        candidates = [(st.last_mono, k) for k, st in self._stats.items() if not st.ambient]
+        excess = len(candidates) - MAX_CANDIDATES
+        if excess > 0:
+            candidates.sort()
+            for _, k in candidates[:excess]:
+                del self._stats[k]
+            gone.extend(k for _, k in candidates[:excess])
+        return len(gone)
+
+    def watches(self, key: str) -> bool:
+        """True while the transmitter is a candidate or learned."""
+        return key in self._stats
+
+    def candidates(self) -> int:
+        """Devices being watched that are not (yet) ambient."""
+        return sum(1 for st in self._stats.values() if not st.ambient)
 
     def snapshot(self) -> dict[str, Any]:
         """The learned devices and levels, for the store's settings."""

@@ -49,6 +49,9 @@ class TrackerOptions:
     expire_s: float = 900.0
     # How often observe() sweeps out forgotten devices, so memory stays bounded.
     sweep_every_s: float = 60.0
+    # At most this many devices are tracked (a flood of random addresses must not exhaust
+    # memory): past it the longest-silent tenth goes, counted in ``evicted``.
+    max_tracks: int = 20_000
 
 
 @dataclass(slots=True)
@@ -82,6 +85,7 @@ class BleTracker:
         self._next = 0
         self.links = 0
         self.forgotten = 0
+        self.evicted = 0  # devices dropped by the memory cap, not by silence
         self._last_sweep: float | None = None
 
     # -- public surface ----------------------------------------------------------------------
@@ -98,6 +102,8 @@ class BleTracker:
             self._forget(track)
             track = None
         if track is None:
+            if len(self._tracks) >= self.options.max_tracks:
+                self._evict_oldest()
             track = self._new_track(advert, cls)
         self._update(track, advert, cls)
         if not track.settled and (
@@ -134,6 +140,13 @@ class BleTracker:
         for t in old:
             self._forget(t)
         return len(old)
+
+    def _evict_oldest(self) -> None:
+        """Drop the longest-silent tenth of the devices (a tenth, so the sort is amortised)."""
+        by_age = sorted(self._tracks.values(), key=lambda t: t.last_mono)
+        for t in by_age[: max(1, len(by_age) // 10)]:
+            self._forget(t)
+            self.evicted += 1
 
     # -- internals ---------------------------------------------------------------------------
     def _new_track(self, advert: BleAdvert, cls: BleClass) -> _Track:

@@ -8,7 +8,7 @@ and the evidence for it, when it was first and last heard, its identifiers and r
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -146,3 +146,21 @@ class DeviceTable:
         for k in gone:
             del self._devices[k]
         return gone
+
+    def forget(self, drop: Callable[[Device], bool]) -> int:
+        """Drop the devices ``drop`` selects; returns how many."""
+        gone = [k for k, d in self._devices.items() if drop(d)]
+        for k in gone:
+            del self._devices[k]
+        return len(gone)
+
+    def evict_oldest(self, count: int, may_drop: Callable[[Device], bool]) -> int:
+        """Drop up to ``count`` of the longest-silent devices ``may_drop`` allows (memory cap)."""
+        if count <= 0:
+            return 0
+        candidates = sorted(
+            (d for d in self._devices.values() if may_drop(d)), key=lambda d: d.last_mono
+        )
+        for d in candidates[:count]:
+            del self._devices[d.id]
+        return min(count, len(candidates))

@@ -163,6 +163,11 @@ class Fusion:
             del self.active[p.key]
         return ended
 
+    @property
+    def seen(self) -> set[str]:
+        """Transmitters that were ever in the zone (read-only use)."""
+        return self._seen
+
     # -- handsets ----------------------------------------------------------------------------
     def _node(self, identity: str, radio: str) -> None:
         if identity not in self._parent:

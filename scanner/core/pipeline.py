@@ -36,6 +36,14 @@ _LOGGER = logging.getLogger(__name__)
 TICK_EVERY_S = 1.0
 AMBIENT_EVERY_S = 10.0
 AMBIENT_SETTING = "ambient_baseline"
+# Per-transmitter state of silent transmitters is swept this often (amortised: a sweep walks
+# every transmitter, so it must not run on every tick under a flood of new MACs).
+PRUNE_EVERY_S = 5.0
+# A device record unheard this long is dropped from memory once written to the store: beyond
+# the trackers' join window a random MAC cannot come back as the same station anyway.
+DEVICE_FORGET_S = 300.0
+# Hard cap on device records in memory (a MAC flood); the longest silent go first.
+MAX_DEVICES = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +96,7 @@ class Core:
         self._last_ambient = float("-inf")
         self._last_poll = float("-inf")
         self._last_store = float("-inf")
+        self._last_prune = float("-inf")
         self._sightings: Any = None
         self._noted: dict[str, float] = {}  # sensor -> mono of the last observation stored
         if store is not None:
@@ -363,6 +372,9 @@ class Core:
             if learned and self.store is not None:
                 with self.store.write() as conn:
                     self.store.set_setting(conn, AMBIENT_SETTING, self.ambient.snapshot())
+        if mono - self._last_prune >= PRUNE_EVERY_S:
+            self._last_prune = mono
+            self._prune(mono)
         if self.store is not None:
             if mono - self._last_poll >= self.options.allowlist_poll_s:
                 self._last_poll = mono
@@ -371,6 +383,48 @@ class Core:
             if mono - self._last_store >= self.options.store_devices_every_s:
                 self._last_store = mono
                 self.flush(ts)
+
+    def _prune(self, mono: float) -> None:
+        """Forget per-transmitter state of transmitters silent longer than it can matter.
+
+        A presence outside the zone whose samples have all left its windows decides exactly as
+        a new one would, so it goes; one in the zone or still held open by fusion stays. The
+        owner (transmitter -> device) stays while the ambient baseline still watches the
+        transmitter, so a device learned as ambient is marked so.
+        """
+        opts = self.options
+        window_s = max(opts.window_s, opts.confirm_window_s, opts.sdr_window_s)
+        keep = self._in_zone | self.fusion.active.keys()
+        gone = [
+            key
+            for key, pres in self._presence.items()
+            if key not in keep and not pres.in_zone and mono - pres.last_mono > window_s
+        ]
+        for key in gone:
+            del self._presence[key]
+        self.counters["pruned_transmitters"] += len(gone)
+        self.counters["pruned_ambient_candidates"] += self.ambient.prune(mono)
+        presence, ambient = self._presence, self.ambient
+        for key in [k for k in self._owner if k not in presence and not ambient.watches(k)]:
+            del self._owner[key]
+        self._prune_devices(mono)
+
+    def _prune_devices(self, mono: float) -> None:
+        keep = {p.identity for p in self.fusion.active.values()}
+        handset = self.alerting.handset
+        if handset is not None:
+            keep.update(handset.device_ids)
+        written = self.store is None  # without a store nothing waits to be written
+
+        def removable(device: Device) -> bool:
+            return not device.in_zone and device.id not in keep and (written or not device.dirty)
+
+        dropped = self.devices.forget(
+            lambda d: mono - d.last_mono > DEVICE_FORGET_S and removable(d)
+        )
+        if len(self.devices) > MAX_DEVICES:
+            dropped += self.devices.evict_oldest(len(self.devices) - MAX_DEVICES, removable)
+        self.counters["pruned_devices"] += dropped
 
     def _poll_store(self, force: bool = False) -> bool:
         store = self.store

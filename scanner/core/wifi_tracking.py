@@ -23,6 +23,7 @@ Time is the frames' monotonic clock (``mono``); frames may arrive slightly out o
 
 from __future__ import annotations
 
+import itertools
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -62,7 +63,11 @@ class WifiTrackerOptions:
     max_rssi_jump_db: int = 400
     # A random MAC unheard this long is forgotten (memory bound); global MACs are kept longer.
     forget_mac_after_s: float = 3600.0
-    max_macs: int = 200_000
+    # Memory caps, so a flood of random MACs cannot exhaust a 1 GB Pi: past a cap the least
+    # recently heard tenth goes (counted in ``evicted_macs`` / ``evicted``). 50,000 MACs is
+    # far more than a busy gate's phones use within ``join_window_s``.
+    max_macs: int = 50_000
+    max_stations: int = 20_000
 
     @classmethod
     def from_mapping(cls, section: dict[str, Any]) -> WifiTrackerOptions:
@@ -105,6 +110,8 @@ class WifiTracker:
         self._recent: list[Station] = []  # random-MAC stations, for sequence continuity
         self._created = 0
         self._last_forget = float("-inf")
+        self.evicted = 0  # stations dropped by the memory cap, not by silence
+        self.evicted_macs = 0  # MACs dropped by the memory cap, not by silence
         self.stations: dict[str, Station] = {}
         self.joined_by: dict[str, int] = {
             "mac": 0,
@@ -123,6 +130,9 @@ class WifiTracker:
             not frame.random_mac or now - station.last_mono <= self.options.join_window_s
         ):
             self.joined_by["mac"] += 1
+            # Most recently heard last: the memory cap evicts from the front.
+            del self._by_mac[frame.mac]
+            self._by_mac[frame.mac] = station
         else:
             # A new MAC, random or not: the locally-administered bit is not trusted to decide
             # (anonymised captures scramble it, and some phones randomise with global-looking
@@ -136,6 +146,11 @@ class WifiTracker:
         if len(self._by_mac) > self.options.max_macs or now - self._last_forget >= 60.0:
             self._last_forget = now
             self.forget(now)
+        if (
+            len(self.stations) > self.options.max_stations
+            or len(self._by_mac) > self.options.max_macs
+        ):
+            self._evict_oldest()
         return station.device_id
 
     def device_count(self) -> int:
@@ -174,6 +189,36 @@ class WifiTracker:
                 del self._by_fingerprint[fp]
         self._recent = [s for s in self._recent if now_mono - s.last_mono <= limit]
         return len(stale)
+
+    def _evict_oldest(self) -> None:
+        """Keep within the caps: drop the least recently heard tenth (stations, then MACs).
+
+        A tenth at a time so the cost is paid once per many new MACs, not on every frame.
+        ``_by_mac`` is kept in least-recently-heard order, so its oldest MACs come first.
+        """
+        opts = self.options
+        if len(self.stations) > opts.max_stations:
+            by_age = sorted(self.stations.values(), key=lambda st: st.last_mono)
+            doomed = by_age[: len(by_age) - opts.max_stations * 9 // 10]
+            gone = {id(st) for st in doomed}
+            for st in doomed:
+                del self.stations[st.device_id]
+                for mac in st.macs:
+                    if self._by_mac.get(mac) is st:
+                        del self._by_mac[mac]
+            for fp, stations in list(self._by_fingerprint.items()):
+                alive = [st for st in stations if id(st) not in gone]
+                if alive:
+                    self._by_fingerprint[fp] = alive
+                else:
+                    del self._by_fingerprint[fp]
+            self._recent = [st for st in self._recent if id(st) not in gone]
+            self.evicted += len(doomed)
+        excess = len(self._by_mac) - opts.max_macs * 9 // 10
+        if len(self._by_mac) > opts.max_macs and excess > 0:
+            for mac in list(itertools.islice(self._by_mac, excess)):
+                self._by_mac.pop(mac).macs.discard(mac)
+            self.evicted_macs += excess
 
     # -- matching ---------------------------------------------------------------------------
     def _match(self, frame: WifiFrame) -> Station | None:
