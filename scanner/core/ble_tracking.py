@@ -78,8 +78,10 @@ class _Track:
 class BleTracker:
     """Links successive random addresses of one device; ``observe`` returns its device id."""
 
-    def __init__(self, options: TrackerOptions | None = None) -> None:
+    def __init__(self, options: TrackerOptions | None = None, run_tag: str = "") -> None:
         self.options = options or TrackerOptions()
+        # Ids are "ble-<run>.<n>" so a restarted core never reuses one (``ble-<n>`` without).
+        self._id_prefix = f"ble-{run_tag}." if run_tag else "ble-"
         self._by_address: dict[str, _Track] = {}
         self._tracks: dict[str, _Track] = {}
         self._next = 0
@@ -152,7 +154,7 @@ class BleTracker:
     def _new_track(self, advert: BleAdvert, cls: BleClass) -> _Track:
         self._next += 1
         track = _Track(
-            device_id=f"ble-{self._next:06d}",
+            device_id=f"{self._id_prefix}{self._next:06d}",
             kind=cls.kind,
             vendor=cls.vendor,
             model=cls.model,

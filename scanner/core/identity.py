@@ -37,19 +37,25 @@ class AddressBleIdentity:
         return advert.address.lower()
 
 
-def wifi_identity(section: Mapping[str, Any] | None = None) -> WifiIdentity:
-    """The Wi-Fi tracker when installed (with its ``wifi_*`` options), else one per MAC."""
+def wifi_identity(section: Mapping[str, Any] | None = None, run_tag: str = "") -> WifiIdentity:
+    """The Wi-Fi tracker when installed (with its ``wifi_*`` options), else one per MAC.
+
+    ``run_tag`` makes the tracker's counter-based ids unique across runs on one store.
+    """
     try:
         module = importlib.import_module("scanner.core.wifi_tracking")
     except ImportError:
         return AddressWifiIdentity()
     options = module.WifiTrackerOptions.from_mapping(dict(section or {}))
-    tracker: WifiIdentity = module.WifiTracker(options)
+    tracker: WifiIdentity = module.WifiTracker(options, run_tag=run_tag)
     return tracker
 
 
-def ble_identity(section: Mapping[str, Any] | None = None) -> BleIdentity:
-    """The BLE tracker when installed (with its ``ble_*`` options), else one per address."""
+def ble_identity(section: Mapping[str, Any] | None = None, run_tag: str = "") -> BleIdentity:
+    """The BLE tracker when installed (with its ``ble_*`` options), else one per address.
+
+    ``run_tag`` makes the tracker's counter-based ids unique across runs on one store.
+    """
     try:
         module = importlib.import_module("scanner.core.ble_tracking")
     except ImportError:
@@ -61,5 +67,5 @@ def ble_identity(section: Mapping[str, Any] | None = None) -> BleIdentity:
         for k, v in (section or {}).items()
         if k.startswith("ble_") and k.removeprefix("ble_") in names
     }
-    tracker: BleIdentity = module.BleTracker(cls(**values))
+    tracker: BleIdentity = module.BleTracker(cls(**values), run_tag=run_tag)
     return tracker

@@ -36,6 +36,7 @@ _LOGGER = logging.getLogger(__name__)
 TICK_EVERY_S = 1.0
 AMBIENT_EVERY_S = 10.0
 AMBIENT_SETTING = "ambient_baseline"
+RUN_SETTING = "core_runs"  # how many times a core has started on this store
 # Per-transmitter state of silent transmitters is swept this often (amortised: a sweep walks
 # every transmitter, so it must not run on every tick under a flood of new MACs).
 PRUNE_EVERY_S = 5.0
@@ -82,8 +83,11 @@ class Core:
         self.ambient = AmbientBaseline(self.options)
         self.allowlist = Allowlist(self.options.allowlist)
         self.sensors: dict[str, SensorStatus] = {}
-        self._wifi = wifi_tracker or wifi_identity(self.options.trackers)
-        self._ble = ble_tracker or ble_identity(self.options.trackers)
+        # Tracker ids are counters; with a store they carry this run's number, so a restarted
+        # core never reuses an id already naming another device in the ``devices`` table.
+        self.run_tag = _next_run(store) if store is not None else ""
+        self._wifi = wifi_tracker or wifi_identity(self.options.trackers, self.run_tag)
+        self._ble = ble_tracker or ble_identity(self.options.trackers, self.run_tag)
         self._classify = classify or ble_classifier()
         self._params = {
             r: PresenceParams.for_radio(self.options, r) for r in ("wifi", "ble", "sdr")
@@ -458,6 +462,15 @@ class Core:
             handsets_counted=self.fusion.handset_count(),
             alerts=dict(self.alerting.counters),
         )
+
+
+def _next_run(store: Store) -> str:
+    """Count this start in the store and return its number, as a tag for device ids."""
+    with store.write() as conn:
+        runs = store.get_setting(RUN_SETTING, 0)
+        run = (runs if isinstance(runs, int) and runs >= 0 else 0) + 1
+        store.set_setting(conn, RUN_SETTING, run)
+    return str(run)
 
 
 def _key(radio: str, raw_id: str) -> str:

@@ -102,8 +102,10 @@ class Station:
 class WifiTracker:
     """Groups Wi-Fi frames into stations; ``observe`` returns the station's device id."""
 
-    def __init__(self, options: WifiTrackerOptions | None = None) -> None:
+    def __init__(self, options: WifiTrackerOptions | None = None, run_tag: str = "") -> None:
         self.options = options or WifiTrackerOptions()
+        # Random-MAC station ids are "wifi-r<run>.<n>-...": unique across runs on one store.
+        self._id_prefix = f"wifi-r{run_tag}." if run_tag else "wifi-r"
         self._by_mac: dict[str, Station] = {}
         # Active random-MAC stations by fingerprint, most recent last.
         self._by_fingerprint: dict[str, list[Station]] = {}
@@ -277,7 +279,7 @@ class WifiTracker:
         if global_mac:
             device_id = "wifi-" + frame.mac.replace(":", "")
         else:
-            device_id = f"wifi-r{self._created}-{frame.fingerprint[:8] or 'data'}"
+            device_id = f"{self._id_prefix}{self._created}-{frame.fingerprint[:8] or 'data'}"
         station = Station(
             device_id=device_id,
             first_mono=frame.mono,
