@@ -11,6 +11,7 @@ from api.deps import CurrentUser, StoreDep
 from api.schemas import DeviceOut, DevicePage, Identifiers
 from scanner.store.allowlist import list_entries
 from scanner.store.db import Store
+from scanner.store.where import where_clause
 
 router = APIRouter(prefix="/api/v1/devices", tags=["devices"])
 
@@ -79,15 +80,9 @@ def list_devices(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> DevicePage:
-    clauses: list[str] = []
-    params: list[Any] = []
-    if in_zone is not None:
-        clauses.append("in_zone = ?")
-        params.append(int(in_zone))
-    if since is not None:
-        clauses.append("last_seen >= ?")
-        params.append(since)
-    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    where, params = where_clause(
+        ("in_zone = ?", None if in_zone is None else int(in_zone)), ("last_seen >= ?", since)
+    )
     rows = store.query(
         f"SELECT * FROM devices {where} ORDER BY last_seen DESC, id LIMIT ? OFFSET ?",  # noqa: S608
         (*params, limit + 1, offset),

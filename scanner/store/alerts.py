@@ -14,6 +14,7 @@ from typing import Any
 
 from scanner.store.chain import append_alert_history
 from scanner.store.db import Store
+from scanner.store.where import where_clause
 
 
 class AlertNotFoundError(LookupError):
@@ -245,18 +246,9 @@ def list_alerts(
     offset: int = 0,
 ) -> list[AlertRecord]:
     """Alerts newest first, filtered by state and raise time."""
-    clauses: list[str] = []
-    params: list[Any] = []
-    if state is not None:
-        clauses.append("state = ?")
-        params.append(state)
-    if since is not None:
-        clauses.append("raised_ts >= ?")
-        params.append(since)
-    if until is not None:
-        clauses.append("raised_ts < ?")
-        params.append(until)
-    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    where, params = where_clause(
+        ("state = ?", state), ("raised_ts >= ?", since), ("raised_ts < ?", until)
+    )
     rows = store.query(
         f"SELECT * FROM alerts {where} ORDER BY raised_ts DESC, id LIMIT ? OFFSET ?",  # noqa: S608
         (*params, limit, offset),

@@ -7,6 +7,7 @@ from typing import Any
 
 from scanner.store.chain import append_audit
 from scanner.store.db import Store
+from scanner.store.where import where_clause
 
 
 def record(store: Store, ts: float, actor: str, action: str, detail: dict[str, Any]) -> None:
@@ -25,18 +26,7 @@ def list_audit(
     offset: int = 0,
 ) -> list[dict[str, Any]]:
     """Audit rows newest first, with their chain hashes so a reader can check them."""
-    clauses: list[str] = []
-    params: list[Any] = []
-    if since is not None:
-        clauses.append("ts >= ?")
-        params.append(since)
-    if until is not None:
-        clauses.append("ts < ?")
-        params.append(until)
-    if actor is not None:
-        clauses.append("actor = ?")
-        params.append(actor)
-    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    where, params = where_clause(("ts >= ?", since), ("ts < ?", until), ("actor = ?", actor))
     rows = store.query(
         f"SELECT * FROM audit {where} ORDER BY seq DESC LIMIT ? OFFSET ?",  # noqa: S608
         (*params, limit, offset),
