@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from ble.capture_writers import Adv, btsnoop, pcap, pcapng
+from ble.capture_writers import Adv, btsnoop, hci_extended_report, pcap, pcapng
 from scanner.errors import RecordingError
-from scanner.sources.ble.capture_import import read_capture
+from scanner.sources.ble.capture_import import parse_hci_event, read_capture
 from scanner.sources.ble.inspect import inspect_file
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ble"
@@ -175,3 +175,19 @@ def test_golden_btsnoop_fixture_through_inspect() -> None:
     assert [r["kind"] for r in rows] == ["handset", "audio", "tag", "computer"]
     assert [r["rssi_dbm"] for r in rows] == [-52, -70, -81, -64]
     assert counters["format_btsnoop"] == 1
+
+
+@pytest.mark.parametrize(
+    ("ad_tx", "header_tx", "want"), [(None, -4, -4), (-8, -4, -8), (None, None, None)]
+)
+def test_extended_report_tx_power_from_header_unless_the_data_names_one(
+    ad_tx: int | None, header_tx: int | None, want: int | None
+) -> None:
+    a = Adv(1764000000.5, "4C:11:22:33:44:55", True, -52, name="x", tx_power=ad_tx)
+    event = bytearray(hci_extended_report(a))
+    # TX_Power sits after Event_Type(2), Address_Type, Address(6), the two PHYs and the SID;
+    # 127 means the controller did not give one.
+    event[2 + 2 + 12] = 127 if header_tx is None else header_tx & 0xFF
+    counters: Counter[str] = Counter()
+    (got,) = parse_hci_event(a.ts, bytes(event), counters)
+    assert got.tx_power == want

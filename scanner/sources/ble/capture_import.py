@@ -191,7 +191,10 @@ def _advert(
     ad: bytes,
     counters: Counter[str],
     adapter: str,
+    header_tx: int | None = None,
 ) -> BleAdvert | None:
+    # header_tx: the TX power an extended report carries beside the data; a TX Power Level
+    # field in the data itself wins.
     fields = parse_ad(ad, counters)
     if fields is None:
         return None
@@ -206,7 +209,7 @@ def _advert(
         address=_format_address(address),
         address_type="random" if random else "public",
         rssi=rssi,
-        tx_power=tx if isinstance(tx, int) else None,
+        tx_power=tx if isinstance(tx, int) else header_tx,
         local_name=name if isinstance(name, str) else None,
         manufacturer_data=mfr if isinstance(mfr, dict) else {},
         service_data=svc if isinstance(svc, dict) else {},
@@ -306,12 +309,9 @@ def _extended_reports(ts: float, p: bytes, counters: Counter[str], adapter: str)
             p[i + 24 : end],
             counters,
             adapter,
+            None if tx == 127 else tx,
         )
         if adv is not None:
-            if adv.tx_power is None and tx != 127:
-                from dataclasses import replace
-
-                adv = replace(adv, tx_power=tx)
             out.append(adv)
         i = end
     return out
