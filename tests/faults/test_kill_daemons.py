@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -28,6 +27,8 @@ from typing import Any
 
 import httpx
 import pytest
+from helpers.daemons import free_port, stop_in_order
+from helpers.daemons import wait_for as _wait_for
 
 from scanner.store.chain import ALERT_HISTORY_KEYS, AUDIT_KEYS, verify_rows
 
@@ -36,21 +37,9 @@ PASSWORD = "super-pass-1"
 
 
 def wait_for(cond: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if cond():
-                return True
-        except (sqlite3.Error, httpx.HTTPError, KeyError):
-            pass
-        time.sleep(0.1)
-    return cond()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    # A store not yet created, an API not yet listening or a health key not yet written is
+    # "not yet" while a daemon comes up.
+    return _wait_for(cond, timeout, ignore=(sqlite3.Error, httpx.HTTPError, KeyError))
 
 
 class Site:
@@ -102,18 +91,8 @@ class Site:
         return (self.workdir / f"{name}.log").read_text(errors="replace")[-3000:]
 
     def stop_all(self) -> dict[str, int | None]:
-        codes: dict[str, int | None] = {}
         order = ["api", "crowd", "wifi", "ble", "sdr", "core"]
-        for name in sorted(self.procs, key=order.index):
-            proc = self.procs[name]
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-            try:
-                codes[name] = proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                codes[name] = None
-        return codes
+        return stop_in_order(self.procs, sorted(self.procs, key=order.index))
 
     def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         if not self.db.exists():

@@ -11,17 +11,18 @@ from __future__ import annotations
 import json
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from fakes.bluez import FakeBluez, running_fake_bluez
+from helpers.daemons import query_tuples as query
+from helpers.daemons import tail_logs as logs
+from helpers.daemons import wait_for
 
 IPHONE = {76: bytes.fromhex("1005031c5a0b2e")}  # Apple Nearby Info: a handset
 
@@ -31,32 +32,6 @@ def workdir() -> Iterator[Path]:
     d = Path(tempfile.mkdtemp(prefix="cpb-", dir="/tmp"))
     yield d
     shutil.rmtree(d, ignore_errors=True)
-
-
-def wait_for(
-    cond: Callable[[], bool], timeout: float, tick: Callable[[], None] | None = None
-) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        if tick is not None:
-            tick()
-        time.sleep(0.1)
-    return cond()
-
-
-def query(db: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    if not db.exists():
-        return []
-    with sqlite3.connect(db, timeout=10) as conn:
-        return list(conn.execute(sql, params))
-
-
-def logs(workdir: Path) -> str:
-    return "\n".join(
-        f"--- {p.name}\n{p.read_text()[-1500:]}" for p in sorted(workdir.glob("*.log"))
-    )
 
 
 def test_ble_capture_daemon_to_core_daemon_through_kill_9(workdir: Path) -> None:

@@ -16,24 +16,16 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.daemons import stop_in_order, wait_for
 
 from scanner.store.chain import ALERT_HISTORY_KEYS, verify_rows
 
 SPEED = 3.0
-
-
-def wait_for(cond: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.1)
-    return cond()
 
 
 class Daemons:
@@ -73,18 +65,8 @@ class Daemons:
             )
 
     def stop_all(self) -> dict[str, int | None]:
-        codes: dict[str, int | None] = {}
         # Captures first, then the core, as systemd stops the target.
-        for name in sorted(self.procs, key=lambda n: n == "core"):
-            proc = self.procs[name]
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-            try:
-                codes[name] = proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                codes[name] = None
-        return codes
+        return stop_in_order(self.procs, sorted(self.procs, key=lambda n: n == "core"))
 
     def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         with sqlite3.connect(self.db, timeout=10) as db:

@@ -6,17 +6,18 @@ from __future__ import annotations
 import json
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fakes.rtl_tcp_server import FakeRtlTcpServer, synth_uplink
+from helpers.daemons import query_tuples as query
+from helpers.daemons import tail_logs as logs
+from helpers.daemons import wait_for
 
 # E-GSM-900 uplink, as strong as a phone a metre from the antenna (above the zone threshold).
 HANDSET_HZ = 890.2e6
@@ -27,28 +28,6 @@ def workdir() -> Iterator[Path]:
     d = Path(tempfile.mkdtemp(prefix="cps-", dir="/tmp"))
     yield d
     shutil.rmtree(d, ignore_errors=True)
-
-
-def wait_for(cond: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.1)
-    return cond()
-
-
-def query(db: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    if not db.exists():
-        return []
-    with sqlite3.connect(db, timeout=10) as conn:
-        return list(conn.execute(sql, params))
-
-
-def logs(workdir: Path) -> str:
-    return "\n".join(
-        f"--- {p.name}\n{p.read_text()[-1500:]}" for p in sorted(workdir.glob("*.log"))
-    )
 
 
 def test_sdr_capture_daemon_over_rtl_tcp_feeds_the_core(workdir: Path) -> None:

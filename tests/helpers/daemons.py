@@ -1,0 +1,81 @@
+"""Running the appliance's daemons as real subprocesses: polling, ports, stopping, the store."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import sqlite3
+import subprocess
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+
+def wait_for(
+    cond: Callable[[], bool],
+    timeout: float,
+    tick: Callable[[], object] | None = None,
+    *,
+    ignore: tuple[type[BaseException], ...] = (),
+) -> bool:
+    """Poll ``cond`` every 0.1 s until it holds or ``timeout`` passes; the last try decides.
+
+    ``tick`` runs between polls (e.g. to keep a fake device advertising). ``ignore`` names the
+    errors a poll may raise while a daemon is still coming up (a store not yet created, an API
+    not yet listening); such a poll counts as not yet. The final try after the deadline is not
+    guarded, so a lasting error surfaces in the test.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if cond():
+                return True
+        except ignore:
+            pass
+        if tick is not None:
+            tick()
+        time.sleep(0.1)
+    return cond()
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def stop_in_order(
+    procs: dict[str, subprocess.Popen[bytes]], names: Iterable[str]
+) -> dict[str, int | None]:
+    """SIGTERM each daemon in ``names`` in turn and wait for it, as systemd stops a target.
+
+    Returns each exit code; None for a daemon that did not stop within 20 s (it is then killed).
+    """
+    codes: dict[str, int | None] = {}
+    for name in names:
+        proc = procs[name]
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        try:
+            codes[name] = proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            codes[name] = None
+    return codes
+
+
+def query_tuples(db: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Rows of ``sql`` on the store at ``db`` as tuples; none while the store does not exist."""
+    if not db.exists():
+        return []
+    with sqlite3.connect(db, timeout=10) as conn:
+        return list(conn.execute(sql, params))
+
+
+def tail_logs(workdir: Path) -> str:
+    """The last 1,500 characters of every daemon log in ``workdir``, for a failure message."""
+    return "\n".join(
+        f"--- {p.name}\n{p.read_text()[-1500:]}" for p in sorted(workdir.glob("*.log"))
+    )
