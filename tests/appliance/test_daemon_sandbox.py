@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers.daemons import get_healthz
 from notify_listener import NotifyListener
 from sandbox import SYSCALLS
 from units import UNIT_DIR, parse_unit, words
@@ -100,7 +101,6 @@ def test_the_sandbox_is_real(workdir: Path) -> None:
 
 
 def test_api_serves_tls_with_its_families(workdir: Path) -> None:
-    import httpx
 
     if shutil.which("openssl") is None:
         pytest.skip("openssl is not installed")
@@ -125,15 +125,7 @@ def test_api_serves_tls_with_its_families(workdir: Path) -> None:
             ready = sd.wait_for("READY", 60)
             url = ready.get("STATUS", "").removeprefix("serving ")
             assert url.startswith("https://127.0.0.1:"), ready
-            deadline = time.monotonic() + 20
-            while True:
-                try:
-                    resp = httpx.get(url + "healthz", verify=False, timeout=5)
-                    break
-                except httpx.ConnectError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.2)
+            resp = get_healthz(url, verify=False)
             assert resp.status_code == 200
             stop(proc, sd)
         finally:

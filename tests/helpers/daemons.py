@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 
 def wait_for(
     cond: Callable[[], bool],
@@ -79,3 +81,19 @@ def tail_logs(workdir: Path) -> str:
     return "\n".join(
         f"--- {p.name}\n{p.read_text()[-1500:]}" for p in sorted(workdir.glob("*.log"))
     )
+
+
+def get_healthz(url: str, *, verify: bool = True, within_s: float = 20.0) -> httpx.Response:
+    """GET ``url``healthz, retrying every 0.2 s while nothing listens yet (up to ``within_s``).
+
+    READY=1 can reach the notify socket a moment before the server accepts connections; any
+    error other than a refused connection, or one past the deadline, is raised.
+    """
+    deadline = time.monotonic() + within_s
+    while True:
+        try:
+            return httpx.get(url + "healthz", verify=verify, timeout=5)
+        except httpx.ConnectError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)

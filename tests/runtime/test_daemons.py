@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers.daemons import get_healthz
 
 from scanner.observations import Radio, SensorStatus
 from scanner.runtime.transport import SocketSender
@@ -158,15 +159,7 @@ def test_api_daemon_serves_tls_when_the_config_has_a_certificate(workdir: Path) 
         status = next(s for s in seen if s.startswith("STATUS=serving "))
         url = status.removeprefix("STATUS=serving ")
         assert url.startswith("https://127.0.0.1:")
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                resp = httpx.get(url + "healthz", verify=False, timeout=5)
-                break
-            except httpx.ConnectError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
+        resp = get_healthz(url, verify=False)
         assert resp.status_code == 200
         assert "store" in resp.json()
         with pytest.raises(httpx.HTTPError):
@@ -202,7 +195,6 @@ def test_api_daemon_refuses_a_store_with_the_demo_accounts(workdir: Path) -> Non
 
 
 def test_run_all_in_one_serves_and_stops_cleanly_on_sigterm(workdir: Path) -> None:
-    import httpx
 
     cfg = workdir / "c.toml"
     cfg.write_text(f'[site]\nstate_dir = "{workdir}"\n[api]\nhost = "127.0.0.1"\nport = 0\n')
@@ -220,15 +212,7 @@ def test_run_all_in_one_serves_and_stops_cleanly_on_sigterm(workdir: Path) -> No
         seen = collect(notify, time.monotonic() + 30, {"READY=1"})
         status = next(s for s in seen if s.startswith("STATUS=running core"))
         url = status.split(" api on ", 1)[1]
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                resp = httpx.get(url + "healthz", timeout=5)
-                break
-            except httpx.ConnectError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
+        resp = get_healthz(url)
         assert resp.status_code == 200
         assert "WATCHDOG=1" in collect(notify, time.monotonic() + 5, {"WATCHDOG=1"})
         t0 = time.monotonic()
