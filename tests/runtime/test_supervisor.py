@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import itertools
-import threading
 import time
 from collections.abc import Callable
 
+from helpers.sinks import Collector
 from runtime_support import CountingSource
 
 from scanner.clock import ManualClock
 from scanner.errors import HardwareError
-from scanner.observations import SensorStatus, SourceEvent, WifiFrame
 from scanner.runtime.components import SourceComponent
 from scanner.runtime.parts import SourceHealthReporter
 from scanner.runtime.supervisor import Supervisor, install_thread_excepthook
@@ -25,24 +24,6 @@ def wait_for(cond: Callable[[], bool], timeout: float = 5.0) -> bool:
             return True
         time.sleep(0.005)
     return cond()
-
-
-class Collector:
-    def __init__(self) -> None:
-        self.events: list[SourceEvent] = []
-        self.lock = threading.Lock()
-
-    def __call__(self, event: SourceEvent) -> None:
-        with self.lock:
-            self.events.append(event)
-
-    def frames(self) -> list[WifiFrame]:
-        with self.lock:
-            return [e for e in self.events if isinstance(e, WifiFrame)]
-
-    def statuses(self) -> list[SensorStatus]:
-        with self.lock:
-            return [e for e in self.events if isinstance(e, SensorStatus)]
 
 
 def test_crashing_source_is_restarted_with_backoff_and_reported() -> None:

@@ -18,8 +18,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from helpers.sinks import Collector
 
-from scanner.observations import SensorStatus, SourceEvent, WifiFrame
+from scanner.observations import SensorStatus
 from scanner.sources.wifi import build, build_source
 from scanner.sources.wifi.channels import ChannelPlanError, parse_plan
 from scanner.sources.wifi.constants import BPF_FILTER, IwErrorClass, classify_message
@@ -103,24 +104,6 @@ class PcapSocket:
 
     def close(self) -> None:
         self.closed.set()
-
-
-class Collector:
-    def __init__(self) -> None:
-        self.events: list[SourceEvent] = []
-        self.lock = threading.Lock()
-
-    def __call__(self, event: SourceEvent) -> None:
-        with self.lock:
-            self.events.append(event)
-
-    def frames(self) -> list[WifiFrame]:
-        with self.lock:
-            return [e for e in self.events if isinstance(e, WifiFrame)]
-
-    def states(self) -> list[str]:
-        with self.lock:
-            return [e.state for e in self.events if isinstance(e, SensorStatus)]
 
 
 def _source(
