@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import httpx
 import uvicorn
 from fastapi import FastAPI
+from helpers.servers import serving
 
 from scanner.store import alerts as alert_store
 
@@ -61,29 +62,8 @@ class LiveServer:
 
 
 def serve(app: FastAPI) -> Iterator[LiveServer]:
-    port = free_port()
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        lifespan="off",
-        timeout_graceful_shutdown=2,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    try:
-        yield LiveServer(url, server, thread)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serving(app, port=free_port(), lifespan="off", timeout_graceful_shutdown=2) as served:
+        yield LiveServer(served.url, served.server, served.thread)
 
 
 def live_login(base: str, user: str) -> httpx.Client:

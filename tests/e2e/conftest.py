@@ -3,13 +3,11 @@ made by a thread on its own connection, and real headless Chromium driven by Pla
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
+from helpers.servers import serving
 from tablet_support import ARTIFACTS, CHROMIUM, CoreWriter, Site, free_port
 
 from api.app import create_app
@@ -31,27 +29,11 @@ def site(tmp_path: Path) -> Iterator[Site]:
     writer.report()
     writer.start()
     settings = ApiSettings(store_path=path, demo=True, event_poll_s=0.1, heartbeat_s=5.0)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-            timeout_graceful_shutdown=2,
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
-        time.sleep(0.02)
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    try:
-        yield Site(f"http://127.0.0.1:{port}", store, writer, creds)
-    finally:
-        writer.stop.set()
-        server.should_exit = True
-        thread.join(timeout=10)
-        writer.join(timeout=5)
+    with serving(create_app(settings), port=free_port(), timeout_graceful_shutdown=2) as served:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        try:
+            yield Site(served.url, store, writer, creds)
+        finally:
+            # The writer stops before the server, as the core stops before the API.
+            writer.stop.set()
+    writer.join(timeout=5)

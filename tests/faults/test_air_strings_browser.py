@@ -10,14 +10,13 @@ may become an element or run.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
+from helpers.servers import serving
 
 from api.app import create_app
 from api.settings import ApiSettings
@@ -85,27 +84,9 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Store, dict[str, dict[str, str
     path = str(tmp_path / "checkpoint.db")
     store = Store(path)
     creds = ensure_demo_users(store)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(ApiSettings(store_path=path, demo=True, event_poll_s=0.1)),
-            host="127.0.0.1",
-            port=0,
-            log_level="warning",
-            timeout_graceful_shutdown=2,
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}", store, creds
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    app = create_app(ApiSettings(store_path=path, demo=True, event_poll_s=0.1))
+    with serving(app, timeout_graceful_shutdown=2) as served:
+        yield served.url, store, creds
 
 
 def test_a_hostile_ble_name_through_the_core_renders_as_text(

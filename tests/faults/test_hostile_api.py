@@ -10,8 +10,6 @@ in parallel, as a script would: the lockout must hold however the guesses are in
 
 from __future__ import annotations
 
-import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -20,7 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
+from helpers.servers import serving
 
 from api.app import create_app
 from api.settings import ApiSettings
@@ -39,20 +37,8 @@ def server(tmp_path: Path) -> Iterator[str]:
     user_store.add_user(store, "guard", "guard", 1.0, "test", password="guard-pass-1", pin=PIN)
     store.close()
     app = create_app(ApiSettings(store_path=str(tmp_path / "checkpoint.db")))
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not srv.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    port = srv.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        srv.should_exit = True
-        thread.join(timeout=10)
+    with serving(app, start_within_s=15, lifespan="off") as served:
+        yield served.url
 
 
 def _login(client: httpx.Client) -> None:
