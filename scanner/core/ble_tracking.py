@@ -51,7 +51,7 @@ class TrackerOptions:
     sweep_every_s: float = 60.0
     # At most this many devices are tracked (a flood of random addresses must not exhaust
     # memory): past it the longest-silent tenth goes, counted in ``evicted``.
-    max_tracks: int = 20_000
+    max_tracks: int = 10_000
 
 
 @dataclass(slots=True)

@@ -64,10 +64,11 @@ class WifiTrackerOptions:
     # A random MAC unheard this long is forgotten (memory bound); global MACs are kept longer.
     forget_mac_after_s: float = 3600.0
     # Memory caps, so a flood of random MACs cannot exhaust a 1 GB Pi: past a cap the least
-    # recently heard tenth goes (counted in ``evicted_macs`` / ``evicted``). 50,000 MACs is
-    # far more than a busy gate's phones use within ``join_window_s``.
-    max_macs: int = 50_000
-    max_stations: int = 20_000
+    # recently heard tenth goes (counted in ``evicted_macs`` / ``evicted``). 20,000 MACs is
+    # more than a hundred phones randomising per scan use in the hour a MAC is kept, and a
+    # random MAC silent past ``join_window_s`` cannot rejoin its station anyway.
+    max_macs: int = 20_000
+    max_stations: int = 10_000
 
     @classmethod
     def from_mapping(cls, section: dict[str, Any]) -> WifiTrackerOptions:
