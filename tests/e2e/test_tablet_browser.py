@@ -14,7 +14,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tablet_support import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, Site
+from helpers.browser import CHROMIUM_ARGS
+from tablet_support import ARTIFACTS, CHROMIUM, Site
 
 from scanner.store import alerts as alert_store
 from scanner.store.alerts import AlertRecord

@@ -6,6 +6,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from helpers.browser import CHROMIUM_ARGS
 
 from scanner.export.bundle import build_bundle
 from scanner.export.collect import Period
@@ -14,16 +15,6 @@ from .conftest import Day
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.mark.browser
@@ -42,7 +33,7 @@ def test_report_renders_in_chromium(day: Day, tmp_path: Path) -> None:
     requests: list[str] = []
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.on("request", lambda r: requests.append(r.url))

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.browser import CHROMIUM_ARGS
 from helpers.servers import serving
 
 from api.app import create_app
@@ -29,16 +30,6 @@ from scanner.store.users import ensure_demo_users
 pytestmark = pytest.mark.browser
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 HOSTILE_NAME = '<img src=x onerror="document.body.dataset.pwned=1">iPhone'
 HOSTILE_SSID = '<svg onload="document.body.dataset.pwned=2">'
 
