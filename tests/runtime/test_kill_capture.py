@@ -64,6 +64,14 @@ class Daemons:
                 stderr=out,
             )
 
+    def start_busy_site(self) -> None:
+        """The core, then the three radios replaying the scenario and the busy Wi-Fi flood."""
+        self.start("core")
+        assert wait_for(self.socket.exists, 30), self.logs["core"].read_text()
+        for radio in ("wifi", "ble", "sdr"):
+            self.start(radio)
+        self.start("wifi-busy", self.workdir / "busy")
+
     def stop_all(self) -> dict[str, int | None]:
         # Captures first, then the core, as systemd stops the target.
         return stop_in_order(self.procs, sorted(self.procs, key=lambda n: n == "core"))
@@ -122,6 +130,12 @@ def core_socket(d: Daemons) -> dict[str, int]:
     return counters
 
 
+def wait_for_first_alert(d: Daemons) -> None:
+    # The first visit (about 22 s into the scenario) raises an alert.
+    raised = wait_for(lambda: d.db.exists() and bool(d.query("SELECT id FROM alerts")), 45)
+    assert raised, d.logs["core"].read_text()[-3000:]
+
+
 def snapshot(d: Daemons) -> dict[str, dict[str, Any]]:
     rows = d.query("SELECT id, kind, raised_ts FROM alerts")
     out: dict[str, dict[str, Any]] = {}
@@ -139,16 +153,9 @@ def snapshot(d: Daemons) -> dict[str, dict[str, Any]]:
 
 def test_kill_9_of_a_capture_daemon_loses_and_duplicates_no_alert(daemons: Daemons) -> None:
     d = daemons
-    d.start("core")
-    assert wait_for(d.socket.exists, 30), d.logs["core"].read_text()
-    for radio in ("wifi", "ble", "sdr"):
-        d.start(radio)
-    d.start("wifi-busy", d.workdir / "busy")
+    d.start_busy_site()
     try:
-        # The first visit (about 22 s into the scenario) raises an alert.
-        assert wait_for(lambda: d.db.exists() and bool(d.query("SELECT id FROM alerts")), 45), (
-            d.logs["core"].read_text()[-3000:]
-        )
+        wait_for_first_alert(d)
         before = snapshot(d)
         assert wait_for(lambda: core_socket(d).get("connections") == 4, 10)
         busy = d.procs["wifi-busy"]
@@ -210,15 +217,9 @@ def test_kill_9_of_a_capture_daemon_loses_and_duplicates_no_alert(daemons: Daemo
 
 def test_kill_9_of_the_core_during_a_busy_replay(daemons: Daemons) -> None:
     d = daemons
-    d.start("core")
-    assert wait_for(d.socket.exists, 30), d.logs["core"].read_text()
-    for radio in ("wifi", "ble", "sdr"):
-        d.start(radio)
-    d.start("wifi-busy", d.workdir / "busy")
+    d.start_busy_site()
     try:
-        assert wait_for(lambda: d.db.exists() and bool(d.query("SELECT id FROM alerts")), 45), (
-            d.logs["core"].read_text()[-3000:]
-        )
+        wait_for_first_alert(d)
         before = snapshot(d)
         core = d.procs["core"]
         core.kill()  # mid-write, with four daemons sending
