@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from helpers.daemons import wait_for as poll
 
 from api.app import create_app
 from api.settings import ApiSettings
@@ -44,12 +45,7 @@ IPHONE = {76: bytes.fromhex("1005031c5a0b2e")}
 
 
 def wait_for(cond: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return cond()
+    return poll(cond, timeout, every=0.05)
 
 
 class VanishingInterface:

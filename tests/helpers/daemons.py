@@ -20,8 +20,9 @@ def wait_for(
     tick: Callable[[], object] | None = None,
     *,
     ignore: tuple[type[BaseException], ...] = (),
+    every: float = 0.1,
 ) -> bool:
-    """Poll ``cond`` every 0.1 s until it holds or ``timeout`` passes; the last try decides.
+    """Poll ``cond`` every ``every`` s until it holds or ``timeout`` passes; the last try decides.
 
     ``tick`` runs between polls (e.g. to keep a fake device advertising). ``ignore`` names the
     errors a poll may raise while a daemon is still coming up (a store not yet created, an API
@@ -37,7 +38,7 @@ def wait_for(
             pass
         if tick is not None:
             tick()
-        time.sleep(0.1)
+        time.sleep(every)
     return cond()
 
 

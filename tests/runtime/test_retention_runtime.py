@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from helpers.daemons import wait_for as poll
 
 from scanner.config import ConfigError, parse_config
 from scanner.observations import Radio, SensorStatus
@@ -24,12 +25,7 @@ MB = 1024 * 1024
 
 
 def wait_for(cond: Callable[[], bool], timeout: float = 20.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return cond()
+    return poll(cond, timeout, every=0.05)
 
 
 def _fill(store: Store, now: float) -> None:

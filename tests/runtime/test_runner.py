@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from helpers.daemons import wait_for as poll
 from runtime_support import CountingSource
 
 from scanner.clock import SYSTEM_CLOCK
@@ -20,12 +21,7 @@ from scanner.store.db import Store
 
 
 def wait_for(cond: Callable[[], bool], timeout: float = 15.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return cond()
+    return poll(cond, timeout, every=0.05)
 
 
 def test_runner_restarts_a_crashing_source_and_the_store_shows_it(tmp_path: Path) -> None:

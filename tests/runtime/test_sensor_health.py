@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
+from helpers.daemons import wait_for as poll
 from runtime_support import CountingSource
 
 from scanner.clock import SYSTEM_CLOCK
@@ -29,12 +30,7 @@ from scanner.store.health import list_sensors
 
 
 def wait_for(cond: Callable[[], bool], timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return cond()
+    return poll(cond, timeout, every=0.05)
 
 
 @contextmanager

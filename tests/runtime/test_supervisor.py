@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import itertools
-import time
 from collections.abc import Callable
 
+from helpers.daemons import wait_for as poll
 from helpers.sinks import Collector
 from runtime_support import CountingSource
 
@@ -18,12 +18,7 @@ from scanner.sources.base import Sink
 
 
 def wait_for(cond: Callable[[], bool], timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.005)
-    return cond()
+    return poll(cond, timeout, every=0.005)
 
 
 def test_crashing_source_is_restarted_with_backoff_and_reported() -> None:

@@ -13,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from helpers.daemons import wait_for as poll
 from runtime_support import sample_records
 
 from scanner.config import ConfigError
@@ -37,12 +38,7 @@ def sock_path() -> Iterator[Path]:
 
 
 def wait_for(cond: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.01)
-    return cond()
+    return poll(cond, timeout, every=0.01)
 
 
 def drain(events: EventQueue, n: int, timeout: float = 10.0) -> list[SourceEvent]:
