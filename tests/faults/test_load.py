@@ -89,6 +89,5 @@ def test_ten_minute_soak_keeps_queues_bounded_and_counts_drops(soak: dict[str, A
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="as test_quick_load_memory_stays_flat")
 def test_ten_minute_soak_memory_stays_flat(soak: dict[str, Any]) -> None:
     assert soak["rss_slope_mb_per_min"] < 2.0, soak
