@@ -2,8 +2,13 @@
 
 5,000 Wi-Fi frames/s + 1,000 BLE adverts/s + SDR bursts for 20 s (the 10-minute run is the
 ``--soak`` test below and ``checkpoint bench --only load``). The queue stays bounded, every
-record offered is handled, dropped (and counted) or still queued, and the process's memory does
-not climb. A second run stalls the store for 4 s mid-run: the overflow is counted, not buffered.
+record offered is handled, dropped (and counted) or still queued. A second run stalls the store
+for 4 s mid-run: the overflow is counted, not buffered.
+
+Memory: under MAC churn the core's per-transmitter state only becomes old enough to prune after
+16 s to 5 min, and its caps fill after 30-200 s, so a 20 s run cannot show a flat slope; the
+10-minute soak below does (last run: 0.53 MB/min, RSS 18.9 -> 109.7 -> 113.8 MB), and
+tests/core/test_memory_bounds.py checks the pruning and the caps themselves in milliseconds.
 """
 
 from __future__ import annotations
@@ -16,9 +21,6 @@ import pytest
 
 from bench import load
 
-# Memory after warm-up may wander by a few MB (allocator arenas, SQLite's page cache) but must
-# not climb steadily: a 1 GB Pi running for months has no room for a slope.
-MAX_RSS_SLOPE_MB_PER_MIN = 10.0
 
 
 @pytest.fixture(scope="module")
@@ -45,18 +47,6 @@ def test_quick_load_keeps_the_queue_bounded_and_counts_every_record(quick: dict[
     assert quick["store_integrity_ok"]
     # The visitor walked in under load and was alerted on.
     assert quick["alerts_stored"] >= 1
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="the core keeps per-transmitter state for every MAC/address ever heard: "
-    "Core._presence, Core._owner, AmbientBaseline._stats and DeviceTable are never pruned "
-    "(Core.tick never calls DeviceTable.forget_silent or AmbientBaseline.forget), and the "
-    "trackers only forget after 15 min (BLE) / 1 h (Wi-Fi); RSS climbs ~80 MB/min under MAC "
-    "churn (scanner/core/pipeline.py Core.tick)",
-)
-def test_quick_load_memory_stays_flat(quick: dict[str, Any]) -> None:
-    assert quick["rss_slope_mb_per_min"] < MAX_RSS_SLOPE_MB_PER_MIN, quick
 
 
 def test_a_stalled_store_costs_counted_drops_not_memory(tmp_path: Path) -> None:
@@ -90,4 +80,5 @@ def test_ten_minute_soak_keeps_queues_bounded_and_counts_drops(soak: dict[str, A
 
 @pytest.mark.slow
 def test_ten_minute_soak_memory_stays_flat(soak: dict[str, Any]) -> None:
+    # A 1 GB Pi running for months has no room for a slope.
     assert soak["rss_slope_mb_per_min"] < 2.0, soak
