@@ -22,7 +22,6 @@ import pytest
 from bench import load
 
 
-
 @pytest.fixture(scope="module")
 def quick() -> dict[str, Any]:
     result = load.run(quick=True)
