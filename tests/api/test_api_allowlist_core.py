@@ -8,28 +8,12 @@ from collections.abc import Callable
 from fastapi.testclient import TestClient
 
 from scanner.core.pipeline import Core
-from scanner.observations import WifiFrame
 from scanner.store import alerts as alert_store
 from scanner.store.db import Store
+from tests.core.helpers import START, probe
 
-START = 1_764_000_000.0
 KNOWN = ("02:00:00:00:00:0a", "a1b2c3d4e5f60718")  # the chief's phone: MAC, IE fingerprint
 STRANGER = ("02:00:00:00:00:0b", "0f1e2d3c4b5a6978")
-
-
-def _probe(t: float, mac: str, fingerprint: str, rssi: int) -> WifiFrame:
-    return WifiFrame(
-        ts=START + t,
-        mono=t,
-        subtype="probe_req",
-        mac=mac,
-        random_mac=True,
-        rssi_dbm=rssi,
-        freq_mhz=2437,
-        ssid="",
-        seq=int(t * 10) % 4096,
-        fingerprint=fingerprint,
-    )
 
 
 def _visit(core: Core, phone: tuple[str, str], t0: float, t1: float) -> None:
@@ -37,8 +21,8 @@ def _visit(core: Core, phone: tuple[str, str], t0: float, t1: float) -> None:
     t = t0 - 20
     while t < t1 + 40:
         rssi = -42 if t0 <= t < t1 else -78
-        core.handle(_probe(t, *phone, rssi))
-        core.handle(_probe(t + 0.05, *phone, rssi))
+        core.handle(probe(t, phone[0], rssi, fp=phone[1]))
+        core.handle(probe(t + 0.05, phone[0], rssi, fp=phone[1]))
         t += 2.0
 
 
