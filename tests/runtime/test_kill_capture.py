@@ -157,7 +157,11 @@ def test_kill_9_of_a_capture_daemon_loses_and_duplicates_no_alert(daemons: Daemo
     try:
         wait_for_first_alert(d)
         before = snapshot(d)
-        assert wait_for(lambda: core_socket(d).get("connections") == 4, 10)
+        # The health row is written every 2 s; wait until it shows all four daemons connected
+        # and records flowing, so the count read at the kill is a real one.
+        assert wait_for(
+            lambda: core_socket(d).get("connections") == 4 and "records" in core_socket(d), 10
+        ), core_socket(d)
         busy = d.procs["wifi-busy"]
         assert busy.poll() is None
         busy.kill()  # SIGKILL mid-stream: its buffer and socket die with it
