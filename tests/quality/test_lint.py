@@ -24,21 +24,28 @@ def _tool(name: str) -> str:
 
 
 def test_ruff_clean() -> None:
-    result = subprocess.run([_tool("ruff"), "check", "scanner", "api", "bench"], cwd=ROOT,
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [_tool("ruff"), "check", "scanner", "api", "bench"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_mypy_strict_clean() -> None:
-    result = subprocess.run([_tool("mypy")], cwd=ROOT, capture_output=True, text=True,
-                            check=False)
+    result = subprocess.run([_tool("mypy")], cwd=ROOT, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_import_scanner_loads_no_radio_library() -> None:
-    code = ("import sys, scanner, scanner.observations, scanner.sources.base, scanner.core, "
-            "scanner.store.db; bad = [m for m in ('scapy', 'bleak', 'rtlsdr') if m in sys.modules];"
-            " print(','.join(bad))")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            check=True)
+    code = (
+        "import sys, scanner, scanner.observations, scanner.sources.base, scanner.core, "
+        "scanner.store.db; bad = [m for m in ('scapy', 'bleak', 'rtlsdr') if m in sys.modules];"
+        " print(','.join(bad))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert result.stdout.strip() == ""
