@@ -80,15 +80,44 @@ def btsnoop(
     return bytes(out)
 
 
-def ll_packet(a: Adv, pdu_type: int = 0x2) -> bytes:
+def ble_crc(pdu: bytes, init: int = 0x555555) -> bytes:
+    """The 3 CRC bytes as sent, computed bit by bit as Core Vol 6 Part B 3.1.1 draws the LFSR:
+    positions 0..23 preset from ``init`` (position 0 = its LSB), data fed LSB first, position
+    23 XOR the data bit fed back into 0, 1, 3, 4, 6, 9 and 10; position 23 is sent first."""
+    pos = [(init >> i) & 1 for i in range(24)]
+    for byte in pdu:
+        for bit in range(8):
+            fb = pos[23] ^ ((byte >> bit) & 1)
+            shifted = [fb, *pos[:23]]
+            for tap in (1, 3, 4, 6, 9, 10):
+                shifted[tap] ^= fb
+            pos = shifted
+    sent = [pos[23 - i] for i in range(24)]  # on-air order; each byte goes LSB first
+    return bytes(sum(sent[8 * k + i] << i for i in range(8)) for k in range(3))
+
+
+def ll_packet(a: Adv, pdu_type: int = 0x2, *, bad_crc: bool = False) -> bytes:
     payload = addr_le(a.address) + ad_bytes(a)
     header = pdu_type | (0x40 if a.random else 0)
-    # CRC is not checked by the importer; a fixed value keeps the writer simple.
-    return struct.pack("<I", 0x8E89BED6) + bytes([header, len(payload)]) + payload + b"\x55\x55\x55"
+    pdu = bytes([header, len(payload)]) + payload
+    crc = ble_crc(pdu)
+    if bad_crc:
+        crc = bytes([crc[0] ^ 0x01]) + crc[1:]
+    return struct.pack("<I", 0x8E89BED6) + pdu + crc
 
 
-def phdr(a: Adv, channel: int = 0) -> bytes:
-    flags = 0x0001 | 0x0002 | 0x0010 | 0x0400 | 0x0800  # dewhitened, signal valid, AA, CRC ok
+def nordic(a: Adv, channel: int = 37, *, crc_ok: bool = True, protocol: int = 3) -> bytes:
+    """A link-type-272 frame: board, UART header, packet header, then the LL packet."""
+    pkt = ll_packet(a, bad_crc=not crc_ok)
+    uart = struct.pack("<HBHB", 10 + len(pkt), protocol, 7, 0x02)
+    header = bytes([10, 0x01 if crc_ok else 0x00, channel, (-a.rssi) & 0xFF])
+    header += struct.pack("<HI", 0, 123456)
+    return bytes([9]) + uart + header + pkt
+
+
+def phdr(a: Adv, channel: int = 0, flags: int | None = None) -> bytes:
+    if flags is None:
+        flags = 0x0001 | 0x0002 | 0x0010 | 0x0400 | 0x0800  # dewhitened, signal, AA, CRC ok
     return (
         bytes([channel, a.rssi & 0xFF, 0x9C & 0xFF, 0])
         + struct.pack("<I", 0x8E89BED6)
@@ -96,12 +125,18 @@ def phdr(a: Adv, channel: int = 0) -> bytes:
     )
 
 
+def frame(a: Adv, linktype: int) -> bytes:
+    if linktype == 272:
+        return nordic(a)
+    if linktype == 256:
+        return phdr(a) + ll_packet(a)
+    return ll_packet(a)
+
+
 def pcap(adverts: list[Adv], linktype: int = 256) -> bytes:
     out = bytearray(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, linktype))
     for a in adverts:
-        body = ll_packet(a)
-        if linktype == 256:
-            body = phdr(a) + body
+        body = frame(a, linktype)
         sec = int(a.ts)
         usec = round((a.ts - sec) * 1e6)
         out += struct.pack("<IIII", sec, usec, len(body), len(body)) + body
@@ -117,7 +152,7 @@ def pcapng(adverts: list[Adv], linktype: int = 256) -> bytes:
     out = bytearray(block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1)))
     out += block(1, struct.pack("<HHI", linktype, 0, 65535))
     for a in adverts:
-        body = phdr(a) + ll_packet(a) if linktype == 256 else ll_packet(a)
+        body = frame(a, linktype)
         ticks = round(a.ts * 1e6)
         epb = struct.pack("<IIIII", 0, ticks >> 32, ticks & 0xFFFFFFFF, len(body), len(body))
         out += block(6, epb + body)

@@ -1,21 +1,34 @@
 """Importers of other tools' captures: btsnoop (H1/H4, legacy and extended reports), pcap and
-pcapng with link types 256 and 251, checked against our writers and against tshark."""
+pcapng with link types 272 (nRF Sniffer), 256 and 251, checked against our writers and against
+tshark; bad-CRC packets counted and dropped."""
 
 from __future__ import annotations
 
 import io
 import json
 import shutil
+import struct
 import subprocess
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from ble.capture_writers import Adv, btsnoop, hci_extended_report, pcap, pcapng
+from ble.capture_writers import (
+    Adv,
+    ble_crc,
+    btsnoop,
+    hci_extended_report,
+    ll_packet,
+    nordic,
+    pcap,
+    pcapng,
+    phdr,
+)
 from scanner.errors import RecordingError
-from scanner.sources.ble.capture_import import parse_hci_event, read_capture
+from scanner.sources.ble.capture_import import parse_hci_event, parse_ll, read_capture
 from scanner.sources.ble.inspect import inspect_file
+from scanner.sources.ble.link_layer import crc24, parse_adv_pdu, parse_nordic
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ble"
 
@@ -54,6 +67,8 @@ FORMATS = {
     "ll_phdr.pcap": lambda: pcap(ADVERTS, 256),
     "ll.pcap": lambda: pcap(ADVERTS, 251),
     "ll_phdr.pcapng": lambda: pcapng(ADVERTS, 256),
+    "nordic.pcapng": lambda: pcapng(ADVERTS, 272),
+    "nordic.pcap": lambda: pcap(ADVERTS, 272),
 }
 
 
@@ -111,7 +126,7 @@ def test_importer_agrees_with_tshark(name: str, tmp_path: Path) -> None:
             [
                 "frame.time_epoch",
                 "btle.advertising_address",
-                "btle_rf.signal_dbm",
+                "nordic_ble.rssi" if name.startswith("nordic") else "btle_rf.signal_dbm",
                 "btcommon.eir_ad.entry.company_id",
             ],
         )
@@ -191,3 +206,106 @@ def test_extended_report_tx_power_from_header_unless_the_data_names_one(
     counters: Counter[str] = Counter()
     (got,) = parse_hci_event(a.ts, bytes(event), counters)
     assert got.tx_power == want
+
+
+def test_crc_matches_the_spec_lfsr_and_a_real_nrf_sniffer_packet() -> None:
+    # An iPhone's ADV_IND from an nRF Sniffer capture (header with ChSel set, as sent on air):
+    # tshark shows its CRC as 0x8ee825, the LFSR state; on air it is the bytes 71 17 a4.
+    pdu = bytes.fromhex("60172bb5a5d9344f02011a020a110aff4c0010050118d54c36")
+    assert crc24(pdu).to_bytes(3, "little") == bytes.fromhex("7117a4")
+    assert ble_crc(pdu) == bytes.fromhex("7117a4")
+    for payload in (b"", b"\x00", bytes(range(40)), b"\xff" * 37):
+        assert crc24(payload).to_bytes(3, "little") == ble_crc(payload)
+
+
+A = ADVERTS[0]
+
+
+def test_nordic_header_fields() -> None:
+    counters: Counter[str] = Counter()
+    split = parse_nordic(nordic(A, channel=39), counters)
+    assert split is not None
+    header, pkt = split
+    assert (header.board, header.protocol, header.packet_counter) == (9, 3, 7)
+    assert (header.channel, header.rssi_dbm, header.crc_ok, header.phy) == (39, -52, True, 0)
+    assert pkt == ll_packet(A)
+    assert parse_nordic(nordic(A, protocol=1), counters) is None
+    assert counters["skipped_nordic_protocol"] == 1
+    assert parse_nordic(nordic(A)[:16], counters) is None
+    assert counters["malformed_nordic"] == 1
+
+
+@pytest.mark.parametrize("linktype", [272, 256, 251])
+def test_bad_crc_packets_are_counted_drops_never_adverts(linktype: int, tmp_path: Path) -> None:
+    good = Adv(1764000000.5, "4C:11:22:33:44:55", True, -52, mfr={76: b"\x10\x05\x03\x1c"})
+    # A one-bit error in the address: the phantom a sniffer without a CRC check would report.
+    phantom = Adv(1764000000.6, "4C:11:22:33:44:54", True, -52, mfr={76: b"\x10\x05\x03\x1c"})
+    if linktype == 272:
+        frames = [nordic(good), nordic(phantom, crc_ok=False)]
+        dropped = "crc_bad"
+    elif linktype == 256:
+        unchecked = 0x0001 | 0x0002 | 0x0010  # CRC not checked: we check it
+        checked_bad = unchecked | 0x0400  # checked, CRC-valid clear
+        frames = [
+            phdr(good) + ll_packet(good),
+            phdr(phantom, flags=checked_bad) + ll_packet(phantom),
+            phdr(phantom, flags=unchecked) + ll_packet(phantom, bad_crc=True),
+        ]
+        dropped = ""
+    else:
+        frames = [ll_packet(good), ll_packet(phantom, bad_crc=True)]
+        dropped = "crc_failed"
+    body = bytearray(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, linktype))
+    for i, f in enumerate(frames):
+        body += struct.pack("<IIII", 1764000000 + i, 0, len(f), len(f)) + f
+    path = tmp_path / "crc.pcap"
+    path.write_bytes(bytes(body))
+    counters: Counter[str] = Counter()
+    got = list(read_capture(path, counters))
+    assert [a.address for a in got] == [good.address]
+    if dropped:
+        assert counters[dropped] == 1
+    else:
+        assert (counters["crc_bad"], counters["crc_failed"]) == (1, 1)
+
+
+def test_sniffer_verdict_is_trusted_over_a_rewritten_header() -> None:
+    # The nRF Sniffer 4.x clears ChSel in the ADV_IND header it reports: the CRC no longer
+    # matches the bytes, yet the sniffer verified it on air.
+    pkt = bytearray(ll_packet(A, pdu_type=0x0))
+    pkt[4] |= 0x20  # as sent: ChSel set
+    pdu = bytes(pkt[4:-3])
+    pkt[-3:] = ble_crc(pdu)
+    pkt[4] &= ~0x20 & 0xFF  # as reported
+    counters: Counter[str] = Counter()
+    assert parse_ll(0.0, bytes(pkt), -40, counters, "ll", crc_verdict=True) is not None
+    assert parse_ll(0.0, bytes(pkt), -40, counters, "ll", crc_verdict=None) is None
+    assert counters["crc_failed"] == 1
+
+
+def _ext_packet(flags: int, fields: bytes, adv_data: bytes) -> bytes:
+    ext_header = bytes([flags]) + fields
+    payload = bytes([len(ext_header)]) + ext_header + adv_data
+    pdu = bytes([0x47, len(payload)]) + payload  # ADV_EXT_IND / AUX_ADV_IND, TxAdd random
+    return struct.pack("<I", 0x8E89BED6) + pdu + ble_crc(pdu)
+
+
+def test_extended_adverts_with_and_without_an_address() -> None:
+    counters: Counter[str] = Counter()
+    adva = bytes.fromhex("0504030201c4")
+    aux_ptr = b"\x01\x02\x03"
+    ad = bytes.fromhex("0aff4c0010050118d54c36")
+    # AdvA, AuxPtr, TxPower -7 dBm, then AdvData.
+    pdu = parse_adv_pdu(_ext_packet(0x01 | 0x10 | 0x40, adva + aux_ptr + b"\xf9", ad), counters)
+    assert pdu is not None
+    assert (pdu.address, pdu.random, pdu.data, pdu.tx_power) == (adva, True, ad, -7)
+    adv = parse_ll(1.0, _ext_packet(0x01, adva, ad), -60, counters, "ll")
+    assert adv is not None
+    assert adv.address == "C4:01:02:03:04:05"
+    assert adv.manufacturer_data == {76: bytes.fromhex("10050118d54c36")}
+    # A primary-channel ADV_EXT_IND with only ADI and AuxPtr names nobody.
+    assert parse_adv_pdu(_ext_packet(0x08 | 0x10, b"\x00\x10" + aux_ptr, b""), counters) is None
+    assert counters["skipped_ext_no_adva"] == 1
+    # An extended header announcing more fields than it holds.
+    assert parse_adv_pdu(_ext_packet(0x01 | 0x20, adva, b""), counters) is None
+    assert counters["malformed_ll"] == 1

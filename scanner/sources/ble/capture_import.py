@@ -2,9 +2,13 @@
 
 * btsnoop HCI logs (Android's ``btsnoop_hci.log``, ``btmon -w``): datalink 1001 (H1) and
   1002 (H4); LE Advertising Report and LE Extended Advertising Report events.
-* pcap and pcapng with link types 256 ``BLUETOOTH_LE_LL_WITH_PHDR`` and 251
-  ``BLUETOOTH_LE_LL`` (sniffers: nRF Sniffer, Ubertooth), and 201/187 HCI H4 (``tshark -i
-  bluetooth0``, hcidump).
+* pcap and pcapng with link types 272 ``NORDIC_BLE`` (the nRF Sniffer for Bluetooth LE), 256
+  ``BLUETOOTH_LE_LL_WITH_PHDR`` and 251 ``BLUETOOTH_LE_LL`` (sniffers: Ubertooth, SDR
+  sniffers), and 201/187 HCI H4 (``tshark -i bluetooth0``, hcidump).
+
+Sniffer link layers (251, 256, 272) hand over packets whose CRC failed; those are dropped and
+counted (``crc_bad``, ``crc_failed``, see ``link_layer``), never read as adverts. HCI reports
+(btsnoop, 187, 201) carry no CRC: a controller reports only packets whose CRC it verified.
 
 Formats: btsnoop per RFC 1761 with Bluetooth datalinks (as Wireshark documents it), the pcap
 link-type registry, the LE link layer and HCI event layouts of the Core specification (Vol 4
@@ -24,6 +28,8 @@ from typing import Literal
 
 from scanner.errors import RecordingError
 from scanner.observations import BleAdvert
+from scanner.sources.ble import link_layer as ll
+from scanner.sources.ble.link_layer import ADV_ACCESS_ADDRESS
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -38,11 +44,13 @@ LINKTYPE_BLUETOOTH_HCI_H4 = 187
 LINKTYPE_BLUETOOTH_HCI_H4_WITH_PHDR = 201
 LINKTYPE_BLUETOOTH_LE_LL = 251
 LINKTYPE_BLUETOOTH_LE_LL_WITH_PHDR = 256
+LINKTYPE_NORDIC_BLE = 272
 SUPPORTED_LINKTYPES = (
     LINKTYPE_BLUETOOTH_HCI_H4,
     LINKTYPE_BLUETOOTH_HCI_H4_WITH_PHDR,
     LINKTYPE_BLUETOOTH_LE_LL,
     LINKTYPE_BLUETOOTH_LE_LL_WITH_PHDR,
+    LINKTYPE_NORDIC_BLE,
 )
 
 _BTSNOOP_HDR = struct.Struct(">8sII")
@@ -54,11 +62,6 @@ H4_EVENT = 0x04
 HCI_EV_LE_META = 0x3E
 LE_ADVERTISING_REPORT = 0x02
 LE_EXTENDED_ADVERTISING_REPORT = 0x0D
-ADV_ACCESS_ADDRESS = 0x8E89BED6
-
-# Advertising PDU types that carry AdvA + AdvData (Core Vol 6 Part B 2.3): ADV_IND,
-# ADV_NONCONN_IND, SCAN_RSP, ADV_SCAN_IND.
-_LL_ADV_PDUS = frozenset({0x0, 0x2, 0x4, 0x6})
 
 # AD types (Assigned Numbers, "Common Data Types").
 AD_UUID16 = (0x02, 0x03)
@@ -319,35 +322,78 @@ def _extended_reports(ts: float, p: bytes, counters: Counter[str], adapter: str)
 
 # -- LE link layer ---------------------------------------------------------------------------
 def parse_ll(
-    ts: float, pkt: bytes, rssi: int | None, counters: Counter[str], adapter: str
+    ts: float,
+    pkt: bytes,
+    rssi: int | None,
+    counters: Counter[str],
+    adapter: str,
+    crc_verdict: bool | None = None,
 ) -> BleAdvert | None:
-    """One advertising-channel LL packet (access address, header, payload, CRC)."""
-    if len(pkt) < 4 + 2 + 6 + 3:
-        counters["malformed_ll"] += 1
+    """One advertising-channel LL packet (access address, header, payload, CRC).
+
+    ``crc_verdict`` is the sniffer's own CRC check when it made one (True ok, False bad);
+    None means unchecked, and then the CRC is verified here. A bad CRC is a counted drop
+    (``crc_bad`` by the sniffer's verdict, ``crc_failed`` by ours), never an advert.
+    """
+    if crc_verdict is False:
+        counters["crc_bad"] += 1
         return None
-    if int.from_bytes(pkt[:4], "little") != ADV_ACCESS_ADDRESS:
-        counters["skipped_ll_data"] += 1
+    # Unchecked: verify here. Data-channel CRCs need the connection's CRC init, but those
+    # packets are skipped below anyway. A sniffer's verdict is not second-guessed: the nRF
+    # Sniffer 4.x reports ADV_IND headers with the ChSel bit cleared, so its packets no longer
+    # match their CRC although it verified them on air (the CRC does verify with the bit set).
+    if (
+        crc_verdict is None
+        and len(pkt) >= 4
+        and int.from_bytes(pkt[:4], "little") == ADV_ACCESS_ADDRESS
+        and not ll.adv_crc_ok(pkt)
+    ):
+        counters["crc_failed"] += 1
         return None
-    header = pkt[4]
-    length = pkt[5]
-    payload = pkt[6 : 6 + length]
-    if len(payload) < length or length < 6:
-        counters["malformed_ll"] += 1
+    pdu = ll.parse_adv_pdu(pkt, counters)
+    if pdu is None:
         return None
-    if (header & 0x0F) not in _LL_ADV_PDUS:
-        counters["skipped_ll_pdu"] += 1
-        return None
-    return _advert(ts, payload[:6], bool(header & 0x40), rssi, payload[6:], counters, adapter)
+    counters[f"pdu_{_PDU_NAMES.get(pdu.pdu_type, pdu.pdu_type)}"] += 1
+    return _advert(
+        ts, pdu.address, pdu.random, rssi, pdu.data, counters, adapter, header_tx=pdu.tx_power
+    )
+
+
+_PDU_NAMES = {
+    ll.ADV_IND: "adv_ind",
+    ll.ADV_NONCONN_IND: "adv_nonconn_ind",
+    ll.SCAN_RSP: "scan_rsp",
+    ll.ADV_SCAN_IND: "adv_scan_ind",
+    ll.ADV_EXT_IND: "adv_ext",
+}
+
+# LINKTYPE_BLUETOOTH_LE_LL_WITH_PHDR flags (the pcap link-type registry's header description).
+_PHDR_SIGNAL_VALID = 0x0002
+_PHDR_CRC_CHECKED = 0x0400
+_PHDR_CRC_VALID = 0x0800
+
+
+def _nordic_frame(ts: float, data: bytes, counters: Counter[str]) -> list[BleAdvert]:
+    split = ll.parse_nordic(data, counters)
+    if split is None:
+        return []
+    header, pkt = split
+    # The nRF Sniffer checks every packet's CRC in hardware and always reports the verdict.
+    adv = parse_ll(ts, pkt, header.rssi_dbm, counters, "ll", crc_verdict=header.crc_ok)
+    return [adv] if adv is not None else []
 
 
 def _frame(ts: float, linktype: int, data: bytes, counters: Counter[str]) -> list[BleAdvert]:
+    if linktype == LINKTYPE_NORDIC_BLE:
+        return _nordic_frame(ts, data, counters)
     if linktype == LINKTYPE_BLUETOOTH_LE_LL_WITH_PHDR:
         if len(data) < 10:
             counters["malformed_ll"] += 1
             return []
         flags = data[8] | (data[9] << 8)
-        rssi = _s8(data[1]) if flags & 0x0002 else None
-        adv = parse_ll(ts, data[10:], rssi, counters, "ll")
+        rssi = _s8(data[1]) if flags & _PHDR_SIGNAL_VALID else None
+        verdict = bool(flags & _PHDR_CRC_VALID) if flags & _PHDR_CRC_CHECKED else None
+        adv = parse_ll(ts, data[10:], rssi, counters, "ll", crc_verdict=verdict)
         return [adv] if adv is not None else []
     if linktype == LINKTYPE_BLUETOOTH_LE_LL:
         adv = parse_ll(ts, data, None, counters, "ll")
@@ -429,6 +475,12 @@ def read_pcap(data: bytes, counters: Counter[str]) -> Iterator[BleAdvert]:
 
 def read_pcapng(data: bytes, counters: Counter[str]) -> Iterator[BleAdvert]:
     """Adverts from pcapng bytes (Enhanced and Simple Packet Blocks)."""
+    for ts, linktype, frame in pcapng_frames(data, counters):
+        yield from _frame(ts, linktype, frame, counters)
+
+
+def pcapng_frames(data: bytes, counters: Counter[str]) -> Iterator[tuple[float, int, bytes]]:
+    """(timestamp, link type, frame) of every packet on a BLE interface of pcapng bytes."""
     off = 0
     n = len(data)
     endian = "<"
@@ -457,7 +509,7 @@ def read_pcapng(data: bytes, counters: Counter[str]) -> Iterator[BleAdvert]:
             if iface < len(interfaces) and 20 + cap <= len(body):
                 linktype, unit = interfaces[iface]
                 if linktype in SUPPORTED_LINKTYPES:
-                    yield from _frame(ticks * unit, linktype, body[20 : 20 + cap], counters)
+                    yield ticks * unit, linktype, body[20 : 20 + cap]
                 else:
                     counters["skipped_linktype"] += 1
             else:
@@ -465,10 +517,12 @@ def read_pcapng(data: bytes, counters: Counter[str]) -> Iterator[BleAdvert]:
         elif btype == 3 and interfaces and len(body) >= 4:  # Simple Packet Block
             linktype, _unit = interfaces[0]
             if linktype in SUPPORTED_LINKTYPES:
-                yield from _frame(0.0, linktype, body[4:], counters)
+                yield 0.0, linktype, body[4:]
         off += blen
     if interfaces and not any_supported:
-        raise RecordingError("pcapng has no BLE interface (link types 187, 201, 251, 256)")
+        raise RecordingError(
+            f"pcapng has no BLE interface (link types {', '.join(map(str, SUPPORTED_LINKTYPES))})"
+        )
 
 
 def _tsresol(options: bytes, order: Literal["little", "big"]) -> float:
