@@ -84,14 +84,70 @@ EXAMPLES = [
     # furiousMAC / Celosia & Cunche: action code 0x0a "watch on wrist and unlocked".
     ("nearby_info_watch", adv({76: "10050a1c5a0b2e"}), "wearable", "Apple", ["Apple Watch"]),
     # furiousMAC/continuity messages/findmy.md example: status 00, key bytes 57364dc7...ab3a,
-    # key bits 03, hint 00: an Apple owner device without connectivity.
+    # key bits 03, hint 00: an Apple owner device without connectivity. Not a handset by itself:
+    # a phone in use also sends Nearby Info (the MIT LL iPhone 11 capture: both, from
+    # addresses that cannot be linked).
     (
         "furiousmac_findmy",
         adv({76: "12190057364dc7fb77866c40c91076603cb37c1f59f923ab3a0300"}),
-        "handset",
+        "unknown",
         "Apple",
-        ["Find My", "separated", "offline"],
+        ["Find My", "separated", "offline", "not counted as a phone"],
     ),
+    # Near-owner Find My with status 0x00, as nine senders in the nRF Sniffer AirPods capture
+    # (Marte77/IoTPacketSniffer airpods.pcapng: 12 02 00 01/02/03): accessories, not phones.
+    ("findmy_near_owner_type0", adv({76: "12020001"}), "unknown", "Apple", ["near owner"]),
+    # The Apple Watch of the same capture (7d:40:4f:b0:07:a6): Handoff plus Nearby Info with
+    # action code 0x0a (on wrist, unlocked); the Handoff alone would read as an iPhone.
+    (
+        "capture_apple_watch",
+        adv({76: "0c0e00a500e4a437ab608fa98446ae2f10067a1d7cb06258"}),
+        "wearable",
+        "Apple",
+        ["Apple Watch"],
+    ),
+    # The same capture's Jabra Elite 85h: its name and GN Netcom's member UUID 0xFEFF.
+    (
+        "capture_jabra",
+        adv(name="Jabra Elite 85h", uuids=(uuid128(0x180F), uuid128(0xFEFF))),
+        "audio",
+        "Jabra",
+        ["GN Netcom"],
+    ),
+    ("jabra_by_name", adv(name="Jabra Evolve2 65"), "audio", "Jabra", ["Jabra"]),
+    # Its Samsung device: type 0x42 subtype 0x04 with the sender's own address inside.
+    (
+        "capture_samsung_0x42",
+        adv({117: "4204018060d49dc07f436bd69dc07f436a01820000000000"}),
+        "unknown",
+        "Samsung",
+        ["0x42", "subtype 0x04"],
+    ),
+    # AleBonora3/Tesi_BLE garmin.pcapng: the Edge 540's Garmin (0x0087) data and 0xFE1F.
+    (
+        "capture_garmin_edge",
+        adv({0x87: "0fdd013e4324cd"}, uuids=(uuid128(0xFE1F),)),
+        "wearable",
+        "Garmin",
+        ["Garmin"],
+    ),
+    # scientistnobee/DSD6 btsnoop: MI Band 2 (Huami 0x0157, service 0xFEE0) and the Bose
+    # speaker (Bose member service 0xFEBE under company 0x0310).
+    (
+        "capture_mi_band_2",
+        adv({0x157: "00945abe6b8a6e79a6c84b7f715cdf656c02e268a24a56b0"}, name="MI Band 2"),
+        "wearable",
+        "Huami",
+        ["Huami"],
+    ),
+    (
+        "capture_bose",
+        adv({0x310: "40100130"}, uuids=(uuid128(0xFEBE),)),
+        "audio",
+        "Bose",
+        ["Bose"],
+    ),
+    ("galaxy_tab_by_name", adv(name="Galaxy Tab S8"), "computer", "Samsung", ["Galaxy Tab"]),
     # facelessg00n/ADD and AirGuard: an AirTag's Find My status byte is 0x10/0x50/0x90/0xD0
     # (bits 4-5 = 1, bits 6-7 battery). Same key bytes as above.
     (

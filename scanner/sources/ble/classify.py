@@ -116,17 +116,7 @@ def _apple_findings(payload: bytes) -> tuple[list[Finding], int | None, int | No
             fm = cont.find_my(msg.data)
             if fm is None:
                 continue
-            what = cont.FINDMY_DEVICE_TYPES[fm.device_type]
-            form = "separated" if fm.long_form else "near owner"
-            reason = f"Apple Find My ({form}), {what}, status 0x{fm.status:02x}"
-            if fm.device_type == cont.FINDMY_AIRTAG:
-                out.append(Finding(TAG, _APPLE, reason, 0.95, "AirTag", proto))
-            elif fm.device_type == cont.FINDMY_ACCESSORY:
-                out.append(Finding(TAG, None, reason, 0.85, None, proto))
-            elif fm.device_type == cont.FINDMY_AIRPODS:
-                out.append(Finding(AUDIO, _APPLE, reason, 0.9, "AirPods", proto))
-            else:
-                out.append(Finding(HANDSET, _APPLE, reason, 0.55, None, proto))
+            out.append(_find_my(fm, proto))
         elif t == cont.HEY_SIRI:
             cls = cont.hey_siri_class(msg.data)
             name = cont.SIRI_DEVICE_CLASSES.get(cls) if cls is not None else None
@@ -237,6 +227,46 @@ def _apple_findings(payload: bytes) -> tuple[list[Finding], int | None, int | No
     return out, seq, action, malformed, signature
 
 
+def _find_my(fm: cont.FindMy, proto: str) -> Finding:
+    """Evidence from a Find My (offline finding) message: never a handset.
+
+    The short "near owner" form is what an accessory sends while its owner's device is close
+    (AirTags, AirPods, Find My network accessories: Heinrich et al. 2021, AirGuard 2022); an
+    iPhone does not send it about itself, so these frames are not phones (one capture held
+    nine such senders around ~8 iPhones in seven seconds). The long "separated" form from an
+    owner device (status bits 4-5 = 0) is an iPhone, iPad or Mac that has lost its network or
+    is powered off in power-reserve mode: an iPhone in use also sends Nearby Info, so it is
+    counted from that; this frame comes from a static address that cannot be linked to the
+    phone's rotating one and would count the same phone twice.
+    """
+    what = cont.FINDMY_DEVICE_TYPES[fm.device_type]
+    form = "separated" if fm.long_form else "near owner"
+    reason = f"Apple Find My ({form}), {what}, status 0x{fm.status:02x}"
+    if fm.device_type == cont.FINDMY_AIRTAG:
+        return Finding(TAG, _APPLE, reason, 0.95, "AirTag", proto)
+    if fm.device_type == cont.FINDMY_ACCESSORY:
+        return Finding(TAG, None, reason, 0.85, None, proto)
+    if fm.device_type == cont.FINDMY_AIRPODS:
+        return Finding(AUDIO, _APPLE, reason, 0.9, "AirPods", proto)
+    if not fm.long_form:
+        return Finding(
+            UNKNOWN,
+            _APPLE,
+            f"{reason}: an accessory near its owner's iPhone, not a phone",
+            0.7,
+            None,
+            proto,
+        )
+    return Finding(
+        UNKNOWN,
+        _APPLE,
+        f"{reason}: an Apple device offline, not counted as a phone without Nearby Info",
+        0.55,
+        None,
+        proto,
+    )
+
+
 def classify(advert: BleAdvert) -> BleClass:
     """Classify one advertisement; never raises, whatever the payload."""
     findings: list[Finding] = []
@@ -258,6 +288,10 @@ def classify(advert: BleAdvert) -> BleClass:
             sm = vendors.samsung(data)
             if sm is not None:
                 findings.append(sm)
+        else:
+            found = vendors.company(company)
+            if found is not None:
+                findings.append(found)
         if vendor_by_company is None:
             vendor_by_company = company_name(company) or f"company 0x{company:04x}"
     seen_uuids: set[int] = set()

@@ -146,7 +146,7 @@ FINDMY_AIRTAG = 1
 FINDMY_ACCESSORY = 2
 FINDMY_AIRPODS = 3
 FINDMY_DEVICE_TYPES: dict[int, str] = {
-    FINDMY_OWNER_DEVICE: "Apple device (iPhone/iPad/Mac) offline",
+    FINDMY_OWNER_DEVICE: "no accessory type",
     FINDMY_AIRTAG: "AirTag",
     FINDMY_ACCESSORY: "Find My network accessory",
     FINDMY_AIRPODS: "AirPods",

@@ -24,8 +24,14 @@ AD_SERVICE_DATA16 = 0x16
 AD_MANUFACTURER_DATA = 0xFF
 
 # Manufacturer data the classifier decodes: Apple Continuity, Microsoft CDP / Swift Pair, Samsung
-# EasySetup (company ids, little-endian on air).
-_PATTERN_COMPANIES = (APPLE_COMPANY_ID, vendors.MICROSOFT_COMPANY_ID, vendors.SAMSUNG_COMPANY_ID)
+# EasySetup (company ids, little-endian on air), and the vendors whose id alone names a kind
+# (wearables and audio: reported so they are known not to be phones).
+_PATTERN_COMPANIES = (
+    APPLE_COMPANY_ID,
+    vendors.MICROSOFT_COMPANY_ID,
+    vendors.SAMSUNG_COMPANY_ID,
+    *vendors.COMPANY_KINDS,
+)
 # 16-bit services the classifier places: Fast Pair, Exposure Notification, Google Nearby,
 # Eddystone (beacons and Find My Device network tags), SmartTag, Tile, Apple's and DULT's
 # unwanted-tracking services.
@@ -38,6 +44,7 @@ _PATTERN_SERVICES = (
     *vendors.UUID_TILE,
     vendors.UUID_APPLE_FINDMY_UT,
     vendors.UUID_DULT,
+    *vendors.MEMBER_UUID_KINDS,
 )
 
 

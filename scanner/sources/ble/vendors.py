@@ -46,6 +46,7 @@ CDP_DEVICE_TYPES: dict[int, tuple[str, str]] = {
 # Flipper "easysetup" protocol notes, which copied them from real Galaxy Buds and Watches).
 SAMSUNG_BUDS_PREFIX = bytes.fromhex("42098102141503210109")
 SAMSUNG_WATCH_PREFIX = bytes.fromhex("010002000101ff000043")
+SAMSUNG_TYPE_DEVICE = 0x42
 
 # Quick Share / Nearby Share "someone is sharing" advert: Fast Pair UUID with this service-data
 # prefix (published by the NearDrop project's protocol notes).
@@ -62,6 +63,30 @@ EDDYSTONE_FRAMES: dict[int, str] = {
 FMDN_FRAMES = (0x40, 0x41)
 
 
+# Companies that make no phones, so their manufacturer data alone says what kind of device
+# sent it (company ids: Bluetooth SIG Assigned Numbers, "Company Identifiers"). A company that
+# also sells phones (Sony, Samsung, Google, Xiaomi, Huawei) is not listed: its id says nothing
+# about the kind. Confidence 0.5: above a local name, below any decoded protocol.
+COMPANY_KINDS: dict[int, tuple[str, str, str]] = {
+    0x0087: ("wearable", "Garmin", "watches, bike computers, fitness devices"),
+    0x0157: ("wearable", "Huami", "Mi Band, Amazfit and Zepp bands and watches"),
+    0x058E: ("wearable", "Meta", "Quest headsets and smart glasses"),
+    0x0067: ("audio", "Jabra", "GN Audio: Jabra headsets and earbuds"),
+    0x0089: ("audio", "GN Hearing", "ReSound hearing aids"),
+    0x009E: ("audio", "Bose", "headphones and speakers"),
+}
+
+# SIG member service UUIDs (Assigned Numbers, "Member UUIDs") of the same kind of companies:
+# products advertise them to be found by their vendor's app.
+MEMBER_UUID_KINDS: dict[int, tuple[str, str, str]] = {
+    0xFE1F: ("wearable", "Garmin", "Garmin device service"),
+    0xFEE0: ("wearable", "Huami", "Huami (Mi Band) service"),
+    0xFEB8: ("wearable", "Meta", "Meta (Facebook) service"),
+    0xFEFF: ("audio", "Jabra", "GN Netcom (Jabra) service"),
+    0xFEBE: ("audio", "Bose", "Bose service"),
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Finding:
     """One piece of evidence about what sent an advertisement."""
@@ -73,6 +98,17 @@ class Finding:
     model: str | None = None
     protocol: str = ""
     payload_key: str | None = None  # stable across address rotation when not None
+
+
+def company(company_id: int) -> Finding | None:
+    """Evidence from a manufacturer-data company id alone (see ``COMPANY_KINDS``)."""
+    known = COMPANY_KINDS.get(company_id)
+    if known is None:
+        return None
+    kind, vendor, what = known
+    return Finding(
+        kind, vendor, f"{vendor} manufacturer data ({what})", 0.5, None, f"company:{company_id}"
+    )
 
 
 def microsoft(data: bytes) -> Finding | None:
@@ -128,6 +164,20 @@ def samsung(data: bytes) -> Finding | None:
         )
     if not data:
         return None
+    if data[0] == SAMSUNG_TYPE_DEVICE and len(data) >= 2:
+        # Type 0x42 is the family of the EasySetup pop-ups above; other subtypes (0x04 in a
+        # real capture, from a Galaxy device carrying its own address in the payload) name
+        # no product class, and Samsung sells phones, tablets, laptops and TVs alike: not
+        # evidence of a phone. A Galaxy phone is a handset on its name or on Quick Share.
+        return Finding(
+            "unknown",
+            "Samsung",
+            f"Samsung Galaxy device advert (type 0x42, subtype 0x{data[1]:02x}): "
+            "names no device class",
+            0.3,
+            None,
+            "samsung:0x42",
+        )
     return Finding(
         "unknown",
         "Samsung",
@@ -240,6 +290,10 @@ def service_uuid16(uuid16: int, data: bytes | None) -> Finding | None:
         return Finding("tag", "Samsung", "Samsung SmartTag", 0.9, "SmartTag", "samsung:smarttag")
     if uuid16 in UUID_TILE:
         return Finding("tag", "Tile", "Tile tracker", 0.9, "Tile", "tile")
+    member = MEMBER_UUID_KINDS.get(uuid16)
+    if member is not None:
+        kind, vendor, what = member
+        return Finding(kind, vendor, what, 0.5, None, f"uuid:{uuid16:04x}")
     if uuid16 in (UUID_APPLE_FINDMY_UT, UUID_DULT):
         return Finding(
             "tag", None, "location tracker (unwanted-tracking service)", 0.8, None, "dult"
@@ -259,7 +313,10 @@ NAME_HINTS: tuple[tuple[str, str, str | None], ...] = (
     ("pixel buds", "audio", "Google"),
     ("pixel watch", "wearable", "Google"),
     ("pixel", "handset", "Google"),
+    ("galaxy tab", "computer", "Samsung"),
+    ("galaxy book", "computer", "Samsung"),
     ("galaxy", "handset", "Samsung"),
+    ("jabra", "audio", "Jabra"),
     ("fitbit", "wearable", "Fitbit"),
     ("charge ", "wearable", None),
     ("band", "wearable", None),
