@@ -62,7 +62,7 @@ def _reader(radio: Radio, path: Path, counters: Counter[str]) -> Iterator[Source
     """The radio's own replay reader; a radio whose reader is not installed is skipped."""
     module_name, func = {
         Radio.WIFI: ("scanner.sources.wifi.replay", "read_frames"),
-        Radio.BLE: ("scanner.sources.ble.jsonl", "read_jsonl"),
+        Radio.BLE: ("scanner.sources.ble.replay", "read_jsonl"),
         Radio.SDR: ("scanner.sources.sdr.replay", "read_bursts"),
     }[radio]
     try:

@@ -12,13 +12,8 @@ import pytest
 from scanner.errors import RecordingError
 from scanner.observations import BleAdvert
 from scanner.sources.ble.inspect import inspect_file
-from scanner.sources.ble.jsonl import (
-    JsonlRecorder,
-    advert_from_json,
-    advert_to_json,
-    parse_line,
-    read_jsonl,
-)
+from scanner.sources.ble.recorder import JsonlRecorder, advert_to_json
+from scanner.sources.ble.replay import advert_from_json, parse_line, read_jsonl
 
 FORMATS_EXAMPLE = {
     "ts": 1764000000.125,

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from scanner.sources.ble.jsonl import parse_line
+from scanner.sources.ble.replay import parse_line
 
 GOOD: dict[str, Any] = {
     "ts": 1764000000.125,

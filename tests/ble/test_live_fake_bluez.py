@@ -15,8 +15,8 @@ from fakes.bluez import FLOOD_COMPANY, FakeBluez
 from scanner.clock import ManualClock
 from scanner.observations import BleAdvert, SensorStatus, SourceEvent
 from scanner.sources.ble.classify import classify
-from scanner.sources.ble.jsonl import read_jsonl
 from scanner.sources.ble.live import BleSource, build_source
+from scanner.sources.ble.replay import read_jsonl
 
 
 class Collector:

@@ -118,7 +118,7 @@ def test_any_json_in_a_ble_line_is_parsed_or_counted(
     overrides: dict[str, Any], address_type: Any
 ) -> None:
     from scanner.sources.ble.classify import classify
-    from scanner.sources.ble.jsonl import parse_line
+    from scanner.sources.ble.replay import parse_line
 
     line = {**_GOOD_LINE, **overrides}
     line["address_type"] = address_type if "address_type" in overrides else "random"
@@ -260,7 +260,7 @@ def test_found_cu8_names_are_refused_cleanly(tmp_path: Path, name: str) -> None:
 
 @pytest.mark.parametrize("value", [{}, [], ["random"]], ids=["object", "empty-list", "list"])
 def test_found_ble_line_with_a_container_as_address_type_is_counted(value: object) -> None:
-    from scanner.sources.ble.jsonl import parse_line
+    from scanner.sources.ble.replay import parse_line
 
     counters: Counter[str] = Counter()
     assert parse_line(json.dumps({**_GOOD_LINE, "address_type": value}), counters) is None

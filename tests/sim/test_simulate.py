@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from scanner.sim.scenario import ScenarioError, simulate
-from scanner.sources.ble.jsonl import read_jsonl
+from scanner.sources.ble.replay import read_jsonl
 from scanner.sources.sdr.replay import read_bursts
 from scanner.sources.wifi.replay import read_frames
 

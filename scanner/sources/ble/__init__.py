@@ -1,7 +1,8 @@
 """BLE: capture (bleak over BlueZ), replay and import of recordings, and classification.
 
 Where an advertisement enters: ``live.BleSource`` (bleak's detection callback) or a recording
-(``jsonl.read_jsonl``, ``capture_import.read_capture``). What it is: ``classify.classify``.
+(``replay.read_recording``: ``ble.jsonl`` and other tools' captures). What it is:
+``classify.classify``. Written down by ``recorder.JsonlRecorder``.
 Importing this package loads neither bleak nor dbus-fast.
 """
 

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from scanner.errors import RecordingError
 from scanner.observations import BleAdvert
 from scanner.sources.ble.classify import BleClass, classify
+from scanner.sources.ble.replay import read_recording
 
 
 def inspect_record(advert: BleAdvert, cls: BleClass) -> dict[str, Any]:
@@ -38,30 +37,10 @@ def inspect_record(advert: BleAdvert, cls: BleClass) -> dict[str, Any]:
     }
 
 
-def read_any(path: str | Path, counters: Counter[str]) -> Iterator[BleAdvert]:
-    """Adverts from any supported recording, chosen by the file's first bytes."""
-    p = Path(path)
-    try:
-        with p.open("rb") as fh:
-            head = fh.read(16)
-    except OSError as exc:
-        raise RecordingError(f"cannot read {p}: {exc.strerror or exc}") from exc
-    from scanner.sources.ble import capture_import
-
-    fmt = capture_import.sniff(head)
-    if fmt is not None:
-        counters[f"format_{fmt}"] = 1
-        return capture_import.read_capture(p, counters)
-    from scanner.sources.ble.jsonl import read_jsonl
-
-    counters["format_jsonl"] = 1
-    return read_jsonl(p, counters)
-
-
 def inspect_file(path: str | Path, out: IO[str]) -> Counter[str]:
     """Write one JSON line per advertisement in ``path`` to ``out``; return the counters."""
     counters: Counter[str] = Counter()
-    for advert in read_any(path, counters):
+    for advert in read_recording(path, counters):
         cls = classify(advert)
         counters[f"kind_{cls.kind}"] += 1
         if cls.malformed:

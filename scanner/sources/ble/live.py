@@ -50,20 +50,13 @@ from scanner.sources.ble.constants import (
     classify_error,
     error_text,
 )
+from scanner.sources.ble.errors import CaptureError
 from scanner.sources.ble.options import ACTIVE, PASSIVE, BleOptions
 
 _LOGGER = logging.getLogger(__name__)
 
 _NO_MFR: dict[int, bytes] = {}
 _NO_SVC: dict[str, bytes] = {}
-
-
-class LadderError(Exception):
-    """A rung of the start ladder failed with a known class."""
-
-    def __init__(self, cls: BleErrorClass, detail: str) -> None:
-        super().__init__(detail)
-        self.cls = cls
 
 
 class BleSource(Source):
@@ -103,7 +96,7 @@ class BleSource(Source):
     def start(self) -> None:
         """Start the capture and delivery threads; returns once the loop runs."""
         if self.ble_options.record_path:
-            from scanner.sources.ble.jsonl import JsonlRecorder
+            from scanner.sources.ble.recorder import JsonlRecorder
 
             self._recorder = JsonlRecorder(self.ble_options.record_path)
         self._stop.clear()
@@ -193,8 +186,8 @@ class BleSource(Source):
             try:
                 await self._climb(watch)
                 failures.clear()
-            except LadderError as exc:
-                await self._backoff(exc.cls, str(exc), failures, watch)
+            except CaptureError as exc:
+                await self._backoff(exc.failure, exc.detail, failures, watch)
             except Exception as exc:  # classified below; every failure is retried
                 await self._backoff(classify_error(exc), error_text(exc), failures, watch)
         finally:
@@ -238,13 +231,13 @@ class BleSource(Source):
             await watch.connect()
         except Exception as exc:
             cls = classify_error(exc)
-            raise LadderError(
+            raise CaptureError(
                 cls if cls is not BleErrorClass.UNKNOWN else BleErrorClass.DBUS_GONE,
                 error_text(exc),
             ) from exc
         # 2. bluetoothd
         if not await watch.wait_owner(OWNER_WAIT_S):
-            raise LadderError(BleErrorClass.BLUEZ_GONE, "org.bluez has no owner")
+            raise CaptureError(BleErrorClass.BLUEZ_GONE, "org.bluez has no owner")
         # 3. adapter
         await watch.find_adapter(self.ble_options.adapter)
         self._adapter_name = (watch.adapter_path or "").rsplit("/", 1)[-1] or self._adapter_name
@@ -252,17 +245,17 @@ class BleSource(Source):
         props = await watch.adapter_properties()
         if not props.get("Powered", False):
             if not self.ble_options.power_on:
-                raise LadderError(BleErrorClass.POWERED_OFF, "adapter is powered off")
+                raise CaptureError(BleErrorClass.POWERED_OFF, "adapter is powered off")
             try:
                 await watch.power_on()
             except Exception as exc:
                 cls = classify_error(exc)
                 if cls not in (BleErrorClass.BLOCKED, BleErrorClass.PERMISSION):
                     cls = BleErrorClass.POWERED_OFF
-                raise LadderError(cls, f"power on refused: {error_text(exc)}") from exc
+                raise CaptureError(cls, f"power on refused: {error_text(exc)}") from exc
             props = await watch.adapter_properties()
             if not props.get("Powered", False):
-                raise LadderError(BleErrorClass.POWERED_OFF, "adapter stayed powered off")
+                raise CaptureError(BleErrorClass.POWERED_OFF, "adapter stayed powered off")
         # 5. scan
         if self._passive and props.get("Discovering", False) and not self._warned_foreign_discovery:
             # Not ours to stop (bluetoothctl, another program): say that the radio transmits.
@@ -281,7 +274,7 @@ class BleSource(Source):
             if cls is BleErrorClass.IN_PROGRESS and not self._passive:
                 # A discovery left by a crashed predecessor of ours: take it over.
                 await watch.stop_discovery()
-            raise LadderError(cls, error_text(exc)) from exc
+            raise CaptureError(cls, error_text(exc)) from exc
         self.scan_starts += 1
         self.counters["scan_starts"] += 1
         self.last_error = None

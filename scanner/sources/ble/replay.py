@@ -1,9 +1,11 @@
-"""``ble.jsonl``: one advertisement per line, as a BlueZ scanner reports it (FORMATS.md).
+"""Replaying BLE recordings: ``ble.jsonl`` (FORMATS.md) and other tools' captures.
 
-The reader turns each line into a ``BleAdvert`` (``mono == ts``: a recording's own timeline is
-monotonic by construction); a line that does not fit is counted and skipped, never fatal. The
-writer, ``advert_to_json``, is what the live recorder (``--record``) writes, so a recording
-replays through the same code as live capture after bleak.
+``read_jsonl`` turns each line of a ``ble.jsonl`` into a ``BleAdvert`` (``mono == ts``: a
+recording's own timeline is monotonic by construction); a line that does not fit is counted and
+skipped, never fatal. ``read_recording`` also takes btsnoop, pcap and pcapng captures (see
+``capture_import``), chosen by the file's first bytes. The recorder (``recorder.py``) writes
+what ``read_jsonl`` reads, so a recording replays through the same code as live capture after
+bleak.
 """
 
 from __future__ import annotations
@@ -176,46 +178,20 @@ def read_jsonl(path: str | Path, counters: Counter[str] | None = None) -> Iterat
     return _lines(stream, counts)
 
 
-def advert_to_json(advert: BleAdvert) -> dict[str, Any]:
-    """The ``ble.jsonl`` object of one record (the recorder's format)."""
-    return {
-        "ts": round(advert.ts, 6),
-        "address": advert.address,
-        "address_type": advert.address_type,
-        "rssi": advert.rssi,
-        "tx_power": advert.tx_power,
-        "local_name": advert.local_name,
-        "manufacturer_data": {str(k): v.hex() for k, v in advert.manufacturer_data.items()},
-        "service_data": {k: v.hex() for k, v in advert.service_data.items()},
-        "service_uuids": list(advert.service_uuids),
-        "adapter": advert.adapter,
-    }
+def read_recording(path: str | Path, counters: Counter[str]) -> Iterator[BleAdvert]:
+    """Adverts from any supported recording, chosen by the file's first bytes: btsnoop, pcap
+    or pcapng captures (``counters["format_<name>"]`` says which), else ``ble.jsonl``."""
+    p = Path(path)
+    try:
+        with p.open("rb") as fh:
+            head = fh.read(16)
+    except OSError as exc:
+        raise RecordingError(f"cannot read {p}: {exc.strerror or exc}") from exc
+    from scanner.sources.ble import capture_import
 
-
-class JsonlRecorder:
-    """Appends adverts to a ``ble.jsonl`` file, one line each; flushes every ``flush_every``."""
-
-    def __init__(self, path: str | Path, flush_every: int = 64) -> None:
-        self.path = Path(path)
-        try:
-            self._stream: IO[str] | None = self.path.open("a", encoding="utf-8")
-        except OSError as exc:
-            raise RecordingError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
-        self._flush_every = max(1, flush_every)
-        self._pending = 0
-        self.written = 0
-
-    def write(self, advert: BleAdvert) -> None:
-        if self._stream is None:
-            return
-        self._stream.write(json.dumps(advert_to_json(advert), separators=(",", ":")) + "\n")
-        self.written += 1
-        self._pending += 1
-        if self._pending >= self._flush_every:
-            self._stream.flush()
-            self._pending = 0
-
-    def close(self) -> None:
-        if self._stream is not None:
-            self._stream.close()
-            self._stream = None
+    fmt = capture_import.sniff(head)
+    if fmt is not None:
+        counters[f"format_{fmt}"] = 1
+        return capture_import.read_capture(p, counters)
+    counters["format_jsonl"] = 1
+    return read_jsonl(p, counters)
