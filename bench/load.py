@@ -153,7 +153,7 @@ def ble_maker(t0: float) -> Callable[[int, float, float], SourceEvent | None]:
                 mono=mono,
                 address="5A:11:22:33:44:55",
                 address_type="random",
-                rssi=-45,
+                rssi_dbm=-45,
                 manufacturer_data=_BLE_PAYLOADS[0],
             )
         k = i // 10
@@ -163,7 +163,7 @@ def ble_maker(t0: float) -> Callable[[int, float, float], SourceEvent | None]:
             mono=mono,
             address=address,
             address_type="random",
-            rssi=-92 + (k % 18),
+            rssi_dbm=-92 + (k % 18),
             local_name=None if k % 7 else f"dev-{k % 1000}",
             manufacturer_data=_BLE_PAYLOADS[k % len(_BLE_PAYLOADS)],
         )

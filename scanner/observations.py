@@ -59,7 +59,7 @@ class BleAdvert:
     mono: float
     address: str  # upper-case colon form, as BlueZ reports it
     address_type: str  # "public" | "random"
-    rssi: int | None
+    rssi_dbm: int | None
     tx_power: int | None = None
     local_name: str | None = None
     manufacturer_data: dict[int, bytes] = field(default_factory=lambda: _NO_BYTES_MAP)

@@ -177,10 +177,12 @@ class BleTracker:
     def _update(self, track: _Track, advert: BleAdvert, cls: BleClass) -> None:
         track.last_mono = max(track.last_mono, advert.mono)
         track.adverts += 1
-        if advert.rssi is not None:
+        if advert.rssi_dbm is not None:
             # A light average: one advert's fading must not decide a link.
             track.rssi = (
-                float(advert.rssi) if track.rssi is None else (0.7 * track.rssi + 0.3 * advert.rssi)
+                float(advert.rssi_dbm)
+                if track.rssi is None
+                else (0.7 * track.rssi + 0.3 * advert.rssi_dbm)
             )
         if cls.handoff_seq is not None:
             track.handoff_seq = cls.handoff_seq

@@ -70,10 +70,10 @@ def measure(
             # A phone's rotating MACs share its fingerprint: they are one transmitter here.
             source = f"fingerprint {event.fingerprint}" if event.fingerprint else event.mac
             levels[(event.sensor, "wifi", source)].append(float(event.rssi_dbm))
-        elif isinstance(event, BleAdvert) and event.rssi is not None:
+        elif isinstance(event, BleAdvert) and event.rssi_dbm is not None:
             if allow.match("ble_identity", event.address):
                 continue
-            levels[(event.sensor, "ble", event.address.lower())].append(float(event.rssi))
+            levels[(event.sensor, "ble", event.address.lower())].append(float(event.rssi_dbm))
         elif isinstance(event, SdrBurst):
             band = event.band or f"{event.freq_mhz:.1f} MHz"
             levels[(event.sensor, "sdr", band)].append(float(event.snr_db))

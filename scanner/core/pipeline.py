@@ -180,7 +180,7 @@ class Core:
             return
         key = _key("ble", raw_id)
         device = self.devices.touch(key, "ble", advert.ts, advert.mono)
-        device.note(advert.ts, advert.mono, advert.rssi)
+        device.note(advert.ts, advert.mono, advert.rssi_dbm)
         kind, vendor, reason = ble_kind(cls)
         device.set_kind(kind, vendor, reason)
         address = advert.address.lower()
@@ -188,8 +188,8 @@ class Core:
             device.add_identifier(device.ble, address)
             self._check_allowlist(device)
         if self._sightings is not None:
-            self._sightings.add(key, "ble", advert.sensor, address, advert.ts, advert.rssi)
-        if advert.rssi is None:
+            self._sightings.add(key, "ble", advert.sensor, address, advert.ts, advert.rssi_dbm)
+        if advert.rssi_dbm is None:
             return
         self._observe_level(
             f"ble:{address}",
@@ -198,7 +198,7 @@ class Core:
             advert.sensor,
             advert.mono,
             advert.ts,
-            advert.rssi,
+            advert.rssi_dbm,
             _short_reason(reason),
         )
 

@@ -23,7 +23,7 @@ def _advert(i: int) -> BleAdvert:
         mono=float(i),
         address=f"4C:00:00:00:00:{i:02X}",
         address_type="random",
-        rssi=-60,
+        rssi_dbm=-60,
     )
 
 

@@ -19,6 +19,7 @@ from ble.capture_writers import (
     ble_crc,
     btsnoop,
     hci_extended_report,
+    hci_legacy_report,
     ll_packet,
     nordic,
     pcap,
@@ -84,7 +85,7 @@ def test_importer_reads_what_was_written(name: str, tmp_path: Path) -> None:
         assert b.mono == b.ts
         assert b.address == a.address
         assert b.address_type == ("random" if a.random else "public")
-        assert b.rssi == (None if name == "ll.pcap" else a.rssi)  # 251 carries no RSSI
+        assert b.rssi_dbm == (None if name == "ll.pcap" else a.rssi)  # 251 carries no RSSI
         assert b.manufacturer_data == a.mfr
         assert b.service_data == {
             f"0000{u:04x}-0000-1000-8000-00805f9b34fb": d for u, d in a.svc16.items()
@@ -135,7 +136,7 @@ def test_importer_agrees_with_tshark(name: str, tmp_path: Path) -> None:
         ts, addr, rssi, company = row
         assert float(ts) == pytest.approx(adv.ts, abs=1e-6)
         assert addr.upper() == adv.address
-        assert (int(rssi) if rssi else None) == adv.rssi
+        assert (int(rssi) if rssi else None) == adv.rssi_dbm
         expected = next(iter(adv.manufacturer_data), None)
         assert (int(company, 16) if company else None) == expected
 
@@ -309,3 +310,12 @@ def test_extended_adverts_with_and_without_an_address() -> None:
     # An extended header announcing more fields than it holds.
     assert parse_adv_pdu(_ext_packet(0x01 | 0x20, adva, b""), counters) is None
     assert counters["malformed_ll"] == 1
+
+
+@pytest.mark.parametrize(("raw", "want"), [(127, None), (-127, None), (-128, None), (-60, -60)])
+def test_hci_report_rssi_not_available_is_unknown(raw: int, want: int | None) -> None:
+    a = Adv(1764000000.5, "4C:11:22:33:44:55", True, raw, name="x")
+    counters: Counter[str] = Counter()
+    (legacy,) = parse_hci_event(a.ts, hci_legacy_report(a), counters)
+    (extended,) = parse_hci_event(a.ts, hci_extended_report(a), counters)
+    assert legacy.rssi_dbm == extended.rssi_dbm == want

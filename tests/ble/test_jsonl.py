@@ -35,7 +35,7 @@ def test_formats_example_parses_with_mono_equal_to_ts() -> None:
     assert advert.address == "4C:11:22:33:44:55"
     assert advert.manufacturer_data == {76: bytes.fromhex("1005031c5a0b2e")}
     assert advert.service_data["0000fd6f-0000-1000-8000-00805f9b34fb"] == bytes.fromhex("00112233")
-    assert advert.rssi == -52
+    assert advert.rssi_dbm == -52
 
 
 @pytest.mark.parametrize(
@@ -85,7 +85,7 @@ def test_recorder_round_trip(tmp_path: Path) -> None:
         mono=55.0,
         address="C0:FF:EE:00:11:22",
         address_type="random",
-        rssi=-71,
+        rssi_dbm=-71,
         tx_power=8,
         local_name="Galaxy Buds2 (1A2B)",
         manufacturer_data={117: b"\x42\x09", 6: b"\x01\x09"},
@@ -102,7 +102,7 @@ def test_recorder_round_trip(tmp_path: Path) -> None:
     for name in (
         "address",
         "address_type",
-        "rssi",
+        "rssi_dbm",
         "tx_power",
         "local_name",
         "manufacturer_data",

@@ -130,7 +130,7 @@ def test_adverts_of_each_class_reach_the_sink(
         assert advert.service_data == svc
         assert advert.address_type == "random"
         assert classify(advert).kind == kind, (address, classify(advert))
-    rssis = [a.rssi for a in got if a.address == CLASS_EXAMPLES[0][0]]
+    rssis = [a.rssi_dbm for a in got if a.address == CLASS_EXAMPLES[0][0]]
     assert rssis == [-50, -58]
     assert source.state == "stopped"
     # Active scanning is said once at warning: the appliance is then not receive-only.
@@ -251,15 +251,38 @@ def test_record_writes_ble_jsonl_that_replays_the_same(
     live = sink.adverts()
     assert len(replayed) == len(live)
     for a, b in zip(live, replayed, strict=True):
-        assert (a.address, a.rssi, a.manufacturer_data, a.service_data, a.local_name) == (
+        assert (a.address, a.rssi_dbm, a.manufacturer_data, a.service_data, a.local_name) == (
             b.address,
-            b.rssi,
+            b.rssi_dbm,
             b.manufacturer_data,
             b.service_data,
             b.local_name,
         )
         assert classify(a) == classify(b)
     assert json.loads(path.read_text().splitlines()[0])["adapter"] == "hci0"
+
+
+def test_rssi_127_from_bluez_is_unknown_live_and_replayed(
+    fake_bluez: FakeBluez, tmp_path: Path
+) -> None:
+    """BlueZ passes HCI's 127 ("not available") on: no level, neither live nor on replay."""
+    sink = Collector()
+    path = tmp_path / "ble.jsonl"
+    source = started({}, sink, record_path=str(path))
+    iphone = {76: bytes.fromhex("1005031c5a0b2e")}
+    try:
+        assert wait_until(lambda: source.state == "ok", 10), source.message
+        fake_bluez.advert("42:11:22:33:44:21", mfr=iphone, rssi=127)
+        fake_bluez.advert("42:11:22:33:44:22", mfr=iphone, rssi=-127)
+        fake_bluez.advert("42:11:22:33:44:23", mfr=iphone, rssi=-61)
+        assert wait_until(lambda: len(sink.adverts()) >= 3, 5)
+    finally:
+        source.stop()
+    live = {a.address: a.rssi_dbm for a in sink.adverts()}
+    assert live == {"42:11:22:33:44:21": None, "42:11:22:33:44:22": None, "42:11:22:33:44:23": -61}
+    lines = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines()]
+    assert [x["rssi"] for x in lines] == [None, None, -61]
+    assert {a.address: a.rssi_dbm for a in read_jsonl(path)} == live
 
 
 def test_no_bus_at_all_is_a_clear_fault(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

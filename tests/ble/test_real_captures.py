@@ -132,7 +132,7 @@ def _agrees_with_tshark(path: Path, packets: list[SnifferPacket]) -> Counter[str
             continue
         bad["advert_from_bad_crc"] += not p.header.crc_ok
         bad["address"] += p.advert.address.lower() != address
-        bad["advert_rssi"] += p.advert.rssi != int(rssi)
+        bad["advert_rssi"] += p.advert.rssi_dbm != int(rssi)
     return +bad
 
 
@@ -166,7 +166,7 @@ def test_mitll_anechoic_phones(shared_data: Path, prefix: str) -> None:
         if p is None or p.advert is None:
             mismatch["csv_row_not_found"] += 1
             continue
-        mismatch["rssi"] += p.advert.rssi != int(rssi)
+        mismatch["rssi"] += p.advert.rssi_dbm != int(rssi)
         mismatch["channel"] += p.header.channel != int(channel)
     assert len(rows) > 4000
     assert +mismatch == Counter()
@@ -263,7 +263,7 @@ def test_android_btsnoop_dsd6(shared_data: Path) -> None:
     rows = _tshark(path, ["bthci_evt.bd_addr", "bthci_evt.rssi"], "bthci_evt.le_meta_subevent == 2")
     assert len(rows) == 145
     for (address, rssi), advert in zip(rows, adverts, strict=True):
-        assert (advert.address.lower(), advert.rssi) == (address, int(rssi))
+        assert (advert.address.lower(), advert.rssi_dbm) == (address, int(rssi))
     devices = _track(adverts)
     never = {
         "E2:68:A2:4A:56:B0": "wearable",  # MI Band 2

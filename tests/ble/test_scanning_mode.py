@@ -41,7 +41,7 @@ def _advert(
         mono=0.0,
         address="42:00:00:00:00:01",
         address_type="random",
-        rssi=-60,
+        rssi_dbm=-60,
         local_name=name,
         manufacturer_data=mfr or {},
         service_data=svc or {},

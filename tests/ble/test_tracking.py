@@ -157,7 +157,7 @@ def stream(
             mono=t,
             address=current[d.name],
             address_type="random",
-            rssi=round(d.rssi_dbm + rng.gauss(0, noise_db)),
+            rssi_dbm=round(d.rssi_dbm + rng.gauss(0, noise_db)),
             manufacturer_data=mfr,
             service_data=svc,
         )
@@ -233,7 +233,7 @@ def test_concurrent_identical_devices_are_not_merged() -> None:
                 mono=t,
                 address=addr,
                 address_type="random",
-                rssi=rssi,
+                rssi_dbm=rssi,
                 manufacturer_data={76: pp},
             )
             ids.add(tracker.observe(adv, classify(adv)))
@@ -243,11 +243,11 @@ def test_concurrent_identical_devices_are_not_merged() -> None:
 
 def test_identity_addresses_are_never_linked() -> None:
     tracker = BleTracker()
-    a = BleAdvert(ts=0, mono=0, address="00:1A:7D:DA:71:13", address_type="public", rssi=-50)
-    b = BleAdvert(ts=1, mono=1, address="00:1A:7D:DA:71:14", address_type="public", rssi=-50)
+    a = BleAdvert(ts=0, mono=0, address="00:1A:7D:DA:71:13", address_type="public", rssi_dbm=-50)
+    b = BleAdvert(ts=1, mono=1, address="00:1A:7D:DA:71:14", address_type="public", rssi_dbm=-50)
     ida = tracker.observe(a, classify(a))
     for i in range(10):
-        b2 = BleAdvert(ts=1 + i, mono=1 + i, address=b.address, address_type="public", rssi=-50)
+        b2 = BleAdvert(ts=1 + i, mono=1 + i, address=b.address, address_type="public", rssi_dbm=-50)
         idb = tracker.observe(b2, classify(b2))
     assert ida != idb
     assert tracker.device_count() == 2
@@ -259,7 +259,7 @@ def test_payloadless_adverts_are_not_chained_by_timing() -> None:
     for n in range(20):  # twenty anonymous devices, each replacing the last
         addr = f"4{n % 10}:00:00:00:00:{n:02X}"
         for _ in range(15):
-            adv = BleAdvert(ts=t, mono=t, address=addr, address_type="random", rssi=-60)
+            adv = BleAdvert(ts=t, mono=t, address=addr, address_type="random", rssi_dbm=-60)
             tracker.observe(adv, classify(adv))
             t += 0.2
     assert tracker.device_count() == 20
@@ -273,7 +273,7 @@ def test_forgotten_devices_are_swept() -> None:
         mono=0,
         address="4A:00:00:00:00:01",
         address_type="random",
-        rssi=-60,
+        rssi_dbm=-60,
         manufacturer_data={76: pp},
     )
     tracker.observe(first, classify(first))
@@ -282,7 +282,7 @@ def test_forgotten_devices_are_swept() -> None:
         mono=2000,
         address="4A:00:00:00:00:02",
         address_type="random",
-        rssi=-60,
+        rssi_dbm=-60,
         manufacturer_data={76: pp},
     )
     tracker.observe(later, classify(later))

@@ -28,7 +28,7 @@ def advert(t: float, address: str, rssi: int) -> BleAdvert:
         mono=t,
         address=address,
         address_type="random",
-        rssi=rssi,
+        rssi_dbm=rssi,
         manufacturer_data={76: bytes.fromhex("1005031c5a0b2e")},
     )
 

@@ -55,7 +55,7 @@ def _feed_core(store: Store) -> None:
                 mono=mono0 + t,
                 address="4A:11:22:33:44:55",
                 address_type="random",
-                rssi=-44,
+                rssi_dbm=-44,
                 local_name=HOSTILE_NAME,
             )
         )

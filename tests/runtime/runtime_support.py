@@ -45,7 +45,7 @@ def sample_records(i: int = 0) -> list[SourceEvent]:
             mono=5000.7 + i,
             address="4C:11:22:33:44:55",
             address_type="random",
-            rssi=-61,
+            rssi_dbm=-61,
             tx_power=12,
             local_name="Pixel <b>7</b> \u00e9",
             manufacturer_data={76: bytes.fromhex("1005031c5a0b2e"), 6: b""},
@@ -55,7 +55,11 @@ def sample_records(i: int = 0) -> list[SourceEvent]:
             sensor="ble",
         ),
         BleAdvert(
-            ts=ts, mono=5000.8 + i, address="AA:BB:CC:DD:EE:FF", address_type="public", rssi=None
+            ts=ts,
+            mono=5000.8 + i,
+            address="AA:BB:CC:DD:EE:FF",
+            address_type="public",
+            rssi_dbm=None,
         ),
         SdrBurst(
             ts=ts,

@@ -29,6 +29,7 @@ from typing import Literal
 from scanner.errors import RecordingError
 from scanner.observations import BleAdvert
 from scanner.sources.ble import link_layer as ll
+from scanner.sources.ble.constants import rssi_dbm_or_none
 from scanner.sources.ble.link_layer import ADV_ACCESS_ADDRESS
 
 _LOGGER = logging.getLogger(__name__)
@@ -211,7 +212,7 @@ def _advert(
         mono=ts,
         address=_format_address(address),
         address_type="random" if random else "public",
-        rssi=rssi,
+        rssi_dbm=rssi,
         tx_power=tx if isinstance(tx, int) else header_tx,
         local_name=name if isinstance(name, str) else None,
         manufacturer_data=mfr if isinstance(mfr, dict) else {},
@@ -271,7 +272,7 @@ def _legacy_reports(ts: float, p: bytes, counters: Counter[str], adapter: str) -
             ts,
             address,
             addr_type in (1, 3),
-            None if rssi_raw == 127 else rssi_raw,
+            rssi_dbm_or_none(rssi_raw),
             p[i + 9 : end],
             counters,
             adapter,
@@ -308,7 +309,7 @@ def _extended_reports(ts: float, p: bytes, counters: Counter[str], adapter: str)
             ts,
             address,
             addr_type in (1, 3),
-            None if rssi == 127 else rssi,
+            rssi_dbm_or_none(rssi),
             p[i + 24 : end],
             counters,
             adapter,

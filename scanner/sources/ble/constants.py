@@ -16,8 +16,22 @@ DEVICE_INTERFACE = "org.bluez.Device1"
 PROPERTIES_INTERFACE = "org.freedesktop.DBus.Properties"
 OBJECT_MANAGER_INTERFACE = "org.freedesktop.DBus.ObjectManager"
 
-# bleak reports a missing RSSI as -127 (the HCI "not available" value).
-RSSI_UNAVAILABLE = -127
+# HCI reports RSSI as a signed byte in dBm, -127 to +20, and 127 for "not available" (Core
+# Vol 4 Part E 7.7.65.2); BlueZ passes a 127 on, and bleak substitutes -127 when BlueZ gives no
+# RSSI. Neither is a reading, and no BLE receiver hears anything at -127 dBm (sensitivity ends
+# near -100 dBm): a value outside -126..+20 is unknown (None), never a level.
+RSSI_NOT_AVAILABLE = 127
+RSSI_BLEAK_MISSING = -127
+RSSI_MIN_DBM = -126
+RSSI_MAX_DBM = 20
+
+
+def rssi_dbm_or_none(value: int | None) -> int | None:
+    """An RSSI as reported by HCI, BlueZ or bleak, or None when it is not a reading."""
+    if value is None or not RSSI_MIN_DBM <= value <= RSSI_MAX_DBM:
+        return None
+    return value
+
 
 # Every D-Bus call the source makes itself is bounded: a wedged bluetoothd must not hang us.
 DBUS_CALL_TIMEOUT_S = 5.0

@@ -24,7 +24,7 @@ def inspect_record(advert: BleAdvert, cls: BleClass) -> dict[str, Any]:
         "address": advert.address,
         "address_type": advert.address_type,
         "address_kind": cls.address_kind,
-        "rssi_dbm": advert.rssi,
+        "rssi_dbm": advert.rssi_dbm,
         "kind": cls.kind,
         "vendor": cls.vendor,
         "reason": cls.reason,

@@ -42,13 +42,13 @@ from scanner.sources.ble.bluez_watch import BluezWatch
 from scanner.sources.ble.constants import (
     ERROR_POLICIES,
     OWNER_WAIT_S,
-    RSSI_UNAVAILABLE,
     SCAN_START_TIMEOUT_S,
     SCAN_STOP_TIMEOUT_S,
     BleErrorClass,
     backoff_delay,
     classify_error,
     error_text,
+    rssi_dbm_or_none,
 )
 from scanner.sources.ble.errors import CaptureError
 from scanner.sources.ble.options import ACTIVE, PASSIVE, BleOptions
@@ -367,7 +367,7 @@ def advert_from_bleak(device: Any, adv: Any, clock: Clock, adapter: str) -> BleA
     if not isinstance(address, str):
         return None
     address_type = props.get("AddressType", "public")
-    rssi = adv.rssi if isinstance(adv.rssi, int) and adv.rssi != RSSI_UNAVAILABLE else None
+    rssi = rssi_dbm_or_none(adv.rssi) if isinstance(adv.rssi, int) else None
     mfr = {int(k): bytes(v) for k, v in adv.manufacturer_data.items()} or _NO_MFR
     svc = {str(k).lower(): bytes(v) for k, v in adv.service_data.items()} or _NO_SVC
     return BleAdvert(
@@ -375,7 +375,7 @@ def advert_from_bleak(device: Any, adv: Any, clock: Clock, adapter: str) -> BleA
         mono=clock.monotonic(),
         address=address.upper(),
         address_type=address_type if address_type in ("public", "random") else "public",
-        rssi=rssi,
+        rssi_dbm=rssi,
         tx_power=adv.tx_power if isinstance(adv.tx_power, int) else None,
         local_name=adv.local_name or None,
         manufacturer_data=mfr,

@@ -23,7 +23,7 @@ def advert_to_json(advert: BleAdvert) -> dict[str, Any]:
         "ts": round(advert.ts, 6),
         "address": advert.address,
         "address_type": advert.address_type,
-        "rssi": advert.rssi,
+        "rssi": advert.rssi_dbm,
         "tx_power": advert.tx_power,
         "local_name": advert.local_name,
         "manufacturer_data": {str(k): v.hex() for k, v in advert.manufacturer_data.items()},

@@ -22,6 +22,7 @@ from typing import IO, Any
 from scanner.errors import RecordingError
 from scanner.observations import BleAdvert
 from scanner.sources.ble.address import normalise_address
+from scanner.sources.ble.constants import rssi_dbm_or_none
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -126,7 +127,7 @@ def advert_from_json(obj: object) -> BleAdvert:
         mono=ts_f,
         address=address,
         address_type=address_type,
-        rssi=_dbm_or_none(obj, "rssi"),
+        rssi_dbm=rssi_dbm_or_none(_dbm_or_none(obj, "rssi")),
         tx_power=_dbm_or_none(obj, "tx_power"),
         local_name=local_name,
         manufacturer_data=manufacturer or _NO_MFR,
