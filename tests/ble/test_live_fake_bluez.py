@@ -54,8 +54,10 @@ FLOOD_PASSIVE = {"or_patterns": [[0, 0xFF, FLOOD_COMPANY.to_bytes(2, "little").h
 ACTIVE_WARNING = "transmits scan requests"
 
 
-def started(section: dict[str, object], sink: Collector, **kw: str) -> BleSource:
-    source = build_source({"status_interval_s": 0, **section}, sink, **kw)
+def started(
+    section: dict[str, object], sink: Collector, record_path: str | None = None
+) -> BleSource:
+    source = build_source({"status_interval_s": 0, **section}, sink, record_path=record_path)
     source.start()
     return source
 

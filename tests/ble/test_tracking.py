@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import itertools
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from scanner.core.ble_tracking import BleTracker
 from scanner.observations import BleAdvert
 from scanner.sources.ble.classify import classify
 
+Payload = tuple[dict[int, bytes], dict[str, bytes]]
+Maker = Callable[[random.Random, "SimDevice"], Payload]
+
 
 @dataclass
 class SimDevice:
     name: str
     rssi_dbm: float
-    make: object  # (rng, n, rotation) -> manufacturer data / service data
+    make: Maker  # (rng, device) -> manufacturer data, service data
     rotate_s: float | None  # None: identity address, never rotates
     interval_s: float
     present: tuple[float, float] = (0.0, 1e9)
@@ -29,8 +33,8 @@ def rpa(rng: random.Random) -> str:
     return ":".join(f"{b:02X}" for b in [first] + [rng.randrange(256) for _ in range(5)])
 
 
-def iphone(status: int, data_flags: int):
-    def make(rng: random.Random, dev: SimDevice):
+def iphone(status: int, data_flags: int) -> Maker:
+    def make(rng: random.Random, dev: SimDevice) -> Payload:
         if rng.random() < 0.05:
             dev.seq += 1  # a new Handoff activity
         action = rng.choice([0x03, 0x03, 0x07, 0x0B])
@@ -46,15 +50,15 @@ def iphone(status: int, data_flags: int):
     return make
 
 
-def watch():
-    def make(rng: random.Random, dev: SimDevice):
+def watch() -> Maker:
+    def make(rng: random.Random, dev: SimDevice) -> Payload:
         return {76: bytes([0x10, 0x05, 0x1A, 0x1C]) + rng.randbytes(3)}, {}
 
     return make
 
 
-def airpods(model: int, colour: int):
-    def make(rng: random.Random, dev: SimDevice):
+def airpods(model: int, colour: int) -> Maker:
+    def make(rng: random.Random, dev: SimDevice) -> Payload:
         body = (
             bytes([0x01])
             + model.to_bytes(2, "big")
@@ -66,22 +70,22 @@ def airpods(model: int, colour: int):
     return make
 
 
-def fast_pair(model: bytes):
-    def make(rng: random.Random, dev: SimDevice):
+def fast_pair(model: bytes) -> Maker:
+    def make(rng: random.Random, dev: SimDevice) -> Payload:
         return {}, {"0000fe2c-0000-1000-8000-00805f9b34fb": model}
 
     return make
 
 
-def windows_laptop():
-    def make(rng: random.Random, dev: SimDevice):
+def windows_laptop() -> Maker:
+    def make(rng: random.Random, dev: SimDevice) -> Payload:
         return {6: bytes([0x01, 0x2F, 0x20, 0x02]) + rng.randbytes(20)}, {}
 
     return make
 
 
-def ibeacon():
-    def make(rng: random.Random, dev: SimDevice):
+def ibeacon() -> Maker:
+    def make(rng: random.Random, dev: SimDevice) -> Payload:
         return {76: bytes.fromhex("0215e2c56db5dffb48d2b060d0f5a71096e000010002c5")}, {}
 
     return make
@@ -151,7 +155,7 @@ def stream(
             current[d.name] = addr
             owner[addr] = d.name
             d.addresses.append(addr)
-        mfr, svc = d.make(rng, d)  # type: ignore[operator]
+        mfr, svc = d.make(rng, d)
         advert = BleAdvert(
             ts=1764000000.0 + t,
             mono=t,
