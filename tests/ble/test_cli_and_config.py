@@ -18,6 +18,7 @@ from scanner.sources.ble.capture_import import parse_ad, parse_hci_event, parse_
 from scanner.sources.ble.classify import KINDS
 from scanner.sources.ble.constants import BleErrorClass, backoff_delay, classify_text
 from scanner.sources.ble.inspect import inspect_file
+from scanner.sources.ble.link_layer import parse_nordic
 from scanner.sources.ble.options import DEFAULT_OR_PATTERNS, BleOptions
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ble"
@@ -125,6 +126,12 @@ def test_capture_parsers_never_raise(data: bytes) -> None:
         assert adv.address.count(":") == 5
     parse_hci_event(0.0, b"\x3e" + data, counters)
     parse_ll(0.0, b"\xd6\xbe\x89\x8e" + data, None, counters, "ll")
+    parse_ll(0.0, b"\xd6\xbe\x89\x8e" + data, -50, counters, "ll", crc_verdict=True)
+    parse_ll(0.0, b"\xd6\xbe\x89\x8e\x47" + data, -50, counters, "ll", crc_verdict=True)
+    # An nRF Sniffer frame: protocol 3 header with CRC ok, then anything.
+    split = parse_nordic(b"\x01\x00\x00\x03\x00\x00\x02\x0a" + data, counters)
+    if split is not None:
+        parse_ll(0.0, split[1], split[0].rssi_dbm, counters, "ll", crc_verdict=split[0].crc_ok)
 
 
 def test_real_ble_captures_are_all_labelled(shared_data: Path) -> None:
