@@ -33,6 +33,7 @@ import asyncio
 import contextlib
 import json
 import os
+import select
 import shutil
 import subprocess
 import sys
@@ -435,6 +436,16 @@ def _serve() -> None:
             self.bus.export(ADAPTER_PATH, self.adapter)
             return {"back_at": time.time()}
 
+        async def bus_writable(self) -> None:
+            """Wait until the bus socket takes at least a byte. dbus-fast (5.x) takes EAGAIN
+            from a full socket for a dead connection and drops the bus, where libdbus (the real
+            bluetoothd's) waits; on a loaded machine the dbus-daemon falls behind a flood and
+            the fake bluetoothd vanished mid-test. A partial write is fine: dbus-fast finishes
+            it when the socket drains."""
+            sock = self.bus._sock
+            while not select.select([], [sock], [], 0)[1]:
+                await asyncio.sleep(0.001)
+
         async def flood(self, rate: float, seconds: float, devices: int) -> dict[str, Any]:
             """Emit ``rate`` adverts/s for ``seconds``, each numbered in manufacturer data."""
             sent = 0
@@ -445,6 +456,7 @@ def _serve() -> None:
             while sent + suppressed < total:
                 due = min(total, int((time.monotonic() - start) * rate) + 1)
                 while sent + suppressed < due:
+                    await self.bus_writable()
                     n = sent + suppressed
                     ok = self.advert(
                         addresses[n % devices],
