@@ -14,7 +14,7 @@ from hypothesis import given, seed, settings
 from hypothesis import strategies as st
 
 from scanner.config import ConfigError
-from scanner.sources.ble.capture_import import parse_ad, parse_hci_event, parse_ll
+from scanner.sources.ble.capture_import import parse_ad, parse_hci_event, parse_ll, sniff
 from scanner.sources.ble.classify import KINDS
 from scanner.sources.ble.constants import BleErrorClass, backoff_delay, classify_text
 from scanner.sources.ble.inspect import inspect_file
@@ -139,11 +139,12 @@ def test_real_ble_captures_are_all_labelled(shared_data: Path) -> None:
     folder = shared_data / "ble"
     if not folder.is_dir():
         pytest.skip(f"no BLE captures in {shared_data} yet")
+    # Captures by their magic bytes (Android names its btsnoop logs btsnoop_hci.log.<n>),
+    # recordings by their suffix.
     files = [
         p
         for p in sorted(folder.rglob("*"))
-        if p.is_file()
-        and p.suffix.lower() in (".jsonl", ".btsnoop", ".log", ".pcap", ".pcapng", ".cfa")
+        if p.is_file() and (sniff(p.read_bytes()[:16]) is not None or p.suffix == ".jsonl")
     ]
     if not files:
         pytest.skip("no BLE capture files")
