@@ -271,8 +271,8 @@ def test_bad_crc_packets_are_counted_drops_never_adverts(linktype: int, tmp_path
 
 
 def test_sniffer_verdict_is_trusted_over_a_rewritten_header() -> None:
-    # The nRF Sniffer 4.x clears ChSel in the ADV_IND header it reports: the CRC no longer
-    # matches the bytes, yet the sniffer verified it on air.
+    # Some nRF Sniffer firmware clears ChSel in the ADV_IND header it reports: the CRC no
+    # longer matches the bytes, yet the sniffer verified it on air.
     pkt = bytearray(ll_packet(A, pdu_type=0x0))
     pkt[4] |= 0x20  # as sent: ChSel set
     pdu = bytes(pkt[4:-3])

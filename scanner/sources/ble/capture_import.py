@@ -341,8 +341,9 @@ def parse_ll(
         return None
     # Unchecked: verify here. Data-channel CRCs need the connection's CRC init, but those
     # packets are skipped below anyway. A sniffer's verdict is not second-guessed: the nRF
-    # Sniffer 4.x reports ADV_IND headers with the ChSel bit cleared, so its packets no longer
-    # match their CRC although it verified them on air (the CRC does verify with the bit set).
+    # Sniffer firmware of a real capture (protocol 3, airpods.pcapng) reports ADV_IND headers
+    # with the ChSel bit cleared, so 742 of its packets no longer match their CRC although it
+    # verified them on air (each verifies with the bit set).
     if (
         crc_verdict is None
         and len(pkt) >= 4
