@@ -343,7 +343,7 @@ def parse_ll(
     # packets are skipped below anyway. A sniffer's verdict is not second-guessed: the nRF
     # Sniffer firmware of a real capture (protocol 3, airpods.pcapng) reports ADV_IND headers
     # with the ChSel bit cleared, so 742 of its packets no longer match their CRC although it
-    # verified them on air (each verifies with the bit set).
+    # verified them on air (740 verify with the bit set; the other 2 are scan requests).
     if (
         crc_verdict is None
         and len(pkt) >= 4
