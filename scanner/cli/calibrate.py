@@ -63,7 +63,11 @@ def _measure(args: argparse.Namespace, store: Any) -> int:
     else:
         allowlist = Allowlist(_config_allowlist(args.config))
         events = _listen(args.config, args.seconds)
-    allowlist.refresh(store)
+    from scanner.store.allowlist import list_entries
+
+    allowlist.set_stored(
+        [{"match": e.match, "value": e.value, "label": e.label} for e in list_entries(store)]
+    )
     found = cal.measure(events, allowlist)
     if not found:
         raise cal.CalibrationError(

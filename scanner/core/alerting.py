@@ -13,8 +13,8 @@ the zone within ``adopt_grace_s`` it is resolved as ``left_zone``. Monotonic tim
 survive a restart, so an adopted alert's duration is its stored duration plus the new run's
 monotonic time since adoption.
 
-The store is optional: ``checkpoint replay --fast`` runs without one. Sinks are called with one
-line per raised or updated alert (the FORMATS.md NDJSON record) and are how replay writes it.
+Nothing here writes: every transition is an event (``scanner.core.events``) handed to
+``emit``; the store, the alert lines and the live feed are sinks of those events.
 """
 
 from __future__ import annotations
@@ -25,13 +25,25 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from scanner.core.events import (
+    Acknowledge,
+    AlertAcknowledged,
+    AlertAlarmed,
+    AlertRaised,
+    AlertResolved,
+    AlertTouched,
+    AlertUpdated,
+    AlertView,
+    CoreEvent,
+    EvidenceWanted,
+    LeftOpen,
+)
 from scanner.core.fusion import Fusion, Presence
 from scanner.core.options import CoreOptions
-from scanner.store.db import Store
 
 _LOGGER = logging.getLogger(__name__)
 
-AlertSink = Callable[[dict[str, Any]], None]
+Emit = Callable[[CoreEvent], None]
 # A device id -> its identifiers ({"macs": [...], "fingerprints": [...], "ble": [...]}).
 IdentifierLookup = Callable[[str], Mapping[str, list[str]] | None]
 
@@ -60,19 +72,23 @@ class OpenAlert:
     touched_mono: float = 0.0
     # Left open by an earlier run and not yet seen again: what it was about, to recognise it.
     adopted: Adopted | None = None
+    acknowledged: bool = False
 
-    def line(self, ts: float, event: str) -> dict[str, Any]:
-        """The NDJSON record of FORMATS.md, with the confidence and reasons added."""
-        return {
-            "ts": round(ts, 3),
-            "alert_id": self.id,
-            "event": event,
-            "kind": self.kind,
-            "handsets": self.handsets,
-            "sensors": list(self.sensors),
-            "confidence": self.confidence,
-            "reasons": list(self.reasons),
-        }
+    def view(self, mono: float) -> AlertView:
+        """The alert as it stands at ``mono``, for the events."""
+        return AlertView(
+            id=self.id,
+            kind=self.kind,
+            title=_title(self),
+            raised_ts=self.raised_ts,
+            confidence=self.confidence,
+            handsets=self.handsets,
+            sensors=tuple(self.sensors),
+            reasons=tuple(self.reasons),
+            device_ids=tuple(self.device_ids),
+            duration_s=round(max(0.0, mono - self.raised_mono), 1),
+            acknowledged=self.acknowledged,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,42 +115,39 @@ class Adopted:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class _Pending:
-    """An open alert found in the store at start, adopted at the first step of the timeline."""
-
-    record: Any  # scanner.store.alerts.AlertRecord (imported lazily with the store)
-    adopted: Adopted
-
-
 class Alerting:
     """Turns fusion state into alert transitions."""
 
     def __init__(
         self,
         options: CoreOptions,
-        store: Store | None = None,
-        sinks: list[AlertSink] | None = None,
+        emit: Emit,
         identifiers: IdentifierLookup | None = None,
     ) -> None:
         self._options = options
-        self._store = store
-        self.sinks: list[AlertSink] = list(sinks or [])
+        self._emit = emit
         self.handset: OpenAlert | None = None
         self.unidentified: OpenAlert | None = None
         self._seq = 0
         self._identifiers = identifiers
-        self._pending: list[_Pending] = []
-        self.counters: dict[str, int] = {"raised": 0, "updated": 0, "resolved": 0, "adopted": 0}
-        if store is not None:
-            self._pending = _load_open(store)
+        self._pending: list[LeftOpen] = []
+        self.counters: dict[str, int] = {
+            "raised": 0,
+            "updated": 0,
+            "resolved": 0,
+            "adopted": 0,
+            "acknowledged": 0,
+        }
+
+    def adopt(self, alerts: tuple[LeftOpen, ...]) -> None:
+        """Alerts an earlier run left open: taken over at the next step of the timeline."""
+        self._pending.extend(alerts)
 
     # -- adoption of what an earlier run left open -------------------------------------------
     def _adopt_pending(self, ts: float, mono: float) -> None:
         """Take over the alerts found open at start; ``mono`` starts the new run's clock."""
         pending, self._pending = self._pending, []
-        for item in sorted(pending, key=lambda p: p.record.raised_ts, reverse=True):
-            rec = item.record
+        for rec in sorted(pending, key=lambda p: p.raised_ts, reverse=True):
             attr = "handset" if rec.kind == HANDSET else "unidentified"
             # Durations come from the monotonic clock, which restarted: carry the stored one.
             duration = float(rec.duration_s or 0.0)
@@ -144,9 +157,10 @@ class Alerting:
             alert.reasons = list(rec.reasons)
             alert.device_ids = list(rec.device_ids)
             alert.confidence = rec.confidence
+            alert.acknowledged = rec.acknowledged
             alert.quiet_since = mono
             alert.touched_mono = mono
-            alert.adopted = item.adopted
+            alert.adopted = Adopted(rec.keys, rec.fingerprints)
             if getattr(self, attr) is not None:
                 # An older one also left open (should not happen: one per kind is kept open).
                 # The newer one carries on; this one can no longer be told apart from it.
@@ -159,7 +173,7 @@ class Alerting:
                 "alert %s (%s) left open by the previous run adopted: %d transmitter(s) known",
                 rec.id,
                 rec.kind,
-                len(item.adopted.keys),
+                len(rec.keys),
             )
 
     def _hold_s(self, alert: OpenAlert) -> float:
@@ -284,72 +298,46 @@ class Alerting:
         alert.confidence = confidence
 
     # -- transitions -------------------------------------------------------------------------
-    def _emit(self, line: dict[str, Any]) -> None:
-        for sink in self.sinks:
-            sink(line)
-
     def _raise(self, alert: OpenAlert) -> None:
         self.counters["raised"] += 1
         alert.touched_mono = alert.raised_mono
         _LOGGER.info("alert %s raised: %s", alert.id, "; ".join(alert.reasons))
-        if self._store is not None:
-            from scanner.store.alerts import AlertRecord, raise_alert
-
-            raise_alert(
-                self._store,
-                AlertRecord(
-                    id=alert.id,
-                    kind=alert.kind,
-                    state="open",
-                    title=_title(alert),
-                    raised_ts=alert.raised_ts,
-                    updated_ts=alert.raised_ts,
-                    confidence=alert.confidence,
-                    handsets=alert.handsets,
-                    sensors=alert.sensors,
-                    reasons=alert.reasons,
-                    device_ids=alert.device_ids,
-                ),
-            )
-        self._emit(alert.line(alert.raised_ts, "raised"))
+        ts, view = alert.raised_ts, alert.view(alert.raised_mono)
+        self._emit(AlertRaised(ts, view))
+        self._emit(AlertAlarmed(ts, alert.id, tuple(sorted(alert.presence_keys))))
+        self._emit(EvidenceWanted(ts, alert.id, view.device_ids))
 
     def _update(self, alert: OpenAlert, ts: float, mono: float, gained: bool) -> None:
         self.counters["updated"] += 1
         alert.touched_mono = mono
-        if self._store is not None:
-            from scanner.store.alerts import update_alert
-
-            update_alert(
-                self._store,
-                alert.id,
-                ts,
-                confidence=alert.confidence,
-                handsets=alert.handsets,
-                sensors=alert.sensors,
-                reasons=alert.reasons,
-                device_ids=alert.device_ids,
-                duration_s=round(mono - alert.raised_mono, 1),
-                title=_title(alert),
-            )
-        # The NDJSON feed has a line each time a transmitter enters: it may be a new handset,
-        # and a tracker that wrongly joined two phones must not hide the second.
-        if gained:
-            self._emit(alert.line(ts, "updated"))
+        # A transmitter entering may be a new handset, and a tracker that wrongly joined two
+        # phones must not hide the second: it sounds the alarm while the alert is unacknowledged.
+        alarm = gained and not alert.acknowledged
+        self._emit(AlertUpdated(ts, alert.view(mono), gained=gained, alarm=alarm))
 
     def _touch(self, alert: OpenAlert, ts: float, mono: float) -> None:
         alert.touched_mono = mono
-        if self._store is not None:
-            from scanner.store.alerts import touch_alert
-
-            touch_alert(self._store, alert.id, ts, round(mono - alert.raised_mono, 1))
+        self._emit(AlertTouched(ts, alert.id, round(mono - alert.raised_mono, 1)))
 
     def _resolve(self, alert: OpenAlert, ts: float, mono: float, resolution: str) -> None:
         self.counters["resolved"] += 1
         _LOGGER.info("alert %s resolved: %s", alert.id, resolution)
-        if self._store is not None:
-            from scanner.store.alerts import resolve_alert
+        self._emit(AlertResolved(ts, alert.view(mono), resolution))
 
-            resolve_alert(self._store, alert.id, ts, resolution, round(mono - alert.raised_mono, 1))
+    def acknowledge(self, ack: Acknowledge, mono: float) -> bool:
+        """A guard acknowledged an open alert; False when it is not open here (already closed)."""
+        for alert in (self.handset, self.unidentified):
+            if alert is not None and alert.id == ack.alert_id:
+                if not alert.acknowledged:
+                    alert.acknowledged = True
+                    self.counters["acknowledged"] += 1
+                    self._emit(AlertAcknowledged(ack.ts, alert.view(mono), ack.by, ack.note))
+                return True
+        return False
+
+    def open_alerts(self) -> list[OpenAlert]:
+        """The alerts open now."""
+        return [a for a in (self.handset, self.unidentified) if a is not None]
 
     def resolve_handset(self, ts: float, mono: float, resolution: str) -> None:
         """Close the open handset alert now (its handsets were allowlisted)."""
@@ -364,32 +352,6 @@ class Alerting:
             if alert is not None:
                 self._resolve(alert, ts, mono, resolution)
                 setattr(self, attr, None)
-
-
-def _load_open(store: Store) -> list[_Pending]:
-    """The alerts an earlier run left open, with the identifiers of their devices."""
-    from scanner.store.alerts import list_alerts
-    from scanner.store.devices import get_device
-
-    pending: list[_Pending] = []
-    for rec in list_alerts(store, state="open", limit=1000):
-        if rec.kind not in (HANDSET, UNIDENTIFIED):
-            continue
-        keys: set[str] = set()
-        fingerprints: set[str] = set()
-        for device_id in rec.device_ids:
-            if device_id.startswith("sdr:"):
-                keys.add(device_id)
-                continue
-            row = get_device(store, device_id)
-            if row is None:
-                continue
-            ids = row["identifiers"]
-            keys.update(f"wifi:{m}" for m in ids.get("macs", ()))
-            keys.update(f"ble:{a}" for a in ids.get("ble", ()))
-            fingerprints.update(ids.get("fingerprints", ()))
-        pending.append(_Pending(rec, Adopted(frozenset(keys), frozenset(fingerprints))))
-    return pending
 
 
 def _summary(

@@ -18,6 +18,7 @@ from typing import Any
 
 from scanner.clock import SYSTEM_CLOCK, Clock
 from scanner.config import Config, ConfigError
+from scanner.core.options import CoreOptions
 from scanner.observations import Radio, SensorStatus, SourceEvent
 from scanner.runtime.components import ApiServer, CoreLike, CoreLoop, SourceComponent, bind_tcp
 from scanner.runtime.supervisor import Supervisor
@@ -82,38 +83,41 @@ def _discard(_event: SourceEvent) -> None:
 
 
 class CoreWithStore:
-    """The core with the store connection it writes through; closed together."""
+    """The core run over the store: its events written there, its inputs read from there.
 
-    def __init__(self, store_path: str, options: Any, clock: Clock) -> None:
+    The store connection is this object's own; it is closed with the core.
+    """
+
+    def __init__(self, store_path: str, options: CoreOptions, clock: Clock) -> None:
         from scanner.core.pipeline import Core
+        from scanner.runtime.core_runner import CoreRunner
+        from scanner.sinks.store import StoreInputs, StoreSink
 
         self.store = Store(store_path)
         try:
-            self.core = Core(self.store, options, clock)
+            inputs = StoreInputs(self.store)
+            self.core = Core(options, clock, run_tag=inputs.next_run())
+            self.runner = CoreRunner(self.core, [StoreSink(self.store)], inputs)
         except BaseException:
             self.store.close()
             raise
 
     def handle(self, event: SourceEvent) -> None:
-        self.core.handle(event)
+        self.runner.handle(event)
 
     def tick(self, now_mono: float) -> None:
-        self.core.tick(now_mono)
+        self.runner.tick(now_mono)
 
     def close(self) -> None:
-        close = getattr(self.core, "close", None)
-        if callable(close):
-            try:
-                close()
-            except Exception:
-                _LOGGER.exception("closing the core failed")
+        try:
+            self.runner.close()
+        except Exception:
+            _LOGGER.exception("closing the core failed")
         self.store.close()
 
 
-def core_options(config: Config) -> Any:
+def core_options(config: Config) -> CoreOptions:
     """The ``[core]`` section as the core's options (checked now)."""
-    from scanner.core.options import CoreOptions
-
     try:
         return CoreOptions.from_mapping(config.section("core"))
     except (TypeError, ValueError) as exc:
@@ -147,7 +151,7 @@ def check_store(path: Path) -> None:
 
 def core_loop_factory(
     store_path: str,
-    options: Any,
+    options: CoreOptions,
     events: EventQueue,
     clock: Clock,
     tick_clock: Callable[[], float] | None = None,
