@@ -158,7 +158,7 @@ def healthz(store: StoreDep, settings: SettingsDep, clock: ClockDep, response: R
     sensors: list[SensorOut] = []
     runtime: dict[str, RuntimeProcess] = {}
     try:
-        version = int(store.query("PRAGMA user_version")[0][0])
+        version = store.schema_version()
         runtime = runtime_now(store, now, settings.sensor_stale_s)
         sensors = sensors_now(store, settings, now, runtime)
         store_health = StoreHealth(ok=True, schema_version=version)

@@ -70,11 +70,7 @@ def login(
 def whoami(principal: CurrentUser, store: StoreDep, settings: SettingsDep) -> SessionOut:
     expires: float | None = None
     if principal.session_token is not None:
-        rows = store.query(
-            "SELECT expires_ts FROM sessions WHERE token_hash = ?",
-            (session_store.token_hash(principal.session_token),),
-        )
-        expires = float(rows[0]["expires_ts"]) if rows else None
+        expires = session_store.session_expiry(store, principal.session_token)
     return SessionOut(
         username=principal.username,
         role=principal.role,  # type: ignore[arg-type]
