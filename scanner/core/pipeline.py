@@ -74,6 +74,9 @@ class CoreStats:
     alerts: dict[str, int]
 
 
+_RECORDS = (WifiFrame, BleAdvert, SdrBurst, SensorStatus)
+
+
 class Core:
     """The pipeline, one instance per site. Not thread-safe: one consumer feeds it."""
 
@@ -133,7 +136,7 @@ class Core:
     # -- input -------------------------------------------------------------------------------
     def handle(self, event: SourceEvent | CoreInput) -> list[CoreEvent]:
         """Process one record from a source, or one input; returns what happened."""
-        if isinstance(event, WifiFrame | BleAdvert | SdrBurst | SensorStatus):
+        if isinstance(event, _RECORDS):
             self._record(event)
         elif isinstance(event, Acknowledge):
             self.alerting.acknowledge(event, self._now())
@@ -152,6 +155,8 @@ class Core:
         return self._take()
 
     def _take(self) -> list[CoreEvent]:
+        if not self._out:
+            return []
         out = list(self._out)
         self._out.clear()
         return out
@@ -420,9 +425,9 @@ class Core:
         if mono is None:
             return  # before the first record: nothing is open on this run's timeline yet
         ts = self._ts(mono)
-        if had_handsets and not self.fusion.active and self.alerting.handset is not None:
-            # Everything the alert was about is now authorised: close it as such at once.
-            self.alerting.resolve_handset(ts, mono, "allowlisted")
+        if had_handsets:
+            # An alert whose every handset is now authorised closes as such at once.
+            self.alerting.resolve_emptied(self.fusion, ts, mono, "allowlisted")
         self.alerting.sync(self.fusion, ts, mono)
 
     # -- time --------------------------------------------------------------------------------
@@ -513,9 +518,8 @@ class Core:
 
     def _prune_devices(self, mono: float) -> None:
         keep = {p.identity for p in self.fusion.active.values()}
-        handset = self.alerting.handset
-        if handset is not None:
-            keep.update(handset.device_ids)
+        for alert in self.alerting.handsets:
+            keep.update(alert.device_ids)
 
         def removable(device: Device) -> bool:
             # A dirty device has a change not yet handed out: it goes after the next flush.
