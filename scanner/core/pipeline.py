@@ -130,8 +130,8 @@ class Core:
         self._noted: dict[str, float] = {}  # sensor -> mono of the last "heard" event
         # Handsets per minute (FORMATS.md counts): the minute, and device ids heard / inside.
         self._minute: int | None = None
-        self._heard_minute: set[str] = set()
-        self._inside_minute: set[str] = set()
+        self._heard_minute: dict[str, str] = {}  # transmitter key -> device id
+        self._inside_minute: set[str] = set()  # transmitter keys in the zone
 
     # -- input -------------------------------------------------------------------------------
     def handle(self, event: SourceEvent | CoreInput) -> list[CoreEvent]:
@@ -205,7 +205,7 @@ class Core:
             self._check_allowlist(device)
         if self._sightings is not None:
             self._sightings.add(key, "wifi", frame.sensor, frame.mac, frame.ts, frame.rssi_dbm)
-        self._heard(device, frame.ts)
+        self._heard(device, f"wifi:{frame.mac}", frame.ts)
         if frame.rssi_dbm is None:
             self.counters["wifi_no_rssi"] += 1
             return
@@ -243,7 +243,7 @@ class Core:
             self._check_allowlist(device)
         if self._sightings is not None:
             self._sightings.add(key, "ble", advert.sensor, address, advert.ts, advert.rssi)
-        self._heard(device, advert.ts)
+        self._heard(device, f"ble:{address}", advert.ts)
         if advert.rssi is None:
             return
         if advert.sensor in self._outside:
@@ -313,6 +313,8 @@ class Core:
     ) -> None:
         if pres.in_zone:
             self._in_zone.add(key)
+            if device is not None and _counts_as_handset(device):
+                self._inside_minute.add(key)
         else:
             self._in_zone.discard(key)
         if device is not None:
@@ -375,12 +377,10 @@ class Core:
         self._out.append(SensorHeard(sensor, ts))
 
     # -- handsets per minute -----------------------------------------------------------------
-    def _heard(self, device: Device, ts: float) -> None:
+    def _heard(self, device: Device, key: str, ts: float) -> None:
         self._roll_minute(ts)
-        if device.handset_like and not device.ambient and device.allowlisted is None:
-            self._heard_minute.add(device.id)
-            if device.in_zone:
-                self._inside_minute.add(device.id)
+        if _counts_as_handset(device):
+            self._heard_minute[key] = device.id
 
     def _roll_minute(self, ts: float) -> None:
         minute = int(ts // 60)
@@ -391,20 +391,21 @@ class Core:
             self._minute += 1
 
     def _end_minute(self) -> None:
+        """Hand out the minute's handsets: transmitters joined into handsets by fusion where
+        it knows them (inside the zone), else by the trackers' device ids."""
         if self._minute is None:
             return
-        # Handsets in the zone during the minute: the fusion's handsets present at its end,
-        # or any device that was inside during it, joined by the fusion into handsets.
-        inside = max(self.fusion.handsets_now(), self._handsets_of(self._inside_minute))
-        heard = max(self._handsets_of(self._heard_minute), inside)
-        self._out.append(HandsetMinute(self._minute * 60.0, inside, heard))
-        self._heard_minute = set()
-        self._inside_minute = {
-            p.identity for p in self.fusion.active.values() if p.identity in self._inside_minute
+        fusion = self.fusion
+        seen = fusion.seen
+        inside = {fusion.handset_of(k) for k in self._inside_minute}
+        heard = {
+            fusion.handset_of(k) if k in seen else device_id
+            for k, device_id in self._heard_minute.items()
         }
-
-    def _handsets_of(self, device_ids: set[str]) -> int:
-        return len(device_ids)
+        self._out.append(HandsetMinute(self._minute * 60.0, len(inside), len(heard | inside)))
+        self._heard_minute = {}
+        # Still inside as the next minute starts: inside during it too.
+        self._inside_minute = {k for k in self._inside_minute if k in self._in_zone}
 
     # -- allowlist ---------------------------------------------------------------------------
     def _check_allowlist(self, device: Device) -> None:
@@ -565,6 +566,12 @@ class Core:
             handsets_counted=self.fusion.handset_count(),
             alerts=dict(self.alerting.counters),
         )
+
+
+def _counts_as_handset(device: Device) -> bool:
+    """A handset for the counts: classified as one (an unknown kind may alert, but is not
+    counted as a phone), not ambient, not allowlisted."""
+    return device.kind == "handset" and not device.ambient and device.allowlisted is None
 
 
 def _key(radio: str, raw_id: str) -> str:
