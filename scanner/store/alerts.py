@@ -314,7 +314,7 @@ def list_alerts(
         ("state = ?", state), ("raised_ts >= ?", since), ("raised_ts < ?", until)
     )
     rows = store.query(
-        f"SELECT * FROM alerts {where} ORDER BY raised_ts DESC, id LIMIT ? OFFSET ?",  # noqa: S608
+        f"SELECT * FROM alerts {where} ORDER BY raised_ts DESC, id LIMIT ? OFFSET ?",  # noqa: S608 - where_clause: fixed clauses
         (*params, limit, offset),
     )
     return [_row_to_alert(r) for r in rows]

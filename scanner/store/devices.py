@@ -65,7 +65,7 @@ def find_devices(
     )
     rows = store.query(
         # Only the fixed clauses of where_clause are formatted in; every value is a parameter.
-        f"SELECT * FROM devices {where} ORDER BY last_seen DESC, id LIMIT ? OFFSET ?",  # noqa: S608
+        f"SELECT * FROM devices {where} ORDER BY last_seen DESC, id LIMIT ? OFFSET ?",  # noqa: S608 - where_clause: fixed clauses
         (*params, limit, offset),
     )
     return [_row(r) for r in rows]

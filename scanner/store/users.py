@@ -215,7 +215,7 @@ def update_user(
             raise UserNotFoundError(username)
         if sets:
             conn.execute(
-                f"UPDATE users SET {', '.join(sets)} WHERE username = ?",  # noqa: S608
+                f"UPDATE users SET {', '.join(sets)} WHERE username = ?",  # noqa: S608 - fixed column names
                 (*params, username),
             )
             if disabled or password is not None:
