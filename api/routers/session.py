@@ -58,7 +58,7 @@ def login(
     )
     return SessionOut(
         username=result.user.username,
-        role=result.user.role,  # type: ignore[arg-type]
+        role=result.user.role,
         expires_ts=ts + settings.session_ttl_s,
         via="session",
         demo=settings.demo,
@@ -73,7 +73,7 @@ def whoami(principal: CurrentUser, store: StoreDep, settings: SettingsDep) -> Se
         expires = session_store.session_expiry(store, principal.session_token)
     return SessionOut(
         username=principal.username,
-        role=principal.role,  # type: ignore[arg-type]
+        role=principal.role,
         expires_ts=expires,
         via="session" if principal.via == "session" else "token",
         demo=settings.demo,

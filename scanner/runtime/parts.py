@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scanner.clock import SYSTEM_CLOCK, Clock
 from scanner.config import Config, ConfigError
@@ -25,6 +25,9 @@ from scanner.runtime.supervisor import Supervisor
 from scanner.runtime.transport import EventQueue
 from scanner.sources.base import Sink, Source
 from scanner.store.db import Store, StoreError
+
+if TYPE_CHECKING:
+    from api.settings import ApiSettings
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -173,7 +176,7 @@ def core_loop_factory(
 class ApiPlan:
     """How to serve the API: the app's settings and where to listen."""
 
-    settings: Any
+    settings: ApiSettings
     host: str
     port: int
     certfile: str | None
