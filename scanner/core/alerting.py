@@ -301,10 +301,12 @@ class Alerting:
         for alert in reversed(self.handsets):
             if alert.acknowledged:
                 continue
-            if alert.present:
+            if alert.present or alert.adopted is not None:
+                # (An alert left open by the previous run and not yet heard again: whether the
+                # zone was empty meanwhile is unknown, so it takes the handset in, as it would
+                # have before the restart.)
                 return alert
-            if alert.adopted is None:
-                self._close(alert, ts, mono, "left_zone")
+            self._close(alert, ts, mono, "left_zone")
         return None
 
     def _refresh(
