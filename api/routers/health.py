@@ -24,7 +24,7 @@ from api.schemas import (
 from api.settings import ApiSettings
 from scanner import __version__
 from scanner.observations import SensorState
-from scanner.runtime.runner import RUNTIME_HEALTH_KEY
+from scanner.runtime.serve import RUNTIME_HEALTH_KEY
 from scanner.store.db import Store
 from scanner.store.health import list_sensors
 

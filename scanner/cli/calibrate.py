@@ -97,7 +97,7 @@ def _config_allowlist(config_path: str) -> tuple[dict[str, str], ...]:
 def _listen(config_path: str, seconds: float) -> Iterator[SourceEvent]:
     """Everything the configured radios hear for ``seconds``."""
     from scanner.clock import SYSTEM_CLOCK
-    from scanner.runtime.parts import source_builder
+    from scanner.runtime.build import source_builder
 
     config = load_config(config_path)
     heard: list[SourceEvent] = []

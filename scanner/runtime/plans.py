@@ -18,8 +18,7 @@ from pathlib import Path
 
 from scanner.clock import SYSTEM_CLOCK, Clock
 from scanner.config import Config, ConfigError
-from scanner.runtime.components import ReceiverComponent, SenderComponent
-from scanner.runtime.parts import (
+from scanner.runtime.build import (
     SourceHealthReporter,
     add_sources,
     api_plan,
@@ -28,9 +27,10 @@ from scanner.runtime.parts import (
     core_loop_factory,
     core_options,
 )
-from scanner.runtime.replay_source import add_replay, check_scenario, radio_view
-from scanner.runtime.retention_task import RetentionSchedule, add_retention, retention_health
-from scanner.runtime.runner import HealthWriter
+from scanner.runtime.components import ReceiverComponent, SenderComponent
+from scanner.runtime.components.replay import add_replay, check_scenario, radio_view
+from scanner.runtime.components.retention import RetentionSchedule, add_retention, retention_health
+from scanner.runtime.serve import HealthWriter
 from scanner.runtime.supervisor import Supervisor
 from scanner.runtime.transport import (
     EventQueue,
