@@ -91,7 +91,13 @@ class CoreWithStore:
     The store connection is this object's own; it is closed with the core.
     """
 
-    def __init__(self, store_path: str, options: CoreOptions, clock: Clock) -> None:
+    def __init__(
+        self,
+        store_path: str,
+        options: CoreOptions,
+        clock: Clock,
+        outside_sensors: frozenset[str] = frozenset(),
+    ) -> None:
         from scanner.core.pipeline import Core
         from scanner.runtime.core_runner import CoreRunner
         from scanner.sinks.store import StoreInputs, StoreSink
@@ -99,7 +105,9 @@ class CoreWithStore:
         self.store = Store(store_path)
         try:
             inputs = StoreInputs(self.store)
-            self.core = Core(options, clock, run_tag=inputs.next_run())
+            self.core = Core(
+                options, clock, run_tag=inputs.next_run(), outside_sensors=outside_sensors
+            )
             self.runner = CoreRunner(self.core, [StoreSink(self.store)], inputs)
         except BaseException:
             self.store.close()
@@ -117,6 +125,11 @@ class CoreWithStore:
         except Exception:
             _LOGGER.exception("closing the core failed")
         self.store.close()
+
+
+def outside_sensors(config: Config) -> frozenset[str]:
+    """The ``[[sensors]]`` placed outside the zone: never on their own a phone inside."""
+    return frozenset(s.name for s in config.sensors if s.placement == "outside")
 
 
 def core_options(config: Config) -> CoreOptions:
@@ -158,9 +171,10 @@ def core_loop_factory(
     events: EventQueue,
     clock: Clock,
     tick_clock: Callable[[], float] | None = None,
+    outside_sensors: frozenset[str] = frozenset(),
 ) -> Callable[[], CoreLoop]:
     def make_core() -> CoreLike:
-        return CoreWithStore(store_path, options, clock)
+        return CoreWithStore(store_path, options, clock, outside_sensors)
 
     def close(core: CoreLike) -> None:
         if isinstance(core, CoreWithStore):

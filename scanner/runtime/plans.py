@@ -26,6 +26,7 @@ from scanner.runtime.build import (
     check_store,
     core_loop_factory,
     core_options,
+    outside_sensors,
 )
 from scanner.runtime.components import ReceiverComponent, SenderComponent
 from scanner.runtime.components.replay import add_replay, check_scenario, radio_view
@@ -70,7 +71,12 @@ def plan_run(config: Config, clock: Clock = SYSTEM_CLOCK) -> Plan:
     reporter = SourceHealthReporter(transport.sink, clock)
     supervisor = Supervisor(clock, reporter)
     # The core first: it must be consuming before the sources start filling its queue.
-    supervisor.add("core", core_loop_factory(str(store_path), options, events, clock))
+    supervisor.add(
+        "core",
+        core_loop_factory(
+            str(store_path), options, events, clock, outside_sensors=outside_sensors(config)
+        ),
+    )
     retention = add_retention(supervisor, str(store_path), schedule, clock)
     radios = add_sources(supervisor, reporter, config, transport.sink, clock)
     url = None
@@ -175,7 +181,12 @@ def plan_core(config: Config, clock: Clock = SYSTEM_CLOCK) -> Plan:
     schedule = RetentionSchedule.from_mapping(config.section("store"))
     events = EventQueue(topts.queue_size)
     supervisor = Supervisor(clock)
-    supervisor.add("core", core_loop_factory(str(store_path), options, events, clock))
+    supervisor.add(
+        "core",
+        core_loop_factory(
+            str(store_path), options, events, clock, outside_sensors=outside_sensors(config)
+        ),
+    )
     retention = add_retention(supervisor, str(store_path), schedule, clock)
     receivers: list[ReceiverComponent] = []
 

@@ -114,3 +114,26 @@ def test_replay_counts_option_writes_the_file(tmp_path: Path) -> None:
     assert main(["replay", str(SCENARIO), "--fast", "--counts", str(out)]) == 0
     first = json.loads(out.read_text().splitlines()[0])
     assert set(first) == {"ts", "in_zone", "heard"}
+
+
+def test_sensors_table_is_checked() -> None:
+    from scanner.config import parse_config
+    from scanner.runtime.build import outside_sensors
+
+    config = parse_config(
+        '[[sensors]]\nname = "in"\nplacement = "inside"\n\n'
+        '[[sensors]]\nname = "street"\nplacement = "outside"\nclock_offset_s = -1.5\n'
+    )
+    assert [(s.name, s.placement, s.clock_offset_s) for s in config.sensors] == [
+        ("in", "inside", 0.0),
+        ("street", "outside", -1.5),
+    ]
+    assert outside_sensors(config) == frozenset({"street"})
+    for bad, why in (
+        ('[[sensors]]\nname = "x"\nplacement = "roof"\n', "placement"),
+        ('[[sensors]]\nplacement = "gate"\n', "needs a name"),
+        ('[[sensors]]\nname = "x"\n[[sensors]]\nname = "x"\n', "named twice"),
+        ("sensors = 3\n", "array of tables"),
+    ):
+        with pytest.raises(ConfigError, match=why):
+            parse_config(bad)
