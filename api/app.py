@@ -7,7 +7,6 @@ document that says, per operation, which role it needs and which errors it can a
 
 from __future__ import annotations
 
-import importlib
 import logging
 import time
 from collections.abc import Callable
@@ -27,6 +26,7 @@ from api.routers import (
     audit,
     devices,
     events,
+    export,
     health,
     session,
     tokens,
@@ -78,11 +78,20 @@ def create_app(
 
     routers = [
         m.router
-        for m in (health, session, alerts, events, devices, allowlist, zone, users, tokens, audit)
+        for m in (
+            health,
+            session,
+            alerts,
+            events,
+            devices,
+            allowlist,
+            zone,
+            users,
+            tokens,
+            audit,
+            export,
+        )
     ]
-    export_router = _export_router()
-    if export_router is not None:
-        routers.append(export_router)
     for router in routers:
         app.include_router(router)
     _serve_page(app, settings)
@@ -97,19 +106,6 @@ def create_app(
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
-
-
-def _export_router() -> APIRouter | None:
-    # The export router is its own piece of work; the API runs without it until it exists.
-    try:
-        module = importlib.import_module("api.routers.export")
-    except ModuleNotFoundError as exc:
-        if exc.name != "api.routers.export":
-            raise
-        _LOGGER.info("export router not installed; /api/v1/export is absent")
-        return None
-    router: APIRouter = module.router
-    return router
 
 
 def _serve_page(app: FastAPI, settings: ApiSettings) -> None:

@@ -19,7 +19,7 @@ from api.problems import ApiProblem
 from api.settings import ApiSettings
 from scanner.store.db import Store
 from scanner.store.sessions import session_user, token_user
-from scanner.store.users import ROLE_RANK, User
+from scanner.store.users import ROLE_RANK, Role, User
 
 SESSION_COOKIE = "checkpoint_session"
 
@@ -70,7 +70,7 @@ class Principal:
         return self.user.username
 
     @property
-    def role(self) -> str:
+    def role(self) -> Role:
         return self.user.role
 
 

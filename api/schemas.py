@@ -3,11 +3,33 @@
 from __future__ import annotations
 
 import re
+from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-Role = Literal["guard", "supervisor", "admin"]
+from scanner.store.users import Role
+
+
+class SensorHealthStatus(StrEnum):
+    """What the page shows of a sensor: its own state, or 'silent' when it stopped reporting."""
+
+    OK = "ok"
+    STARTING = "starting"
+    DEGRADED = "degraded"
+    FAULT = "fault"
+    STOPPED = "stopped"
+    SILENT = "silent"
+
+
+class OverallStatus(StrEnum):
+    """The scanner as a whole, for /healthz."""
+
+    OK = "ok"
+    DEGRADED = "degraded"
+    FAULT = "fault"
+
+
 MatchKind = Literal["mac", "fingerprint", "ble_identity"]
 
 _MAC_RE = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
@@ -138,7 +160,7 @@ class SensorOut(BaseModel):
     sensor: str
     radio: str
     state: str = Field(description="as the sensor last reported it")
-    status: Literal["ok", "starting", "degraded", "fault", "stopped", "silent"] = Field(
+    status: SensorHealthStatus = Field(
         description="what the page shows: 'silent' when the sensor stopped reporting"
     )
     message: str
@@ -184,7 +206,7 @@ class RuntimeProcess(BaseModel):
 
 
 class Healthz(BaseModel):
-    status: Literal["ok", "degraded", "fault"]
+    status: OverallStatus
     version: str
     time: float
     store: StoreHealth

@@ -6,7 +6,7 @@ MACs keep changing), 1,000 BLE advertisements a second (rotating addresses) and 
 stream of SDR uplink bursts. The crowd churns: 250 new Wi-Fi MACs and 100 new BLE addresses a
 second, as per-burst MAC randomisation in a crowd, or someone flooding random MACs to exhaust the
 scanner's memory, produces. They feed the in-process transport into the real core, which writes
-the real store, all supervised and served by ``scanner.runtime.runner.serve`` as ``checkpoint
+the real store, all supervised and served by ``scanner.runtime.serve.serve`` as ``checkpoint
 run`` does. A visitor walks into the zone every two minutes, so alerts open and close under load.
 
 Measured: the deepest the core's queue got (it must stay bounded), records offered, handled and
@@ -28,9 +28,9 @@ from typing import Any
 
 from scanner.clock import SYSTEM_CLOCK, Clock
 from scanner.observations import BleAdvert, Radio, SdrBurst, SourceEvent
+from scanner.runtime.build import core_loop_factory
 from scanner.runtime.components import CoreLoop, SourceComponent
-from scanner.runtime.parts import core_loop_factory
-from scanner.runtime.runner import HealthWriter, serve
+from scanner.runtime.serve import HealthWriter, serve
 from scanner.runtime.supervisor import Supervisor
 from scanner.runtime.transport import EventQueue, InProcessTransport
 from scanner.sources.base import Sink, Source, SourceOptions

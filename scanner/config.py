@@ -13,6 +13,20 @@ from pathlib import Path
 from typing import Any
 
 SECTIONS = ("site", "store", "wifi", "ble", "sdr", "core", "api", "transport", "export")
+# Arrays of tables: ``[[sensors]]`` names each sensor of a zone and where it stands.
+ARRAYS = ("sensors",)
+# Where a sensor stands relative to the zone (FORMATS.md).
+PLACEMENTS = ("inside", "gate", "outside")
+
+
+@dataclass(frozen=True, slots=True)
+class SensorPlace:
+    """One ``[[sensors]]`` entry: a sensor's name, where it is, and its known clock offset."""
+
+    name: str
+    placement: str
+    clock_offset_s: float = 0.0
+
 
 DEFAULT_STATE_DIR = Path("/var/lib/checkpoint")
 
@@ -29,6 +43,7 @@ class Config:
     site: str = "checkpoint"
     state_dir: Path = DEFAULT_STATE_DIR
     sections: dict[str, dict[str, Any]] = field(default_factory=dict)
+    sensors: tuple[SensorPlace, ...] = ()
 
     @property
     def db_path(self) -> Path:
@@ -50,20 +65,47 @@ def parse_config(text: str, path: Path | None = None) -> Config:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{where}: not valid TOML: {exc}") from exc
-    unknown = sorted(set(data) - set(SECTIONS))
+    unknown = sorted(set(data) - set(SECTIONS) - set(ARRAYS))
     if unknown:
         raise ConfigError(
             f"{where}: unknown section(s) {', '.join(unknown)}; "
-            f"expected some of {', '.join(SECTIONS)}"
+            f"expected some of {', '.join(SECTIONS + ARRAYS)}"
         )
+    sensors = _sensors(data.pop("sensors", []), where)
     for name, value in data.items():
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: [{name}] must be a table")
     site = data.get("site", {})
     state_dir = Path(site.get("state_dir", DEFAULT_STATE_DIR))
     return Config(
-        path=path, site=str(site.get("name", "checkpoint")), state_dir=state_dir, sections=data
+        path=path,
+        site=str(site.get("name", "checkpoint")),
+        state_dir=state_dir,
+        sections=data,
+        sensors=sensors,
     )
+
+
+def _sensors(raw: Any, where: str) -> tuple[SensorPlace, ...]:
+    if not isinstance(raw, list) or not all(isinstance(s, dict) for s in raw):
+        raise ConfigError(f"{where}: [[sensors]] must be an array of tables")
+    out: list[SensorPlace] = []
+    for entry in raw:
+        name = entry.get("name")
+        placement = entry.get("placement", "inside")
+        offset = entry.get("clock_offset_s", 0.0)
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"{where}: every [[sensors]] entry needs a name")
+        if placement not in PLACEMENTS:
+            raise ConfigError(
+                f"{where}: sensor {name!r} placement must be one of {', '.join(PLACEMENTS)}"
+            )
+        if isinstance(offset, bool) or not isinstance(offset, int | float):
+            raise ConfigError(f"{where}: sensor {name!r} clock_offset_s must be a number")
+        if name in {s.name for s in out}:
+            raise ConfigError(f"{where}: sensor {name!r} is named twice")
+        out.append(SensorPlace(name, placement, float(offset)))
+    return tuple(out)
 
 
 def load_config(path: str | Path) -> Config:

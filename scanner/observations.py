@@ -28,6 +28,16 @@ class Radio(StrEnum):
     SDR = "sdr"
 
 
+class SensorState(StrEnum):
+    """What a source says of itself in its health reports."""
+
+    OK = "ok"
+    STARTING = "starting"
+    DEGRADED = "degraded"
+    FAULT = "fault"
+    STOPPED = "stopped"
+
+
 _NO_BYTES_MAP: dict[int, bytes] = {}
 _NO_STR_BYTES_MAP: dict[str, bytes] = {}
 
@@ -93,7 +103,7 @@ class SensorStatus:
     mono: float
     sensor: str  # "wifi", "ble", "sdr" (or "wifi:wlan1" when several)
     radio: Radio
-    state: str  # "ok" | "starting" | "degraded" | "fault" | "stopped"
+    state: str  # a SensorState value
     message: str = ""
     counters: dict[str, int] = field(default_factory=dict)
     detail: dict[str, Any] = field(default_factory=dict)

@@ -24,6 +24,7 @@ from scanner.store.allowlist import (
     replace_entries,
 )
 from scanner.store.db import Store
+from scanner.store.devices import get_device
 
 router = APIRouter(prefix="/api/v1/allowlist", tags=["allowlist"])
 
@@ -69,11 +70,11 @@ def put_allowlist(
 
 
 def _device_entries(store: Store, device_id: str, label: str) -> list[tuple[str, str, str]]:
-    rows = store.query("SELECT identifiers, kind, vendor FROM devices WHERE id = ?", (device_id,))
-    if not rows:
+    device = get_device(store, device_id)
+    if device is None:
         raise ApiProblem(404, f"no device {device_id!r}", type_="not-found")
-    ids = device_identifiers(rows[0]["identifiers"])
-    text = label or f"{rows[0]['vendor'] or rows[0]['kind']} {device_id}"
+    ids = device_identifiers(device["identifiers"])
+    text = label or f"{device['vendor'] or device['kind']} {device_id}"
     found: list[tuple[str, str, str]] = []
     for key, kind in IDENTIFIER_KINDS.items():
         for value in getattr(ids, key):

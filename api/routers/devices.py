@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -11,7 +10,7 @@ from api.deps import CurrentUser, StoreDep
 from api.schemas import DeviceOut, DevicePage, Identifiers
 from scanner.store.allowlist import list_entries
 from scanner.store.db import Store
-from scanner.store.where import where_clause
+from scanner.store.devices import find_devices
 
 router = APIRouter(prefix="/api/v1/devices", tags=["devices"])
 
@@ -19,12 +18,8 @@ router = APIRouter(prefix="/api/v1/devices", tags=["devices"])
 IDENTIFIER_KINDS = {"macs": "mac", "fingerprints": "fingerprint", "ble": "ble_identity"}
 
 
-def device_identifiers(raw: str) -> Identifiers:
-    """The device row's identifiers JSON, tolerant of missing keys and odd values."""
-    try:
-        data: Any = json.loads(raw)
-    except (TypeError, ValueError):
-        data = {}
+def device_identifiers(data: Any) -> Identifiers:
+    """A device's identifiers, tolerant of missing keys and odd values."""
     if not isinstance(data, dict):
         data = {}
     clean: dict[str, list[str]] = {}
@@ -34,19 +29,11 @@ def device_identifiers(raw: str) -> Identifiers:
     return Identifiers(**clean)
 
 
-def _json_list(raw: str) -> list[Any]:
-    try:
-        value = json.loads(raw)
-    except (TypeError, ValueError):
-        return []
-    return value if isinstance(value, list) else []
-
-
 def allowlisted_values(store: Store) -> set[tuple[str, str]]:
     return {(e.match, e.value.lower()) for e in list_entries(store)}
 
 
-def device_out(row: Any, allowed: set[tuple[str, str]]) -> DeviceOut:
+def device_out(row: dict[str, Any], allowed: set[tuple[str, str]]) -> DeviceOut:
     ids = device_identifiers(row["identifiers"])
     listed = any(
         (kind, value.lower()) in allowed
@@ -59,9 +46,9 @@ def device_out(row: Any, allowed: set[tuple[str, str]]) -> DeviceOut:
         vendor=row["vendor"],
         first_seen=row["first_seen"],
         last_seen=row["last_seen"],
-        radios=[str(r) for r in _json_list(row["radios"])],
+        radios=[str(r) for r in row["radios"]],
         identifiers=ids,
-        evidence=_json_list(row["evidence"]),
+        evidence=list(row["evidence"]),
         last_rssi=row["last_rssi"],
         in_zone=bool(row["in_zone"]),
         ambient=bool(row["ambient"]),
@@ -80,13 +67,7 @@ def list_devices(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> DevicePage:
-    where, params = where_clause(
-        ("in_zone = ?", None if in_zone is None else int(in_zone)), ("last_seen >= ?", since)
-    )
-    rows = store.query(
-        f"SELECT * FROM devices {where} ORDER BY last_seen DESC, id LIMIT ? OFFSET ?",  # noqa: S608
-        (*params, limit + 1, offset),
-    )
+    rows = find_devices(store, in_zone=in_zone, since=since, limit=limit + 1, offset=offset)
     allowed = allowlisted_values(store)
     return DevicePage(
         items=[device_out(r, allowed) for r in rows[:limit]],

@@ -12,10 +12,19 @@ from fastapi import APIRouter, Response
 from pydantic import ValidationError
 
 from api.deps import ClockDep, CurrentUser, SettingsDep, StoreDep
-from api.schemas import DiskHealth, Healthz, RuntimeProcess, SensorOut, StoreHealth
+from api.schemas import (
+    DiskHealth,
+    Healthz,
+    OverallStatus,
+    RuntimeProcess,
+    SensorHealthStatus,
+    SensorOut,
+    StoreHealth,
+)
 from api.settings import ApiSettings
 from scanner import __version__
-from scanner.runtime.runner import RUNTIME_HEALTH_KEY
+from scanner.observations import SensorState
+from scanner.runtime.serve import RUNTIME_HEALTH_KEY
 from scanner.store.db import Store
 from scanner.store.health import list_sensors
 
@@ -23,7 +32,7 @@ _LOGGER = logging.getLogger(__name__)
 
 router = APIRouter(tags=["health"])
 
-_STATUSES = {"ok", "starting", "degraded", "fault", "stopped"}
+_STATUSES = {str(s) for s in SensorState}
 
 
 # The core's input queue counts its drops per sensor under this name in the sensor's counters.
@@ -57,7 +66,7 @@ def sensor_out(raw: dict[str, Any], now: float, stale_s: float, core_drops: int 
         sensor=raw["sensor"],
         radio=raw["radio"],
         state=state,
-        status=status,  # type: ignore[arg-type]
+        status=SensorHealthStatus(status),
         message=raw["message"],
         updated_ts=raw["updated_ts"],
         last_obs_ts=raw["last_obs_ts"],
@@ -158,7 +167,7 @@ def healthz(store: StoreDep, settings: SettingsDep, clock: ClockDep, response: R
     sensors: list[SensorOut] = []
     runtime: dict[str, RuntimeProcess] = {}
     try:
-        version = int(store.query("PRAGMA user_version")[0][0])
+        version = store.schema_version()
         runtime = runtime_now(store, now, settings.sensor_stale_s)
         sensors = sensors_now(store, settings, now, runtime)
         store_health = StoreHealth(ok=True, schema_version=version)
@@ -173,7 +182,7 @@ def healthz(store: StoreDep, settings: SettingsDep, clock: ClockDep, response: R
     else:
         status = "degraded"
     return Healthz(
-        status=status,  # type: ignore[arg-type]
+        status=OverallStatus(status),
         version=__version__,
         time=now,
         store=store_health,

@@ -58,7 +58,7 @@ def login(
     )
     return SessionOut(
         username=result.user.username,
-        role=result.user.role,  # type: ignore[arg-type]
+        role=result.user.role,
         expires_ts=ts + settings.session_ttl_s,
         via="session",
         demo=settings.demo,
@@ -70,14 +70,10 @@ def login(
 def whoami(principal: CurrentUser, store: StoreDep, settings: SettingsDep) -> SessionOut:
     expires: float | None = None
     if principal.session_token is not None:
-        rows = store.query(
-            "SELECT expires_ts FROM sessions WHERE token_hash = ?",
-            (session_store.token_hash(principal.session_token),),
-        )
-        expires = float(rows[0]["expires_ts"]) if rows else None
+        expires = session_store.session_expiry(store, principal.session_token)
     return SessionOut(
         username=principal.username,
-        role=principal.role,  # type: ignore[arg-type]
+        role=principal.role,
         expires_ts=expires,
         via="session" if principal.via == "session" else "token",
         demo=settings.demo,

@@ -19,7 +19,7 @@ Username = Annotated[str, Path(min_length=1, max_length=32)]
 def user_out(user: user_store.User, now: float) -> UserOut:
     return UserOut(
         username=user.username,
-        role=user.role,  # type: ignore[arg-type]
+        role=user.role,
         has_password=user.has_password,
         has_pin=user.has_pin,
         disabled=user.disabled,

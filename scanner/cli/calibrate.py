@@ -63,7 +63,11 @@ def _measure(args: argparse.Namespace, store: Any) -> int:
     else:
         allowlist = Allowlist(_config_allowlist(args.config))
         events = _listen(args.config, args.seconds)
-    allowlist.refresh(store)
+    from scanner.store.allowlist import list_entries
+
+    allowlist.set_stored(
+        [{"match": e.match, "value": e.value, "label": e.label} for e in list_entries(store)]
+    )
     found = cal.measure(events, allowlist)
     if not found:
         raise cal.CalibrationError(
@@ -93,7 +97,7 @@ def _config_allowlist(config_path: str) -> tuple[dict[str, str], ...]:
 def _listen(config_path: str, seconds: float) -> Iterator[SourceEvent]:
     """Everything the configured radios hear for ``seconds``."""
     from scanner.clock import SYSTEM_CLOCK
-    from scanner.runtime.parts import source_builder
+    from scanner.runtime.build import source_builder
 
     config = load_config(config_path)
     heard: list[SourceEvent] = []

@@ -6,8 +6,8 @@ import argparse
 from pathlib import Path
 
 from scanner.config import Config
-from scanner.runtime.launch import launch, load
-from scanner.runtime.processes import plan_capture
+from scanner.runtime.plans import plan_capture
+from scanner.runtime.serve import launch, load
 
 
 def run(args: argparse.Namespace) -> int:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from scanner.runtime.demo import BUNDLED_SCENARIO, DemoOptions, plan_demo, print_banner
-from scanner.runtime.launch import launch
-from scanner.runtime.processes import Plan
+from scanner.runtime.demo_plan import BUNDLED_SCENARIO, DemoOptions, plan_demo, print_banner
+from scanner.runtime.plans import Plan
+from scanner.runtime.serve import launch
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,4 +1,5 @@
-"""`checkpoint eval DIR... [--json]`: replay each scenario and score it against truth.json."""
+"""`checkpoint eval DIR... [--json] [--ack-after S]`: replay each scenario (with a guard who
+acknowledges each alarm S seconds after it starts) and score it against truth.json."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from scanner.config import ConfigError
 from scanner.errors import CheckpointError
 
 
@@ -15,13 +17,16 @@ def run(args: argparse.Namespace) -> int:
     from scanner.sim.run import replay_fast
     from scanner.sim.scoring import pooled, score
 
+    if args.ack_after < 0:
+        sys.stderr.write("checkpoint eval: --ack-after must not be negative\n")
+        return 2
     parts: list[tuple[dict[str, Any], list[Any], int | None]] = []
     results: list[dict[str, Any]] = []
     for directory in args.dir:
         try:
             truth = json.loads((Path(directory) / "truth.json").read_text(encoding="utf-8"))
-            result = replay_fast(directory)
-        except (OSError, ValueError, CheckpointError) as exc:
+            result = replay_fast(directory, ack_after_s=args.ack_after, config=args.config)
+        except (OSError, ValueError, CheckpointError, ConfigError) as exc:
             sys.stderr.write(f"checkpoint eval: {directory}: {exc}\n")
             return 1
         s = score(truth, result.lines, result.stats.handsets_counted)

@@ -56,16 +56,31 @@ def _simulate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", default="mixed", help="scenario profile (see docs)")
 
 
+def _ack_after(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--ack-after",
+        type=float,
+        default=20.0,
+        metavar="S",
+        help="a guard acknowledges each alarm S seconds after it starts (0: nobody does)",
+    )
+
+
 def _replay(p: argparse.ArgumentParser) -> None:
     p.add_argument("dir")
     p.add_argument("--fast", action="store_true", help="as fast as possible, not real time")
-    p.add_argument("--alerts", metavar="OUT", help="write raised/updated alerts as NDJSON")
+    p.add_argument("--alerts", metavar="OUT", help="write the alert lines as NDJSON ('-': stdout)")
+    p.add_argument("--counts", metavar="OUT", help="write handsets per minute as NDJSON")
     p.add_argument("--db", help="also keep the store here")
+    p.add_argument("--config", help="the site's TOML (default: the scenario's own site.toml)")
+    _ack_after(p)
 
 
 def _eval(p: argparse.ArgumentParser) -> None:
     p.add_argument("dir", nargs="+")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--config", help="the site's TOML (default: each scenario's own site.toml)")
+    _ack_after(p)
 
 
 def _export(p: argparse.ArgumentParser) -> None:

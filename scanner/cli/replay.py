@@ -1,48 +1,58 @@
-"""`checkpoint replay DIR --fast --alerts OUT`: run the core over a scenario.
+"""`checkpoint replay DIR --fast --alerts OUT [--ack-after S]`: run the core over a scenario.
 
 With ``--fast`` the records go through the core as fast as it can take them, on the
-recording's own timeline; without it, at real-time pace. ``--alerts`` writes one NDJSON line
-each time an alert is raised or gains a handset (FORMATS.md); ``--db`` also keeps the store.
+recording's own timeline; without it, at real-time pace. ``--alerts`` writes the FORMATS.md
+alert lines, ``--counts`` the handsets per minute; ``--db`` also keeps the store. A simulated
+guard acknowledges every alarm ``--ack-after`` seconds after it starts (0: nobody).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING
 
+from scanner.config import ConfigError
 from scanner.errors import CheckpointError
+
+if TYPE_CHECKING:
+    from scanner.sinks import Sink
+    from scanner.store.db import Store
 
 
 def run(args: argparse.Namespace) -> int:
     from scanner.sim.run import replay_fast
+    from scanner.sinks.ndjson import CountsSink, NdjsonSink
     from scanner.store.db import Store, StoreError
 
-    out: IO[str] | None = None
-    store = None
-    try:
-        if args.alerts:
-            out = (
-                sys.stdout if args.alerts == "-" else Path(args.alerts).open("w", encoding="utf-8")  # noqa: SIM115
+    if args.ack_after < 0:
+        sys.stderr.write("checkpoint replay: --ack-after must not be negative\n")
+        return 2
+    with contextlib.ExitStack() as stack:
+        try:
+            sinks: list[Sink] = []
+            if args.alerts:
+                sinks.append(NdjsonSink.to_file(_open(stack, args.alerts)))
+            if args.counts:
+                sinks.append(CountsSink.to_file(_open(stack, args.counts)))
+            store = None
+            if args.db:
+                store = Store(args.db)
+                stack.callback(store.close)
+            if not args.fast:
+                return _realtime(args.dir, store, sinks, args.ack_after, args.config)
+            started = time.monotonic()
+            result = replay_fast(
+                args.dir, store=store, sinks=sinks, ack_after_s=args.ack_after, config=args.config
             )
-        if args.db:
-            store = Store(args.db)
-        sink = _writer(out) if out is not None else None
-        if not args.fast:
-            return _realtime(args.dir, store, sink)
-        started = time.monotonic()
-        result = replay_fast(args.dir, store=store, on_line=sink)
-    except (CheckpointError, StoreError, OSError) as exc:
-        sys.stderr.write(f"checkpoint replay: {exc}\n")
-        return 1
-    finally:
-        if out is not None and out is not sys.stdout:
-            out.close()
-        if store is not None:
-            store.close()
+        except (CheckpointError, ConfigError, StoreError, OSError) as exc:
+            sys.stderr.write(f"checkpoint replay: {exc}\n")
+            return 1
     summary = {
         "records": result.records,
         "alerts": result.stats.alerts,
@@ -54,41 +64,54 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _writer(out: IO[str]) -> Any:
-    def write(line: dict[str, Any]) -> None:
-        out.write(json.dumps(line, separators=(",", ":")) + "\n")
-        out.flush()
-
-    return write
+def _open(stack: contextlib.ExitStack, target: str) -> IO[str]:
+    if target == "-":
+        return sys.stdout
+    return stack.enter_context(Path(target).open("w", encoding="utf-8"))
 
 
-def _realtime(directory: str, store: Any, sink: Any) -> int:
+def _realtime(
+    directory: str,
+    store: Store | None,
+    sinks: Sequence[Sink],
+    ack_after_s: float,
+    config: str | None,
+) -> int:
     """Real-time pace: the scenario replay source feeding the core, until the recording ends."""
     import threading
 
-    from scanner.core.options import CoreOptions
     from scanner.core.pipeline import Core
     from scanner.observations import SourceEvent
-    from scanner.sim.run import load_allowlist
+    from scanner.runtime.core_runner import CoreRunner, SimulatedGuard
+    from scanner.sim.run import load_site
+    from scanner.sinks.store import StoreInputs, StoreSink
     from scanner.sources.replay import ScenarioReplay
 
-    core = Core(
-        store, CoreOptions(allowlist=load_allowlist(directory)), sinks=[sink] if sink else []
-    )
+    site = load_site(directory, config)
+    all_sinks = list(sinks)
+    inputs = None
+    run_tag = ""
+    if store is not None:
+        all_sinks.append(StoreSink(store))
+        inputs = StoreInputs(store)
+        run_tag = inputs.next_run()
+    core = Core(site.options, run_tag=run_tag, outside_sensors=site.outside)
+    guard = SimulatedGuard(ack_after_s) if ack_after_s > 0 else None
+    runner = CoreRunner(core, all_sinks, inputs, guard)
     lock = threading.Lock()
     done = threading.Event()
 
     def feed(event: SourceEvent) -> None:
         with lock:
-            core.handle(event)
+            runner.handle(event)
 
     replay = ScenarioReplay(directory, feed, realtime=True, loop=False)
     replay.start()
     try:
         while replay.state not in ("stopped", "fault") and not done.wait(1.0):
             with lock:
-                core.tick()
+                runner.tick(core.clock.monotonic())
     except KeyboardInterrupt:
         replay.stop()
-    core.close()
+    runner.close()
     return 0 if replay.state != "fault" else 1

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 
 from scanner.config import Config
-from scanner.runtime.launch import launch, load
-from scanner.runtime.processes import plan_run
+from scanner.runtime.plans import plan_run
+from scanner.runtime.serve import launch, load
 
 
 def run(args: argparse.Namespace) -> int:

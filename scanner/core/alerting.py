@@ -1,20 +1,34 @@
-"""Alert lifecycle: raised, updated, resolved, from the fusion state; stored and published.
+"""Alert lifecycle: raised, updated, acknowledged, resolved, from the fusion state.
 
-There is at most one open handset alert: it is raised when the first handset presence appears,
-updated each time it gains a handset (or another radio), and resolved once no handset has been
-in the zone for ``resolve_after_s``. Uplink energy alone opens an "unidentified transmitter"
-alert of its own, resolved when the energy stops or a handset is named.
+An alert is about the handsets it names, and a guard's acknowledgement is about those handsets:
+
+* A handset (a transmitter in the zone not joined by fusion to one an open alert already names)
+  that enters while an alert is open and unacknowledged joins that alert, and the tablet alarms
+  for it (``AlertUpdated`` with ``alarm``). When every open alert is acknowledged, it raises an
+  alert of its own: a new handset after an acknowledgement always alarms again.
+* A handset an open alert already names (its other radio, a rotated address, the same phone
+  back within the hold) stays with that alert: no new alarm, and the alert's acknowledgement
+  and note stay with it.
+* An alert closes once none of its handsets has been in the zone for ``resolve_after_s``; when
+  a new handset enters while the only unacknowledged alert has none of its own left inside, that
+  alert closes at once and the newcomer gets a new alert, so one alert never spans an empty
+  zone between two visitors.
+* A guard may acknowledge an alert after it closed: the tablet keeps an unacknowledged alarm on
+  screen until it is acknowledged, even when the phone has left.
+
+Uplink energy alone opens an "unidentified transmitter" alert of its own, resolved when the
+energy stops or a handset is named. While a handset is named, energy is supporting evidence on
+the alerts with handsets inside.
 
 A core that starts over a store (after a crash, a power cut or a restart) **adopts** the alerts
-its predecessor left open instead of raising them again: an adopted alert attaches to the
+its predecessor left open instead of raising them again: an adopted alert recognises the
 transmitters it was about (by MAC, BLE address or IE fingerprint, as stored in the devices
-table) and to any other handset then in the zone, like any open alert; if nothing is heard in
-the zone within ``adopt_grace_s`` it is resolved as ``left_zone``. Monotonic time does not
-survive a restart, so an adopted alert's duration is its stored duration plus the new run's
-monotonic time since adoption.
+table); if none is heard in the zone within ``adopt_grace_s`` it is resolved as ``left_zone``.
+Monotonic time does not survive a restart, so an adopted alert's duration is its stored duration
+plus the new run's monotonic time since adoption.
 
-The store is optional: ``checkpoint replay --fast`` runs without one. Sinks are called with one
-line per raised or updated alert (the FORMATS.md NDJSON record) and are how replay writes it.
+Nothing here writes: every transition is an event (``scanner.core.events``) handed to
+``emit``; the store, the alert lines and the live feed are sinks of those events.
 """
 
 from __future__ import annotations
@@ -22,16 +36,28 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from scanner.core.events import (
+    Acknowledge,
+    AlertAcknowledged,
+    AlertAlarmed,
+    AlertRaised,
+    AlertResolved,
+    AlertTouched,
+    AlertUpdated,
+    AlertView,
+    CoreEvent,
+    EvidenceWanted,
+    LeftOpen,
+)
 from scanner.core.fusion import Fusion, Presence
 from scanner.core.options import CoreOptions
-from scanner.store.db import Store
 
 _LOGGER = logging.getLogger(__name__)
 
-AlertSink = Callable[[dict[str, Any]], None]
+Emit = Callable[[CoreEvent], None]
 # A device id -> its identifiers ({"macs": [...], "fingerprints": [...], "ble": [...]}).
 IdentifierLookup = Callable[[str], Mapping[str, list[str]] | None]
 
@@ -39,6 +65,9 @@ HANDSET = "handset"
 UNIDENTIFIED = "unidentified_transmitter"
 # Store an open alert's duration at most this often when nothing else changes.
 TOUCH_EVERY_S = 10.0
+# Closed alerts no guard has acknowledged yet, kept so a late acknowledgement still reaches
+# every sink; beyond this many the oldest is forgotten (the store keeps it acknowledgeable).
+MAX_CLOSED_UNACKED = 256
 
 
 @dataclass(slots=True)
@@ -49,7 +78,9 @@ class OpenAlert:
     kind: str
     raised_ts: float
     raised_mono: float
-    presence_keys: set[str] = field(default_factory=set)
+    # Transmitters this alert names, ever (to recognise its handsets), and those inside now.
+    owned: set[str] = field(default_factory=set)
+    present: set[str] = field(default_factory=set)
     energy_keys: set[str] = field(default_factory=set)
     handsets: int = 0
     sensors: list[str] = field(default_factory=list)
@@ -60,19 +91,23 @@ class OpenAlert:
     touched_mono: float = 0.0
     # Left open by an earlier run and not yet seen again: what it was about, to recognise it.
     adopted: Adopted | None = None
+    acknowledged: bool = False
 
-    def line(self, ts: float, event: str) -> dict[str, Any]:
-        """The NDJSON record of FORMATS.md, with the confidence and reasons added."""
-        return {
-            "ts": round(ts, 3),
-            "alert_id": self.id,
-            "event": event,
-            "kind": self.kind,
-            "handsets": self.handsets,
-            "sensors": list(self.sensors),
-            "confidence": self.confidence,
-            "reasons": list(self.reasons),
-        }
+    def view(self, mono: float) -> AlertView:
+        """The alert as it stands at ``mono``, for the events."""
+        return AlertView(
+            id=self.id,
+            kind=self.kind,
+            title=_title(self),
+            raised_ts=self.raised_ts,
+            confidence=self.confidence,
+            handsets=self.handsets,
+            sensors=tuple(self.sensors),
+            reasons=tuple(self.reasons),
+            device_ids=tuple(self.device_ids),
+            duration_s=round(max(0.0, mono - self.raised_mono), 1),
+            acknowledged=self.acknowledged,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,67 +134,72 @@ class Adopted:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class _Pending:
-    """An open alert found in the store at start, adopted at the first step of the timeline."""
-
-    record: Any  # scanner.store.alerts.AlertRecord (imported lazily with the store)
-    adopted: Adopted
-
-
 class Alerting:
     """Turns fusion state into alert transitions."""
 
     def __init__(
         self,
         options: CoreOptions,
-        store: Store | None = None,
-        sinks: list[AlertSink] | None = None,
+        emit: Emit,
         identifiers: IdentifierLookup | None = None,
     ) -> None:
         self._options = options
-        self._store = store
-        self.sinks: list[AlertSink] = list(sinks or [])
-        self.handset: OpenAlert | None = None
+        self._emit = emit
+        self.handsets: list[OpenAlert] = []  # open handset alerts, oldest first
         self.unidentified: OpenAlert | None = None
+        self._closed: dict[str, AlertView] = {}  # closed, not yet acknowledged
         self._seq = 0
         self._identifiers = identifiers
-        self._pending: list[_Pending] = []
-        self.counters: dict[str, int] = {"raised": 0, "updated": 0, "resolved": 0, "adopted": 0}
-        if store is not None:
-            self._pending = _load_open(store)
+        self._pending: list[LeftOpen] = []
+        self.counters: dict[str, int] = {
+            "raised": 0,
+            "updated": 0,
+            "resolved": 0,
+            "adopted": 0,
+            "acknowledged": 0,
+            "alarms": 0,
+        }
+
+    @property
+    def handset(self) -> OpenAlert | None:
+        """The newest open handset alert, if any."""
+        return self.handsets[-1] if self.handsets else None
+
+    def adopt(self, alerts: tuple[LeftOpen, ...]) -> None:
+        """Alerts an earlier run left open: taken over at the next step of the timeline."""
+        self._pending.extend(alerts)
 
     # -- adoption of what an earlier run left open -------------------------------------------
     def _adopt_pending(self, ts: float, mono: float) -> None:
         """Take over the alerts found open at start; ``mono`` starts the new run's clock."""
         pending, self._pending = self._pending, []
-        for item in sorted(pending, key=lambda p: p.record.raised_ts, reverse=True):
-            rec = item.record
-            attr = "handset" if rec.kind == HANDSET else "unidentified"
+        for rec in sorted(pending, key=lambda p: p.raised_ts):
             # Durations come from the monotonic clock, which restarted: carry the stored one.
-            duration = float(rec.duration_s or 0.0)
-            alert = OpenAlert(rec.id, rec.kind, rec.raised_ts, mono - duration)
+            alert = OpenAlert(rec.id, rec.kind, rec.raised_ts, mono - rec.duration_s)
             alert.handsets = rec.handsets
             alert.sensors = list(rec.sensors)
             alert.reasons = list(rec.reasons)
             alert.device_ids = list(rec.device_ids)
             alert.confidence = rec.confidence
+            alert.acknowledged = rec.acknowledged
             alert.quiet_since = mono
             alert.touched_mono = mono
-            alert.adopted = item.adopted
-            if getattr(self, attr) is not None:
-                # An older one also left open (should not happen: one per kind is kept open).
-                # The newer one carries on; this one can no longer be told apart from it.
+            alert.adopted = Adopted(rec.keys, rec.fingerprints)
+            if rec.kind == HANDSET:
+                self.handsets.append(alert)
+            elif self.unidentified is None:
+                self.unidentified = alert
+            else:
+                # Two uplink alerts left open cannot be told apart; the newer one carries on.
                 _LOGGER.warning("alert %s was left open beside a newer one; clearing it", rec.id)
-                self._resolve(alert, ts, mono, "cleared")
-                continue
-            setattr(self, attr, alert)
+                self._resolve(self.unidentified, ts, mono, "cleared")
+                self.unidentified = alert
             self.counters["adopted"] += 1
             _LOGGER.info(
                 "alert %s (%s) left open by the previous run adopted: %d transmitter(s) known",
                 rec.id,
                 rec.kind,
-                len(item.adopted.keys),
+                len(rec.keys),
             )
 
     def _hold_s(self, alert: OpenAlert) -> float:
@@ -168,18 +208,6 @@ class Alerting:
         if alert.adopted is not None:
             return max(self._options.adopt_grace_s, self._options.resolve_after_s)
         return self._options.resolve_after_s
-
-    def _recognised(self, alert: OpenAlert, presences: list[Presence]) -> set[str]:
-        """Keys of the adopted alert's own transmitters among ``presences``."""
-        adopted = alert.adopted
-        if adopted is None:
-            return set()
-        lookup = self._identifiers
-        return {
-            p.key
-            for p in presences
-            if adopted.recognises(p.key, lookup(p.identity) if lookup is not None else None)
-        }
 
     def _new_id(self, kind: str, ts: float) -> str:
         self._seq += 1
@@ -191,54 +219,143 @@ class Alerting:
         """Bring the alerts in line with fusion's state at this moment."""
         if self._pending:
             self._adopt_pending(ts, mono)
-        self._sync_handset(fusion, ts, mono)
+        self._sync_handsets(fusion, ts, mono)
         self._sync_unidentified(fusion, ts, mono)
 
-    def _sync_handset(self, fusion: Fusion, ts: float, mono: float) -> None:
-        active = list(fusion.active.values())
-        alert = self.handset
-        if active:
-            energy = list(fusion.energy.findings.values())
-            sensors, reasons, devices, confidence = _summary(active, energy)
-            handsets = fusion.handsets_now()
-            keys = {p.key for p in active}
-            # Strong uplink energy on a new band is a transmitter entering too, even though it
-            # names no device: a phone with Wi-Fi and Bluetooth off must not hide behind another.
-            strong = {f.key for f in energy if f.level >= self._options.sdr_alone_min_snr_db}
-            if alert is None:
-                alert = OpenAlert(self._new_id(HANDSET, ts), HANDSET, ts, mono)
-                alert.presence_keys = keys
-                alert.energy_keys = strong
-                self._fill(alert, handsets, sensors, reasons, devices, confidence)
-                self.handset = alert
-                self._raise(alert)
-                return
-            alert.quiet_since = None
-            if alert.adopted is not None:
-                # The first presences after a restart: the alert's own transmitters back (not
-                # new), or other handsets, which the open alert takes in as it would anyway.
-                alert.presence_keys = self._recognised(alert, active)
-                alert.energy_keys = strong
-                alert.adopted = None
-                _LOGGER.info("adopted alert %s: handsets in the zone again", alert.id)
-            new = (keys - alert.presence_keys) | (strong - alert.energy_keys)
-            changed_sensors = sorted(set(sensors) - set(alert.sensors))
-            # Remember only what is present now: a transmitter that left and comes back while
-            # the alert is still open (someone else kept it open) is a new visit, and says so.
-            alert.presence_keys = keys
-            alert.energy_keys = strong
-            if new or changed_sensors:
-                self._fill(alert, handsets, sensors, reasons, devices, confidence)
-                self._update(alert, ts, mono, gained=bool(new))
-            elif mono - alert.touched_mono >= TOUCH_EVERY_S:
-                alert.handsets = handsets
-                self._touch(alert, ts, mono)
-        elif alert is not None:
-            if alert.quiet_since is None:
+    def _owner_of(self, fusion: Fusion, presence: Presence) -> OpenAlert | None:
+        """The open alert that already names this transmitter's handset, if any.
+
+        Fusion's joins decide, except the one that would make one phone of two transmitters of
+        one radio heard at once. For an acknowledged alert only the joins an alarm can trust
+        count (a tracker's, or radios entering within ``link_window_s``): fusion also joins a
+        radio entering alone to the one handset inside lacking it, and a second visitor can be
+        that radio; staying silent then would hide a phone, where an unacknowledged alert is
+        alarming anyway.
+        """
+        key = presence.key
+        loose = fusion.handset_of(key)
+        strict = fusion.surely_handset_of(key)
+        radio = presence.radio
+        lookup = self._identifiers
+        for alert in reversed(self.handsets):
+            root, of = (
+                (strict, fusion.surely_handset_of)
+                if alert.acknowledged
+                else (
+                    loose,
+                    fusion.handset_of,
+                )
+            )
+            if any(
+                of(k) == root and not (k.split(":", 1)[0] == radio and fusion.heard_at_once(k, key))
+                for k in alert.owned
+            ):
+                return alert
+            adopted = alert.adopted
+            if adopted is not None and adopted.recognises(
+                presence.key, lookup(presence.identity) if lookup is not None else None
+            ):
+                return alert
+        return None
+
+    def _sync_handsets(self, fusion: Fusion, ts: float, mono: float) -> None:
+        active = fusion.active
+        for alert in self.handsets:
+            alert.present = {k for k in alert.owned if k in active}
+        owned = set().union(*(a.owned for a in self.handsets)) if self.handsets else set()
+        # Each transmitter that entered since the last step goes to the alert of its handset,
+        # or, a new handset, to the open unacknowledged alert, or to a new alert.
+        joined: dict[str, list[bool]] = {}  # alert id -> [gained a transmitter, new handset]
+        raised: list[OpenAlert] = []
+        for presence in sorted(
+            (p for k, p in active.items() if k not in owned), key=lambda p: p.started_mono
+        ):
+            target = self._owner_of(fusion, presence)
+            new_handset = target is None
+            if target is None:
+                target = self._open_unacknowledged(ts, mono)
+            if target is None:
+                target = OpenAlert(self._new_id(HANDSET, ts), HANDSET, ts, mono)
+                self.handsets.append(target)
+                raised.append(target)
+            target.owned.add(presence.key)
+            target.present.add(presence.key)
+            if target.adopted is not None:
+                # The first presence after a restart: the alert is current again. Its own
+                # transmitters back are no news; another handset joins it as a new one.
+                target.adopted = None
+                _LOGGER.info("adopted alert %s: handsets in the zone again", target.id)
+                if not new_handset:
+                    continue
+            flags = joined.setdefault(target.id, [False, False])
+            flags[0] = True
+            flags[1] = flags[1] or new_handset
+        energy = list(fusion.energy.findings.values())
+        # Strong uplink energy on a new band is a transmitter entering too, even though it names
+        # no device: it is said on the alerts with handsets inside (no alarm of its own).
+        strong = {f.key for f in energy if f.level >= self._options.sdr_alone_min_snr_db}
+        for alert in list(self.handsets):
+            if alert.present:
+                alert.quiet_since = None
+                new = alert in raised
+                self._refresh(alert, fusion, energy, strong, joined.get(alert.id), new, ts, mono)
+                if new:
+                    self._raise(alert)
+            elif alert.quiet_since is None:
                 alert.quiet_since = mono
             elif mono - alert.quiet_since >= self._hold_s(alert):
-                self._resolve(alert, ts, mono, "left_zone")
-                self.handset = None
+                self._close(alert, ts, mono, "left_zone")
+
+    def _open_unacknowledged(self, ts: float, mono: float) -> OpenAlert | None:
+        """The alert a new handset joins: the newest open one not yet acknowledged, if it still
+        has handsets inside (one whose handsets all left closes now: a new visitor is a new
+        alert, not the tail of the previous one's)."""
+        for alert in reversed(self.handsets):
+            if alert.acknowledged:
+                continue
+            if alert.present or alert.adopted is not None:
+                # (An alert left open by the previous run and not yet heard again: whether the
+                # zone was empty meanwhile is unknown, so it takes the handset in, as it would
+                # have before the restart.)
+                return alert
+            self._close(alert, ts, mono, "left_zone")
+        return None
+
+    def _refresh(
+        self,
+        alert: OpenAlert,
+        fusion: Fusion,
+        energy: list[Any],
+        strong: set[str],
+        joined: list[bool] | None,
+        new: bool,
+        ts: float,
+        mono: float,
+    ) -> None:
+        """Bring an alert with handsets inside up to date; ``new``: it is about to be raised."""
+        present = alert.present
+        new_energy = bool(strong - alert.energy_keys)
+        alert.energy_keys = strong
+        # The radios heard (cheap): the full summary is made only when something changed.
+        radios = {fusion.active[k].radio for k in present}
+        if energy:
+            radios.add("sdr")
+        changed_sensors = not radios.issubset(alert.sensors)
+        if new or joined is not None or new_energy or changed_sensors:
+            presences = [fusion.active[k] for k in present]
+            sensors, reasons, devices, confidence = _summary(presences, energy)
+            alert.handsets = len({fusion.handset_of(k) for k in present})
+            alert.sensors = sensors
+            alert.reasons = reasons
+            alert.device_ids = devices
+            alert.confidence = confidence
+            if new:
+                return  # raised by the caller with this content
+            gained = bool(joined and joined[0]) or new_energy
+            self._update(alert, ts, mono, gained, new_handset=bool(joined and joined[1]))
+        elif mono - alert.touched_mono >= TOUCH_EVERY_S:
+            alert.handsets = len({fusion.handset_of(k) for k in present})
+            self._touch(alert, ts, mono)
 
     def _sync_unidentified(self, fusion: Fusion, ts: float, mono: float) -> None:
         alert = self.unidentified
@@ -268,128 +385,85 @@ class Alerting:
             self._resolve(alert, ts, mono, "left_zone")
             self.unidentified = None
 
-    @staticmethod
-    def _fill(
-        alert: OpenAlert,
-        handsets: int,
-        sensors: list[str],
-        reasons: list[str],
-        devices: list[str],
-        confidence: float,
-    ) -> None:
-        alert.handsets = handsets
-        alert.sensors = sensors
-        alert.reasons = reasons
-        alert.device_ids = devices
-        alert.confidence = confidence
-
     # -- transitions -------------------------------------------------------------------------
-    def _emit(self, line: dict[str, Any]) -> None:
-        for sink in self.sinks:
-            sink(line)
-
     def _raise(self, alert: OpenAlert) -> None:
         self.counters["raised"] += 1
+        self.counters["alarms"] += 1
         alert.touched_mono = alert.raised_mono
         _LOGGER.info("alert %s raised: %s", alert.id, "; ".join(alert.reasons))
-        if self._store is not None:
-            from scanner.store.alerts import AlertRecord, raise_alert
+        ts, view = alert.raised_ts, alert.view(alert.raised_mono)
+        self._emit(AlertRaised(ts, view))
+        self._emit(AlertAlarmed(ts, alert.id, tuple(sorted(alert.present))))
+        self._emit(EvidenceWanted(ts, alert.id, view.device_ids))
 
-            raise_alert(
-                self._store,
-                AlertRecord(
-                    id=alert.id,
-                    kind=alert.kind,
-                    state="open",
-                    title=_title(alert),
-                    raised_ts=alert.raised_ts,
-                    updated_ts=alert.raised_ts,
-                    confidence=alert.confidence,
-                    handsets=alert.handsets,
-                    sensors=alert.sensors,
-                    reasons=alert.reasons,
-                    device_ids=alert.device_ids,
-                ),
-            )
-        self._emit(alert.line(alert.raised_ts, "raised"))
-
-    def _update(self, alert: OpenAlert, ts: float, mono: float, gained: bool) -> None:
+    def _update(
+        self, alert: OpenAlert, ts: float, mono: float, gained: bool, new_handset: bool
+    ) -> None:
         self.counters["updated"] += 1
         alert.touched_mono = mono
-        if self._store is not None:
-            from scanner.store.alerts import update_alert
-
-            update_alert(
-                self._store,
-                alert.id,
-                ts,
-                confidence=alert.confidence,
-                handsets=alert.handsets,
-                sensors=alert.sensors,
-                reasons=alert.reasons,
-                device_ids=alert.device_ids,
-                duration_s=round(mono - alert.raised_mono, 1),
-                title=_title(alert),
-            )
-        # The NDJSON feed has a line each time a transmitter enters: it may be a new handset,
-        # and a tracker that wrongly joined two phones must not hide the second.
-        if gained:
-            self._emit(alert.line(ts, "updated"))
+        # Only a handset the alert did not name sounds the alarm; it joins only an alert no
+        # guard has acknowledged (see the module docstring).
+        alarm = new_handset and not alert.acknowledged
+        self._emit(AlertUpdated(ts, alert.view(mono), gained=gained, alarm=alarm))
+        if alarm:
+            self.counters["alarms"] += 1
+            self._emit(AlertAlarmed(ts, alert.id, tuple(sorted(alert.present))))
 
     def _touch(self, alert: OpenAlert, ts: float, mono: float) -> None:
         alert.touched_mono = mono
-        if self._store is not None:
-            from scanner.store.alerts import touch_alert
-
-            touch_alert(self._store, alert.id, ts, round(mono - alert.raised_mono, 1))
+        self._emit(AlertTouched(ts, alert.id, round(mono - alert.raised_mono, 1)))
 
     def _resolve(self, alert: OpenAlert, ts: float, mono: float, resolution: str) -> None:
         self.counters["resolved"] += 1
         _LOGGER.info("alert %s resolved: %s", alert.id, resolution)
-        if self._store is not None:
-            from scanner.store.alerts import resolve_alert
+        view = alert.view(mono)
+        self._emit(AlertResolved(ts, view, resolution))
+        if not alert.acknowledged:
+            self._closed[alert.id] = view
+            while len(self._closed) > MAX_CLOSED_UNACKED:
+                del self._closed[next(iter(self._closed))]
 
-            resolve_alert(self._store, alert.id, ts, resolution, round(mono - alert.raised_mono, 1))
+    def _close(self, alert: OpenAlert, ts: float, mono: float, resolution: str) -> None:
+        self._resolve(alert, ts, mono, resolution)
+        self.handsets.remove(alert)
 
-    def resolve_handset(self, ts: float, mono: float, resolution: str) -> None:
-        """Close the open handset alert now (its handsets were allowlisted)."""
-        if self.handset is not None:
-            self._resolve(self.handset, ts, mono, resolution)
-            self.handset = None
+    def acknowledge(self, ack: Acknowledge, mono: float) -> bool:
+        """A guard acknowledged an alert: open, or closed but not yet acknowledged (the tablet
+        keeps an unacknowledged alarm until a guard acknowledges it). False when unknown."""
+        for alert in (*self.handsets, self.unidentified):
+            if alert is not None and alert.id == ack.alert_id:
+                if not alert.acknowledged:
+                    alert.acknowledged = True
+                    self.counters["acknowledged"] += 1
+                    self._emit(AlertAcknowledged(ack.ts, alert.view(mono), ack.by, ack.note))
+                return True
+        closed = self._closed.pop(ack.alert_id, None)
+        if closed is None:
+            return False
+        self.counters["acknowledged"] += 1
+        view = replace(closed, acknowledged=True)
+        self._emit(AlertAcknowledged(ack.ts, view, ack.by, ack.note))
+        return True
+
+    def open_alerts(self) -> list[OpenAlert]:
+        """The alerts open now."""
+        return [*self.handsets, *([self.unidentified] if self.unidentified else [])]
+
+    def resolve_emptied(self, fusion: Fusion, ts: float, mono: float, resolution: str) -> None:
+        """Close the handset alerts none of whose transmitters is in the zone any more (they
+        were allowlisted), at once."""
+        for alert in list(self.handsets):
+            if alert.present and not any(k in fusion.active for k in alert.present):
+                alert.present = set()
+                self._close(alert, ts, mono, resolution)
 
     def resolve_all(self, ts: float, mono: float, resolution: str = "cleared") -> None:
-        """Close whatever is open (the core is stopping or the allowlist covered it)."""
-        for attr in ("handset", "unidentified"):
-            alert = getattr(self, attr)
-            if alert is not None:
-                self._resolve(alert, ts, mono, resolution)
-                setattr(self, attr, None)
-
-
-def _load_open(store: Store) -> list[_Pending]:
-    """The alerts an earlier run left open, with the identifiers of their devices."""
-    from scanner.store.alerts import list_alerts
-    from scanner.store.devices import get_device
-
-    pending: list[_Pending] = []
-    for rec in list_alerts(store, state="open", limit=1000):
-        if rec.kind not in (HANDSET, UNIDENTIFIED):
-            continue
-        keys: set[str] = set()
-        fingerprints: set[str] = set()
-        for device_id in rec.device_ids:
-            if device_id.startswith("sdr:"):
-                keys.add(device_id)
-                continue
-            row = get_device(store, device_id)
-            if row is None:
-                continue
-            ids = row["identifiers"]
-            keys.update(f"wifi:{m}" for m in ids.get("macs", ()))
-            keys.update(f"ble:{a}" for a in ids.get("ble", ()))
-            fingerprints.update(ids.get("fingerprints", ()))
-        pending.append(_Pending(rec, Adopted(frozenset(keys), frozenset(fingerprints))))
-    return pending
+        """Close whatever is open (the core is stopping)."""
+        for alert in list(self.handsets):
+            self._close(alert, ts, mono, resolution)
+        if self.unidentified is not None:
+            self._resolve(self.unidentified, ts, mono, resolution)
+            self.unidentified = None
 
 
 def _summary(

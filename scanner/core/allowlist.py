@@ -1,9 +1,9 @@
 """The allowlist as the core applies it: authorised devices never raise an alert.
 
 Entries come from two places: the ``[core]`` config (``allowlist = [{match, value, label}]``)
-and the store, which the API edits. The store's entries are re-read whenever its
-``allowlist_version`` setting changes. A device matches by any of its identifiers: a Wi-Fi MAC,
-a Wi-Fi IE fingerprint, or a BLE identity (an address or the BLE tracker's device id).
+and the ones a supervisor edits through the API, which reach the core as an
+``AllowlistChanged`` input whenever they change. A device matches by any of its identifiers:
+a Wi-Fi MAC, a Wi-Fi IE fingerprint, or a BLE identity (an address or the BLE tracker's id).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import logging
 from collections.abc import Iterable, Mapping
 
 from scanner.core.devices import Device
-from scanner.store.db import Store
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -39,22 +38,14 @@ class Allowlist:
                 by_kind[kind][_norm(entry.get("value", ""))] = entry.get("label", "") or kind
         self._by_kind = by_kind
 
-    def refresh(self, store: Store | None) -> bool:
-        """Re-read the store's entries when its version changed; True when they did."""
-        if store is None:
-            return False
-        from scanner.store.allowlist import allowlist_version, list_entries
-
-        version = allowlist_version(store)
-        if version == self.version:
-            return False
-        self.version = version
+    def set_stored(self, entries: Iterable[Mapping[str, str]]) -> None:
+        """Replace the supervisor's entries (the config's stay)."""
         self._store_entries = [
-            {"match": e.match, "value": e.value, "label": e.label} for e in list_entries(store)
+            {"match": e.get("match", ""), "value": e.get("value", ""), "label": e.get("label", "")}
+            for e in entries
         ]
         self._rebuild()
-        _LOGGER.info("allowlist version %d: %d entries", version, len(self))
-        return True
+        _LOGGER.info("allowlist: %d entries", len(self))
 
     def __len__(self) -> int:
         return sum(len(v) for v in self._by_kind.values())

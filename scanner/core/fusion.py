@@ -75,6 +75,9 @@ class Fusion:
         self._span: dict[str, list[float]] = {}  # key -> [first, last] heard in the zone
         # Joins in the order they were made: (a, b, made by the tracker rather than co-entry).
         self._links: list[tuple[str, str, bool]] = []
+        # The joins an alarm trusts: a tracker's, and radios entering within ``link_window_s``
+        # (not the looser "no other phone it could be": a second visitor can be that phone).
+        self._strict: dict[str, str] = {}
         self.presences_total = 0
 
     # -- transmitters ------------------------------------------------------------------------
@@ -97,11 +100,14 @@ class Fusion:
             if other != key and mono - last <= self._options.identity_gap_s:
                 self._union(key, other)
                 self._links.append((other, key, True))
+                self._strict_union(key, other)
         siblings[key] = mono
         partner = self._co_entry(presence)
         if partner is not None:
             self._union(key, partner.key)
             self._links.append((key, partner.key, False))
+            if presence.started_mono - partner.started_mono <= self._options.link_window_s:
+                self._strict_union(key, partner.key)
         self.active[key] = presence
         self._seen.add(key)
         self.presences_total += 1
@@ -186,6 +192,32 @@ class Fusion:
         if ra != rb:
             self._parent[ra] = rb
             self._radios.setdefault(rb, set()).update(self._radios.pop(ra, set()))
+
+    def handset_of(self, key: str) -> str:
+        """The handset (a group of joined transmitters) this transmitter belongs to."""
+        return self._find(key)
+
+    def surely_handset_of(self, key: str) -> str:
+        """The handset of this transmitter by the joins an alarm trusts (see ``_strict``)."""
+        parent = self._strict
+        root = parent.setdefault(key, key)
+        while root != parent[root]:
+            root = parent[root]
+        parent[key] = root
+        return root
+
+    def _strict_union(self, a: str, b: str) -> None:
+        ra, rb = self.surely_handset_of(a), self.surely_handset_of(b)
+        if ra != rb:
+            self._strict[ra] = rb
+
+    def heard_at_once(self, earlier: str, later: str) -> bool:
+        """True when ``earlier`` was still heard in the zone as ``later`` entered: two
+        transmitters of one radio at once are two phones (one phone sends from one address)."""
+        se, sl = self._span.get(earlier), self._span.get(later)
+        if se is None or sl is None:
+            return False
+        return se[1] >= sl[0] - OVERLAP_TOLERANCE_S and se[0] < sl[0]
 
     def handsets_now(self) -> int:
         """Distinct handsets among the open presences."""

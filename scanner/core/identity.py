@@ -1,17 +1,18 @@
-"""Stand-in device identity for a radio whose tracker is not installed: one device per address.
+"""Device identity: which transmitters are one device.
 
-The real trackers (``wifi_tracking``, ``ble_tracking``) group a phone's rotating addresses into
-one device. When one is missing the core still runs, counting each address as a device, which
-over-counts handsets but never misses one.
+The trackers (``wifi_tracking``, ``ble_tracking``) group a phone's rotating addresses into one
+device. The one-device-per-address identities here are what tests use to judge presence and
+alerting on their own, without a tracker's grouping in the way.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from scanner.core.ble_tracking import BleTracker, TrackerOptions
+from scanner.core.wifi_tracking import WifiTracker, WifiTrackerOptions
 from scanner.observations import BleAdvert, WifiFrame
 
 
@@ -38,34 +39,23 @@ class AddressBleIdentity:
 
 
 def wifi_identity(section: Mapping[str, Any] | None = None, run_tag: str = "") -> WifiIdentity:
-    """The Wi-Fi tracker when installed (with its ``wifi_*`` options), else one per MAC.
+    """The Wi-Fi tracker with its ``wifi_*`` options.
 
     ``run_tag`` makes the tracker's counter-based ids unique across runs on one store.
     """
-    try:
-        module = importlib.import_module("scanner.core.wifi_tracking")
-    except ImportError:
-        return AddressWifiIdentity()
-    options = module.WifiTrackerOptions.from_mapping(dict(section or {}))
-    tracker: WifiIdentity = module.WifiTracker(options, run_tag=run_tag)
-    return tracker
+    options = WifiTrackerOptions.from_mapping(dict(section or {}))
+    return WifiTracker(options, run_tag=run_tag)
 
 
 def ble_identity(section: Mapping[str, Any] | None = None, run_tag: str = "") -> BleIdentity:
-    """The BLE tracker when installed (with its ``ble_*`` options), else one per address.
+    """The BLE tracker with its ``ble_*`` options.
 
     ``run_tag`` makes the tracker's counter-based ids unique across runs on one store.
     """
-    try:
-        module = importlib.import_module("scanner.core.ble_tracking")
-    except ImportError:
-        return AddressBleIdentity()
-    cls = module.TrackerOptions
-    names = {f.name for f in dataclasses.fields(cls)}
+    names = {f.name for f in dataclasses.fields(TrackerOptions)}
     values = {
         k.removeprefix("ble_"): v
         for k, v in (section or {}).items()
         if k.startswith("ble_") and k.removeprefix("ble_") in names
     }
-    tracker: BleIdentity = module.BleTracker(cls(**values), run_tag=run_tag)
-    return tracker
+    return BleTracker(TrackerOptions(**values), run_tag=run_tag)

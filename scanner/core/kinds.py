@@ -1,17 +1,17 @@
 """What kind of device sent a frame or an advertisement, and the evidence for it.
 
-BLE classification belongs to the BLE source (``scanner.sources.ble.classify``); it is loaded
-lazily and, when absent, every advertiser is of unknown kind. Wi-Fi stations are judged here
+BLE classification belongs to the BLE source (``scanner.sources.ble.classify``, pure Python:
+no radio library is loaded with it). Wi-Fi stations are judged here
 from what the core sees of them: who they talk to and whether they randomise their address.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from typing import Any
 
 from scanner.observations import BleAdvert, WifiFrame
+from scanner.sources.ble.classify import classify
 
 
 def wifi_kind(frame: WifiFrame) -> tuple[str, str]:
@@ -27,17 +27,8 @@ def wifi_kind(frame: WifiFrame) -> tuple[str, str]:
 
 
 def ble_classifier() -> Callable[[BleAdvert], Any]:
-    """The BLE source's classifier, or one that knows nothing when it is not installed."""
-    try:
-        module = importlib.import_module("scanner.sources.ble.classify")
-    except ImportError:
-        return _no_class
-    classify: Callable[[BleAdvert], Any] = module.classify
+    """The BLE source's classifier."""
     return classify
-
-
-def _no_class(advert: BleAdvert) -> Any:
-    return None
 
 
 def ble_kind(cls: Any) -> tuple[str, str | None, str]:

@@ -3,8 +3,11 @@
     observation -> device tracking -> zone presence -> detectors -> fusion -> alerting -> sinks
 
 ``Core.handle`` takes every record a source delivers (frames, adverts, bursts, health) in time
-order; ``Core.tick`` moves time on when nothing arrives, so silence ends presences and resolves
-alerts. All decisions use ``mono``; ``ts`` goes only into records. The store is optional.
+order, and the inputs a person or the previous run gives (``scanner.core.events``: allowlist,
+acknowledgement, calibration, alerts left open); ``Core.tick`` moves time on when nothing
+arrives, so silence ends presences and resolves alerts. Both return what happened as a list of
+events; the core writes nothing itself (sinks do, ``scanner/sinks/``). All decisions use
+``mono``; ``ts`` goes only into records.
 """
 
 from __future__ import annotations
@@ -17,18 +20,32 @@ from typing import Any
 
 from scanner.clock import SYSTEM_CLOCK, Clock
 from scanner.core import presence as zone
-from scanner.core.alerting import Alerting, AlertSink
+from scanner.core.alerting import Alerting
 from scanner.core.allowlist import Allowlist
 from scanner.core.ambient import AmbientBaseline
 from scanner.core.detectors import DetectorBank, DetectorInput, Finding, build_registry
 from scanner.core.devices import Device, DeviceTable
+from scanner.core.events import (
+    Acknowledge,
+    AdoptAlerts,
+    AllowlistChanged,
+    CalibrationChanged,
+    CoreEvent,
+    CoreInput,
+    DeviceChanged,
+    HandsetMinute,
+    RestoreAmbient,
+    SensorHealth,
+    SensorHeard,
+    SettingChanged,
+)
 from scanner.core.fusion import Fusion
 from scanner.core.identity import BleIdentity, WifiIdentity, ble_identity, wifi_identity
 from scanner.core.kinds import ble_classifier, ble_kind, wifi_kind
 from scanner.core.options import CoreOptions
-from scanner.core.presence import Presence, PresenceParams, ZoneModel, calibrations_from_setting
+from scanner.core.presence import Presence, PresenceParams, ZoneModel
+from scanner.core.sightings import SightingAggregator
 from scanner.observations import BleAdvert, SdrBurst, SensorStatus, SourceEvent, WifiFrame
-from scanner.store.db import Store
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -36,7 +53,6 @@ _LOGGER = logging.getLogger(__name__)
 TICK_EVERY_S = 1.0
 AMBIENT_EVERY_S = 10.0
 AMBIENT_SETTING = "ambient_baseline"
-RUN_SETTING = "core_runs"  # how many times a core has started on this store
 # Per-transmitter state of silent transmitters is swept this often (amortised: a sweep walks
 # every transmitter, so it must not run on every tick under a flood of new MACs).
 PRUNE_EVERY_S = 5.0
@@ -58,34 +74,42 @@ class CoreStats:
     alerts: dict[str, int]
 
 
+_RECORDS = (WifiFrame, BleAdvert, SdrBurst, SensorStatus)
+
+
 class Core:
     """The pipeline, one instance per site. Not thread-safe: one consumer feeds it."""
 
     def __init__(
         self,
-        store: Store | None = None,
         options: CoreOptions | None = None,
         clock: Clock = SYSTEM_CLOCK,
-        sinks: list[AlertSink] | None = None,
+        *,
+        run_tag: str = "",
+        sightings: bool = True,
+        outside_sensors: frozenset[str] = frozenset(),
         wifi_tracker: WifiIdentity | None = None,
         ble_tracker: BleIdentity | None = None,
         classify: Callable[[BleAdvert], Any] | None = None,
     ) -> None:
         self.options = options or CoreOptions()
-        self.store = store
         self.clock = clock
         self.counters: Counter[str] = Counter()
         self.devices = DeviceTable()
         self.zone = ZoneModel(self.options)
         self.detectors = DetectorBank(build_registry(self.options))
         self.fusion = Fusion(self.options)
-        self.alerting = Alerting(self.options, store, sinks, self._identifiers_of)
+        self._out: list[CoreEvent] = []
+        self.alerting = Alerting(self.options, self._out.append, self._identifiers_of)
         self.ambient = AmbientBaseline(self.options)
         self.allowlist = Allowlist(self.options.allowlist)
         self.sensors: dict[str, SensorStatus] = {}
-        # Tracker ids are counters; with a store they carry this run's number, so a restarted
+        # Tracker ids are counters; over a store they carry this run's number, so a restarted
         # core never reuses an id already naming another device in the ``devices`` table.
-        self.run_tag = _next_run(store) if store is not None else ""
+        self.run_tag = run_tag
+        # Sensors placed outside the zone: what they hear is a device heard, never on its own
+        # a device inside (fusing their levels with an inside sensor's is a later step).
+        self._outside = outside_sensors
         self._wifi = wifi_tracker or wifi_identity(self.options.trackers, self.run_tag)
         self._ble = ble_tracker or ble_identity(self.options.trackers, self.run_tag)
         self._classify = classify or ble_classifier()
@@ -94,42 +118,68 @@ class Core:
         }
         self._presence: dict[str, Presence] = {}
         self._owner: dict[str, str] = {}  # transmitter key -> device id
+        self._sensor_of: dict[str, str] = {}  # transmitter key -> the sensor judging it
         self._in_zone: set[str] = set()
         self._wall_offset: float | None = None  # ts - mono of the latest record
         self._last_tick = float("-inf")
         self._last_ambient = float("-inf")
-        self._last_poll = float("-inf")
-        self._last_store = float("-inf")
+        self._last_flush = float("-inf")
         self._last_prune = float("-inf")
-        self._sightings: Any = None
-        self._noted: dict[str, float] = {}  # sensor -> mono of the last observation stored
-        if store is not None:
-            from scanner.store.sightings import SightingAggregator
-
-            self._sightings = SightingAggregator()
-            self._poll_store(force=True)
-            # The site need not be learned again after a restart.
-            self.ambient.restore(store.get_setting(AMBIENT_SETTING), clock.monotonic())
+        self._last_mono: float | None = None
+        self._sightings = SightingAggregator() if sightings else None
+        self._noted: dict[str, float] = {}  # sensor -> mono of the last "heard" event
+        # Handsets per minute (FORMATS.md counts): the minute, and device ids heard / inside.
+        self._minute: int | None = None
+        self._heard_minute: dict[str, str] = {}  # transmitter key -> device id
+        self._inside_minute: set[str] = set()  # transmitter keys in the zone
 
     # -- input -------------------------------------------------------------------------------
-    def handle(self, event: SourceEvent) -> None:
-        """Process one record from a source."""
+    def handle(self, event: SourceEvent | CoreInput) -> list[CoreEvent]:
+        """Process one record from a source, or one input; returns what happened."""
+        if isinstance(event, _RECORDS):
+            self._record(event)
+        elif isinstance(event, Acknowledge):
+            self.alerting.acknowledge(event, self._now())
+        elif isinstance(event, AllowlistChanged):
+            self.allowlist.set_stored(event.entries)
+            self._recheck_allowlist()
+        elif isinstance(event, CalibrationChanged):
+            self.zone.set_calibrations(event.calibrations)
+        elif isinstance(event, AdoptAlerts):
+            self.alerting.adopt(event.alerts)
+        elif isinstance(event, RestoreAmbient):
+            # The site need not be learned again after a restart.
+            self.ambient.restore(event.snapshot, self._now())
+        else:
+            self.counters["unknown_event"] += 1
+        return self._take()
+
+    def _take(self) -> list[CoreEvent]:
+        if not self._out:
+            return []
+        out = list(self._out)
+        self._out.clear()
+        return out
+
+    def _now(self) -> float:
+        """Where the timeline is: the latest record's time, else the clock's."""
+        return self._last_mono if self._last_mono is not None else self.clock.monotonic()
+
+    def _record(self, event: SourceEvent) -> None:
         self._wall_offset = event.ts - event.mono
+        self._last_mono = event.mono
         if isinstance(event, WifiFrame):
             self._wifi_frame(event)
         elif isinstance(event, BleAdvert):
             self._ble_advert(event)
         elif isinstance(event, SdrBurst):
             self._sdr_burst(event)
-        elif isinstance(event, SensorStatus):
-            self._status(event)
         else:
-            self.counters["unknown_event"] += 1
+            self._status(event)
             return
-        if self.store is not None and not isinstance(event, SensorStatus):
-            self._note_observation(event.sensor, event.ts, event.mono)
+        self._note_observation(event.sensor, event.ts, event.mono)
         if event.mono - self._last_tick >= TICK_EVERY_S:
-            self.tick(event.mono)
+            self._tick(event.mono)
 
     def _wifi_frame(self, frame: WifiFrame) -> None:
         self.counters["wifi_frames"] += 1
@@ -155,8 +205,12 @@ class Core:
             self._check_allowlist(device)
         if self._sightings is not None:
             self._sightings.add(key, "wifi", frame.sensor, frame.mac, frame.ts, frame.rssi_dbm)
+        self._heard(device, f"wifi:{frame.mac}", frame.ts)
         if frame.rssi_dbm is None:
             self.counters["wifi_no_rssi"] += 1
+            return
+        if frame.sensor in self._outside:
+            self.counters["outside_sensor_records"] += 1
             return
         self._observe_level(
             f"wifi:{frame.mac}",
@@ -189,7 +243,11 @@ class Core:
             self._check_allowlist(device)
         if self._sightings is not None:
             self._sightings.add(key, "ble", advert.sensor, address, advert.ts, advert.rssi_dbm)
+        self._heard(device, f"ble:{address}", advert.ts)
         if advert.rssi_dbm is None:
+            return
+        if advert.sensor in self._outside:
+            self.counters["outside_sensor_records"] += 1
             return
         self._observe_level(
             f"ble:{address}",
@@ -208,6 +266,10 @@ class Core:
         key = f"sdr:{band}"
         if self._sightings is not None:
             self._sightings.add(key, "sdr", burst.sensor, band, burst.ts, burst.snr_db)
+        if burst.sensor in self._outside:
+            self.counters["outside_sensor_records"] += 1
+            return
+        self._sensor_of[key] = burst.sensor
         level = burst.snr_db - self.zone.offset(burst.sensor)
         th = self.zone.thresholds(burst.sensor, "sdr")
         pres = self._presence.setdefault(key, Presence())
@@ -231,6 +293,7 @@ class Core:
         th = self.zone.thresholds(sensor, radio)
         pres = self._presence.setdefault(key, Presence())
         self._owner[key] = device.id
+        self._sensor_of[key] = sensor
         was_in = pres.in_zone
         zone.update(pres, mono, level, th, self._params[radio])
         self.ambient.observe(key, mono, level, th.enter_dbm)
@@ -250,6 +313,8 @@ class Core:
     ) -> None:
         if pres.in_zone:
             self._in_zone.add(key)
+            if device is not None and _counts_as_handset(device):
+                self._inside_minute.add(key)
         else:
             self._in_zone.discard(key)
         if device is not None:
@@ -286,13 +351,13 @@ class Core:
     def _sync_alerts(self, ts: float, mono: float) -> None:
         before = self.alerting.counters["raised"] + self.alerting.counters["updated"]
         self.alerting.sync(self.fusion, ts, mono)
-        if (
-            self.store is not None
-            and self.alerting.counters["raised"] + self.alerting.counters["updated"] != before
-        ):
-            # An alert's devices are in the store when the alert is: the API turns them into
-            # allowlist entries, and a core restarted a moment later recognises them by them.
-            self.flush(ts)
+        if self.alerting.counters["raised"] + self.alerting.counters["updated"] != before:
+            # An alert's devices go out with the alert: the API turns them into allowlist
+            # entries, and a core restarted a moment later recognises them by them.
+            self._emit_devices()
+
+    def _emit_devices(self) -> None:
+        self._out.extend(DeviceChanged(d.to_dict()) for d in self.devices.dirty())
 
     def _identifiers_of(self, device_id: str) -> dict[str, list[str]] | None:
         device = self.devices.get(device_id)
@@ -300,21 +365,47 @@ class Core:
 
     def _status(self, status: SensorStatus) -> None:
         self.sensors[status.sensor] = status
-        if self.store is not None:
-            from scanner.store.health import record_status
-
-            record_status(self.store, status)
+        self._out.append(SensorHealth(status))
 
     def _note_observation(self, sensor: str, ts: float, mono: float) -> None:
         """The sensor strip shows when each radio last heard something (once a second)."""
         # Throttled on the monotonic clock: after the wall clock steps back (NTP at boot, no
         # RTC) a wall-clock throttle would keep "last heard" frozen at the pre-step time.
-        if mono - self._noted.get(sensor, float("-inf")) < 1.0 or self.store is None:
+        if mono - self._noted.get(sensor, float("-inf")) < 1.0:
             return
         self._noted[sensor] = mono
-        from scanner.store.health import note_observation
+        self._out.append(SensorHeard(sensor, ts))
 
-        note_observation(self.store, sensor, ts)
+    # -- handsets per minute -----------------------------------------------------------------
+    def _heard(self, device: Device, key: str, ts: float) -> None:
+        self._roll_minute(ts)
+        if _counts_as_handset(device):
+            self._heard_minute[key] = device.id
+
+    def _roll_minute(self, ts: float) -> None:
+        minute = int(ts // 60)
+        if self._minute is None:
+            self._minute = minute
+        while self._minute < minute:
+            self._end_minute()
+            self._minute += 1
+
+    def _end_minute(self) -> None:
+        """Hand out the minute's handsets: transmitters joined into handsets by fusion where
+        it knows them (inside the zone), else by the trackers' device ids."""
+        if self._minute is None:
+            return
+        fusion = self.fusion
+        seen = fusion.seen
+        inside = {fusion.handset_of(k) for k in self._inside_minute}
+        heard = {
+            fusion.handset_of(k) if k in seen else device_id
+            for k, device_id in self._heard_minute.items()
+        }
+        self._out.append(HandsetMinute(self._minute * 60.0, len(inside), len(heard | inside)))
+        self._heard_minute = {}
+        # Still inside as the next minute starts: inside during it too.
+        self._inside_minute = {k for k in self._inside_minute if k in self._in_zone}
 
     # -- allowlist ---------------------------------------------------------------------------
     def _check_allowlist(self, device: Device) -> None:
@@ -326,32 +417,49 @@ class Core:
                 self.counters["allowlisted_devices"] += 1
                 self.fusion.drop_identity(device.id)
 
-    def _recheck_allowlist(self, mono: float) -> None:
+    def _recheck_allowlist(self) -> None:
+        # Entries changed: every device is checked against them again.
         had_handsets = bool(self.fusion.active)
         for device in self.devices:
             self._check_allowlist(device)
+        mono = self._last_mono
+        if mono is None:
+            return  # before the first record: nothing is open on this run's timeline yet
         ts = self._ts(mono)
-        if had_handsets and not self.fusion.active and self.alerting.handset is not None:
-            # Everything the alert was about is now authorised: close it as such at once.
-            self.alerting.resolve_handset(ts, mono, "allowlisted")
+        if had_handsets:
+            # An alert whose every handset is now authorised closes as such at once.
+            self.alerting.resolve_emptied(self.fusion, ts, mono, "allowlisted")
         self.alerting.sync(self.fusion, ts, mono)
 
     # -- time --------------------------------------------------------------------------------
+    def ts_at(self, mono: float) -> float:
+        """The wall-clock time of a point on the monotonic timeline."""
+        return self._ts(mono)
+
     def _ts(self, mono: float) -> float:
         offset = self._wall_offset
         if offset is None:
             return self.clock.wall() - self.clock.monotonic() + mono
         return mono + offset
 
-    def tick(self, now_mono: float | None = None) -> None:
+    def tick(self, now_mono: float | None = None) -> list[CoreEvent]:
         """Move time on: silence ends presences, alerts resolve, housekeeping runs."""
         mono = self.clock.monotonic() if now_mono is None else now_mono
+        self._tick(mono)
+        return self._take()
+
+    def _tick(self, mono: float) -> None:
         self._last_tick = mono
+        if self._last_mono is None or mono > self._last_mono:
+            self._last_mono = mono
         ts = self._ts(mono)
+        self._roll_minute(ts)
         for key in list(self._in_zone):
             pres = self._presence[key]
             radio = "sdr" if key.startswith("sdr:") else key.split(":", 1)[0]
-            th = self.zone.thresholds(radio, radio)
+            # The sensor that put it in the zone judges it leaving, with that sensor's own
+            # calibration (the same thresholds as on entry).
+            th = self.zone.thresholds(self._sensor_of.get(key, radio), radio)
             if zone.expire(pres, mono, th, self._params[radio]) and not pres.in_zone:
                 self._in_zone.discard(key)
                 device = self.devices.get(self._owner.get(key, key))
@@ -373,20 +481,14 @@ class Core:
                     device.ambient = True
                     device.dirty = True
                 self.counters["ambient_learned"] += 1
-            if learned and self.store is not None:
-                with self.store.write() as conn:
-                    self.store.set_setting(conn, AMBIENT_SETTING, self.ambient.snapshot())
+            if learned:
+                self._out.append(SettingChanged(AMBIENT_SETTING, self.ambient.snapshot()))
         if mono - self._last_prune >= PRUNE_EVERY_S:
             self._last_prune = mono
             self._prune(mono)
-        if self.store is not None:
-            if mono - self._last_poll >= self.options.allowlist_poll_s:
-                self._last_poll = mono
-                if self._poll_store():
-                    self._recheck_allowlist(mono)
-            if mono - self._last_store >= self.options.store_devices_every_s:
-                self._last_store = mono
-                self.flush(ts)
+        if mono - self._last_flush >= self.options.store_devices_every_s:
+            self._last_flush = mono
+            self._flush(ts)
 
     def _prune(self, mono: float) -> None:
         """Forget per-transmitter state of transmitters silent longer than it can matter.
@@ -411,17 +513,18 @@ class Core:
         presence, ambient = self._presence, self.ambient
         for key in [k for k in self._owner if k not in presence and not ambient.watches(k)]:
             del self._owner[key]
+        for key in [k for k in self._sensor_of if k not in presence]:
+            del self._sensor_of[key]
         self._prune_devices(mono)
 
     def _prune_devices(self, mono: float) -> None:
         keep = {p.identity for p in self.fusion.active.values()}
-        handset = self.alerting.handset
-        if handset is not None:
-            keep.update(handset.device_ids)
-        written = self.store is None  # without a store nothing waits to be written
+        for alert in self.alerting.handsets:
+            keep.update(alert.device_ids)
 
         def removable(device: Device) -> bool:
-            return not device.in_zone and device.id not in keep and (written or not device.dirty)
+            # A dirty device has a change not yet handed out: it goes after the next flush.
+            return not device.in_zone and device.id not in keep and not device.dirty
 
         dropped = self.devices.forget(
             lambda d: mono - d.last_mono > DEVICE_FORGET_S and removable(d)
@@ -430,29 +533,30 @@ class Core:
             dropped += self.devices.evict_oldest(len(self.devices) - MAX_DEVICES, removable)
         self.counters["pruned_devices"] += dropped
 
-    def _poll_store(self, force: bool = False) -> bool:
-        store = self.store
-        if store is None:
-            return False
-        self.zone.set_calibrations(calibrations_from_setting(store.get_setting("zone_calibration")))
-        return self.allowlist.refresh(store) or force
-
-    def flush(self, ts: float | None = None) -> None:
-        """Write changed devices and finished sighting minutes to the store."""
-        if self.store is None:
-            return
-        from scanner.store.devices import upsert_devices
-
-        upsert_devices(self.store, [d.to_dict() for d in self.devices.dirty()])
+    def _flush(self, ts: float | None) -> None:
+        """Hand out changed devices and finished sighting minutes (all of them: ``ts`` None)."""
+        self._emit_devices()
         if self._sightings is not None:
-            self._sightings.flush(self.store, ts)
+            self._out.extend(self._sightings.take(ts))
 
-    def close(self, now_mono: float | None = None) -> None:
-        """End of input: store what is pending. Open alerts stay open (they are still true)."""
+    def flush(self, ts: float | None = None) -> list[CoreEvent]:
+        """Changed devices and finished sighting minutes now, not at the next periodic flush."""
+        self._flush(ts)
+        return self._take()
+
+    def close(self, now_mono: float | None = None) -> list[CoreEvent]:
+        """End of input: hand out what is pending. Open alerts stay open (they are still true)."""
         mono = self.clock.monotonic() if now_mono is None else now_mono
-        if self.store is not None:
-            self.flush(None)
+        if self._minute is not None:
+            self._end_minute()
+            self._minute = None
+        self._flush(None)
         _LOGGER.debug("core closed at %.1f", mono)
+        return self._take()
+
+    def unacknowledged_alerts(self) -> list[str]:
+        """Ids of the open alerts no guard has acknowledged yet."""
+        return [a.id for a in self.alerting.open_alerts() if not a.acknowledged]
 
     def stats(self) -> CoreStats:
         return CoreStats(
@@ -464,13 +568,10 @@ class Core:
         )
 
 
-def _next_run(store: Store) -> str:
-    """Count this start in the store and return its number, as a tag for device ids."""
-    with store.write() as conn:
-        runs = store.get_setting(RUN_SETTING, 0)
-        run = (runs if isinstance(runs, int) and runs >= 0 else 0) + 1
-        store.set_setting(conn, RUN_SETTING, run)
-    return str(run)
+def _counts_as_handset(device: Device) -> bool:
+    """A handset for the counts: classified as one (an unknown kind may alert, but is not
+    counted as a phone), not ambient, not allowlisted."""
+    return device.kind == "handset" and not device.ambient and device.allowlisted is None
 
 
 def _key(radio: str, raw_id: str) -> str:

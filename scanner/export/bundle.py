@@ -80,7 +80,7 @@ def top_folder(period: Period) -> str:
 
 def _chain_rows(store: Store, table: str) -> list[dict[str, Any]]:
     cols = ", ".join(CHAIN_COLUMNS[table])
-    return [dict(r) for r in store.query(f"SELECT {cols} FROM {table} ORDER BY seq")]  # noqa: S608
+    return [dict(r) for r in store.query(f"SELECT {cols} FROM {table} ORDER BY seq")]  # noqa: S608 - fixed table and column names
 
 
 def _pseudonymise_chain(rows: list[dict[str, Any]], pseudo: Pseudonymiser) -> None:

@@ -1,11 +1,15 @@
 """Scoring alerts against ground truth, exactly by the FORMATS.md rules.
 
 * A **visit** is one zone interval ``[t0, t1]`` of a handset that is not allowlisted.
-* A visit is **detected** when an alert line (raised or updated) has ``ts - start`` in
-  ``[t0 - 1, t1 + 5]``; its time to alert is the first such time minus ``t0``, floored at 0.
-* An alert line outside every visit's ``[t0 - 1, t1 + 5]`` is a **false alarm**.
+* A visit is **detected** when an alert line with ``alarm: true`` has ``ts - start`` in
+  ``[t0 - 5, t1 + 5]`` (an alarm a few seconds before the phone crosses is a warning in time);
+  its time to alert is the first such time minus ``t0``, floored at 0.
+* An ``alarm: true`` line outside every visit's ``[t0 - 5, t1 + 5]`` is a **false alarm**.
+* ``recall`` is detected / visits, null when there are no visits; the 95th percentile is linear
+  interpolation between closest ranks.
 
-Added: the handsets the core counted against the handsets that visited the zone.
+Added: the handsets the core counted against the handsets that visited the zone, and how many
+alarm lines there were.
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-EARLY_S = 1.0
+# FORMATS.md: the window around a visit in which an alarm counts for it.
+EARLY_S = 5.0
 LATE_S = 5.0
 
 
@@ -25,7 +30,7 @@ class Score:
 
     visits: int
     detected: int
-    recall: float
+    recall: float | None
     false_alarms: int
     false_alarms_per_hour: float
     median_time_to_alert_s: float | None
@@ -75,13 +80,11 @@ def score(
     lines: Iterable[Mapping[str, Any]],
     handsets_counted: int | None = None,
 ) -> Score:
-    """Score alert lines (raised/updated, with ``ts``) against one scenario's truth."""
+    """Score alert lines (with ``ts`` and ``alarm``) against one scenario's truth."""
     start = float(truth["start"])
     duration = float(truth["duration_s"])
     visits = visits_of(truth)
-    times = sorted(
-        float(ln["ts"]) - start for ln in lines if ln.get("event") in ("raised", "updated")
-    )
+    times = _alarm_times(start, lines)
     tta: list[float] = []
     for _dev, t0, t1 in visits:
         hit = next((t for t in times if t0 - EARLY_S <= t <= t1 + LATE_S), None)
@@ -97,7 +100,7 @@ def score(
     return Score(
         visits=len(visits),
         detected=len(tta),
-        recall=round(len(tta) / len(visits), 4) if visits else 1.0,
+        recall=round(len(tta) / len(visits), 4) if visits else None,
         false_alarms=false_alarms,
         false_alarms_per_hour=round(false_alarms / (duration / 3600.0), 3) if duration else 0.0,
         median_time_to_alert_s=_round(percentile(tta, 0.5)),
@@ -135,7 +138,7 @@ def pooled(
     return Score(
         visits=visits,
         detected=detected,
-        recall=round(detected / visits, 4) if visits else 1.0,
+        recall=round(detected / visits, 4) if visits else None,
         false_alarms=fa,
         false_alarms_per_hour=round(fa / (duration / 3600.0), 3) if duration else 0.0,
         median_time_to_alert_s=_round(percentile(tta, 0.5)),
@@ -151,16 +154,18 @@ def pooled(
 
 
 def _times(truth: Mapping[str, Any], lines: Sequence[Mapping[str, Any]]) -> list[float]:
-    start = float(truth["start"])
-    times = sorted(
-        float(ln["ts"]) - start for ln in lines if ln.get("event") in ("raised", "updated")
-    )
+    times = _alarm_times(float(truth["start"]), lines)
     out: list[float] = []
     for _dev, t0, t1 in visits_of(truth):
         hit = next((t for t in times if t0 - EARLY_S <= t <= t1 + LATE_S), None)
         if hit is not None:
             out.append(max(0.0, hit - t0))
     return out
+
+
+def _alarm_times(start: float, lines: Iterable[Mapping[str, Any]]) -> list[float]:
+    """Seconds after ``start`` of the lines the guard is alarmed by, in order."""
+    return sorted(float(ln["ts"]) - start for ln in lines if ln.get("alarm") is True)
 
 
 def _round(value: float | None) -> float | None:

@@ -33,7 +33,7 @@ MAX_WAIT_S = 0.5
 
 
 def scenario_files(directory: str | Path) -> dict[Radio, list[Path]]:
-    """The recordings present in a scenario directory, per radio."""
+    """The recordings present in a scenario directory, per radio (one sensor's layout)."""
     d = Path(directory)
     if not d.is_dir():
         raise RecordingError(f"{d} is not a scenario directory")
@@ -75,19 +75,48 @@ def _reader(radio: Radio, path: Path, counters: Counter[str]) -> Iterator[Source
     return records
 
 
+def scenario_sensors(directory: str | Path) -> list[tuple[str | None, Path]]:
+    """The sensors of a scenario: ``(None, dir)`` for the one-sensor layout (records keep their
+    radio's name), plus ``(NAME, dir/sensors/NAME)`` for each sensor of a several-sensor one."""
+    d = Path(directory)
+    scenario_files(d)  # a clear error for a path that is not a directory
+    out: list[tuple[str | None, Path]] = [(None, d)]
+    sensors = d / "sensors"
+    if sensors.is_dir():
+        out.extend((p.name, p) for p in sorted(sensors.iterdir()) if p.is_dir())
+    return out
+
+
 def iter_scenario(
-    directory: str | Path, counters: Counter[str] | None = None
+    directory: str | Path,
+    counters: Counter[str] | None = None,
+    clock_offsets_s: dict[str, float] | None = None,
 ) -> Iterator[SourceEvent]:
     """Every observation of the scenario in timestamp order (``mono == ts``).
 
+    In a several-sensor scenario each sensor's records carry the sensor's name, and a known
+    clock offset of a sensor (``clock_offsets_s``, seconds to add) is applied to them.
     Raises ``RecordingError`` when the directory or one of its recordings cannot be read.
     """
     counts = counters if counters is not None else Counter()
+    offsets = clock_offsets_s or {}
     streams: list[Iterator[SourceEvent]] = []
-    for radio, paths in scenario_files(directory).items():
-        for path in paths:
-            streams.append(_counted(_reader(radio, path, counts), counts, str(radio)))
+    for sensor, where in scenario_sensors(directory):
+        for radio, paths in scenario_files(where).items():
+            for path in paths:
+                records = _counted(_reader(radio, path, counts), counts, str(radio))
+                if sensor is not None:
+                    records = _as_sensor(records, sensor, offsets.get(sensor, 0.0))
+                streams.append(records)
     return heapq.merge(*streams, key=lambda e: e.ts)
+
+
+def _as_sensor(
+    records: Iterator[SourceEvent], sensor: str, offset_s: float
+) -> Iterator[SourceEvent]:
+    for rec in records:
+        moved = shifted(rec, offset_s, offset_s) if offset_s else rec
+        yield dataclasses.replace(moved, sensor=sensor)
 
 
 def _counted(
@@ -110,19 +139,20 @@ def shifted(event: SourceEvent, dts: float, dmono: float) -> SourceEvent:
 def statuses(
     directory: str | Path, ts: float, mono: float, state: str, counters: Counter[str]
 ) -> list[SensorStatus]:
-    """One health report per radio present in the scenario."""
+    """One health report per sensor and radio present in the scenario."""
     return [
         SensorStatus(
             ts=ts,
             mono=mono,
-            sensor=str(radio),
+            sensor=sensor or str(radio),
             radio=radio,
             state=state,
             message="replay" if state == "ok" else f"replay {state}",
             counters={k: v for k, v in counters.items() if k.startswith(str(radio))},
             detail={"replay": str(directory)},
         )
-        for radio in scenario_files(directory)
+        for sensor, where in scenario_sensors(directory)
+        for radio in scenario_files(where)
     ]
 
 

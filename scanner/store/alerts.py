@@ -91,40 +91,45 @@ def _publish(
 def raise_alert(store: Store, alert: AlertRecord) -> int:
     """Store a new open alert; returns the live event id."""
     with store.write(durable=True) as conn:
-        conn.execute(
-            "INSERT INTO alerts (id, kind, state, title, raised_ts, updated_ts, confidence, "
-            "handsets, sensors, reasons, device_ids, duration_s) "
-            "VALUES (?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                alert.id,
-                alert.kind,
-                alert.title,
-                alert.raised_ts,
-                alert.updated_ts,
-                alert.confidence,
-                alert.handsets,
-                json.dumps(alert.sensors),
-                json.dumps(alert.reasons),
-                json.dumps(alert.device_ids),
-                alert.duration_s,
-            ),
-        )
-        append_alert_history(
-            conn,
+        return insert_alert(store, conn, alert)
+
+
+def insert_alert(store: Store, conn: sqlite3.Connection, alert: AlertRecord) -> int:
+    """``raise_alert`` inside the caller's transaction."""
+    conn.execute(
+        "INSERT INTO alerts (id, kind, state, title, raised_ts, updated_ts, confidence, "
+        "handsets, sensors, reasons, device_ids, duration_s) "
+        "VALUES (?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
             alert.id,
+            alert.kind,
+            alert.title,
             alert.raised_ts,
-            "raised",
-            "core",
-            {
-                "title": alert.title,
-                "confidence": alert.confidence,
-                "handsets": alert.handsets,
-                "sensors": alert.sensors,
-                "reasons": alert.reasons,
-                "device_ids": alert.device_ids,
-            },
-        )
-        return _publish(store, conn, alert.raised_ts, "raised", _get(conn, alert.id))
+            alert.updated_ts,
+            alert.confidence,
+            alert.handsets,
+            json.dumps(alert.sensors),
+            json.dumps(alert.reasons),
+            json.dumps(alert.device_ids),
+            alert.duration_s,
+        ),
+    )
+    append_alert_history(
+        conn,
+        alert.id,
+        alert.raised_ts,
+        "raised",
+        "core",
+        {
+            "title": alert.title,
+            "confidence": alert.confidence,
+            "handsets": alert.handsets,
+            "sensors": alert.sensors,
+            "reasons": alert.reasons,
+            "device_ids": alert.device_ids,
+        },
+    )
+    return _publish(store, conn, alert.raised_ts, "raised", _get(conn, alert.id))
 
 
 def update_alert(
@@ -142,46 +147,81 @@ def update_alert(
 ) -> int:
     """Record new evidence on an open alert (more handsets, another radio); returns event id."""
     with store.write(durable=True) as conn:
-        current = _get(conn, alert_id)
-        conn.execute(
-            "UPDATE alerts SET updated_ts = ?, confidence = ?, handsets = ?, sensors = ?, "
-            "reasons = ?, device_ids = ?, duration_s = ?, title = ? WHERE id = ?",
-            (
-                ts,
-                confidence,
-                handsets,
-                json.dumps(sensors),
-                json.dumps(reasons),
-                json.dumps(device_ids),
-                duration_s,
-                title or current.title,
-                alert_id,
-            ),
-        )
-        append_alert_history(
+        return update_alert_in(
+            store,
             conn,
             alert_id,
             ts,
-            "updated",
-            "core",
-            {
-                "confidence": confidence,
-                "handsets": handsets,
-                "sensors": sensors,
-                "reasons": reasons,
-                "device_ids": device_ids,
-            },
+            confidence=confidence,
+            handsets=handsets,
+            sensors=sensors,
+            reasons=reasons,
+            device_ids=device_ids,
+            duration_s=duration_s,
+            title=title,
         )
-        return _publish(store, conn, ts, "updated", _get(conn, alert_id))
+
+
+def update_alert_in(
+    store: Store,
+    conn: sqlite3.Connection,
+    alert_id: str,
+    ts: float,
+    *,
+    confidence: float,
+    handsets: int,
+    sensors: list[str],
+    reasons: list[str],
+    device_ids: list[str],
+    duration_s: float,
+    title: str | None = None,
+) -> int:
+    """``update_alert`` inside the caller's transaction."""
+    current = _get(conn, alert_id)
+    conn.execute(
+        "UPDATE alerts SET updated_ts = ?, confidence = ?, handsets = ?, sensors = ?, "
+        "reasons = ?, device_ids = ?, duration_s = ?, title = ? WHERE id = ?",
+        (
+            ts,
+            confidence,
+            handsets,
+            json.dumps(sensors),
+            json.dumps(reasons),
+            json.dumps(device_ids),
+            duration_s,
+            title or current.title,
+            alert_id,
+        ),
+    )
+    append_alert_history(
+        conn,
+        alert_id,
+        ts,
+        "updated",
+        "core",
+        {
+            "confidence": confidence,
+            "handsets": handsets,
+            "sensors": sensors,
+            "reasons": reasons,
+            "device_ids": device_ids,
+        },
+    )
+    return _publish(store, conn, ts, "updated", _get(conn, alert_id))
 
 
 def touch_alert(store: Store, alert_id: str, ts: float, duration_s: float) -> None:
     """Note that an open alert is still current, without a history row (no new evidence)."""
     with store.write() as conn:
-        conn.execute(
-            "UPDATE alerts SET updated_ts = ?, duration_s = ? WHERE id = ?",
-            (ts, duration_s, alert_id),
-        )
+        touch_alert_in(conn, alert_id, ts, duration_s)
+
+
+def touch_alert_in(conn: sqlite3.Connection, alert_id: str, ts: float, duration_s: float) -> None:
+    """``touch_alert`` inside the caller's transaction."""
+    conn.execute(
+        "UPDATE alerts SET updated_ts = ?, duration_s = ? WHERE id = ?",
+        (ts, duration_s, alert_id),
+    )
 
 
 def resolve_alert(
@@ -194,41 +234,65 @@ def resolve_alert(
 ) -> int:
     """Close an alert ('left_zone', 'cleared', 'allowlisted'); returns the live event id."""
     with store.write(durable=True) as conn:
-        current = _get(conn, alert_id)
-        if current.state == "resolved":
-            return 0
-        conn.execute(
-            "UPDATE alerts SET state = 'resolved', resolved_ts = ?, resolution = ?, "
-            "updated_ts = ?, duration_s = ? WHERE id = ?",
-            (ts, resolution, ts, duration_s, alert_id),
-        )
-        append_alert_history(
-            conn,
-            alert_id,
-            ts,
-            "resolved",
-            actor,
-            {"resolution": resolution, "duration_s": duration_s},
-        )
-        return _publish(store, conn, ts, "resolved", _get(conn, alert_id))
+        return resolve_alert_in(store, conn, alert_id, ts, resolution, duration_s, actor)
+
+
+def resolve_alert_in(
+    store: Store,
+    conn: sqlite3.Connection,
+    alert_id: str,
+    ts: float,
+    resolution: str,
+    duration_s: float,
+    actor: str = "core",
+) -> int:
+    """``resolve_alert`` inside the caller's transaction."""
+    current = _get(conn, alert_id)
+    if current.state == "resolved":
+        return 0
+    conn.execute(
+        "UPDATE alerts SET state = 'resolved', resolved_ts = ?, resolution = ?, "
+        "updated_ts = ?, duration_s = ? WHERE id = ?",
+        (ts, resolution, ts, duration_s, alert_id),
+    )
+    append_alert_history(
+        conn,
+        alert_id,
+        ts,
+        "resolved",
+        actor,
+        {"resolution": resolution, "duration_s": duration_s},
+    )
+    return _publish(store, conn, ts, "resolved", _get(conn, alert_id))
 
 
 def acknowledge_alert(
     store: Store, alert_id: str, ts: float, user: str, note: str = ""
 ) -> AlertRecord:
-    """A guard acknowledges; a second acknowledgement keeps the first (who saw it first)."""
+    """A guard acknowledges; a second acknowledgement keeps the first (who saw it first).
+
+    A resolved alert no guard acknowledged is accepted too: the tablet keeps an unacknowledged
+    alarm on screen after the phone left, until a guard acknowledges it.
+    """
     with store.write(durable=True) as conn:
-        current = _get(conn, alert_id)
-        if current.acknowledged:
-            return current
-        conn.execute(
-            "UPDATE alerts SET acked_ts = ?, acked_by = ?, ack_note = ? WHERE id = ?",
-            (ts, user, note, alert_id),
-        )
-        append_alert_history(conn, alert_id, ts, "acknowledged", user, {"note": note})
-        updated = _get(conn, alert_id)
-        _publish(store, conn, ts, "acknowledged", updated)
-        return updated
+        return acknowledge_alert_in(store, conn, alert_id, ts, user, note)
+
+
+def acknowledge_alert_in(
+    store: Store, conn: sqlite3.Connection, alert_id: str, ts: float, user: str, note: str = ""
+) -> AlertRecord:
+    """``acknowledge_alert`` inside the caller's transaction."""
+    current = _get(conn, alert_id)
+    if current.acknowledged:
+        return current
+    conn.execute(
+        "UPDATE alerts SET acked_ts = ?, acked_by = ?, ack_note = ? WHERE id = ?",
+        (ts, user, note, alert_id),
+    )
+    append_alert_history(conn, alert_id, ts, "acknowledged", user, {"note": note})
+    updated = _get(conn, alert_id)
+    _publish(store, conn, ts, "acknowledged", updated)
+    return updated
 
 
 def get_alert(store: Store, alert_id: str) -> AlertRecord:
@@ -250,7 +314,7 @@ def list_alerts(
         ("state = ?", state), ("raised_ts >= ?", since), ("raised_ts < ?", until)
     )
     rows = store.query(
-        f"SELECT * FROM alerts {where} ORDER BY raised_ts DESC, id LIMIT ? OFFSET ?",  # noqa: S608
+        f"SELECT * FROM alerts {where} ORDER BY raised_ts DESC, id LIMIT ? OFFSET ?",  # noqa: S608 - where_clause: fixed clauses
         (*params, limit, offset),
     )
     return [_row_to_alert(r) for r in rows]

@@ -28,7 +28,7 @@ def list_audit(
     """Audit rows newest first, with their chain hashes so a reader can check them."""
     where, params = where_clause(("ts >= ?", since), ("ts < ?", until), ("actor = ?", actor))
     rows = store.query(
-        f"SELECT * FROM audit {where} ORDER BY seq DESC LIMIT ? OFFSET ?",  # noqa: S608
+        f"SELECT * FROM audit {where} ORDER BY seq DESC LIMIT ? OFFSET ?",  # noqa: S608 - where_clause: fixed clauses
         (*params, limit, offset),
     )
     return [

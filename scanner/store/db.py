@@ -121,6 +121,10 @@ class Store:
                 if durable:
                     self.conn.execute("PRAGMA synchronous = NORMAL")
 
+    def schema_version(self) -> int:
+        """The migration the database is at (``PRAGMA user_version``)."""
+        return int(self.query("PRAGMA user_version")[0][0])
+
     def query(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> list[sqlite3.Row]:
         with self.lock:
             return list(self.conn.execute(sql, params))

@@ -133,3 +133,9 @@ def _enabled(store: Store, username: str) -> User | None:
     if row is None or row["disabled"]:
         return None
     return get_user_in(store.conn, username)
+
+
+def session_expiry(store: Store, token: str) -> float | None:
+    """When the session of this token expires, or None when there is no such session."""
+    rows = store.query("SELECT expires_ts FROM sessions WHERE token_hash = ?", (token_hash(token),))
+    return float(rows[0]["expires_ts"]) if rows else None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -20,9 +21,17 @@ from scanner.store.db import Store
 
 _LOGGER = logging.getLogger(__name__)
 
-ROLES = ("guard", "supervisor", "admin")
-# Each role can do everything the roles before it can.
-ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}
+
+class Role(StrEnum):
+    """What a person may do; each role can do everything the roles before it can."""
+
+    GUARD = "guard"
+    SUPERVISOR = "supervisor"
+    ADMIN = "admin"
+
+
+ROLES = tuple(str(r) for r in Role)
+ROLE_RANK: dict[str, int] = {str(role): rank for rank, role in enumerate(Role)}
 
 # Failures before an account locks, and for how long: slow enough to make guessing a password
 # or a 6-digit PIN hopeless, short enough that a guard who fumbles is back within minutes.
@@ -53,7 +62,7 @@ class User:
     """One account, without its secrets."""
 
     username: str
-    role: str
+    role: Role
     has_password: bool
     has_pin: bool
     disabled: bool
@@ -89,7 +98,7 @@ def _verify(hash_: str | None, secret: str) -> bool:
 def _row_to_user(row: Any) -> User:
     return User(
         username=row["username"],
-        role=row["role"],
+        role=Role(row["role"]),
         has_password=row["password_hash"] is not None,
         has_pin=row["pin_hash"] is not None,
         disabled=bool(row["disabled"]),
@@ -215,7 +224,7 @@ def update_user(
             raise UserNotFoundError(username)
         if sets:
             conn.execute(
-                f"UPDATE users SET {', '.join(sets)} WHERE username = ?",  # noqa: S608
+                f"UPDATE users SET {', '.join(sets)} WHERE username = ?",  # noqa: S608 - fixed column names
                 (*params, username),
             )
             if disabled or password is not None:

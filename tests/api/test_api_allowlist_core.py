@@ -7,16 +7,15 @@ from collections.abc import Callable
 
 from fastapi.testclient import TestClient
 
-from scanner.core.pipeline import Core
 from scanner.store import alerts as alert_store
 from scanner.store.db import Store
-from tests.core.helpers import START, probe
+from tests.core.helpers import START, Harness, probe
 
 KNOWN = ("02:00:00:00:00:0a", "a1b2c3d4e5f60718")  # the chief's phone: MAC, IE fingerprint
 STRANGER = ("02:00:00:00:00:0b", "0f1e2d3c4b5a6978")
 
 
-def _visit(core: Core, phone: tuple[str, str], t0: float, t1: float) -> None:
+def _visit(core: Harness, phone: tuple[str, str], t0: float, t1: float) -> None:
     """Probes every 2 s: weak in the corridor, strong inside the zone from t0 to t1."""
     t = t0 - 20
     while t < t1 + 40:
@@ -29,7 +28,7 @@ def _visit(core: Core, phone: tuple[str, str], t0: float, t1: float) -> None:
 def test_allowlisting_an_alerts_device_silences_its_next_visit(
     store: Store, login: Callable[[str], TestClient]
 ) -> None:
-    core = Core(store)
+    core = Harness(store)
     _visit(core, KNOWN, 100.0, 160.0)
     core.tick(300.0)
     (first,) = alert_store.list_alerts(store)

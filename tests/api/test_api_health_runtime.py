@@ -10,8 +10,8 @@ from fastapi.testclient import TestClient
 
 from api.settings import ApiSettings
 from scanner.observations import BleAdvert, Radio, SensorStatus
-from scanner.runtime.processes import queue_health
-from scanner.runtime.runner import HealthWriter
+from scanner.runtime.plans import queue_health
+from scanner.runtime.serve import HealthWriter
 from scanner.runtime.transport import EventQueue
 from scanner.store.db import Store
 from scanner.store.health import record_status

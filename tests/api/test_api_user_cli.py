@@ -56,7 +56,7 @@ def test_refusals(
     db = str(tmp_path / "c.db")
     monkeypatch.delenv("CHECKPOINT_PASSWORD", raising=False)
     # No terminal and no environment variable: no password, no account.
-    monkeypatch.setattr("sys.stdin", open("/dev/null"))  # noqa: SIM115
+    monkeypatch.setattr("sys.stdin", open("/dev/null"))  # noqa: SIM115 - pytest restores stdin
     code, _, err = _run(capsys, "user", "add", "x", "--db", db)
     assert code == 2 and "CHECKPOINT_PASSWORD" in err
     monkeypatch.setenv("CHECKPOINT_PASSWORD", "short")

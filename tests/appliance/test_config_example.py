@@ -66,7 +66,7 @@ def test_core_section_is_accepted(config: Config) -> None:
 
 
 def test_api_section_is_accepted(config: Config, tmp_path: Path) -> None:
-    from scanner.runtime.parts import api_plan
+    from scanner.runtime.build import api_plan
 
     # The real paths exist only on a provisioned Pi: point them at files here.
     section: dict[str, Any] = dict(config.section("api"))

@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from scanner.observations import BleAdvert, SdrBurst, WifiFrame
+from collections.abc import Sequence
+from typing import Any
+
+from scanner.clock import SYSTEM_CLOCK, Clock
+from scanner.core.events import CoreEvent, CoreInput
+from scanner.core.options import CoreOptions
+from scanner.core.pipeline import Core
+from scanner.observations import BleAdvert, SdrBurst, SensorStatus, SourceEvent, WifiFrame
+from scanner.runtime.core_runner import CoreRunner, SimulatedGuard
+from scanner.sinks import Sink
+from scanner.sinks.ndjson import NdjsonSink, line_of
+from scanner.sinks.store import StoreInputs, StoreSink
+from scanner.store.db import Store
 
 START = 1_764_000_000.0
 
@@ -56,3 +68,62 @@ class HandsetClass:
 
 def classify_all_handsets(_advert: BleAdvert) -> HandsetClass:
     return HandsetClass()
+
+
+class Harness:
+    """A core driven as the appliance drives it (``CoreRunner``), for tests.
+
+    ``events`` keeps every event the core returned; ``lines`` the FORMATS.md lines of alerts
+    raised or updated (a transmitter entering), the lines these tests are about; with a store,
+    the events also go to ``StoreSink`` and the store's inputs come through ``StoreInputs``.
+    Anything else (``alerting``, ``fusion``, ``stats()``) is the core's own.
+    """
+
+    def __init__(
+        self,
+        store: Store | None = None,
+        options: CoreOptions | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+        ack_after_s: float = 0.0,
+        **core_kwargs: Any,
+    ) -> None:
+        self.events: list[CoreEvent] = []
+        self.lines: list[dict[str, Any]] = []
+        self.all_lines: list[dict[str, Any]] = []
+        inputs = StoreInputs(store) if store is not None else None
+        run_tag = inputs.next_run() if inputs is not None else ""
+        self.core = Core(options, clock, run_tag=run_tag, **core_kwargs)
+        sinks: list[Sink] = [_Keep(self), NdjsonSink(self.all_lines.append)]
+        if store is not None:
+            sinks.append(StoreSink(store))
+        guard = SimulatedGuard(ack_after_s) if ack_after_s > 0 else None
+        self.runner = CoreRunner(self.core, sinks, inputs, guard)
+
+    def handle(self, record: SourceEvent | CoreInput) -> None:
+        if isinstance(record, WifiFrame | BleAdvert | SdrBurst | SensorStatus):
+            self.runner.handle(record)
+        else:
+            self.runner._apply(record)
+
+    def tick(self, now_mono: float) -> None:
+        self.runner.tick(now_mono)
+
+    def close(self, now_mono: float | None = None) -> None:
+        self.runner.close(now_mono)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.core, name)
+
+
+class _Keep:
+    """The harness's own sink: every event, and the raised/updated lines."""
+
+    def __init__(self, harness: Harness) -> None:
+        self._h = harness
+
+    def handle(self, events: Sequence[CoreEvent]) -> None:
+        self._h.events.extend(events)
+        for event in events:
+            line = line_of(event)
+            if line is not None and line["event"] in ("raised", "updated"):
+                self._h.lines.append(line)

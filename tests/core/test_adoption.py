@@ -8,28 +8,25 @@ import pytest
 
 from scanner.core.identity import AddressBleIdentity, AddressWifiIdentity
 from scanner.core.options import CoreOptions
-from scanner.core.pipeline import Core
 from scanner.store import alerts as alert_store
 from scanner.store.db import Store
-from tests.core.helpers import START, classify_all_handsets, probe
+from tests.core.helpers import START, Harness, classify_all_handsets, probe
 
 PHONE = "02:00:00:00:00:01"
 
 
-def _core(store: Store, **opts: Any) -> tuple[Core, list[dict[str, Any]]]:
-    lines: list[dict[str, Any]] = []
-    core = Core(
+def _core(store: Store, **opts: Any) -> tuple[Harness, list[dict[str, Any]]]:
+    core = Harness(
         store,
         CoreOptions(**opts),
-        sinks=[lines.append],
         wifi_tracker=AddressWifiIdentity(),
         ble_tracker=AddressBleIdentity(),
         classify=classify_all_handsets,
     )
-    return core, lines
+    return core, core.lines
 
 
-def _inside(core: Core, mac: str, t0: float, t1: float, mono0: float, fp: str = "fp-a") -> None:
+def _inside(core: Harness, mac: str, t0: float, t1: float, mono0: float, fp: str = "fp-a") -> None:
     """Probes at -45 dBm every second from ``t0`` to ``t1`` (scenario time), on a monotonic
     clock that reads ``mono0`` at scenario time 0 (a restart starts it again elsewhere)."""
     t = t0

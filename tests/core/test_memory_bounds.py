@@ -12,7 +12,7 @@ from scanner.core.pipeline import Core
 from scanner.core.wifi_tracking import WifiTracker, WifiTrackerOptions
 from scanner.sources.ble.classify import classify
 from scanner.store.db import Store
-from tests.core.helpers import advert, probe
+from tests.core.helpers import Harness, advert, probe
 
 
 def _mac(n: int) -> str:
@@ -110,7 +110,7 @@ def test_two_cores_on_one_store_never_reuse_a_device_id_for_another_device() -> 
     store = Store(":memory:")
     seen: dict[str, str] = {}  # device id -> the first transmitter it named
     for run, base in enumerate((0, 100)):
-        core = Core(store)
+        core = Harness(store)
         for i in range(20):
             t = float(i)
             core.handle(probe(t, _mac(base + i), -70, fp=f"fp-{base + i}"))

@@ -10,9 +10,11 @@ from scanner.core.calibration import CalibrationError, combine, measure
 from scanner.core.detectors import REGISTRY
 from scanner.core.options import CoreOptions
 from scanner.core.presence import Calibration, calibrations_from_setting
+from scanner.core.sightings import SightingAggregator
+from scanner.sinks.store import StoreSink
 from scanner.store.db import Store
 from scanner.store.devices import get_device, upsert_devices
-from scanner.store.sightings import SightingAggregator, list_sightings
+from scanner.store.sightings import list_sightings
 from tests.core.helpers import START, advert, probe
 
 
@@ -113,8 +115,12 @@ def test_devices_and_sightings_tables() -> None:
     agg = SightingAggregator()
     for i in range(150):
         agg.add("wifi:w1", "wifi", "wifi", "02:00:00:00:00:01", START + i, -50 - i % 7)
-    assert agg.flush(store, START + 120) == 2  # the two finished minutes
-    assert agg.flush(store) == 1
+    finished = agg.take(START + 120)
+    assert len(finished) == 2  # the two finished minutes
+    StoreSink(store).handle(finished)
+    rest = agg.take()
+    assert len(rest) == 1
+    StoreSink(store).handle(rest)
     rows = list_sightings(store, START - 60, START + 300)
     assert sum(r["count"] for r in rows) == 150
     assert rows[0]["rssi_min"] == -56 and rows[0]["rssi_max"] == -50

@@ -8,28 +8,25 @@ import pytest
 
 from scanner.core.identity import AddressBleIdentity, AddressWifiIdentity
 from scanner.core.options import CoreOptions
-from scanner.core.pipeline import Core
 from scanner.observations import Radio, SensorStatus
 from scanner.store import alerts as alert_store
 from scanner.store.allowlist import AllowlistEntry, replace_entries
 from scanner.store.db import Store
-from tests.core.helpers import START, advert, burst, classify_all_handsets, probe
+from tests.core.helpers import START, Harness, advert, burst, classify_all_handsets, probe
 
 
-def _core(store: Store | None = None, **opts: Any) -> tuple[Core, list[dict[str, Any]]]:
-    lines: list[dict[str, Any]] = []
-    core = Core(
+def _core(store: Store | None = None, **opts: Any) -> tuple[Harness, list[dict[str, Any]]]:
+    core = Harness(
         store,
         CoreOptions(**opts),
-        sinks=[lines.append],
         wifi_tracker=AddressWifiIdentity(),
         ble_tracker=AddressBleIdentity(),
         classify=classify_all_handsets,
     )
-    return core, lines
+    return core, core.lines
 
 
-def _walk_in(core: Core, mac: str, t0: float, t1: float, inside: int = -45) -> None:
+def _walk_in(core: Harness, mac: str, t0: float, t1: float, inside: int = -45) -> None:
     """Probe bursts every 2 s: weak outside before t0, strong inside until t1, weak after."""
     t = t0 - 20
     while t < t1 + 40:

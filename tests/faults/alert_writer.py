@@ -73,14 +73,20 @@ def store_mode(db: str, tag: str) -> None:
 
 def core_mode(db: str, scenario: str, offset: float) -> None:
     from scanner.core.pipeline import Core
+    from scanner.runtime.core_runner import CoreRunner
+    from scanner.sinks.ndjson import NdjsonSink
+    from scanner.sinks.store import StoreInputs, StoreSink
     from scanner.sources.replay import iter_scenario, shifted
     from scanner.store.db import Store
 
-    def sink(line: dict[str, Any]) -> None:
-        _ack(str(line["event"]), str(line["alert_id"]))
+    def note(line: dict[str, Any]) -> None:
+        if line["event"] in ("raised", "updated"):
+            _ack(str(line["event"]), str(line["alert_id"]))
 
     store = Store(db)
-    core = Core(store, sinks=[sink])
+    inputs = StoreInputs(store)
+    # The store first: a line is acknowledged to the parent only once its row is committed.
+    core = CoreRunner(Core(run_tag=inputs.next_run()), [StoreSink(store), NdjsonSink(note)], inputs)
     counters: Counter[str] = Counter()
     while True:
         last = offset

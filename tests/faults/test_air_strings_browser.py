@@ -21,11 +21,11 @@ from helpers.servers import serving
 
 from api.app import create_app
 from api.settings import ApiSettings
-from scanner.core.pipeline import Core
 from scanner.observations import BleAdvert
 from scanner.store import alerts as alert_store
 from scanner.store.db import Store
 from scanner.store.users import ensure_demo_users
+from tests.core.helpers import Harness
 
 pytestmark = pytest.mark.browser
 
@@ -43,7 +43,7 @@ def _feed_core(store: Store) -> None:
     from scanner.sources.wifi.dot11 import parse_frame
     from scanner.sources.wifi.pcapfile import LINKTYPE_IEEE802_11_RADIOTAP
 
-    core = Core(store)
+    core = Harness(store)
     counters: Counter[str] = Counter()
     body = probe_request_body(HOSTILE_SSID)
     wall0, mono0 = time.time() - 40.0, time.monotonic() - 40.0

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 import pytest
 
 from scanner.clock import ManualClock
-from scanner.core.pipeline import Core
 from scanner.observations import Radio, SensorStatus, WifiFrame
 from scanner.store import alerts as alert_store
 from scanner.store.db import Store
+from tests.core.helpers import Harness
 
 HOUR = 3600.0
 STEP_S = 0.5  # the runtime ticks the core twice a second
@@ -50,14 +50,7 @@ def _run(jumps: tuple[float, float]) -> tuple[Store, ManualClock, list[str]]:
     """The timeline through the real core; ``jumps`` are the wall steps at ``JUMPS_AT``."""
     clock = ManualClock()
     store = Store(":memory:")
-    core = Core(store, clock=clock)
-    raised: list[str] = []
-
-    def note_raise(line: dict[str, object]) -> None:
-        if line["event"] == "raised":
-            raised.append(str(line["alert_id"]))
-
-    core.alerting.sinks.append(note_raise)
+    core = Harness(store, clock=clock)
     t0 = clock.monotonic()
     pending = list(zip(JUMPS_AT, jumps, strict=True))
     seq = 0
@@ -76,6 +69,7 @@ def _run(jumps: tuple[float, float]) -> tuple[Store, ManualClock, list[str]]:
                 core.handle(_probe(clock, v, rssi, seq))
         core.tick(clock.monotonic())
         clock.advance(STEP_S)
+    raised = [str(line["alert_id"]) for line in core.lines if line["event"] == "raised"]
     return store, clock, raised
 
 

@@ -31,9 +31,9 @@ from api.app import create_app
 from api.settings import ApiSettings
 from scanner.clock import SYSTEM_CLOCK
 from scanner.core.options import CoreOptions
+from scanner.runtime.build import core_loop_factory
 from scanner.runtime.components import SourceComponent
-from scanner.runtime.parts import core_loop_factory
-from scanner.runtime.runner import serve
+from scanner.runtime.serve import serve
 from scanner.runtime.supervisor import Supervisor
 from scanner.runtime.transport import EventQueue, InProcessTransport
 from scanner.sources.base import Sink, Source

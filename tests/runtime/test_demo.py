@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from scanner.runtime.demo import BUNDLED_SCENARIO
+from scanner.runtime.demo_plan import BUNDLED_SCENARIO
 
 URL_RE = re.compile(r"^\s+open\s+(http://\S+)$")
 LOGIN_RE = re.compile(r"^\s+login\s+(\S+) / (\S+)\s+\((\w+)(?:, tablet PIN (\d+))?")

@@ -12,9 +12,9 @@ from helpers.daemons import wait_for as poll
 
 from scanner.config import ConfigError, parse_config
 from scanner.observations import Radio, SensorStatus
-from scanner.runtime.processes import plan_core
-from scanner.runtime.retention_task import RetentionSchedule, RetentionTask
-from scanner.runtime.runner import RUNTIME_HEALTH_KEY, serve
+from scanner.runtime.components.retention import RetentionSchedule, RetentionTask
+from scanner.runtime.plans import plan_core
+from scanner.runtime.serve import RUNTIME_HEALTH_KEY, serve
 from scanner.runtime.transport import SocketSender
 from scanner.store import alerts as alert_store
 from scanner.store.db import Store

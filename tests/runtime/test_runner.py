@@ -11,9 +11,9 @@ from helpers.daemons import wait_for as poll
 from runtime_support import CountingSource
 
 from scanner.clock import SYSTEM_CLOCK
+from scanner.runtime.build import SourceHealthReporter, check_store, core_loop_factory
 from scanner.runtime.components import CoreLoop, SourceComponent
-from scanner.runtime.parts import SourceHealthReporter, check_store, core_loop_factory
-from scanner.runtime.runner import RUNTIME_HEALTH_KEY, HealthWriter, serve
+from scanner.runtime.serve import RUNTIME_HEALTH_KEY, HealthWriter, serve
 from scanner.runtime.supervisor import Supervisor
 from scanner.runtime.transport import EventQueue, InProcessTransport
 from scanner.sources.base import Sink

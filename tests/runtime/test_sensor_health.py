@@ -17,12 +17,12 @@ from scanner.clock import SYSTEM_CLOCK
 from scanner.config import parse_config
 from scanner.core.options import CoreOptions
 from scanner.observations import Radio, SensorStatus, SourceEvent, WifiFrame
+from scanner.runtime.build import SourceHealthReporter, check_store, core_loop_factory
 from scanner.runtime.components import SourceComponent
-from scanner.runtime.demo import BUNDLED_SCENARIO
-from scanner.runtime.parts import SourceHealthReporter, check_store, core_loop_factory
-from scanner.runtime.processes import Plan, plan_capture, plan_core
-from scanner.runtime.replay_source import ReplayComponent, add_replay, build_replay
-from scanner.runtime.runner import RUNTIME_HEALTH_KEY, HealthWriter, serve
+from scanner.runtime.components.replay import ReplayComponent, add_replay, build_replay
+from scanner.runtime.demo_plan import BUNDLED_SCENARIO
+from scanner.runtime.plans import Plan, plan_capture, plan_core
+from scanner.runtime.serve import RUNTIME_HEALTH_KEY, HealthWriter, serve
 from scanner.runtime.supervisor import Supervisor
 from scanner.runtime.transport import EventQueue, InProcessTransport
 from scanner.store.db import Store

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 OPEN = (
-    "import sys; from pathlib import Path; from scanner.runtime.parts import check_store; "
+    "import sys; from pathlib import Path; from scanner.runtime.build import check_store; "
     "check_store(Path(sys.argv[1]))"
 )
 

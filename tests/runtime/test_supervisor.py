@@ -11,8 +11,8 @@ from runtime_support import CountingSource
 
 from scanner.clock import ManualClock
 from scanner.errors import HardwareError
+from scanner.runtime.build import SourceHealthReporter
 from scanner.runtime.components import SourceComponent
-from scanner.runtime.parts import SourceHealthReporter
 from scanner.runtime.supervisor import Supervisor, install_thread_excepthook
 from scanner.sources.base import Sink
 

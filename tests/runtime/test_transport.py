@@ -18,7 +18,6 @@ from runtime_support import sample_records
 
 from scanner.config import ConfigError
 from scanner.observations import SourceEvent, WifiFrame
-from scanner.runtime.codec import FrameError, decode_line, encode_line
 from scanner.runtime.transport import (
     MAX_PACKET_BYTES,
     EventQueue,
@@ -27,6 +26,7 @@ from scanner.runtime.transport import (
     SocketSender,
     TransportOptions,
 )
+from scanner.runtime.transport.codec import FrameError, decode_line, encode_line
 
 
 @pytest.fixture

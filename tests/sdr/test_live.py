@@ -267,7 +267,7 @@ def test_usb_dongle_that_disappears(monkeypatch: pytest.MonkeyPatch, events: Eve
     src.start()
     try:
         assert wait_for(lambda: len(events.bursts()) >= 5)
-        dropped = lambda: src.status().detail["dropped_channels"]  # noqa: E731
+        dropped = lambda: src.status().detail["dropped_channels"]  # noqa: E731 - a probe the wait loop calls
         assert wait_for(lambda: "2000.000" in dropped())
         assert "center_freq" in dropped()["2000.000"] and "890.000" not in dropped()
         dongle.plugged = False

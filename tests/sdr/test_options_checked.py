@@ -10,7 +10,7 @@ import pytest
 from scanner.clock import ManualClock
 from scanner.config import ConfigError
 from scanner.observations import SourceEvent
-from scanner.runtime.parts import source_builder
+from scanner.runtime.build import source_builder
 from scanner.sources.sdr.dsp import DetectorParams
 from scanner.sources.sdr.live import SdrOptions, SdrSource
 from scanner.sources.sdr.sweep import SweepOptions

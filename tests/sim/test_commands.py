@@ -10,8 +10,8 @@ import pytest
 
 from scanner.cli.main import main
 from scanner.core.options import CoreOptions
-from scanner.core.pipeline import Core
 from scanner.store.db import Store
+from tests.core.helpers import Harness
 
 
 def test_simulate_replay_and_eval(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -29,13 +29,24 @@ def test_simulate_replay_and_eval(tmp_path: Path, capsys: pytest.CaptureFixture[
     lines = [json.loads(x) for x in alerts.read_text().splitlines()]
     assert lines and lines[0]["event"] == "raised"
     for line in lines:
-        assert {"ts", "alert_id", "event", "handsets", "sensors"} <= set(line)
-        assert line["event"] in ("raised", "updated")
+        assert {"ts", "alert_id", "event", "alarm", "handsets", "sensors"} <= set(line)
+        assert line["event"] in ("raised", "updated", "acknowledged", "resolved")
+        # FORMATS.md: a raise always alarms; acknowledging or resolving never does.
+        assert line["alarm"] is (line["event"] == "raised" or line["alarm"] is True)
+        if line["event"] in ("acknowledged", "resolved"):
+            assert line["alarm"] is False
         assert isinstance(line["ts"], float) and line["handsets"] >= 1
         assert set(line["sensors"]) <= {"wifi", "ble", "sdr"}
+    # The simulated guard acknowledged the raise 20 s after it (--ack-after defaults to 20).
+    raised = next(ln for ln in lines if ln["event"] == "raised")
+    acked = next(ln for ln in lines if ln["event"] == "acknowledged")
+    assert acked["alert_id"] == raised["alert_id"]
+    assert acked["ts"] == pytest.approx(raised["ts"] + 20.0, abs=0.01)
     store = Store(db)
     stored = {r["id"] for r in store.query("SELECT id FROM alerts")}
     assert {line["alert_id"] for line in lines} <= stored
+    row = store.query("SELECT acked_by FROM alerts WHERE id = ?", (raised["alert_id"],))
+    assert row[0]["acked_by"] == "guard (simulated)"
     devices = store.query("SELECT identifiers FROM devices")
     assert devices and all(
         set(json.loads(d["identifiers"])) == {"macs", "fingerprints", "ble"} for d in devices
@@ -86,7 +97,7 @@ def test_calibrate_walk_sets_the_thresholds_the_core_uses(
     wifi = shown["zone_calibration"]["wifi"]
     assert wifi["inside_dbm"] - wifi["boundary_dbm"] >= 8  # the wall between the two spots
     store = Store(db)
-    core = Core(store, CoreOptions())
+    core = Harness(store, CoreOptions())
     enter = core.zone.thresholds("wifi", "wifi").enter_dbm
     assert enter == shown["thresholds"]["wifi"]["enter_dbm"]
     assert wifi["boundary_dbm"] < enter < wifi["inside_dbm"]

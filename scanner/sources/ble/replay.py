@@ -173,7 +173,7 @@ def read_jsonl(path: str | Path, counters: Counter[str] | None = None) -> Iterat
     opened (the file is opened here, not on first iteration)."""
     counts = counters if counters is not None else Counter()
     try:
-        stream = Path(path).open(encoding="utf-8", errors="replace")  # noqa: SIM115 closed by _lines
+        stream = Path(path).open(encoding="utf-8", errors="replace")  # noqa: SIM115 - closed by _lines
     except OSError as exc:
         raise RecordingError(f"cannot read {path}: {exc.strerror or exc}") from exc
     return _lines(stream, counts)

@@ -22,7 +22,7 @@ _LOGGER = logging.getLogger(__name__)
 def _load_rtlsdr() -> Any:
     """Import pyrtlsdr, preferring the librtlsdr that pyrtlsdrlib ships."""
     try:
-        import pyrtlsdrlib  # noqa: F401  (puts its librtlsdr where pyrtlsdr looks)
+        import pyrtlsdrlib  # noqa: F401 - puts its librtlsdr where pyrtlsdr looks
     except ImportError:
         _LOGGER.debug("pyrtlsdrlib not installed; trying the system librtlsdr")
     try:

@@ -14,8 +14,8 @@ from pathlib import Path
 from scanner.clock import Clock
 from scanner.config import ConfigError
 from scanner.observations import Radio, SensorStatus, SourceEvent
+from scanner.runtime.build import SourceHealthReporter
 from scanner.runtime.components import SourceComponent
-from scanner.runtime.parts import SourceHealthReporter
 from scanner.runtime.supervisor import Supervisor
 from scanner.sources.base import Sink, Source
 

@@ -33,7 +33,7 @@ from typing import Any
 
 from scanner.config import ConfigError
 from scanner.observations import SourceEvent
-from scanner.runtime.codec import FrameError, decode_line, encode_line
+from scanner.runtime.transport.codec import FrameError, decode_line, encode_line
 
 _LOGGER = logging.getLogger(__name__)
 

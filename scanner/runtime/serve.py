@@ -1,4 +1,5 @@
-"""The main loop every checkpoint process runs, whatever components it holds.
+"""The main loop every checkpoint process runs, whatever components it holds, and the shared
+tail of every long-running command (``launch``: build the plan, report errors, serve).
 
 ``serve`` starts the supervisor's components, tells systemd READY, then a few times a second
 restarts what died, feeds the watchdog only while every critical loop progresses, and writes the
@@ -11,18 +12,24 @@ from __future__ import annotations
 import json
 import logging
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scanner import notify
 from scanner.clock import SYSTEM_CLOCK, Clock
+from scanner.config import Config, ConfigError, load_config
+from scanner.errors import CheckpointError
 from scanner.runtime.supervisor import Supervisor, install_thread_excepthook
 from scanner.store.db import Store
+
+if TYPE_CHECKING:
+    from scanner.runtime.plans import Plan  # plans builds on this module
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -151,3 +158,51 @@ def serve(
                 health.write(supervisor.health(), float("inf"))
                 health.close()
     return 0
+
+
+# Exit statuses: 2 for a configuration the operator must fix (systemd retries a few times, up to
+# the units' StartLimitBurst, then shows the one-line reason), 1 for a failure at run time.
+EXIT_CONFIG = 2
+EXIT_FAILURE = 1
+
+
+def fail(command: str, message: str, status: int) -> int:
+    """One line on stderr, no traceback."""
+    print(f"checkpoint {command}: {message}", file=sys.stderr)
+    return status
+
+
+def load(command: str, path: str) -> Config | int:
+    """The config, or the exit status after saying what is wrong with it."""
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        return fail(command, str(exc), EXIT_CONFIG)
+
+
+def launch(
+    command: str,
+    build: Callable[[], Plan],
+    on_ready: Callable[[Plan], None] | None = None,
+) -> int:
+    """Build the process's plan and serve it until SIGTERM/SIGINT."""
+    try:
+        plan = build()
+    except ConfigError as exc:
+        return fail(command, str(exc), EXIT_CONFIG)
+    except CheckpointError as exc:
+        return fail(command, str(exc), EXIT_FAILURE)
+    try:
+        return serve(
+            plan.supervisor,
+            ready_text=plan.ready_text,
+            health=plan.health,
+            status_text=plan.status_text,
+            on_ready=(lambda: on_ready(plan)) if on_ready is not None else None,
+        )
+    finally:
+        for cleanup in reversed(plan.cleanup):
+            try:
+                cleanup()
+            except Exception:
+                _LOGGER.exception("cleanup failed")

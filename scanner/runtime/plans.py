@@ -18,8 +18,7 @@ from pathlib import Path
 
 from scanner.clock import SYSTEM_CLOCK, Clock
 from scanner.config import Config, ConfigError
-from scanner.runtime.components import ReceiverComponent, SenderComponent
-from scanner.runtime.parts import (
+from scanner.runtime.build import (
     SourceHealthReporter,
     add_sources,
     api_plan,
@@ -27,10 +26,12 @@ from scanner.runtime.parts import (
     check_store,
     core_loop_factory,
     core_options,
+    outside_sensors,
 )
-from scanner.runtime.replay_source import add_replay, check_scenario, radio_view
-from scanner.runtime.retention_task import RetentionSchedule, add_retention, retention_health
-from scanner.runtime.runner import HealthWriter
+from scanner.runtime.components import ReceiverComponent, SenderComponent
+from scanner.runtime.components.replay import add_replay, check_scenario, radio_view
+from scanner.runtime.components.retention import RetentionSchedule, add_retention, retention_health
+from scanner.runtime.serve import HealthWriter
 from scanner.runtime.supervisor import Supervisor
 from scanner.runtime.transport import (
     EventQueue,
@@ -70,7 +71,12 @@ def plan_run(config: Config, clock: Clock = SYSTEM_CLOCK) -> Plan:
     reporter = SourceHealthReporter(transport.sink, clock)
     supervisor = Supervisor(clock, reporter)
     # The core first: it must be consuming before the sources start filling its queue.
-    supervisor.add("core", core_loop_factory(str(store_path), options, events, clock))
+    supervisor.add(
+        "core",
+        core_loop_factory(
+            str(store_path), options, events, clock, outside_sensors=outside_sensors(config)
+        ),
+    )
     retention = add_retention(supervisor, str(store_path), schedule, clock)
     radios = add_sources(supervisor, reporter, config, transport.sink, clock)
     url = None
@@ -175,7 +181,12 @@ def plan_core(config: Config, clock: Clock = SYSTEM_CLOCK) -> Plan:
     schedule = RetentionSchedule.from_mapping(config.section("store"))
     events = EventQueue(topts.queue_size)
     supervisor = Supervisor(clock)
-    supervisor.add("core", core_loop_factory(str(store_path), options, events, clock))
+    supervisor.add(
+        "core",
+        core_loop_factory(
+            str(store_path), options, events, clock, outside_sensors=outside_sensors(config)
+        ),
+    )
     retention = add_retention(supervisor, str(store_path), schedule, clock)
     receivers: list[ReceiverComponent] = []
 

@@ -16,16 +16,16 @@ from typing import Any, TextIO
 
 from scanner.clock import SYSTEM_CLOCK, Clock
 from scanner.config import ConfigError
-from scanner.runtime.parts import (
+from scanner.runtime.build import (
     ApiPlan,
     SourceHealthReporter,
     api_server_factory,
     core_loop_factory,
 )
-from scanner.runtime.processes import Plan, queue_health
-from scanner.runtime.replay_source import add_replay, check_scenario
-from scanner.runtime.retention_task import RetentionSchedule, add_retention, retention_health
-from scanner.runtime.runner import HealthWriter
+from scanner.runtime.components.replay import add_replay, check_scenario
+from scanner.runtime.components.retention import RetentionSchedule, add_retention, retention_health
+from scanner.runtime.plans import Plan, queue_health
+from scanner.runtime.serve import HealthWriter
 from scanner.runtime.supervisor import Supervisor
 from scanner.runtime.transport import EventQueue, InProcessTransport
 from scanner.store.db import Store, StoreError

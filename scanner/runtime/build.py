@@ -14,16 +14,20 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scanner.clock import SYSTEM_CLOCK, Clock
 from scanner.config import Config, ConfigError
+from scanner.core.options import CoreOptions
 from scanner.observations import Radio, SensorStatus, SourceEvent
 from scanner.runtime.components import ApiServer, CoreLike, CoreLoop, SourceComponent, bind_tcp
 from scanner.runtime.supervisor import Supervisor
 from scanner.runtime.transport import EventQueue
 from scanner.sources.base import Sink, Source
 from scanner.store.db import Store, StoreError
+
+if TYPE_CHECKING:
+    from api.settings import ApiSettings
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -82,38 +86,54 @@ def _discard(_event: SourceEvent) -> None:
 
 
 class CoreWithStore:
-    """The core with the store connection it writes through; closed together."""
+    """The core run over the store: its events written there, its inputs read from there.
 
-    def __init__(self, store_path: str, options: Any, clock: Clock) -> None:
+    The store connection is this object's own; it is closed with the core.
+    """
+
+    def __init__(
+        self,
+        store_path: str,
+        options: CoreOptions,
+        clock: Clock,
+        outside_sensors: frozenset[str] = frozenset(),
+    ) -> None:
         from scanner.core.pipeline import Core
+        from scanner.runtime.core_runner import CoreRunner
+        from scanner.sinks.store import StoreInputs, StoreSink
 
         self.store = Store(store_path)
         try:
-            self.core = Core(self.store, options, clock)
+            inputs = StoreInputs(self.store)
+            self.core = Core(
+                options, clock, run_tag=inputs.next_run(), outside_sensors=outside_sensors
+            )
+            self.runner = CoreRunner(self.core, [StoreSink(self.store)], inputs)
         except BaseException:
             self.store.close()
             raise
 
     def handle(self, event: SourceEvent) -> None:
-        self.core.handle(event)
+        self.runner.handle(event)
 
     def tick(self, now_mono: float) -> None:
-        self.core.tick(now_mono)
+        self.runner.tick(now_mono)
 
     def close(self) -> None:
-        close = getattr(self.core, "close", None)
-        if callable(close):
-            try:
-                close()
-            except Exception:
-                _LOGGER.exception("closing the core failed")
+        try:
+            self.runner.close()
+        except Exception:
+            _LOGGER.exception("closing the core failed")
         self.store.close()
 
 
-def core_options(config: Config) -> Any:
-    """The ``[core]`` section as the core's options (checked now)."""
-    from scanner.core.options import CoreOptions
+def outside_sensors(config: Config) -> frozenset[str]:
+    """The ``[[sensors]]`` placed outside the zone: never on their own a phone inside."""
+    return frozenset(s.name for s in config.sensors if s.placement == "outside")
 
+
+def core_options(config: Config) -> CoreOptions:
+    """The ``[core]`` section as the core's options (checked now)."""
     try:
         return CoreOptions.from_mapping(config.section("core"))
     except (TypeError, ValueError) as exc:
@@ -147,13 +167,14 @@ def check_store(path: Path) -> None:
 
 def core_loop_factory(
     store_path: str,
-    options: Any,
+    options: CoreOptions,
     events: EventQueue,
     clock: Clock,
     tick_clock: Callable[[], float] | None = None,
+    outside_sensors: frozenset[str] = frozenset(),
 ) -> Callable[[], CoreLoop]:
     def make_core() -> CoreLike:
-        return CoreWithStore(store_path, options, clock)
+        return CoreWithStore(store_path, options, clock, outside_sensors)
 
     def close(core: CoreLike) -> None:
         if isinstance(core, CoreWithStore):
@@ -169,7 +190,7 @@ def core_loop_factory(
 class ApiPlan:
     """How to serve the API: the app's settings and where to listen."""
 
-    settings: Any
+    settings: ApiSettings
     host: str
     port: int
     certfile: str | None

@@ -1,0 +1,132 @@
+"""One way to run a core: records in, events out to the sinks, inputs from outside.
+
+``CoreRunner`` is what every caller of the core uses: ``checkpoint replay --fast`` and ``eval``
+(a scenario's records as fast as they go), ``checkpoint replay`` at real-time pace, and the
+core process of the appliance (records from the capture daemons). It feeds the core each record,
+hands each step's events to every sink in order, polls the store for what people changed
+(allowlist, calibration, acknowledgements) when there is a store, and, in a replay, plays the
+guard who acknowledges each alarm a fixed time after it starts.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from scanner.core.events import Acknowledge, AlertRaised, AlertUpdated, CoreEvent, CoreInput
+from scanner.core.pipeline import Core
+from scanner.observations import SourceEvent
+from scanner.sinks import Sink
+from scanner.sinks.store import StoreInputs
+
+_LOGGER = logging.getLogger(__name__)
+
+# Who a simulated guard's acknowledgements are by, in the store and the alert lines.
+SIMULATED_GUARD = "guard (simulated)"
+
+
+@dataclass(slots=True)
+class SimulatedGuard:
+    """Acknowledges every alarm ``ack_after_s`` seconds after it starts (FORMATS.md).
+
+    An alert is acknowledged once: a handset that enters after that opens a new alert (see
+    ``scanner.core.alerting``), whose alarm this guard acknowledges in its turn.
+    """
+
+    ack_after_s: float
+    _due: dict[str, float] = field(default_factory=dict)  # alert id -> wall time of the ack
+
+    def saw(self, events: Sequence[CoreEvent]) -> None:
+        for event in events:
+            if isinstance(event, AlertRaised | AlertUpdated) and event.alarm:
+                alert_id = event.alert.id
+                if alert_id not in self._due:
+                    self._due[alert_id] = event.ts + self.ack_after_s
+
+    def due(self, now_ts: float) -> list[Acknowledge]:
+        """The acknowledgements whose time has come, oldest first."""
+        ready = sorted((ts, a) for a, ts in self._due.items() if ts is not None and ts <= now_ts)
+        for _ts, alert_id in ready:
+            del self._due[alert_id]
+        return [Acknowledge(alert_id, ts, SIMULATED_GUARD) for ts, alert_id in ready]
+
+    def pending(self) -> list[float]:
+        return sorted(self._due.values())
+
+
+class CoreRunner:
+    """A core, its sinks, and where its outside inputs come from."""
+
+    def __init__(
+        self,
+        core: Core,
+        sinks: Sequence[Sink],
+        inputs: StoreInputs | None = None,
+        guard: SimulatedGuard | None = None,
+        poll_every_s: float | None = None,
+    ) -> None:
+        self.core = core
+        self.sinks = list(sinks)
+        self.inputs = inputs
+        self.guard = guard
+        self.poll_every_s = core.options.allowlist_poll_s if poll_every_s is None else poll_every_s
+        self._last_poll = float("-inf")
+        if inputs is not None:
+            for item in inputs.at_start():
+                self._apply(item)
+
+    def _dispatch(self, events: list[CoreEvent]) -> None:
+        if not events:
+            return
+        if self.guard is not None:
+            self.guard.saw(events)
+        for sink in self.sinks:
+            sink.handle(events)
+
+    def _apply(self, item: CoreInput) -> None:
+        self._dispatch(self.core.handle(item))
+
+    def _guard_until(self, ts: float) -> None:
+        guard = self.guard
+        if guard is None:
+            return
+        for ack in guard.due(ts):
+            self._apply(ack)
+
+    def handle(self, record: SourceEvent) -> None:
+        """One record from a source."""
+        self._guard_until(record.ts)
+        self._dispatch(self.core.handle(record))
+        self._poll(record.mono)
+
+    def tick(self, now_mono: float) -> None:
+        """Time moves on without a record."""
+        self._guard_until(self.core.ts_at(now_mono))
+        self._dispatch(self.core.tick(now_mono))
+        self._poll(now_mono)
+
+    def _poll(self, now_mono: float) -> None:
+        """Outside inputs, on their beat of the timeline (records or ticks move it)."""
+        since = now_mono - self._last_poll
+        # (A timeline that went back, a replay looping, polls at once rather than never.)
+        if self.inputs is not None and (since >= self.poll_every_s or since < 0):
+            self._last_poll = now_mono
+            for item in self.inputs.poll(self.core.unacknowledged_alerts()):
+                self._apply(item)
+
+    def run_out(self, last_mono: float, tail_s: float) -> None:
+        """After the last record: a second at a time for ``tail_s``, so silence resolves
+        what is open and the guard acknowledges what is still alarming."""
+        t = last_mono
+        while t < last_mono + tail_s:
+            t += 1.0
+            self.tick(t)
+        if self.guard is not None:
+            # Alarms still waiting for the guard at the end of the recording: acknowledged at
+            # their time, as the guard would (FORMATS.md: every alarm is acknowledged).
+            for due in self.guard.pending():
+                self._guard_until(due)
+
+    def close(self, now_mono: float | None = None) -> None:
+        self._dispatch(self.core.close(now_mono))

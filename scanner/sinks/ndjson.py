@@ -1,0 +1,98 @@
+"""The alert lines of FORMATS.md (``replay --alerts``, ``eval``) and the handset counts
+(``replay --counts``), as sinks of the core's events."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from typing import IO, Any
+
+from scanner.core.events import (
+    AlertAcknowledged,
+    AlertRaised,
+    AlertResolved,
+    AlertUpdated,
+    AlertView,
+    CoreEvent,
+    HandsetMinute,
+)
+
+Line = dict[str, Any]
+
+
+def alert_line(ts: float, event: str, alert: AlertView, alarm: bool) -> Line:
+    """One FORMATS.md alert line, with the kind, confidence and reasons added."""
+    return {
+        "ts": round(ts, 3),
+        "alert_id": alert.id,
+        "event": event,
+        "alarm": alarm,
+        "kind": alert.kind,
+        "handsets": alert.handsets,
+        "sensors": list(alert.sensors),
+        "confidence": alert.confidence,
+        "reasons": list(alert.reasons),
+    }
+
+
+def line_of(event: CoreEvent) -> Line | None:
+    """The alert line of an event, or None for an event that has no line."""
+    if isinstance(event, AlertRaised):
+        return alert_line(event.alert.raised_ts, "raised", event.alert, event.alarm)
+    if isinstance(event, AlertUpdated):
+        # A line when a transmitter entered (FORMATS.md: the alert gained a handset or a
+        # sensor); new evidence on transmitters already named changes the card, not the feed.
+        if not event.gained:
+            return None
+        return alert_line(event.ts, "updated", event.alert, event.alarm)
+    if isinstance(event, AlertAcknowledged):
+        line = alert_line(event.ts, "acknowledged", event.alert, False)
+        line["by"] = event.by
+        return line
+    if isinstance(event, AlertResolved):
+        line = alert_line(event.ts, "resolved", event.alert, False)
+        line["resolution"] = event.resolution
+        return line
+    return None
+
+
+class NdjsonSink:
+    """Hands each alert line to ``write`` (a list's ``append``, or a file writer)."""
+
+    def __init__(self, write: Callable[[Line], None]) -> None:
+        self._write = write
+
+    @classmethod
+    def to_file(cls, out: IO[str]) -> NdjsonSink:
+        """Lines written to ``out`` as NDJSON, flushed line by line (a reader may tail it)."""
+
+        def write(line: Line) -> None:
+            out.write(json.dumps(line, separators=(",", ":")) + "\n")
+            out.flush()
+
+        return cls(write)
+
+    def handle(self, events: Sequence[CoreEvent]) -> None:
+        for event in events:
+            line = line_of(event)
+            if line is not None:
+                self._write(line)
+
+
+class CountsSink:
+    """FORMATS.md handset counts: one line per minute, ``{"ts", "in_zone", "heard"}``."""
+
+    def __init__(self, write: Callable[[Line], None]) -> None:
+        self._write = write
+
+    @classmethod
+    def to_file(cls, out: IO[str]) -> CountsSink:
+        def write(line: Line) -> None:
+            out.write(json.dumps(line, separators=(",", ":")) + "\n")
+
+        return cls(write)
+
+    def handle(self, events: Sequence[CoreEvent]) -> None:
+        for event in events:
+            if isinstance(event, HandsetMinute):
+                self._write({"ts": event.ts, "in_zone": event.in_zone, "heard": event.heard})
