@@ -433,3 +433,23 @@ def test_usb_read_that_hangs_is_reported(monkeypatch: pytest.MonkeyPatch, events
     finally:
         dongle.flowing.set()
         src.stop()
+
+
+def test_burst_outside_every_uplink_band_is_an_other_emitter(events: Events) -> None:
+    """A dwell at the top of E-GSM-900 also hears the 915-925 MHz gap: never delivered."""
+    inside, outside = 914.85e6, 915.55e6
+    srv = FakeRtlTcpServer(synth_uplink([inside, outside]), speed=1.0).start()
+    src = build_source(_section(srv.port, centres_mhz=[915.2]), events)
+    src.start()
+    try:
+        assert wait_for(lambda: len(events.bursts()) >= 10 and src.counters["other_emitter"] >= 10)
+    finally:
+        src.stop()
+        srv.stop()
+    bursts = events.bursts()
+    assert all(b.band == "E-GSM-900 UL" for b in bursts)
+    assert all(abs(b.freq_mhz - inside / 1e6) < 0.05 for b in bursts)
+    detail = src.health_detail()
+    assert detail["region"] == "eu"
+    assert detail["other_emitters"] >= 10
+    assert abs(float(str(detail["last_other_emitter_mhz"])) - outside / 1e6) < 0.05

@@ -147,7 +147,7 @@ def test_bad_files_raise_recording_error(tmp_path: Path) -> None:
     with pytest.raises(RecordingError, match="datatype"):
         open_recording(tmp_path / "dt.sigmf-meta")
     (tmp_path / "x.cu8").write_bytes(b"\x80" * 10)
-    with pytest.raises(RecordingError, match="named like"):
+    with pytest.raises(RecordingError, match="carry its tuning in its name"):
         open_recording(tmp_path / "x.cu8")
 
 

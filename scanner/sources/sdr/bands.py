@@ -32,6 +32,7 @@ LTE B71 UL    | 663.0-698.0   | 617.0-652.0   |  -46 | lte      | us
 """
 
 REGIONS = ("eu", "us", "ua-ru")
+DEFAULT_REGION = "eu"  # the ``[sdr] region`` a site gets when its config names none
 TUNER_MIN_HZ = 24e6
 TUNER_MAX_HZ = 1766e6
 
@@ -87,6 +88,7 @@ class BandPlan:
     """The bands a checkpoint watches."""
 
     bands: tuple[Band, ...]
+    region: str | None = None  # the preset it came from; None for a hand-picked list
 
     @classmethod
     def for_region(cls, region: str) -> BandPlan:
@@ -94,7 +96,7 @@ class BandPlan:
         key = region.strip().lower()
         if key not in REGIONS:
             raise ValueError(f"unknown region {region!r}; expected one of {', '.join(REGIONS)}")
-        return cls(tuple(b for b in ALL_BANDS if key in b.regions))
+        return cls(tuple(b for b in ALL_BANDS if key in b.regions), key)
 
     @classmethod
     def named(cls, names: list[str]) -> BandPlan:

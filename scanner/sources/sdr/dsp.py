@@ -162,6 +162,8 @@ class Burst:
     sample_start: int  # within the dwell
     sample_count: int
     n_frames: int
+    flat: float = 1.0  # share of the burst band within 3 dB of its peak (see spectral_shape)
+    dip_db: float = 0.0  # deepest valley between two humps of the spectrum, dB
 
     @property
     def duration_s(self) -> float:
@@ -169,13 +171,57 @@ class Burst:
 
     @property
     def shape(self) -> str:
-        """A guess at the air interface from duration and width."""
-        d_us = self.duration_s * 1e6
-        if self.bandwidth_hz <= 500e3 and d_us <= 700.0:
-            return "gsm"
-        if d_us >= 800.0:
-            return "lte"
+        """A guess at the air interface from the burst's physics (see ``classify_shape``)."""
+        return classify_shape(self)
+
+
+# -- shape -------------------------------------------------------------------------------------
+# Below this SNR the -10 dB band edges (``band_threshold_db``) and the -3 dB flatness are read
+# off the noise, not the burst: no width, flatness or valley measured there means anything.
+SHAPE_MIN_SNR_DB = 10.0
+# A GSM timeslot is 577 us (normal burst 546 us of symbols, access burst 325 us); 700 us allows
+# the power ramps and one frame of edge error. LTE transmits in 0.5 ms slots and 1 ms subframes,
+# so a burst of 800 us or more is not one GSM timeslot.
+GSM_MAX_S = 700e-6
+LONG_MIN_S = 800e-6
+# GMSK at 270.833 ksymbol/s spreads over about 200 kHz; its -10 dB width is never under 100 kHz
+# (a narrower line is a carrier or a tone, e.g. a base station's FCCH), nor over 500 kHz.
+GSM_MIN_BW_HZ = 100e3
+GSM_MAX_BW_HZ = 500e3
+# SC-FDMA spreads a grant evenly over its resource blocks (the DFT precoding makes the spectrum
+# flat-topped with steep edges): at least this share of the -10 dB band sits within 3 dB of the
+# peak. Two-tone FSK puts its power in two narrow lines and leaves the middle low.
+LTE_MIN_FLAT = 0.4
+# 2-FSK with a modulation index near 1 (Wireless M-Bus T1: 100 kchip/s, +-50 kHz) shows two
+# spectral humps at the tones with a valley between. The valley counts when it is this deep and
+# the spectrum was averaged over enough frames for each bin's scatter (1/sqrt(frames) of its
+# level: 18 % or 0.7 dB at 32 frames) to make a 3 dB valley at least four standard deviations.
+FSK_MIN_DIP_DB = 3.0
+FSK_MIN_FRAMES = 32
+# Two tones 100 kHz apart seen through the window's 2-bin skirts fill up to half the -10 dB
+# band at 2.4 MS/s (their -3 dB lobes touch); flatter than that is one block, not two lines.
+FSK_MAX_FLAT = 0.5
+
+
+def classify_shape(b: Burst) -> str:
+    """``gsm``, ``lte``, ``fsk`` or ``unknown`` from SNR, duration, width, flatness, valley.
+
+    Every rule is a property of the air interface, not of a capture: GSM is a GMSK timeslot
+    about 200 kHz wide; LTE uplink (SC-FDMA) a flat-topped block of 180 kHz resource blocks in
+    0.5-1 ms units; FSK two tones with a valley between, typically long (a meter's telegram
+    lasts milliseconds). Anything else, and anything too weak to measure, is ``unknown``.
+    """
+    if b.snr_db < SHAPE_MIN_SNR_DB:
         return "unknown"
+    duration = b.duration_s
+    two_tones = b.dip_db >= FSK_MIN_DIP_DB and b.n_frames >= FSK_MIN_FRAMES
+    if two_tones and b.flat < FSK_MAX_FLAT:
+        return "fsk"
+    if duration <= GSM_MAX_S and GSM_MIN_BW_HZ <= b.bandwidth_hz <= GSM_MAX_BW_HZ:
+        return "gsm"
+    if duration >= LONG_MIN_S and b.flat >= LTE_MIN_FLAT:
+        return "lte"
+    return "unknown"
 
 
 @dataclass(slots=True)
@@ -190,6 +236,32 @@ class DetectorStats:
     noise_floor_dbfs: float | None = None  # total noise power across the band
     last_clip_fraction: float = 0.0
     extra: dict[str, int] = field(default_factory=dict)
+
+
+def spectral_shape(band: list[float], peak: float) -> tuple[float, float]:
+    """Flatness and two-hump valley of a burst's mean excess spectrum over its band.
+
+    ``flat`` is the share of the band's bins within 3 dB of the peak; ``dip`` the largest
+    ratio, over every bin, of the lower of the highest bins either side of it to the bin
+    itself (1.0 for a single hump or a flat top).
+    """
+    n = len(band)
+    half = 0.5 * peak
+    flat = sum(1 for v in band if v >= half) / max(n, 1)
+    left = [0.0] * n
+    run = 0.0
+    for i, v in enumerate(band):
+        left[i] = run
+        run = max(run, v)
+    dip = 1.0
+    run = 0.0
+    for i in range(n - 1, -1, -1):
+        v = band[i]
+        side = min(left[i], run)
+        if side > 0.0:
+            dip = max(dip, side / max(v, side * 1e-3))
+        run = max(run, v)
+    return flat, dip
 
 
 def erlang_tail(k: int, x: float) -> float:
@@ -364,10 +436,14 @@ class BurstDetector:
             self._floor_cache[self.centre_hz] = self._floor.copy()
         return out
 
-    def feed(self, raw: npt.NDArray[Any], datatype: str = "cf32_le") -> list[Burst]:
+    def feed(
+        self, raw: npt.NDArray[Any], datatype: str = "cf32_le", full_scale: float = 1.0
+    ) -> list[Burst]:
         """Process more samples of the current dwell: raw scalars of ``datatype`` or complex64.
 
-        The caller's array is never modified; one dwell has one datatype.
+        ``full_scale`` is the float scalar magnitude taken as 0 dBFS (``cf32_le`` and complex64
+        only: integer types carry their own). The caller's array is never modified; one dwell
+        has one datatype and one full scale.
         """
         if datatype in ("cu8", "ci8"):
             clipped = clipped_count(raw, datatype)
@@ -375,6 +451,9 @@ class BurstDetector:
             self.stats.scalars += raw.size
             self.stats.last_clip_fraction = clipped / max(1, raw.size)
         iq, scale = self._decode(raw, datatype)
+        if datatype == "cf32_le" or raw.dtype == np.complex64:
+            # The scale rides along in the window, as for cu8: no extra pass over the samples.
+            scale /= full_scale
         self.stats.samples += iq.size
         if scale != self._scale:
             if self._pending.size:
@@ -734,6 +813,7 @@ class BurstDetector:
             return None
         b0, b1 = lo + r0, lo + r1
         noise = float(floor[b0:b1].sum())
+        flat, dip = spectral_shape(excess[r0:r1], peak)
         # Sub-frame edges: the share of a full frame's energy seen in the first and last frame,
         # mapped through the window's cumulative energy curve.
         q0 = min(max(per_frame[0] / signal, 0.0), 1.0)
@@ -753,6 +833,8 @@ class BurstDetector:
             sample_start=round(s0),
             sample_count=max(1, round(s1 - s0)),
             n_frames=n,
+            flat=flat,
+            dip_db=10.0 * math.log10(dip),
         )
 
     def _energy_position(self, fraction: float) -> float:

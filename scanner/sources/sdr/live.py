@@ -256,6 +256,8 @@ class SdrSource(Source):
         self._last_survey: float | None = None
         self._last_read_mono: float | None = None
         self._local_cells: list[float] = []
+        self._last_other_mhz: float | None = None
+        self._other_logged = -1e18
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -497,6 +499,9 @@ class SdrSource(Source):
     def _emit(self, bursts: list[Burst], chunk: _Chunk) -> int:
         for b in bursts:
             rec = to_record(b, self.plan, self.gain.gain_db)
+            if rec.band is None:
+                self._other_emitter(b)
+                continue
             # Detector times are monotonic (the dwell began at t0_mono); the wall clock is
             # attached at the edge.
             shift = chunk.t0_wall - chunk.t0_mono
@@ -507,6 +512,24 @@ class SdrSource(Source):
                 self._recorder.annotate(b)
             self.deliver(rec)
         return len(bursts)
+
+    def _other_emitter(self, b: Burst) -> None:
+        """A burst outside every uplink band of the plan: counted and logged, never delivered.
+
+        A dwell spans 0.8 of the sample rate, so its edges reach past an uplink band into
+        guard bands, downlinks or ISM bands, where meters, alarms and base stations transmit.
+        """
+        self.counters["other_emitter"] += 1
+        self._last_other_mhz = round(b.freq_hz / 1e6, 4)
+        now = self.clock.monotonic()
+        if now - self._other_logged >= self.opts.status_every_s:
+            self._other_logged = now
+            _LOGGER.info(
+                "other emitter at %.4f MHz (%s, %.0f us, %.0f dB SNR): outside the %s uplink "
+                "bands, not a handset (%d so far)",
+                b.freq_hz / 1e6, b.shape, b.duration_s * 1e6, b.snr_db,
+                self.plan.region or "configured", self.counters["other_emitter"],
+            )  # fmt: skip
 
     def _tick(self) -> None:
         now = self.clock.monotonic()
@@ -582,6 +605,10 @@ class SdrSource(Source):
                 "queue": self._queue.qsize(),
                 "dropped_channels": self.scheduler.dropped(),
                 "local_cells_mhz": self._local_cells,
+                "region": self.plan.region,
+                "bands": sorted({b.name for b in self.plan.bands}),
+                "other_emitters": self.counters["other_emitter"],
+                "last_other_emitter_mhz": self._last_other_mhz,
             }
         )
         return detail

@@ -7,14 +7,17 @@ with ``mono == ts`` (a recording's own timeline is monotonic by construction).
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 from scanner.observations import SdrBurst
-from scanner.sources.sdr.bands import ALL, BandPlan
+from scanner.sources.sdr.bands import DEFAULT_REGION, BandPlan
 from scanner.sources.sdr.dsp import Burst, BurstDetector, DetectorParams
 from scanner.sources.sdr.sigmf_io import CHUNK_SAMPLES, Dwell, open_recording
+
+_LOGGER = logging.getLogger(__name__)
 
 
 def to_record(burst: Burst, plan: BandPlan, gain_db: float | None = None) -> SdrBurst:
@@ -46,7 +49,7 @@ def detect_dwells(
         det.begin_dwell(dwell.centre_hz, dwell.t0)
         counters["dwells"] += 1
         for chunk in dwell.chunks(CHUNK_SAMPLES):
-            for burst in det.feed(chunk, dwell.datatype):
+            for burst in det.feed(chunk, dwell.datatype, dwell.full_scale):
                 yield dwell, burst
         for burst in det.end_dwell():
             yield dwell, burst
@@ -59,10 +62,26 @@ def read_bursts(
     path: str | Path,
     counters: Counter[str],
     params: DetectorParams | None = None,
-    plan: BandPlan = ALL,
+    plan: BandPlan | None = None,
 ) -> Iterator[SdrBurst]:
-    """The bursts of a SigMF or ``.cu8`` recording (``RecordingError`` if unreadable)."""
+    """The uplink bursts of a SigMF or raw IQ recording (``RecordingError`` if unreadable).
+
+    Bursts outside every uplink band of ``plan`` (the default region's when None) are other
+    emitters (a meter, a base station, a radio microphone): counted and logged with their
+    frequency, never handed on, because nothing but a handset transmits in an uplink band.
+    """
+    plan = plan if plan is not None else BandPlan.for_region(DEFAULT_REGION)
     dwells = open_recording(path)
     for _dwell, burst in detect_dwells(dwells, counters, params):
         counters["bursts"] += 1
-        yield to_record(burst, plan)
+        record = to_record(burst, plan)
+        if record.band is None:
+            counters["other_emitter"] += 1
+            _LOGGER.info(
+                "other emitter at %.4f MHz (%s, %.0f us): outside every uplink band of the plan",
+                burst.freq_hz / 1e6,
+                burst.shape,
+                burst.duration_s * 1e6,
+            )
+            continue
+        yield record
