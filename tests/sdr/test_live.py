@@ -128,7 +128,7 @@ def test_bursts_flow_over_rtl_tcp(server: FakeRtlTcpServer, events: Events) -> N
     finally:
         src.stop()
     bursts = events.bursts()
-    assert all(b.band == "E-GSM-900 UL" for b in bursts)
+    assert all(b.band == "E-GSM-900 + LTE B8 UL" for b in bursts)
     assert abs(np.median([b.freq_mhz for b in bursts]) - HANDSET_HZ / 1e6) < 0.03
     durations = [b.t_end - b.ts for b in bursts]
     assert 450e-6 < float(np.median(durations)) < 650e-6
@@ -447,7 +447,7 @@ def test_burst_outside_every_uplink_band_is_an_other_emitter(events: Events) -> 
         src.stop()
         srv.stop()
     bursts = events.bursts()
-    assert all(b.band == "E-GSM-900 UL" for b in bursts)
+    assert all(b.band == "E-GSM-900 + LTE B8 UL" for b in bursts)
     assert all(abs(b.freq_mhz - inside / 1e6) < 0.05 for b in bursts)
     detail = src.health_detail()
     assert detail["region"] == "eu"

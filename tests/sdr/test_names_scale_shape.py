@@ -12,7 +12,7 @@ import pytest
 from scanner.errors import RecordingError
 from scanner.sources.sdr import synth
 from scanner.sources.sdr.dsp import Burst, BurstDetector, classify_shape
-from scanner.sources.sdr.replay import detect_dwells
+from scanner.sources.sdr.replay import detect_dwells, read_bursts
 from scanner.sources.sdr.sigmf_io import Segment, open_recording, parse_iq_name, write_sigmf
 
 RATE = 2.4e6
@@ -139,3 +139,23 @@ def test_synthetic_fsk_telegram_is_fsk_and_gsm_lte_keep_their_shapes() -> None:
     bursts = det.feed(iq, "cf32_le") + det.end_dwell()
     shapes = sorted((round(b.t_start, 3), b.shape) for b in bursts)
     assert shapes == [(0.01, "fsk"), (0.025, "gsm"), (0.035, "lte")], shapes
+
+
+def test_one_lte_phone_is_one_transmitter_whatever_its_bursts_look_like(tmp_path: Path) -> None:
+    """PUCCH slots (0.5 ms, one 180 kHz block, at the carrier's edges) look like GSM bursts;
+    the phone's PUSCH grants look like LTE. Both carry one label, the core's presence key."""
+    rng = np.random.default_rng(11)
+    power = synth.power_dbfs_for(25.0, NOISE_DBFS, 180e3, RATE)
+    specs = [
+        synth.BurstSpec("lte", 0.005, 0.5e-3, -800e3, power, 1),  # slot 0, lower edge
+        synth.BurstSpec("lte", 0.0055, 0.5e-3, 800e3, power, 1),  # slot 1, upper edge
+        synth.BurstSpec("lte", 0.015, 1e-3, 0.0, power + 5.0, 6),  # a PUSCH grant
+    ]
+    iq = synth.render(rng, RATE, int(0.03 * RATE), NOISE_DBFS, specs)
+    write_sigmf(tmp_path / "lte", [Segment(0.0, 902.5e6, RATE, iq)])
+    (dwell,) = open_recording(tmp_path / "lte.sigmf-meta")
+    found = [b for _d, b in detect_dwells([dwell], Counter())]
+    assert len(found) == 3
+    assert len({b.shape for b in found}) > 1  # a label by shape would have split the phone
+    records = list(read_bursts(tmp_path / "lte.sigmf-meta", Counter()))
+    assert len(records) == 3 and {r.band for r in records} == {"E-GSM-900 + LTE B8 UL"}

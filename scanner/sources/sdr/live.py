@@ -35,7 +35,7 @@ import numpy.typing as npt
 from scanner.clock import SYSTEM_CLOCK, Clock
 from scanner.observations import Radio
 from scanner.sources.base import Sink, Source, SourceOptions
-from scanner.sources.sdr.bands import BandPlan
+from scanner.sources.sdr.bands import DEFAULT_REGION, BandPlan
 from scanner.sources.sdr.constants import OTHER, STALL, TUNE, FailureClass
 from scanner.sources.sdr.dsp import (
     Burst,
@@ -96,7 +96,7 @@ class SdrOptions(SourceOptions):
     device_index: int = 0
     serial: str | None = None
     rate: float = 2.4e6
-    region: str = "eu"
+    region: str = DEFAULT_REGION  # the band plan: "eu", "us", "ua-ru", "jp", "au", "in"
     bands: tuple[str, ...] = ()  # band names; empty = the region's preset
     centres_mhz: tuple[float, ...] = ()  # fixed tunings instead of a sweep
     gain_db: float | None = None  # None = automatic (our controller, not the tuner's AGC)
@@ -606,7 +606,7 @@ class SdrSource(Source):
                 "dropped_channels": self.scheduler.dropped(),
                 "local_cells_mhz": self._local_cells,
                 "region": self.plan.region,
-                "bands": sorted({b.name for b in self.plan.bands}),
+                "uplink_bands": [g.label for g in self.plan.groups()],
                 "other_emitters": self.counters["other_emitter"],
                 "last_other_emitter_mhz": self._last_other_mhz,
             }

@@ -63,14 +63,17 @@ def read_bursts(
     counters: Counter[str],
     params: DetectorParams | None = None,
     plan: BandPlan | None = None,
+    region: str | None = None,
 ) -> Iterator[SdrBurst]:
     """The uplink bursts of a SigMF or raw IQ recording (``RecordingError`` if unreadable).
 
-    Bursts outside every uplink band of ``plan`` (the default region's when None) are other
+    Bursts outside every uplink band of ``plan`` (else ``region``'s, else the default
+    region's: a site's ``[sdr] region`` is passed by whoever read its config) are other
     emitters (a meter, a base station, a radio microphone): counted and logged with their
     frequency, never handed on, because nothing but a handset transmits in an uplink band.
     """
-    plan = plan if plan is not None else BandPlan.for_region(DEFAULT_REGION)
+    if plan is None:
+        plan = BandPlan.for_region(region or DEFAULT_REGION)
     dwells = open_recording(path)
     for _dwell, burst in detect_dwells(dwells, counters, params):
         counters["bursts"] += 1

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from scanner.sources.sdr.bands import BandPlan
+from scanner.sources.sdr.bands import TUNER_MAX_HZ, TUNER_MIN_HZ, BandPlan
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -143,7 +143,9 @@ def downlink_tunings(plan: BandPlan, rate: float, usable_fraction: float = 0.8) 
         seen.add(key)
         n = max(1, math.ceil((b.dl_high_hz - b.dl_low_hz) / span))
         step = (b.dl_high_hz - b.dl_low_hz) / n
-        out += [Tuning(b.name, b.dl_low_hz + step * (i + 0.5)) for i in range(n)]
+        centres = (b.dl_low_hz + step * (i + 0.5) for i in range(n))
+        # B66's downlink (2110 MHz and up) is past the tuner: nothing there to survey.
+        out += [Tuning(b.name, c) for c in centres if TUNER_MIN_HZ <= c <= TUNER_MAX_HZ]
     return out
 
 
