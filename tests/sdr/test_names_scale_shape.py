@@ -92,11 +92,18 @@ def test_power_is_relative_to_full_scale_for_every_datatype(tmp_path: Path) -> N
     assert max(raw_power) < 0.0
 
 
-def _burst(**kw: float) -> Burst:
-    base: dict[str, float] = {
+# Mean excess spectra over a burst's band: GMSK's single hump, SC-FDMA's flat top, and two
+# FSK tones with a valley 4.5 dB deep between them.
+HUMP = (0.1, 0.2, 0.35, 0.7, 1.0, 0.7, 0.35, 0.2, 0.1)
+FLAT_TOP = (0.2, 0.9, 1.0, 0.95, 1.0, 0.9, 1.0, 0.95, 0.2)
+TWO_TONES = (0.1, 0.4, 1.0, 0.45, 0.355, 0.45, 1.0, 0.4, 0.1)
+
+
+def _burst(**kw: object) -> Burst:
+    base: dict[str, object] = {
         "t_start": 0.0, "t_end": 546e-6, "freq_hz": 890e6, "bandwidth_hz": 250e3,
         "power_dbfs": -20.0, "snr_db": 30.0, "centre_hz": 890e6, "sample_start": 0,
-        "sample_count": 1310, "n_frames": 10, "flat": 0.5, "dip_db": 1.0,
+        "sample_count": 1310, "n_frames": 10, "spectrum": HUMP,
     }  # fmt: skip
     base.update(kw)
     return Burst(**base)  # type: ignore[arg-type]
@@ -108,11 +115,15 @@ def test_shape_rules() -> None:
     assert classify_shape(_burst(snr_db=4.0)) == "unknown"
     # A line narrower than GMSK ever is (a tone, a carrier) is not a GSM burst.
     assert classify_shape(_burst(bandwidth_hz=40e3)) == "unknown"
-    lte = {"t_end": 1e-3, "bandwidth_hz": 540e3, "flat": 0.8, "n_frames": 19}
+    lte = {"t_end": 1e-3, "bandwidth_hz": 540e3, "spectrum": FLAT_TOP, "n_frames": 19}
     assert classify_shape(_burst(**lte)) == "lte"
+    # A long single hump is neither LTE (not flat) nor FSK (no valley).
+    assert classify_shape(_burst(**{**lte, "spectrum": HUMP})) == "unknown"
     # Long, narrow, two humps with a deep valley, measured over many frames: FSK, never LTE.
-    fsk = {"t_end": 6.7e-3, "bandwidth_hz": 150e3, "flat": 0.2, "dip_db": 4.5, "n_frames": 83}
-    assert classify_shape(_burst(**fsk)) == "fsk"
+    fsk = {"t_end": 6.7e-3, "bandwidth_hz": 150e3, "spectrum": TWO_TONES, "n_frames": 83}
+    burst = _burst(**fsk)
+    assert burst.dip_db == pytest.approx(4.5, abs=0.05) and burst.flat == pytest.approx(2 / 9)
+    assert classify_shape(burst) == "fsk"
     # The same valley over a handful of frames is scatter, not two tones.
     assert classify_shape(_burst(**{**fsk, "n_frames": 12})) == "unknown"
 

@@ -162,8 +162,20 @@ class Burst:
     sample_start: int  # within the dwell
     sample_count: int
     n_frames: int
-    flat: float = 1.0  # share of the burst band within 3 dB of its peak (see spectral_shape)
-    dip_db: float = 0.0  # deepest valley between two humps of the spectrum, dB
+    # The mean excess power per bin across the burst's band (noise removed), kept so the
+    # shape can be judged when someone asks: the live path never does, and it costs a
+    # Python pass per burst.
+    spectrum: tuple[float, ...] = ()
+
+    @property
+    def flat(self) -> float:
+        """Share of the band's bins within 3 dB of the peak (see ``spectral_shape``)."""
+        return spectral_shape(self.spectrum)[0]
+
+    @property
+    def dip_db(self) -> float:
+        """The deepest valley between two humps of the spectrum, dB (0 for one hump)."""
+        return 10.0 * math.log10(spectral_shape(self.spectrum)[1])
 
     @property
     def duration_s(self) -> float:
@@ -214,12 +226,13 @@ def classify_shape(b: Burst) -> str:
     if b.snr_db < SHAPE_MIN_SNR_DB:
         return "unknown"
     duration = b.duration_s
-    two_tones = b.dip_db >= FSK_MIN_DIP_DB and b.n_frames >= FSK_MIN_FRAMES
-    if two_tones and b.flat < FSK_MAX_FLAT:
+    flat, dip = spectral_shape(b.spectrum)
+    two_tones = 10.0 * math.log10(dip) >= FSK_MIN_DIP_DB and b.n_frames >= FSK_MIN_FRAMES
+    if two_tones and flat < FSK_MAX_FLAT:
         return "fsk"
     if duration <= GSM_MAX_S and GSM_MIN_BW_HZ <= b.bandwidth_hz <= GSM_MAX_BW_HZ:
         return "gsm"
-    if duration >= LONG_MIN_S and b.flat >= LTE_MIN_FLAT:
+    if duration >= LONG_MIN_S and flat >= LTE_MIN_FLAT:
         return "lte"
     return "unknown"
 
@@ -238,7 +251,7 @@ class DetectorStats:
     extra: dict[str, int] = field(default_factory=dict)
 
 
-def spectral_shape(band: list[float], peak: float) -> tuple[float, float]:
+def spectral_shape(band: tuple[float, ...] | list[float]) -> tuple[float, float]:
     """Flatness and two-hump valley of a burst's mean excess spectrum over its band.
 
     ``flat`` is the share of the band's bins within 3 dB of the peak; ``dip`` the largest
@@ -246,7 +259,9 @@ def spectral_shape(band: list[float], peak: float) -> tuple[float, float]:
     itself (1.0 for a single hump or a flat top).
     """
     n = len(band)
-    half = 0.5 * peak
+    if not n:
+        return 1.0, 1.0
+    half = 0.5 * max(band)
     flat = sum(1 for v in band if v >= half) / max(n, 1)
     left = [0.0] * n
     run = 0.0
@@ -813,7 +828,6 @@ class BurstDetector:
             return None
         b0, b1 = lo + r0, lo + r1
         noise = float(floor[b0:b1].sum())
-        flat, dip = spectral_shape(excess[r0:r1], peak)
         # Sub-frame edges: the share of a full frame's energy seen in the first and last frame,
         # mapped through the window's cumulative energy curve.
         q0 = min(max(per_frame[0] / signal, 0.0), 1.0)
@@ -833,8 +847,7 @@ class BurstDetector:
             sample_start=round(s0),
             sample_count=max(1, round(s1 - s0)),
             n_frames=n,
-            flat=flat,
-            dip_db=10.0 * math.log10(dip),
+            spectrum=tuple(excess[r0:r1]),
         )
 
     def _energy_position(self, fraction: float) -> float:

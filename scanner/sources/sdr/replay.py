@@ -30,7 +30,7 @@ def to_record(burst: Burst, plan: BandPlan, gain_db: float | None = None) -> Sdr
         bandwidth_khz=round(burst.bandwidth_hz / 1e3, 1),
         power_dbfs=round(burst.power_dbfs, 2),
         snr_db=round(burst.snr_db, 2),
-        band=plan.band_for(burst.freq_hz, burst.shape),
+        band=plan.band_for(burst.freq_hz),
         gain_db=gain_db,
     )
 
@@ -80,7 +80,7 @@ def read_bursts(
         record = to_record(burst, plan)
         if record.band is None:
             counters["other_emitter"] += 1
-            _LOGGER.info(
+            _LOGGER.debug(
                 "other emitter at %.4f MHz (%s, %.0f us): outside every uplink band of the plan",
                 burst.freq_hz / 1e6,
                 burst.shape,
