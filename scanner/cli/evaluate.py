@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from scanner import safe_json
 from scanner.errors import CheckpointError
 
 
@@ -19,7 +20,7 @@ def run(args: argparse.Namespace) -> int:
     results: list[dict[str, Any]] = []
     for directory in args.dir:
         try:
-            truth = json.loads((Path(directory) / "truth.json").read_text(encoding="utf-8"))
+            truth = safe_json.load_path(Path(directory) / "truth.json")
             result = replay_fast(directory)
         except (OSError, ValueError, CheckpointError) as exc:
             sys.stderr.write(f"checkpoint eval: {directory}: {exc}\n")

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from scanner import safe_json
 from scanner.export.bundle import CHAIN_FILES, EXPORT_ACTION
 from scanner.export.manifest import MANIFEST_NAME, ManifestError, parse_manifest, seal_of, sha256
 from scanner.export.timefmt import iso
@@ -151,7 +152,7 @@ def _ndjson(data: bytes | None, name: str, report: VerifyReport) -> list[dict[st
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
+            row = safe_json.loads(line)
         except ValueError:
             report.problems.append(f"ALTERED: {name} line {number} is not a JSON record")
             continue

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import Counter
 from collections.abc import Callable
@@ -10,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from scanner import safe_json
 from scanner.core.options import CoreOptions
 from scanner.core.pipeline import Core, CoreStats
 from scanner.sources.replay import iter_scenario, scenario_files, statuses
@@ -33,7 +33,7 @@ def load_allowlist(directory: str | Path) -> tuple[dict[str, str], ...]:
     """The scenario's ``allowlist.json`` (the site's authorised equipment), if it has one."""
     path = Path(directory) / "allowlist.json"
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = safe_json.load_path(path)
     except FileNotFoundError:
         return ()
     except (OSError, ValueError) as exc:

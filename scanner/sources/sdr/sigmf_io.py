@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from scanner import safe_json
 from scanner.errors import RecordingError
 from scanner.sources.sdr.constants import MAX_SAMPLE_RATE_HZ, MIN_SAMPLE_RATE_HZ
 from scanner.sources.sdr.samples import DATATYPES, SAMPLE_BYTES, scalar_dtype
@@ -133,9 +134,11 @@ def _open_sigmf(p: Path) -> list[Dwell]:
     meta_path = stem.with_name(stem.name + ".sigmf-meta")
     data_path = stem.with_name(stem.name + ".sigmf-data")
     try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        meta = safe_json.load_path(meta_path, safe_json.SIGMF_META_MAX_BYTES)
     except OSError as exc:
         raise RecordingError(f"cannot read {meta_path}: {exc.strerror or exc}") from exc
+    except safe_json.JsonLimitError as exc:
+        raise RecordingError(f"{meta_path}: {exc}") from None
     except ValueError as exc:
         raise RecordingError(f"{meta_path}: not valid JSON ({exc})") from exc
     if not isinstance(meta, dict) or not isinstance(meta.get("global"), dict):
@@ -448,9 +451,11 @@ def read_meta(path: str | Path) -> dict[str, Any]:
     stem = _stem(Path(path))
     meta_path = stem.with_name(stem.name + ".sigmf-meta")
     try:
-        loaded: dict[str, Any] = json.loads(meta_path.read_text(encoding="utf-8"))
+        loaded = safe_json.load_path(meta_path, safe_json.SIGMF_META_MAX_BYTES)
     except (OSError, ValueError) as exc:
         raise RecordingError(f"cannot read {meta_path}: {exc}") from exc
+    if not isinstance(loaded, dict):
+        raise RecordingError(f"{meta_path}: not a JSON object")
     return loaded
 
 
