@@ -16,7 +16,8 @@ import pytest
 
 from scanner.observations import SdrBurst, SensorStatus, SourceEvent
 from scanner.sources.sdr.errors import CaptureError
-from scanner.sources.sdr.live import SdrOptions, SdrSource, build_source
+from scanner.sources.sdr.live import SdrSource, build_source
+from scanner.sources.sdr.options import SdrOptions
 from scanner.sources.sdr.replay import read_bursts
 from scanner.sources.sdr.rtltcp import RtlTcpClient
 from tests.fakes.rtl_tcp_server import FakeRtlTcpServer, synth_uplink

@@ -36,15 +36,14 @@ import numpy as np
 import numpy.typing as npt
 
 from scanner.sources.sdr.constants import MAX_SAMPLE_RATE_HZ, MIN_SAMPLE_RATE_HZ
+from scanner.sources.sdr.options import SUB_FRAMES as _SUB_FRAMES
+from scanner.sources.sdr.options import DetectorParams, NearnessCalibration
 from scanner.sources.sdr.samples import clipped_count, to_complex64
 
 _LOGGER = logging.getLogger(__name__)
 
 FloatArray = npt.NDArray[np.float32]
 _TINY = 1e-20
-# Frames per sub-block of a floor block. The floor comes from the median of the sub-block
-# means, which ignores bursts in fewer than half the sub-blocks.
-_SUB_FRAMES = 8
 # A dwell's first floor comes from its quiet frames only (see ``_quiet_floor``): a frame is
 # quiet in a bin when the cell centred on the bin holds under this many times the cell's noise
 # mean. Noise passes 99 % of the time at this level (cells are Gamma with about 5 degrees of
@@ -79,73 +78,6 @@ def _load_fft() -> Callable[[npt.NDArray[np.complex64]], npt.NDArray[np.complex6
         return out
 
     return sp_fft
-
-
-@dataclass(frozen=True, slots=True)
-class DetectorParams:
-    """Tuning of the detector; units are in the names."""
-
-    fft_size: int = 128  # 53 us frames at 2.4 MS/s: a 577 us timeslot spans 10
-    half_channel_bins: int = 4  # cell = 8 bins = 150 kHz at 2.4 MS/s
-    pfa: float = 1e-4  # false-alarm probability per cell and frame (sets the CFAR factor)
-    min_duration_s: float = 150e-6  # shorter hot runs are noise (and no uplink burst is shorter)
-    max_gap_frames: int = 1  # a burst survives one missed frame
-    # A wide burst at low SNR lights its cells patchily; pieces this many cells apart are one.
-    merge_cells: int = 1
-    max_burst_s: float = 0.05  # a longer transmission is reported in pieces, for latency
-    floor_rise_db_per_s: float = 3.0  # how fast a floor may climb under a long transmission
-    floor_fall_db: float = 3.0  # a block this far under the floor resets it at once
-    floor_track_db: float = 1.8  # blocks within this above the floor are averaged in
-    floor_alpha: float = 0.1  # averaging weight of one block (about 35 ms at 2.4 MS/s)
-    block_frames: int = 128  # floor update period (6.8 ms at 2.4 MS/s: 16 sub-blocks)
-    interpolate_dc: bool = True
-    band_threshold_db: float = 10.0  # burst band = bins within this of the peak excess
-    edge_db: float = 20.0  # burst time edges = frames within this of the burst's median level
-
-    @classmethod
-    def from_mapping(cls, section: dict[str, Any]) -> DetectorParams:
-        """Detector keys of the ``[sdr]`` config section (unknown keys are ignored here)."""
-        kwargs: dict[str, Any] = {}
-        for name in cls.__dataclass_fields__:
-            if name in section:
-                kwargs[name] = type(getattr(cls(), name))(section[name])
-        params = cls(**kwargs)
-        params.validate()
-        return params
-
-    def validate(self) -> None:
-        """Raise ``ValueError`` naming the first parameter the detector cannot work with."""
-        if self.half_channel_bins < 1:
-            raise ValueError("half_channel_bins must be at least 1")
-        if self.fft_size % (self.half_channel_bins * 2) or self.fft_size < 16:
-            raise ValueError("fft_size must be >= 16 and a multiple of 2 * half_channel_bins")
-        if self.block_frames < 2 * _SUB_FRAMES or self.block_frames % (2 * _SUB_FRAMES):
-            raise ValueError(f"block_frames must be a positive multiple of {2 * _SUB_FRAMES}")
-        if self.max_gap_frames < 0 or self.merge_cells < 0:
-            raise ValueError("max_gap_frames and merge_cells must not be negative")
-        # Non-finite values would reach 10 ** (...) and frame counts as inf or NaN.
-        for name, low, high in _FLOAT_BOUNDS:
-            value = getattr(self, name)
-            if not (math.isfinite(value) and low <= value <= high):
-                raise ValueError(f"{name} must be a finite number in [{low:g}, {high:g}]")
-        if not 0.0 < self.pfa < 1.0:
-            raise ValueError("pfa must be a probability strictly between 0 and 1")
-        if not 0.0 < self.floor_alpha <= 1.0:
-            raise ValueError("floor_alpha must be in (0, 1]")
-
-
-# (parameter, lowest, highest): the bounds keep every power of ten in the detector finite.
-_FLOAT_BOUNDS: tuple[tuple[str, float, float], ...] = (
-    ("pfa", 0.0, 1.0),
-    ("min_duration_s", 0.0, 10.0),
-    ("max_burst_s", 1e-6, 60.0),
-    ("floor_rise_db_per_s", 0.0, 100.0),
-    ("floor_fall_db", 0.0, 100.0),
-    ("floor_track_db", 0.0, 100.0),
-    ("floor_alpha", 0.0, 1.0),
-    ("band_threshold_db", 0.0, 100.0),
-    ("edge_db", 0.0, 100.0),
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -936,20 +868,6 @@ class GainController:
 
 
 # -- nearness ----------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class NearnessCalibration:
-    """Maps burst power to a distance guess; set ``dbm_at_0dbfs_0db_gain`` by the calibration walk.
-
-    The default offset is typical of an R820T dongle (full scale at 0 dB gain near -10 dBm).
-    Handsets are power-controlled, so this is an order of magnitude, not a range finder.
-    """
-
-    dbm_at_0dbfs_0db_gain: float = -10.0
-    handset_tx_dbm: float = 10.0  # a typical uplink level near a cell's edge, not the 33 dBm max
-    path_loss_1m_db: float = 31.5  # free space at 900 MHz
-    path_loss_exponent: float = 2.7  # a gate with people and walls around it
-
-
 def received_dbm(power_dbfs: float, gain_db: float, cal: NearnessCalibration) -> float:
     """Burst power at the antenna in dBm."""
     return power_dbfs - gain_db + cal.dbm_at_0dbfs_0db_gain

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from scanner.observations import SdrBurst
 from scanner.sources.sdr.bands import DEFAULT_REGION, BandPlan
-from scanner.sources.sdr.dsp import Burst, BurstDetector, DetectorParams
+from scanner.sources.sdr.dsp import Burst, BurstDetector
+from scanner.sources.sdr.options import DetectorParams
 from scanner.sources.sdr.sigmf_io import CHUNK_SAMPLES, Dwell, open_recording
 
 _LOGGER = logging.getLogger(__name__)
