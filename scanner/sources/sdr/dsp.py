@@ -28,6 +28,7 @@ from __future__ import annotations
 import bisect
 import logging
 import math
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -731,11 +732,18 @@ class BurstDetector:
         if peak <= 0:
             return None
         cut = peak * self._band_fraction
-        strong = [i for i, v in enumerate(excess) if v >= cut]
-        r0, r1 = strong[0], strong[-1] + 1
+        # The first and last bins at or above the cut (the peak guarantees both exist).
+        r0 = 0
+        while excess[r0] < cut:
+            r0 += 1
+        r1 = len(excess)
+        while excess[r1 - 1] < cut:
+            r1 -= 1
         weights = [v if v > 0 else 0.0 for v in excess[r0:r1]]
         total = sum(weights)
-        centroid = lo + r0 + sum(i * v for i, v in enumerate(weights)) / max(total, _TINY)
+        centroid = (
+            lo + r0 + sum(map(operator.mul, range(len(weights)), weights)) / max(total, _TINY)
+        )
         per_frame: list[float] = seg[:, r0:r1].sum(axis=1).tolist()
         # A strong burst's ramps and the window's skirts light up frames beside it; the burst
         # is where it is within edge_db of its own level (as a handset's power-time mask is).
@@ -745,11 +753,17 @@ class BurstDetector:
         peak_frame = max(per_frame)
         if peak_frame <= 0:
             return None
-        plateau = sorted(v for v in per_frame if v >= peak_frame * self._edge_fraction)
+        floor_frame = peak_frame * self._edge_fraction
+        plateau = sorted([v for v in per_frame if v >= floor_frame])
         level = plateau[len(plateau) // 2]
         cut = level * self._edge_fraction
-        inside = [i for i, v in enumerate(per_frame) if v >= cut]
-        i0, i1 = inside[0], inside[-1] + 1
+        # First and last frames at or above the cut (the level's own frame is one).
+        i0 = 0
+        while per_frame[i0] < cut:
+            i0 += 1
+        i1 = len(per_frame)
+        while per_frame[i1 - 1] < cut:
+            i1 -= 1
         per_frame = per_frame[i0:i1]
         f_first, f_last = t.frames[i0], t.frames[i1 - 1]
         if i1 - i0 < self._min_frames:  # hot frames, not span: gaps do not count
