@@ -8,7 +8,6 @@ always named first.
 
 from __future__ import annotations
 
-import json
 import tarfile
 import zlib
 from dataclasses import dataclass, field
@@ -259,7 +258,7 @@ def _alert_state(history: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     state: dict[str, dict[str, Any]] = {}
     for row in history:
         try:
-            detail = json.loads(row.get("detail", "{}"))
+            detail = safe_json.loads(row.get("detail", "{}"))
         except (TypeError, ValueError):
             detail = {}
         if not isinstance(detail, dict):
@@ -345,7 +344,7 @@ def _check_export_anchors(chains: dict[str, list[dict[str, Any]]], report: Verif
         if row.get("action") != EXPORT_ACTION:
             continue
         try:
-            detail = json.loads(row.get("detail", "{}"))
+            detail = safe_json.loads(row.get("detail", "{}"))
             seq, head = int(detail["alert_history_seq"]), str(detail["alert_history_head"])
         except (TypeError, ValueError, KeyError):
             continue

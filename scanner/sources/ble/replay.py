@@ -10,7 +10,6 @@ bleak.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import re
