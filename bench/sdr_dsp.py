@@ -6,6 +6,12 @@ shared machine do not count against it (``realtime_factor_wall`` is the wall-clo
 The baseline is the obvious numpy code: a Python loop per
 frame with ``np.fft.fft`` in float64, a fresh array per step, and the same floor and threshold
 logic; both run here, in this process, on the same samples.
+
+``sweep_cpu_share`` is what a continuous sweep costs: the region's tunings visited in turn
+(0.25 s dwells, the default), a handset on one of them and receiver noise on the rest, through
+the same detector and record conversion the live DSP thread runs, as a share of one core of
+this machine. A Pi's share is this machine's figure times the ratio of their single-core speeds
+(hardware.md): run ``checkpoint bench`` on the Pi itself for its own figure.
 """
 
 from __future__ import annotations
@@ -19,7 +25,9 @@ import numpy as np
 import numpy.typing as npt
 
 from scanner.sources.sdr import synth
+from scanner.sources.sdr.bands import BandPlan
 from scanner.sources.sdr.dsp import BurstDetector
+from scanner.sources.sdr.replay import to_record
 
 RATE = 2.4e6
 CHUNK = 1 << 18  # samples per read, as the live path reads from the dongle
@@ -64,6 +72,30 @@ def _naive(raw: npt.NDArray[np.uint8], n: int = 128) -> tuple[float, int]:
     return time.thread_time() - t, found
 
 
+def _sweep(dwells: int) -> tuple[float, float, int]:
+    """CPU seconds and IQ seconds of a sweep over the EU plan, and the bursts it found."""
+    plan = BandPlan.for_region("eu")
+    tunings = plan.tunings(RATE)
+    dwell_s = 0.25
+    n = int(dwell_s * RATE)
+    rng = np.random.default_rng(7)
+    quiet = synth.synth_cu8(rng, RATE, n, -38.0, [])
+    busy = _signal(dwell_s)
+    det = BurstDetector(RATE)
+    found = 0
+    cpu = time.thread_time()
+    for i in range(dwells):
+        _label, centre = tunings[i % len(tunings)]
+        raw = busy if i % len(tunings) == 0 else quiet
+        det.begin_dwell(centre, i * dwell_s)
+        bursts = []
+        for j in range(0, raw.size, 2 * CHUNK):
+            bursts += det.feed(raw[j : j + 2 * CHUNK], "cu8")
+        bursts += det.end_dwell()
+        found += sum(1 for b in bursts if to_record(b, plan).band is not None)
+    return time.thread_time() - cpu, dwells * dwell_s, found
+
+
 def run(quick: bool) -> dict[str, Any]:
     """Measure both paths on the same synthetic 2.4 MS/s cu8 stream."""
     seconds = 2.0 if quick else 10.0
@@ -78,6 +110,7 @@ def run(quick: bool) -> dict[str, Any]:
     naive_seconds = min(seconds, 0.5)
     naive_raw = raw[: int(naive_seconds * RATE) * 2]
     naive_elapsed, _ = _naive(naive_raw)
+    sweep_cpu, sweep_iq, sweep_bursts = _sweep(len(BandPlan.for_region("eu").tunings(RATE)) * 2)
     ours_rate = raw.size / 2 / best
     naive_rate = naive_raw.size / 2 / naive_elapsed
     return {
@@ -88,5 +121,7 @@ def run(quick: bool) -> dict[str, Any]:
         "realtime_factor_wall": round(raw.size / 2 / best_wall / RATE, 1),
         "naive_realtime_factor": round(naive_rate / RATE, 2),
         "ratio_vs_naive_numpy": round(ours_rate / naive_rate, 1),
+        "sweep_cpu_share": round(sweep_cpu / sweep_iq, 4),
+        "sweep_bursts_found": sweep_bursts,
         "cpu_count": os.cpu_count(),
     }

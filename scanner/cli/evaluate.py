@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from scanner import safe_json
 from scanner.config import ConfigError
 from scanner.errors import CheckpointError
 
@@ -24,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
     results: list[dict[str, Any]] = []
     for directory in args.dir:
         try:
-            truth = json.loads((Path(directory) / "truth.json").read_text(encoding="utf-8"))
+            truth = safe_json.load_path(Path(directory) / "truth.json")
             result = replay_fast(directory, ack_after_s=args.ack_after, config=args.config)
         except (OSError, ValueError, CheckpointError, ConfigError) as exc:
             sys.stderr.write(f"checkpoint eval: {directory}: {exc}\n")

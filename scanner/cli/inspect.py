@@ -17,8 +17,15 @@ from scanner.errors import RecordingError
 
 def run(args: argparse.Namespace) -> int:
     module = importlib.import_module(f"scanner.sources.{args.radio}.inspect")
+    region = getattr(args, "region", None)
     try:
-        counters = module.inspect_file(args.file, sys.stdout)
+        if args.radio == "sdr" and region is not None:
+            counters = module.inspect_file(args.file, sys.stdout, region=region)
+        else:
+            counters = module.inspect_file(args.file, sys.stdout)
+    except ValueError as exc:  # an unknown region
+        sys.stderr.write(f"checkpoint inspect {args.radio}: {exc}\n")
+        return 2
     except RecordingError as exc:
         sys.stderr.write(f"checkpoint inspect {args.radio}: {exc}\n")
         return 1

@@ -22,6 +22,11 @@ def _inspect(p: argparse.ArgumentParser) -> None:
     p.add_argument("radio", choices=["wifi", "ble", "sdr"])
     p.add_argument("file", help="recording to read (pcap/pcapng, ble.jsonl/btsnoop, SigMF/.cu8)")
     p.add_argument("--stats", action="store_true", help="print counters to stderr at the end")
+    p.add_argument(
+        "--region",
+        default=None,
+        help="sdr: the uplink band plan bursts are labelled by (eu, us, ...; default eu)",
+    )
 
 
 def _config(p: argparse.ArgumentParser) -> None:

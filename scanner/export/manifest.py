@@ -14,6 +14,8 @@ import hmac
 import json
 from typing import Any
 
+from scanner import safe_json
+
 FORMAT = "checkpoint-export/1"
 MANIFEST_NAME = "MANIFEST.json"
 _UNSIGNED = ("digest", "seal")
@@ -47,7 +49,7 @@ def manifest_bytes(fields: dict[str, Any], key: bytes | None) -> bytes:
 def parse_manifest(raw: bytes) -> dict[str, Any]:
     """The manifest's fields; raises ManifestError naming what is wrong with it."""
     try:
-        manifest = json.loads(raw)
+        manifest = safe_json.loads(raw)
     except ValueError as exc:
         raise ManifestError(f"MANIFEST.json is not valid JSON ({exc})") from exc
     if not isinstance(manifest, dict):

@@ -8,13 +8,13 @@ always named first.
 
 from __future__ import annotations
 
-import json
 import tarfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from scanner import safe_json
 from scanner.export.bundle import CHAIN_FILES, EXPORT_ACTION
 from scanner.export.manifest import MANIFEST_NAME, ManifestError, parse_manifest, seal_of, sha256
 from scanner.export.timefmt import iso
@@ -151,7 +151,7 @@ def _ndjson(data: bytes | None, name: str, report: VerifyReport) -> list[dict[st
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
+            row = safe_json.loads(line)
         except ValueError:
             report.problems.append(f"ALTERED: {name} line {number} is not a JSON record")
             continue
@@ -258,7 +258,7 @@ def _alert_state(history: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     state: dict[str, dict[str, Any]] = {}
     for row in history:
         try:
-            detail = json.loads(row.get("detail", "{}"))
+            detail = safe_json.loads(row.get("detail", "{}"))
         except (TypeError, ValueError):
             detail = {}
         if not isinstance(detail, dict):
@@ -344,7 +344,7 @@ def _check_export_anchors(chains: dict[str, list[dict[str, Any]]], report: Verif
         if row.get("action") != EXPORT_ACTION:
             continue
         try:
-            detail = json.loads(row.get("detail", "{}"))
+            detail = safe_json.loads(row.get("detail", "{}"))
             seq, head = int(detail["alert_history_seq"]), str(detail["alert_history_head"])
         except (TypeError, ValueError, KeyError):
             continue

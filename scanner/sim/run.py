@@ -7,7 +7,6 @@ calibration and allowlist, ``[[sensors]]`` names and placements) and ``allowlist
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -15,6 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from scanner import safe_json
 from scanner.config import Config, ConfigError, load_config
 from scanner.core.options import CoreOptions
 from scanner.core.pipeline import Core, CoreStats
@@ -54,7 +54,7 @@ def load_allowlist(directory: str | Path) -> tuple[dict[str, str], ...]:
     """The scenario's ``allowlist.json`` (the site's authorised equipment), if it has one."""
     path = Path(directory) / "allowlist.json"
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = safe_json.load_path(path)
     except FileNotFoundError:
         return ()
     except (OSError, ValueError) as exc:

@@ -12,13 +12,13 @@ from __future__ import annotations
 import dataclasses
 import heapq
 import importlib
-import json
 import logging
 import threading
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+from scanner import safe_json
 from scanner.clock import SYSTEM_CLOCK, Clock
 from scanner.errors import RecordingError
 from scanner.observations import Radio, SdrBurst, SensorStatus, SourceEvent
@@ -53,7 +53,7 @@ def scenario_duration(directory: str | Path) -> float | None:
     """``duration_s`` from truth.json, when the scenario has one."""
     path = Path(directory) / "truth.json"
     try:
-        return float(json.loads(path.read_text(encoding="utf-8"))["duration_s"])
+        return float(safe_json.load_path(path)["duration_s"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
 

@@ -39,7 +39,8 @@ def test_region_presets_and_duplex() -> None:
     us = {b.name for b in BandPlan.for_region("us").bands}
     theatre = {b.name for b in BandPlan.for_region("ua-ru").bands}
     assert {"E-GSM-900 UL", "LTE B8 UL", "LTE B20 UL", "LTE B28 UL", "LTE B3 UL"} <= eu
-    assert {"LTE B5 UL", "LTE B12 UL", "LTE B13 UL", "LTE B14 UL", "LTE B17 UL", "LTE B71 UL"} == us
+    assert {"LTE B5 UL", "LTE B12 UL", "LTE B13 UL", "LTE B14 UL", "LTE B17 UL", "LTE B71 UL"} <= us
+    assert {"LTE B26 UL", "LTE B66 UL", "GSM-850 UL"} <= us and "LTE B20 UL" not in us
     assert "LTE B31 UL" in theatre and "LTE B28 UL" not in theatre
     with pytest.raises(ValueError, match="unknown region"):
         BandPlan.for_region("mars")
@@ -52,12 +53,27 @@ def test_region_presets_and_duplex() -> None:
     assert b20.duplex_hz < 0  # reverse duplex: the downlink sits below
 
 
-def test_band_lookup_prefers_the_air_interface() -> None:
+def test_band_labels_follow_the_region_not_the_shape() -> None:
     eu = BandPlan.for_region("eu")
-    assert eu.band_for(890.2e6, "gsm") == "E-GSM-900 UL"
-    assert eu.band_for(890.2e6, "lte") == "LTE B8 UL"
-    assert eu.band_for(1750e6, "gsm") == "DCS-1800 UL"
+    us = BandPlan.for_region("us")
+    # One range, two air interfaces: one label, whatever the burst looked like, so an LTE
+    # phone's short PUCCH slots and its PUSCH grants are one transmitter in the core.
+    assert eu.band_for(890.2e6, "gsm") == eu.band_for(890.2e6, "lte") == "E-GSM-900 + LTE B8 UL"
+    assert eu.band_for(1750e6) == "DCS-1800 + LTE B3 UL"
+    # 832-849 MHz: B20 uplink in Europe (TS 36.101: 832-862), B5/B26 in the Americas.
+    assert eu.band_for(840e6) == "LTE B20 UL"
+    assert us.band_for(840e6) == "LTE B5 + GSM-850 + LTE B26 UL"
+    assert eu.band_for(855e6) == "LTE B20 UL" and us.band_for(855e6) is None
+    assert us.band_for(710e6) == "LTE B12 + LTE B17 UL"
     assert eu.band_for(950e6) is None  # downlink, not uplink
+    assert eu.band_for(868.95e6) is None and us.band_for(868.95e6) is None  # SRD: meters
+    for region in ("jp", "au", "in"):
+        plan = BandPlan.for_region(region)
+        assert plan.band_for(710e6) == "LTE B28 UL"  # APT 700 everywhere in Asia-Pacific
+    assert BandPlan.for_region("jp").band_for(1440e6) == "LTE B11 UL"
+    described = us.describe()
+    assert described["region"] == "us"
+    assert {"label": "LTE B71 UL", "low_mhz": 663.0, "high_mhz": 698.0} in described["uplink"]  # type: ignore[operator]
 
 
 def test_tunings_cover_each_band_once() -> None:
@@ -103,6 +119,9 @@ def test_downlink_survey_finds_carriers_and_weights_their_uplink() -> None:
     assert len(carriers) == 1 and abs(carriers[0] - 945.4e6) < 10e3
     plan = BandPlan.for_region("eu")
     assert any(t.band == "E-GSM-900 UL" for t in downlink_tunings(plan, RATE))
+    # B66's downlink starts at 2110 MHz, past the tuner: never a survey tuning.
+    us = downlink_tunings(BandPlan.for_region("us"), RATE)
+    assert us and all(t.centre_hz <= TUNER_MAX_HZ for t in us)
     sched = SweepScheduler.for_plan(plan, RATE, SweepOptions())
     assert sched.mark_downlink_carriers(plan, carriers) >= 1
     near = min(sched.tunings, key=lambda t: abs(t.centre_hz - 900.4e6))
@@ -183,7 +202,7 @@ def test_cli_inspect_sdr(tmp_path: Path) -> None:
     out = subprocess.run([*exe, str(good)], capture_output=True, text=True, check=False)
     assert out.returncode == 0, out.stderr
     lines = [json.loads(x) for x in out.stdout.splitlines()]
-    assert len(lines) == 5 and all(x["band"] == "E-GSM-900 UL" for x in lines)
+    assert len(lines) == 5 and all(x["band"] == "E-GSM-900 + LTE B8 UL" for x in lines)
     bad = subprocess.run(
         [*exe, str(tmp_path / "nothing.sigmf-meta")], capture_output=True, text=True, check=False
     )

@@ -18,7 +18,8 @@ import pytest
 
 from scanner.errors import RecordingError
 from scanner.sources.sdr.constants import MAX_SAMPLE_RATE_HZ, MIN_SAMPLE_RATE_HZ
-from scanner.sources.sdr.dsp import BurstDetector, DetectorParams
+from scanner.sources.sdr.dsp import BurstDetector
+from scanner.sources.sdr.options import DetectorParams
 from scanner.sources.sdr.replay import read_bursts
 from scanner.sources.sdr.sigmf_io import open_recording
 

@@ -16,7 +16,8 @@ import pytest
 
 from scanner.observations import SdrBurst, SensorStatus, SourceEvent
 from scanner.sources.sdr.errors import CaptureError
-from scanner.sources.sdr.live import SdrOptions, SdrSource, build_source
+from scanner.sources.sdr.live import SdrSource, build_source
+from scanner.sources.sdr.options import SdrOptions
 from scanner.sources.sdr.replay import read_bursts
 from scanner.sources.sdr.rtltcp import RtlTcpClient
 from tests.fakes.rtl_tcp_server import FakeRtlTcpServer, synth_uplink
@@ -128,7 +129,7 @@ def test_bursts_flow_over_rtl_tcp(server: FakeRtlTcpServer, events: Events) -> N
     finally:
         src.stop()
     bursts = events.bursts()
-    assert all(b.band == "E-GSM-900 UL" for b in bursts)
+    assert all(b.band == "E-GSM-900 + LTE B8 UL" for b in bursts)
     assert abs(np.median([b.freq_mhz for b in bursts]) - HANDSET_HZ / 1e6) < 0.03
     durations = [b.t_end - b.ts for b in bursts]
     assert 450e-6 < float(np.median(durations)) < 650e-6
@@ -433,3 +434,23 @@ def test_usb_read_that_hangs_is_reported(monkeypatch: pytest.MonkeyPatch, events
     finally:
         dongle.flowing.set()
         src.stop()
+
+
+def test_burst_outside_every_uplink_band_is_an_other_emitter(events: Events) -> None:
+    """A dwell at the top of E-GSM-900 also hears the 915-925 MHz gap: never delivered."""
+    inside, outside = 914.85e6, 915.55e6
+    srv = FakeRtlTcpServer(synth_uplink([inside, outside]), speed=1.0).start()
+    src = build_source(_section(srv.port, centres_mhz=[915.2]), events)
+    src.start()
+    try:
+        assert wait_for(lambda: len(events.bursts()) >= 10 and src.counters["other_emitter"] >= 10)
+    finally:
+        src.stop()
+        srv.stop()
+    bursts = events.bursts()
+    assert all(b.band == "E-GSM-900 + LTE B8 UL" for b in bursts)
+    assert all(abs(b.freq_mhz - inside / 1e6) < 0.05 for b in bursts)
+    detail = src.health_detail()
+    assert detail["region"] == "eu"
+    assert detail["other_emitters"] >= 10
+    assert abs(float(str(detail["last_other_emitter_mhz"])) - outside / 1e6) < 0.05

@@ -11,9 +11,8 @@ from scanner.clock import ManualClock
 from scanner.config import ConfigError
 from scanner.observations import SourceEvent
 from scanner.runtime.build import source_builder
-from scanner.sources.sdr.dsp import DetectorParams
-from scanner.sources.sdr.live import SdrOptions, SdrSource
-from scanner.sources.sdr.sweep import SweepOptions
+from scanner.sources.sdr.live import SdrSource
+from scanner.sources.sdr.options import DetectorParams, SdrOptions, SweepOptions
 
 # (detector field, bad value, what the message must name)
 BAD_DETECTOR: tuple[tuple[str, Any, str], ...] = (
@@ -81,3 +80,21 @@ def test_good_direct_options_build_a_source() -> None:
     src = SdrSource(opts, _discard)
     assert src.state == "stopped"  # built, not started, and not in fault
     assert (src.detector.n, src.detector.h) == (64, 2)
+
+
+def test_options_load_without_numpy() -> None:
+    """Validating or showing an [sdr] section must not pull the DSP stack into a process."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from scanner.sources.sdr.options import SdrOptions\n"
+        "opts = SdrOptions.from_mapping({'region': 'us'})\n"
+        "assert opts.plan().region == 'us'\n"
+        "print('numpy' in sys.modules)\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert run.stdout.strip() == "False"

@@ -45,7 +45,7 @@ def test_finds_exactly_the_four_bursts(shared_data: Path) -> None:
     for b, (s0, s1) in zip(bursts, truth, strict=True):
         assert b.ts == pytest.approx(s0 / dwell.rate, abs=40e-6)
         assert b.t_end - b.ts == pytest.approx((s1 - s0) / dwell.rate, abs=50e-6)
-        assert b.band == "E-GSM-900 UL"
+        assert b.band == "E-GSM-900 + LTE B8 UL"
         assert b.snr_db > 25
     spacing = np.diff([b.ts for b in bursts])
     assert np.all(np.abs(spacing - 2.31e-3) < 0.03e-3), spacing

@@ -55,7 +55,7 @@ def test_scenario_segments_are_separate_dwells(tmp_path: Path) -> None:
     second = [b for b in bursts if b.ts > T0 + 100]
     assert len(first) == 5 and len(second) == 5
     assert all(T0 + 60.004 <= b.ts < T0 + 60.03 for b in first)
-    assert all(b.mono == b.ts and b.band == "E-GSM-900 UL" for b in bursts)
+    assert all(b.mono == b.ts and b.band == "E-GSM-900 + LTE B8 UL" for b in bursts)
     assert abs(np.median([b.freq_mhz for b in first]) - 890.15) < 0.03
     assert abs(np.median([b.freq_mhz for b in second]) - 889.7) < 0.03
 
@@ -147,7 +147,7 @@ def test_bad_files_raise_recording_error(tmp_path: Path) -> None:
     with pytest.raises(RecordingError, match="datatype"):
         open_recording(tmp_path / "dt.sigmf-meta")
     (tmp_path / "x.cu8").write_bytes(b"\x80" * 10)
-    with pytest.raises(RecordingError, match="named like"):
+    with pytest.raises(RecordingError, match="carry its tuning in its name"):
         open_recording(tmp_path / "x.cu8")
 
 

@@ -13,6 +13,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from scanner import safe_json
 from scanner.observations import BleAdvert, Radio, SdrBurst, SensorStatus, SourceEvent, WifiFrame
 
 WIRE_VERSION = 1
@@ -267,7 +268,7 @@ def decode_event(obj: object) -> SourceEvent:
 def decode_line(line: bytes) -> SourceEvent:
     """One JSON line back into its record; ``FrameError`` for anything else."""
     try:
-        obj = json.loads(line)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        obj = safe_json.loads(line)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise FrameError(f"not JSON: {exc}") from exc
     return decode_event(obj)

@@ -6,10 +6,11 @@ it is read once, on first use, so importing the classifier costs nothing.
 
 from __future__ import annotations
 
-import json
 import logging
 from functools import cache
 from importlib import resources
+
+from scanner import safe_json
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -25,7 +26,7 @@ def _tables() -> tuple[dict[int, str], dict[int, str]]:
             .joinpath("data/assigned_numbers.json")
             .read_text(encoding="utf-8")
         )
-        raw = json.loads(text)
+        raw = safe_json.loads(text)
         companies = {int(k): str(v) for k, v in raw["companies"].items()}
         services = {int(k, 16): str(v) for k, v in raw["services16"].items()}
     except (OSError, ValueError, KeyError) as exc:

@@ -10,7 +10,6 @@ bleak.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import re
@@ -19,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from scanner import safe_json
 from scanner.errors import RecordingError
 from scanner.observations import BleAdvert
 from scanner.sources.ble.address import normalise_address
@@ -145,7 +145,7 @@ def parse_line(line: str, counters: Counter[str] | None = None) -> BleAdvert | N
             counters["blank"] += 1
         return None
     try:
-        return advert_from_json(json.loads(text))
+        return advert_from_json(safe_json.loads(text, safe_json.LINE_MAX_BYTES))
     except (ValueError, RecursionError) as exc:
         # json.JSONDecodeError and LineError are both ValueErrors.
         if counters is not None:

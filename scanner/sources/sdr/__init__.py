@@ -1,9 +1,13 @@
 """SDR: cellular uplink energy from an RTL-SDR (USB or rtl_tcp) or a SigMF/cu8 recording.
 
-Where things are: ``bands`` holds the uplink band plans, ``dsp`` finds bursts in IQ, ``live``
-sweeps a dongle (``usb`` and ``rtltcp`` are its front ends), ``replay`` and ``inspect`` read
-recordings, ``sigmf_io`` and ``recorder`` write them. Importing this package loads neither
-numpy-heavy DSP nor librtlsdr: they are imported when live capture is built.
+Shaped like the other radio packages: ``options`` (the ``[sdr]`` section, typed and checked,
+no numpy), ``live`` (the source: sweeps a dongle; ``usb`` and ``rtltcp`` are its front ends),
+``replay`` (recordings through the same DSP), ``recorder`` (SigMF out), ``errors`` (capture
+errors with their failure class from ``constants``). Around them: ``bands`` holds the uplink
+band plans per region, ``dsp`` finds bursts in IQ, ``sweep`` picks the next tuning,
+``sigmf_io`` reads and writes recordings, ``inspect`` prints their bursts. Importing this
+package loads neither numpy-heavy DSP nor librtlsdr: they are imported when live capture is
+built.
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ from __future__ import annotations
 import bisect
 import logging
 import math
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,15 +37,14 @@ import numpy as np
 import numpy.typing as npt
 
 from scanner.sources.sdr.constants import MAX_SAMPLE_RATE_HZ, MIN_SAMPLE_RATE_HZ
+from scanner.sources.sdr.options import SUB_FRAMES as _SUB_FRAMES
+from scanner.sources.sdr.options import DetectorParams, NearnessCalibration
 from scanner.sources.sdr.samples import clipped_count, to_complex64
 
 _LOGGER = logging.getLogger(__name__)
 
 FloatArray = npt.NDArray[np.float32]
 _TINY = 1e-20
-# Frames per sub-block of a floor block. The floor comes from the median of the sub-block
-# means, which ignores bursts in fewer than half the sub-blocks.
-_SUB_FRAMES = 8
 # A dwell's first floor comes from its quiet frames only (see ``_quiet_floor``): a frame is
 # quiet in a bin when the cell centred on the bin holds under this many times the cell's noise
 # mean. Noise passes 99 % of the time at this level (cells are Gamma with about 5 degrees of
@@ -82,73 +82,6 @@ def _load_fft() -> Callable[[npt.NDArray[np.complex64]], npt.NDArray[np.complex6
 
 
 @dataclass(frozen=True, slots=True)
-class DetectorParams:
-    """Tuning of the detector; units are in the names."""
-
-    fft_size: int = 128  # 53 us frames at 2.4 MS/s: a 577 us timeslot spans 10
-    half_channel_bins: int = 4  # cell = 8 bins = 150 kHz at 2.4 MS/s
-    pfa: float = 1e-4  # false-alarm probability per cell and frame (sets the CFAR factor)
-    min_duration_s: float = 150e-6  # shorter hot runs are noise (and no uplink burst is shorter)
-    max_gap_frames: int = 1  # a burst survives one missed frame
-    # A wide burst at low SNR lights its cells patchily; pieces this many cells apart are one.
-    merge_cells: int = 1
-    max_burst_s: float = 0.05  # a longer transmission is reported in pieces, for latency
-    floor_rise_db_per_s: float = 3.0  # how fast a floor may climb under a long transmission
-    floor_fall_db: float = 3.0  # a block this far under the floor resets it at once
-    floor_track_db: float = 1.8  # blocks within this above the floor are averaged in
-    floor_alpha: float = 0.1  # averaging weight of one block (about 35 ms at 2.4 MS/s)
-    block_frames: int = 128  # floor update period (6.8 ms at 2.4 MS/s: 16 sub-blocks)
-    interpolate_dc: bool = True
-    band_threshold_db: float = 10.0  # burst band = bins within this of the peak excess
-    edge_db: float = 20.0  # burst time edges = frames within this of the burst's median level
-
-    @classmethod
-    def from_mapping(cls, section: dict[str, Any]) -> DetectorParams:
-        """Detector keys of the ``[sdr]`` config section (unknown keys are ignored here)."""
-        kwargs: dict[str, Any] = {}
-        for name in cls.__dataclass_fields__:
-            if name in section:
-                kwargs[name] = type(getattr(cls(), name))(section[name])
-        params = cls(**kwargs)
-        params.validate()
-        return params
-
-    def validate(self) -> None:
-        """Raise ``ValueError`` naming the first parameter the detector cannot work with."""
-        if self.half_channel_bins < 1:
-            raise ValueError("half_channel_bins must be at least 1")
-        if self.fft_size % (self.half_channel_bins * 2) or self.fft_size < 16:
-            raise ValueError("fft_size must be >= 16 and a multiple of 2 * half_channel_bins")
-        if self.block_frames < 2 * _SUB_FRAMES or self.block_frames % (2 * _SUB_FRAMES):
-            raise ValueError(f"block_frames must be a positive multiple of {2 * _SUB_FRAMES}")
-        if self.max_gap_frames < 0 or self.merge_cells < 0:
-            raise ValueError("max_gap_frames and merge_cells must not be negative")
-        # Non-finite values would reach 10 ** (...) and frame counts as inf or NaN.
-        for name, low, high in _FLOAT_BOUNDS:
-            value = getattr(self, name)
-            if not (math.isfinite(value) and low <= value <= high):
-                raise ValueError(f"{name} must be a finite number in [{low:g}, {high:g}]")
-        if not 0.0 < self.pfa < 1.0:
-            raise ValueError("pfa must be a probability strictly between 0 and 1")
-        if not 0.0 < self.floor_alpha <= 1.0:
-            raise ValueError("floor_alpha must be in (0, 1]")
-
-
-# (parameter, lowest, highest): the bounds keep every power of ten in the detector finite.
-_FLOAT_BOUNDS: tuple[tuple[str, float, float], ...] = (
-    ("pfa", 0.0, 1.0),
-    ("min_duration_s", 0.0, 10.0),
-    ("max_burst_s", 1e-6, 60.0),
-    ("floor_rise_db_per_s", 0.0, 100.0),
-    ("floor_fall_db", 0.0, 100.0),
-    ("floor_track_db", 0.0, 100.0),
-    ("floor_alpha", 0.0, 1.0),
-    ("band_threshold_db", 0.0, 100.0),
-    ("edge_db", 0.0, 100.0),
-)
-
-
-@dataclass(frozen=True, slots=True)
 class Burst:
     """One detected burst, in the dwell's absolute terms."""
 
@@ -162,6 +95,20 @@ class Burst:
     sample_start: int  # within the dwell
     sample_count: int
     n_frames: int
+    # The mean excess power per bin across the burst's band (noise removed), kept so the
+    # shape can be judged when someone asks: the live path never does, and it costs a
+    # Python pass per burst.
+    spectrum: tuple[float, ...] = ()
+
+    @property
+    def flat(self) -> float:
+        """Share of the band's bins within 3 dB of the peak (see ``spectral_shape``)."""
+        return spectral_shape(self.spectrum)[0]
+
+    @property
+    def dip_db(self) -> float:
+        """The deepest valley between two humps of the spectrum, dB (0 for one hump)."""
+        return 10.0 * math.log10(spectral_shape(self.spectrum)[1])
 
     @property
     def duration_s(self) -> float:
@@ -169,13 +116,58 @@ class Burst:
 
     @property
     def shape(self) -> str:
-        """A guess at the air interface from duration and width."""
-        d_us = self.duration_s * 1e6
-        if self.bandwidth_hz <= 500e3 and d_us <= 700.0:
-            return "gsm"
-        if d_us >= 800.0:
-            return "lte"
+        """A guess at the air interface from the burst's physics (see ``classify_shape``)."""
+        return classify_shape(self)
+
+
+# -- shape -------------------------------------------------------------------------------------
+# Below this SNR the -10 dB band edges (``band_threshold_db``) and the -3 dB flatness are read
+# off the noise, not the burst: no width, flatness or valley measured there means anything.
+SHAPE_MIN_SNR_DB = 10.0
+# A GSM timeslot is 577 us (normal burst 546 us of symbols, access burst 325 us); 700 us allows
+# the power ramps and one frame of edge error. LTE transmits in 0.5 ms slots and 1 ms subframes,
+# so a burst of 800 us or more is not one GSM timeslot.
+GSM_MAX_S = 700e-6
+LONG_MIN_S = 800e-6
+# GMSK at 270.833 ksymbol/s spreads over about 200 kHz; its -10 dB width is never under 100 kHz
+# (a narrower line is a carrier or a tone, e.g. a base station's FCCH), nor over 500 kHz.
+GSM_MIN_BW_HZ = 100e3
+GSM_MAX_BW_HZ = 500e3
+# SC-FDMA spreads a grant evenly over its resource blocks (the DFT precoding makes the spectrum
+# flat-topped with steep edges): at least this share of the -10 dB band sits within 3 dB of the
+# peak. Two-tone FSK puts its power in two narrow lines and leaves the middle low.
+LTE_MIN_FLAT = 0.4
+# 2-FSK with a modulation index near 1 (Wireless M-Bus T1: 100 kchip/s, +-50 kHz) shows two
+# spectral humps at the tones with a valley between. The valley counts when it is this deep and
+# the spectrum was averaged over enough frames for each bin's scatter (1/sqrt(frames) of its
+# level: 18 % or 0.7 dB at 32 frames) to make a 3 dB valley at least four standard deviations.
+FSK_MIN_DIP_DB = 3.0
+FSK_MIN_FRAMES = 32
+# Two tones 100 kHz apart seen through the window's 2-bin skirts fill up to half the -10 dB
+# band at 2.4 MS/s (their -3 dB lobes touch); flatter than that is one block, not two lines.
+FSK_MAX_FLAT = 0.5
+
+
+def classify_shape(b: Burst) -> str:
+    """``gsm``, ``lte``, ``fsk`` or ``unknown`` from SNR, duration, width, flatness, valley.
+
+    Every rule is a property of the air interface, not of a capture: GSM is a GMSK timeslot
+    about 200 kHz wide; LTE uplink (SC-FDMA) a flat-topped block of 180 kHz resource blocks in
+    0.5-1 ms units; FSK two tones with a valley between, typically long (a meter's telegram
+    lasts milliseconds). Anything else, and anything too weak to measure, is ``unknown``.
+    """
+    if b.snr_db < SHAPE_MIN_SNR_DB:
         return "unknown"
+    duration = b.duration_s
+    flat, dip = spectral_shape(b.spectrum)
+    two_tones = 10.0 * math.log10(dip) >= FSK_MIN_DIP_DB and b.n_frames >= FSK_MIN_FRAMES
+    if two_tones and flat < FSK_MAX_FLAT:
+        return "fsk"
+    if duration <= GSM_MAX_S and GSM_MIN_BW_HZ <= b.bandwidth_hz <= GSM_MAX_BW_HZ:
+        return "gsm"
+    if duration >= LONG_MIN_S and flat >= LTE_MIN_FLAT:
+        return "lte"
+    return "unknown"
 
 
 @dataclass(slots=True)
@@ -190,6 +182,34 @@ class DetectorStats:
     noise_floor_dbfs: float | None = None  # total noise power across the band
     last_clip_fraction: float = 0.0
     extra: dict[str, int] = field(default_factory=dict)
+
+
+def spectral_shape(band: tuple[float, ...] | list[float]) -> tuple[float, float]:
+    """Flatness and two-hump valley of a burst's mean excess spectrum over its band.
+
+    ``flat`` is the share of the band's bins within 3 dB of the peak; ``dip`` the largest
+    ratio, over every bin, of the lower of the highest bins either side of it to the bin
+    itself (1.0 for a single hump or a flat top).
+    """
+    n = len(band)
+    if not n:
+        return 1.0, 1.0
+    half = 0.5 * max(band)
+    flat = sum(1 for v in band if v >= half) / max(n, 1)
+    left = [0.0] * n
+    run = 0.0
+    for i, v in enumerate(band):
+        left[i] = run
+        run = max(run, v)
+    dip = 1.0
+    run = 0.0
+    for i in range(n - 1, -1, -1):
+        v = band[i]
+        side = min(left[i], run)
+        if side > 0.0:
+            dip = max(dip, side / max(v, side * 1e-3))
+        run = max(run, v)
+    return flat, dip
 
 
 def erlang_tail(k: int, x: float) -> float:
@@ -364,10 +384,14 @@ class BurstDetector:
             self._floor_cache[self.centre_hz] = self._floor.copy()
         return out
 
-    def feed(self, raw: npt.NDArray[Any], datatype: str = "cf32_le") -> list[Burst]:
+    def feed(
+        self, raw: npt.NDArray[Any], datatype: str = "cf32_le", full_scale: float = 1.0
+    ) -> list[Burst]:
         """Process more samples of the current dwell: raw scalars of ``datatype`` or complex64.
 
-        The caller's array is never modified; one dwell has one datatype.
+        ``full_scale`` is the float scalar magnitude taken as 0 dBFS (``cf32_le`` and complex64
+        only: integer types carry their own). The caller's array is never modified; one dwell
+        has one datatype and one full scale.
         """
         if datatype in ("cu8", "ci8"):
             clipped = clipped_count(raw, datatype)
@@ -375,6 +399,9 @@ class BurstDetector:
             self.stats.scalars += raw.size
             self.stats.last_clip_fraction = clipped / max(1, raw.size)
         iq, scale = self._decode(raw, datatype)
+        if datatype == "cf32_le" or raw.dtype == np.complex64:
+            # The scale rides along in the window, as for cu8: no extra pass over the samples.
+            scale /= full_scale
         self.stats.samples += iq.size
         if scale != self._scale:
             if self._pending.size:
@@ -705,11 +732,18 @@ class BurstDetector:
         if peak <= 0:
             return None
         cut = peak * self._band_fraction
-        strong = [i for i, v in enumerate(excess) if v >= cut]
-        r0, r1 = strong[0], strong[-1] + 1
+        # The first and last bins at or above the cut (the peak guarantees both exist).
+        r0 = 0
+        while excess[r0] < cut:
+            r0 += 1
+        r1 = len(excess)
+        while excess[r1 - 1] < cut:
+            r1 -= 1
         weights = [v if v > 0 else 0.0 for v in excess[r0:r1]]
         total = sum(weights)
-        centroid = lo + r0 + sum(i * v for i, v in enumerate(weights)) / max(total, _TINY)
+        centroid = (
+            lo + r0 + sum(map(operator.mul, range(len(weights)), weights)) / max(total, _TINY)
+        )
         per_frame: list[float] = seg[:, r0:r1].sum(axis=1).tolist()
         # A strong burst's ramps and the window's skirts light up frames beside it; the burst
         # is where it is within edge_db of its own level (as a handset's power-time mask is).
@@ -719,11 +753,17 @@ class BurstDetector:
         peak_frame = max(per_frame)
         if peak_frame <= 0:
             return None
-        plateau = sorted(v for v in per_frame if v >= peak_frame * self._edge_fraction)
+        floor_frame = peak_frame * self._edge_fraction
+        plateau = sorted([v for v in per_frame if v >= floor_frame])
         level = plateau[len(plateau) // 2]
         cut = level * self._edge_fraction
-        inside = [i for i, v in enumerate(per_frame) if v >= cut]
-        i0, i1 = inside[0], inside[-1] + 1
+        # First and last frames at or above the cut (the level's own frame is one).
+        i0 = 0
+        while per_frame[i0] < cut:
+            i0 += 1
+        i1 = len(per_frame)
+        while per_frame[i1 - 1] < cut:
+            i1 -= 1
         per_frame = per_frame[i0:i1]
         f_first, f_last = t.frames[i0], t.frames[i1 - 1]
         if i1 - i0 < self._min_frames:  # hot frames, not span: gaps do not count
@@ -753,6 +793,7 @@ class BurstDetector:
             sample_start=round(s0),
             sample_count=max(1, round(s1 - s0)),
             n_frames=n,
+            spectrum=tuple(excess[r0:r1]),
         )
 
     def _energy_position(self, fraction: float) -> float:
@@ -841,20 +882,6 @@ class GainController:
 
 
 # -- nearness ----------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class NearnessCalibration:
-    """Maps burst power to a distance guess; set ``dbm_at_0dbfs_0db_gain`` by the calibration walk.
-
-    The default offset is typical of an R820T dongle (full scale at 0 dB gain near -10 dBm).
-    Handsets are power-controlled, so this is an order of magnitude, not a range finder.
-    """
-
-    dbm_at_0dbfs_0db_gain: float = -10.0
-    handset_tx_dbm: float = 10.0  # a typical uplink level near a cell's edge, not the 33 dBm max
-    path_loss_1m_db: float = 31.5  # free space at 900 MHz
-    path_loss_exponent: float = 2.7  # a gate with people and walls around it
-
-
 def received_dbm(power_dbfs: float, gain_db: float, cal: NearnessCalibration) -> float:
     """Burst power at the antenna in dBm."""
     return power_dbfs - gain_db + cal.dbm_at_0dbfs_0db_gain

@@ -25,7 +25,7 @@ import queue
 import random
 import threading
 from collections import deque
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -34,25 +34,21 @@ import numpy.typing as npt
 
 from scanner.clock import SYSTEM_CLOCK, Clock
 from scanner.observations import Radio
-from scanner.sources.base import Sink, Source, SourceOptions
-from scanner.sources.sdr.bands import BandPlan
+from scanner.sources.base import Sink, Source
 from scanner.sources.sdr.constants import OTHER, STALL, TUNE, FailureClass
 from scanner.sources.sdr.dsp import (
     Burst,
     BurstDetector,
-    DetectorParams,
     GainController,
     GainPolicy,
-    NearnessCalibration,
     estimate_distance_m,
 )
 from scanner.sources.sdr.errors import CaptureError
+from scanner.sources.sdr.options import SdrOptions, Tuning
 from scanner.sources.sdr.recorder import SigmfRecorder, save_snippet
 from scanner.sources.sdr.replay import to_record
 from scanner.sources.sdr.sweep import (
-    SweepOptions,
     SweepScheduler,
-    Tuning,
     downlink_tunings,
     find_carriers,
     mean_spectrum,
@@ -85,120 +81,7 @@ class Frontend(Protocol):
 
     def read(self, n_bytes: int) -> npt.NDArray[np.uint8]: ...
 
-
-@dataclass(frozen=True, slots=True)
-class SdrOptions(SourceOptions):
-    """The ``[sdr]`` section, typed."""
-
-    transport: str = "usb"  # "usb" | "rtl_tcp"
-    host: str = "127.0.0.1"
-    port: int = 1234
-    device_index: int = 0
-    serial: str | None = None
-    rate: float = 2.4e6
-    region: str = "eu"
-    bands: tuple[str, ...] = ()  # band names; empty = the region's preset
-    centres_mhz: tuple[float, ...] = ()  # fixed tunings instead of a sweep
-    gain_db: float | None = None  # None = automatic (our controller, not the tuner's AGC)
-    ppm: int = 0
-    read_bytes: int = 1 << 16  # one chunk: 32768 samples, 13.7 ms at 2.4 MS/s
-    queue_chunks: int = 64  # about 0.9 s of IQ between capture and DSP
-    connect_timeout_s: float = 3.0
-    stall_s: float = 2.0
-    healthy_after_s: float = 10.0  # streaming this long resets the backoff
-    status_every_s: float = 10.0
-    record: str | None = None  # SigMF path stem to record everything to
-    snippet_keep_s: float = 1.0  # IQ kept in memory for evidence snippets
-    backoff_scale: float = 1.0  # multiplies every retry delay (tests shorten them)
-    survey_downlink: bool = False  # listen to the paired downlinks for local cells first
-    survey_every_s: float = 3600.0
-    survey_dwell_s: float = 0.1
-    sweep: SweepOptions = field(default_factory=SweepOptions)
-    detector: DetectorParams = field(default_factory=DetectorParams)
-    calibration: NearnessCalibration = field(default_factory=NearnessCalibration)
-
-    def __post_init__(self) -> None:
-        """Refuse options the source cannot run with (ValueError naming the parameter).
-
-        Checked here rather than only in ``from_mapping`` so options built in code (or by
-        ``dataclasses.replace``) cannot bypass it. The alternative, a source that starts in a
-        "fault" state, was rejected: bad options are not a hardware failure the start ladder
-        could retry its way out of, and a sensor sitting in fault forever hides a typo the
-        runner would otherwise report at startup as a config error naming the key.
-        """
-        if self.transport not in ("usb", "rtl_tcp"):
-            raise ValueError(f"[sdr]: transport must be 'usb' or 'rtl_tcp', not {self.transport!r}")
-        # Also refuses NaN (every comparison is false).
-        if not 225e3 <= self.rate <= 3.2e6:
-            raise ValueError("[sdr]: rate must be between 225 kHz and 3.2 MHz (RTL2832U)")
-        if self.queue_chunks < 1:
-            # queue.Queue(maxsize=0) is unbounded: the capture thread could outrun the DSP forever.
-            raise ValueError("[sdr]: queue_chunks must be at least 1")
-        if self.read_bytes < 2:
-            raise ValueError("[sdr]: read_bytes must be at least 2 (one I/Q sample)")
-        try:
-            self.detector.validate()
-            self.plan()  # an unknown region or band, now rather than in the capture thread
-        except ValueError as exc:
-            raise ValueError(f"[sdr]: {exc}") from exc
-
-    @classmethod
-    def from_mapping(cls, section: dict[str, Any]) -> SdrOptions:
-        """Parse the ``[sdr]`` table (ValueError with the key's name on bad values)."""
-        known = {
-            "transport", "host", "port", "device_index", "serial", "rate", "region", "bands",
-            "centres_mhz", "gain_db", "ppm", "read_bytes", "queue_chunks", "connect_timeout_s",
-            "stall_s", "healthy_after_s", "status_every_s", "record", "snippet_keep_s",
-            "backoff_scale", "silence_after_s", "survey_downlink", "survey_every_s",
-            "survey_dwell_s", "sensor", "enabled", "dwell_s", "settle_s",
-            "detector",
-            "calibration",
-        }  # fmt: skip
-        unknown = sorted(set(section) - known)
-        if unknown:
-            raise ValueError(f"[sdr]: unknown key(s) {', '.join(unknown)}")
-        kw: dict[str, Any] = {"sensor": str(section.get("sensor", "sdr"))}
-        try:
-            for key in ("host", "transport", "region"):
-                if key in section:
-                    kw[key] = str(section[key])
-            for key in ("port", "device_index", "ppm", "read_bytes", "queue_chunks"):
-                if key in section:
-                    kw[key] = int(section[key])
-            for key in ("rate", "connect_timeout_s", "stall_s", "healthy_after_s",
-                        "status_every_s", "snippet_keep_s", "silence_after_s",
-                        "backoff_scale", "survey_every_s", "survey_dwell_s"):  # fmt: skip
-                if key in section:
-                    kw[key] = float(section[key])
-            if section.get("serial") is not None:
-                kw["serial"] = str(section["serial"])
-            if "survey_downlink" in section:
-                kw["survey_downlink"] = bool(section["survey_downlink"])
-            if section.get("record"):
-                kw["record"] = str(section["record"])
-            gain = section.get("gain_db", "auto")
-            kw["gain_db"] = None if gain in ("auto", None) else float(gain)
-            kw["bands"] = tuple(str(b) for b in section.get("bands", ()))
-            kw["centres_mhz"] = tuple(float(c) for c in section.get("centres_mhz", ()))
-            kw["sweep"] = SweepOptions(
-                dwell_s=float(section.get("dwell_s", 0.25)),
-                settle_s=float(section.get("settle_s", 0.005)),
-            )
-            kw["detector"] = DetectorParams.from_mapping(dict(section.get("detector", {})))
-            kw["calibration"] = NearnessCalibration(**dict(section.get("calibration", {})))
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"[sdr]: {exc}") from exc
-        # __post_init__ checks transport, rate, queue, detector and band plan (ValueError).
-        return cls(**kw)
-
-    def plan(self) -> BandPlan:
-        return BandPlan.named(list(self.bands)) if self.bands else BandPlan.for_region(self.region)
-
-    def tunings(self) -> list[Tuning]:
-        if self.centres_mhz:
-            plan = self.plan()
-            return [Tuning(plan.band_for(c * 1e6) or "fixed", c * 1e6) for c in self.centres_mhz]
-        return [Tuning(b, c) for b, c in self.plan().tunings(self.rate)]
+    def discard_buffered(self) -> int: ...
 
 
 def make_frontend(options: SdrOptions) -> Frontend:
@@ -256,6 +139,8 @@ class SdrSource(Source):
         self._last_survey: float | None = None
         self._last_read_mono: float | None = None
         self._local_cells: list[float] = []
+        self._last_other_mhz: float | None = None
+        self._other_logged = -1e18
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -339,6 +224,7 @@ class SdrSource(Source):
                 continue
             # The PLL settles, and the USB (and for rtl_tcp, server and TCP) buffers still hold
             # samples of the old frequency: throw them away.
+            self.counters["stale_bytes_discarded"] += fe.discard_buffered()
             fe.read(settle_bytes)
             self._last_read_mono = self.clock.monotonic()
             t0_mono, t0_wall = self.clock.monotonic(), self.clock.wall()
@@ -374,6 +260,7 @@ class SdrSource(Source):
                 if exc.failure is not TUNE:
                     raise
                 continue
+            fe.discard_buffered()
             fe.read(settle)
             # Two looks in a row: a carrier counts only when both see it, so samples still
             # buffered from the previous tuning (rtl_tcp under load) cannot invent one.
@@ -497,6 +384,9 @@ class SdrSource(Source):
     def _emit(self, bursts: list[Burst], chunk: _Chunk) -> int:
         for b in bursts:
             rec = to_record(b, self.plan, self.gain.gain_db)
+            if rec.band is None:
+                self._other_emitter(b)
+                continue
             # Detector times are monotonic (the dwell began at t0_mono); the wall clock is
             # attached at the edge.
             shift = chunk.t0_wall - chunk.t0_mono
@@ -507,6 +397,24 @@ class SdrSource(Source):
                 self._recorder.annotate(b)
             self.deliver(rec)
         return len(bursts)
+
+    def _other_emitter(self, b: Burst) -> None:
+        """A burst outside every uplink band of the plan: counted and logged, never delivered.
+
+        A dwell spans 0.8 of the sample rate, so its edges reach past an uplink band into
+        guard bands, downlinks or ISM bands, where meters, alarms and base stations transmit.
+        """
+        self.counters["other_emitter"] += 1
+        self._last_other_mhz = round(b.freq_hz / 1e6, 4)
+        now = self.clock.monotonic()
+        if now - self._other_logged >= self.opts.status_every_s:
+            self._other_logged = now
+            _LOGGER.info(
+                "other emitter at %.4f MHz (%s, %.0f us, %.0f dB SNR): outside the %s uplink "
+                "bands, not a handset (%d so far)",
+                b.freq_hz / 1e6, b.shape, b.duration_s * 1e6, b.snr_db,
+                self.plan.region or "configured", self.counters["other_emitter"],
+            )  # fmt: skip
 
     def _tick(self) -> None:
         now = self.clock.monotonic()
@@ -582,6 +490,10 @@ class SdrSource(Source):
                 "queue": self._queue.qsize(),
                 "dropped_channels": self.scheduler.dropped(),
                 "local_cells_mhz": self._local_cells,
+                "region": self.plan.region,
+                "uplink_bands": [g.label for g in self.plan.groups()],
+                "other_emitters": self.counters["other_emitter"],
+                "last_other_emitter_mhz": self._last_other_mhz,
             }
         )
         return detail

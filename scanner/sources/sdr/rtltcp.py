@@ -10,6 +10,7 @@ the failure class the capture loop uses to report and back off.
 from __future__ import annotations
 
 import logging
+import select
 import socket
 import struct
 from dataclasses import dataclass
@@ -21,6 +22,9 @@ from scanner.sources.sdr.constants import DROPPED, PROTOCOL, REFUSED, STALL, TUN
 from scanner.sources.sdr.errors import CaptureError
 
 _LOGGER = logging.getLogger(__name__)
+# The most backlog thrown away after a retune: rtl_tcp's own list (500 x 16 KiB) and the
+# socket buffers, about two seconds of 2.4 MS/s.
+DISCARD_MAX_BYTES = 12 << 20
 
 HEADER = struct.Struct(">4sII")  # magic, tuner type, gain count
 COMMAND = struct.Struct(">BI")
@@ -127,6 +131,31 @@ class RtlTcpClient:
         self.command(CMD_SET_AGC_MODE, int(on))
 
     # -- stream ------------------------------------------------------------------------------
+    def discard_buffered(self) -> int:
+        """Throw away the IQ that has already arrived; returns how many bytes.
+
+        After a retune everything queued between the dongle and us was sampled at the old
+        frequency: rtl_tcp keeps up to 500 USB blocks (8 MB) in its own list and the kernel
+        buffers more on both ends, far beyond the fixed settle read when the client fell
+        behind. Bytes that are ready at once are the backlog; the stream is live again when a
+        read would have to wait. Bounded so a server that never pauses cannot hold us here.
+        """
+        sock = self._require()
+        buf = bytearray(1 << 16)
+        dropped = 0
+        while dropped < DISCARD_MAX_BYTES:
+            ready, _, _ = select.select([sock], [], [], 0)
+            if not ready:
+                break
+            try:
+                k = sock.recv_into(buf)
+            except OSError as exc:
+                raise CaptureError(DROPPED, f"{self.where}: {exc.strerror or exc}") from exc
+            if k == 0:
+                raise CaptureError(DROPPED, f"{self.where}: connection closed by the server")
+            dropped += k
+        return dropped
+
     def read(self, n_bytes: int) -> npt.NDArray[np.uint8]:
         """Exactly ``n_bytes`` of cu8 IQ (CaptureError on stall or drop)."""
         return np.frombuffer(self._recv_exact(n_bytes), dtype=np.uint8)

@@ -24,12 +24,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from scanner import safe_json
 from scanner.errors import RecordingError
 from scanner.sources.sdr.constants import MAX_SAMPLE_RATE_HZ, MIN_SAMPLE_RATE_HZ
 from scanner.sources.sdr.samples import DATATYPES, SAMPLE_BYTES, scalar_dtype
 
 SIGMF_VERSION = "1.0.0"
-_CU8_NAME = re.compile(r"_(\d+(?:\.\d+)?)M_(\d+(?:\.\d+)?)k\.cu8$", re.IGNORECASE)
 # Read big files in pieces so a long recording never needs its whole size in memory.
 CHUNK_SAMPLES = 1 << 18
 
@@ -44,6 +44,12 @@ class Dwell:
     datatype: str
     raw: npt.NDArray[np.generic]  # interleaved scalars (a memory map for files)
     sample_start: int = 0  # index of the first sample in the whole file
+    # The magnitude of one I or Q scalar taken as full scale (0 dBFS), in the file's units, and
+    # how it was chosen: "datatype" (integers: the type's own range), "unit" (floats within
+    # +-1, the normalised convention) or "file_peak" (floats beyond +-1: raw-scale values whose
+    # full scale the file does not state, so its own largest scalar stands for it).
+    full_scale: float = 1.0
+    scale: str = "datatype"
 
     @property
     def n_samples(self) -> int:
@@ -109,9 +115,11 @@ def open_recording(path: str | Path) -> list[Dwell]:
     name = p.name.lower()
     if name.endswith((".sigmf-meta", ".sigmf-data", ".sigmf")):
         return _open_sigmf(p)
-    if name.endswith(".cu8"):
-        return [_open_cu8(p)]
-    raise RecordingError(f"{p}: not a SigMF recording or an rtl_433-style .cu8 file")
+    if name.endswith(tuple(NAME_DATATYPES)):
+        return [_open_named(p)]
+    raise RecordingError(
+        f"{p}: not a SigMF recording or an rtl_433-style raw IQ file ({', '.join(NAME_DATATYPES)})"
+    )
 
 
 def _stem(p: Path) -> Path:
@@ -126,9 +134,11 @@ def _open_sigmf(p: Path) -> list[Dwell]:
     meta_path = stem.with_name(stem.name + ".sigmf-meta")
     data_path = stem.with_name(stem.name + ".sigmf-data")
     try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        meta = safe_json.load_path(meta_path, safe_json.SIGMF_META_MAX_BYTES)
     except OSError as exc:
         raise RecordingError(f"cannot read {meta_path}: {exc.strerror or exc}") from exc
+    except safe_json.JsonLimitError as exc:
+        raise RecordingError(f"{meta_path}: {exc}") from None
     except ValueError as exc:
         raise RecordingError(f"{meta_path}: not valid JSON ({exc})") from exc
     if not isinstance(meta, dict) or not isinstance(meta.get("global"), dict):
@@ -154,6 +164,7 @@ def _open_sigmf(p: Path) -> list[Dwell]:
     except (OSError, ValueError) as exc:
         raise RecordingError(f"cannot read {data_path}: {exc}") from exc
     total = raw.size // 2
+    full_scale, scale = float_full_scale(raw, datatype)
     captures = meta.get("captures") or [{"core:sample_start": 0}]
     if not isinstance(captures, list):
         raise RecordingError(f"{meta_path}: 'captures' must be a list")
@@ -183,8 +194,36 @@ def _open_sigmf(p: Path) -> list[Dwell]:
             continue
         # Without a datetime a segment continues the file's sample clock from zero.
         when = t0 if t0 is not None else start / rate
-        dwells.append(Dwell(when, freq, rate, datatype, raw[2 * start : 2 * end], start))
+        dwells.append(
+            Dwell(when, freq, rate, datatype, raw[2 * start : 2 * end], start, full_scale, scale)
+        )
     return dwells
+
+
+def float_full_scale(raw: npt.NDArray[np.generic], datatype: str) -> tuple[float, str]:
+    """The full scale of a recording's scalars and how it was chosen (see ``Dwell.scale``).
+
+    Integer types carry their own range. Floats have none: recorders that normalise (GNU Radio
+    from a dongle, SDR++, the sigmf convention) stay within +-1, so a file that does is taken
+    at that scale; a file with larger values is at some raw scale (a USRP's 16-bit counts kept
+    as floats read in the thousands), and the only reference it carries is its own largest
+    scalar. Powers are then dB below that peak, never the +55..+72 "dBFS" that treating raw
+    counts as +-1 would report. Non-finite scalars are ignored here (the detector sees them).
+    """
+    if datatype != "cf32_le":
+        return 1.0, "datatype"
+    peak = 0.0
+    step = 1 << 21
+    for i in range(0, raw.size, step):
+        part = np.abs(np.asarray(raw[i : i + step], dtype=np.float32))
+        top = float(part.max(initial=0.0))
+        if not math.isfinite(top):
+            finite = part[np.isfinite(part)]
+            top = float(finite.max(initial=0.0))
+        peak = max(peak, top)
+    if peak <= 1.0:
+        return 1.0, "unit"
+    return peak, "file_peak"
 
 
 def _check_rate(rate: float, what: str) -> None:
@@ -207,34 +246,115 @@ def _sample_start(value: object) -> int:
     return int(value)
 
 
+# Raw IQ file extensions (rtl_433's names for them) and the SigMF datatype each holds.
+NAME_DATATYPES: dict[str, str] = {
+    ".cu8": "cu8",
+    ".cs8": "ci8",
+    ".cs16": "ci16_le",
+    ".cf32": "cf32_le",
+}
+_UNITS = {"": 1.0, "k": 1e3, "m": 1e6, "g": 1e9}
+# One token of a name, split at "_" (and "-" or spaces): a number with what follows it.
+_HZ = re.compile(r"(\d+(?:\.\d+)?)([kmg]?)hz", re.IGNORECASE)  # 868950000Hz, 868.95MHz
+_SPS = re.compile(r"(\d+(?:\.\d+)?)([km]?)sps", re.IGNORECASE)  # 250ksps, 2.4Msps
+_K = re.compile(r"(\d+(?:\.\d+)?)k", re.IGNORECASE)  # rtl_433: 250k is a sample rate
+_M = re.compile(
+    r"(\d+(?:\.\d+)?)M", re.IGNORECASE
+)  # rtl_433: 868.3M is a frequency (but 2.4M may be a rate)
+_RKM = re.compile(
+    r"(\d+)([kmg])(\d+)", re.IGNORECASE
+)  # engineering style: 1M6 = 1.6 M, 2M4, 250k is _K
+_PLAIN = re.compile(r"\d+(?:\.\d+)?")  # 868950000, 1600000: plain Hz or S/s
+
+
 def parse_cu8_name(name: str) -> tuple[float, float] | None:
-    """``g005_868.3M_250k.cu8`` -> (868.3e6, 250e3); None when the name carries no tuning."""
-    m = _CU8_NAME.search(name)
-    if m is None:
+    """(centre Hz, rate S/s) from a raw IQ file name; None when it carries no tuning.
+
+    Raises ``ValueError`` when the name holds numbers that cannot be told apart.
+    """
+    parsed = parse_iq_name(name)
+    return None if parsed is None else (parsed[0], parsed[1])
+
+
+def parse_iq_name(name: str) -> tuple[float, float, str] | None:
+    """(centre Hz, rate S/s, datatype) from names as rtl_433, rtl_sdr users and rtl-wmbus write.
+
+    ``g005_868.3M_250k.cu8`` (rtl_433), ``rtlsdr_868.950M_1M6_samples2.cu8`` (``1M6`` is 1.6
+    MS/s), ``x_868.3M_2.4M.cs16``, ``cap_868950000Hz_1600ksps.cf32``,
+    ``cap_868950000_1600000.cu8``. Tokens with a unit that says what they are (``Hz``,
+    ``sps``, rtl_433's ``k`` for a rate) are taken as said; then ``M`` and ``1M6`` tokens, then
+    plain numbers (only when still needed: otherwise they are counters or dates) fill what is
+    missing, the larger as the centre: a complex recording of a radio band is centred far
+    above its own sample rate (24 MHz and up against at most a few MS/s for an RTL-SDR).
+    Returns None when the name has no frequency or no rate; ``ValueError`` when more numbers
+    of one kind are left than fields to fill, as the name is then ambiguous.
+    """
+    lower = name.lower()
+    ext = next((e for e in NAME_DATATYPES if lower.endswith(e)), None)
+    if ext is None:
         return None
-    return float(m.group(1)) * 1e6, float(m.group(2)) * 1e3
+    stem = name[: -len(ext)]
+    freq: float | None = None
+    rate: float | None = None
+    scaled: list[float] = []  # "M" and "1M6" tokens: magnitudes without a role
+    plain: list[float] = []  # bare numbers: used only when the name has nothing better
+    for token in re.split(r"[_\s-]+", stem):
+        if m := _HZ.fullmatch(token):
+            freq = float(m.group(1)) * _UNITS[m.group(2).lower()]
+        elif m := _SPS.fullmatch(token):
+            rate = float(m.group(1)) * _UNITS[m.group(2).lower()]
+        elif m := _K.fullmatch(token):
+            rate = float(m.group(1)) * 1e3
+        elif m := _M.fullmatch(token):
+            scaled.append(float(m.group(1)) * 1e6)
+        elif m := _RKM.fullmatch(token):
+            scaled.append(float(f"{m.group(1)}.{m.group(3)}") * _UNITS[m.group(2).lower()])
+        elif _PLAIN.fullmatch(token):
+            plain.append(float(token))
+    for loose in (scaled, plain):
+        missing = int(freq is None) + int(rate is None)
+        if not missing or not loose:
+            continue
+        if len(loose) > missing:
+            raise ValueError(
+                f"{name}: cannot tell the centre frequency and sample rate apart among "
+                f"{', '.join(f'{v:g}' for v in loose)} (write the rate as <n>k or <n>sps)"
+            )
+        loose.sort(reverse=True)
+        if freq is None:
+            freq = loose.pop(0)
+        if rate is None and loose:
+            rate = loose.pop(0)
+    if freq is None or rate is None:
+        return None
+    return freq, rate, NAME_DATATYPES[ext]
 
 
-def _open_cu8(p: Path) -> Dwell:
-    tuning = parse_cu8_name(p.name)
-    if tuning is None:
+def _open_named(p: Path) -> Dwell:
+    try:
+        parsed = parse_iq_name(p.name)
+    except ValueError as exc:
+        raise RecordingError(str(exc)) from None
+    if parsed is None:
         raise RecordingError(
-            f"{p}: a .cu8 file must be named like NAME_<freq>M_<rate>k.cu8 "
-            "(e.g. g005_868.3M_250k.cu8) so its tuning is known"
+            f"{p}: a raw IQ file must carry its tuning in its name, e.g. "
+            "g005_868.3M_250k.cu8 (rtl_433), NAME_868.95M_1M6.cu8 or NAME_868950000Hz_1600ksps.cf32"
         )
+    freq, rate, datatype = parsed
     raw: npt.NDArray[np.generic]
     try:
         t0 = p.stat().st_mtime
-        raw = np.memmap(p, dtype=np.uint8, mode="r") if p.stat().st_size else np.zeros(0, np.uint8)
+        dtype = scalar_dtype(datatype)
+        raw = np.memmap(p, dtype=dtype, mode="r") if p.stat().st_size else np.zeros(0, dtype)
     except (OSError, ValueError) as exc:
         raise RecordingError(f"cannot read {p}: {exc}") from exc
-    freq, rate = tuning
     if not math.isfinite(freq):
         raise RecordingError(f"{p}: the centre frequency in the name is not a usable number")
     _check_rate(rate, f"{p}: the rate in the name,")
     # mtime is when the file was closed: the capture began its duration earlier.
     t0 -= (raw.size // 2) / rate
-    return Dwell(t0, freq, rate, "cu8", raw, 0)
+    full_scale, scale = float_full_scale(raw, datatype)
+    return Dwell(t0, freq, rate, datatype, raw, 0, full_scale, scale)
 
 
 # -- writing -----------------------------------------------------------------------------------
@@ -331,9 +451,11 @@ def read_meta(path: str | Path) -> dict[str, Any]:
     stem = _stem(Path(path))
     meta_path = stem.with_name(stem.name + ".sigmf-meta")
     try:
-        loaded: dict[str, Any] = json.loads(meta_path.read_text(encoding="utf-8"))
+        loaded = safe_json.load_path(meta_path, safe_json.SIGMF_META_MAX_BYTES)
     except (OSError, ValueError) as exc:
         raise RecordingError(f"cannot read {meta_path}: {exc}") from exc
+    if not isinstance(loaded, dict):
+        raise RecordingError(f"{meta_path}: not a JSON object")
     return loaded
 
 
@@ -345,6 +467,7 @@ __all__ = [
     "iso_utc",
     "open_recording",
     "parse_cu8_name",
+    "parse_iq_name",
     "parse_iso_utc",
     "read_meta",
     "write_scenario_segments",

@@ -17,17 +17,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from scanner.sources.sdr.bands import BandPlan
+from scanner.sources.sdr.bands import TUNER_MAX_HZ, TUNER_MIN_HZ, BandPlan
+from scanner.sources.sdr.options import SweepOptions, Tuning
 
 _LOGGER = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Tuning:
-    """One place to park the tuner."""
-
-    band: str
-    centre_hz: float
 
 
 @dataclass(slots=True)
@@ -37,18 +30,6 @@ class _Slot:
     prior: float = 1.0  # from the downlink survey: a local cell's uplink is more likely
     pass_value: float = 0.0
     dropped: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class SweepOptions:
-    """Dwell length and how strongly activity pulls the tuner."""
-
-    dwell_s: float = 0.25
-    settle_s: float = 0.005
-    activity_gain: float = 0.05  # extra weight per burst/s
-    max_weight: float = 8.0
-    activity_half_life_s: float = 60.0
-    downlink_prior: float = 3.0  # weight of a tuning with a base station on its downlink
 
 
 @dataclass(slots=True)
@@ -143,7 +124,9 @@ def downlink_tunings(plan: BandPlan, rate: float, usable_fraction: float = 0.8) 
         seen.add(key)
         n = max(1, math.ceil((b.dl_high_hz - b.dl_low_hz) / span))
         step = (b.dl_high_hz - b.dl_low_hz) / n
-        out += [Tuning(b.name, b.dl_low_hz + step * (i + 0.5)) for i in range(n)]
+        centres = (b.dl_low_hz + step * (i + 0.5) for i in range(n))
+        # B66's downlink (2110 MHz and up) is past the tuner: nothing there to survey.
+        out += [Tuning(b.name, c) for c in centres if TUNER_MIN_HZ <= c <= TUNER_MAX_HZ]
     return out
 
 

@@ -96,6 +96,10 @@ class UsbTuner:
         if ppm:
             self._call("set ppm", "set_freq_correction", ppm)
 
+    def discard_buffered(self) -> int:
+        """Nothing to throw away: each synchronous read starts a fresh bulk transfer."""
+        return 0
+
     def read(self, n_bytes: int) -> npt.NDArray[np.uint8]:
         data = self._call("read", "read_bytes", n_bytes)
         return np.frombuffer(bytes(data), dtype=np.uint8)
