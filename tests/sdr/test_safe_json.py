@@ -12,7 +12,7 @@ import pytest
 
 from scanner import safe_json
 from scanner.errors import RecordingError
-from scanner.runtime.codec import FrameError, decode_line
+from scanner.runtime.transport.codec import FrameError, decode_line
 from scanner.sources.ble.replay import parse_line
 from scanner.sources.sdr.sigmf_io import open_recording, read_meta
 
