@@ -17,6 +17,7 @@ from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBea
 
 from api.problems import ApiProblem
 from api.settings import ApiSettings
+from api.throttle import LoginThrottle
 from scanner.store.db import Store
 from scanner.store.sessions import session_user, token_user
 from scanner.store.users import ROLE_RANK, Role, User
@@ -51,7 +52,13 @@ def get_clock(request: Request) -> Callable[[], float]:
     return clock
 
 
+def get_throttle(request: Request) -> LoginThrottle:
+    throttle: LoginThrottle = request.app.state.throttle
+    return throttle
+
+
 StoreDep = Annotated[Store, Depends(get_store)]
+ThrottleDep = Annotated[LoginThrottle, Depends(get_throttle)]
 SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
 ClockDep = Annotated[Callable[[], float], Depends(get_clock)]
 
