@@ -357,6 +357,18 @@ class TokenCreate(_In):
     username: str | None = Field(
         None, min_length=1, max_length=32, description="admin only: a token for another user"
     )
+    role: Role | None = Field(
+        None, description="what the token may do: its owner's role (the default) or lower"
+    )
+    ttl_s: float | None = Field(
+        None,
+        gt=0,
+        le=3650 * 86400,
+        description="lifetime in seconds (default and maximum in the [api] settings)",
+    )
+    can_mint: bool = Field(
+        False, description="may create tokens itself: only for an admin's admin-role token"
+    )
 
 
 class TokenOut(BaseModel):
@@ -364,6 +376,10 @@ class TokenOut(BaseModel):
     username: str
     label: str
     created_ts: float
+    expires_ts: float
+    role: Role
+    can_mint: bool
+    parent_id: str | None = Field(None, description="the token that minted this one")
 
 
 class TokenCreated(TokenOut):

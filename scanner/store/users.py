@@ -289,7 +289,7 @@ def update_user(
                 # Disabling or a new password ends every open session of that user.
                 conn.execute("DELETE FROM sessions WHERE username = ?", (username,))
             if disabled:
-                conn.execute("DELETE FROM api_tokens WHERE username = ?", (username,))
+                delete_tokens(conn, "username = ?", (username,))
             append_audit(conn, ts, actor, "user.update", detail)
             if password is not None and actor != "demo":
                 # A demo account with a password of its own is no longer a public one.
@@ -303,7 +303,7 @@ def remove_user(store: Store, username: str, ts: float, actor: str) -> None:
         if cur.rowcount == 0:
             raise UserNotFoundError(username)
         conn.execute("DELETE FROM sessions WHERE username = ?", (username,))
-        conn.execute("DELETE FROM api_tokens WHERE username = ?", (username,))
+        delete_tokens(conn, "username = ?", (username,))
         append_audit(conn, ts, actor, "user.remove", {"username": username})
         _forget_demo(store, conn, username)
 
@@ -368,6 +368,21 @@ def _finish_login(store: Store, user: User, ok: bool, ts: float, how: str) -> Lo
         return LoginResult(None, "disabled")
     _audit_login(store, ts, user.username, ok=False, how=how, reason="bad credentials")
     return LoginResult(None, "bad_credentials")
+
+
+def delete_tokens(conn: Any, where: str, params: tuple[str, ...]) -> int:
+    """Delete the tokens matching ``where`` and, transitively, every token they minted."""
+    # ``where`` is one of a few fixed clauses written in this package, never user input.
+    rows = conn.execute(
+        f"WITH RECURSIVE doomed(h) AS (SELECT token_hash FROM api_tokens WHERE {where} "  # noqa: S608
+        "UNION SELECT t.token_hash FROM api_tokens t JOIN doomed d ON t.parent_hash = d.h) "
+        "SELECT h FROM doomed",
+        params,
+    ).fetchall()
+    hashes = [r[0] for r in rows]
+    for h in hashes:
+        conn.execute("DELETE FROM api_tokens WHERE token_hash = ?", (h,))
+    return len(hashes)
 
 
 def get_user_in(conn: Any, username: str) -> User:
