@@ -142,7 +142,14 @@ RANGES: dict[str, dict[str, Range]] = {
         "queue_size": _QUEUE,
         "send_buffer": _QUEUE,
     },
+    "store": {
+        # From a 64 MB budget on a test card to most of a 1 TB disk.
+        "budget_mb": _f(1.0, 1_000_000.0),
+        "retention_every_s": _POSITIVE_SECONDS,
+    },
 }
+# [store] *_days: how long each kind of record is kept; ten years is the longest any policy asks.
+_DAYS = _f(0.0, 3650.0)
 # The zone thresholds of [core.zone.RADIO]: RSSI for Wi-Fi and BLE, SNR for the SDR.
 ZONE_RANGES = {"wifi": _RSSI, "ble": _RSSI, "sdr": _DB}
 
@@ -226,7 +233,14 @@ def check_config(data: Mapping[str, Any]) -> None:
             if value is None or (section == "sdr" and key == "gain_db" and value == "auto"):
                 continue
             check_number(section, key, value, rng)
+    store = data.get("store")
+    if isinstance(store, Mapping):
+        for key, value in store.items():
+            if str(key).endswith("_days"):
+                check_number("store", str(key), value, _DAYS)
     _check_site(data.get("site"))
+    # A scenario's site.toml names its sensors in a top-level [[sensors]] array.
+    _check_sensors("[sensors]", data.get("sensors"))
     core = data.get("core")
     if isinstance(core, Mapping):
         _check_core(core)
@@ -277,13 +291,17 @@ def _check_site(site: Any) -> None:
         raise ConfigValueError(
             f"[site] name = {name!r}: 1-64 printable characters, no control characters"
         )
-    sensors = site.get("sensors")
-    if sensors is not None:
-        if not isinstance(sensors, list):
-            raise ConfigValueError("[site] sensors must be an array of tables")
-        for i, sensor in enumerate(sensors):
-            if isinstance(sensor, Mapping) and "name" in sensor:
-                _sensor_name(f"[site] sensors[{i}].name", sensor["name"])
+    _check_sensors("[site] sensors", site.get("sensors"))
+
+
+def _check_sensors(where: str, sensors: Any) -> None:
+    if sensors is None:
+        return
+    if not isinstance(sensors, list):
+        raise ConfigValueError(f"{where} must be an array of tables")
+    for i, sensor in enumerate(sensors):
+        if isinstance(sensor, Mapping) and "name" in sensor:
+            _sensor_name(f"{where}[{i}].name", sensor["name"])
 
 
 def _check_core(core: Mapping[str, Any]) -> None:
