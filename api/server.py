@@ -54,8 +54,10 @@ class ConnectionGuard:
         max_per_client: int,
         head_timeout_s: float,
         body_timeout_s: float,
+        max_head_bytes: int = 16 * 1024,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
+        self.max_head_bytes = max_head_bytes
         self.max_connections = max_connections
         self.max_per_client = max_per_client
         self.head_timeout_s = head_timeout_s
@@ -141,6 +143,7 @@ class GuardedConnection(asyncio.Protocol):
         self.client = ""
         self.transport: asyncio.BaseTransport | None = None
         self._inner_made = False
+        self._early: list[bytes] = []
         self._lost = False
         self._timer: asyncio.TimerHandle | None = None
         # Loop times: the current request head's first byte (or the connection's opening), and
@@ -209,9 +212,18 @@ class GuardedConnection(asyncio.Protocol):
         self.inner = self._make_inner()
         self._inner_made = True
         self.inner.connection_made(transport)
+        if self._early:
+            early, self._early = b"".join(self._early), []
+            self.data_received(early)
 
     def data_received(self, data: bytes) -> None:
         if not self._inner_made:
+            # Decrypted bytes can arrive before the handshake's waiter wakes us (the request
+            # right behind the handshake): keep them for uvicorn's protocol, within the head
+            # limit it would enforce itself.
+            self._early.append(data)
+            if sum(map(len, self._early)) > self.guard.max_head_bytes:
+                self.close("head_too_large")
             return
         before = self._awaiting_head()
         self.inner.data_received(data)
@@ -326,6 +338,7 @@ def build_server(
         max_per_client=min(settings.max_connections_per_client, max_connections),
         head_timeout_s=settings.head_timeout_s,
         body_timeout_s=settings.body_timeout_s,
+        max_head_bytes=settings.max_head_bytes,
         ssl_context=tls_context(certfile, keyfile) if certfile else None,
     )
 

@@ -38,7 +38,9 @@ HEAD = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n"
 
 
 @contextlib.contextmanager
-def guarded(store: Store, **limits: object) -> Iterator[tuple[str, object]]:
+def guarded(
+    store: Store, certfile: str | None = None, keyfile: str | None = None, **limits: object
+) -> Iterator[tuple[str, object]]:
     settings = ApiSettings(
         store_path=store.path,
         trusted_clients=("127.0.0.1/32",),
@@ -47,7 +49,14 @@ def guarded(store: Store, **limits: object) -> Iterator[tuple[str, object]]:
     app = create_app(settings)
     port = free_port()
     server, guard = build_server(
-        app, settings, host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+        app,
+        settings,
+        certfile=certfile,
+        keyfile=keyfile,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="off",
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -56,7 +65,7 @@ def guarded(store: Store, **limits: object) -> Iterator[tuple[str, object]]:
         assert time.monotonic() < deadline and thread.is_alive(), "server did not start"
         time.sleep(0.02)
     try:
-        yield f"http://127.0.0.1:{port}", guard
+        yield f"{'https' if certfile else 'http'}://127.0.0.1:{port}", guard
     finally:
         server.should_exit = True
         thread.join(timeout=10)
@@ -130,6 +139,32 @@ def test_trickled_head_silent_connection_and_trickled_body_are_cut(store: Store)
         assert 1.4 <= took_body <= 3.0, took_body
         # The server still answers at once.
         assert httpx.get(url + "/healthz", timeout=5).status_code == 200
+
+
+def test_a_tls_handshake_that_never_finishes_is_cut_at_the_head_deadline(
+    store: Store, tmp_path: Path
+) -> None:
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl is not installed")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    request = [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+    subprocess.run(
+        [*request, "-subj", "/CN=localhost", "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    with guarded(store, str(cert), str(key), head_timeout_s=1.0) as (url, _guard):
+        port = _port(url)
+        # The first bytes of a ClientHello, then a byte now and then.
+        s = _connect(port, "127.0.1.3")
+        took = _trickle_until_closed(s, b"\x16\x03\x01\x02\x00\x01", 0.2, within_s=8)
+        s.close()
+        assert took <= 2.5, took
+        # A real client gets its answer over TLS, right after the handshake.
+        r = httpx.get(url + "/healthz", verify=False, timeout=5)
+        assert r.status_code == 200 and r.url.scheme == "https"
 
 
 def test_one_address_holds_at_most_its_share(store: Store) -> None:
