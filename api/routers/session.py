@@ -23,7 +23,8 @@ router = APIRouter(prefix="/api/v1/session", tags=["session"])
 
 # Set on every successful sign-in, sent back only to the sign-in route: proof that this browser
 # has signed in as that user before, which exempts it from the account-wide sign-in pause (a
-# stranger guessing from many hosts cannot lock the tablet out). It opens nothing by itself.
+# stranger guessing from many hosts cannot lock the tablet out) and gives it failure counts of
+# its own instead of its address's. It opens nothing by itself.
 DEVICE_COOKIE = "checkpoint_device"
 _DEVICE_KEY_SETTING = "device_cookie_key"
 _DEVICE_COOKIE_MAX_AGE_S = 365 * 86_400
@@ -98,7 +99,12 @@ def login(
     # The device has signed in as this user before (for a PIN without a name: as any guard).
     known_device = known is not None and account in (known, PIN_ACCOUNT)
     exempt = trusted or known_device
-    wait = throttle.reserve(None if trusted else client, account, account_exempt=exempt)
+    # A known device is counted by its cookie rather than its address: a guesser behind the
+    # same NAT as the tablets (one address for all) blocks its own address, not the tablet.
+    counted: str | None = None
+    if not trusted:
+        counted = f"device:{request.cookies.get(DEVICE_COOKIE)}" if known_device else client
+    wait = throttle.reserve(counted, account, account_exempt=exempt)
     if wait > 0:
         # The same answer for every name, existing or not, and before any password check.
         raise ApiProblem(
@@ -115,7 +121,7 @@ def login(
         if result.reason == "disabled":
             raise ApiProblem(403, "this account is disabled", type_="disabled")
         raise ApiProblem(401, _REFUSED, type_="bad-credentials")
-    throttle.succeeded(None if trusted else client, account, account_exempt=exempt)
+    throttle.succeeded(counted, account, account_exempt=exempt)
     token = session_store.create_session(store, result.user.username, ts, settings.session_ttl_s)
     response.set_cookie(
         SESSION_COOKIE,

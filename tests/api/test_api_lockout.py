@@ -71,6 +71,22 @@ def test_a_stranger_spread_over_many_hosts_cannot_stop_the_tablet(
     assert _try(tablet, username="guard", password=PASSWORDS["guard"]) == 200
 
 
+def test_a_guesser_behind_the_tablets_nat_does_not_stop_the_tablet(
+    app: FastAPI, settings: ApiSettings
+) -> None:
+    # One address for every device on the guards' Wi-Fi: the tablet and a stranger share it.
+    tablet, stranger = _client(app, TABLET), _client(app, TABLET)
+    assert _try(tablet, pin=GUARD_PIN) == 200
+    for i in range(settings.login_client_failures):
+        assert _try(stranger, pin=f"{8100 + i}") == 401
+    assert _try(stranger, pin=GUARD_PIN) == 429
+    # The tablet has its own count (its device cookie), and signs in.
+    assert _try(tablet, pin=GUARD_PIN) == 200
+    # A forged device cookie is no cookie at all.
+    stranger.cookies.set("checkpoint_device", "guard.AAAA.0123456789abcdef0123456789abcdef")
+    assert _try(stranger, pin=GUARD_PIN) == 429
+
+
 def test_the_account_pause_is_short_and_the_client_block_doubles(
     app: FastAPI, clock: FakeClock, settings: ApiSettings
 ) -> None:
