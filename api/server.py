@@ -146,6 +146,7 @@ class GuardedConnection(asyncio.Protocol):
         self._early: list[bytes] = []
         self._lost = False
         self._timer: asyncio.TimerHandle | None = None
+        self._tls_task: asyncio.Task[None] | None = None
         # Loop times: the current request head's first byte (or the connection's opening), and
         # the moment its head completed while its body is still coming.
         self._head_started: float | None = None
@@ -185,7 +186,10 @@ class GuardedConnection(asyncio.Protocol):
             return
         # No bytes reach us before the TLS layer takes the socket over.
         cast(asyncio.Transport, transport).pause_reading()
-        self.loop.create_task(self._start_tls(cast(asyncio.Transport, transport), context))
+        # Held here: the loop keeps only a weak reference to a task.
+        self._tls_task = self.loop.create_task(
+            self._start_tls(cast(asyncio.Transport, transport), context)
+        )
 
     async def _start_tls(self, transport: asyncio.Transport, context: ssl.SSLContext) -> None:
         try:
@@ -196,11 +200,15 @@ class GuardedConnection(asyncio.Protocol):
                 server_side=True,
                 ssl_handshake_timeout=self.guard.head_timeout_s,
             )
-        except (OSError, ssl.SSLError, TimeoutError, asyncio.CancelledError, RuntimeError):
+        except (OSError, ssl.SSLError, TimeoutError, RuntimeError):
             # A failed or too slow handshake: the client gets nothing more.
             transport.abort()
             self._gone()
             return
+        except asyncio.CancelledError:
+            transport.abort()  # the server is shutting down
+            self._gone()
+            raise
         if tls is None or self._lost:
             if tls is not None:
                 tls.abort()

@@ -143,8 +143,8 @@ RANGES: dict[str, dict[str, Range]] = {
         "send_buffer": _QUEUE,
     },
     "store": {
-        # From a 64 MB budget on a test card to most of a 1 TB disk.
-        "budget_mb": _f(1.0, 1_000_000.0),
+        # From a bench store of a few hundred kilobytes to most of a 1 TB disk.
+        "budget_mb": _f(0.01, 1_000_000.0),
         "retention_every_s": _POSITIVE_SECONDS,
     },
 }
