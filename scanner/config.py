@@ -75,14 +75,14 @@ def parse_config(text: str, path: Path | None = None) -> Config:
             f"{where}: unknown section(s) {', '.join(unknown)}; "
             f"expected some of {', '.join(SECTIONS + ARRAYS)}"
         )
-    sensors = _sensors(data.pop("sensors", []), where)
-    for name, value in data.items():
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where}: [{name}] must be a table")
     try:
         check_config(data)
     except ConfigValueError as exc:
         raise ConfigError(f"{where}: {exc}") from exc
+    sensors = _sensors(data.pop("sensors", []), where)
+    for name, value in data.items():
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: [{name}] must be a table")
     site = data.get("site", {})
     state_dir = Path(site.get("state_dir", DEFAULT_STATE_DIR))
     return Config(

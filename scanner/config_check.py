@@ -45,6 +45,7 @@ def _i(lo: int, hi: int) -> Range:
 _DAY = 86_400.0
 _SECONDS = _f(0.0, _DAY)
 _POSITIVE_SECONDS = _f(0.001, _DAY)
+_SECONDS_SIGNED = _f(-_DAY, _DAY)
 # Received levels: a receiver reports RSSI between about -120 dBm (noise) and 0 dBm (touching
 # the antenna); SDR zone thresholds are SNRs in dB, 0 to 100.
 _RSSI = _f(-130.0, 20.0)
@@ -300,8 +301,15 @@ def _check_sensors(where: str, sensors: Any) -> None:
     if not isinstance(sensors, list):
         raise ConfigValueError(f"{where} must be an array of tables")
     for i, sensor in enumerate(sensors):
-        if isinstance(sensor, Mapping) and "name" in sensor:
+        if not isinstance(sensor, Mapping):
+            continue
+        if "name" in sensor:
             _sensor_name(f"{where}[{i}].name", sensor["name"])
+        if "clock_offset_s" in sensor:
+            # A sensor's clock is set by NTP or by hand: a day off is the most that can be meant.
+            check_number(
+                f"{where}[{i}]", "clock_offset_s", sensor["clock_offset_s"], _SECONDS_SIGNED
+            )
 
 
 def _check_core(core: Mapping[str, Any]) -> None:

@@ -77,9 +77,17 @@ BAD = {
     "store budget nan": ("[store]\nbudget_mb = nan\n", "[store] budget_mb = nan"),
     "store days negative": ("[store]\nsightings_days = -3\n", "[store] sightings_days"),
     "site name control": ('[site]\nname = "gate\\u001b[31m"\n', "[site] name"),
-    "site sensor name": (
-        '[[site.sensors]]\nname = "in side"\nplacement = "inside"\n',
-        "sensors[0].name",
+    "sensor name": (
+        '[[sensors]]\nname = "in side"\nplacement = "inside"\n',
+        "[sensors][0].name",
+    ),
+    "sensor clock offset a week": (
+        '[[sensors]]\nname = "gate"\nplacement = "gate"\nclock_offset_s = 604800.0\n',
+        "clock_offset_s = 604800.0: out of range",
+    ),
+    "sensor clock offset nan": (
+        '[[sensors]]\nname = "gate"\nplacement = "gate"\nclock_offset_s = nan\n',
+        "= nan",
     ),
 }
 
