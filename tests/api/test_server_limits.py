@@ -324,8 +324,10 @@ def test_1100_trickling_sockets_under_1024_files_leave_the_guard_answered(
                 time.sleep(0.3)
             assert attack.open_count() == ATTACK_SOCKETS
         print(f"guard sign-in + alerts under attack ({hosts} hosts): {latencies}")
-        # Each answer in well under the tablet's 10 s timeout; an argon2 check takes ~0.1 s.
-        assert max(latencies) < 3.0, latencies
+        # Every answer came (before the guard, every request ran into the 10 s timeout). The
+        # time itself depends on the machine's load: about 1 s on an idle two-core machine, a
+        # few seconds when it is shared; half the timeout leaves room for that and no more.
+        assert max(latencies) < 5.0, latencies
         assert proc.poll() is None
     finally:
         proc.terminate()
