@@ -8,6 +8,7 @@ document that says, per operation, which role it needs and which errors it can a
 from __future__ import annotations
 
 import logging
+import socket
 import time
 from collections.abc import Callable
 from typing import Any
@@ -19,7 +20,12 @@ from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 
 from api import problems
-from api.limits import BodyLimitMiddleware, SecurityHeadersMiddleware
+from api.limits import (
+    BodyLimitMiddleware,
+    HostCheckMiddleware,
+    RateLimitMiddleware,
+    SecurityHeadersMiddleware,
+)
 from api.routers import (
     alerts,
     allowlist,
@@ -35,6 +41,7 @@ from api.routers import (
 )
 from api.schemas import Problem
 from api.settings import ApiSettings
+from api.throttle import LoginThrottle, RateLimiter, is_trusted, parse_networks
 from scanner import __version__
 from scanner.store.db import Store
 
@@ -46,7 +53,9 @@ _ERROR_TEXT = {
     403: "the signed-in role may not do this",
     404: "not found",
     413: "the request body is too large",
+    421: "the Host header names a host this server does not answer for",
     422: "the request is not valid",
+    429: "too many requests from this address (see Retry-After)",
 }
 
 
@@ -74,6 +83,16 @@ def create_app(
     app.state.settings = settings
     app.state.store = own_store
     app.state.clock = clock
+    trusted_nets = parse_networks(settings.trusted_clients)
+    app.state.trusted = lambda client: is_trusted(client, trusted_nets)
+    app.state.throttle = LoginThrottle(
+        client_failures=settings.login_client_failures,
+        client_block_s=settings.login_client_block_s,
+        account_failures=settings.login_account_failures,
+        account_lock_s=settings.login_account_lock_s,
+        clock=clock,
+    )
+    rate = RateLimiter(settings.rate_per_s, settings.rate_burst, clock)
     problems.install(app)
 
     routers = [
@@ -96,7 +115,10 @@ def create_app(
         app.include_router(router)
     _serve_page(app, settings)
 
+    # The last added runs first: headers on every answer, then the Host check, then the rate.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RateLimitMiddleware, take=rate.take, trusted=app.state.trusted)
+    app.add_middleware(HostCheckMiddleware, allowed=_allowed_hosts(settings))
     app.add_middleware(SecurityHeadersMiddleware)
 
     def openapi() -> dict[str, Any]:
@@ -106,6 +128,14 @@ def create_app(
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def _allowed_hosts(settings: ApiSettings) -> frozenset[str]:
+    """Host names the API answers to (IP literals always pass; see HostCheckMiddleware)."""
+    own = socket.gethostname().lower().rstrip(".")
+    names = {"localhost", own, own.split(".")[0] + ".local"}
+    names.update(h.lower().rstrip(".") for h in settings.allowed_hosts)
+    return frozenset(n for n in names if n)
 
 
 def _serve_page(app: FastAPI, settings: ApiSettings) -> None:
@@ -168,7 +198,7 @@ def _openapi(app: FastAPI, routers: list[APIRouter]) -> dict[str, Any]:
     for path, item in doc.get("paths", {}).items():
         for method, op in item.items():
             responses: dict[str, Any] = op.setdefault("responses", {})
-            codes: set[int] = {422}
+            codes: set[int] = {421, 422, 429}
             if op.get("security"):
                 codes.add(401)
             role = roles.get((method, path))

@@ -17,8 +17,9 @@ from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBea
 
 from api.problems import ApiProblem
 from api.settings import ApiSettings
+from api.throttle import LoginThrottle
 from scanner.store.db import Store
-from scanner.store.sessions import session_user, token_user
+from scanner.store.sessions import TokenGrant, session_user, token_grant
 from scanner.store.users import ROLE_RANK, Role, User
 
 SESSION_COOKIE = "checkpoint_session"
@@ -51,7 +52,13 @@ def get_clock(request: Request) -> Callable[[], float]:
     return clock
 
 
+def get_throttle(request: Request) -> LoginThrottle:
+    throttle: LoginThrottle = request.app.state.throttle
+    return throttle
+
+
 StoreDep = Annotated[Store, Depends(get_store)]
+ThrottleDep = Annotated[LoginThrottle, Depends(get_throttle)]
 SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
 ClockDep = Annotated[Callable[[], float], Depends(get_clock)]
 
@@ -64,6 +71,7 @@ class Principal:
     via: str  # 'session' | 'token'
     session_token: str | None = None
     api_token: str | None = None
+    grant: TokenGrant | None = None  # for a token: its scope, expiry and right to mint
 
     @property
     def username(self) -> str:
@@ -88,10 +96,10 @@ def current_principal(
 ) -> Principal:
     """The signed-in user, or 401."""
     if bearer is not None:
-        user = token_user(store, bearer.credentials)
-        if user is None:
-            raise _unauthorized("the API token is not valid")
-        return Principal(user, "token", api_token=bearer.credentials)
+        grant = token_grant(store, bearer.credentials, clock())
+        if grant is None:
+            raise _unauthorized("the API token is not valid or has expired")
+        return Principal(grant.user, "token", api_token=bearer.credentials, grant=grant)
     if cookie:
         user = session_user(store, cookie, clock())
         if user is not None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
+
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -92,7 +95,9 @@ class SecurityHeadersMiddleware:
         await self.app(scope, receive, with_headers)
 
 
-async def _send_problem(send: Send, status: int, detail: str, type_: str) -> None:
+async def _send_problem(
+    send: Send, status: int, detail: str, type_: str, *, retry_after: int | None = None
+) -> None:
     import json
     from http import HTTPStatus
 
@@ -104,15 +109,96 @@ async def _send_problem(send: Send, status: int, detail: str, type_: str) -> Non
             "detail": detail,
         }
     ).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/problem+json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"connection", b"close"),
-            ],
-        }
-    )
+    headers = [
+        (b"content-type", b"application/problem+json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+    ]
+    if retry_after is not None:
+        headers.append((b"retry-after", str(retry_after).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+class HostCheckMiddleware:
+    """Answer 421 to a request whose Host names a host this scanner is not (DNS rebinding).
+
+    A page on a name the attacker controls, re-pointed at the scanner's address, would send
+    that name as Host; an IP literal cannot be re-pointed, so literals always pass, as do
+    ``localhost``, this machine's own names and the ``[api] allowed_hosts``. Every route is
+    covered, the sign-in and ``/healthz`` included.
+    """
+
+    def __init__(self, app: ASGIApp, allowed: frozenset[str]) -> None:
+        self.app = app
+        self.allowed = allowed
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        host: bytes | None = None
+        for name, value in scope.get("headers", []):
+            if name == b"host":
+                host = value
+                break
+        if host is not None and not host_allowed(host.decode("latin-1"), self.allowed):
+            await _send_problem(
+                send, 421, "this server does not answer for that host name", "wrong-host"
+            )
+            return
+        await self.app(scope, receive, send)
+
+
+def host_allowed(host: str, allowed: frozenset[str]) -> bool:
+    import ipaddress
+
+    name = host.strip().lower()
+    if name.startswith("["):  # [v6]:port
+        end = name.find("]")
+        literal = name[1:end] if end > 0 else ""
+        try:
+            ipaddress.IPv6Address(literal)
+            return True
+        except ValueError:
+            return False
+    name = name.rsplit(":", 1)[0] if name.count(":") == 1 else name
+    try:
+        ipaddress.ip_address(name)
+        return True
+    except ValueError:
+        pass
+    return name.rstrip(".") in allowed
+
+
+class RateLimitMiddleware:
+    """429 for a client address past its request budget (trusted addresses are exempt)."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        take: Callable[[str], float],
+        trusted: Callable[[str], bool],
+    ) -> None:
+        self.app = app
+        self.take = take
+        self.trusted = trusted
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        client = scope.get("client")
+        address = str(client[0]) if client else ""
+        if not self.trusted(address):
+            wait = self.take(address)
+            if wait > 0:
+                await _send_problem(
+                    send,
+                    429,
+                    "too many requests from this address; slow down",
+                    "rate-limited",
+                    retry_after=max(1, math.ceil(wait)),
+                )
+                return
+        await self.app(scope, receive, send)

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from scanner.store.users import Role
+from scanner.store.users import MIN_PASSWORD_LEN, Role
 
 
 class SensorHealthStatus(StrEnum):
@@ -340,14 +340,14 @@ class UserOut(BaseModel):
 class UserCreate(_In):
     username: str = Field(min_length=1, max_length=32, pattern=r"^[a-z0-9][a-z0-9_.-]*$")
     role: Role
-    password: str | None = Field(default=None, min_length=8, max_length=256)
+    password: str | None = Field(default=None, min_length=MIN_PASSWORD_LEN, max_length=256)
     pin: str | None = Field(default=None, min_length=4, max_length=12, pattern=r"^[0-9]+$")
 
 
 class UserPatch(_In):
     role: Role | None = None
     disabled: bool | None = None
-    password: str | None = Field(default=None, min_length=8, max_length=256)
+    password: str | None = Field(default=None, min_length=MIN_PASSWORD_LEN, max_length=256)
     pin: str | None = Field(default=None, min_length=4, max_length=12, pattern=r"^[0-9]+$")
     clear_pin: bool = False
 
@@ -357,6 +357,18 @@ class TokenCreate(_In):
     username: str | None = Field(
         None, min_length=1, max_length=32, description="admin only: a token for another user"
     )
+    role: Role | None = Field(
+        None, description="what the token may do: its owner's role (the default) or lower"
+    )
+    ttl_s: float | None = Field(
+        None,
+        gt=0,
+        le=3650 * 86400,
+        description="lifetime in seconds (default and maximum in the [api] settings)",
+    )
+    can_mint: bool = Field(
+        False, description="may create tokens itself: only for an admin's admin-role token"
+    )
 
 
 class TokenOut(BaseModel):
@@ -364,6 +376,10 @@ class TokenOut(BaseModel):
     username: str
     label: str
     created_ts: float
+    expires_ts: float
+    role: Role
+    can_mint: bool
+    parent_id: str | None = Field(None, description="the token that minted this one")
 
 
 class TokenCreated(TokenOut):

@@ -10,10 +10,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from scanner.config_check import (
+    RANGES,
+    ConfigValueError,
+    check_host_name,
+    check_network,
+    check_number,
+)
 from scanner.store.db import Store
 from scanner.store.users import DEMO_USERS_KEY
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+
+# The [api] keys that are numbers, each with its range in scanner.config_check.RANGES.
+_NUMBERS = tuple(k for k in RANGES["api"] if k != "port")
+
+
+def _strings(section: dict[str, Any], key: str) -> list[Any]:
+    value = section.get(key, [])
+    if not isinstance(value, list):
+        raise ConfigValueError(f"[api] {key} must be a list")
+    return value
 
 
 class SettingsError(ValueError):
@@ -43,6 +61,46 @@ class ApiSettings:
     # A sensor whose last report is older than this is shown as silent (its daemon is gone).
     sensor_stale_s: float = 120.0
     site_name: str = "checkpoint"
+    # -- limits that keep the API answering the guard under abuse (api/server.py) ------------
+    # A Pi serves a handful of tablets and scripts; each browser opens at most 6 connections to
+    # one host. 256 connections fit the 1,024 open files systemd gives by default with room for
+    # the store, and the cap is lowered further when the process's limit is smaller.
+    max_connections: int = 256
+    # One address (a tablet, a script, or a host on the site network trying to starve the
+    # others) gets this many: a browser's six plus an event stream, with room to spare.
+    max_connections_per_client: int = 32
+    # A request head is under 16 KB: even on a congested 2.4 GHz link it arrives, TLS
+    # handshake included, within a second or two. A client still sending it after this long
+    # is holding the connection on purpose.
+    head_timeout_s: float = 10.0
+    # The largest body (a full allowlist, 256 KB) takes 20 s at 100 kbit/s, the worst a tablet
+    # at the edge of the site's Wi-Fi manages.
+    body_timeout_s: float = 30.0
+    # An idle keep-alive connection is closed after this (uvicorn's own timer).
+    keep_alive_s: int = 5
+    # Request line and headers together; a browser sends under 4 KB (cookies included).
+    max_head_bytes: int = 16 * 1024
+    # Requests per second per client address, with a burst: the tablet page loads in about 15
+    # requests and then polls a few times a minute; a script paging the alerts stays far below.
+    rate_per_s: float = 20.0
+    rate_burst: int = 100
+    # Sign-in guessing. A client address gets a few failures, then waits (doubling each time,
+    # up to an hour); an account name gets many more failures from all clients together, then
+    # pauses briefly. The client limit stops one guesser; the account limit stops a guesser
+    # spread over many addresses without locking the real owner out for long, and never from
+    # a client that has signed in as that user before (its device cookie) or from loopback.
+    login_client_failures: int = 5
+    login_client_block_s: float = 60.0
+    login_account_failures: int = 20
+    login_account_lock_s: float = 60.0
+    # API tokens: the default lifetime of a new token, and the longest one may be given.
+    token_ttl_s: float = 90 * 86_400.0
+    token_max_ttl_s: float = 365 * 86_400.0
+    # Clients exempt from rate limits and sign-in lockout: the kiosk browser on the Pi itself.
+    trusted_clients: tuple[str, ...] = ("127.0.0.0/8", "::1")
+    # Host names the API answers to besides IP literals, localhost and this machine's own
+    # names: a page on a foreign name (DNS rebinding) gets 421 on every route.
+    allowed_hosts: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -60,6 +118,9 @@ class ApiSettings:
             "sse_retry_ms",
             "sensor_stale_s",
             "site_name",
+            *_NUMBERS,
+            "trusted_clients",
+            "allowed_hosts",
             # Read by the server runner, not the app.
             "host",
             "port",
@@ -69,28 +130,58 @@ class ApiSettings:
         unknown = sorted(set(section) - known)
         if unknown:
             raise SettingsError(f"[api]: unknown key(s) {', '.join(unknown)}")
-        base = cls(store_path=str(store_path))
         try:
-            return cls(
+            numbers: dict[str, Any] = {
+                key: check_number("api", key, section[key], RANGES["api"][key])
+                for key in _NUMBERS
+                if key in section
+            }
+            trusted = tuple(
+                check_network(f"[api] trusted_clients[{i}]", v)
+                for i, v in enumerate(_strings(section, "trusted_clients"))
+            )
+            hosts = tuple(
+                check_host_name(f"[api] allowed_hosts[{i}]", v).lower().rstrip(".")
+                for i, v in enumerate(_strings(section, "allowed_hosts"))
+            )
+        except ConfigValueError as exc:
+            raise SettingsError(str(exc)) from exc
+        extra: dict[str, Any] = {}
+        if "trusted_clients" in section:
+            extra["trusted_clients"] = trusted
+        if "allowed_hosts" in section:
+            extra["allowed_hosts"] = hosts
+        try:
+            settings = cls(
                 store_path=str(store_path),
                 demo=demo,
                 tls=bool(section.get("tls", False)),
                 static_dir=Path(section.get("static_dir", STATIC_DIR)),
-                session_ttl_s=float(section.get("session_ttl_s", base.session_ttl_s)),
-                max_body_bytes=int(section.get("max_body_bytes", base.max_body_bytes)),
-                event_poll_s=float(section.get("event_poll_s", base.event_poll_s)),
-                heartbeat_s=float(section.get("heartbeat_s", base.heartbeat_s)),
-                sse_retry_ms=int(section.get("sse_retry_ms", base.sse_retry_ms)),
-                sensor_stale_s=float(section.get("sensor_stale_s", base.sensor_stale_s)),
-                site_name=str(section.get("site_name", base.site_name)),
+                site_name=str(section.get("site_name", "checkpoint")),
+                **numbers,
+                **extra,
             )
         except (TypeError, ValueError) as exc:
             raise SettingsError(f"[api]: {exc}") from exc
+        settings.check_ranges()
+        return settings
+
+    def check_ranges(self) -> None:
+        """Every number finite, in its documented range, and consistent with the others."""
+        try:
+            for key in _NUMBERS:
+                if key != "port":
+                    check_number("api", key, getattr(self, key), RANGES["api"][key])
+        except ConfigValueError as exc:
+            raise SettingsError(str(exc)) from exc
+        if self.token_ttl_s > self.token_max_ttl_s:
+            raise SettingsError("[api] token_ttl_s must not exceed token_max_ttl_s")
+        if self.max_connections_per_client > self.max_connections:
+            raise SettingsError("[api] max_connections_per_client must not exceed max_connections")
 
     def check(self, store: Store) -> None:
-        """Refuse what is only acceptable in the demo."""
-        if self.session_ttl_s <= 0 or self.max_body_bytes <= 0 or self.event_poll_s <= 0:
-            raise SettingsError("[api]: session_ttl_s, max_body_bytes, event_poll_s must be > 0")
+        """Refuse what is out of range, and what is only acceptable in the demo."""
+        self.check_ranges()
         if self.demo:
             return
         demo_users = store.get_setting(DEMO_USERS_KEY, [])

@@ -1,8 +1,10 @@
 """The appliance's TOML configuration: one file, one section per component.
 
 Each component owns the meaning of its section and turns it into its own typed options dataclass
-(``WifiOptions.from_mapping`` and so on); this module only finds and reads the file and refuses
-what is not a table, so a typo in a section name is an error, not a silently ignored block.
+(``WifiOptions.from_mapping`` and so on); this module finds and reads the file, refuses what is
+not a table (a typo in a section name is an error, not a silently ignored block), and refuses
+any number that is not finite or out of its range and any malformed identifier
+(``scanner.config_check``) before a component sees the file.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from scanner.config_check import ConfigValueError, check_config
 
 SECTIONS = ("site", "store", "wifi", "ble", "sdr", "core", "api", "transport", "export")
 # Arrays of tables: ``[[sensors]]`` names each sensor of a zone and where it stands.
@@ -71,6 +75,10 @@ def parse_config(text: str, path: Path | None = None) -> Config:
             f"{where}: unknown section(s) {', '.join(unknown)}; "
             f"expected some of {', '.join(SECTIONS + ARRAYS)}"
         )
+    try:
+        check_config(data)
+    except ConfigValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
     sensors = _sensors(data.pop("sensors", []), where)
     for name, value in data.items():
         if not isinstance(value, dict):

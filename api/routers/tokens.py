@@ -6,10 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Response
 
-from api.deps import ClockDep, StoreDep, SupervisorUser
+from api.deps import ClockDep, SettingsDep, StoreDep, SupervisorUser
 from api.problems import ApiProblem
 from api.schemas import TokenCreate, TokenCreated, TokenOut
 from scanner.store import sessions as session_store
+from scanner.store.sessions import TokenError
 from scanner.store.users import UserNotFoundError
 
 router = APIRouter(prefix="/api/v1/tokens", tags=["tokens"])
@@ -31,25 +32,60 @@ def list_tokens(store: StoreDep, user: SupervisorUser) -> list[TokenOut]:
     response_model=TokenCreated,
     status_code=201,
     summary="Create a token; the secret is in this response only",
-    responses={404: {"description": "no such user"}},
+    responses={
+        403: {"description": "not allowed to make this token"},
+        404: {"description": "no such user"},
+        422: {"description": "a role or lifetime the token cannot have"},
+    },
 )
 def create_token(
-    body: TokenCreate, store: StoreDep, user: SupervisorUser, clock: ClockDep
+    body: TokenCreate,
+    store: StoreDep,
+    user: SupervisorUser,
+    clock: ClockDep,
+    settings: SettingsDep,
 ) -> TokenCreated:
     owner = body.username or user.username
     if owner != user.username and user.role != "admin":
         raise ApiProblem(403, "only an admin can make tokens for others", type_="forbidden")
+    if user.grant is not None and not user.grant.can_mint:
+        # A leaked script token must not be able to make itself a longer-lived twin.
+        raise ApiProblem(
+            403,
+            "a token can make tokens only when it is an admin's token allowed to",
+            type_="forbidden",
+        )
+    ttl = settings.token_ttl_s if body.ttl_s is None else body.ttl_s
+    if ttl > settings.token_max_ttl_s:
+        raise ApiProblem(
+            422,
+            f"a token lives at most {settings.token_max_ttl_s:.0f} seconds",
+            type_="token",
+        )
     ts = clock()
     try:
-        token = session_store.create_token(store, owner, body.label, ts, user.username)
+        token = session_store.create_token(
+            store,
+            owner,
+            body.label,
+            ts,
+            user.username,
+            ttl_s=ttl,
+            role=body.role,
+            can_mint=body.can_mint,
+            parent=user.grant,
+        )
     except UserNotFoundError:
         raise ApiProblem(404, f"no user {owner!r}", type_="not-found") from None
+    except TokenError as exc:
+        raise ApiProblem(422, str(exc), type_="token") from None
+    info = next(
+        t
+        for t in session_store.list_tokens(store, owner)
+        if t.id == session_store.token_hash(token)[:12]
+    )
     return TokenCreated(
-        id=session_store.token_hash(token)[:12],
-        username=owner,
-        label=body.label,
-        created_ts=ts,
-        token=token,
+        **TokenOut.model_validate(info, from_attributes=True).model_dump(), token=token
     )
 
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Response
 
-from api.deps import AdminUser, ClockDep, StoreDep
+from api.deps import AdminUser, ClockDep, StoreDep, ThrottleDep
 from api.problems import ApiProblem
 from api.schemas import UserCreate, UserOut, UserPatch
 from scanner.store import users as user_store
@@ -16,14 +16,14 @@ router = APIRouter(prefix="/api/v1/users", tags=["users"])
 Username = Annotated[str, Path(min_length=1, max_length=32)]
 
 
-def user_out(user: user_store.User, now: float) -> UserOut:
+def user_out(user: user_store.User, locked: bool) -> UserOut:
     return UserOut(
         username=user.username,
         role=user.role,
         has_password=user.has_password,
         has_pin=user.has_pin,
         disabled=user.disabled,
-        locked=user.locked_until > now,
+        locked=locked,
         created_ts=user.created_ts,
     )
 
@@ -33,9 +33,8 @@ def _not_found(username: str) -> ApiProblem:
 
 
 @router.get("", response_model=list[UserOut], summary="Every account")
-def list_users(store: StoreDep, _admin: AdminUser, clock: ClockDep) -> list[UserOut]:
-    now = clock()
-    return [user_out(u, now) for u in user_store.list_users(store)]
+def list_users(store: StoreDep, _admin: AdminUser, throttle: ThrottleDep) -> list[UserOut]:
+    return [user_out(u, throttle.account_locked(u.username)) for u in user_store.list_users(store)]
 
 
 @router.post(
@@ -45,7 +44,9 @@ def list_users(store: StoreDep, _admin: AdminUser, clock: ClockDep) -> list[User
     summary="Add an account (with a password, a PIN, or both)",
     responses={409: {"description": "the name is taken"}},
 )
-def add_user(body: UserCreate, store: StoreDep, admin: AdminUser, clock: ClockDep) -> UserOut:
+def add_user(
+    body: UserCreate, store: StoreDep, admin: AdminUser, clock: ClockDep, throttle: ThrottleDep
+) -> UserOut:
     ts = clock()
     try:
         user = user_store.add_user(
@@ -60,7 +61,7 @@ def add_user(body: UserCreate, store: StoreDep, admin: AdminUser, clock: ClockDe
     except user_store.UserError as exc:
         status = 409 if "already exists" in str(exc) else 422
         raise ApiProblem(status, str(exc), type_="user") from None
-    return user_out(user, ts)
+    return user_out(user, throttle.account_locked(user.username))
 
 
 @router.patch(
@@ -73,7 +74,12 @@ def add_user(body: UserCreate, store: StoreDep, admin: AdminUser, clock: ClockDe
     },
 )
 def update_user(
-    username: Username, body: UserPatch, store: StoreDep, admin: AdminUser, clock: ClockDep
+    username: Username,
+    body: UserPatch,
+    store: StoreDep,
+    admin: AdminUser,
+    clock: ClockDep,
+    throttle: ThrottleDep,
 ) -> UserOut:
     ts = clock()
     try:
@@ -103,7 +109,10 @@ def update_user(
         raise ApiProblem(422, str(exc), type_="user") from None
     except user_store.UserNotFoundError:
         raise _not_found(username) from None
-    return user_out(user, ts)
+    if body.password is not None or body.disabled is False:
+        # A new password or re-enabling is an administrator letting the user back in.
+        throttle.clear_account(username)
+    return user_out(user, throttle.account_locked(username))
 
 
 @router.delete(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -169,6 +170,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Files 0600 and directories 0700 at most.
+PRIVATE_UMASK = 0o077
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -183,6 +188,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     module_name = COMMANDS[args.command][0]
     module = importlib.import_module(f"scanner.cli.{module_name}")
+    # Everything a command creates (the store with the site key, exports, recordings, sockets'
+    # directories) is for its own user only, whatever umask it was started with; a socket the
+    # capture daemons must reach is given its group mode explicitly (transport.socket_mode).
+    previous_umask = os.umask(PRIVATE_UMASK)
+    os.umask(previous_umask | PRIVATE_UMASK)
     try:
         return int(module.run(args))
     except KeyboardInterrupt:
@@ -190,6 +200,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         # `checkpoint inspect wifi X | head` closes our stdout early; that is not an error.
         return 0
+    finally:
+        os.umask(previous_umask)
 
 
 if __name__ == "__main__":

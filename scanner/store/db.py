@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -32,7 +33,7 @@ def connect(path: str | Path) -> sqlite3.Connection:
     """Open (and migrate) the database at ``path``; ``":memory:"`` works for tests."""
     target = str(path)
     if target != ":memory:":
-        Path(target).parent.mkdir(parents=True, exist_ok=True)
+        _create_private(Path(target))
     try:
         conn = sqlite3.connect(
             target, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False, isolation_level=None
@@ -49,6 +50,26 @@ def connect(path: str | Path) -> sqlite3.Connection:
     conn.execute("PRAGMA foreign_keys = ON")
     migrate(conn)
     return conn
+
+
+def _create_private(path: Path) -> None:
+    """Create the database file 0600 (in a 0700 directory if that is new too), whatever the
+    umask: it holds the site key, password hashes and every sighting. SQLite gives its -wal
+    and -shm files the database file's mode."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        return
+    except OSError as exc:
+        raise StoreError(f"cannot create database {path}: {exc.strerror or exc}") from exc
+    os.close(fd)
+    # The umask can only have narrowed 0600; fchmod is not needed, but a file system that
+    # ignores the mode at creation (some network mounts) gets it set once more here.
+    try:
+        path.chmod(0o600)
+    except OSError:
+        _LOGGER.warning("cannot set the mode of %s to 0600", path)
 
 
 def migrate(conn: sqlite3.Connection) -> None:

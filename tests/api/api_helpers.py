@@ -18,6 +18,8 @@ from scanner.store import alerts as alert_store
 PASSWORDS = {"admin": "admin-pass-1", "sup": "super-pass-1", "guard": "guard-pass-1"}
 GUARD_PIN = "2468"
 ROLE_USER = {"admin": "admin", "supervisor": "sup", "guard": "guard"}
+# TestClient's default Host ("testserver") is a foreign name the API answers 421 to.
+LOCAL = "http://localhost"
 
 
 @dataclass

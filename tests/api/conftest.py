@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from api_helpers import GUARD_PIN, PASSWORDS, ROLE_USER, FakeClock, LiveServer, serve
+from api_helpers import GUARD_PIN, LOCAL, PASSWORDS, ROLE_USER, FakeClock, LiveServer, serve
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -45,7 +45,7 @@ def app(settings: ApiSettings, clock: FakeClock) -> FastAPI:
 
 @pytest.fixture
 def anon(app: FastAPI) -> TestClient:
-    return TestClient(app)
+    return TestClient(app, base_url=LOCAL)
 
 
 @pytest.fixture
@@ -53,7 +53,7 @@ def login(app: FastAPI) -> Callable[[str], TestClient]:
     """A client signed in with the given role's account."""
 
     def make(role: str) -> TestClient:
-        client = TestClient(app)
+        client = TestClient(app, base_url=LOCAL)
         user = ROLE_USER[role]
         r = client.post("/api/v1/session", json={"username": user, "password": PASSWORDS[user]})
         assert r.status_code == 200, r.text

@@ -177,11 +177,15 @@ def test_users_admin(login: Callable[[str], TestClient], anon: TestClient) -> No
         == 409
     )
     assert admin.post("/api/v1/users", json={"username": "x", "role": "guard"}).status_code == 422
-    assert (
-        admin.patch("/api/v1/users/night1", json={"role": "supervisor"}).json()["role"]
-        == "supervisor"
+    # A PIN is for guards only: promotion needs the PIN gone, and then the PIN signs nobody in.
+    refused = admin.patch("/api/v1/users/night1", json={"role": "supervisor"})
+    assert refused.status_code == 422 and "guard role" in refused.json()["detail"]
+    promoted = admin.patch(
+        "/api/v1/users/night1",
+        json={"role": "supervisor", "clear_pin": True, "password": "night-shift-lead-4"},
     )
-    assert anon.post("/api/v1/session", json={"pin": "55667"}).json()["role"] == "supervisor"
+    assert promoted.json()["role"] == "supervisor" and promoted.json()["has_pin"] is False
+    assert anon.post("/api/v1/session", json={"pin": "55667"}).status_code == 401
     assert admin.patch("/api/v1/users/admin", json={"role": "guard"}).status_code == 409
     assert admin.delete("/api/v1/users/admin").status_code == 409
     assert admin.delete("/api/v1/users/night1").status_code == 204

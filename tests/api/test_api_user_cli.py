@@ -37,7 +37,7 @@ def test_first_admin_pin_account_token_and_removal(
 
     code, token, err = _run(capsys, "user", "token", "chief", "--db", db)
     assert code == 0 and token.startswith("cpk_") and "shown once" in err
-    client = TestClient(create_app(ApiSettings(store_path=db)))
+    client = TestClient(create_app(ApiSettings(store_path=db)), base_url="http://localhost")
     me = client.get("/api/v1/session", headers={"Authorization": f"Bearer {token.strip()}"})
     assert me.json()["username"] == "chief"
     assert client.post("/api/v1/session", json={"pin": "80808"}).json()["username"] == "tablet"

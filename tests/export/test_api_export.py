@@ -27,7 +27,7 @@ def client_for(day: Day):  # type: ignore[no-untyped-def]
     app = app_module.create_app(settings, store=day.store, clock=lambda: day.until + 60)
 
     def make(user: str | None):  # type: ignore[no-untyped-def]
-        client = testclient.TestClient(app)
+        client = testclient.TestClient(app, base_url="http://localhost")
         if user is not None:
             r = client.post("/api/v1/session", json={"username": user, "password": PASSWORDS[user]})
             assert r.status_code == 200, r.text

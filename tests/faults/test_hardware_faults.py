@@ -154,7 +154,7 @@ def appliance(tmp_path: Path) -> Iterator[Appliance]:
             target=serve, args=(supervisor,), kwargs={"ready_text": "test", "stop": stop}
         )
         runner.start()
-        api = TestClient(create_app(ApiSettings(store_path=str(db))))
+        api = TestClient(create_app(ApiSettings(store_path=str(db))), base_url="http://localhost")
         try:
             yield Appliance(db, api, server, bluez, wlan1)
         finally:

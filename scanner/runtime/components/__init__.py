@@ -320,7 +320,9 @@ def bind_tcp(host: str, port: int) -> socket.socket:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
         sock.bind(address)
-        sock.listen(128)
+        # Room for a burst of connections (a host opening hundreds at once) without the kernel
+        # dropping the tablet's handshake while the server refuses them one by one.
+        sock.listen(1024)
     except OSError:
         sock.close()
         raise
@@ -355,20 +357,22 @@ class ApiServer:
         self._sock: socket.socket | None = None
 
     def start(self) -> None:
-        import uvicorn
+        from api.server import build_server
 
         sock, self._first_socket = self._first_socket, None
         self._sock = sock if sock is not None else bind_tcp(self.host, self.port)
-        config = uvicorn.Config(
-            self._make_app(),
+        app = self._make_app()
+        # The connection cap, header and body deadlines and TLS come from the app's settings.
+        server, _guard = build_server(
+            app,
+            app.state.settings,
+            certfile=self.certfile,
+            keyfile=self.keyfile,
             log_level="warning",
-            ssl_certfile=self.certfile,
-            ssl_keyfile=self.keyfile,
             access_log=False,
             lifespan="auto",
             timeout_graceful_shutdown=2,
         )
-        server = uvicorn.Server(config)
         self._server = server
         sockets = [self._sock]
         self._thread = threading.Thread(
