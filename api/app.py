@@ -21,6 +21,7 @@ from fastapi.staticfiles import StaticFiles
 from api import problems
 from api.limits import BodyLimitMiddleware, SecurityHeadersMiddleware
 from api.routers import (
+    alarm,
     alerts,
     allowlist,
     audit,
@@ -28,6 +29,7 @@ from api.routers import (
     events,
     export,
     health,
+    kiosk,
     session,
     tokens,
     users,
@@ -82,6 +84,7 @@ def create_app(
             health,
             session,
             alerts,
+            alarm,
             events,
             devices,
             allowlist,
@@ -90,6 +93,7 @@ def create_app(
             tokens,
             audit,
             export,
+            kiosk,
         )
     ]
     for router in routers:
