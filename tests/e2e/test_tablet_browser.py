@@ -139,6 +139,10 @@ def test_guard_alarm_ack_fault_and_supervisor_allowlist(site: Site, browser: obj
     assert page.is_visible("#alarm")
     assert page.evaluate("document.activeElement.id") == "alarm-ack"
     # The SSID with HTML in it is shown as text, and nothing in it ran.
+    # The alarm speaks a guard's words; the radio jargon waits behind "Radio details".
+    assert page.inner_text("#alarm-title").startswith("Phone inside, heard on Wi-Fi and Bluetooth")
+    assert page.is_hidden("#alarm-reasons")
+    page.click("#alarm-details summary")
     reasons = page.inner_text("#alarm-reasons")
     assert HOSTILE_SSID in reasons
     assert page.locator("#alarm-reasons img, #open-alerts img").count() == 0
@@ -253,6 +257,11 @@ def test_phone_layout_and_keyboard(site: Site, browser: object) -> None:
     _state(page, "acked")
     page.context.set_offline(True)
     page.reload()
-    page.wait_for_selector("#login:not([hidden])")
-    assert "Cannot reach the scanner" in page.inner_text("#login-error")
+    # Not the sign-in page: the scanner is out of reach, and the page says so, full screen.
+    page.wait_for_selector("#noconn:not([hidden])")
+    assert page.is_hidden("#login")
+    assert "cannot reach the scanner" in page.inner_text("#noconn")
     _shot(page, "11-phone-offline")
+    page.context.set_offline(False)
+    _state(page, "acked", timeout_ms=15000)
+    page.wait_for_selector("#noconn", state="hidden")
