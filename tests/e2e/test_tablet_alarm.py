@@ -22,7 +22,6 @@ from helpers.browser import CHROMIUM_ARGS
 from tablet_support import ARTIFACTS, CHROMIUM, FreezingProxy, Site
 
 from api.deps import SESSION_COOKIE
-from scanner.runtime.demo import BUNDLED_SCENARIO
 from scanner.store import alerts as alert_store
 from scanner.store.alerts import AlertRecord
 
@@ -51,7 +50,8 @@ AUTOPLAY_BLOCKED = """
       hold();
     }
     resume() {
-      return allowed() ? super.resume() : Promise.reject(new DOMException("no gesture", "NotAllowedError"));
+      if (allowed()) return super.resume();
+      return Promise.reject(new DOMException("no gesture", "NotAllowedError"));
     }
   };
 })();
@@ -118,9 +118,7 @@ def _pin(page: Any, site: Site) -> None:
 
 
 def _state(page: Any, value: str, timeout_ms: int = 5000) -> None:
-    page.wait_for_function(
-        "s => document.body.dataset.state === s", arg=value, timeout=timeout_ms
-    )
+    page.wait_for_function("s => document.body.dataset.state === s", arg=value, timeout=timeout_ms)
 
 
 def _top_layer(page: Any) -> str:
@@ -143,9 +141,7 @@ def _shot(page: Any, name: str) -> Path:
     return path
 
 
-def test_frozen_connection_shows_no_connection_over_the_alarm(
-    site: Site, chromium: Any
-) -> None:
+def test_frozen_connection_shows_no_connection_over_the_alarm(site: Site, chromium: Any) -> None:
     proxy = FreezingProxy(int(site.url.rsplit(":", 1)[1]))
     proxy.start()
     browser = _launch(chromium)
@@ -341,8 +337,9 @@ def test_layout_at_three_sizes_with_latched_alarms(site: Site, chromium: Any) ->
             wide = page.evaluate(
                 """w => [...document.querySelectorAll('*')]
                   .filter(e => e.getBoundingClientRect().right > w + 0.5)
-                  .map(e => (e.id || e.className || e.tagName) + ':' + e.getBoundingClientRect().right)"""
-            , size[0])
+                  .map(e => `${e.id || e.className || e.tagName}`)""",
+                size[0],
+            )
             assert wide == [], (name, wide)
             assert page.evaluate("document.documentElement.scrollWidth") <= size[0]
             overflowing = page.evaluate(
@@ -356,9 +353,7 @@ def test_layout_at_three_sizes_with_latched_alarms(site: Site, chromium: Any) ->
             if name == "tablet" and os.environ.get("CHECKPOINT_UPDATE_SCREENSHOT") == "1":
                 DOCS_SHOT.write_bytes((ARTIFACTS / "tablet-30-alarm-tablet.png").read_bytes())
             page.click("#alarm-ack")  # the left one: the other alarm is shown next
-            page.wait_for_function(
-                "() => document.getElementById('alarm').dataset.id === 'lay-2'"
-            )
+            page.wait_for_function("() => document.getElementById('alarm').dataset.id === 'lay-2'")
             assert page.inner_text("#alarm-title").startswith("2 phones inside")
             page.context.close()
             with site.store.write() as conn:
@@ -408,6 +403,8 @@ def _core_has_rearm() -> bool:
 def test_four_visitors_with_an_acknowledgement_after_each_alarm_make_four_alarms(
     chromium: Any, tmp_path: Path
 ) -> None:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     if not Path(CHROMIUM).exists():
         pytest.skip(f"no Chromium at {CHROMIUM}")
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -457,7 +454,7 @@ def test_four_visitors_with_an_acknowledgement_after_each_alarm_make_four_alarms
         while time.monotonic() < deadline:
             try:
                 page.wait_for_selector("#alarm:not([hidden])", timeout=1000)
-            except Exception:  # noqa: BLE001 - no alarm this second
+            except PlaywrightTimeout:  # no alarm this second
                 continue
             alert_id = str(page.get_attribute("#alarm", "data-id"))
             alarms.append((alert_id, time.monotonic() - started))
