@@ -91,11 +91,17 @@ function fmtTime(ts) {
   return new Date(ts * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" });
 }
 
+// No-break spaces inside a span ("1\u00a0min\u00a015\u00a0s"): a line never ends between a
+// number and its unit.
 function fmtSpan(seconds) {
   const s = Math.max(0, Math.round(seconds));
-  if (s < 60) return `${s} s`;
-  if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
-  return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+  if (s < 60) return `${s}\u00a0s`;
+  if (s < 3600) return `${Math.floor(s / 60)}\u00a0min\u00a0${s % 60}\u00a0s`;
+  return `${Math.floor(s / 3600)}\u00a0h\u00a0${Math.floor((s % 3600) / 60)}\u00a0min`;
+}
+
+function forSpan(seconds) {
+  return seconds < 2 ? "just\u00a0now" : `for\u00a0${fmtSpan(seconds)}`;
 }
 
 function fmtAge(seconds) {
@@ -732,13 +738,13 @@ function insideFor(alert) {
 // "Phone inside, heard on Wi-Fi and Bluetooth for 40 s"; once it left, it says so.
 function alertHeadline(alert) {
   const who = phoneWords(alert);
-  if (alert.state === "resolved") return `${who} was inside, heard${heardOn(alert)} for ${fmtSpan(insideFor(alert))}`;
-  return `${who} inside, heard${heardOn(alert)} for ${fmtSpan(insideFor(alert))}`;
+  if (alert.state === "resolved") return `${who} was inside, heard${heardOn(alert)} ${forSpan(insideFor(alert))}`;
+  return `${who} inside, heard${heardOn(alert)} ${forSpan(insideFor(alert))}`;
 }
 
 function alertWhen(alert) {
   const now = Date.now() / 1000;
-  const started = `Alarm at ${fmtTime(alert.raised_ts)}, ${fmtSpan(now - alert.raised_ts)} ago`;
+  const started = `Alarm at ${fmtTime(alert.raised_ts)}, ${now - alert.raised_ts < 2 ? "just now" : `${fmtSpan(now - alert.raised_ts)} ago`}`;
   if (alert.state === "resolved") return `${started}. It left ${fmtSpan(now - alert.resolved_ts)} ago.`;
   return `${started}.`;
 }
@@ -752,6 +758,8 @@ function renderOpen(open) {
   const list = $("open-alerts");
   clear(list);
   $("open-empty").hidden = open.length > 0;
+  // Degraded is never "clear": a scanner that cannot hear everything cannot say so.
+  setText($("open-empty"), degradedReasons().length ? "No open alert – but the scanner is degraded and may miss phones." : "None. The zone is clear.");
   for (const alert of open) {
     const actions = el("div", { class: "actions" });
     if (!alert.acknowledged) {

@@ -51,8 +51,8 @@ def _set_rssi(store: Store, device_id: str, rssi: float) -> None:
         )
 
 
-def _alert(alert_id: str, device_id: str, ssid: str = "HomeNet") -> AlertRecord:
-    now = time.time()
+def _alert(alert_id: str, device_id: str, ssid: str = "HomeNet", ago_s: float = 0.0) -> AlertRecord:
+    now = time.time() - ago_s
     return AlertRecord(
         id=alert_id,
         kind="handset",
@@ -181,7 +181,8 @@ def test_guard_alarm_ack_fault_and_supervisor_allowlist(site: Site, browser: obj
     sup.click("#login-submit")
     _state(sup, "clear")
     _device(site.store, "dev-2", "5e:aa:bb:cc:dd:02", "ble-irk-2")
-    alert_store.raise_alert(site.writer.store, _alert("alert-2", "dev-2"))
+    # Raised 40 s ago (a tablet that just reconnected): the README shows a realistic card.
+    alert_store.raise_alert(site.writer.store, _alert("alert-2", "dev-2", ago_s=40))
     _state(sup, "alarm", timeout_ms=2000)
     _shot(sup, "06-supervisor-alarm")
     # The README's picture of the tablet: the alarm as a supervisor sees it, at 1280x800.
