@@ -16,8 +16,10 @@ from api_helpers import LiveServer, live_login, make_alert
 from fastapi.testclient import TestClient
 
 from api.deps import KIOSK_COOKIE
+from scanner.observations import Radio, SensorStatus
 from scanner.store import alerts as alert_store
 from scanner.store.db import Store
+from scanner.store.health import record_status
 from scanner.store.kiosk import issue_kiosk
 
 
@@ -184,3 +186,24 @@ def test_an_alarm_whose_phone_left_can_still_be_acknowledged(
     body = r.json()
     assert (body["state"], body["acknowledged"], body["acked_by"]) == ("resolved", True, "guard")
     assert guard.get("/api/v1/alerts?acknowledged=false").json()["items"] == []
+
+
+def test_a_nearly_full_disk_is_degraded_with_its_reason(
+    login: Callable[[str], TestClient], anon: TestClient, store: Store, monkeypatch: Any
+) -> None:
+    import shutil
+    from collections import namedtuple
+
+    now = time.time()
+    for radio in (Radio.WIFI, Radio.BLE):
+        record_status(store, SensorStatus(now, 0.0, str(radio), radio, "ok", "fine"), now)
+    guard = login("guard")
+    assert guard.get("/api/v1/health").json()["problems"] == []
+    usage = namedtuple("usage", "total used free")
+    # The card as the OS reports it: 16 GB, 200 MB left.
+    total, free = 16_000_000_000, 200_000_000
+    monkeypatch.setattr(shutil, "disk_usage", lambda _p: usage(total, total - free, free))
+    health = guard.get("/api/v1/health").json()
+    assert health["status"] == "degraded"
+    assert health["problems"] == ["disk almost full: 190 MiB free"]
+    assert anon.get("/healthz").json()["status"] == "degraded"

@@ -56,6 +56,8 @@ class CoreWriter(threading.Thread):
                 state,
                 message,
                 {"frames": 1200, "dropped": 0},
+                # The SDR says which region's band plan it sweeps, as the live source does.
+                {"region": "ua-ru"} if sensor == "sdr" else {},
             )
             record_status(self.store, status, now if state == "ok" else None)
 

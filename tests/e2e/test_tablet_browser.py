@@ -126,6 +126,7 @@ def test_guard_alarm_ack_fault_and_supervisor_allowlist(site: Site, browser: obj
     page.wait_for_function("() => document.body.dataset.conn === 'live'")
     assert page.inner_text("#banner-word") == "CLEAR"
     assert page.locator(".sensor[data-status='ok']").count() == 3
+    assert "region UA-RU" in page.inner_text(".sensor[data-sensor='sdr'] .s-detail")
     _shot(page, "02-clear")
 
     # -- an alert from the core: full-screen alarm within 2 s, with sound.
