@@ -27,6 +27,10 @@ const MIN_WATCHDOG_MS = 5000;
 // While the feed is dead, a fresh connection is tried this often.
 const RECONNECT_MS = 3000;
 const SILENCE_MIN = 5;
+// While the tablet is cut off it beeps this often.
+const NO_CONNECTION_CHIRP_MS = 20000;
+// The Pi answers in milliseconds; ten seconds is a link that is not coming back soon.
+const REQUEST_TIMEOUT_MS = 10000;
 const SIREN_TEST_MS = 3000;
 
 const state = {
@@ -43,6 +47,7 @@ const state = {
   heartbeatMs: DEFAULT_HEARTBEAT_S * 1000,
   lastData: null, // Date.now() of the last thing the feed delivered
   lastReconnect: 0,
+  lastChirp: 0,
   noConnection: false,
   offlineBoot: false,
   sessionEnded: false,
@@ -129,7 +134,8 @@ class HttpError extends Error {
 }
 
 async function api(method, path, body) {
-  const init = { method, headers: { Accept: "application/json" }, credentials: "same-origin" };
+  // A request on a frozen link never ends by itself; give up so polls do not pile up.
+  const init = { method, headers: { Accept: "application/json" }, credentials: "same-origin", signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) };
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
@@ -259,6 +265,20 @@ async function testSiren() {
   } catch (_err) {
     /* the test still sounds; only its log entry is missing */
   }
+}
+
+// A short low beep: a guard who is not looking at the screen learns that it went blind. Quiet
+// and rare enough not to be taken for the alarm.
+function chirp() {
+  const audio = state.audio;
+  if (!audio || !soundArmed()) return;
+  const osc = audio.ctx.createOscillator();
+  const gain = audio.ctx.createGain();
+  osc.frequency.value = 440;
+  gain.gain.value = 0.15 * state.volume;
+  osc.connect(gain).connect(audio.ctx.destination);
+  osc.start();
+  osc.stop(audio.ctx.currentTime + 0.25);
 }
 
 function startVibration() {
@@ -576,7 +596,13 @@ function watchdog() {
     render();
   }
   if (dead && Date.now() - state.lastReconnect > RECONNECT_MS) openStream();
-  if (dead) renderNoConnection();
+  if (dead) {
+    renderNoConnection();
+    if (Date.now() - state.lastChirp > NO_CONNECTION_CHIRP_MS) {
+      state.lastChirp = Date.now();
+      chirp();
+    }
+  }
 }
 
 // -- rendering -----------------------------------------------------------------------------
