@@ -292,6 +292,7 @@ def test_wall_tablet_kiosk_survives_reload_and_sign_out_asks_first(
         _state(page, "clear")
         page.click("#nav button[data-view='tablets']")
         page.fill("#kiosk-label", "North gate wall")
+        _shot(page, "24-wall-tablets")
         page.click("#kiosk-form button[type=submit]")
         page.wait_for_function(
             "() => document.getElementById('user').textContent.includes('North gate wall')"
@@ -304,6 +305,7 @@ def test_wall_tablet_kiosk_survives_reload_and_sign_out_asks_first(
         # Sign out is never one stray tap.
         page.click("#logout")
         assert page.is_visible("#confirm")
+        _shot(page, "25-sign-out-confirm")
         assert "wall screen" in page.inner_text("#confirm-text")
         assert _top_layer(page) == "confirm"
         page.click("#confirm-no")
