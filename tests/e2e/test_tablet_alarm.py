@@ -22,6 +22,7 @@ from helpers.browser import CHROMIUM_ARGS
 from tablet_support import ARTIFACTS, CHROMIUM, FreezingProxy, Site
 
 from api.deps import SESSION_COOKIE
+from scanner.runtime.runner import RUNTIME_HEALTH_KEY
 from scanner.store import alerts as alert_store
 from scanner.store.alerts import AlertRecord
 
@@ -274,6 +275,37 @@ def test_a_radio_that_stops_reporting_shows_degraded_also_during_an_alert(
         # The banner is the alert's; the amber strip keeps saying the scanner is degraded.
         assert page.is_visible("#degraded")
         assert "Cellular: not reporting" in page.inner_text("#degraded")
+        assert page.errors == []
+    finally:
+        browser.close()
+
+
+def test_a_dead_core_and_the_siren_test(site: Site, chromium: Any) -> None:
+    browser = _launch(chromium)
+    try:
+        page = _page(browser, site.url)
+        _pin(page, site)
+        _state(page, "clear")
+        # The siren test sounds for a few seconds and is logged.
+        page.click("#siren-test")
+        page.wait_for_function("() => document.body.dataset.sound === 'on'")
+        page.wait_for_function("() => document.body.dataset.sound === 'off'", timeout=6000)
+        rows = site.store.query("SELECT actor, action FROM audit WHERE action = 'alarm.test'")
+        assert [(r["actor"], r["action"]) for r in rows] == [("guard", "alarm.test")]
+        # The core process last wrote its health a minute ago, while running: it died.
+        with site.store.write() as conn:
+            site.store.set_setting(
+                conn,
+                RUNTIME_HEALTH_KEY,
+                {
+                    "core": {
+                        "components": {"core": {"state": "running", "restarts": 0}},
+                        "updated_ts": time.time() - 60,
+                    }
+                },
+            )
+        _state(page, "fault", timeout_ms=12_000)
+        assert "the detection core is not running" in page.inner_text("#banner-sub")
         assert page.errors == []
     finally:
         browser.close()
