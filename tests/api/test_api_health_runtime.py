@@ -96,7 +96,7 @@ def test_healthz_shows_runtime_health_and_drops_per_sensor(
     # Anyone sees that much, and nothing of the details.
     public = anon.get("/healthz").json()
     assert public["status"] == "degraded"
-    assert public["sensors"]["ble"] == {"radio": "ble", "status": "ok"}
+    assert public["sensors"]["ble"] == {"radio": "ble", "state": "ok", "status": "ok"}
     assert not {"runtime", "disk", "version", "problems"} & set(public)
     # The signed-in sensor list counts the same drops.
     by_name = {s["sensor"]: s for s in guard.get("/api/v1/sensors").json()}

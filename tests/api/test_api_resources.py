@@ -163,7 +163,7 @@ def test_sensors_turn_silent_and_healthz_reports_each(
     assert health["disk"]["total_bytes"] > 0
     public = anon.get("/healthz").json()
     assert public["status"] == "degraded"
-    assert public["sensors"]["sdr"] == {"radio": "sdr", "status": "fault"}
+    assert public["sensors"]["sdr"] == {"radio": "sdr", "state": "fault", "status": "fault"}
     assert "dongle" not in json.dumps(public)
     assert anon.get("/api/v1/health").status_code == 401
     clock.now += settings.sensor_stale_s + 1

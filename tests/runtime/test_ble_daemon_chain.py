@@ -132,7 +132,7 @@ def test_run_all_in_one_with_ble_raises_the_alert_and_serves_health(workdir: Pat
                 lambda: fake.advert("4A:11:22:33:44:66", rssi=-40, mfr=IPHONE),
             ), logs(workdir)
             health = httpx.get(url() + "healthz", timeout=10).json()
-            assert health["sensors"]["ble"]["status"] == "ok"
+            assert health["sensors"]["ble"]["state"] == "ok"
         finally:
             proc.send_signal(signal.SIGTERM)
             code = proc.wait(timeout=20)
