@@ -420,6 +420,8 @@ async function startMonitor() {
   $("login").hidden = true;
   $("login").classList.remove("over");
   $("app").hidden = false;
+  // At once, not after the refresh: a latched alarm under the sign-in must take taps now.
+  applyInert();
   document.body.dataset.role = state.me.role;
   try {
     state.kiosk = (await api("GET", `${API}/kiosk/current`)).kiosk;
