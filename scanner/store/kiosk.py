@@ -21,7 +21,7 @@ from typing import Any
 
 from scanner.store.chain import append_audit
 from scanner.store.db import Store
-from scanner.store.users import User
+from scanner.store.users import Role, User
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ KIOSK_KEY = "kiosk_credentials"
 # Recognisable in a log or a secret scanner, and distinct from API tokens (``cpk_``).
 KIOSK_PREFIX = "cpkiosk_"
 # What a kiosk may do: exactly what a guard at the screen may do.
-KIOSK_ROLE = "guard"
+KIOSK_ROLE = Role.GUARD
 # A gate has one or two wall screens; a few dozen is already a misconfiguration.
 MAX_KIOSKS = 50
 LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,39}$")

@@ -22,7 +22,7 @@ from helpers.browser import CHROMIUM_ARGS
 from tablet_support import ARTIFACTS, CHROMIUM, FreezingProxy, Site
 
 from api.deps import SESSION_COOKIE
-from scanner.runtime.runner import RUNTIME_HEALTH_KEY
+from scanner.runtime.serve import RUNTIME_HEALTH_KEY
 from scanner.store import alerts as alert_store
 from scanner.store.alerts import AlertRecord
 
@@ -424,23 +424,11 @@ SPEED = 5.0
 SCENARIO_S = 360.0
 
 
-def _core_has_rearm() -> bool:
-    """Whether this build's core plays FORMATS.md's guard (``replay --ack-after``), which came
-    with alarming again for each handset after an acknowledgement."""
-    import argparse
-
-    from scanner.cli.main import build_parser
-
-    parser = build_parser()
-    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    replay = sub.choices["replay"]
-    return any("--ack-after" in a.option_strings for a in replay._actions)
-
-
 @pytest.mark.xfail(
-    not _core_has_rearm(),
-    reason="the core keeps one alert open across visitors until it alarms again after an "
-    "acknowledgement (FORMATS.md `alarm`, `replay --ack-after`); not in this build yet",
+    reason="the core alarms five times for four visitors: at 85 s, while only the first visitor "
+    "is inside and after its Bluetooth alarm was acknowledged, an alert raised on Wi-Fi alone "
+    "alarms again (`checkpoint replay scanner/demo/scenario --fast --ack-after 20`: alarm lines "
+    "at 22, 85, 106, 207 and 301 s; eval counts it within the first visit, not as false)",
     strict=True,
 )
 def test_four_visitors_with_an_acknowledgement_after_each_alarm_make_four_alarms(
