@@ -70,7 +70,7 @@ class Principal:
     """Who is asking, and how they proved it."""
 
     user: User
-    via: str  # 'session' | 'token'
+    via: str  # 'session' | 'token' | 'kiosk'
     session_token: str | None = None
     api_token: str | None = None
     kiosk_id: str | None = None
