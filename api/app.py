@@ -27,6 +27,7 @@ from api.limits import (
     SecurityHeadersMiddleware,
 )
 from api.routers import (
+    alarm,
     alerts,
     allowlist,
     audit,
@@ -34,6 +35,7 @@ from api.routers import (
     events,
     export,
     health,
+    kiosk,
     session,
     tokens,
     users,
@@ -101,6 +103,7 @@ def create_app(
             health,
             session,
             alerts,
+            alarm,
             events,
             devices,
             allowlist,
@@ -109,6 +112,7 @@ def create_app(
             tokens,
             audit,
             export,
+            kiosk,
         )
     ]
     for router in routers:

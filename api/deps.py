@@ -19,16 +19,25 @@ from api.problems import ApiProblem
 from api.settings import ApiSettings
 from api.throttle import LoginThrottle
 from scanner.store.db import Store
+from scanner.store.kiosk import kiosk_for_secret
 from scanner.store.sessions import TokenGrant, session_user, token_grant
 from scanner.store.users import ROLE_RANK, Role, User
 
 SESSION_COOKIE = "checkpoint_session"
+# The wall tablet's long-lived device credential (see scanner.store.kiosk).
+KIOSK_COOKIE = "checkpoint_kiosk"
 
 _cookie = APIKeyCookie(
     name=SESSION_COOKIE,
     auto_error=False,
     scheme_name="session",
     description="set by POST /api/v1/session",
+)
+_kiosk_cookie = APIKeyCookie(
+    name=KIOSK_COOKIE,
+    auto_error=False,
+    scheme_name="kiosk",
+    description="set on a wall tablet by POST /api/v1/kiosk (guard role, until revoked)",
 )
 _bearer = HTTPBearer(
     auto_error=False,
@@ -68,10 +77,11 @@ class Principal:
     """Who is asking, and how they proved it."""
 
     user: User
-    via: str  # 'session' | 'token'
+    via: str  # 'session' | 'token' | 'kiosk'
     session_token: str | None = None
     api_token: str | None = None
     grant: TokenGrant | None = None  # for a token: its scope, expiry and right to mint
+    kiosk_id: str | None = None
 
     @property
     def username(self) -> str:
@@ -93,9 +103,17 @@ def current_principal(
     clock: ClockDep,
     cookie: Annotated[str | None, Depends(_cookie)],
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    kiosk: Annotated[str | None, Depends(_kiosk_cookie)],
 ) -> Principal:
-    """The signed-in user, or 401."""
+    """The signed-in user, or 401.
+
+    A person's session on a kiosk tablet (a supervisor managing the allowlist) comes first;
+    when it ends, the tablet falls back to its kiosk credential instead of a sign-in page.
+    """
     if bearer is not None:
+        info = kiosk_for_secret(store, bearer.credentials)
+        if info is not None:
+            return Principal(info.as_user(), "kiosk", kiosk_id=info.id)
         grant = token_grant(store, bearer.credentials, clock())
         if grant is None:
             raise _unauthorized("the API token is not valid or has expired")
@@ -104,7 +122,14 @@ def current_principal(
         user = session_user(store, cookie, clock())
         if user is not None:
             return Principal(user, "session", cookie)
+    if kiosk:
+        info = kiosk_for_secret(store, kiosk)
+        if info is not None:
+            return Principal(info.as_user(), "kiosk", kiosk_id=info.id)
+    if cookie:
         raise _unauthorized("the session has expired; sign in again")
+    if kiosk:
+        raise _unauthorized("this tablet's kiosk credential was revoked; sign in")
     raise _unauthorized("sign in first")
 
 

@@ -54,12 +54,17 @@ class ApiSettings:
     # How often the SSE stream looks for new rows in the events table (the core may be
     # another process, so the table is the only channel); sets the alarm's latency floor.
     event_poll_s: float = 0.25
-    # A comment line this often keeps proxies and the tablet's Wi-Fi from dropping the stream.
-    heartbeat_s: float = 15.0
+    # The live feed's data heartbeat: the tablet shows NO CONNECTION after missing about three
+    # (a stalled link rarely announces itself), so this sets how soon a frozen screen is
+    # flagged. A ~100-byte event every 2 s is nothing even on a weak Wi-Fi link. The session
+    # is re-checked on the same beat.
+    heartbeat_s: float = 2.0
     # The EventSource reconnect delay we ask the browser for, in milliseconds.
     sse_retry_ms: int = 2000
-    # A sensor whose last report is older than this is shown as silent (its daemon is gone).
-    sensor_stale_s: float = 120.0
+    # A sensor whose last report is older than this is shown as silent (its daemon, or the core
+    # that stores its reports, is gone). Sources report at least every 10 s (a replay and the
+    # SDR's status beat; live Wi-Fi and BLE every 5 s): three missed reports is a dead reporter.
+    sensor_stale_s: float = 30.0
     site_name: str = "checkpoint"
     # -- limits that keep the API answering the guard under abuse (api/server.py) ------------
     # A Pi serves a handful of tablets and scripts; each browser opens at most 6 connections to

@@ -33,9 +33,19 @@ def list_alerts(
     until: Ts = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    acknowledged: Annotated[
+        bool | None,
+        Query(description="false: the alarms still latched on the tablet, open or resolved"),
+    ] = None,
 ) -> AlertPage:
     rows = alert_store.list_alerts(
-        store, state=state, since=since, until=until, limit=limit + 1, offset=offset
+        store,
+        state=state,
+        since=since,
+        until=until,
+        limit=limit + 1,
+        offset=offset,
+        acknowledged=acknowledged,
     )
     return AlertPage(
         items=[alert_out(r) for r in rows[:limit]],
@@ -65,7 +75,7 @@ def get_alert(alert_id: AlertId, store: StoreDep, _user: CurrentUser) -> AlertDe
 @router.post(
     "/{alert_id}/ack",
     response_model=AlertOut,
-    summary="Acknowledge an alert (the first acknowledgement is kept)",
+    summary="Acknowledge an alert, open or already resolved (the first acknowledgement is kept)",
     responses={404: {"description": "no such alert"}},
 )
 def acknowledge(

@@ -21,6 +21,7 @@ from fastapi.responses import StreamingResponse
 from api.deps import ClockDep, CurrentUser, SettingsDep, StoreDep
 from api.problems import ApiProblem
 from scanner.store.db import Store
+from scanner.store.kiosk import kiosk_by_id
 from scanner.store.sessions import session_user, token_user
 
 _LOGGER = logging.getLogger(__name__)
@@ -33,7 +34,10 @@ _BATCH = 500
 _SSE_DOC = (
     "A `text/event-stream`. Each event has `id:` (the feed position), `event:` (`alert`, "
     "`health`, `allowlist`, `zone`, or `hello` first) and `data:` (JSON: `{id, ts, type, data}`). "
-    "Comment lines are heartbeats."
+    "Every `heartbeat_s` (in `hello`) a `heartbeat` event without `id:` carries the server time: "
+    "a client that misses several must treat what it shows as stale. The session is re-checked "
+    "on the same beat; an ended one ends the stream. A `Last-Event-ID` longer than an event id "
+    "is a 400."
 )
 
 
@@ -47,24 +51,45 @@ def format_event(event_id: int, type_: str, payload: dict[str, Any]) -> bytes:
     return f"id: {event_id}\nevent: {type_}\ndata: {data}\n\n".encode()
 
 
+# An event id is a SQLite row id: at most 19 digits. Anything longer is not a position in
+# this feed, and is refused before the stream starts (a 400, not an error inside the stream).
+_MAX_ID_DIGITS = 19
+_MAX_ID = 2**62
+
+
 def _parse_last_id(header: str | None, query: int | None) -> int | None:
     if query is not None:
         return query
     if header is None or header.strip() == "":
         return None
+    text = header.strip()
+    if len(text) > _MAX_ID_DIGITS + 1:
+        raise ApiProblem(400, "Last-Event-ID is too long to be an event id", type_="bad-request")
     try:
-        value = int(header.strip())
+        value = int(text)
     except ValueError:
         raise ApiProblem(
             422, "Last-Event-ID must be an event id (an integer)", type_="validation"
         ) from None
     if value < 0:
         raise ApiProblem(422, "Last-Event-ID must not be negative", type_="validation")
+    if value > _MAX_ID:
+        raise ApiProblem(400, "Last-Event-ID is beyond any event id", type_="bad-request")
     return value
+
+
+def heartbeat_event(now: float, last: int) -> bytes:
+    """The data heartbeat: an event the page's watchdog sees (a comment never reaches it).
+
+    It carries no ``id:`` so it does not move the browser's Last-Event-ID.
+    """
+    data = json.dumps({"type": "heartbeat", "ts": now, "last_event_id": last})
+    return f"event: heartbeat\ndata: {data}\n\n".encode()
 
 
 async def _stream(
     still_allowed: Callable[[], bool],
+    clock: Callable[[], float],
     store: Store,
     start_after: int,
     poll_s: float,
@@ -73,10 +98,10 @@ async def _stream(
 ) -> AsyncIterator[bytes]:
     last = start_after
     yield f"retry: {retry_ms}\n\n".encode()
-    yield format_event(
-        last, "hello", {"id": last, "type": "hello", "data": {"last_event_id": last}}
-    )
-    idle = 0.0
+    hello = {"last_event_id": last, "heartbeat_s": heartbeat_s}
+    yield format_event(last, "hello", {"id": last, "type": "hello", "data": hello})
+    loop = asyncio.get_running_loop()
+    next_beat = loop.time() + heartbeat_s
     while True:
         batch = await anyio.to_thread.run_sync(store.events_after, last, _BATCH)
         for event in batch:
@@ -84,16 +109,14 @@ async def _stream(
             yield format_event(last, str(event["type"]), event)
         if len(batch) == _BATCH:
             continue  # still catching up: no pause
-        if batch:
-            idle = 0.0
-        elif idle >= heartbeat_s:
-            idle = 0.0
-            # A signed-out, expired or disabled session must not keep its live feed.
+        if loop.time() >= next_beat:
+            next_beat = loop.time() + heartbeat_s
+            # On the heartbeat's beat whether or not events flow: a signed-out, expired,
+            # disabled or revoked principal loses its live feed within one beat.
             if not await anyio.to_thread.run_sync(still_allowed):
                 return
-            yield b": heartbeat\n\n"
+            yield heartbeat_event(clock(), last)
         await asyncio.sleep(poll_s)
-        idle += poll_s
 
 
 @router.get(
@@ -101,7 +124,10 @@ async def _stream(
     response_class=EventStreamResponse,
     summary="Live events (SSE) with replay from Last-Event-ID",
     description=_SSE_DOC,
-    responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}},
+    responses={
+        200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}},
+        400: {"description": "Last-Event-ID is longer or larger than any event id"},
+    },
 )
 async def events(
     store: StoreDep,
@@ -110,7 +136,7 @@ async def events(
     clock: ClockDep,
     last_event_id_header: Annotated[
         str | None,
-        Header(alias="Last-Event-ID", max_length=20, description="resume after this event id"),
+        Header(alias="Last-Event-ID", description="resume after this event id"),
     ] = None,
     last_event_id: Annotated[
         int | None, Query(ge=0, le=2**62, description="resume after this event id")
@@ -124,11 +150,14 @@ async def events(
     def still_allowed() -> bool:
         if user.session_token is not None:
             return session_user(store, user.session_token, clock()) is not None
+        if user.kiosk_id is not None:
+            return kiosk_by_id(store, user.kiosk_id) is not None
         return user.api_token is not None and token_user(store, user.api_token) is not None
 
     return EventStreamResponse(
         _stream(
             still_allowed,
+            clock,
             store,
             start,
             settings.event_poll_s,

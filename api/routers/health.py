@@ -1,4 +1,11 @@
-"""Sensor health: ``GET /healthz`` (no sign-in: for monitoring) and ``GET /api/v1/sensors``."""
+"""Appliance health: ``GET /healthz`` (no sign-in, status only), ``GET /api/v1/health`` (the
+details: paths, disk sizes, counters, runtime, and the reasons in words) and
+``GET /api/v1/sensors``.
+
+Degraded is never reported as ok: a sensor that is not reporting, a process (the core above
+all) that stopped writing its health, a store that cannot be read or a nearly full disk each
+make the status ``degraded`` (``fault`` for the store) with a reason a guard can read.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Response
-from pydantic import ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from api.deps import ClockDep, CurrentUser, SettingsDep, StoreDep
 from api.schemas import (
@@ -24,9 +31,11 @@ from api.schemas import (
 from api.settings import ApiSettings
 from scanner import __version__
 from scanner.observations import SensorState
-from scanner.runtime.serve import RUNTIME_HEALTH_KEY
+from scanner.runtime.components.retention import DEFAULT_EVERY_S as RETENTION_EVERY_S
+from scanner.runtime.serve import HEALTH_EVERY_S, RUNTIME_HEALTH_KEY
 from scanner.store.db import Store
 from scanner.store.health import list_sensors
+from scanner.store.retention import STORE_SENSOR
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -39,6 +48,17 @@ _STATUSES = {str(s) for s in SensorState}
 CORE_QUEUE_DROPS = "core_dropped_queue_full"
 # Component states that mean a part of a running process is down.
 _DOWN = {"restarting", "failed"}
+# Every process rewrites its runtime health at least every HEALTH_EVERY_S; three missed writes
+# (plus a second for a slow SD card) means it is gone, and with it whatever it ran.
+RUNTIME_STALE_S = 3 * HEALTH_EVERY_S + 1.0
+# The store's health row is written once per retention run; three missed runs is a dead task.
+_STORE_MISSED_RUNS = 3
+# Below this much free space SQLite's WAL checkpoint or a large delete's journal can fail with
+# "database or disk is full", and the core stops recording alerts: warn well before. The
+# floor is in bytes for large cards, the fraction for small ones.
+DISK_MIN_FREE_BYTES = 64 * 1024 * 1024
+DISK_MIN_FREE_FRACTION = 0.05
+RADIO_WORDS = {"wifi": "Wi-Fi", "ble": "Bluetooth", "sdr": "Cellular", "store": "Store"}
 
 
 def _is_drop(key: str, value: object) -> bool:
@@ -77,7 +97,9 @@ def sensor_out(raw: dict[str, Any], now: float, stale_s: float, core_drops: int 
     )
 
 
-def runtime_now(store: Store, now: float, stale_s: float) -> dict[str, RuntimeProcess]:
+def runtime_now(
+    store: Store, now: float, stale_s: float = RUNTIME_STALE_S
+) -> dict[str, RuntimeProcess]:
     """Each process's component health as the runner last wrote it, with its age."""
     raw = store.get_setting(RUNTIME_HEALTH_KEY, {})
     out: dict[str, RuntimeProcess] = {}
@@ -88,8 +110,8 @@ def runtime_now(store: Store, now: float, stale_s: float) -> dict[str, RuntimePr
             continue
         updated = entry.get("updated_ts")
         age = max(0.0, now - updated) if isinstance(updated, int | float) else None
-        # Every process rewrites its entry at least every 30 s; one that has not for as long
-        # as a sensor may stay quiet has stopped (or was killed), and its numbers are history.
+        # A process that has missed its writes has stopped (or was killed): its numbers are
+        # history, and _runtime_problems says whether that leaves the gate unwatched.
         stale = age is None or (stale_s > 0 and age > stale_s)
         try:
             out[str(name)] = RuntimeProcess.model_validate(
@@ -114,17 +136,78 @@ def _core_queue_drops(runtime: dict[str, RuntimeProcess]) -> Counter[str]:
     return drops
 
 
-def _runtime_trouble(runtime: dict[str, RuntimeProcess]) -> bool:
-    """A part of a running process is down, or the store's retention is failing."""
+def _stopped_cleanly(proc: RuntimeProcess) -> bool:
+    # The runner's last write on the way out has every component stopped.
+    return all(c.get("state") == "stopped" for c in proc.components.values())
+
+
+def _runtime_problems(runtime: dict[str, RuntimeProcess]) -> list[str]:
+    """Why the processes are not all well, in words; empty when they are."""
+    problems: list[str] = []
+    core_fresh = any(not p.stale and "core" in p.components for p in runtime.values())
+    core_known = any("core" in p.components for p in runtime.values())
+    for name, proc in sorted(runtime.items()):
+        if proc.stale:
+            if not _stopped_cleanly(proc):
+                age = "never" if proc.age_s is None else f"{proc.age_s:.0f} s ago"
+                problems.append(f"process {name} stopped reporting (last {age})")
+            continue
+        for part, comp in sorted(proc.components.items()):
+            if comp.get("state") in _DOWN:
+                problems.append(f"{name}: {part} is {comp.get('state')}")
+        retention = (proc.model_extra or {}).get("retention")
+        if isinstance(retention, dict) and retention.get("state") == "error":
+            problems.append("store retention is failing")
+    if core_known and not core_fresh:
+        problems.insert(0, "the detection core is not running")
+    return problems
+
+
+def _sensor_problems(sensors: list[SensorOut], runtime: dict[str, RuntimeProcess]) -> list[str]:
+    problems: list[str] = []
+    for s in sensors:
+        if s.status == "ok":
+            continue
+        what = RADIO_WORDS.get(s.radio, s.radio)
+        name = what if s.sensor == s.radio else f"{what} ({s.sensor})"
+        if s.status == "silent":
+            problems.append(f"{name}: not reporting for {s.age_s:.0f} s")
+        else:
+            problems.append(
+                f"{name}: {s.status}, {s.message}" if s.message else f"{name}: {s.status}"
+            )
+    reported = {s.sensor for s in sensors}
+    # A running process with a capture component for a radio that never reported.
     for proc in runtime.values():
         if proc.stale:
             continue
-        if any(c.get("state") in _DOWN for c in proc.components.values()):
-            return True
-        retention = (proc.model_extra or {}).get("retention")
-        if isinstance(retention, dict) and retention.get("state") == "error":
-            return True
-    return False
+        for part in proc.components:
+            if part in ("wifi", "ble", "sdr") and part not in reported:
+                problems.append(f"{RADIO_WORDS[part]}: configured but never reported")
+                reported.add(part)
+    if not any(s.radio in ("wifi", "ble", "sdr") for s in sensors):
+        problems.append("no radio has reported")
+    return problems
+
+
+def _disk_problem(disk: DiskHealth | None) -> str | None:
+    if disk is None or disk.total_bytes <= 0:
+        return None
+    floor = max(DISK_MIN_FREE_BYTES, DISK_MIN_FREE_FRACTION * disk.total_bytes)
+    if disk.free_bytes < floor:
+        return f"disk almost full: {disk.free_bytes // (1024 * 1024)} MiB free"
+    return None
+
+
+def _store_stale_s(runtime: dict[str, RuntimeProcess], radio_stale_s: float) -> float:
+    every = [
+        float(r["every_s"])
+        for p in runtime.values()
+        if not p.stale
+        and isinstance(r := (p.model_extra or {}).get("retention"), dict)
+        and isinstance(r.get("every_s"), int | float)
+    ]
+    return max(radio_stale_s, _STORE_MISSED_RUNS * max(every, default=RETENTION_EVERY_S))
 
 
 def sensors_now(
@@ -134,10 +217,16 @@ def sensors_now(
     runtime: dict[str, RuntimeProcess] | None = None,
 ) -> list[SensorOut]:
     if runtime is None:
-        runtime = runtime_now(store, now, settings.sensor_stale_s)
+        runtime = runtime_now(store, now)
     drops = _core_queue_drops(runtime)
+    store_stale = _store_stale_s(runtime, settings.sensor_stale_s)
     return [
-        sensor_out(s, now, settings.sensor_stale_s, drops.get(s["sensor"], 0))
+        sensor_out(
+            s,
+            now,
+            store_stale if s["sensor"] == STORE_SENSOR else settings.sensor_stale_s,
+            drops.get(s["sensor"], 0),
+        )
         for s in list_sensors(store)
     ]
 
@@ -156,40 +245,108 @@ def _disk(path: str) -> DiskHealth | None:
     )
 
 
-@router.get(
-    "/healthz",
-    response_model=Healthz,
-    summary="Appliance health for monitoring: store, disk and every sensor (no sign-in)",
-    responses={503: {"model": Healthz, "description": "the store cannot be read"}},
-)
-def healthz(store: StoreDep, settings: SettingsDep, clock: ClockDep, response: Response) -> Healthz:
-    now = clock()
+class PublicSensor(BaseModel):
+    radio: str
+    state: str = Field(description="as the sensor last reported it")
+    status: SensorHealthStatus = Field(
+        description="what the page shows: 'silent' when the sensor stopped reporting"
+    )
+
+
+class PublicStore(BaseModel):
+    ok: bool
+
+
+class PublicHealth(BaseModel):
+    """What anyone may know: whether the appliance is well, per sensor. No paths, sizes,
+    counters or messages (those can name devices and files): ``GET /api/v1/health``."""
+
+    status: OverallStatus
+    time: float
+    store: PublicStore
+    sensors: dict[str, PublicSensor] = Field(description="per sensor, by name")
+
+
+class HealthDetail(Healthz):
+    problems: list[str] = Field(
+        default_factory=list,
+        description="why the status is not ok, in words a guard can read; empty when ok",
+    )
+
+
+def health_detail(store: Store, settings: ApiSettings, now: float) -> HealthDetail:
+    """Everything known about the appliance's health, with the reasons it is not ok."""
     sensors: list[SensorOut] = []
     runtime: dict[str, RuntimeProcess] = {}
     try:
         version = store.schema_version()
-        runtime = runtime_now(store, now, settings.sensor_stale_s)
+        runtime = runtime_now(store, now)
         sensors = sensors_now(store, settings, now, runtime)
         store_health = StoreHealth(ok=True, schema_version=version)
     except Exception as exc:  # any store failure is what this endpoint reports
         _LOGGER.warning("health check cannot read the store: %s", exc)
         store_health = StoreHealth(ok=False, error=str(exc))
+    disk = _disk(settings.store_path)
+    problems: list[str] = []
+    if not store_health.ok:
+        problems.append(f"the store cannot be read: {store_health.error}")
+    problems += _runtime_problems(runtime)
+    if store_health.ok:
+        problems += _sensor_problems(sensors, runtime)
+    disk_problem = _disk_problem(disk)
+    if disk_problem:
+        problems.append(disk_problem)
     if not store_health.ok:
         status = "fault"
-        response.status_code = 503
-    elif all(s.status == "ok" for s in sensors) and not _runtime_trouble(runtime):
-        status = "ok"
-    else:
+    elif problems:
         status = "degraded"
-    return Healthz(
+    else:
+        status = "ok"
+    return HealthDetail(
         status=OverallStatus(status),
         version=__version__,
         time=now,
         store=store_health,
-        disk=_disk(settings.store_path),
+        disk=disk,
         sensors={s.sensor: s for s in sensors},
         runtime=runtime,
+        problems=problems,
     )
+
+
+@router.get(
+    "/healthz",
+    response_model=PublicHealth,
+    summary="Appliance status for monitoring: ok/degraded/fault and each sensor's (no sign-in)",
+    responses={503: {"model": PublicHealth, "description": "the store cannot be read"}},
+)
+def healthz(
+    store: StoreDep, settings: SettingsDep, clock: ClockDep, response: Response
+) -> PublicHealth:
+    detail = health_detail(store, settings, clock())
+    if detail.status == "fault":
+        response.status_code = 503
+    return PublicHealth(
+        status=detail.status,
+        time=detail.time,
+        store=PublicStore(ok=detail.store.ok),
+        sensors={
+            name: PublicSensor(radio=s.radio, state=s.state, status=s.status)
+            for name, s in detail.sensors.items()
+        },
+    )
+
+
+@router.get(
+    "/api/v1/health",
+    response_model=HealthDetail,
+    summary="Appliance health in detail: store, disk, sensors, processes, and why not ok",
+    tags=["sensors"],
+)
+def health(
+    store: StoreDep, settings: SettingsDep, clock: ClockDep, _user: CurrentUser
+) -> HealthDetail:
+    return health_detail(store, settings, clock())
 
 
 @router.get(

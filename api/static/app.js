@@ -2,27 +2,60 @@
 //
 // Everything that came from the air (SSIDs, BLE names, reasons, titles) is inserted with
 // textContent, never as HTML: a phone can name itself "<img onerror=...>".
+//
+// What the guard sees, in order of precedence:
+//   NO CONNECTION (full screen)  the live feed's heartbeat stopped: nothing shown can be trusted
+//   sign-in over the alarm        the session ended while an alarm is latched: it keeps sounding
+//   ALARM (full screen)           an alert nobody acknowledged, open or already left: it latches
+//   the monitor                   banner CLEAR / ALERT OPEN, amber DEGRADED strip with reasons
 "use strict";
 
 const API = "/api/v1";
 const RADIOS = ["wifi", "ble", "sdr"];
-const RADIO_NAMES = { wifi: "Wi-Fi", ble: "Bluetooth", sdr: "Cellular" };
-// Sensors are re-read this often so a silent one turns amber even when no event arrives.
-const SENSOR_POLL_MS = 10000;
-// If the event stream is down this long the state on screen can no longer be trusted.
-const STALE_CONN_MS = 8000;
+const RADIO_NAMES = { wifi: "Wi-Fi", ble: "Bluetooth", sdr: "Cellular", store: "Store" };
+// How the radios read to a guard: what was heard, not how.
+const HEARD_ON = { wifi: "Wi-Fi", ble: "Bluetooth", sdr: "the mobile network" };
+// Health is re-read this often so a silent sensor or a dead core turns amber without an event.
+const HEALTH_POLL_MS = 5000;
+// The server's heartbeat interval until its hello says otherwise.
+const DEFAULT_HEARTBEAT_S = 2;
+// Missing this many heartbeats in a row means the feed is dead or frozen (a stalled TCP
+// connection never reports itself): say NO CONNECTION rather than show an old state as live.
+const MISSED_BEATS = 3;
+// Never sooner than this: one slow beat on a busy Wi-Fi link is not an outage.
+const MIN_WATCHDOG_MS = 5000;
+// While the feed is dead, a fresh connection is tried this often.
+const RECONNECT_MS = 3000;
+const SILENCE_MIN = 5;
+// While the tablet is cut off it beeps this often.
+const NO_CONNECTION_CHIRP_MS = 20000;
+// The Pi answers in milliseconds; ten seconds is a link that is not coming back soon.
+const REQUEST_TIMEOUT_MS = 10000;
+const SIREN_TEST_MS = 3000;
 
 const state = {
   me: null,
-  alerts: new Map(), // id -> alert (open ones and today's)
+  kiosk: null,
+  alerts: new Map(), // id -> alert (today's, the open ones, and every unacknowledged one)
   sensors: new Map(), // sensor name -> sensor
+  health: null, // { status, problems } from /api/v1/health, or { status: "unknown" }
   zone: null,
   allowlist: [],
+  kiosks: [],
   lastEventId: null,
   source: null,
-  connDownSince: Date.now(),
+  heartbeatMs: DEFAULT_HEARTBEAT_S * 1000,
+  lastData: null, // Date.now() of the last thing the feed delivered
+  lastReconnect: 0,
+  lastChirp: 0,
+  noConnection: false,
+  offlineBoot: false,
+  sessionEnded: false,
   view: "monitor",
   audio: null, // { ctx, osc, gain, timer }
+  volume: 1,
+  testing: null,
+  silence: null, // { until, ids: Set, by }
   vibrateTimer: null,
   wakeLock: null,
   shownAlarmId: null,
@@ -53,10 +86,27 @@ function clear(node) {
   while (node.firstChild) node.removeChild(node.firstChild);
 }
 
+function setText(node, text) {
+  if (node.textContent !== text) node.textContent = text;
+}
+
 function fmtTime(ts) {
   if (ts === null || ts === undefined) return "–";
   // 24-hour time, as guard logs are kept.
   return new Date(ts * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" });
+}
+
+// No-break spaces inside a span ("1\u00a0min\u00a015\u00a0s"): a line never ends between a
+// number and its unit.
+function fmtSpan(seconds) {
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return `${s}\u00a0s`;
+  if (s < 3600) return `${Math.floor(s / 60)}\u00a0min\u00a0${s % 60}\u00a0s`;
+  return `${Math.floor(s / 3600)}\u00a0h\u00a0${Math.floor((s % 3600) / 60)}\u00a0min`;
+}
+
+function forSpan(seconds) {
+  return seconds < 2 ? "just\u00a0now" : `for\u00a0${fmtSpan(seconds)}`;
 }
 
 function fmtAge(seconds) {
@@ -64,6 +114,11 @@ function fmtAge(seconds) {
   if (seconds < 90) return `${Math.round(seconds)} s ago`;
   if (seconds < 5400) return `${Math.round(seconds / 60)} min ago`;
   return `${Math.round(seconds / 3600)} h ago`;
+}
+
+function words(list) {
+  if (list.length <= 1) return list.join("");
+  return `${list.slice(0, -1).join(", ")} and ${list[list.length - 1]}`;
 }
 
 function isSupervisor() {
@@ -79,7 +134,8 @@ class HttpError extends Error {
 }
 
 async function api(method, path, body) {
-  const init = { method, headers: { Accept: "application/json" }, credentials: "same-origin" };
+  // A request on a frozen link never ends by itself; give up so polls do not pile up.
+  const init = { method, headers: { Accept: "application/json" }, credentials: "same-origin", signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) };
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
@@ -93,7 +149,7 @@ async function api(method, path, body) {
     data = null;
   }
   if (!response.ok) {
-    if (response.status === 401 && path !== `${API}/session`) showLogin("Your session ended; sign in again.");
+    if (response.status === 401 && path !== `${API}/session`) sessionEnded("Your session ended; sign in again.");
     throw new HttpError(response.status, data);
   }
   return data;
@@ -101,31 +157,40 @@ async function api(method, path, body) {
 
 // -- sound, vibration, wake lock -----------------------------------------------------------
 // The AudioContext is created on the sign-in click: browsers only let a page make sound
-// after a user gesture, and at 3 a.m. the alarm must not depend on a later tap.
+// after a user gesture. A tablet that reloads (a kiosk at 3 a.m.) has had no gesture yet: the
+// page then says so everywhere until someone taps, the alarm overlay most of all.
 function unlockAudio() {
   try {
     if (!state.audio) {
       const Ctx = window.AudioContext || window.webkitAudioContext;
       if (!Ctx) return;
-      state.audio = { ctx: new Ctx(), osc: null, gain: null, timer: null };
+      const ctx = new Ctx();
+      state.audio = { ctx, osc: null, gain: null, timer: null };
+      ctx.addEventListener("statechange", () => {
+        reportSound();
+        render();
+      });
     }
-    if (state.audio.ctx.state !== "running") state.audio.ctx.resume();
+    if (state.audio.ctx.state !== "running") state.audio.ctx.resume().catch(() => {});
   } catch (_err) {
     state.audio = null;
   }
-  updateSoundButton();
+  reportSound();
 }
 
-function updateSoundButton() {
-  const running = state.audio && state.audio.ctx.state === "running";
-  $("sound-enable").hidden = Boolean(running);
+function soundArmed() {
+  return Boolean(state.audio && state.audio.ctx.state === "running");
+}
+
+function sirenLevel() {
+  return 0.3 * state.volume;
 }
 
 function startSiren() {
-  unlockAudio();
+  if (!state.audio) unlockAudio();
   const audio = state.audio;
   if (!audio) {
-    document.body.dataset.sound = "unavailable";
+    reportSound();
     return;
   }
   if (!audio.osc) {
@@ -133,7 +198,7 @@ function startSiren() {
     const gain = audio.ctx.createGain();
     osc.type = "square";
     osc.frequency.value = 880;
-    gain.gain.value = 0.25;
+    gain.gain.value = sirenLevel();
     osc.connect(gain).connect(audio.ctx.destination);
     osc.start();
     audio.osc = osc;
@@ -143,17 +208,9 @@ function startSiren() {
     audio.timer = setInterval(() => {
       high = !high;
       osc.frequency.setValueAtTime(high ? 880 : 660, audio.ctx.currentTime);
-      reportSound();
     }, 450);
   }
   reportSound();
-}
-
-function reportSound() {
-  const audio = state.audio;
-  if (!audio || !audio.osc) document.body.dataset.sound = "off";
-  else document.body.dataset.sound = audio.ctx.state === "running" ? "on" : "blocked";
-  updateSoundButton();
 }
 
 function stopSiren() {
@@ -170,7 +227,58 @@ function stopSiren() {
     audio.gain = null;
     audio.timer = null;
   }
-  document.body.dataset.sound = "off";
+  reportSound();
+}
+
+// body[data-sound]: on (sounding), blocked (should sound, the browser will not let it),
+// off (nothing to sound), unavailable (no Web Audio). body[data-armed]: could it sound now?
+function reportSound() {
+  const audio = state.audio;
+  const armed = soundArmed();
+  document.body.dataset.armed = armed ? "yes" : "no";
+  if (!audio) document.body.dataset.sound = window.AudioContext || window.webkitAudioContext ? "off" : "unavailable";
+  else if (!audio.osc) document.body.dataset.sound = "off";
+  else document.body.dataset.sound = armed ? "on" : "blocked";
+}
+
+function setVolume(percent) {
+  state.volume = Math.min(1, Math.max(0.1, percent / 100));
+  try {
+    localStorage.setItem("checkpoint-volume", String(Math.round(state.volume * 100)));
+  } catch (_err) {
+    /* private mode: the volume lasts until reload */
+  }
+  if (state.audio && state.audio.gain) state.audio.gain.gain.value = sirenLevel();
+}
+
+async function testSiren() {
+  unlockAudio();
+  clearTimeout(state.testing);
+  state.testing = setTimeout(() => {
+    state.testing = null;
+    render();
+  }, SIREN_TEST_MS);
+  render();
+  $("siren-msg").textContent = soundArmed() ? "Siren test: you should hear it now." : "Siren test: sound is blocked; tap “enable sound”.";
+  try {
+    await api("POST", `${API}/alarm/test`);
+  } catch (_err) {
+    /* the test still sounds; only its log entry is missing */
+  }
+}
+
+// A short low beep: a guard who is not looking at the screen learns that it went blind. Quiet
+// and rare enough not to be taken for the alarm.
+function chirp() {
+  const audio = state.audio;
+  if (!audio || !soundArmed()) return;
+  const osc = audio.ctx.createOscillator();
+  const gain = audio.ctx.createGain();
+  osc.frequency.value = 440;
+  gain.gain.value = 0.15 * state.volume;
+  osc.connect(gain).connect(audio.ctx.destination);
+  osc.start();
+  osc.stop(audio.ctx.currentTime + 0.25);
 }
 
 function startVibration() {
@@ -206,17 +314,42 @@ async function keepAwake() {
 }
 
 // -- sign in / out -------------------------------------------------------------------------
-function showLogin(message) {
+function latchedAlarms() {
+  return [...state.alerts.values()].filter((a) => !a.acknowledged).sort((a, b) => a.raised_ts - b.raised_ts);
+}
+
+// The session is gone (expired, signed out elsewhere, disabled). With an alarm latched, the
+// alarm stays on screen and sounding, and the sign-in form comes up on top of it.
+function sessionEnded(message) {
+  if (!state.me) return;
+  if (latchedAlarms().length) {
+    state.sessionEnded = true;
+    closeStream();
+    showLogin(message, true);
+    render();
+    return;
+  }
+  showLogin(message, false);
+}
+
+function showLogin(message, overAlarm) {
   closeStream();
-  stopSiren();
-  stopVibration();
-  state.me = null;
-  $("app").hidden = true;
-  $("alarm").hidden = true;
   $("login").hidden = false;
+  $("login").classList.toggle("over", Boolean(overAlarm));
+  $("login-over").hidden = !overAlarm;
   $("login-error").textContent = message || "";
-  document.body.dataset.state = "login";
-  document.body.dataset.role = "";
+  if (!overAlarm) {
+    stopSiren();
+    stopVibration();
+    state.me = null;
+    state.sessionEnded = false;
+    state.alerts.clear();
+    $("app").hidden = true;
+    $("alarm").hidden = true;
+    document.body.dataset.state = "login";
+    document.body.dataset.role = "";
+  }
+  applyInert();
   const pinTab = $("tab-pin").getAttribute("aria-selected") === "true";
   (pinTab ? $("pin") : $("username")).focus();
 }
@@ -243,6 +376,7 @@ async function onLogin(event) {
     state.me = await api("POST", `${API}/session`, body);
     $("pin").value = "";
     $("password").value = "";
+    state.sessionEnded = false;
     await startMonitor();
   } catch (err) {
     $("login-error").textContent = err.status === 422 ? "Enter a PIN, or a user name and password." : err.message;
@@ -251,42 +385,74 @@ async function onLogin(event) {
   }
 }
 
+function askSignOut() {
+  const text = state.kiosk
+    ? `This tablet is the wall screen “${state.kiosk.label}”. Signing out removes it as a wall screen: it stops watching until a supervisor sets it up again.`
+    : "Sign out? This tablet stops showing alarms until someone signs in again.";
+  $("confirm-text").textContent = text;
+  $("confirm").hidden = false;
+  applyInert();
+  $("confirm-no").focus();
+}
+
+function closeConfirm() {
+  $("confirm").hidden = true;
+  applyInert();
+  $("logout").focus();
+}
+
 async function onLogout() {
+  $("confirm").hidden = true;
   try {
     await api("DELETE", `${API}/session`);
+    if (state.kiosk) await api("DELETE", `${API}/kiosk/current`);
   } catch (_err) {
     /* signed out either way */
   }
-  showLogin("Signed out.");
+  state.kiosk = null;
+  showLogin("Signed out.", false);
+  // A kiosk tablet signed in as a person falls back to its kiosk credential.
+  resume(true);
 }
 
 // -- the monitor ---------------------------------------------------------------------------
 async function startMonitor() {
   $("login").hidden = true;
+  $("login").classList.remove("over");
   $("app").hidden = false;
+  // At once, not after the refresh: a latched alarm under the sign-in must take taps now.
+  applyInert();
   document.body.dataset.role = state.me.role;
-  $("user").textContent = `${state.me.username} (${state.me.role})`;
-  showView("monitor");
+  try {
+    state.kiosk = (await api("GET", `${API}/kiosk/current`)).kiosk;
+  } catch (_err) {
+    state.kiosk = null;
+  }
+  document.body.dataset.kiosk = state.kiosk ? "yes" : "no";
+  $("user").textContent = state.kiosk ? `wall screen “${state.kiosk.label}”` : `${state.me.username} (${state.me.role})`;
+  showView(state.view);
   keepAwake();
   openStream();
   await refreshAll();
-  $("banner").focus();
+  applyInert();
+  if ($("alarm").hidden) $("banner").focus();
+  else $("alarm-ack").focus();
 }
 
 async function refreshAll() {
   const midnight = new Date();
   midnight.setHours(0, 0, 0, 0);
   const since = midnight.getTime() / 1000;
-  const [open, today, sensors, zone] = await Promise.all([
+  const [open, today, latched, zone] = await Promise.all([
     api("GET", `${API}/alerts?state=open&limit=200`),
     api("GET", `${API}/alerts?since=${since}&limit=200`),
-    api("GET", `${API}/sensors`),
+    api("GET", `${API}/alerts?acknowledged=false&limit=200`),
     api("GET", `${API}/zone`),
   ]);
   // Merge rather than replace: an event may have arrived while these requests were out.
-  for (const alert of [...today.items, ...open.items]) mergeAlert(alert);
-  setSensors(sensors);
+  for (const alert of [...today.items, ...open.items, ...latched.items]) mergeAlert(alert);
   setZone(zone);
+  await refreshHealth();
   if (isSupervisor()) await refreshAllowlist();
   render();
 }
@@ -297,14 +463,11 @@ function progress(a) {
 
 function mergeAlert(alert) {
   const known = state.alerts.get(alert.id);
-  if (!known || progress(alert) > progress(known) || (progress(alert) === progress(known) && alert.updated_ts >= known.updated_ts)) {
+  // Newer wins; at the same time, more progress (acknowledged, resolved) wins. An alert the
+  // core re-arms (acknowledged, then a new handset) is newer, so it alarms again.
+  if (!known || alert.updated_ts > known.updated_ts || (alert.updated_ts === known.updated_ts && progress(alert) >= progress(known))) {
     state.alerts.set(alert.id, alert);
   }
-}
-
-function setSensors(list) {
-  state.sensors.clear();
-  for (const s of list) state.sensors.set(s.sensor, s);
 }
 
 function setZone(zone) {
@@ -313,49 +476,75 @@ function setZone(zone) {
   document.title = `Checkpoint – ${zone.name}`;
 }
 
-async function pollSensors() {
-  if (!state.me) return;
+async function refreshHealth() {
   try {
-    setSensors(await api("GET", `${API}/sensors`));
-    render();
-  } catch (_err) {
-    /* the connection indicator tells the guard */
+    const health = await api("GET", `${API}/health`);
+    state.sensors.clear();
+    for (const s of Object.values(health.sensors)) state.sensors.set(s.sensor, s);
+    state.health = { status: health.status, problems: health.problems };
+  } catch (err) {
+    if (err instanceof HttpError && err.status === 401) return;
+    // The scanner answers the feed but not its health: that is trouble in itself.
+    state.health = { status: "unknown", problems: [err instanceof HttpError ? `the scanner cannot report its health (${err.message})` : "the scanner's health cannot be read"] };
   }
 }
 
-// -- live events -----------------------------------------------------------------------------
+async function pollHealth() {
+  if (!state.me || state.sessionEnded) return;
+  await refreshHealth();
+  render();
+}
+
+// -- live events and the watchdog ------------------------------------------------------------
+function fed() {
+  state.lastData = Date.now();
+  if (state.noConnection) {
+    state.noConnection = false;
+    render();
+  }
+}
+
 function openStream() {
   closeStream();
+  state.lastReconnect = Date.now();
+  if (state.lastData === null) state.lastData = Date.now();
   const url = state.lastEventId === null ? `${API}/events` : `${API}/events?last_event_id=${state.lastEventId}`;
   const source = new EventSource(url);
   state.source = source;
-  source.addEventListener("open", () => setConn(true));
   source.addEventListener("hello", (e) => {
     const first = state.lastEventId === null;
     remember(e);
-    // On the very first connection, load the present; later ones replay what was missed.
-    if (!first) setConn(true);
+    const payload = JSON.parse(e.data);
+    if (payload.data && payload.data.heartbeat_s) state.heartbeatMs = payload.data.heartbeat_s * 1000;
+    fed();
+    setConn(true);
+    // After an outage the present is re-read too: health and anything the replay cannot show.
+    if (!first) refreshAll().catch(() => {});
+  });
+  source.addEventListener("heartbeat", () => {
+    fed();
+    setConn(true);
   });
   source.addEventListener("alert", (e) => {
     remember(e);
+    fed();
     const payload = JSON.parse(e.data);
     mergeAlert(payload.data.alert);
     render();
   });
   source.addEventListener("health", (e) => {
     remember(e);
-    const payload = JSON.parse(e.data);
-    const s = payload.data;
-    const old = state.sensors.get(s.sensor) || {};
-    state.sensors.set(s.sensor, { ...old, ...s, status: healthStatus(s.state), age_s: 0 });
-    render();
+    fed();
+    pollHealth();
   });
   source.addEventListener("allowlist", (e) => {
     remember(e);
+    fed();
     if (isSupervisor()) refreshAllowlist().then(render);
   });
   source.addEventListener("zone", (e) => {
     remember(e);
+    fed();
     api("GET", `${API}/zone`).then((z) => {
       setZone(z);
       render();
@@ -367,15 +556,14 @@ function openStream() {
       // The server refused (signed out, restarted): check the session, then resume from
       // the last event seen so nothing is missed.
       setTimeout(async () => {
-        if (state.source !== source || !state.me) return;
+        if (state.source !== source || !state.me || state.sessionEnded) return;
         try {
           await api("GET", `${API}/session`);
           openStream();
-          refreshAll();
         } catch (_err) {
-          if (state.me) setTimeout(openStream, 3000);
+          /* a 401 brought up the sign-in; otherwise the watchdog retries */
         }
-      }, 2000);
+      }, 1000);
     }
   });
 }
@@ -390,15 +578,33 @@ function closeStream() {
 }
 
 function setConn(live) {
-  if (live) state.connDownSince = null;
-  else if (state.connDownSince === null) state.connDownSince = Date.now();
   document.body.dataset.conn = live ? "live" : "down";
-  $("conn").textContent = live ? "live" : "reconnecting…";
-  render();
+  setText($("conn"), live ? "live" : "reconnecting…");
 }
 
-function healthStatus(reported) {
-  return ["ok", "starting", "degraded", "fault", "stopped"].includes(reported) ? reported : "degraded";
+function watchdogMs() {
+  return Math.max(MIN_WATCHDOG_MS, MISSED_BEATS * state.heartbeatMs);
+}
+
+// Once a second: a feed that went quiet for longer than a few heartbeats is dead, even if the
+// socket still looks open (a frozen link, a proxy that stopped forwarding).
+function watchdog() {
+  if (!state.me || state.sessionEnded) return;
+  const quiet = state.lastData === null ? 0 : Date.now() - state.lastData;
+  const dead = quiet > watchdogMs();
+  if (dead !== state.noConnection) {
+    state.noConnection = dead;
+    if (dead) setConn(false);
+    render();
+  }
+  if (dead && Date.now() - state.lastReconnect > RECONNECT_MS) openStream();
+  if (dead) {
+    renderNoConnection();
+    if (Date.now() - state.lastChirp > NO_CONNECTION_CHIRP_MS) {
+      state.lastChirp = Date.now();
+      chirp();
+    }
+  }
 }
 
 // -- rendering -----------------------------------------------------------------------------
@@ -406,67 +612,118 @@ function openAlerts() {
   return [...state.alerts.values()].filter((a) => a.state === "open").sort((a, b) => b.raised_ts - a.raised_ts);
 }
 
-function sensorProblems() {
-  const problems = [];
-  for (const radio of RADIOS) {
-    const list = [...state.sensors.values()].filter((s) => s.radio === radio);
-    for (const s of list) if (s.status !== "ok") problems.push(s);
-  }
-  return problems;
+function degradedReasons() {
+  if (!state.health) return [];
+  if (state.health.status === "ok") return [];
+  return state.health.problems.length ? state.health.problems : [`scanner status: ${state.health.status}`];
+}
+
+function applyInert() {
+  // Only the top layer takes focus or clicks: nothing focusable hides behind an overlay.
+  const noconn = !$("noconn").hidden;
+  const confirm = !$("confirm").hidden;
+  const loginOver = !$("login").hidden && $("login").classList.contains("over");
+  const alarm = !$("alarm").hidden;
+  $("app").inert = noconn || confirm || loginOver || alarm;
+  $("alarm").inert = noconn || confirm || loginOver;
+  $("confirm").inert = noconn;
+  $("login").inert = noconn;
 }
 
 function render() {
   if (!state.me) return;
   const open = openAlerts();
-  const unacked = open.filter((a) => !a.acknowledged);
-  const faults = sensorProblems();
-  const connStale = state.connDownSince !== null && Date.now() - state.connDownSince > STALE_CONN_MS;
+  const latched = latchedAlarms();
+  const reasons = degradedReasons();
 
   let mode;
   let word;
   let sub;
-  if (unacked.length) {
+  if (latched.length) {
     mode = "alarm";
     word = "ALARM";
-    sub = `${unacked.length} unacknowledged alert${unacked.length > 1 ? "s" : ""}`;
+    sub = `${latched.length} alarm${latched.length > 1 ? "s" : ""} not acknowledged`;
   } else if (open.length) {
     mode = "acked";
     word = "ALERT OPEN";
-    sub = `acknowledged – ${open[0].handsets} handset${open[0].handsets === 1 ? "" : "s"} still in the zone`;
-  } else if (faults.length || connStale) {
+    const phones = open.reduce((n, a) => n + a.handsets, 0);
+    sub = `acknowledged – ${phones} phone${phones === 1 ? "" : "s"} still inside`;
+  } else if (reasons.length) {
     mode = "fault";
-    word = connStale ? "NO CONNECTION" : "SENSOR FAULT";
-    sub = connStale
-      ? "the tablet cannot reach the scanner; the state shown may be old"
-      : faults.map((s) => `${RADIO_NAMES[s.radio] || s.radio}: ${s.status}`).join(" · ");
+    word = "DEGRADED";
+    sub = reasons.join(" · ");
   } else {
     mode = "clear";
     word = "CLEAR";
-    sub = "no active handset in the zone";
+    sub = "no active phone in the zone";
   }
   document.body.dataset.state = mode;
-  if ($("banner-word").textContent !== word) $("banner-word").textContent = word;
-  if ($("banner-sub").textContent !== sub) $("banner-sub").textContent = sub;
+  document.body.dataset.health = reasons.length ? "degraded" : "ok";
+  setText($("banner-word"), word);
+  setText($("banner-sub"), sub);
+
+  // Degraded is never green: while an alert holds the banner, the amber strip says it.
+  $("degraded").hidden = !reasons.length || mode === "fault";
+  setText($("degraded-text"), reasons.join(" · "));
 
   renderSensors();
   renderOpen(open);
   renderHistory();
-  renderAlarm(unacked);
+  renderAlarm(latched, reasons);
+  renderSound(latched);
+  renderNoConnection();
   if (state.view === "allowlist") renderAllowlist();
+}
+
+function renderSound(latched) {
+  const armed = soundArmed();
+  const silenced = silenceActive(latched);
+  const shouldSound = (latched.length > 0 && !silenced) || state.testing !== null;
+  if (shouldSound) {
+    startSiren();
+    if (latched.length) startVibration();
+  } else {
+    stopSiren();
+    stopVibration();
+  }
+  // The page warns whenever the alarm could not be heard.
+  $("sound-warn").hidden = armed;
+  setText($("sound-warn-text"), state.audio ? "Alarm sound is BLOCKED by the browser on this tablet." : "Alarm sound is OFF on this tablet.");
+  $("alarm-sound").hidden = armed;
+}
+
+function silenceActive(latched) {
+  const s = state.silence;
+  if (!s) return false;
+  // A silence covers the alarms it was given for; a new one sounds at once.
+  if (Date.now() >= s.until || latched.some((a) => !s.ids.has(a.id))) {
+    state.silence = null;
+    return false;
+  }
+  return true;
+}
+
+function renderNoConnection() {
+  const node = $("noconn");
+  const show = state.noConnection || state.offlineBoot;
+  if (node.hidden === show) {
+    node.hidden = !show;
+    document.body.dataset.conn = show ? "dead" : document.body.dataset.conn;
+    applyInert();
+  }
+  if (!show) return;
+  const since = state.lastData;
+  setText(
+    $("noconn-since"),
+    since === null ? "No data from the scanner since this page opened." : `Last data from the scanner ${fmtTime(since / 1000)} (${fmtSpan((Date.now() - since) / 1000)} ago). What was on screen then may have changed.`,
+  );
 }
 
 function renderSensors() {
   const list = $("sensors");
   clear(list);
   const known = [...state.sensors.values()];
-  for (const radio of RADIOS) {
-    const mine = known.filter((s) => s.radio === radio);
-    if (!mine.length) {
-      list.append(sensorChip({ sensor: radio, radio, status: "missing", message: "no report from this sensor" }));
-      continue;
-    }
-    for (const s of mine) list.append(sensorChip(s));
-  }
+  for (const radio of RADIOS) for (const s of known.filter((k) => k.radio === radio)) list.append(sensorChip(s));
   for (const s of known) if (!RADIOS.includes(s.radio)) list.append(sensorChip(s));
 }
 
@@ -474,15 +731,13 @@ function sensorChip(s) {
   const radioName = RADIO_NAMES[s.radio] || s.radio;
   // Several sensors on one radio (two Wi-Fi adapters, a replay) are told apart by name.
   const label = s.sensor === s.radio ? radioName : `${radioName} · ${s.sensor}`;
-  const words = { ok: "OK", silent: "SILENT", fault: "FAULT", degraded: "DEGRADED", stopped: "STOPPED", starting: "STARTING", missing: "NOT REPORTING" };
-  const status = words[s.status] || String(s.status).toUpperCase();
+  const wordsFor = { ok: "OK", silent: "NOT REPORTING", fault: "FAULT", degraded: "DEGRADED", stopped: "STOPPED", starting: "STARTING" };
+  const status = wordsFor[s.status] || String(s.status).toUpperCase();
   // The last observation when the source reports it, else at least when it last reported.
-  const lastObs = s.last_obs_ts
-    ? `heard ${fmtAge(Date.now() / 1000 - s.last_obs_ts)}`
-    : s.age_s !== undefined
-      ? `reported ${fmtAge(s.age_s)}`
-      : "no report yet";
-  const detail = s.status === "ok" ? lastObs : s.message || lastObs;
+  const lastObs = s.last_obs_ts ? `heard ${fmtAge(Date.now() / 1000 - s.last_obs_ts)}` : `reported ${fmtAge(s.age_s)}`;
+  let detail = s.status === "ok" ? lastObs : s.status === "silent" ? `last report ${fmtAge(s.age_s)}` : s.message || lastObs;
+  const region = s.detail && typeof s.detail.region === "string" ? s.detail.region : null;
+  if (region) detail = `region ${region.toUpperCase()} · ${detail}`;
   return el(
     "li",
     { class: "sensor", dataset: { status: s.status, sensor: s.sensor }, "aria-label": `${label}: ${status}. ${detail}` },
@@ -492,15 +747,47 @@ function sensorChip(s) {
   );
 }
 
-function alertMeta(alert) {
-  const sensors = alert.sensors.map((r) => RADIO_NAMES[r] || r).join(", ");
-  return `${fmtTime(alert.raised_ts)} · ${alert.handsets} handset${alert.handsets === 1 ? "" : "s"} · ${sensors} · confidence ${Math.round(alert.confidence * 100)}%`;
+// -- alerts in a guard's words -----------------------------------------------------------------
+function phoneWords(alert) {
+  if (alert.kind === "unidentified_transmitter") return "Unknown transmitter";
+  return alert.handsets > 1 ? `${alert.handsets} phones` : "Phone";
+}
+
+function heardOn(alert) {
+  const names = alert.sensors.map((r) => HEARD_ON[r] || r);
+  return names.length ? ` on ${words(names)}` : "";
+}
+
+function insideFor(alert) {
+  if (alert.state === "resolved") return alert.duration_s || (alert.resolved_ts - alert.raised_ts);
+  return Math.max(alert.duration_s || 0, Date.now() / 1000 - alert.raised_ts);
+}
+
+// "Phone inside, heard on Wi-Fi and Bluetooth for 40 s"; once it left, it says so.
+function alertHeadline(alert) {
+  const who = phoneWords(alert);
+  if (alert.state === "resolved") return `${who} was inside, heard${heardOn(alert)} ${forSpan(insideFor(alert))}`;
+  return `${who} inside, heard${heardOn(alert)} ${forSpan(insideFor(alert))}`;
+}
+
+function alertWhen(alert) {
+  const now = Date.now() / 1000;
+  const started = `Alarm at ${fmtTime(alert.raised_ts)}, ${now - alert.raised_ts < 2 ? "just now" : `${fmtSpan(now - alert.raised_ts)} ago`}`;
+  if (alert.state === "resolved") return `${started}. It left ${fmtSpan(now - alert.resolved_ts)} ago.`;
+  return `${started}.`;
+}
+
+function alertJargon(alert) {
+  const radios = alert.sensors.map((r) => RADIO_NAMES[r] || r).join(", ");
+  return [...alert.reasons, `radios: ${radios}; confidence ${Math.round(alert.confidence * 100)}%; alert ${alert.id}`];
 }
 
 function renderOpen(open) {
   const list = $("open-alerts");
   clear(list);
   $("open-empty").hidden = open.length > 0;
+  // Degraded is never "clear": a scanner that cannot hear everything cannot say so.
+  setText($("open-empty"), degradedReasons().length ? "No open alert – but the scanner is degraded and may miss phones." : "None. The zone is clear.");
   for (const alert of open) {
     const actions = el("div", { class: "actions" });
     if (!alert.acknowledged) {
@@ -515,9 +802,9 @@ function renderOpen(open) {
       el(
         "li",
         { class: "alert-card", dataset: { id: alert.id, acked: String(alert.acknowledged) } },
-        el("h3", { text: alert.title }),
-        el("div", { class: "meta", text: alertMeta(alert) }),
-        el("ul", { "aria-label": "Reasons" }, ...alert.reasons.map((r) => el("li", { text: r }))),
+        el("h3", { text: alertHeadline(alert) }),
+        el("div", { class: "meta", text: alertWhen(alert) }),
+        el("details", {}, el("summary", { text: "Radio details" }), el("ul", { "aria-label": "Radio details" }, ...alertJargon(alert).map((r) => el("li", { text: r })))),
         actions,
       ),
     );
@@ -532,35 +819,34 @@ function renderHistory() {
   const today = [...state.alerts.values()].filter((a) => a.raised_ts * 1000 >= midnight.getTime()).sort((a, b) => b.raised_ts - a.raised_ts);
   $("history-empty").hidden = today.length > 0;
   for (const a of today) {
-    const stateText = a.state === "open" ? "open" : `resolved ${fmtTime(a.resolved_ts)}${a.resolution ? ` (${a.resolution.replace("_", " ")})` : ""}`;
+    const stateText = a.state === "open" ? "inside" : `left ${fmtTime(a.resolved_ts)}`;
     body.append(
       el(
         "tr",
         {},
         el("td", { text: fmtTime(a.raised_ts) }),
-        el("td", { text: a.title }),
+        el("td", { text: `${phoneWords(a)}${heardOn(a)}` }),
         el("td", { class: a.state === "open" ? "state-open" : "", text: stateText }),
-        el("td", { text: a.acknowledged ? `${a.acked_by} ${fmtTime(a.acked_ts)}` : "–" }),
+        el("td", { class: a.acknowledged ? "" : "state-open", text: a.acknowledged ? `${a.acked_by} ${fmtTime(a.acked_ts)}` : "not yet" }),
       ),
     );
   }
 }
 
 // -- the alarm -----------------------------------------------------------------------------
-function renderAlarm(unacked) {
+function renderAlarm(latched, reasons) {
   const overlay = $("alarm");
-  if (!unacked.length) {
+  if (!latched.length) {
     if (!overlay.hidden) {
       overlay.hidden = true;
       state.shownAlarmId = null;
-      stopSiren();
-      stopVibration();
-      $("banner").focus();
+      applyInert();
+      if ($("login").hidden) $("banner").focus();
     }
     return;
   }
-  // The oldest unacknowledged alert first: acknowledge in the order they happened.
-  const alert = unacked.find((a) => a.id === state.shownAlarmId) || unacked[unacked.length - 1];
+  // The oldest latched alarm first: acknowledge in the order they happened.
+  const alert = latched.find((a) => a.id === state.shownAlarmId) || latched[0];
   const wasHidden = overlay.hidden;
   if (state.shownAlarmId !== alert.id) {
     $("alarm-note").value = "";
@@ -568,37 +854,135 @@ function renderAlarm(unacked) {
   }
   state.shownAlarmId = alert.id;
   overlay.dataset.id = alert.id;
-  $("alarm-title").textContent = alert.title;
-  $("alarm-meta").textContent = alertMeta(alert);
-  const reasons = $("alarm-reasons");
-  clear(reasons);
-  for (const reason of alert.reasons) reasons.append(el("li", { text: reason }));
-  $("alarm-more").textContent = unacked.length > 1 ? `${unacked.length - 1} more unacknowledged after this one` : "";
+  overlay.dataset.left = String(alert.state === "resolved");
+  const left = alert.state === "resolved";
+  setText($("alarm-title"), alertHeadline(alert));
+  setText($("alarm-meta"), alertWhen(alert));
+  $("alarm-left").hidden = !left;
+  // Latched: the phone is gone, the alarm is not, until a guard has seen it.
+  if (left) setText($("alarm-left"), `LEFT at ${fmtTime(alert.resolved_ts)} – still to acknowledge`);
+  $("alarm-degraded").hidden = !reasons.length;
+  setText($("alarm-degraded"), reasons.length ? `Scanner DEGRADED: ${reasons.join(" · ")}` : "");
+  const details = $("alarm-reasons");
+  const jargon = alertJargon(alert);
+  if (details.dataset.for !== `${alert.id}:${alert.updated_ts}`) {
+    clear(details);
+    for (const line of jargon) details.append(el("li", { text: line }));
+    details.dataset.for = `${alert.id}:${alert.updated_ts}`;
+  }
+  const silenced = silenceActive(latched);
+  $("alarm-silence").hidden = silenced;
+  $("alarm-silenced").hidden = !silenced;
+  if (silenced) setText($("alarm-silenced"), `Sound silenced by ${state.silence.by} until ${fmtTime(state.silence.until / 1000)}. A new alarm sounds at once.`);
+  renderOthers(latched.filter((a) => a.id !== alert.id));
   overlay.hidden = false;
-  startSiren();
-  startVibration();
-  if (wasHidden) $("alarm-ack").focus();
+  if (wasHidden) {
+    applyInert();
+    if ($("login").hidden || !$("login").classList.contains("over")) $("alarm-ack").focus();
+  }
+}
+
+function renderOthers(others) {
+  const box = $("alarm-others");
+  box.hidden = others.length === 0;
+  const list = $("alarm-others-list");
+  const key = others.map((a) => `${a.id}:${a.updated_ts}:${a.state}`).join("|") + `@${Math.floor(Date.now() / 5000)}`;
+  if (list.dataset.key === key) return;
+  list.dataset.key = key;
+  clear(list);
+  for (const a of others) {
+    list.append(
+      el(
+        "li",
+        { class: "other-alarm", dataset: { id: a.id, left: String(a.state === "resolved") } },
+        el("div", { class: "other-text" }, el("strong", { text: alertHeadline(a) }), el("span", { text: alertWhen(a) })),
+        el("button", { type: "button", class: "other-ack", text: "Acknowledge", "aria-label": `Acknowledge: ${alertHeadline(a)}`, onclick: () => acknowledge(a.id) }),
+      ),
+    );
+  }
 }
 
 function showAlarmFor(id) {
   state.shownAlarmId = id;
   render();
+  $("alarm-ack").focus();
 }
 
-async function acknowledge() {
-  const id = state.shownAlarmId;
+async function acknowledge(which) {
+  const id = typeof which === "string" ? which : state.shownAlarmId;
   if (!id) return;
+  const main = id === state.shownAlarmId;
   const button = $("alarm-ack");
   button.disabled = true;
   try {
-    const alert = await api("POST", `${API}/alerts/${encodeURIComponent(id)}/ack`, { note: $("alarm-note").value });
+    const alert = await api("POST", `${API}/alerts/${encodeURIComponent(id)}/ack`, { note: main ? $("alarm-note").value : "" });
     mergeAlert(alert);
-    state.shownAlarmId = null;
+    if (main) state.shownAlarmId = null;
     render();
+    if (!$("alarm").hidden) $("alarm-ack").focus();
   } catch (err) {
     $("alarm-error").textContent = `Not acknowledged: ${err.message}`;
   } finally {
     button.disabled = false;
+  }
+}
+
+async function silence() {
+  const latched = latchedAlarms();
+  try {
+    const out = await api("POST", `${API}/alarm/silence`, { minutes: SILENCE_MIN, alert_ids: latched.map((a) => a.id) });
+    state.silence = { until: out.until_ts * 1000, ids: new Set(latched.map((a) => a.id)), by: out.by };
+    $("alarm-error").textContent = "";
+  } catch (err) {
+    $("alarm-error").textContent = `Not silenced: ${err.message}`;
+  }
+  render();
+  $("alarm-ack").focus();
+}
+
+// -- wall tablets (supervisor) -----------------------------------------------------------------
+async function refreshKiosks() {
+  state.kiosks = await api("GET", `${API}/kiosk`);
+}
+
+function renderKiosks() {
+  const body = $("kiosk-list");
+  clear(body);
+  for (const k of state.kiosks) {
+    body.append(
+      el(
+        "tr",
+        {},
+        el("td", { text: k.label }),
+        el("td", { text: new Date(k.created_ts * 1000).toLocaleString([], { hourCycle: "h23" }) }),
+        el("td", { text: k.created_by }),
+        el("td", {}, el("button", { type: "button", class: "small", text: "Revoke", "aria-label": `Revoke ${k.label}`, onclick: () => revokeKiosk(k) })),
+      ),
+    );
+  }
+  if (!state.kiosks.length) body.append(el("tr", {}, el("td", { colspan: "4", class: "empty", text: "No wall tablet yet." })));
+}
+
+async function makeKiosk(event) {
+  event.preventDefault();
+  try {
+    await api("POST", `${API}/kiosk`, { label: $("kiosk-label").value.trim(), this_device: true });
+    // This tablet is now the wall screen: the supervisor's session ended with that.
+    state.me = null;
+    await resume(false);
+  } catch (err) {
+    $("kiosk-msg").textContent = `Not made a wall screen: ${err.message}`;
+  }
+}
+
+async function revokeKiosk(k) {
+  try {
+    await api("DELETE", `${API}/kiosk/${k.id}`);
+    $("kiosk-msg").textContent = `Revoked “${k.label}”: that tablet is signed out.`;
+    await refreshKiosks();
+    renderKiosks();
+  } catch (err) {
+    $("kiosk-msg").textContent = `Not revoked: ${err.message}`;
   }
 }
 
@@ -791,10 +1175,11 @@ function showView(name) {
     if (button.dataset.view === name) button.setAttribute("aria-current", "page");
     else button.removeAttribute("aria-current");
   }
-  for (const view of ["monitor", "allowlist", "calibration"]) $(`view-${view}`).hidden = view !== name;
+  for (const view of ["monitor", "allowlist", "calibration", "tablets"]) $(`view-${view}`).hidden = view !== name;
   clearInterval(state.cal.timer);
   state.cal.timer = null;
   if (name === "allowlist") refreshAllowlist().then(renderAllowlist).catch(() => {});
+  if (name === "tablets") refreshKiosks().then(renderKiosks).catch(() => {});
   if (name === "calibration") {
     fillZoneForm();
     loadCalDevices().catch(() => {});
@@ -803,6 +1188,28 @@ function showView(name) {
 }
 
 // -- start -------------------------------------------------------------------------------------
+function trapFocus(container) {
+  container.addEventListener("keydown", (e) => {
+    if (e.key !== "Tab") return;
+    const focusable = [...container.querySelectorAll("button, input, summary, select")].filter((n) => n.offsetParent !== null && !n.disabled);
+    if (!focusable.length) return;
+    const first = focusable[0];
+    const last = focusable[focusable.length - 1];
+    if (e.shiftKey && document.activeElement === first) {
+      last.focus();
+      e.preventDefault();
+    } else if (!e.shiftKey && document.activeElement === last) {
+      first.focus();
+      e.preventDefault();
+    }
+  });
+}
+
+function enableSound() {
+  unlockAudio();
+  render();
+}
+
 function wire() {
   $("login-form").addEventListener("submit", onLogin);
   $("tab-pin").addEventListener("click", () => selectLoginTab("pin"));
@@ -822,38 +1229,39 @@ function wire() {
       unlockAudio();
     });
   }
-  $("logout").addEventListener("click", onLogout);
-  $("alarm-ack").addEventListener("click", acknowledge);
-  $("alarm-note").addEventListener("keydown", (e) => {
-    if (e.key === "Enter") acknowledge();
+  $("logout").addEventListener("click", askSignOut);
+  $("confirm-yes").addEventListener("click", onLogout);
+  $("confirm-no").addEventListener("click", closeConfirm);
+  $("confirm").addEventListener("keydown", (e) => {
+    if (e.key === "Escape") closeConfirm();
   });
+  $("alarm-ack").addEventListener("click", () => acknowledge(null));
+  $("alarm-note").addEventListener("keydown", (e) => {
+    if (e.key === "Enter") acknowledge(null);
+  });
+  $("alarm-silence").addEventListener("click", silence);
+  $("alarm-sound").addEventListener("click", enableSound);
   $("alarm-allow").addEventListener("click", () => {
     if (state.shownAlarmId) allowlistAlert(state.shownAlarmId, null);
   });
-  // Keep keyboard focus inside the alarm while it is up.
-  $("alarm").addEventListener("keydown", (e) => {
-    if (e.key !== "Tab") return;
-    const focusable = [...$("alarm").querySelectorAll("button, input")].filter((n) => n.offsetParent !== null);
-    if (!focusable.length) return;
-    const first = focusable[0];
-    const last = focusable[focusable.length - 1];
-    if (e.shiftKey && document.activeElement === first) {
-      last.focus();
-      e.preventDefault();
-    } else if (!e.shiftKey && document.activeElement === last) {
-      first.focus();
-      e.preventDefault();
-    }
-  });
-  $("sound-enable").addEventListener("click", () => {
-    unlockAudio();
-    render();
-    reportSound();
-  });
+  for (const layer of ["alarm", "confirm", "login"]) trapFocus($(layer));
+  $("sound-enable").addEventListener("click", enableSound);
+  $("siren-test").addEventListener("click", testSiren);
+  let saved = 100;
+  try {
+    saved = Number(localStorage.getItem("checkpoint-volume") || "100");
+  } catch (_err) {
+    saved = 100;
+  }
+  $("volume").value = String(saved);
+  setVolume(saved);
+  $("volume").addEventListener("input", () => setVolume(Number($("volume").value)));
   // Any tap also unlocks audio, for a tablet that reloaded with its session still valid.
   document.addEventListener("pointerdown", unlockAudio, { passive: true });
+  document.addEventListener("keydown", unlockAudio, { passive: true });
   for (const button of $("nav").querySelectorAll("button")) button.addEventListener("click", () => showView(button.dataset.view));
   $("allow-form").addEventListener("submit", addAllowed);
+  $("kiosk-form").addEventListener("submit", makeKiosk);
   $("cal-device").addEventListener("change", () => loadCalDevices().catch(() => {}));
   $("cal-boundary").addEventListener("click", () => record("boundary"));
   $("cal-inside").addEventListener("click", () => record("inside"));
@@ -867,31 +1275,39 @@ function wire() {
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState === "visible") keepAwake();
   });
-  setInterval(pollSensors, SENSOR_POLL_MS);
-  setInterval(render, 2000); // ages and the connection timeout move even without events
+  setInterval(pollHealth, HEALTH_POLL_MS);
+  setInterval(watchdog, 1000);
+  setInterval(render, 1000); // elapsed times and silences move even without events
 }
 
-async function resume() {
+// Who is this tablet? A session, a kiosk, nobody, or the scanner cannot be reached at all
+// (then say so, full screen, instead of offering a sign-in that cannot work).
+async function resume(keepMessage) {
   try {
     state.me = await api("GET", `${API}/session`);
+    state.offlineBoot = false;
+    renderNoConnection();
     await startMonitor();
   } catch (err) {
     if (err instanceof HttpError && err.status === 401) {
-      showLogin("");
+      state.offlineBoot = false;
+      renderNoConnection();
+      if (!keepMessage) showLogin("", false);
       return;
     }
-    // The Pi is restarting or out of reach: say so, and keep trying.
-    showLogin("Cannot reach the scanner. Retrying…");
+    state.offlineBoot = true;
+    renderNoConnection();
     setTimeout(() => {
-      if (!state.me) resume();
-    }, 5000);
+      if (!state.me) resume(keepMessage);
+    }, RECONNECT_MS);
   }
 }
 
 async function boot() {
   wire();
+  reportSound();
   if ("serviceWorker" in navigator) navigator.serviceWorker.register("/sw.js").catch(() => {});
-  await resume();
+  await resume(false);
 }
 
 document.addEventListener("DOMContentLoaded", boot);

@@ -37,8 +37,9 @@ _LOGGER = logging.getLogger(__name__)
 LOOP_EVERY_S = 0.25
 # A critical loop that has not gone round for this long is hung: stop feeding the watchdog.
 STALE_AFTER_S = 20.0
-# Component health is written to the store on every change and at least this often.
-HEALTH_EVERY_S = 30.0
+# Component health is written to the store on every change and at least this often: it is how
+# /healthz tells a running core from a dead one, which it flags after three missed writes.
+HEALTH_EVERY_S = 5.0
 # Counters that move all the time (queue depth, retention runs) are written at most this often,
 # so a busy gate does not cost the SD card a settings write four times a second.
 HEALTH_COUNTERS_EVERY_S = 2.0

@@ -308,10 +308,14 @@ def list_alerts(
     until: float | None = None,
     limit: int = 100,
     offset: int = 0,
+    acknowledged: bool | None = None,
 ) -> list[AlertRecord]:
-    """Alerts newest first, filtered by state and raise time."""
+    """Alerts newest first, filtered by state, raise time and whether a guard acknowledged."""
     where, params = where_clause(
-        ("state = ?", state), ("raised_ts >= ?", since), ("raised_ts < ?", until)
+        ("state = ?", state),
+        ("raised_ts >= ?", since),
+        ("raised_ts < ?", until),
+        ("(acked_ts IS NOT NULL) = ?", None if acknowledged is None else int(acknowledged)),
     )
     rows = store.query(
         f"SELECT * FROM alerts {where} ORDER BY raised_ts DESC, id LIMIT ? OFFSET ?",  # noqa: S608 - where_clause: fixed clauses

@@ -1,4 +1,5 @@
-"""/healthz carries the processes' runtime health and every sensor's dropped records."""
+"""/api/v1/health carries the processes' runtime health, every sensor's dropped records and the
+reasons the status is not ok; /healthz says only the status, to anyone."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Callable
 from api_helpers import FakeClock
 from fastapi.testclient import TestClient
 
+from api.routers.health import RUNTIME_STALE_S
 from api.settings import ApiSettings
 from scanner.observations import BleAdvert, Radio, SensorStatus
 from scanner.runtime.plans import queue_health
@@ -76,8 +78,9 @@ def test_healthz_shows_runtime_health_and_drops_per_sensor(
         {"queue": queue_health(events), "retention": {"state": "ok", "runs": 3, "errors": 0}},
     )
     clock.now = time.time()
+    guard = login("guard")
 
-    health = anon.get("/healthz").json()
+    health = guard.get("/api/v1/health").json()
     run = health["runtime"]["run"]
     assert run["stale"] is False and run["age_s"] < 60
     assert run["components"]["wifi"] == {"state": "restarting", "restarts": 2, "last_error": "gone"}
@@ -89,8 +92,13 @@ def test_healthz_shows_runtime_health_and_drops_per_sensor(
     assert health["sensors"]["wifi"]["dropped"] == 0
     # Every sensor is ok, but a component of a running process is down.
     assert health["status"] == "degraded"
+    assert health["problems"] == ["run: wifi is restarting"]
+    # Anyone sees that much, and nothing of the details.
+    public = anon.get("/healthz").json()
+    assert public["status"] == "degraded"
+    assert public["sensors"]["ble"] == {"radio": "ble", "state": "ok", "status": "ok"}
+    assert not {"runtime", "disk", "version", "problems"} & set(public)
     # The signed-in sensor list counts the same drops.
-    guard = login("guard")
     by_name = {s["sensor"]: s for s in guard.get("/api/v1/sensors").json()}
     assert by_name["ble"]["dropped"] == 10
 
@@ -100,38 +108,64 @@ def test_healthz_shows_runtime_health_and_drops_per_sensor(
         {"queue": queue_health(events), "retention": {"state": "ok", "runs": 4, "errors": 0}},
     )
     assert anon.get("/healthz").json()["status"] == "ok"
+    assert guard.get("/api/v1/health").json()["problems"] == []
 
     _write(
         store,
         {"core": RUNNING, "wifi": RUNNING},
         {"retention": {"state": "error", "errors": 1, "last_error": "OperationalError: full"}},
     )
-    health = anon.get("/healthz").json()
+    health = guard.get("/api/v1/health").json()
     assert health["status"] == "degraded"
+    assert health["problems"] == ["store retention is failing"]
     assert health["runtime"]["run"]["retention"]["last_error"] == "OperationalError: full"
 
-    # A process that stopped writing is history: marked stale, no longer degrading health.
+    # A process that stopped writing is gone, and the core with it: trouble as soon as it has
+    # missed three writes, long before its sensors' reports go stale.
     _write(
         store,
-        {"core": {"state": "restarting", "restarts": 1, "last_error": "x"}},
+        {"core": {"state": "running", "restarts": 1, "last_error": "x"}},
         {"queue": queue_health(events)},
     )
-    clock.now = time.time() + settings.sensor_stale_s + 1
-    health = anon.get("/healthz").json()
+    clock.now = time.time() + RUNTIME_STALE_S + 1
+    health = guard.get("/api/v1/health").json()
     assert health["runtime"]["run"]["stale"] is True
     assert "core_dropped_queue_full" not in health["sensors"]["ble"]["counters"]
+    assert {s["status"] for s in health["sensors"].values()} == {"ok"}
+    assert health["status"] == "degraded"
+    assert health["problems"][0] == "the detection core is not running"
+    assert health["problems"][1].startswith("process run stopped reporting (last ")
+    assert anon.get("/healthz").json()["status"] == "degraded"
+
+    # Stopped cleanly (every component stopped on the way out) and replaced by a core daemon
+    # that runs: no trouble from the old entry.
+    _write(store, {"core": {"state": "stopped", "restarts": 0, "last_error": ""}}, {})
+    clock.now = time.time() + RUNTIME_STALE_S + 1
+    fresh = HealthWriter(store.path, "core")
+    try:
+        fresh.write({"core": RUNNING}, float("inf"))
+    finally:
+        fresh.close()
+    clock.now = time.time()
+    assert guard.get("/api/v1/health").json()["problems"] == []
+
+    # Later the sensors stop reporting too: each one says for how long.
+    clock.now = time.time() + settings.sensor_stale_s + 1
+    health = guard.get("/api/v1/health").json()
     assert {s["status"] for s in health["sensors"].values()} == {"silent"}
+    assert any(p.startswith("Bluetooth: not reporting for ") for p in health["problems"])
 
 
 def test_healthz_without_runtime_health_or_with_a_mangled_one(
-    store: Store, anon: TestClient, clock: FakeClock
+    store: Store, login: Callable[[str], TestClient], clock: FakeClock
 ) -> None:
+    anon = login("guard")
     record_status(store, SensorStatus(clock.now, 0.0, "sdr", Radio.SDR, "ok", "sweeping"))
-    health = anon.get("/healthz").json()
+    health = anon.get("/api/v1/health").json()
     assert health["runtime"] == {} and health["status"] == "ok"
     with store.write() as conn:
         store.set_setting(conn, "runtime_health", {"run": "not an object", "core": {"x": 1}})
-    health = anon.get("/healthz")
+    health = anon.get("/api/v1/health")
     assert health.status_code == 200
     body = health.json()
     assert set(body["runtime"]) == {"core"} and body["runtime"]["core"]["stale"] is True

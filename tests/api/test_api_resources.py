@@ -156,10 +156,16 @@ def test_sensors_turn_silent_and_healthz_reports_each(
     guard = login("guard")
     by_name = {s["sensor"]: s for s in guard.get("/api/v1/sensors").json()}
     assert (by_name["wifi"]["status"], by_name["sdr"]["status"]) == ("ok", "fault")
-    health = anon.get("/healthz").json()
+    health = guard.get("/api/v1/health").json()
     assert health["status"] == "degraded" and health["store"]["ok"] is True
     assert health["sensors"]["sdr"]["message"] == "dongle unplugged"
+    assert health["problems"] == ["Cellular: fault, dongle unplugged"]
     assert health["disk"]["total_bytes"] > 0
+    public = anon.get("/healthz").json()
+    assert public["status"] == "degraded"
+    assert public["sensors"]["sdr"] == {"radio": "sdr", "state": "fault", "status": "fault"}
+    assert "dongle" not in json.dumps(public)
+    assert anon.get("/api/v1/health").status_code == 401
     clock.now += settings.sensor_stale_s + 1
     assert {s["sensor"]: s["status"] for s in guard.get("/api/v1/sensors").json()}[
         "wifi"

@@ -18,6 +18,10 @@ EXPECTED_ROLES = {
     ("post", "/api/v1/alerts/{alert_id}/ack"): "guard",
     ("get", "/api/v1/events"): "guard",
     ("get", "/api/v1/sensors"): "guard",
+    ("get", "/api/v1/health"): "guard",
+    ("post", "/api/v1/alarm/silence"): "guard",
+    ("post", "/api/v1/kiosk"): "supervisor",
+    ("delete", "/api/v1/kiosk/{kiosk_id}"): "supervisor",
     ("get", "/api/v1/allowlist"): "supervisor",
     ("put", "/api/v1/allowlist"): "supervisor",
     ("post", "/api/v1/allowlist"): "supervisor",
@@ -26,7 +30,7 @@ EXPECTED_ROLES = {
     ("get", "/api/v1/users"): "admin",
     ("post", "/api/v1/users"): "admin",
 }
-_SAMPLE = {"token_id": "0123456789ab"}
+_SAMPLE = {"token_id": "0123456789ab", "kiosk_id": "0123456789ab"}
 
 
 def _operations(client: TestClient) -> list[tuple[str, str, dict[str, Any]]]:
@@ -54,7 +58,8 @@ def test_document_declares_roles_and_security(anon: TestClient) -> None:
             assert "security" not in op
             continue
         schemes = {name for req in op["security"] for name in req}
-        assert schemes == {"session", "token"}, key
+        # A wall tablet's kiosk credential signs in as a guard wherever a session does.
+        assert schemes == {"session", "token", "kiosk"}, key
         assert "401" in op["responses"], key
         assert PROBLEM in op["responses"]["401"]["content"], key
 

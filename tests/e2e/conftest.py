@@ -28,7 +28,9 @@ def site(tmp_path: Path) -> Iterator[Site]:
     writer = CoreWriter(path)
     writer.report()
     writer.start()
-    settings = ApiSettings(store_path=path, demo=True, event_poll_s=0.1, heartbeat_s=5.0)
+    # The default heartbeat; sensors stale after 3 s so a radio that stops reporting shows
+    # within a test's patience (the writer reports every 0.5 s).
+    settings = ApiSettings(store_path=path, demo=True, event_poll_s=0.1, sensor_stale_s=3.0)
     with serving(create_app(settings), port=free_port(), timeout_graceful_shutdown=2) as served:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         try:

@@ -3,6 +3,7 @@ detection core (it writes through the store's own functions, on its own connecti
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
@@ -37,6 +38,11 @@ class CoreWriter(threading.Thread):
             self.states[sensor] = (state, message)
         self.report()
 
+    def drop(self, sensor: str) -> None:
+        """The sensor stops reporting, as when its capture daemon hangs or its radio is gone."""
+        with self.lock:
+            self.states.pop(sensor, None)
+
     def report(self) -> None:
         now = time.time()
         with self.lock:
@@ -50,6 +56,8 @@ class CoreWriter(threading.Thread):
                 state,
                 message,
                 {"frames": 1200, "dropped": 0},
+                # The SDR says which region's band plan it sweeps, as the live source does.
+                {"region": "ua-ru"} if sensor == "sdr" else {},
             )
             record_status(self.store, status, now if state == "ok" else None)
 
@@ -70,3 +78,79 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+class FreezingProxy(threading.Thread):
+    """A TCP proxy on loopback in front of the API that can freeze: it then stops forwarding in
+    both directions without closing anything, as a stalled Wi-Fi link or a hung middlebox does.
+    The browser sees an open connection that simply goes quiet."""
+
+    def __init__(self, upstream_port: int) -> None:
+        super().__init__(daemon=True)
+        self.upstream_port = upstream_port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.2)
+        self.port = int(self.listener.getsockname()[1])
+        self.frozen = threading.Event()
+        self.stop = threading.Event()
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                client, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        # A connection opened while frozen hangs too: nothing reaches the server.
+        while self.frozen.is_set() and not self.stop.is_set():
+            time.sleep(0.05)
+        try:
+            upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+        except OSError:
+            client.close()
+            return
+        with self._lock:
+            self._sockets += [client, upstream]
+        for src, dst in ((client, upstream), (upstream, client)):
+            threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+        src.settimeout(0.1)
+        while not self.stop.is_set():
+            if self.frozen.is_set():
+                time.sleep(0.05)  # hold everything, close nothing
+                continue
+            try:
+                data = src.recv(65536)
+            except TimeoutError:
+                continue
+            except OSError:
+                break
+            if not data:
+                break
+            try:
+                dst.sendall(data)
+            except OSError:
+                break
+        for s in (src, dst):
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.listener.close()
+        with self._lock:
+            for s in self._sockets:
+                with contextlib.suppress(OSError):
+                    s.close()
+        self.join(timeout=5)

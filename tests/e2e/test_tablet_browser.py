@@ -51,8 +51,8 @@ def _set_rssi(store: Store, device_id: str, rssi: float) -> None:
         )
 
 
-def _alert(alert_id: str, device_id: str, ssid: str = "HomeNet") -> AlertRecord:
-    now = time.time()
+def _alert(alert_id: str, device_id: str, ssid: str = "HomeNet", ago_s: float = 0.0) -> AlertRecord:
+    now = time.time() - ago_s
     return AlertRecord(
         id=alert_id,
         kind="handset",
@@ -126,6 +126,7 @@ def test_guard_alarm_ack_fault_and_supervisor_allowlist(site: Site, browser: obj
     page.wait_for_function("() => document.body.dataset.conn === 'live'")
     assert page.inner_text("#banner-word") == "CLEAR"
     assert page.locator(".sensor[data-status='ok']").count() == 3
+    assert "region UA-RU" in page.inner_text(".sensor[data-sensor='sdr'] .s-detail")
     _shot(page, "02-clear")
 
     # -- an alert from the core: full-screen alarm within 2 s, with sound.
@@ -139,6 +140,10 @@ def test_guard_alarm_ack_fault_and_supervisor_allowlist(site: Site, browser: obj
     assert page.is_visible("#alarm")
     assert page.evaluate("document.activeElement.id") == "alarm-ack"
     # The SSID with HTML in it is shown as text, and nothing in it ran.
+    # The alarm speaks a guard's words; the radio jargon waits behind "Radio details".
+    assert page.inner_text("#alarm-title").startswith("Phone inside, heard on Wi-Fi and Bluetooth")
+    assert page.is_hidden("#alarm-reasons")
+    page.click("#alarm-details summary")
     reasons = page.inner_text("#alarm-reasons")
     assert HOSTILE_SSID in reasons
     assert page.locator("#alarm-reasons img, #open-alerts img").count() == 0
@@ -177,7 +182,8 @@ def test_guard_alarm_ack_fault_and_supervisor_allowlist(site: Site, browser: obj
     sup.click("#login-submit")
     _state(sup, "clear")
     _device(site.store, "dev-2", "5e:aa:bb:cc:dd:02", "ble-irk-2")
-    alert_store.raise_alert(site.writer.store, _alert("alert-2", "dev-2"))
+    # Raised 40 s ago (a tablet that just reconnected): the README shows a realistic card.
+    alert_store.raise_alert(site.writer.store, _alert("alert-2", "dev-2", ago_s=40))
     _state(sup, "alarm", timeout_ms=2000)
     _shot(sup, "06-supervisor-alarm")
     # The README's picture of the tablet: the alarm as a supervisor sees it, at 1280x800.
@@ -253,6 +259,11 @@ def test_phone_layout_and_keyboard(site: Site, browser: object) -> None:
     _state(page, "acked")
     page.context.set_offline(True)
     page.reload()
-    page.wait_for_selector("#login:not([hidden])")
-    assert "Cannot reach the scanner" in page.inner_text("#login-error")
+    # Not the sign-in page: the scanner is out of reach, and the page says so, full screen.
+    page.wait_for_selector("#noconn:not([hidden])")
+    assert page.is_hidden("#login")
+    assert "cannot reach the scanner" in page.inner_text("#noconn")
     _shot(page, "11-phone-offline")
+    page.context.set_offline(False)
+    _state(page, "acked", timeout_ms=15000)
+    page.wait_for_selector("#noconn", state="hidden")

@@ -110,6 +110,8 @@ def test_a_hostile_ble_name_through_the_core_renders_as_text(
                 page.click(f".pinpad button[data-digit='{digit}']")
             page.click("#login-submit")
             page.wait_for_function("() => document.body.dataset.state === 'alarm'", timeout=5000)
+            # The radio evidence (with the name from the air) is behind "Radio details".
+            page.click("#alarm-details summary")
             reasons = page.inner_text("#alarm-reasons")
             assert HOSTILE_NAME in reasons
             html = page.inner_html("#alarm-reasons")

@@ -38,6 +38,7 @@ from scanner.runtime.supervisor import Supervisor
 from scanner.runtime.transport import EventQueue, InProcessTransport
 from scanner.sources.base import Sink, Source
 from scanner.store.db import Store
+from scanner.store.kiosk import issue_kiosk
 from tests.fakes.bluez import FakeBluez, running_fake_bluez
 from tests.fakes.rtl_tcp_server import FakeRtlTcpServer, synth_uplink
 
@@ -91,7 +92,7 @@ class Appliance:
     wlan1: VanishingInterface
 
     def sensors(self) -> dict[str, dict[str, Any]]:
-        body = self.api.get("/healthz").json()
+        body = self.api.get("/api/v1/health").json()
         return dict(body["sensors"])
 
     def status(self, sensor: str) -> tuple[str, str]:
@@ -155,6 +156,9 @@ def appliance(tmp_path: Path) -> Iterator[Appliance]:
         )
         runner.start()
         api = TestClient(create_app(ApiSettings(store_path=str(db))), base_url="http://localhost")
+        # The details (messages) need a credential: the wall tablet's kiosk one.
+        _, secret = issue_kiosk(Store(db), "test wall", time.time(), "test")
+        api.headers["Authorization"] = f"Bearer {secret}"
         try:
             yield Appliance(db, api, server, bluez, wlan1)
         finally:

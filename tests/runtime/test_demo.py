@@ -110,7 +110,7 @@ def test_demo_serves_health_and_an_alert_from_the_bundled_scenario(demo: Demo) -
         assert alert["sensors"]
         # The replayed radios report their health like live ones, with when each last heard
         # something; the replay driver itself is runtime health, not a sensor.
-        health = client.get("/healthz").json()
+        health = client.get("/api/v1/health").json()
         sensors = health["sensors"]
         assert {"wifi", "ble"} <= set(sensors) <= {"wifi", "ble", "sdr", "store"}, sensors
         for name in ("wifi", "ble"):
