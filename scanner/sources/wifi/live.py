@@ -76,6 +76,10 @@ class ScapyListenSocket:
 
         if conf.L2listen is None:
             raise MonitorError(IwErrorClass.UNKNOWN, f"{iface}: scapy has no capture socket here")
+        # scapy compiles the filter for the link type of its interface list, read once at
+        # import: by now the interface may have been switched to monitor mode (or deleted and
+        # re-added), and a filter compiled for Ethernet fails on 802.11 keywords. Re-read it.
+        conf.ifaces.reload()
         try:
             self._sock = conf.L2listen(iface=iface, filter=bpf)
         except OSError:
