@@ -278,7 +278,12 @@ class WifiSource(Source):
             if pending is not None:
                 self._pending_error = None
                 raise pending
-            got = sock.recv_frame()
+            try:
+                got = sock.recv_frame()
+            except OSError:
+                if self.stopping:
+                    return  # our own stop closed the socket: not a fault
+                raise
             if got is None:
                 continue
             data, kernel_ts = got
