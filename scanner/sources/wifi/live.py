@@ -243,6 +243,9 @@ class WifiSource(Source):
     def _open_capture(self) -> None:
         opts = self.wifi_options
         iface = opts.interface
+        # A hopper error left from an attempt that had already failed otherwise (the socket
+        # saw the interface go first) must not end this new, healthy capture.
+        self._pending_error = None
         if opts.setup_monitor:
             self._setup(iface)
         self.linktype = self._linktype_of(iface)
@@ -283,6 +286,12 @@ class WifiSource(Source):
             except OSError:
                 if self.stopping:
                     return  # our own stop closed the socket: not a fault
+                pending = self._pending_error
+                if pending is not None:
+                    # The hopper closed the socket to wake us: its error is the real one,
+                    # not the EBADF the closed socket raised.
+                    self._pending_error = None
+                    raise pending from None
                 raise
             if got is None:
                 continue
