@@ -37,6 +37,9 @@ def rssi_dbm_or_none(value: int | None) -> int | None:
 DBUS_CALL_TIMEOUT_S = 5.0
 # Starting a scan is several calls in bleak (filter, start): bounded as a whole.
 SCAN_START_TIMEOUT_S = 10.0
+# Or-patterns one advertisement monitor may hold: the kernel's HCI_MAX_ADV_MONITOR_NUM_PATTERNS
+# (mgmt Add Adv Patterns Monitor answers Invalid Parameters past it).
+MONITOR_MAX_PATTERNS = 16
 SCAN_STOP_TIMEOUT_S = 3.0
 # How long to wait for org.bluez to get an owner before reporting bluetoothd as absent;
 # systemd restarts bluetoothd in about a second.
