@@ -548,6 +548,10 @@ def ble_scenarios(out: Path, results: Results, hardware: bool) -> None:
                 for advert in sink.of("BleAdvert"):
                     class_of(advert)
                 entry["classes"] = classes
+            if not hardware and not results.data["scenarios"]["ble_passive_classified"].get(
+                "all_heard"
+            ):
+                return  # nothing heard to begin with: restarts would show nothing more
 
             with results.scenario("ble_bluetoothd_restart") as entry:
                 if hardware:

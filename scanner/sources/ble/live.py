@@ -308,8 +308,8 @@ class BleSource(Source):
 
     def _make_scanners(self) -> list[Any]:
         """One scanner, or in passive mode one per advertisement monitor of at most
-        ``MONITOR_MAX_PATTERNS`` or-patterns (the kernel refuses a larger monitor, and BlueZ
-        then releases it without an error reaching bleak: a scan that hears nothing)."""
+        ``MONITOR_MAX_PATTERNS`` or-patterns (a larger monitor is refused, and BlueZ then
+        releases it without an error reaching bleak: a scan that hears nothing)."""
         from bleak import BleakScanner
         from bleak.args.bluez import BlueZScannerArgs
 
