@@ -395,6 +395,15 @@ def mgmt_indexes() -> list[str]:
     return sorted(re.findall(r"^(hci\d+):\s+Primary controller", done.stdout, re.MULTILINE))
 
 
+def bluez_adapters() -> list[str]:
+    """The adapters bluetoothd has taken on (its org.bluez.Adapter1 objects)."""
+    done = _run(
+        "dbus-send", "--system", "--print-reply", "--dest=org.bluez", "/",
+        "org.freedesktop.DBus.ObjectManager.GetManagedObjects", check=False, timeout=20,
+    )  # fmt: skip
+    return sorted(set(re.findall(r'object path "/org/bluez/(hci\d+)"', done.stdout)))
+
+
 def payload_name(advert: Any) -> str | None:
     """Which of our advertisers an advert came from, by its content (the kernel advertises
     non-connectable sets from a random address, so the address does not tell)."""
@@ -497,6 +506,10 @@ def ble_scenarios(out: Path, results: Results, hardware: bool) -> None:
     stack = BluetoothStack(out)
 
     def setup_advertisers() -> None:
+        # bluetoothd clears every advertising instance of an adapter as it takes the adapter
+        # on: advertise only once it has them all, or an early instance silently vanishes.
+        if not _wait(lambda: len(bluez_adapters()) >= 1 + len(BLE_PAYLOADS), 60, 0.5):
+            raise RuntimeError(f"bluetoothd has adapters {bluez_adapters()} only")
         for index, name in enumerate(BLE_PAYLOADS, start=1):
             stack.advertise(index, BLE_PAYLOADS[name])
 
