@@ -253,15 +253,23 @@ def start_hostapd(out: Path) -> subprocess.Popen[bytes]:
     return proc
 
 
-def station_connect() -> None:
+def station_connect(attempts: int = 5) -> int:
+    """Associate the station with the AP; the number of attempts it took.
+
+    mac80211 gives an association response 3 x 200 ms; hostapd is a user-space process, and
+    under emulation on a busy machine it can miss that, leaving the station authenticated
+    only. ``iw connect`` does not try again by itself (no wpa_supplicant here), so we do."""
     _run("ip", "link", "set", STA_IFACE, "up")
-    _run("iw", "dev", STA_IFACE, "connect", AP_SSID)
 
     def associated() -> bool:
         return "Connected to" in _run("iw", "dev", STA_IFACE, "link", check=False).stdout
 
-    if not _wait(associated, 30, 0.5):
-        raise RuntimeError(f"{STA_IFACE} did not associate with {AP_SSID}")
+    for attempt in range(1, attempts + 1):
+        _run("iw", "dev", STA_IFACE, "connect", AP_SSID, check=False)
+        if _wait(associated, 10, 0.5):
+            return attempt
+        _run("iw", "dev", STA_IFACE, "disconnect", check=False)
+    raise RuntimeError(f"{STA_IFACE} did not associate with {AP_SSID} in {attempts} attempts")
 
 
 def wifi_scenarios(out: Path, results: Results, hardware: bool) -> None:
@@ -275,7 +283,7 @@ def wifi_scenarios(out: Path, results: Results, hardware: bool) -> None:
             entry["type_before"] = iface_type(iface)
             if not hardware:
                 peers.append(start_hostapd(out))
-                station_connect()
+                entry["connect_attempts"] = station_connect()
                 entry["ap_mac"] = iface_addr(AP_IFACE)
                 entry["sta_mac"] = iface_addr(STA_IFACE)
             sink = JsonlSink(out / "wifi_monitor.jsonl")
