@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -42,12 +43,13 @@ class VmRun:
 def find_kernel(cache: Path = KERNEL_CACHE) -> Path | None:
     """The newest unpacked kernel image in the cache that has its modules next to it."""
     images = []
-    for version_dir in sorted(cache.glob("*")):
+    for version_dir in cache.glob("*"):
         for image in version_dir.glob("boot/vmlinuz-*"):
             version = image.name.removeprefix("vmlinuz-")
             if (version_dir / "lib" / "modules" / version / "modules.dep").exists():
                 images.append(image)
-    return images[-1] if images else None
+    # Newest by version numbers ("6.1.0-100" after "6.1.0-57"), not by string.
+    return max(images, key=lambda p: [int(n) for n in re.findall(r"\d+", p.name)], default=None)
 
 
 def vng_command() -> str | None:
