@@ -616,8 +616,76 @@ def ble_scenarios(out: Path, results: Results, hardware: bool) -> None:
             source.stop()
             sink.close()
             results.note("ble_counters", dict(source.counters))
+        if not hardware:
+            # The advertisers and the scanning station are still there for the daemons.
+            daemon_scenario(out, results)
     finally:
         stack.close()
+
+
+def daemon_scenario(out: Path, results: Results) -> None:
+    """The daemons as systemd starts them: ``checkpoint core``, ``checkpoint capture wifi``
+    and ``checkpoint capture ble`` (each recording what it captures), over the core's socket."""
+    import sqlite3
+    import sys
+
+    with results.scenario("daemons") as entry:
+        work = Path("/tmp/checkpoint-daemons")  # SQLite's WAL wants a local file system
+        work.mkdir(parents=True, exist_ok=True)
+        cfg = work / "checkpoint.toml"
+        cfg.write_text(
+            f'[site]\nstate_dir = "{work}"\n[transport]\nsocket = "{work}/core.sock"\n'
+            f'[wifi]\ninterface = "{CAPTURE_IFACE}"\nchannels = ["1", "6", "11"]\n'
+            '[ble]\nadapter = "hci0"\n'
+        )
+        procs: dict[str, subprocess.Popen[bytes]] = {}
+
+        def start(name: str, *args: str) -> None:
+            log = (out / f"daemon-{name}.log").open("wb")
+            cmd = [sys.executable, "-m", "scanner.cli.main", "-v", *args, "--config", str(cfg)]
+            procs[name] = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log)
+
+        def health() -> dict[str, str]:
+            db = work / "checkpoint.db"
+            if not db.exists():
+                return {}
+            with contextlib.closing(sqlite3.connect(db, timeout=5)) as conn:
+                rows = conn.execute("SELECT sensor, state FROM sensor_health").fetchall()
+            return {str(sensor): str(state) for sensor, state in rows}
+
+        try:
+            t0 = _now()
+            start("core", "core")
+            # Each daemon imports its libraries first: tens of seconds under emulation.
+            if not _wait((work / "core.sock").exists, 180, 0.5):
+                raise RuntimeError("the core daemon did not open its socket")
+            entry["core_up_s"] = round(_now() - t0, 2)
+            start("wifi", "capture", "wifi", "--record", str(out / "daemon_wifi.pcap"))
+            start("ble", "capture", "ble", "--record", str(out / "daemon_ble.jsonl"))
+
+            def both_ok() -> bool:
+                states = health()
+                return states.get("wifi") == "ok" and states.get("ble") == "ok"
+
+            entry["both_ok"] = _wait(both_ok, 180, 1.0)
+            entry["both_ok_s"] = round(_now() - t0, 2)
+            for _ in range(5):
+                scan_trigger(["2412", "2437", "2462"])
+            entry["health"] = health()
+        finally:
+            codes = {}
+            for name in ("wifi", "ble", "core"):
+                proc = procs.get(name)
+                if proc is None:
+                    continue
+                if proc.poll() is None:
+                    proc.send_signal(signal.SIGTERM)
+                try:
+                    codes[name] = proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    codes[name] = proc.wait(10)
+            entry["exit_codes"] = codes
 
 
 def main() -> int:

@@ -206,3 +206,20 @@ def test_controller_removed_and_back_recovers(evidence: Evidence) -> None:
     assert gone[-1][0] == "fault", gone
     assert entry["ok_again"], "not scanning again after the controller came back"
     assert entry["all_heard"], "adverts did not come back"
+
+
+def test_capture_daemons_feed_the_core(evidence: Evidence) -> None:
+    """``checkpoint core``, ``capture wifi`` and ``capture ble`` as systemd runs them."""
+    entry = evidence.scenario("daemons")
+    assert entry["both_ok"], entry["health"]
+    assert entry["health"]["wifi"] == entry["health"]["ble"] == "ok", entry["health"]
+    # Each stopped cleanly on SIGTERM, as systemd stops them.
+    assert entry["exit_codes"] == {"wifi": 0, "ble": 0, "core": 0}
+    sta = evidence.scenario("wifi_hopping")["sta_mac"]
+    probes = [b for b in map(dot11, read_pcap(evidence.out / "daemon_wifi.pcap")) if wanted(b)]
+    senders = {":".join(f"{x:02x}" for x in b[10:16]) for b in probes}
+    assert sta in senders, senders
+    records = evidence.records("daemon_ble.jsonl")
+    apple = {r["manufacturer_data"].get("76", "")[:4] for r in records}
+    assert {"1005", "0215"} <= apple, apple
+    assert any("0000fe2c" in uuid for r in records for uuid in r["service_data"]), records[:3]
