@@ -546,8 +546,8 @@ def ble_scenarios(out: Path, results: Results, hardware: bool) -> None:
             cls = _jsonable(classify(advert))
             if cls not in got["classes"]:
                 got["classes"].append(cls)
-            if advert.rssi not in got["rssi"]:
-                got["rssi"].append(advert.rssi)
+            if advert.rssi_dbm not in got["rssi"]:
+                got["rssi"].append(advert.rssi_dbm)
 
         def heard(since: float) -> bool:
             got = {payload_name(a) for a in sink.of("BleAdvert") if a.mono >= since}
