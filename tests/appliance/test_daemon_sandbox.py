@@ -184,8 +184,9 @@ def test_capture_daemon_feeds_the_core_from_inside_its_sandbox(workdir: Path, ra
 
 
 def test_wifi_capture_socket_opens_within_the_units_families(workdir: Path) -> None:
-    """scapy's BPF-filtered listen socket and the `ip link` step of monitor setup need no IP
-    socket: run both on the loopback interface under the Wi-Fi unit's families."""
+    """Our capture socket (scapy's interface list re-read, its BPF-filtered listen socket) and
+    the `ip link` step of monitor setup need no IP socket: run both on the loopback interface
+    under the Wi-Fi unit's families."""
     if os.geteuid() != 0:
         pytest.skip("an AF_PACKET socket needs CAP_NET_RAW")
     families = " ".join(
@@ -194,10 +195,8 @@ def test_wifi_capture_socket_opens_within_the_units_families(workdir: Path) -> N
     )  # fmt: skip
     code = (
         "import subprocess\n"
-        "from scapy.config import conf\n"
-        "import scapy.arch\n"
-        "sock = conf.L2listen(iface='lo', filter='udp')\n"
-        "sock.close()\n"
+        "from scanner.sources.wifi.live import ScapyListenSocket\n"
+        "ScapyListenSocket('lo', 'udp').close()\n"
         "subprocess.run(['ip', 'link', 'set', 'dev', 'lo', 'up'], check=True)\n"
         "print('capture socket ok')\n"
     )

@@ -15,7 +15,9 @@ from fakes.bluez import FLOOD_COMPANY, FakeBluez
 from scanner.clock import ManualClock
 from scanner.observations import BleAdvert, SensorStatus, SourceEvent
 from scanner.sources.ble.classify import classify
+from scanner.sources.ble.constants import MONITOR_MAX_PATTERNS
 from scanner.sources.ble.live import BleSource, build_source
+from scanner.sources.ble.options import DEFAULT_OR_PATTERNS
 from scanner.sources.ble.replay import read_jsonl
 
 
@@ -50,6 +52,8 @@ def wait_until(pred: Callable[[], bool], timeout: float, step: float = 0.02) -> 
 
 # The flood numbers its adverts in manufacturer data of the SIG's test company: a passive scan
 # needs a pattern for it, since the default patterns let through only what the classifier places.
+# The default or-patterns fill several advertisement monitors (the kernel's limit per monitor).
+DEFAULT_MONITORS = -(-len(DEFAULT_OR_PATTERNS) // MONITOR_MAX_PATTERNS)
 FLOOD_PASSIVE = {"or_patterns": [[0, 0xFF, FLOOD_COMPANY.to_bytes(2, "little").hex()]]}
 ACTIVE_WARNING = "transmits scan requests"
 
@@ -112,7 +116,7 @@ def test_adverts_of_each_class_reach_the_sink(
             assert "transmits scan requests" in source.message
         else:
             # nothing transmitted: an advertisement monitor, no discovery ever started
-            assert wait_until(lambda: fake_bluez.state()["monitors"] == 1, 5)
+            assert wait_until(lambda: fake_bluez.state()["monitors"] == DEFAULT_MONITORS, 5)
             assert state["discovering"] is False
             assert state["counters"].get("start_discovery", 0) == 0
             assert "(passive)" in source.message
@@ -324,7 +328,7 @@ def test_passive_leaves_a_foreign_discovery_alone_and_says_it_transmits(
     source = started({}, sink)
     try:
         assert wait_until(lambda: source.state == "ok", 10), source.message
-        assert wait_until(lambda: fake_bluez.state()["monitors"] == 1, 5)
+        assert wait_until(lambda: fake_bluez.state()["monitors"] == DEFAULT_MONITORS, 5)
         assert fake_bluez.advert("42:00:00:00:00:1A", mfr={76: bytes.fromhex("1005031c5a0b2e")})
         assert wait_until(lambda: len(sink.adverts()) == 1, 5)
     finally:
@@ -345,7 +349,7 @@ def test_passive_scanning_with_or_patterns(fake_bluez: FakeBluez) -> None:
     try:
         assert wait_until(lambda: source.state == "ok", 10), source.message
         assert "(passive)" in source.message
-        assert wait_until(lambda: fake_bluez.state()["monitors"] == 1, 5)
+        assert wait_until(lambda: fake_bluez.state()["monitors"] == DEFAULT_MONITORS, 5)
         state = fake_bluez.state()
         assert state["discovering"] is False
         assert fake_bluez.advert("42:00:00:00:00:0D", mfr={76: bytes.fromhex("1005031c5a0b2e")})
@@ -391,7 +395,7 @@ def test_without_monitors_the_default_is_a_fault_never_active_scanning(
         assert wait_until(lambda: source.state == "ok", 10), source.message
         recovery_s = time.monotonic() - back
         assert "(passive)" in source.message
-        assert wait_until(lambda: fake.state()["monitors"] == 1, 5)
+        assert wait_until(lambda: fake.state()["monitors"] == DEFAULT_MONITORS, 5)
         assert fake.advert("42:00:00:00:00:0B", mfr=iphone)
         assert wait_until(lambda: len(sink.adverts()) == 1, 5)
     finally:

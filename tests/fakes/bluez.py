@@ -48,6 +48,9 @@ BLUEZ = "org.bluez"
 ADAPTER_PATH = "/org/bluez/hci0"
 # Manufacturer id the flood uses to number its adverts (0xFFFF is the SIG's "for testing" id).
 FLOOD_COMPANY = 0xFFFF
+# Or-patterns per advertisement monitor that bluetoothd 5.66 hands the kernel intact: past 7 its
+# one-byte command length wraps and the kernel refuses the monitor.
+BLUEZ_MONITOR_MAX_PATTERNS = 7
 
 _DBUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
@@ -340,9 +343,21 @@ def _serve() -> None:
                     mon = ifaces.get("org.bluez.AdvertisementMonitor1")
                     if mon is None or mon["Type"].value != "or_patterns":
                         continue
-                    self.monitors[(client, root)] = [
-                        (int(p[0]), int(p[1]), bytes(p[2])) for p in mon["Patterns"].value
-                    ]
+                    patterns = [(int(p[0]), int(p[1]), bytes(p[2])) for p in mon["Patterns"].value]
+                    if len(patterns) > BLUEZ_MONITOR_MAX_PATTERNS:
+                        # The kernel refuses the monitor (Invalid Parameters) and bluetoothd
+                        # releases it: the client hears nothing, and gets no error either.
+                        await self.bus.call(
+                            Message(
+                                destination=client,
+                                path=path,
+                                interface="org.bluez.AdvertisementMonitor1",
+                                member="Release",
+                            )
+                        )
+                        self.counters["monitors_refused"] += 1
+                        return
+                    self.monitors[(client, root)] = patterns
                     await self.bus.call(
                         Message(
                             destination=client,

@@ -37,6 +37,12 @@ def rssi_dbm_or_none(value: int | None) -> int | None:
 DBUS_CALL_TIMEOUT_S = 5.0
 # Starting a scan is several calls in bleak (filter, start): bounded as a whole.
 SCAN_START_TIMEOUT_S = 10.0
+# Or-patterns one advertisement monitor may hold. The kernel takes 16 (its
+# HCI_MAX_ADV_MONITOR_NUM_PATTERNS), but bluetoothd up to at least 5.66 (Debian 12, Raspberry
+# Pi OS Bookworm) sizes its mgmt command in a byte: 1 + 34 bytes per pattern wraps past 7
+# patterns, the kernel answers Invalid Parameters and bluetoothd's heap is overwritten (seen
+# crashing it with "malloc(): invalid size").
+MONITOR_MAX_PATTERNS = 7
 SCAN_STOP_TIMEOUT_S = 3.0
 # How long to wait for org.bluez to get an owner before reporting bluetoothd as absent;
 # systemd restarts bluetoothd in about a second.

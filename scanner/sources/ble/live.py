@@ -41,6 +41,7 @@ from scanner.sources.base import BoundedHandoff, Sink, Source
 from scanner.sources.ble.bluez_watch import BluezWatch
 from scanner.sources.ble.constants import (
     ERROR_POLICIES,
+    MONITOR_MAX_PATTERNS,
     OWNER_WAIT_S,
     SCAN_START_TIMEOUT_S,
     SCAN_STOP_TIMEOUT_S,
@@ -266,10 +267,14 @@ class BleSource(Source):
                 self.options.sensor,
                 self._adapter_name,
             )
-        scanner = self._make_scanner()
+        scanners = self._make_scanners()
+        started: list[Any] = []
         try:
-            await asyncio.wait_for(scanner.start(), SCAN_START_TIMEOUT_S)
+            for scanner in scanners:
+                await asyncio.wait_for(scanner.start(), SCAN_START_TIMEOUT_S)
+                started.append(scanner)
         except Exception as exc:
+            await self._stop_scanners(started)
             cls = classify_error(exc)
             if cls is BleErrorClass.IN_PROGRESS and not self._passive:
                 # A discovery left by a crashed predecessor of ours: take it over.
@@ -288,16 +293,23 @@ class BleSource(Source):
         finally:
             stop_wait.cancel()
             changed_wait.cancel()
-            try:
-                await asyncio.wait_for(scanner.stop(), SCAN_STOP_TIMEOUT_S)
-            except Exception as exc:  # bluetoothd may already be gone: nothing to stop
-                _LOGGER.debug("stopping the scan: %s", error_text(exc))
+            await self._stop_scanners(started)
         if watch.changed.is_set() and not assert_stop.is_set():
             self.counters["rescans"] += 1
             _LOGGER.info("BLE: %s; restarting the scan", watch.reason)
             self.set_state("starting", f"{watch.reason}; restarting the scan")
 
-    def _make_scanner(self) -> Any:
+    async def _stop_scanners(self, scanners: list[Any]) -> None:
+        for scanner in scanners:
+            try:
+                await asyncio.wait_for(scanner.stop(), SCAN_STOP_TIMEOUT_S)
+            except Exception as exc:  # bluetoothd may already be gone: nothing to stop
+                _LOGGER.debug("stopping the scan: %s", error_text(exc))
+
+    def _make_scanners(self) -> list[Any]:
+        """One scanner, or in passive mode one per advertisement monitor of at most
+        ``MONITOR_MAX_PATTERNS`` or-patterns (a larger monitor is refused, and BlueZ then
+        releases it without an error reaching bleak: a scan that hears nothing)."""
         from bleak import BleakScanner
         from bleak.args.bluez import BlueZScannerArgs
 
@@ -305,16 +317,25 @@ class BleSource(Source):
         bluez: BlueZScannerArgs = {"filters": {"DuplicateData": opts.duplicate_data}}
         if opts.adapter:
             bluez["adapter"] = self._adapter_name
-        if self._passive:
-            from bleak.args.bluez import OrPattern
-            from bleak.assigned_numbers import AdvertisementDataType
+        if not self._passive:
+            return [BleakScanner(self._on_advert, None, "active", bluez=bluez)]
+        from bleak.args.bluez import OrPattern
+        from bleak.assigned_numbers import AdvertisementDataType
 
-            bluez["or_patterns"] = [
-                OrPattern(start, AdvertisementDataType(ad_type), content)
-                for start, ad_type, content in opts.or_patterns
-            ]
-            return BleakScanner(self._on_advert, None, "passive", bluez=bluez)
-        return BleakScanner(self._on_advert, None, "active", bluez=bluez)
+        patterns: list[OrPattern | tuple[int, AdvertisementDataType, bytes]] = [
+            OrPattern(start, AdvertisementDataType(ad_type), content)
+            for start, ad_type, content in opts.or_patterns
+        ]
+        scanners = []
+        for first in range(0, len(patterns), MONITOR_MAX_PATTERNS):
+            chunk = patterns[first : first + MONITOR_MAX_PATTERNS]
+            # bleak hands every device report of the adapter to every passive scanner on it,
+            # whichever monitor matched: only the first calls us, or each advert came N times.
+            callback = self._on_advert if first == 0 else _ignore_advert
+            scanners.append(
+                BleakScanner(callback, None, "passive", bluez={**bluez, "or_patterns": chunk})
+            )
+        return scanners
 
     @property
     def _passive(self) -> bool:
@@ -345,6 +366,10 @@ class BleSource(Source):
             if interval > 0 and since_status >= interval:
                 since_status = 0.0
                 self._handoff.put(self.status())
+
+
+def _ignore_advert(_device: Any, _adv: Any) -> None:
+    """The callback of the extra passive scanners (see ``_make_scanners``)."""
 
 
 def _quiet_dead_socket(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:

@@ -76,6 +76,10 @@ class ScapyListenSocket:
 
         if conf.L2listen is None:
             raise MonitorError(IwErrorClass.UNKNOWN, f"{iface}: scapy has no capture socket here")
+        # scapy compiles the filter for the link type of its interface list, read once at
+        # import: by now the interface may have been switched to monitor mode (or deleted and
+        # re-added), and a filter compiled for Ethernet fails on 802.11 keywords. Re-read it.
+        conf.ifaces.reload()
         try:
             self._sock = conf.L2listen(iface=iface, filter=bpf)
         except OSError:
@@ -239,6 +243,9 @@ class WifiSource(Source):
     def _open_capture(self) -> None:
         opts = self.wifi_options
         iface = opts.interface
+        # A hopper error left from an attempt that had already failed otherwise (the socket
+        # saw the interface go first) must not end this new, healthy capture.
+        self._pending_error = None
         if opts.setup_monitor:
             self._setup(iface)
         self.linktype = self._linktype_of(iface)
@@ -274,7 +281,18 @@ class WifiSource(Source):
             if pending is not None:
                 self._pending_error = None
                 raise pending
-            got = sock.recv_frame()
+            try:
+                got = sock.recv_frame()
+            except OSError:
+                if self.stopping:
+                    return  # our own stop closed the socket: not a fault
+                pending = self._pending_error
+                if pending is not None:
+                    # The hopper closed the socket to wake us: its error is the real one,
+                    # not the EBADF the closed socket raised.
+                    self._pending_error = None
+                    raise pending from None
+                raise
             if got is None:
                 continue
             data, kernel_ts = got
