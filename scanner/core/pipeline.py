@@ -21,7 +21,7 @@ from typing import Any
 from scanner.clock import SYSTEM_CLOCK, Clock
 from scanner.core import presence as zone
 from scanner.core.alerting import Alerting
-from scanner.core.allowlist import Allowlist
+from scanner.core.allowlist import Accounting, Allowlist, Entry
 from scanner.core.ambient import AmbientBaseline
 from scanner.core.detectors import DetectorBank, DetectorInput, Finding, build_registry
 from scanner.core.devices import Device, DeviceTable
@@ -103,6 +103,10 @@ class Core:
         self.alerting = Alerting(self.options, self._out.append, self._identifiers_of)
         self.ambient = AmbientBaseline(self.options)
         self.allowlist = Allowlist(self.options.allowlist)
+        self.accounting = Accounting()
+        self._allow_entry: dict[str, Entry] = {}  # allowlisted device id -> its entry
+        # When an entry next expires; -inf checks at the first tick (config entries may expire).
+        self._allow_expiry: float | None = float("-inf")
         self.sensors: dict[str, SensorStatus] = {}
         # Tracker ids are counters; over a store they carry this run's number, so a restarted
         # core never reuses an id already naming another device in the ``devices`` table.
@@ -274,6 +278,8 @@ class Core:
         th = self.zone.thresholds(burst.sensor, "sdr")
         pres = self._presence.setdefault(key, Presence())
         zone.update(pres, burst.mono, level, th, self._params["sdr"])
+        if self._uplink_accounted(key, pres, burst.mono, burst.ts):
+            return
         self._after_presence(key, "sdr", pres, None, _short_band(band), burst.mono, burst.ts)
 
     def _observe_level(
@@ -322,6 +328,8 @@ class Core:
             if device.in_zone != inside:
                 device.in_zone = inside
                 device.dirty = True
+        if device is not None and self._accounted(key, radio, device, mono):
+            return
         ambient = device is not None and self.ambient.suppresses(key, pres.level)
         if ambient and device is not None and not device.ambient:
             device.ambient = True
@@ -407,25 +415,65 @@ class Core:
         # Still inside as the next minute starts: inside during it too.
         self._inside_minute = {k for k in self._inside_minute if k in self._in_zone}
 
-    # -- allowlist ---------------------------------------------------------------------------
+    # -- allowlist (scanner.core.allowlist: identities, then accounting) -----------------------
     def _check_allowlist(self, device: Device) -> None:
-        label = self.allowlist.match_device(device)
+        entry = self.allowlist.entry_for(device, device.last_ts)
+        label = entry.label if entry is not None else None
+        if entry is None:
+            self._allow_entry.pop(device.id, None)
+        else:
+            self._allow_entry[device.id] = entry
         if label != device.allowlisted:
             device.allowlisted = label
             device.dirty = True
             if label is not None:
                 self.counters["allowlisted_devices"] += 1
                 self.fusion.drop_identity(device.id)
+        self._account(device, device.last_mono)
+
+    def _account(self, device: Device, mono: float) -> None:
+        """Tell the accounting where an allowlisted device or an unnamed Wi-Fi device is."""
+        if device.allowlisted is not None or device.id in self.accounting.present:
+            entry = self._allow_entry.get(device.id)
+            fps = self.allowlist.fingerprints_of(entry.label) if entry is not None else ()
+            self.accounting.allowlisted(device, entry, fps)
+        if device.allowlisted is None and device.radio == "wifi" and device.fingerprints:
+            self.accounting.cluster(device, mono)
+
+    def _accounted(self, key: str, radio: str, device: Device, mono: float) -> bool:
+        """True when an unnamed probing cluster is one an allowlisted phone present accounts
+        for: it is kept out of fusion (the phones present beyond those still alarm)."""
+        self._account(device, mono)
+        if radio != "wifi" or device.allowlisted is not None:
+            return False
+        if self.accounting.explains(device) is None:
+            return False
+        self.counters["accounted_clusters"] += 1
+        self.fusion.drop_device(key)
+        return True
+
+    def _uplink_accounted(self, key: str, pres: Presence, mono: float, ts: float) -> bool:
+        """True when this band's uplink energy is within what allowlisted phones present can
+        send (one band each): it is kept out of fusion; energy beyond that still alarms."""
+        if not self.accounting.band(key, pres.in_zone, mono):
+            return False
+        self.counters["uplink_accounted"] += 1
+        self._in_zone.add(key)  # the tick still ends it when it falls silent
+        self.fusion.energy_out(key)
+        self._sync_alerts(ts, mono)
+        return True
 
     def _recheck_allowlist(self) -> None:
-        # Entries changed: every device is checked against them again.
+        # Entries changed (or one expired): every device is checked against them again.
         had_handsets = bool(self.fusion.active)
         for device in self.devices:
             self._check_allowlist(device)
         mono = self._last_mono
+        self._allow_expiry = None
         if mono is None:
             return  # before the first record: nothing is open on this run's timeline yet
         ts = self._ts(mono)
+        self._allow_expiry = self.allowlist.next_expiry(ts)
         if had_handsets:
             # An alert whose every handset is now authorised closes as such at once.
             self.alerting.resolve_emptied(self.fusion, ts, mono, "allowlisted")
@@ -453,6 +501,8 @@ class Core:
         if self._last_mono is None or mono > self._last_mono:
             self._last_mono = mono
         ts = self._ts(mono)
+        if self._allow_expiry is not None and ts >= self._allow_expiry:
+            self._recheck_allowlist()  # an entry expired: it stops exempting now
         self._roll_minute(ts)
         for key in list(self._in_zone):
             pres = self._presence[key]
@@ -466,7 +516,9 @@ class Core:
                 if device is not None:
                     device.in_zone = False
                     device.dirty = True
+                    self._account(device, mono)
                 if radio == "sdr":
+                    self.accounting.forget_band(key)
                     self.fusion.energy_out(key)
                 else:
                     self.fusion.device_out(key, mono)
