@@ -25,6 +25,7 @@ many bands as there are allowlisted phones in the zone is theirs, and any beyond
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Iterable, Mapping
@@ -32,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from scanner.core.devices import Device
+from scanner.observations import BleAdvert, WifiFrame
 from scanner.sources.ble import irk as irk_mod
 
 _LOGGER = logging.getLogger(__name__)
@@ -39,6 +41,8 @@ _LOGGER = logging.getLogger(__name__)
 IDENTITY_KINDS = ("mac", "ble_identity", "ble_irk")
 FINGERPRINT = "fingerprint"
 MATCH_KINDS = (*IDENTITY_KINDS, FINGERPRINT)
+# The setting the core publishes the configuration's entries under (the API shows them read-only).
+CONFIG_SETTING = "allowlist_config"
 # Resolved (or not) RPAs are remembered: one AES block per key per new address, not per advert.
 _RESOLVED_CACHE = 4096
 
@@ -54,6 +58,26 @@ def _float_or_none(raw: Any) -> float | None:
         return float(raw)
     except (TypeError, ValueError):
         return None
+
+
+# Frames a station sends only to the access point it is associated with: the MAC in them is the
+# one it keeps for that network (iOS and Android keep one per network), not a probe's rotating one.
+_ASSOCIATED = frozenset({"data", "qos_data", "null", "qos_null", "pspoll"})
+
+
+def stable_mac(frame: WifiFrame) -> bool:
+    """Whether this frame's MAC names one device: a global (vendor-assigned) MAC, or the MAC
+    it uses in the data and null frames of its association."""
+    return not frame.random_mac or frame.subtype in _ASSOCIATED
+
+
+def stable_ble_address(advert: BleAdvert) -> bool:
+    """Whether this advertiser address names one device: public, or random static (top two
+    bits 0b11, fixed until the device's power cycle at the least)."""
+    if advert.address_type == "public":
+        return True
+    raw = irk_mod.address_bytes(advert.address)
+    return raw is not None and raw[0] >> 6 == 0b11
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +121,17 @@ def entry_of(raw: Mapping[str, Any], source: str) -> Entry | None:
     )
 
 
+def named_id(entry: Entry) -> str:
+    """The device id of the transmitters an entry names.
+
+    A transmitter an entry names is a device of its own: a radio tracker joins addresses by
+    what phones of one model share, and an exemption must never reach a transmitter the entry
+    does not name. Hashed: an IRK is a secret and device ids are shown and stored.
+    """
+    digest = hashlib.sha256(f"{entry.match}:{entry.value}".encode()).hexdigest()[:12]
+    return f"allowlisted-{digest}"
+
+
 class Allowlist:
     """The entries in force; answers which entry, if any, names a device."""
 
@@ -111,6 +146,7 @@ class Allowlist:
         self._by_value: dict[tuple[str, str], Entry] = {}
         self._irks: dict[bytes, Entry] = {}
         self._resolved: dict[str, bytes | None] = {}
+        self._named_ids: dict[str, Entry] = {}
         self._rebuild()
 
     def _parse(self, raw: Iterable[Mapping[str, Any]], source: str) -> list[Entry]:
@@ -137,6 +173,7 @@ class Allowlist:
         self._by_value = by_value
         self._irks = irks
         self._resolved = {}
+        self._named_ids = {named_id(e): e for e in self.entries() if e.active}
 
     def entries(self) -> list[Entry]:
         """Every entry, the config's first (read-only) then the supervisor's."""
@@ -148,6 +185,19 @@ class Allowlist:
         return frozenset(
             e.fingerprint for e in self.entries() if e.label == label and e.fingerprint
         )
+
+    def config_view(self) -> list[dict[str, Any]]:
+        """The configuration's entries, as the page and the report show them."""
+        return [
+            {
+                "match": e.match,
+                "value": e.value,
+                "label": e.label,
+                "expires_ts": e.expires_ts,
+                "fingerprint": e.fingerprint,
+            }
+            for e in self._config
+        ]
 
     def inactive(self) -> list[Entry]:
         """Entries that exempt nothing (by fingerprint): flagged for the supervisor."""
@@ -202,6 +252,34 @@ class Allowlist:
             entry = self._entry(kind, value, now)
         return entry.label if entry is not None else None
 
+    def named(self, kind: str, value: str, now_ts: float) -> Entry | None:
+        """The entry in force naming this one transmitter (``kind`` "mac": a Wi-Fi MAC;
+        "ble": an advertiser address, exactly or through an IRK), or None."""
+        if kind == "mac":
+            return self._entry("mac", value, now_ts)
+        return self._entry("ble_identity", value, now_ts) or self._irk_entry(value, now_ts)
+
+    def entry_of_id(self, device_id: str, now_ts: float) -> Entry | None:
+        """The entry in force behind a device id ``named_id`` made, or None."""
+        entry = self._named_ids.get(device_id.split(":", 1)[-1])
+        return entry if entry is not None and entry.in_force(now_ts) else None
+
+    def names_all(self, device: Device, now_ts: float) -> Entry | None:
+        """The entry naming every transmitter of a device a tracker made, or None.
+
+        A device whose transmitters entries all name (the phone of an alert, allowlisted while
+        it is in the zone) is exempt as it is; one with a single unnamed transmitter is not (a
+        tracker may have joined a stranger's phone of the same model to it).
+        """
+        found: Entry | None = None
+        for kind, values in (("mac", device.macs), ("ble", device.ble)):
+            for value in values:
+                entry = self.named(kind, value, now_ts)
+                if entry is None:
+                    return None
+                found = found or entry
+        return found
+
     def entry_for(self, device: Device, now_ts: float | None = None) -> Entry | None:
         """The first entry in force naming this device by one of its identities, or None."""
         now = self._wall() if now_ts is None else now_ts
@@ -231,30 +309,55 @@ class Accounting:
     on a call transmits on one uplink band at a time, so it accounts for at most one band.
     """
 
-    def __init__(self) -> None:
-        self.present: dict[str, tuple[Entry, frozenset[str]]] = {}
+    def __init__(self, hold_s: float = 10.0) -> None:
+        # A phone stays present this long after its last transmitter left the zone: the gap
+        # while a rotated address builds up its own presence (fusion's ``leave_hold_s``).
+        self.hold_s = hold_s
+        # device id -> its entry, the fingerprints it probes with, when it left (None: inside)
+        self.present: dict[str, tuple[Entry, frozenset[str], float | None]] = {}
         self.clusters: dict[str, dict[str, float]] = {}  # fingerprint -> device id -> entered
         self.bands: dict[str, float] = {}  # energy key -> when it was first heard in the zone
 
     # -- allowlisted devices ---------------------------------------------------------------
     def allowlisted(
-        self, device: Device, entry: Entry | None, fingerprints: Iterable[str] = ()
+        self,
+        device: Device,
+        entry: Entry | None,
+        fingerprints: Iterable[str] = (),
+        mono: float | None = None,
     ) -> None:
         """An allowlisted device's zone state changed (or it stopped being allowlisted);
         ``fingerprints``: what its phone probes with, from all of the phone's entries."""
-        if entry is not None and device.in_zone:
-            fps = {f for f in (entry.fingerprint, *fingerprints, *device.fingerprints) if f}
-            self.present[device.id] = (entry, frozenset(_norm(f) for f in fps))
-        else:
+        if entry is None:
             self.present.pop(device.id, None)
+            return
+        fps = frozenset(
+            _norm(f) for f in (entry.fingerprint, *fingerprints, *device.fingerprints) if f
+        )
+        if device.in_zone:
+            self.present[device.id] = (entry, fps, None)
+        elif device.id in self.present:
+            _, _, left = self.present[device.id]
+            now = device.last_mono if mono is None else mono
+            self.present[device.id] = (entry, fps, left if left is not None else now)
 
-    def phones_present(self) -> int:
+    def _here(self, mono: float) -> list[tuple[Entry, frozenset[str]]]:
+        gone = [
+            d
+            for d, (_, _, left) in self.present.items()
+            if left is not None and mono - left > self.hold_s
+        ]
+        for d in gone:
+            del self.present[d]
+        return [(entry, fps) for entry, fps, _ in self.present.values()]
+
+    def phones_present(self, mono: float) -> int:
         """Allowlisted phones in the zone: one per entry label (a phone's Wi-Fi and BLE
         identities, both allowlisted under one label, are one phone)."""
-        return len({entry.label for entry, _ in self.present.values()})
+        return len({entry.label for entry, _ in self._here(mono)})
 
-    def _k(self, fingerprint: str) -> int:
-        return len({entry.label for entry, fps in self.present.values() if fingerprint in fps})
+    def _labels(self, fingerprint: str, mono: float) -> list[str]:
+        return sorted({entry.label for entry, fps in self._here(mono) if fingerprint in fps})
 
     # -- probing clusters ------------------------------------------------------------------
     def cluster(self, device: Device, mono: float) -> None:
@@ -268,20 +371,19 @@ class Accounting:
                 if not members:
                     del self.clusters[_norm(fp)]
 
-    def explains(self, device: Device) -> str | None:
+    def explains(self, device: Device, mono: float) -> str | None:
         """The label of the allowlisted phone this unnamed device is accounted to, or None.
 
         The earliest-entered clusters of a fingerprint go to the phones present: the guards
         were in the booth first; whoever walks in with the same model is one too many.
         """
         for fp in device.fingerprints:
-            k = self._k(_norm(fp))
-            if k == 0:
+            labels = self._labels(_norm(fp), mono)
+            if not labels:
                 continue
             members = self.clusters.get(_norm(fp), {})
-            order = sorted(members, key=lambda d: (members[d], d))
-            if device.id in order[:k]:
-                labels = sorted({e.label for e, fps in self.present.values() if _norm(fp) in fps})
+            order = sorted(members, key=lambda d: (members[d], d))[: len(labels)]
+            if device.id in order:
                 return labels[order.index(device.id)]
         return None
 
@@ -292,7 +394,7 @@ class Accounting:
             self.bands.pop(key, None)
             return False
         self.bands.setdefault(key, mono)
-        k = self.phones_present()
+        k = self.phones_present(mono)
         order = sorted(self.bands, key=lambda b: (self.bands[b], b))
         return key in order[:k]
 

@@ -21,7 +21,15 @@ from typing import Any
 from scanner.clock import SYSTEM_CLOCK, Clock
 from scanner.core import presence as zone
 from scanner.core.alerting import Alerting
-from scanner.core.allowlist import Accounting, Allowlist, Entry
+from scanner.core.allowlist import (
+    CONFIG_SETTING,
+    Accounting,
+    Allowlist,
+    Entry,
+    named_id,
+    stable_ble_address,
+    stable_mac,
+)
 from scanner.core.ambient import AmbientBaseline
 from scanner.core.detectors import DetectorBank, DetectorInput, Finding, build_registry
 from scanner.core.devices import Device, DeviceTable
@@ -103,10 +111,11 @@ class Core:
         self.alerting = Alerting(self.options, self._out.append, self._identifiers_of)
         self.ambient = AmbientBaseline(self.options)
         self.allowlist = Allowlist(self.options.allowlist)
-        self.accounting = Accounting()
+        self.accounting = Accounting(self.options.leave_hold_s)
         self._allow_entry: dict[str, Entry] = {}  # allowlisted device id -> its entry
         # When an entry next expires; -inf checks at the first tick (config entries may expire).
         self._allow_expiry: float | None = float("-inf")
+        self._allow_published = False
         self.sensors: dict[str, SensorStatus] = {}
         # Tracker ids are counters; over a store they carry this run's number, so a restarted
         # core never reuses an id already naming another device in the ``devices`` table.
@@ -193,12 +202,17 @@ class Core:
             _LOGGER.exception("Wi-Fi tracker failed on a frame")
             self.counters["tracker_errors"] += 1
             return
+        named = self.allowlist.named("mac", frame.mac, frame.ts)
+        if named is not None:
+            raw_id = named_id(named)  # never joined to what the tracker joined it with
         key = _key("wifi", raw_id)
         device = self.devices.touch(key, "wifi", frame.ts, frame.mono)
         new_mac = frame.mac not in device.macs
         device.note(frame.ts, frame.mono, frame.rssi_dbm)
         if new_mac:
             device.add_identifier(device.macs, frame.mac)
+        if stable_mac(frame) and frame.mac not in device.stable_macs:
+            device.add_identifier(device.stable_macs, frame.mac)
         if frame.fingerprint and frame.fingerprint not in device.fingerprints:
             device.add_identifier(device.fingerprints, frame.fingerprint)
             new_mac = True
@@ -236,6 +250,9 @@ class Core:
             _LOGGER.exception("BLE classification or tracking failed on an advertisement")
             self.counters["tracker_errors"] += 1
             return
+        named = self.allowlist.named("ble", advert.address, advert.ts)
+        if named is not None:
+            raw_id = named_id(named)
         key = _key("ble", raw_id)
         device = self.devices.touch(key, "ble", advert.ts, advert.mono)
         device.note(advert.ts, advert.mono, advert.rssi_dbm)
@@ -244,6 +261,8 @@ class Core:
         address = advert.address.lower()
         if address not in device.ble:
             device.add_identifier(device.ble, address)
+            if stable_ble_address(advert):
+                device.add_identifier(device.stable_ble, address)
             self._check_allowlist(device)
         if self._sightings is not None:
             self._sightings.add(key, "ble", advert.sensor, address, advert.ts, advert.rssi_dbm)
@@ -417,7 +436,8 @@ class Core:
 
     # -- allowlist (scanner.core.allowlist: identities, then accounting) -----------------------
     def _check_allowlist(self, device: Device) -> None:
-        entry = self.allowlist.entry_for(device, device.last_ts)
+        now = device.last_ts
+        entry = self.allowlist.entry_of_id(device.id, now) or self.allowlist.names_all(device, now)
         label = entry.label if entry is not None else None
         if entry is None:
             self._allow_entry.pop(device.id, None)
@@ -436,7 +456,7 @@ class Core:
         if device.allowlisted is not None or device.id in self.accounting.present:
             entry = self._allow_entry.get(device.id)
             fps = self.allowlist.fingerprints_of(entry.label) if entry is not None else ()
-            self.accounting.allowlisted(device, entry, fps)
+            self.accounting.allowlisted(device, entry, fps, mono)
         if device.allowlisted is None and device.radio == "wifi" and device.fingerprints:
             self.accounting.cluster(device, mono)
 
@@ -446,7 +466,7 @@ class Core:
         self._account(device, mono)
         if radio != "wifi" or device.allowlisted is not None:
             return False
-        if self.accounting.explains(device) is None:
+        if self.accounting.explains(device, mono) is None:
             return False
         self.counters["accounted_clusters"] += 1
         self.fusion.drop_device(key)
@@ -474,6 +494,10 @@ class Core:
             return  # before the first record: nothing is open on this run's timeline yet
         ts = self._ts(mono)
         self._allow_expiry = self.allowlist.next_expiry(ts)
+        if not self._allow_published:
+            # The configuration's entries, for the page and the report to show as read-only.
+            self._allow_published = True
+            self._out.append(SettingChanged(CONFIG_SETTING, self.allowlist.config_view()))
         if had_handsets:
             # An alert whose every handset is now authorised closes as such at once.
             self.alerting.resolve_emptied(self.fusion, ts, mono, "allowlisted")

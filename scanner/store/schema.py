@@ -168,4 +168,14 @@ MIGRATIONS: tuple[str, ...] = (
         created_ts  REAL NOT NULL
     );
     """,
+    # 2: allowlist entries name one device. A fingerprint is shared by every phone of one model
+    # and OS version: entries by fingerprint are kept, flagged and inactive, for the supervisor
+    # to replace with the device's own identities. Entries may expire; an identity entry may
+    # carry the fingerprint its phone probes with (for accounting, never matching).
+    """
+    ALTER TABLE allowlist ADD COLUMN expires_ts REAL;
+    ALTER TABLE allowlist ADD COLUMN fingerprint TEXT NOT NULL DEFAULT '';
+    ALTER TABLE allowlist ADD COLUMN flag TEXT NOT NULL DEFAULT '';
+    UPDATE allowlist SET flag = 'fingerprint-not-identity' WHERE match = 'fingerprint';
+    """,
 )
