@@ -43,6 +43,9 @@ FINGERPRINT = "fingerprint"
 MATCH_KINDS = (*IDENTITY_KINDS, FINGERPRINT)
 # The setting the core publishes the configuration's entries under (the API shows them read-only).
 CONFIG_SETTING = "allowlist_config"
+# A probing transmitter stays counted in the zone this long after it was last there: a phone
+# with its screen off probes every 15 s to 3 minutes, and between bursts it is still there.
+CLUSTER_HOLD_S = 180.0
 # Resolved (or not) RPAs are remembered: one AES block per key per new address, not per advert.
 _RESOLVED_CACHE = 4096
 
@@ -154,7 +157,7 @@ class Allowlist:
         for item in raw:
             entry = entry_of(item, source)
             if entry is None:
-                _LOGGER.warning("allowlist: unusable entry %r dropped", dict(item))
+                _LOGGER.warning("allowlist: unusable %s entry dropped", item.get("match", "?"))
                 self.dropped = getattr(self, "dropped", 0) + 1
                 continue
             out.append(entry)
@@ -315,7 +318,8 @@ class Accounting:
         self.hold_s = hold_s
         # device id -> its entry, the fingerprints it probes with, when it left (None: inside)
         self.present: dict[str, tuple[Entry, frozenset[str], float | None]] = {}
-        self.clusters: dict[str, dict[str, float]] = {}  # fingerprint -> device id -> entered
+        self.clusters: dict[str, dict[str, float]] = {}  # fingerprint -> key -> entered
+        self._last: dict[tuple[str, str], tuple[float, float]] = {}  # -> (entered, last in)
         self.bands: dict[str, float] = {}  # energy key -> when it was first heard in the zone
 
     # -- allowlisted devices ---------------------------------------------------------------
@@ -360,31 +364,53 @@ class Accounting:
         return sorted({entry.label for entry, fps in self._here(mono) if fingerprint in fps})
 
     # -- probing clusters ------------------------------------------------------------------
-    def cluster(self, device: Device, mono: float) -> None:
-        """An unnamed Wi-Fi device's zone state changed."""
-        for fp in device.fingerprints:
-            members = self.clusters.setdefault(_norm(fp), {})
-            if device.in_zone:
-                members.setdefault(device.id, mono)
-            else:
-                members.pop(device.id, None)
-                if not members:
-                    del self.clusters[_norm(fp)]
+    def cluster(self, key: str, fingerprints: Iterable[str], in_zone: bool, mono: float) -> None:
+        """An unnamed probing transmitter (``wifi:MAC``) was heard, in the zone or not.
 
-    def explains(self, device: Device, mono: float) -> str | None:
-        """The label of the allowlisted phone this unnamed device is accounted to, or None.
-
-        The earliest-entered clusters of a fingerprint go to the phones present: the guards
-        were in the booth first; whoever walks in with the same model is one too many.
+        Counted per transmitter, not per tracker device: a tracker may join phones of one
+        model into one device, which would hide the stranger among the guards' phones. A
+        transmitter stays a member until ``CLUSTER_HOLD_S`` after it was last in the zone.
         """
-        for fp in device.fingerprints:
-            labels = self._labels(_norm(fp), mono)
+        for fp in {_norm(f) for f in fingerprints if f}:
+            members = self.clusters.setdefault(fp, {})
+            if in_zone:
+                entered, _ = self._last.get((fp, key), (mono, mono))
+                members[key] = entered
+                self._last[(fp, key)] = (entered, mono)
+
+    def _expire(self, mono: float) -> None:
+        for (fp, key), (_, last) in list(self._last.items()):
+            if mono - last > CLUSTER_HOLD_S:
+                del self._last[(fp, key)]
+                members = self.clusters.get(fp, {})
+                members.pop(key, None)
+                if not members:
+                    self.clusters.pop(fp, None)
+
+    def forget_cluster(self, key: str) -> None:
+        """The transmitter's state is gone (pruned): it is no longer counted."""
+        for fp, k in [fk for fk in self._last if fk[1] == key]:
+            del self._last[(fp, k)]
+            members = self.clusters.get(fp, {})
+            members.pop(key, None)
+            if not members:
+                self.clusters.pop(fp, None)
+
+    def explains(self, key: str, fingerprints: Iterable[str], mono: float) -> str | None:
+        """The label of the allowlisted phone this unnamed transmitter is accounted to, or None.
+
+        The earliest-entered transmitters of a fingerprint go to the phones present: the
+        guards were in the booth first; whoever walks in with the same model is one too many.
+        """
+        for fp in sorted({_norm(f) for f in fingerprints if f}):
+            labels = self._labels(fp, mono)
             if not labels:
                 continue
-            members = self.clusters.get(_norm(fp), {})
+            self._expire(mono)
+            members = self.clusters.get(fp, {})
             order = sorted(members, key=lambda d: (members[d], d))[: len(labels)]
-            if device.id in order:
-                return labels[order.index(device.id)]
+            if key in order:
+                return labels[order.index(key)]
         return None
 
     # -- uplink energy ---------------------------------------------------------------------

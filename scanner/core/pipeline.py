@@ -347,7 +347,7 @@ class Core:
             if device.in_zone != inside:
                 device.in_zone = inside
                 device.dirty = True
-        if device is not None and self._accounted(key, radio, device, mono):
+        if device is not None and self._accounted(key, radio, pres, device, mono):
             return
         ambient = device is not None and self.ambient.suppresses(key, pres.level)
         if ambient and device is not None and not device.ambient:
@@ -452,21 +452,20 @@ class Core:
         self._account(device, device.last_mono)
 
     def _account(self, device: Device, mono: float) -> None:
-        """Tell the accounting where an allowlisted device or an unnamed Wi-Fi device is."""
+        """Tell the accounting where an allowlisted device is."""
         if device.allowlisted is not None or device.id in self.accounting.present:
             entry = self._allow_entry.get(device.id)
             fps = self.allowlist.fingerprints_of(entry.label) if entry is not None else ()
             self.accounting.allowlisted(device, entry, fps, mono)
-        if device.allowlisted is None and device.radio == "wifi" and device.fingerprints:
-            self.accounting.cluster(device, mono)
 
-    def _accounted(self, key: str, radio: str, device: Device, mono: float) -> bool:
-        """True when an unnamed probing cluster is one an allowlisted phone present accounts
-        for: it is kept out of fusion (the phones present beyond those still alarm)."""
+    def _accounted(self, key: str, radio: str, pres: Presence, device: Device, mono: float) -> bool:
+        """True when an unnamed probing transmitter is one an allowlisted phone present
+        accounts for: it is kept out of fusion (the ones beyond those still alarm)."""
         self._account(device, mono)
-        if radio != "wifi" or device.allowlisted is not None:
+        if radio != "wifi" or device.allowlisted is not None or not device.fingerprints:
             return False
-        if self.accounting.explains(device, mono) is None:
+        self.accounting.cluster(key, device.fingerprints, pres.in_zone, mono)
+        if self.accounting.explains(key, device.fingerprints, mono) is None:
             return False
         self.counters["accounted_clusters"] += 1
         self.fusion.drop_device(key)
@@ -584,6 +583,7 @@ class Core:
         ]
         for key in gone:
             del self._presence[key]
+            self.accounting.forget_cluster(key)
         self.counters["pruned_transmitters"] += len(gone)
         self.counters["pruned_ambient_candidates"] += self.ambient.prune(mono)
         presence, ambient = self._presence, self.ambient

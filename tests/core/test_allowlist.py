@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import pytest
 
@@ -253,14 +252,17 @@ def test_accounting_gives_each_present_phone_one_cluster_of_its_fingerprint() ->
     guard = Device("wifi:g", "wifi", START, 0.0, START, 0.0, macs=["3a:00:00:00:01:01"])
     guard.in_zone = True
     acc.allowlisted(guard, allow.entry_for(guard, START))
-    clusters: list[Any] = []
-    for n in range(3):
-        d = Device(f"wifi:c{n}", "wifi", START, n, START, n, fingerprints=["fp"])
-        d.in_zone = True
-        acc.cluster(d, float(n))
-        clusters.append(d)
-    assert [acc.explains(d, 5.0) is not None for d in clusters] == [True, False, False]
+    keys = [f"wifi:06:00:00:00:00:0{n}" for n in range(3)]
+    for n, key in enumerate(keys):
+        acc.cluster(key, ["fp"], True, float(n))
+    assert [acc.explains(k, ["fp"], 5.0) is not None for k in keys] == [True, False, False]
     guard.in_zone = False
     acc.allowlisted(guard, allow.entry_for(guard, START), mono=10.0)
-    assert acc.explains(clusters[0], 15.0) is not None  # a moment out: a rotation, perhaps
-    assert [acc.explains(d, 25.0) for d in clusters] == [None, None, None]
+    assert acc.explains(keys[0], ["fp"], 15.0) is not None  # a moment out: a rotation, perhaps
+    assert [acc.explains(k, ["fp"], 25.0) for k in keys] == [None, None, None]
+    # A transmitter silent between probe bursts keeps its place; one gone for minutes does not.
+    guard.in_zone = True
+    acc.allowlisted(guard, allow.entry_for(guard, START), mono=30.0)
+    acc.cluster(keys[1], ["fp"], True, 100.0)
+    assert acc.explains(keys[0], ["fp"], 150.0) is not None
+    assert acc.explains(keys[1], ["fp"], 190.0) is not None  # keys[0] last in at 0.0
