@@ -30,11 +30,13 @@ class OverallStatus(StrEnum):
     FAULT = "fault"
 
 
-MatchKind = Literal["mac", "fingerprint", "ble_identity"]
+# "fingerprint" parses so that the refusal can say why; it names no device and is never added.
+MatchKind = Literal["mac", "ble_identity", "ble_irk", "fingerprint"]
 
 _MAC_RE = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
 _HEX_RE = re.compile(r"^[0-9a-fA-F]{8,128}$")
 _BLE_RE = re.compile(r"^[\w:.-]{1,64}$")
+_IRK_RE = re.compile(r"^(0x)?[0-9a-fA-F]{32}$")
 
 
 class _In(BaseModel):
@@ -132,6 +134,12 @@ class Identifiers(BaseModel):
     macs: list[str] = []
     fingerprints: list[str] = []
     ble: list[str] = []
+    stable_macs: list[str] = Field(
+        default=[], description="MACs that name this device alone (global, or associated)"
+    )
+    stable_ble: list[str] = Field(
+        default=[], description="BLE addresses that name this device alone (public, static)"
+    )
 
 
 class DeviceOut(BaseModel):
@@ -223,15 +231,28 @@ class AllowlistEntryIn(_In):
     match: MatchKind
     value: str = Field(min_length=1, max_length=128)
     label: str = Field(default="", max_length=100)
+    expires_ts: float | None = Field(
+        default=None, ge=0, le=1e11, description="when it stops exempting (none: never)"
+    )
+    fingerprint: str = Field(
+        default="",
+        max_length=128,
+        description="the IE fingerprint this device probes with while it randomises its MAC: "
+        "lets the phone account for one probing cluster of its model, never a match",
+    )
 
     @model_validator(mode="after")
     def _value_shape(self) -> AllowlistEntryIn:
         check_identifier(self.match, self.value)
+        if self.fingerprint and not _HEX_RE.match(self.fingerprint.strip()):
+            raise ValueError(f"{self.fingerprint!r} is not a fingerprint (hex)")
         return self
 
 
 def check_identifier(match: str, value: str) -> None:
-    pattern = {"mac": _MAC_RE, "fingerprint": _HEX_RE, "ble_identity": _BLE_RE}[match]
+    pattern = {"mac": _MAC_RE, "fingerprint": _HEX_RE, "ble_identity": _BLE_RE, "ble_irk": _IRK_RE}[
+        match
+    ]
     if not pattern.match(value.strip()):
         raise ValueError(f"{value!r} is not a valid {match}")
 
@@ -243,11 +264,23 @@ class AllowlistEntryOut(BaseModel):
     label: str
     added_by: str
     added_ts: float
+    expires_ts: float | None = None
+    fingerprint: str = ""
+    source: Literal["store", "config"] = Field(
+        default="store", description="config entries are the site's configuration: read-only"
+    )
+    flag: str = Field(
+        default="", description="why it exempts nothing ('fingerprint-not-identity'), else ''"
+    )
+    in_force: bool = Field(default=True, description="exempts now: not flagged, not expired")
 
 
 class AllowlistOut(BaseModel):
     version: int
-    entries: list[AllowlistEntryOut]
+    entries: list[AllowlistEntryOut] = Field(description="the supervisor's entries (editable)")
+    config: list[AllowlistEntryOut] = Field(
+        default_factory=list, description="the site configuration's entries (read-only)"
+    )
 
 
 class AllowlistReplace(_In):
@@ -262,6 +295,12 @@ class AllowlistAdd(_In):
     alert_id: str | None = Field(default=None, min_length=1, max_length=128)
     label: str = Field(
         default="", max_length=100, description="label for entries made from a device"
+    )
+    expires_ts: float | None = Field(
+        default=None, ge=0, le=1e11, description="for entries made from a device or an alert"
+    )
+    dry_run: bool = Field(
+        default=False, description="answer with what would be added, and add nothing"
     )
 
     @model_validator(mode="after")

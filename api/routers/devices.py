@@ -16,6 +16,8 @@ router = APIRouter(prefix="/api/v1/devices", tags=["devices"])
 
 # identifiers JSON key -> allowlist match kind
 IDENTIFIER_KINDS = {"macs": "mac", "fingerprints": "fingerprint", "ble": "ble_identity"}
+# The identities among them that name this device alone: what an alarm can add to the allowlist.
+STABLE_KINDS = {"stable_macs": "mac", "stable_ble": "ble_identity"}
 
 
 def device_identifiers(data: Any) -> Identifiers:
@@ -23,14 +25,15 @@ def device_identifiers(data: Any) -> Identifiers:
     if not isinstance(data, dict):
         data = {}
     clean: dict[str, list[str]] = {}
-    for key in IDENTIFIER_KINDS:
+    for key in (*IDENTIFIER_KINDS, *STABLE_KINDS):
         values = data.get(key, [])
         clean[key] = [str(v) for v in values] if isinstance(values, list) else []
     return Identifiers(**clean)
 
 
 def allowlisted_values(store: Store) -> set[tuple[str, str]]:
-    return {(e.match, e.value.lower()) for e in list_entries(store)}
+    """The (kind, value) of the entries that can exempt (never a flagged fingerprint)."""
+    return {(e.match, e.value.lower()) for e in list_entries(store) if not e.flag}
 
 
 def device_out(row: dict[str, Any], allowed: set[tuple[str, str]]) -> DeviceOut:

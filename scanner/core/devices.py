@@ -40,6 +40,10 @@ class Device:
     macs: list[str] = field(default_factory=list)
     fingerprints: list[str] = field(default_factory=list)
     ble: list[str] = field(default_factory=list)
+    # Identities that name this device alone (scanner.core.allowlist): a MAC that is global or
+    # that it uses associated to a network; a public or random-static BLE address.
+    stable_macs: list[str] = field(default_factory=list)
+    stable_ble: list[str] = field(default_factory=list)
     rssi: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=RSSI_HISTORY))
     last_rssi: int | None = None
     count: int = 0
@@ -86,6 +90,8 @@ class Device:
             "macs": list(self.macs),
             "fingerprints": list(self.fingerprints),
             "ble": list(self.ble),
+            "stable_macs": list(self.stable_macs),
+            "stable_ble": list(self.stable_ble),
         }
 
     def to_dict(self) -> dict[str, Any]:

@@ -154,19 +154,31 @@ def _parse_zone(raw: Any) -> dict[str, ZoneThresholds]:
 
 
 def _parse_allowlist(raw: Any) -> tuple[dict[str, str], ...]:
+    from scanner.core.allowlist import FINGERPRINT, IDENTITY_KINDS, entry_of
+
     if not isinstance(raw, list):
         raise ConfigError("[core].allowlist must be an array of tables")
     entries: list[dict[str, str]] = []
     for item in raw:
         if not isinstance(item, Mapping) or "match" not in item or "value" not in item:
             raise ConfigError("[core].allowlist entries need match and value")
-        if item["match"] not in ("mac", "fingerprint", "ble_identity"):
+        if item["match"] == FINGERPRINT:
+            raise ConfigError(
+                "[core].allowlist: a fingerprint is shared by every phone of one model and OS "
+                f"version, it names no device ({item['value']!r}); use the device's MAC, BLE "
+                "address or IRK (hardware.md)"
+            )
+        if item["match"] not in IDENTITY_KINDS:
             raise ConfigError(f"[core].allowlist: unknown match {item['match']!r}")
-        entries.append(
-            {
-                "match": str(item["match"]),
-                "value": str(item["value"]),
-                "label": str(item.get("label", "")),
-            }
-        )
+        if entry_of(item, "config") is None:
+            raise ConfigError(f"[core].allowlist: {item['value']!r} is not a valid {item['match']}")
+        entry = {
+            "match": str(item["match"]),
+            "value": str(item["value"]),
+            "label": str(item.get("label", "")),
+        }
+        for extra in ("expires_ts", "fingerprint"):
+            if extra in item:
+                entry[extra] = str(item[extra])
+        entries.append(entry)
     return tuple(entries)

@@ -21,7 +21,15 @@ from typing import Any
 from scanner.clock import SYSTEM_CLOCK, Clock
 from scanner.core import presence as zone
 from scanner.core.alerting import Alerting
-from scanner.core.allowlist import Allowlist
+from scanner.core.allowlist import (
+    CONFIG_SETTING,
+    Accounting,
+    Allowlist,
+    Entry,
+    named_id,
+    stable_ble_address,
+    stable_mac,
+)
 from scanner.core.ambient import AmbientBaseline
 from scanner.core.detectors import DetectorBank, DetectorInput, Finding, build_registry
 from scanner.core.devices import Device, DeviceTable
@@ -103,6 +111,11 @@ class Core:
         self.alerting = Alerting(self.options, self._out.append, self._identifiers_of)
         self.ambient = AmbientBaseline(self.options)
         self.allowlist = Allowlist(self.options.allowlist)
+        self.accounting = Accounting(self.options.leave_hold_s)
+        self._allow_entry: dict[str, Entry] = {}  # allowlisted device id -> its entry
+        # When an entry next expires; -inf checks at the first tick (config entries may expire).
+        self._allow_expiry: float | None = float("-inf")
+        self._allow_published = False
         self.sensors: dict[str, SensorStatus] = {}
         # Tracker ids are counters; over a store they carry this run's number, so a restarted
         # core never reuses an id already naming another device in the ``devices`` table.
@@ -189,12 +202,17 @@ class Core:
             _LOGGER.exception("Wi-Fi tracker failed on a frame")
             self.counters["tracker_errors"] += 1
             return
+        named = self.allowlist.named("mac", frame.mac, frame.ts)
+        if named is not None:
+            raw_id = named_id(named)  # never joined to what the tracker joined it with
         key = _key("wifi", raw_id)
         device = self.devices.touch(key, "wifi", frame.ts, frame.mono)
         new_mac = frame.mac not in device.macs
         device.note(frame.ts, frame.mono, frame.rssi_dbm)
         if new_mac:
             device.add_identifier(device.macs, frame.mac)
+        if stable_mac(frame) and frame.mac not in device.stable_macs:
+            device.add_identifier(device.stable_macs, frame.mac)
         if frame.fingerprint and frame.fingerprint not in device.fingerprints:
             device.add_identifier(device.fingerprints, frame.fingerprint)
             new_mac = True
@@ -232,6 +250,9 @@ class Core:
             _LOGGER.exception("BLE classification or tracking failed on an advertisement")
             self.counters["tracker_errors"] += 1
             return
+        named = self.allowlist.named("ble", advert.address, advert.ts)
+        if named is not None:
+            raw_id = named_id(named)
         key = _key("ble", raw_id)
         device = self.devices.touch(key, "ble", advert.ts, advert.mono)
         device.note(advert.ts, advert.mono, advert.rssi_dbm)
@@ -240,6 +261,8 @@ class Core:
         address = advert.address.lower()
         if address not in device.ble:
             device.add_identifier(device.ble, address)
+            if stable_ble_address(advert):
+                device.add_identifier(device.stable_ble, address)
             self._check_allowlist(device)
         if self._sightings is not None:
             self._sightings.add(key, "ble", advert.sensor, address, advert.ts, advert.rssi_dbm)
@@ -274,6 +297,8 @@ class Core:
         th = self.zone.thresholds(burst.sensor, "sdr")
         pres = self._presence.setdefault(key, Presence())
         zone.update(pres, burst.mono, level, th, self._params["sdr"])
+        if self._uplink_accounted(key, pres, burst.mono, burst.ts):
+            return
         self._after_presence(key, "sdr", pres, None, _short_band(band), burst.mono, burst.ts)
 
     def _observe_level(
@@ -322,6 +347,8 @@ class Core:
             if device.in_zone != inside:
                 device.in_zone = inside
                 device.dirty = True
+        if device is not None and self._accounted(key, radio, pres, device, mono):
+            return
         ambient = device is not None and self.ambient.suppresses(key, pres.level)
         if ambient and device is not None and not device.ambient:
             device.ambient = True
@@ -407,25 +434,69 @@ class Core:
         # Still inside as the next minute starts: inside during it too.
         self._inside_minute = {k for k in self._inside_minute if k in self._in_zone}
 
-    # -- allowlist ---------------------------------------------------------------------------
+    # -- allowlist (scanner.core.allowlist: identities, then accounting) -----------------------
     def _check_allowlist(self, device: Device) -> None:
-        label = self.allowlist.match_device(device)
+        now = device.last_ts
+        entry = self.allowlist.entry_of_id(device.id, now) or self.allowlist.names_all(device, now)
+        label = entry.label if entry is not None else None
+        if entry is None:
+            self._allow_entry.pop(device.id, None)
+        else:
+            self._allow_entry[device.id] = entry
         if label != device.allowlisted:
             device.allowlisted = label
             device.dirty = True
             if label is not None:
                 self.counters["allowlisted_devices"] += 1
                 self.fusion.drop_identity(device.id)
+        self._account(device, device.last_mono)
+
+    def _account(self, device: Device, mono: float) -> None:
+        """Tell the accounting where an allowlisted device is."""
+        if device.allowlisted is not None or device.id in self.accounting.present:
+            entry = self._allow_entry.get(device.id)
+            fps = self.allowlist.fingerprints_of(entry.label) if entry is not None else ()
+            self.accounting.allowlisted(device, entry, fps, mono)
+
+    def _accounted(self, key: str, radio: str, pres: Presence, device: Device, mono: float) -> bool:
+        """True when an unnamed probing transmitter is one an allowlisted phone present
+        accounts for: it is kept out of fusion (the ones beyond those still alarm)."""
+        self._account(device, mono)
+        if radio != "wifi" or device.allowlisted is not None or not device.fingerprints:
+            return False
+        self.accounting.cluster(key, device.fingerprints, pres.in_zone, mono)
+        if self.accounting.explains(key, device.fingerprints, mono) is None:
+            return False
+        self.counters["accounted_clusters"] += 1
+        self.fusion.drop_device(key)
+        return True
+
+    def _uplink_accounted(self, key: str, pres: Presence, mono: float, ts: float) -> bool:
+        """True when this band's uplink energy is within what allowlisted phones present can
+        send (one band each): it is kept out of fusion; energy beyond that still alarms."""
+        if not self.accounting.band(key, pres.in_zone, mono):
+            return False
+        self.counters["uplink_accounted"] += 1
+        self._in_zone.add(key)  # the tick still ends it when it falls silent
+        self.fusion.energy_out(key)
+        self._sync_alerts(ts, mono)
+        return True
 
     def _recheck_allowlist(self) -> None:
-        # Entries changed: every device is checked against them again.
+        # Entries changed (or one expired): every device is checked against them again.
         had_handsets = bool(self.fusion.active)
         for device in self.devices:
             self._check_allowlist(device)
         mono = self._last_mono
+        self._allow_expiry = None
         if mono is None:
             return  # before the first record: nothing is open on this run's timeline yet
         ts = self._ts(mono)
+        self._allow_expiry = self.allowlist.next_expiry(ts)
+        if not self._allow_published:
+            # The configuration's entries, for the page and the report to show as read-only.
+            self._allow_published = True
+            self._out.append(SettingChanged(CONFIG_SETTING, self.allowlist.config_view()))
         if had_handsets:
             # An alert whose every handset is now authorised closes as such at once.
             self.alerting.resolve_emptied(self.fusion, ts, mono, "allowlisted")
@@ -453,6 +524,8 @@ class Core:
         if self._last_mono is None or mono > self._last_mono:
             self._last_mono = mono
         ts = self._ts(mono)
+        if self._allow_expiry is not None and ts >= self._allow_expiry:
+            self._recheck_allowlist()  # an entry expired: it stops exempting now
         self._roll_minute(ts)
         for key in list(self._in_zone):
             pres = self._presence[key]
@@ -466,7 +539,9 @@ class Core:
                 if device is not None:
                     device.in_zone = False
                     device.dirty = True
+                    self._account(device, mono)
                 if radio == "sdr":
+                    self.accounting.forget_band(key)
                     self.fusion.energy_out(key)
                 else:
                     self.fusion.device_out(key, mono)
@@ -508,6 +583,7 @@ class Core:
         ]
         for key in gone:
             del self._presence[key]
+            self.accounting.forget_cluster(key)
         self.counters["pruned_transmitters"] += len(gone)
         self.counters["pruned_ambient_candidates"] += self.ambient.prune(mono)
         presence, ambient = self._presence, self.ambient

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from scanner.store.allowlist import config_entries
 from scanner.store.db import Store
 
 # Settings that must never leave the unit, whatever else is exported.
@@ -47,6 +48,8 @@ class PeriodData:
     health_log: list[dict[str, Any]] = field(default_factory=list)
     outages: list[dict[str, Any]] = field(default_factory=list)
     allowlist: list[dict[str, Any]] = field(default_factory=list)
+    # The site configuration's entries (read-only), as the core last published them.
+    allowlist_config: list[dict[str, Any]] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
     sightings_per_hour: dict[int, int] = field(default_factory=dict)
     # Health state per sensor as segments [start, end, state, message] clipped to the period.
@@ -193,6 +196,7 @@ def collect_in_snapshot(
     data.sensors = sensors
     _health(store.conn, data)
     data.allowlist = _allowlist_in_force(store, until)
+    data.allowlist_config = config_entries(store)
     data.settings = {
         r["key"]: _json(r["value"], r["value"])
         for r in store.query("SELECT key, value FROM settings ORDER BY key")
@@ -286,6 +290,8 @@ def _allowlist_in_force(store: Store, until: float) -> list[dict[str, Any]]:
                 "label": str(e.get("label", "")),
                 "added_by": row["added_by"] if row else rows[0]["actor"],
                 "added_ts": row["added_ts"] if row else rows[0]["ts"],
+                "expires_ts": e.get("expires_ts"),
+                "flag": row["flag"] if row else "",
             }
         )
     return out

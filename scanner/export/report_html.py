@@ -508,21 +508,40 @@ def _sensors_table(data: PeriodData) -> str:
     )
 
 
+def _allowlist_status(e: dict[str, Any], until: float) -> str:
+    if e.get("flag") or e.get("match") == "fingerprint":
+        return "inactive: a fingerprint names no device"
+    expires = e.get("expires_ts")
+    if isinstance(expires, int | float):
+        return f"expired {_when(expires)}" if expires <= until else f"until {_when(expires)}"
+    return "in force"
+
+
+def _allowlist_value(e: dict[str, Any]) -> str:
+    # An IRK tracks a phone wherever it goes: the report names it, never reveals it.
+    value = str(e.get("value", ""))
+    return f"{value[:6]}… (key)" if e.get("match") == "ble_irk" else value
+
+
 def _allowlist_table(data: PeriodData) -> str:
+    entries = [(e, "config (read-only)") for e in data.allowlist_config] + [
+        (e, str(e.get("added_by", ""))) for e in data.allowlist
+    ]
     rows = [
         [
-            _td(e["match"]),
-            _td(e["value"], "mono"),
-            _td(e["label"]),
-            _td(e["added_by"]),
-            _td(_when(e["added_ts"])),
+            _td(e.get("match", "")),
+            _td(_allowlist_value(e), "mono"),
+            _td(e.get("label", "")),
+            _td(who),
+            _td(_when(e["added_ts"]) if e.get("added_ts") else ""),
+            _td(_allowlist_status(e, data.period.until)),
         ]
-        for e in data.allowlist
+        for e, who in entries
     ]
     return _table(
         "allowlist",
         "Allowlist in force at the end of the period",
-        ["match", "value", "label", "added by", "added (UTC)"],
+        ["match", "value", "label", "added by", "added (UTC)", "status"],
         rows,
         "The allowlist was empty.",
     )

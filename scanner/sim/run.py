@@ -61,8 +61,15 @@ def load_allowlist(directory: str | Path) -> tuple[dict[str, str], ...]:
         _LOGGER.warning("ignoring unreadable %s: %s", path, exc)
         return ()
     entries = data.get("entries", []) if isinstance(data, dict) else []
+    # An entry's optional expiry and model fingerprint (accounting) come along as the
+    # configuration's would.
     return tuple(
-        {"match": str(e["match"]), "value": str(e["value"]), "label": str(e.get("label", ""))}
+        {
+            "match": str(e["match"]),
+            "value": str(e["value"]),
+            "label": str(e.get("label", "")),
+            **{k: str(e[k]) for k in ("expires_ts", "fingerprint") if e.get(k) is not None},
+        }
         for e in entries
         if isinstance(e, dict) and "match" in e and "value" in e
     )

@@ -38,7 +38,7 @@ from scanner.core.events import (
 from scanner.core.pipeline import AMBIENT_SETTING
 from scanner.core.presence import calibrations_from_setting
 from scanner.store import alerts as alert_store
-from scanner.store.allowlist import allowlist_version, list_entries
+from scanner.store.allowlist import allowlist_version, core_entry, list_entries
 from scanner.store.db import Store
 from scanner.store.devices import get_device, upsert_devices_in
 from scanner.store.health import note_observation_in, record_status_in
@@ -168,9 +168,7 @@ class StoreInputs:
         version = allowlist_version(store)
         if force or version != self._allowlist_version:
             self._allowlist_version = version
-            entries = tuple(
-                {"match": e.match, "value": e.value, "label": e.label} for e in list_entries(store)
-            )
+            entries = tuple(core_entry(e) for e in list_entries(store))
             inputs.append(AllowlistChanged(entries))
         calibration = store.get_setting(CALIBRATION_KEY)
         if force or calibration != self._calibration:

@@ -179,4 +179,14 @@ MIGRATIONS: tuple[str, ...] = (
     UPDATE api_tokens SET expires_ts = created_ts + 365 * 86400 WHERE expires_ts IS NULL;
     CREATE INDEX api_tokens_parent ON api_tokens(parent_hash);
     """,
+    # 3: allowlist entries name one device. A fingerprint is shared by every phone of one model
+    # and OS version: entries by fingerprint are kept, flagged and inactive, for the supervisor
+    # to replace with the device's own identities. Entries may expire; an identity entry may
+    # carry the fingerprint its phone probes with (for accounting, never matching).
+    """
+    ALTER TABLE allowlist ADD COLUMN expires_ts REAL;
+    ALTER TABLE allowlist ADD COLUMN fingerprint TEXT NOT NULL DEFAULT '';
+    ALTER TABLE allowlist ADD COLUMN flag TEXT NOT NULL DEFAULT '';
+    UPDATE allowlist SET flag = 'fingerprint-not-identity' WHERE match = 'fingerprint';
+    """,
 )

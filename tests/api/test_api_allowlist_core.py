@@ -11,7 +11,7 @@ from scanner.store import alerts as alert_store
 from scanner.store.db import Store
 from tests.core.helpers import START, Harness, probe
 
-KNOWN = ("02:00:00:00:00:0a", "a1b2c3d4e5f60718")  # the chief's phone: MAC, IE fingerprint
+KNOWN = ("00:1b:63:00:00:0a", "a1b2c3d4e5f60718")  # the chief's phone: global MAC, fingerprint
 STRANGER = ("02:00:00:00:00:0b", "0f1e2d3c4b5a6978")
 
 
@@ -20,8 +20,9 @@ def _visit(core: Harness, phone: tuple[str, str], t0: float, t1: float) -> None:
     t = t0 - 20
     while t < t1 + 40:
         rssi = -42 if t0 <= t < t1 else -78
-        core.handle(probe(t, phone[0], rssi, fp=phone[1]))
-        core.handle(probe(t + 0.05, phone[0], rssi, fp=phone[1]))
+        random_mac = phone is not KNOWN
+        core.handle(probe(t, phone[0], rssi, fp=phone[1], random_mac=random_mac))
+        core.handle(probe(t + 0.05, phone[0], rssi, fp=phone[1], random_mac=random_mac))
         t += 2.0
 
 
@@ -38,8 +39,9 @@ def test_allowlisting_an_alerts_device_silences_its_next_visit(
     assert added.status_code == 201, added.text
     assert ("mac", KNOWN[0]) in {(e["match"], e["value"]) for e in added.json()["added"]}
 
+    # The stranger carries the same model (same fingerprint): nothing exempts it.
     _visit(core, KNOWN, 400.0, 460.0)
-    _visit(core, STRANGER, 600.0, 660.0)
+    _visit(core, (STRANGER[0], KNOWN[1]), 600.0, 660.0)
     core.tick(900.0)
     alerts = alert_store.list_alerts(store)
     assert len(alerts) == 2, [a.reasons for a in alerts]

@@ -18,7 +18,14 @@ from scanner.store.db import Store
 from scanner.store.health import record_status
 
 
-def _device(store: Store, device_id: str, macs: list[str], fps: list[str], ble: list[str]) -> None:
+def _device(
+    store: Store,
+    device_id: str,
+    macs: list[str],
+    fps: list[str],
+    ble: list[str],
+    stable: tuple[list[str], list[str]] = ([], []),
+) -> None:
     with store.write() as conn:
         conn.execute(
             "INSERT INTO devices (id, kind, vendor, first_seen, last_seen, radios, identifiers, "
@@ -26,7 +33,15 @@ def _device(store: Store, device_id: str, macs: list[str], fps: list[str], ble: 
             (
                 device_id,
                 json.dumps(["wifi", "ble"]),
-                json.dumps({"macs": macs, "fingerprints": fps, "ble": ble}),
+                json.dumps(
+                    {
+                        "macs": macs,
+                        "fingerprints": fps,
+                        "ble": ble,
+                        "stable_macs": stable[0],
+                        "stable_ble": stable[1],
+                    }
+                ),
             ),
         )
 
@@ -71,17 +86,32 @@ def test_alerts_filter_page_detail_and_ack(
 def test_allowlist_from_an_alert_device_and_replace(
     store: Store, login: Callable[[str], TestClient]
 ) -> None:
-    _device(store, "d1", ["02:11:22:33:44:55"], ["ab12cd34ef56"], ["ble-key-7"])
+    # A phone heard by a randomised probe MAC, a rotating BLE address, its associated MAC and
+    # a static BLE address: only the last two name it alone.
+    _device(
+        store,
+        "d1",
+        ["02:11:22:33:44:55", "06:00:00:00:00:01"],
+        ["ab12cd34ef56"],
+        ["ble-key-7", "d2:00:00:00:00:07"],
+        stable=(["02:11:22:33:44:55"], ["d2:00:00:00:00:07"]),
+    )
     alert_store.raise_alert(store, make_alert("a1", 100.0, device_ids=["d1", "gone"]))
     sup = login("supervisor")
     before = allowlist_version(store)
+    preview = sup.post(
+        "/api/v1/allowlist", json={"alert_id": "a1", "label": "chief's phone", "dry_run": True}
+    )
+    assert preview.status_code == 201 and allowlist_version(store) == before
     r = sup.post("/api/v1/allowlist", json={"alert_id": "a1", "label": "chief's phone"})
     assert r.status_code == 201
-    added = {(e["match"], e["value"]) for e in r.json()["added"]}
+    added = {(e["match"], e["value"], e["fingerprint"]) for e in r.json()["added"]}
     assert added == {
-        ("mac", "02:11:22:33:44:55"),
-        ("fingerprint", "ab12cd34ef56"),
-        ("ble_identity", "ble-key-7"),
+        ("mac", "02:11:22:33:44:55", "ab12cd34ef56"),
+        ("ble_identity", "d2:00:00:00:00:07", ""),
+    }
+    assert {(e["match"], e["value"]) for e in preview.json()["added"]} == {
+        (m, v) for m, v, _ in added
     }
     assert allowlist_version(store) == before + 1
     # Adding again adds nothing; the device now shows as allowlisted.
@@ -97,11 +127,76 @@ def test_allowlist_from_an_alert_device_and_replace(
         ("mac", "aa:bb:cc:00:11:22"),
     ]
     assert put["entries"][0]["added_by"] == "sup"
+    # Undo: the entry an addition made goes again by its id.
+    radio = put["entries"][1]
+    assert sup.delete(f"/api/v1/allowlist/{radio['id']}").status_code == 204
+    assert [e["value"] for e in sup.get("/api/v1/allowlist").json()["entries"]] == [
+        "02:11:22:33:44:55"
+    ]
+    assert sup.delete(f"/api/v1/allowlist/{radio['id']}").status_code == 404
     bad = sup.post("/api/v1/allowlist", json={"entry": {"match": "mac", "value": "not a mac"}})
     assert bad.status_code == 422
     assert sup.post("/api/v1/allowlist", json={"device_id": "nope"}).status_code == 404
     both = sup.post("/api/v1/allowlist", json={"device_id": "d1", "alert_id": "a1"})
     assert both.status_code == 422
+
+
+def test_fingerprint_entries_are_refused_with_a_clear_problem(
+    store: Store, login: Callable[[str], TestClient]
+) -> None:
+    sup = login("supervisor")
+    one = sup.post(
+        "/api/v1/allowlist", json={"entry": {"match": "fingerprint", "value": "ab12cd34ef56"}}
+    )
+    assert one.status_code == 422
+    assert one.headers["content-type"].startswith("application/problem+json")
+    problem = one.json()
+    assert problem["type"].endswith("fingerprint-not-identity")
+    assert "every phone of the same model" in problem["detail"]
+    put = sup.put(
+        "/api/v1/allowlist",
+        json={"entries": [{"match": "fingerprint", "value": "ab12cd34ef56", "label": "x"}]},
+    )
+    assert put.status_code == 422 and put.json()["type"].endswith("fingerprint-not-identity")
+    assert sup.get("/api/v1/allowlist").json()["entries"] == []
+    # A device heard only by randomised probes and rotating addresses: nothing names it.
+    _device(store, "d9", ["06:00:00:00:00:09"], ["ab12cd34ef56"], ["5a:00:00:00:00:09"])
+    none = sup.post("/api/v1/allowlist", json={"device_id": "d9"})
+    assert none.status_code == 409 and "IRK" in none.json()["detail"]
+
+
+def test_flagged_and_config_entries_are_shown_not_in_force(
+    store: Store, login: Callable[[str], TestClient]
+) -> None:
+    from scanner.store.allowlist import AllowlistEntry, replace_entries
+
+    replace_entries(
+        store,
+        [
+            AllowlistEntry("fingerprint", "ab12cd34ef56", "old rule"),
+            AllowlistEntry("ble_irk", "0f" * 16, "visitor", expires_ts=50.0),
+        ],
+        "sup",
+        10.0,
+    )
+    with store.write() as conn:
+        store.set_setting(
+            conn,
+            "allowlist_config",
+            [{"match": "mac", "value": "00:1b:63:00:00:01", "label": "issued radio"}],
+        )
+    sup = login("supervisor")
+    body = sup.get("/api/v1/allowlist").json()
+    flags = {e["match"]: (e["flag"], e["in_force"]) for e in body["entries"]}
+    assert flags == {"fingerprint": ("fingerprint-not-identity", False), "ble_irk": ("", False)}
+    assert [(c["value"], c["source"], c["in_force"]) for c in body["config"]] == [
+        ("00:1b:63:00:00:01", "config", True)
+    ]
+    # The flagged entry may be kept through a replace (the page sends the list back) ...
+    kept = [
+        {"match": e["match"], "value": e["value"], "label": e["label"]} for e in body["entries"]
+    ]
+    assert sup.put("/api/v1/allowlist", json={"entries": kept}).status_code == 200
 
 
 def test_zone_calibration_reaches_the_core(

@@ -101,14 +101,26 @@ def test_allowlisted_by_config_and_by_store_edit() -> None:
         core.handle(probe(10.0 + i, "02:00:00:00:00:0a", -40))
     assert lines == []
     replace_entries(
+        store, [AllowlistEntry("mac", "00:1b:63:00:00:0b", "issued radio")], "supervisor", START
+    )
+    core.tick(40.0)
+    for i in range(20):
+        core.handle(probe(50.0 + i, "00:1b:63:00:00:0b", -40, fp="fp-radio", random_mac=False))
+    assert lines == []
+    counters = core.detectors.snapshot()["wifi_station_in_zone"]
+    assert counters["allowlisted"] >= 30
+
+
+def test_a_fingerprint_entry_exempts_no_phone() -> None:
+    store = Store(":memory:")
+    core, lines = _core(store)
+    replace_entries(
         store, [AllowlistEntry("fingerprint", "fp-radio", "issued radio")], "supervisor", START
     )
     core.tick(40.0)
     for i in range(20):
         core.handle(probe(50.0 + i, "02:00:00:00:00:0b", -40, fp="fp-radio"))
-    assert lines == []
-    counters = core.detectors.snapshot()["wifi_station_in_zone"]
-    assert counters["allowlisted"] >= 30
+    assert [ln["event"] for ln in lines][:1] == ["raised"]
 
 
 def test_uplink_alone_is_an_unidentified_transmitter_then_supports_a_handset() -> None:

@@ -38,7 +38,17 @@ def _device(store: Store, device_id: str, mac: str, ble: str) -> None:
                 time.time() - 30,
                 time.time(),
                 json.dumps(["wifi", "ble"]),
-                json.dumps({"macs": [mac], "fingerprints": ["9f3ac2d17be04411"], "ble": [ble]}),
+                # Heard in its association (a MAC it keeps for the site's network) and from a
+                # static BLE address: identities that name this phone alone.
+                json.dumps(
+                    {
+                        "macs": [mac],
+                        "fingerprints": ["9f3ac2d17be04411"],
+                        "ble": [ble],
+                        "stable_macs": [mac],
+                        "stable_ble": [ble],
+                    }
+                ),
             ),
         )
 
@@ -191,6 +201,11 @@ def test_guard_alarm_ack_fault_and_supervisor_allowlist(site: Site, browser: obj
     if os.environ.get("CHECKPOINT_UPDATE_SCREENSHOT") == "1":
         shutil.copyfile(ARTIFACTS / "tablet-06-supervisor-alarm.png", DOCS_SHOT)
     sup.click("#alarm-allow")
+    # The page shows what will be added (the identities that name this phone alone) and asks
+    # for a label before adding.
+    sup.wait_for_selector(".allow-confirm li")
+    sup.fill(".allow-confirm-label", "chief's phone")
+    sup.click(".allow-confirm button[type='submit']")
     sup.wait_for_function(
         "() => document.getElementById('alarm-error').textContent.includes('Added')"
     )

@@ -9,6 +9,7 @@ import pytest
 from scanner.store import alerts as alert_store
 from scanner.store.chain import ALERT_HISTORY_KEYS, verify_rows
 from scanner.store.db import Store, StoreError, connect
+from scanner.store.schema import MIGRATIONS
 
 
 def _alert(alert_id: str = "a1", ts: float = 100.0) -> alert_store.AlertRecord:
@@ -105,4 +106,4 @@ def test_concurrent_first_open_applies_migrations_once(tmp_path: Path) -> None:
     ]
     results = [p.communicate(timeout=60) for p in procs]
     assert [p.returncode for p in procs] == [0] * 6, [err for _, err in results]
-    assert {out.strip() for out, _ in results} == {"1"}
+    assert {out.strip() for out, _ in results} == {str(len(MIGRATIONS))}
