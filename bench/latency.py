@@ -72,7 +72,7 @@ SAMPLE_TIMEOUT_S = 15.0
 # Longer than any poll or tick period on the path (the API's store poll, the core's tick).
 PHASE_SPREAD_S = 0.5
 # Visits per phase: the short run's p99 is nearly its maximum; the soak's is a real p99.
-SAMPLES_QUICK = 8
+SAMPLES_QUICK = 6
 SAMPLES_SOAK = 100
 # Shortened visit cycle (see the docstring): out of the zone 1 s after the last frame, then
 # the presence and alert close within a second. The enter thresholds stay the defaults.

@@ -28,6 +28,7 @@ BENCHMARKS: dict[str, str] = {
     "wifi_parse": "bench.wifi_parse",
     "sdr_dsp": "bench.sdr_dsp",
     "latency": "bench.latency",
+    "memory": "bench.memory",
     "load": "bench.load",
 }
 # Run only with --soak (or when named with --only): the all-in-one load's figures need its
@@ -129,6 +130,34 @@ FIGURES: tuple[Figure, ...] = (
         "ms",
         "idle_p50_ms",
         "ms p50 idle",
+    ),
+    Figure(
+        "memory",
+        "total_rss_end_mb",
+        "Appliance RSS, five processes (systemd layout)",
+        "MB",
+        "total_rss_warm_mb",
+        "MB after warm-up",
+        target=250.0,
+        higher_is_better=False,
+    ),
+    Figure(
+        "memory",
+        "total_rss_slope_mb_per_min",
+        "  its slope after warm-up",
+        "MB/min",
+        "",
+        "",
+    ),
+    Figure(
+        "memory",
+        "all_in_one_rss_end_mb",
+        "All-in-one process RSS (checkpoint demo)",
+        "MB",
+        "",
+        "",
+        target=120.0,
+        higher_is_better=False,
     ),
     Figure(
         "load",
