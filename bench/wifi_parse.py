@@ -45,7 +45,7 @@ from typing import Any
 
 from scanner.sources.wifi import build, dot11
 from scanner.sources.wifi.dot11 import clear_caches
-from scanner.sources.wifi.pcapwriter import PcapWriter
+from scanner.sources.wifi.recorder import PcapWriter
 from scanner.sources.wifi.replay import read_frames
 
 FRAMES = 100_000
