@@ -42,6 +42,7 @@ from typing import Any
 
 import httpx
 
+from bench.memory import rss_mb
 from scanner.observations import BleAdvert, SdrBurst, SourceEvent
 from scanner.runtime.transport import SocketSender
 from scanner.sources.wifi import build
@@ -526,6 +527,9 @@ def run(quick: bool) -> dict[str, Any]:
             # Share of one core each process used while loaded: how near the core is to full.
             cpu_share = {k: round((cpu[k] - cpu_before[k]) / loaded_s, 2) for k in cpu}
             health = api.get("healthz").json()
+            # The daemons' size after minutes of a churning crowd (250 new MACs and 100 new
+            # BLE addresses a second): the trackers near their caps, unlike a quiet replay.
+            rss = {name: round(rss_mb(pid), 1) for name, pid in daemons.pids().items()}
         result: dict[str, Any] = {
             "idle": idle,
             "loaded": loaded,
@@ -541,6 +545,7 @@ def run(quick: bool) -> dict[str, Any]:
             "loaded_sent_per_s": {k: round(v / loaded_s) for k, v in sent.items()},
             "sender_dropped": sum(r.sender.counters["dropped_buffer_full"] for r in radios),
             "loaded_cpu_share": cpu_share,
+            "loaded_rss_mb": rss,
             "core_queue_dropped": _queue_dropped(health),
             "load_average_1min": round(os.getloadavg()[0], 1),
             "loaded_wakeup_late_p99_ms": round(percentile(lateness.late_ms, 0.99), 1),
