@@ -338,7 +338,7 @@ def _ble_crowd() -> Callable[[int, float, float], SourceEvent | None]:
             mono=mono,
             address=f"4{k % 4:X}:{(k >> 16) & 0xFF:02X}:{(k >> 8) & 0xFF:02X}:{k & 0xFF:02X}:00:01",
             address_type="random",
-            rssi=-92 + (k % 18),
+            rssi_dbm=-92 + (k % 18),
             manufacturer_data={76: bytes.fromhex("1005031c5a0b2e")},
         )
 
