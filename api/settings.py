@@ -53,7 +53,10 @@ class ApiSettings:
     max_body_bytes: int = 256 * 1024
     # How often the SSE stream looks for new rows in the events table (the core may be
     # another process, so the table is the only channel); sets the alarm's latency floor.
-    event_poll_s: float = 0.25
+    # A poll is one indexed SELECT on a WAL reader: at 20 a second per tablet it costs about 1%
+    # of a core, and it keeps the wait for the next poll (uniform up to this) to a fifth of
+    # the 250 ms the whole frame-to-tablet path may take (bench/latency.py).
+    event_poll_s: float = 0.05
     # The live feed's data heartbeat: the tablet shows NO CONNECTION after missing about three
     # (a stalled link rarely announces itself), so this sets how soon a frozen screen is
     # flagged. A ~100-byte event every 2 s is nothing even on a weak Wi-Fi link. The session

@@ -20,7 +20,8 @@ ETC=/etc/checkpoint
 
 APT_PACKAGES=(
   python3-venv    # the application's virtualenv
-  python3-dev     # building wheels piwheels lacks
+  python3-dev     # building wheels piwheels lacks, and the Wi-Fi element walker (C)
+  gcc             # compiles that walker (the parser falls back to pure Python without)
   iw              # monitor interface and channel changes (nl80211)
   wireless-regdb  # regulatory database: which channels the adapter may tune
   bluez           # BLE scanning through org.bluez

@@ -114,7 +114,12 @@ def _report(p: argparse.ArgumentParser) -> None:
 
 def _bench(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true")
-    p.add_argument("--quick", action="store_true", help="smaller inputs, for CI")
+    p.add_argument(
+        "--soak", action="store_true", help="the long versions (10-minute load and memory soaks)"
+    )
+    p.add_argument(
+        "--quick", action="store_true", help="the short versions: the default without --soak"
+    )
     p.add_argument("--only", help="comma-separated benchmark names")
 
 

@@ -160,7 +160,7 @@ def allowlist_of(people: list[Person]) -> list[dict[str, str]]:
 
 def _write_wifi(path: Path, frames: list[WifiTx], start: float) -> None:
     from scanner.sources.wifi import build
-    from scanner.sources.wifi.pcapwriter import PcapWriter
+    from scanner.sources.wifi.recorder import PcapWriter
 
     bodies = [
         build.probe_request_body(

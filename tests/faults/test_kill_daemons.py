@@ -157,7 +157,7 @@ def write_crowd(out: Path, seconds: float = 60.0, rate_hz: float = 500.0) -> Non
     """Probe requests of a passing crowd, far from the zone (they must not alert); replayed at
     3x it keeps the core busy with 1,500 frames a second."""
     from scanner.sources.wifi.build import probe_request, probe_request_body, radiotap
-    from scanner.sources.wifi.pcapwriter import PcapWriter
+    from scanner.sources.wifi.recorder import PcapWriter
 
     out.mkdir()
     start = 1_764_000_000.0

@@ -1,7 +1,7 @@
 """Issue 9, load: the quick run of ``bench/load.py`` through the runner into the core and store.
 
 5,000 Wi-Fi frames/s + 1,000 BLE adverts/s + SDR bursts for 20 s (the 10-minute run is the
-``--soak`` test below and ``checkpoint bench --only load``). The queue stays bounded, every
+``--soak`` test below and ``checkpoint bench --only load --soak``). The queue stays bounded, every
 record offered is handled, dropped (and counted) or still queued. A second run stalls the store
 for 4 s mid-run: the overflow is counted, not buffered.
 

@@ -106,7 +106,7 @@ def write_busy_wifi(out: Path, seconds: float = 60.0, rate_hz: float = 500.0) ->
     """A crowded corridor: probe requests from thousands of randomised MACs, all far outside
     the zone (they must not alert), at ``rate_hz``; replayed at SPEED it is a busy radio."""
     from scanner.sources.wifi.build import probe_request, probe_request_body, radiotap
-    from scanner.sources.wifi.pcapwriter import PcapWriter
+    from scanner.sources.wifi.recorder import PcapWriter
 
     out.mkdir()
     start = 1_764_000_000.0

@@ -22,15 +22,16 @@ from helpers.sinks import Collector
 
 from scanner.observations import SensorStatus
 from scanner.sources.wifi import build, build_source
-from scanner.sources.wifi.channels import ChannelPlanError, parse_plan
+from scanner.sources.wifi.channels import parse_plan
 from scanner.sources.wifi.constants import BPF_FILTER, IwErrorClass, classify_message
 from scanner.sources.wifi.dot11 import parse_frame
+from scanner.sources.wifi.errors import ChannelPlanError, MonitorError
 from scanner.sources.wifi.hopper import ChannelHopper
 from scanner.sources.wifi.live import WifiSource, wait_until
-from scanner.sources.wifi.monitor import MonitorError, ensure_monitor, set_channel
+from scanner.sources.wifi.monitor import ensure_monitor, set_channel
 from scanner.sources.wifi.options import WifiOptions
 from scanner.sources.wifi.pcapfile import read_records
-from scanner.sources.wifi.pcapwriter import PcapWriter
+from scanner.sources.wifi.recorder import PcapWriter
 from scanner.sources.wifi.replay import read_frames
 
 FAKE_IW = r"""#!/bin/sh

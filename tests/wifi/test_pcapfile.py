@@ -11,7 +11,7 @@ import pytest
 from scanner.errors import RecordingError
 from scanner.sources.wifi import build
 from scanner.sources.wifi.pcapfile import CaptureFile, read_records
-from scanner.sources.wifi.pcapwriter import PcapWriter
+from scanner.sources.wifi.recorder import PcapWriter
 
 FRAMES = [
     build.radiotap(rssi_dbm=-40 - i) + build.probe_request(f"02:00:00:00:00:{i:02x}", i, b"")

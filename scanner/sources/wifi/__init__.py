@@ -1,10 +1,12 @@
 """Wi-Fi: probe requests and station data frames from a monitor-mode interface or a pcap.
 
-Where things are: ``pcapfile`` reads captures, ``radiotap`` + ``dot11`` + ``fingerprint`` parse
-frames (``dot11.parse_frame`` is the hot path), ``replay`` and ``inspect`` read recordings,
-``live`` captures from an interface (``monitor`` sets it up, ``hopper`` hops the ``channels``
-plan), ``build`` and ``pcapwriter`` make frames and files. Importing this package loads none of
-them: scapy is imported only when live capture starts.
+Shaped like the other radios: ``options`` (the ``[wifi]`` section), ``live`` (capture from an
+interface; ``monitor`` sets it up, ``hopper`` hops the ``channels`` plan), ``replay`` (a
+recording through the same parser), ``recorder`` (writing pcap files), ``errors``. Beside them:
+``pcapfile`` reads captures, ``radiotap`` + ``dot11`` + ``fingerprint`` parse frames
+(``dot11.parse_frame`` is the hot path; ``_ewalk.c`` is its compiled element walk), ``inspect``
+prints a recording, ``build`` makes frames. Importing this package loads none of them: scapy is
+imported only when live capture starts.
 """
 
 from __future__ import annotations

@@ -13,13 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from scanner.sources.wifi.constants import CHANNEL_FREQ_MHZ
+from scanner.sources.wifi.errors import ChannelPlanError
 
 DEFAULT_PLAN = ("1:2", "6:2", "11:2")
 DEFAULT_5GHZ = ("36", "40", "44", "48", "149", "153", "157", "161")
-
-
-class ChannelPlanError(ValueError):
-    """A channel plan entry that cannot be used; the message names it."""
 
 
 @dataclass(frozen=True, slots=True)

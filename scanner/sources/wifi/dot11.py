@@ -13,8 +13,9 @@ frames reach the air as ordinary ToDS frames anyway.
 
 Everything else is counted by reason and skipped, never raised. The function is pure (apart from
 the counters and two bounded caches) and written for speed: the most common case first, precompiled
-tables, and caches keyed by the radiotap bitmaps and by the element list of a probe request,
-because a phone repeats the same probe body many times.
+tables, and a cache keyed by the radiotap bitmaps. The element walk of a probe request runs
+compiled (``_ewalk.c``) where it was built; otherwise the pure-Python walk runs behind a cache
+keyed by the element list, because a phone repeats the same probe body many times.
 """
 
 from __future__ import annotations
@@ -24,7 +25,12 @@ from collections import Counter
 
 from scanner.observations import WifiFrame
 from scanner.sources.wifi import radiotap
-from scanner.sources.wifi.fingerprint import NO_FINGERPRINT, IeSummary, summarise_elements
+from scanner.sources.wifi.fingerprint import (
+    NO_FINGERPRINT,
+    IeSummary,
+    compiled_walk,
+    summarise_elements,
+)
 from scanner.sources.wifi.pcapfile import LINKTYPE_IEEE802_11, LINKTYPE_IEEE802_11_RADIOTAP
 
 # Frame control byte 0 of a probe request: version 0, type 0 (management), subtype 4.
@@ -111,6 +117,24 @@ _LAYOUTS: dict[bytes, radiotap.Layout] = {}
 _MAX_LAYOUTS = 256
 _IE_CACHE: dict[bytes, IeSummary] = {}
 _MAX_IE_CACHE = 8192
+
+
+# The compiled walk, or None: then the pure-Python walk behind _IE_CACHE. The compiled walk is
+# not cached: it walks a body in less time than hashing the body for a cache look-up takes.
+_WALK = compiled_walk()
+ELEMENT_WALK = "compiled" if _WALK is not None else "python"
+"""Which element walk this process uses (reported by the benchmark)."""
+
+
+def use_compiled_walk(enabled: bool) -> None:
+    """Switch between the compiled and the pure-Python walk (tests, benchmarks of the fallback).
+
+    Enabling is a no-op where the compiled walk was not built.
+    """
+    global _WALK, ELEMENT_WALK  # noqa: PLW0603 (one process-wide switch, read on the hot path)
+    _WALK = compiled_walk() if enabled else None
+    ELEMENT_WALK = "compiled" if _WALK is not None else "python"
+    _IE_CACHE.clear()
 
 
 def clear_caches() -> None:
@@ -211,11 +235,14 @@ def parse_frame(
             if body_at > end:
                 counters["dot11_short"] += 1
                 return None
-        body = data[body_at:end]
-        summary = _IE_CACHE.get(body)
-        if summary is None:
-            summary = _elements(body)
-        ssid, fingerprint, reason = summary
+        if _WALK is not None:
+            ssid, fingerprint, reason = _WALK(data, body_at, end)
+        else:
+            body = data[body_at:end]
+            summary = _IE_CACHE.get(body)
+            if summary is None:
+                summary = _elements(body)
+            ssid, fingerprint, reason = summary
         if reason is not None:
             counters[reason] += 1
         a2 = data[hl + 10 : hl + 16]

@@ -10,6 +10,7 @@ channel (it follows the channel being scanned), the MAC and the sequence number.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 
 EID_SSID = 0
 EID_SUPPORTED_RATES = 1
@@ -43,6 +44,23 @@ NO_FINGERPRINT = ""
 
 IeSummary = tuple[str | None, str, str | None]
 """(ssid, fingerprint, malformed reason or None)."""
+
+
+RangeWalk = Callable[[bytes, int, int], IeSummary]
+"""``walk(data, start, end)``: ``summarise_elements(data[start:end])`` without the slice."""
+
+
+def compiled_walk() -> RangeWalk | None:
+    """The compiled element walk (``_ewalk.c``) when it was built for this Python, else None.
+
+    It returns exactly what ``summarise_elements`` returns; the pure-Python function stays the
+    reference (the tests compare the two) and the fallback where no compiler was at hand.
+    """
+    try:
+        from scanner.sources.wifi._ewalk import summarise
+    except ImportError:
+        return None
+    return summarise
 
 
 def _segment(material: bytes) -> str:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from scanner.sources.wifi.channels import PlannedChannel
 from scanner.sources.wifi.constants import CHANNEL_MAX_FAILURES, IwErrorClass
-from scanner.sources.wifi.monitor import MonitorError
+from scanner.sources.wifi.errors import MonitorError, NoUsableChannelError
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -22,10 +22,6 @@ Tune = Callable[[str, int], None]
 
 # Failures that are the channel's fault (drop it eventually), as opposed to the interface's.
 _CHANNEL_FAULTS = frozenset({IwErrorClass.BAD_CHANNEL, IwErrorClass.UNKNOWN})
-
-
-class NoUsableChannelError(MonitorError):
-    """Every channel of the plan failed to tune."""
 
 
 class ChannelHopper:

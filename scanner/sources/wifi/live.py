@@ -45,10 +45,10 @@ from scanner.sources.wifi.constants import (
     classify_errno,
 )
 from scanner.sources.wifi.dot11 import parse_frame
+from scanner.sources.wifi.errors import MonitorError
 from scanner.sources.wifi.hopper import ChannelHopper
-from scanner.sources.wifi.monitor import MonitorError
 from scanner.sources.wifi.options import WifiOptions
-from scanner.sources.wifi.pcapwriter import PcapWriter
+from scanner.sources.wifi.recorder import PcapWriter
 
 _LOGGER = logging.getLogger(__name__)
 

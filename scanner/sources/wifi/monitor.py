@@ -11,13 +11,13 @@ import logging
 import subprocess
 from pathlib import Path
 
-from scanner.errors import HardwareError
 from scanner.sources.wifi.constants import (
     ADVICE,
     IW_TIMEOUT_S,
     IwErrorClass,
     classify_message,
 )
+from scanner.sources.wifi.errors import MonitorError
 from scanner.sources.wifi.pcapfile import LINKTYPE_IEEE802_11, LINKTYPE_IEEE802_11_RADIOTAP
 
 _LOGGER = logging.getLogger(__name__)
@@ -30,14 +30,6 @@ ARPHRD_TO_LINKTYPE = {
     802: 119,  # ARPHRD_IEEE80211_PRISM: old drivers; refused by the parser
 }
 ARPHRD_ETHER = 1  # a managed-mode Wi-Fi interface looks like Ethernet
-
-
-class MonitorError(HardwareError):
-    """An ``iw``/``ip`` step failed; ``cls`` says what kind of failure it was."""
-
-    def __init__(self, cls: IwErrorClass, message: str) -> None:
-        super().__init__(message)
-        self.cls = cls
 
 
 def _advice(cls: IwErrorClass, iface: str, detail: str) -> str:

@@ -1,0 +1,3 @@
+# The compiled element walk (_ewalk.c); present only where the C extension was built.
+
+def summarise(data: bytes, start: int, end: int, /) -> tuple[str | None, str, str | None]: ...
