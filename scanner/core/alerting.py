@@ -352,7 +352,14 @@ class Alerting:
             if new:
                 return  # raised by the caller with this content
             gained = bool(joined and joined[0]) or new_energy
-            self._update(alert, ts, mono, gained, new_handset=bool(joined and joined[1]))
+            self._update(
+                alert,
+                ts,
+                mono,
+                gained,
+                new_handset=bool(joined and joined[1]),
+                new_sensor=changed_sensors,
+            )
         elif mono - alert.touched_mono >= TOUCH_EVERY_S:
             alert.handsets = len({fusion.handset_of(k) for k in present})
             self._touch(alert, ts, mono)
@@ -397,14 +404,21 @@ class Alerting:
         self._emit(EvidenceWanted(ts, alert.id, view.device_ids))
 
     def _update(
-        self, alert: OpenAlert, ts: float, mono: float, gained: bool, new_handset: bool
+        self,
+        alert: OpenAlert,
+        ts: float,
+        mono: float,
+        gained: bool,
+        new_handset: bool,
+        new_sensor: bool = False,
     ) -> None:
         self.counters["updated"] += 1
         alert.touched_mono = mono
         # Only a handset the alert did not name sounds the alarm; it joins only an alert no
         # guard has acknowledged (see the module docstring).
         alarm = new_handset and not alert.acknowledged
-        self._emit(AlertUpdated(ts, alert.view(mono), gained=gained, alarm=alarm))
+        view = alert.view(mono)
+        self._emit(AlertUpdated(ts, view, gained=gained, alarm=alarm, new_sensor=new_sensor))
         if alarm:
             self.counters["alarms"] += 1
             self._emit(AlertAlarmed(ts, alert.id, tuple(sorted(alert.present))))
