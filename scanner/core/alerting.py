@@ -225,29 +225,21 @@ class Alerting:
     def _owner_of(self, fusion: Fusion, presence: Presence) -> OpenAlert | None:
         """The open alert that already names this transmitter's handset, if any.
 
-        Fusion's joins decide, except the one that would make one phone of two transmitters of
-        one radio heard at once. For an acknowledged alert only the joins an alarm can trust
-        count (a tracker's, or radios entering within ``link_window_s``): fusion also joins a
-        radio entering alone to the one handset inside lacking it, and a second visitor can be
-        that radio; staying silent then would hide a phone, where an unacknowledged alert is
-        alarming anyway.
+        Only the joins an alarm can trust count (a tracker's, or radios entering within
+        ``link_window_s``), and not one that would make one phone of two transmitters of one
+        radio heard at once. Fusion also joins a radio entering alone to the one handset inside
+        lacking it, and a second visitor can be that radio: taking it for the same phone would
+        hide a phone. The cost is a phone whose second radio is first heard long after the
+        first alarming again (after an acknowledgement, a new alert).
         """
         key = presence.key
-        loose = fusion.handset_of(key)
-        strict = fusion.surely_handset_of(key)
+        root = fusion.surely_handset_of(key)
         radio = presence.radio
         lookup = self._identifiers
         for alert in reversed(self.handsets):
-            root, of = (
-                (strict, fusion.surely_handset_of)
-                if alert.acknowledged
-                else (
-                    loose,
-                    fusion.handset_of,
-                )
-            )
             if any(
-                of(k) == root and not (k.split(":", 1)[0] == radio and fusion.heard_at_once(k, key))
+                fusion.surely_handset_of(k) == root
+                and not (k.split(":", 1)[0] == radio and fusion.heard_at_once(k, key))
                 for k in alert.owned
             ):
                 return alert
