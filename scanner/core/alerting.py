@@ -225,29 +225,21 @@ class Alerting:
     def _owner_of(self, fusion: Fusion, presence: Presence) -> OpenAlert | None:
         """The open alert that already names this transmitter's handset, if any.
 
-        Fusion's joins decide, except the one that would make one phone of two transmitters of
-        one radio heard at once. For an acknowledged alert only the joins an alarm can trust
-        count (a tracker's, or radios entering within ``link_window_s``): fusion also joins a
-        radio entering alone to the one handset inside lacking it, and a second visitor can be
-        that radio; staying silent then would hide a phone, where an unacknowledged alert is
-        alarming anyway.
+        Only the joins an alarm can trust count (a tracker's, or radios entering within
+        ``link_window_s``), and not one that would make one phone of two transmitters of one
+        radio heard at once. Fusion also joins a radio entering alone to the one handset inside
+        lacking it, and a second visitor can be that radio: taking it for the same phone would
+        hide a phone. The cost is a phone whose second radio is first heard long after the
+        first alarming again (after an acknowledgement, a new alert).
         """
         key = presence.key
-        loose = fusion.handset_of(key)
-        strict = fusion.surely_handset_of(key)
+        root = fusion.surely_handset_of(key)
         radio = presence.radio
         lookup = self._identifiers
         for alert in reversed(self.handsets):
-            root, of = (
-                (strict, fusion.surely_handset_of)
-                if alert.acknowledged
-                else (
-                    loose,
-                    fusion.handset_of,
-                )
-            )
             if any(
-                of(k) == root and not (k.split(":", 1)[0] == radio and fusion.heard_at_once(k, key))
+                fusion.surely_handset_of(k) == root
+                and not (k.split(":", 1)[0] == radio and fusion.heard_at_once(k, key))
                 for k in alert.owned
             ):
                 return alert
@@ -352,7 +344,14 @@ class Alerting:
             if new:
                 return  # raised by the caller with this content
             gained = bool(joined and joined[0]) or new_energy
-            self._update(alert, ts, mono, gained, new_handset=bool(joined and joined[1]))
+            self._update(
+                alert,
+                ts,
+                mono,
+                gained,
+                new_handset=bool(joined and joined[1]),
+                new_sensor=changed_sensors,
+            )
         elif mono - alert.touched_mono >= TOUCH_EVERY_S:
             alert.handsets = len({fusion.handset_of(k) for k in present})
             self._touch(alert, ts, mono)
@@ -397,14 +396,21 @@ class Alerting:
         self._emit(EvidenceWanted(ts, alert.id, view.device_ids))
 
     def _update(
-        self, alert: OpenAlert, ts: float, mono: float, gained: bool, new_handset: bool
+        self,
+        alert: OpenAlert,
+        ts: float,
+        mono: float,
+        gained: bool,
+        new_handset: bool,
+        new_sensor: bool = False,
     ) -> None:
         self.counters["updated"] += 1
         alert.touched_mono = mono
         # Only a handset the alert did not name sounds the alarm; it joins only an alert no
         # guard has acknowledged (see the module docstring).
         alarm = new_handset and not alert.acknowledged
-        self._emit(AlertUpdated(ts, alert.view(mono), gained=gained, alarm=alarm))
+        view = alert.view(mono)
+        self._emit(AlertUpdated(ts, view, gained=gained, alarm=alarm, new_sensor=new_sensor))
         if alarm:
             self.counters["alarms"] += 1
             self._emit(AlertAlarmed(ts, alert.id, tuple(sorted(alert.present))))

@@ -51,14 +51,16 @@ class AlertUpdated:
     """New evidence on an open alert.
 
     ``gained`` is true when a transmitter entered (a new handset, or a known handset's other
-    radio); ``alarm`` when the update names a handset the guard has not acknowledged, so the
-    tablet alarms because of it.
+    radio); ``new_sensor`` when the alert is now heard on a radio it was not; ``alarm`` when
+    the update names a handset the guard has not acknowledged, so the tablet alarms because of
+    it.
     """
 
     ts: float
     alert: AlertView
     gained: bool
     alarm: bool
+    new_sensor: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,9 +40,9 @@ def line_of(event: CoreEvent) -> Line | None:
     if isinstance(event, AlertRaised):
         return alert_line(event.alert.raised_ts, "raised", event.alert, event.alarm)
     if isinstance(event, AlertUpdated):
-        # A line when a transmitter entered (FORMATS.md: the alert gained a handset or a
-        # sensor); new evidence on transmitters already named changes the card, not the feed.
-        if not event.gained:
+        # A line when a transmitter entered or a radio joined (FORMATS.md: the alert gained a
+        # handset or a sensor); new evidence on what is already named changes the card only.
+        if not (event.gained or event.new_sensor):
             return None
         return alert_line(event.ts, "updated", event.alert, event.alarm)
     if isinstance(event, AlertAcknowledged):
