@@ -77,6 +77,9 @@ def wifi_station_in_zone(inp: DetectorInput, th: Mapping[str, float]) -> Outcome
     device = inp.device
     if device is not None and device.kind in ("access_point", "beacon"):
         return "infrastructure", None
+    if device is not None and not device.is_handset:
+        # A desk PC, a TV, a printer in the zone, or a station nothing says is a phone.
+        return "not_handset", None
     level = inp.presence.level or 0.0
     margin = level - th["enter_rssi_dbm"]
     weight = min(0.95, th["base_weight"] + 0.02 * max(margin, 0.0))
@@ -92,7 +95,7 @@ def ble_handset_in_zone(inp: DetectorInput, th: Mapping[str, float]) -> Outcome:
     if skip is not None:
         return skip, None
     device = inp.device
-    if device is None or device.kind != "handset":
+    if device is None or not device.is_handset:
         return "not_handset", None
     level = inp.presence.level or 0.0
     margin = level - th["enter_rssi_dbm"]
