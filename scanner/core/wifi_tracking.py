@@ -36,12 +36,21 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from scanner.config import ConfigError
 from scanner.observations import WifiFrame
 from scanner.sources.wifi.fingerprint import segments
 
 _LOGGER = logging.getLogger(__name__)
 
 SEQ_MODULUS = 4096
+
+# Ranges that keep each tracker check meaningful (reasons at the options).
+_LIMITS: dict[str, tuple[float, float]] = {
+    "max_rssi_jump_db": (3.0, 40.0),
+    "rssi_drift_db_per_s": (0.0, 5.0),
+    "max_rssi_drift_db": (0.0, 40.0),
+    "seq_window": (1.0, 2048.0),
+}
 
 
 def _near(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
@@ -106,6 +115,10 @@ class WifiTrackerOptions:
             key = f"wifi_{name}"
             if key in section:
                 values[name] = type(getattr(cls(), name))(section[key])
+        for name, (lo, hi) in _LIMITS.items():
+            if name in values and not lo <= values[name] <= hi:
+                # A bound of 400 dB, say, would switch the continuity check off.
+                raise ConfigError(f"[core].wifi_{name} = {values[name]} is outside {lo:g}..{hi:g}")
         return cls(**values)
 
 
