@@ -361,6 +361,8 @@ def populate(prof: Profile, rng: random.Random, duration_s: float) -> list[Perso
         track.add(duration_s, edge, 0.0)
         known = _handset(rng, "cal1", "calibration", track, prof)
         known.platform, known.wifi, known.ble = "ios", True, True
+        # The same phone on both walks: its model (and so its probe elements) from the seed.
+        known.model = 0
         known.screen_on, known.active = True, True
         known.scanning = True  # the installer keeps the Wi-Fi settings page open
         people.append(known)
