@@ -143,6 +143,7 @@ class Station:
     fingerprints: set[str] = field(default_factory=set)
     macs: set[str] = field(default_factory=set)
     frames: int = 0
+    data_frames: int = 0
     ssids: set[str] = field(default_factory=set)
     max_rssi_dbm: int | None = None
 
@@ -186,10 +187,11 @@ class WifiTracker:
             if self._returned(station, frame):
                 # This address was joined to a station that has since probed from a newer
                 # one: two phones, not one. The returning address gets a station of its own.
+                # (A global MAC never returns to another station: ``_returned``.)
                 self.joined_by["split"] += 1
                 station.macs.discard(frame.mac)
                 station.probe_mac_last.pop(frame.mac, None)
-                station = self._new_station(frame, global_mac=not frame.random_mac)
+                station = self._new_station(frame, global_mac=False)
                 station.macs.add(frame.mac)
             self._by_mac[frame.mac] = station
         else:
@@ -306,10 +308,14 @@ class WifiTracker:
             # 3. a near fingerprint (same rates and element set, one more part equal) from a
             # station heard moments ago: the same phone scanning with another element list.
             mine = segments(frame.fingerprint)
+            # A weak cue: never from a random address into a station that talks on a network
+            # from a vendor-assigned one (the guard's radio, a desk PC): such a station does
+            # not switch to random probe addresses with another element list.
             near = [
                 st
                 for st in self._recent[-256:]
                 if now - st.last_mono <= opts.near_join_window_s
+                and not (frame.random_mac and st.global_mac and st.data_frames)
                 and any(_near(mine, segments(fp)) for fp in st.fingerprints)
             ]
             found = self._best(near, frame, opts.near_join_window_s)
@@ -341,14 +347,22 @@ class WifiTracker:
         """Whether a probe from ``frame.mac`` comes after ``st`` moved on to another address."""
         if frame.subtype != "probe_req" or not st.probe_mac or st.probe_mac == frame.mac:
             return False
+        if st.global_mac or not frame.random_mac:
+            # A vendor-assigned address is the station's own: it keeps it (and its id).
+            return False
         last = st.probe_mac_last.get(frame.mac)
         if last is None:
             return False
         return st.probe_mac_since > last + self.options.mac_return_slack_s
 
     def _compatible(self, st: Station, frame: WifiFrame) -> bool:
-        """A sequence match must not contradict the fingerprint (when both have one)."""
-        if frame.fingerprint and st.fingerprints and frame.fingerprint not in st.fingerprints:
+        """A sequence match must agree with the fingerprint when the frame has one.
+
+        Not merely "not contradict": a station that has only sent data frames (the guard's
+        radio on the site network) has no fingerprint to contradict, and 12-bit counters
+        a few dozen apart are common enough between unrelated stations heard together.
+        """
+        if frame.fingerprint and frame.fingerprint not in st.fingerprints:
             return False
         return self._cost(st, frame) is not None
 
@@ -390,6 +404,8 @@ class WifiTracker:
 
     def _update(self, station: Station, frame: WifiFrame) -> None:
         station.frames += 1
+        if frame.subtype != "probe_req":
+            station.data_frames += 1
         station.last_seq = frame.seq
         rssi = frame.rssi_dbm
         if rssi is not None:

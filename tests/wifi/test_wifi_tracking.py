@@ -143,6 +143,17 @@ def test_a_returning_address_splits_two_phones() -> None:
     assert again != first and tracker.joined_by["split"] == 1
 
 
+def test_a_phone_does_not_join_the_guards_radio_by_a_near_fingerprint() -> None:
+    tracker = WifiTracker()
+    radio = "00:0e:8f:a4:39:c3"
+    data = WifiFrame(0.0, 0.0, "data", radio, False, -45, 2437, None, 5, "")
+    assert tracker.observe(data) == "wifi-000e8fa439c3"
+    tracker.observe(_frame(1.0, radio, 6, fp=FP_A, random_mac=False))
+    # A phone of a related model (same rates and element set) probing from a random address.
+    phone = tracker.observe(_frame(30.0, "02:00:00:00:00:09", 2000, fp=FP_A_NEAR))
+    assert phone != "wifi-000e8fa439c3"
+
+
 def _aligned(shared_data: Path, names: list[str]) -> tuple[int, dict[str, Counter[str]]]:
     """Devices the tracker makes of the named phones' captures all shifted to start at once."""
     by_phone: dict[str, list[WifiFrame]] = defaultdict(list)
@@ -179,7 +190,7 @@ ALL_PHONES = [
 @pytest.mark.parametrize(
     ("names", "slack"),
     [
-        (ALL_PHONES, 2),
+        (ALL_PHONES, 1),
         (["iPhone11-B", "iPhone11-C", "iPhone11-F", "iPhone11-M"], 1),
         (["iPhoneXR-A", "iPhoneXR-L"], 1),
         (["iPhone12-M", "iPhone12Pro-C"], 1),
@@ -190,7 +201,7 @@ def test_time_aligned_phones_count_near_truth(
     shared_data: Path, names: list[str], slack: int
 ) -> None:
     # The ProbingPatterns phones heard at once: same-model phones at a gate are the normal
-    # case. Goal: within one device of truth. Measured: all eleven make 13 (the iPhone 11s
+    # case. Goal: within one device of truth. Measured: all eleven make 12 (but the iPhone 11s
     # share one fingerprint and overlapping levels, so their stations still mix); before the
     # level-fit and returning-address rules, 8, one holding 1,249 MACs of 7 phones.
     count, owners = _aligned(shared_data, names)
