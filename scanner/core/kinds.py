@@ -28,13 +28,13 @@ _VENDORS = Path(__file__).with_name("data") / "wifi_vendors.json"
 
 @functools.cache
 def _vendor_table() -> dict[str, tuple[str, str]]:
-    """OUI (six hex digits) -> (group, organisation): group "phone" or "computer"."""
+    """OUI (six hex digits) -> (group, organisation): "phone", "mixed" or "computer"."""
     try:
         doc = json.loads(_VENDORS.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
     table: dict[str, tuple[str, str]] = {}
-    for group in ("phone", "computer"):
+    for group in ("phone", "mixed", "computer"):
         for vendor, ouis in doc.get(group, {}).items():
             for oui in ouis:
                 table[str(oui)] = (group, str(vendor))
@@ -42,7 +42,7 @@ def _vendor_table() -> dict[str, tuple[str, str]]:
 
 
 def wifi_vendor(mac: str) -> tuple[str, str] | None:
-    """("phone" | "computer", organisation) for a global MAC's OUI, or None when not listed."""
+    """("phone" | "mixed" | "computer", organisation) for a global MAC's OUI, or None."""
     oui = mac.lower().replace(":", "").replace("-", "")[:6]
     return _vendor_table().get(oui)
 
@@ -55,9 +55,12 @@ def wifi_kind(frame: WifiFrame) -> tuple[str, str]:
         vendor = wifi_vendor(frame.mac)
         if vendor is not None and vendor[0] == "computer":
             return "computer", f"global address of {vendor[1]} (PCs, Wi-Fi modules, boards)"
-        if vendor is not None and frame.subtype == "probe_req":
+        if vendor is not None and vendor[0] == "phone" and frame.subtype == "probe_req":
             # A phone with randomisation switched off (or an older one) probing.
             return "handset", f"probe requests from a {vendor[1]} phone's global address"
+        if vendor is not None and vendor[0] == "mixed":
+            # Samsung, Google, Huawei Technologies: TVs, streaming sticks and routers too.
+            return "unknown", f"{frame.subtype} from a global address of {vendor[1]}"
     if frame.subtype == "probe_req":
         if frame.random_mac:
             # Phones randomise the address of their probe requests (iOS 14+, Android 10+).

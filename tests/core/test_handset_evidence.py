@@ -22,11 +22,14 @@ def _frame(mac: str, subtype: str = "probe_req", random_mac: bool = False) -> Wi
 
 
 def test_vendor_rules() -> None:
-    assert wifi_vendor("00:00:F0:12:34:56") == ("phone", "Samsung")
+    assert wifi_vendor("50:8E:49:12:34:56") == ("phone", "Xiaomi")
+    assert wifi_vendor("00:00:f0:12:34:56") == ("mixed", "Samsung")
     assert wifi_vendor("dc:fb:48:00:00:01") == ("computer", "Intel")
     assert wifi_vendor("02:00:00:00:00:01") is None
-    # A Samsung phone with randomisation off, probing: a handset.
-    assert wifi_kind(_frame("00:00:f0:12:34:56"))[0] == "handset"
+    # A Xiaomi phone with randomisation off, probing: a handset.
+    assert wifi_kind(_frame("50:8e:49:12:34:56"))[0] == "handset"
+    # Samsung's OUIs are on its TVs too: a global Samsung prober is no evidence either way.
+    assert wifi_kind(_frame("00:00:f0:12:34:56"))[0] == "unknown"
     # An Intel card in a desk PC, probing all night: a computer, whatever it sends.
     assert wifi_kind(_frame("dc:fb:48:00:00:01"))[0] == "computer"
     # A global address nobody listed: no evidence either way.
@@ -39,7 +42,7 @@ def test_unknown_static_and_ambient_devices_are_not_counted() -> None:
     dev = Device("wifi-001122334455", "wifi", 0.0, 0.0, 0.0, 0.0)
     dev.macs.append("00:11:22:33:44:55")
     assert not dev.counts_as_handset  # unknown
-    dev.set_kind("handset", "Samsung", "probe requests from a Samsung phone's global address")
+    dev.set_kind("handset", "Xiaomi", "probe requests from a Xiaomi phone's global address")
     assert dev.counts_as_handset
     dev.ambient = True  # learned as part of the site, with a fixed address
     assert not dev.counts_as_handset
