@@ -105,8 +105,11 @@ class CoreOptions:
     # Uplink silent this long has gone: three keep-alive intervals of an idle phone.
     sdr_absent_s: float = 15.0
     # A handset heard on Wi-Fi or BLE at most this far below the zone's exit level is "just
-    # outside": one wall (8-14 dB at 2.4 GHz) away. Uplink energy heard while such a phone is
-    # there is most likely that phone under power control, not another inside.
+    # outside": close enough that its uplink at full power (23 dBm) reaches the SDR's enter
+    # level. On one path, a phone's 2.4 GHz radios (15 dBm Wi-Fi, 8 dB more loss at 1 m) read
+    # about 6 dB below the exit level where its uplink reads at the enter level; shadowing on
+    # the two bands is independent (2.5 dB each, about 7 dB for two sigma of the difference).
+    # Uplink energy heard while such a phone is there is most likely that phone.
     nearby_margin_db: float = 12.0
     # Ambient baseline: devices present from start-up through this period are learned as
     # ambient; afterwards, devices heard persistently outside the zone for this long are too.
