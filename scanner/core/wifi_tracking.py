@@ -83,9 +83,9 @@ class WifiTrackerOptions:
     # frame is stronger than the envelope by more than fast fading explains: indoors 3-4 dB
     # standard deviation per packet, so 12 dB (about 2.5 standard deviations of a difference).
     max_rssi_jump_db: int = 12
-    # A weaker frame is no veto: a phone touching the sensor (-15 dBm) is heard 50-60 dB down
-    # on an adapter two channels away (measured on the ProbingPatterns captures).
-    # Widened by this for each second since the station was last heard: someone walking
+    # (A weaker frame is no veto: a phone touching the sensor, -15 dBm, is heard 50-60 dB down
+    # on an adapter two channels away, measured on the ProbingPatterns captures.)
+    # The bound widens by this for each second since the station was last heard: someone walking
     # at 1.4 m/s 5-15 m from the sensor changes path loss by about 1-3 dB a second (exponent
     # 2.7); a phone that last scanned a minute ago may have crossed the room.
     rssi_drift_db_per_s: float = 0.5
@@ -94,9 +94,9 @@ class WifiTrackerOptions:
     # A MAC that comes back after its station moved on to a newer MAC proves the newer MAC
     # was another phone: a phone probes from one address at a time (on the ProbingPatterns
     # captures no phone ever interleaves two probe addresses). Data frames from an associated
-    # address alongside random probe addresses are normal and do not count.
-    # Frames from several capture interfaces arrive out of order by up to this much, so a
-    # MAC's "return" must come this long after the newer MAC started to count.
+    # address alongside random probe addresses are normal and do not count. Frames from
+    # several capture interfaces arrive out of order by up to this much, so a MAC's "return"
+    # must come this long after the newer MAC started to count.
     mac_return_slack_s: float = 0.5
     # A random MAC unheard this long is forgotten (memory bound); global MACs are kept longer.
     forget_mac_after_s: float = 3600.0
@@ -330,8 +330,12 @@ class WifiTracker:
         """The candidate station that fits ``frame`` best, or None when none is plausible."""
         best: Station | None = None
         best_cost = float("inf")
-        for st in stations:
+        # Candidates come most recently heard last: walk back and stop at the window's edge
+        # (frames a little out of order can leave a slightly older one after a newer one).
+        for st in reversed(list(stations)):
             age = frame.mono - st.last_mono
+            if age > window_s + 60.0:
+                break
             if age > window_s:
                 continue
             cost = self._cost(st, frame)
