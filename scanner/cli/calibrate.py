@@ -66,7 +66,11 @@ def _events(args: argparse.Namespace, store: Any) -> tuple[Iterator[SourceEvent]
     else:
         allowlist = Allowlist(_config_allowlist(args.config))
         events = _listen(args.config, args.seconds)
-    allowlist.refresh(store)
+    from scanner.store.allowlist import list_entries
+
+    allowlist.set_stored(
+        [{"match": e.match, "value": e.value, "label": e.label} for e in list_entries(store)]
+    )
     return events, allowlist
 
 
