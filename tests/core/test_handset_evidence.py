@@ -64,7 +64,7 @@ def _brno(shared_data: Path) -> tuple[list[float], list[int], list[int]]:
         base = shared_data / "wifi" / "brno-lab" / f"sc6-61_{day}_pos2"
         with open(base.with_suffix(".csv"), newline="", encoding="utf-8") as fh:
             rows = list(csv.DictReader(fh, delimiter=";"))
-        core = Core(None, CoreOptions(), sinks=[])
+        core = Core(CoreOptions())
         people: dict[int, list[float]] = defaultdict(list)
         counted: dict[int, int] = {}
         globals_: dict[int, set[str]] = defaultdict(set)

@@ -9,21 +9,18 @@ import pytest
 from scanner.config import ConfigError
 from scanner.core.identity import AddressBleIdentity, AddressWifiIdentity
 from scanner.core.options import CoreOptions
-from scanner.core.pipeline import Core
-from tests.core.helpers import advert, burst, classify_all_handsets
+from tests.core.helpers import Harness, advert, burst, classify_all_handsets
 
 
-def _core() -> tuple[Core, list[dict[str, Any]]]:
-    lines: list[dict[str, Any]] = []
-    core = Core(
+def _core() -> tuple[Harness, list[dict[str, Any]]]:
+    core = Harness(
         None,
         CoreOptions(),
-        sinks=[lines.append],
         wifi_tracker=AddressWifiIdentity(),
         ble_tracker=AddressBleIdentity(),
         classify=classify_all_handsets,
     )
-    return core, lines
+    return core, core.lines
 
 
 def _kinds(lines: list[dict[str, Any]]) -> list[tuple[str, str]]:
@@ -57,7 +54,7 @@ def test_uplink_of_a_phone_heard_just_outside_does_not_alert_alone() -> None:
         core.handle(advert(100.0 + i * 0.5, "5C:00:00:00:00:07", -79))
         core.handle(burst(100.2 + i * 0.5, 40.0))
     assert lines == []
-    counters = core.detectors.snapshot()["uplink_energy_in_zone"]
+    counters = core.core.detectors.snapshot()["uplink_energy_in_zone"]
     assert counters["explained_by_nearby_handset"] > 0
     # Once the phone at the door has gone (nothing heard of it for a while), the same uplink
     # stands on its own.
