@@ -1,9 +1,11 @@
-"""`checkpoint calibrate boundary|inside|show|apply`: measure the zone with a known phone.
+"""`checkpoint calibrate phones|boundary|inside|show|apply`: measure the zone with a named phone.
 
-``boundary`` and ``inside`` listen for ``--seconds`` to the radios the config enables (or read a
-scenario directory given with ``--recording``) and keep the strongest steady transmitter's
-level per sensor as a pending measurement. ``apply`` turns the two into the per-sensor
-``zone_calibration`` setting the core uses; ``show`` prints what is stored and pending.
+``phones`` listens (``--seconds``, or reads ``--recording DIR``) and lists the phones heard
+steadily, numbered, in words. ``boundary`` and ``inside`` measure the reference phone picked from
+that list (``--phone N``, needed once) carried as ``--carry hand|pocket``, and keep its level per
+sensor as a pending measurement; a phase that heard something else is refused. ``apply`` says per
+sensor what it set and what it could not, and fails when it set nothing; ``show`` prints what is
+stored and pending.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.write(f"checkpoint calibrate: {exc}\n")
         return 1
     try:
+        if args.phase == "phones":
+            return _phones(args, store)
         if args.phase in cal.PHASES:
             return _measure(args, store)
         if args.phase == "apply":
@@ -50,8 +54,7 @@ def _db_path(args: argparse.Namespace) -> Path:
     return load_config(args.config).db_path
 
 
-def _measure(args: argparse.Namespace, store: Any) -> int:
-    from scanner.core import calibration as cal
+def _events(args: argparse.Namespace, store: Any) -> tuple[Iterator[SourceEvent], Any]:
     from scanner.core.allowlist import Allowlist
 
     if args.recording:
@@ -68,18 +71,87 @@ def _measure(args: argparse.Namespace, store: Any) -> int:
     allowlist.set_stored(
         [{"match": e.match, "value": e.value, "label": e.label} for e in list_entries(store)]
     )
-    found = cal.measure(events, allowlist)
+    return events, allowlist
+
+
+def _phones(args: argparse.Namespace, store: Any) -> int:
+    from scanner.core import calibration as cal
+
+    events, allowlist = _events(args, store)
+    found = cal.candidates(events, allowlist)
     if not found:
         raise cal.CalibrationError(
-            "no transmitter was heard steadily; is the phone's screen on and Wi-Fi/Bluetooth on?"
+            "no phone was heard steadily; hold the reference phone near the sensor with its "
+            "screen on, Wi-Fi and Bluetooth on, and list again"
         )
     pending = store.get_setting(cal.PENDING_KEY, {}) or {}
-    pending[args.phase] = {s: m.to_dict() for s, m in found.items()}
+    pending["candidates"] = [c.to_dict() for c in found]
     with store.write() as conn:
         store.set_setting(conn, cal.PENDING_KEY, pending)
+    for n, c in enumerate(found, 1):
+        sys.stdout.write(f"{n}. {c.label}: {c.level:g} dBm ({c.samples} heard)\n")
+    sys.stdout.write("pick the reference phone with: checkpoint calibrate boundary --phone N\n")
+    return 0
+
+
+def _reference(args: argparse.Namespace, pending: dict[str, Any]) -> dict[str, Any]:
+    from scanner.core import calibration as cal
+
+    if args.phone is None:
+        ref = pending.get("reference")
+        if not isinstance(ref, dict):
+            raise cal.CalibrationError(
+                "name the reference phone: `checkpoint calibrate phones`, then --phone N"
+            )
+        return ref
+    listed = pending.get("candidates") or []
+    picked: list[dict[str, Any]] = []
+    # One phone may be listed twice (its Wi-Fi and its BLE): "--phone 1,3" takes both.
+    for part in str(args.phone).split(","):
+        try:
+            n = int(part)
+            if n < 1:
+                raise IndexError(n)
+            picked.append(listed[n - 1])
+        except (ValueError, IndexError, TypeError):
+            raise cal.CalibrationError(
+                f"--phone {args.phone}: pick numbers from `checkpoint calibrate phones` "
+                f"(1..{len(listed)})"
+            ) from None
+    ref = {
+        "label": " + ".join(str(p["label"]) for p in picked),
+        "identities": [i for p in picked for i in p["identities"]],
+    }
+    if pending.get("reference") != ref:
+        # Another phone: what was measured with the previous one no longer applies.
+        for phase in cal.PHASES:
+            pending.pop(phase, None)
+    pending["reference"] = ref
+    return ref
+
+
+def _measure(args: argparse.Namespace, store: Any) -> int:
+    from scanner.core import calibration as cal
+
+    pending = store.get_setting(cal.PENDING_KEY, {}) or {}
+    ref = _reference(args, pending)
+    events, allowlist = _events(args, store)
+    found = cal.measure(events, allowlist, ref["identities"])
+    if not found:
+        raise cal.CalibrationError(
+            f"{ref['label']} was not heard steadily; is its screen on and Wi-Fi/Bluetooth on?"
+        )
+    phase = pending.get(args.phase)
+    if not isinstance(phase, dict) or not all(k in cal.CARRIES for k in phase):
+        phase = {}
+    phase[args.carry] = {s: m.to_dict() for s, m in found.items()}
+    pending[args.phase] = phase
+    with store.write() as conn:
+        store.set_setting(conn, cal.PENDING_KEY, pending)
+    sys.stdout.write(f"reference phone: {ref['label']}\n")
     for m in found.values():
         sys.stdout.write(
-            f"{args.phase}: {m.sensor} ({m.radio}) {m.level:g} from {m.source} "
+            f"{args.phase} ({args.carry}): {m.sensor} ({m.radio}) {m.level:g} from {m.source} "
             f"({m.samples} samples)\n"
         )
     return 0
@@ -130,19 +202,27 @@ def _apply(store: Any) -> int:
     from scanner.store.chain import append_audit
 
     pending = store.get_setting(cal.PENDING_KEY, {}) or {}
-    calibrations = cal.combine(pending)
-    value = {s: c.to_dict() for s, c in calibrations.items()}
+    outcomes = cal.combine_all(pending)
+    value = {o.sensor: o.calibration.to_dict() for o in outcomes if o.calibration is not None}
+    for o in outcomes:
+        if o.calibration is None:
+            sys.stdout.write(f"{o.sensor}: NOT SET: {o.note}\n")
+            continue
+        t = o.calibration.thresholds()
+        sys.stdout.write(f"{o.sensor}: set enter {t.enter_dbm:g}, exit {t.exit_dbm:g} ({o.note})\n")
+    if not value:
+        sys.stderr.write("checkpoint calibrate: nothing was applied; see above and walk again\n")
+        return 1
     now = time.time()
     with store.write(durable=True) as conn:
         store.set_setting(conn, cal.SETTING_KEY, value)
         store.set_setting(conn, cal.PENDING_KEY, {})
         append_audit(conn, now, "calibrate", "zone.calibrate", {"zone_calibration": value})
         store.add_event(conn, now, "zone", {"zone_calibration": value})
-    for sensor, c in calibrations.items():
-        t = c.thresholds()
-        sys.stdout.write(
-            f"{sensor}: boundary {c.boundary_dbm:g}, inside {c.inside_dbm:g} -> "
-            f"enter {t.enter_dbm:g}, exit {t.exit_dbm:g}\n"
+    unset = [o.sensor for o in outcomes if o.calibration is None]
+    if unset:
+        sys.stderr.write(
+            f"checkpoint calibrate: {', '.join(unset)} kept the defaults (see above)\n"
         )
     return 0
 

@@ -134,8 +134,18 @@ def _user(p: argparse.ArgumentParser) -> None:
 
 def _calibrate(p: argparse.ArgumentParser) -> None:
     _config(p)
-    p.add_argument("phase", choices=["boundary", "inside", "show", "apply"])
+    p.add_argument("phase", choices=["phones", "boundary", "inside", "show", "apply"])
     p.add_argument("--seconds", type=float, default=60.0)
+    p.add_argument(
+        "--phone",
+        help="the reference phone: its numbers in the `calibrate phones` list, e.g. 1,3",
+    )
+    p.add_argument(
+        "--carry",
+        choices=["hand", "pocket"],
+        default="hand",
+        help="how the reference phone is carried during this phase (walk both)",
+    )
     p.add_argument("--recording", help="calibrate from a scenario directory instead of live radios")
     p.add_argument("--db")
 

@@ -283,9 +283,10 @@ class Alerting:
             flags[0] = True
             flags[1] = flags[1] or new_handset
         energy = list(fusion.energy.findings.values())
-        # Strong uplink energy on a new band is a transmitter entering too, even though it names
-        # no device: it is said on the alerts with handsets inside (no alarm of its own).
-        strong = {f.key for f in energy if f.level >= self._options.sdr_alone_min_snr_db}
+        # Uplink energy that stands on its own (``Finding.alone``) on a new band is a transmitter
+        # entering too, even though it names no device: it is said on the alerts with handsets
+        # inside (no alarm of its own).
+        strong = {f.key for f in energy if f.alone}
         for alert in list(self.handsets):
             if alert.present:
                 alert.quiet_since = None

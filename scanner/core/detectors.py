@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from scanner.core.devices import Device
 from scanner.core.options import CoreOptions
@@ -28,6 +28,9 @@ class Finding:
     reason: str  # what a guard reads: "Wi-Fi probe -48 dBm"
     weight: float  # how much this alone says "a handset is here", 0..1
     identifies: bool  # True when it names a device (Wi-Fi, BLE); SDR energy does not
+    # Uplink energy only: whether it may raise an alert with no Wi-Fi or BLE handset to name
+    # (see ``uplink_energy_in_zone`` and ``DetectorBank``).
+    alone: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +80,9 @@ def wifi_station_in_zone(inp: DetectorInput, th: Mapping[str, float]) -> Outcome
     device = inp.device
     if device is not None and device.kind in ("access_point", "beacon"):
         return "infrastructure", None
+    if device is not None and not device.is_handset:
+        # A desk PC, a TV, a printer in the zone, or a station nothing says is a phone.
+        return "not_handset", None
     level = inp.presence.level or 0.0
     margin = level - th["enter_rssi_dbm"]
     weight = min(0.95, th["base_weight"] + 0.02 * max(margin, 0.0))
@@ -92,7 +98,7 @@ def ble_handset_in_zone(inp: DetectorInput, th: Mapping[str, float]) -> Outcome:
     if skip is not None:
         return skip, None
     device = inp.device
-    if device is None or device.kind != "handset":
+    if device is None or not device.is_handset:
         return "not_handset", None
     level = inp.presence.level or 0.0
     margin = level - th["enter_rssi_dbm"]
@@ -104,14 +110,28 @@ def ble_handset_in_zone(inp: DetectorInput, th: Mapping[str, float]) -> Outcome:
 
 
 def uplink_energy_in_zone(inp: DetectorInput, th: Mapping[str, float]) -> Outcome:
-    """Uplink bursts strong enough, often enough, to come from a transmitter in the zone."""
-    if not inp.presence.in_zone or inp.presence.level is None:
+    """Uplink bursts strong enough, often enough, to come from a transmitter in the zone.
+
+    Whether the energy may alert on its own (``Finding.alone``) is decided from physics, not
+    from a higher SNR bar: the network's power control spreads a phone's uplink over 15 dB or
+    more whatever its distance to the sensor, so a phone inside under power control and one
+    just outside at full power overlap in level, and no single bar separates them. What does:
+
+    * sustained: at least ``confirm_bursts`` bursts in the window, and the window's median (not
+      a peak) at the zone's enter level; a passer-by's uplink rises and falls within seconds;
+    * the other radios (``DetectorBank``): a handset heard on Wi-Fi or BLE just outside the
+      zone at that moment explains the energy; the uplink is then that phone, not another.
+    """
+    pres = inp.presence
+    if not pres.in_zone or pres.level is None:
         return "outside", None
-    # The level reported (and judged for an uplink-only alert) is the median over the whole
-    # window: a phone on a call outside at full power peaks now and then, one inside does not dip.
-    level = inp.presence.window_level or inp.presence.level
+    # The level reported is the median over the whole window: a phone on a call outside at
+    # full power peaks now and then, one inside does not dip.
+    level = pres.window_level or pres.level
     band = inp.label or "uplink"
     weight = min(0.9, th["base_weight"] + 0.01 * max(level - th["enter_snr_db"], 0.0))
+    recent = sum(1 for t, _ in pres.samples if pres.last_mono - t <= th["window_s"])
+    sustained = recent >= th["confirm_bursts"] and level >= th["enter_snr_db"]
     return "finding", Finding(
         "uplink_energy_in_zone",
         "sdr",
@@ -120,6 +140,7 @@ def uplink_energy_in_zone(inp: DetectorInput, th: Mapping[str, float]) -> Outcom
         f"uplink burst {band} +{level:.0f} dB SNR",
         weight,
         False,
+        alone=sustained,
     )
 
 
@@ -132,6 +153,7 @@ def _thresholds(options: CoreOptions, radio: str, unit: str, weight: float) -> d
         "window_s": window,
         "absent_s": options.absent_s,
         "base_weight": weight,
+        "nearby_margin_db": options.nearby_margin_db,
     }
 
 
@@ -155,7 +177,10 @@ def build_registry(options: CoreOptions) -> tuple[Detector, ...]:
         Detector(
             "uplink_energy_in_zone",
             ("sdr",),
-            _thresholds(options, "sdr", "snr_db", 0.6),
+            {
+                **_thresholds(options, "sdr", "snr_db", 0.6),
+                "confirm_bursts": float(options.sdr_confirm_bursts),
+            },
             uplink_energy_in_zone,
             "cellular uplink bursts at in-zone strength",
         ),
@@ -167,9 +192,16 @@ REGISTRY: tuple[Detector, ...] = build_registry(CoreOptions())
 
 
 class DetectorBank:
-    """Runs the registry's detectors for a radio and counts every outcome per detector."""
+    """Runs the registry's detectors for a radio and counts every outcome per detector.
+
+    It also keeps what the other radios say about uplink energy: when a handset was last heard
+    on Wi-Fi or BLE just outside the zone (within ``nearby_margin_db`` below the exit level;
+    the configured levels, not a sensor's calibration).
+    Uplink energy heard meanwhile is most likely that phone and does not alert on its own.
+    """
 
     def __init__(self, registry: tuple[Detector, ...]) -> None:
+        self.nearby_mono = float("-inf")
         self.registry = registry
         self.counters: dict[str, Counter[str]] = {det.name: Counter() for det in registry}
         self._by_radio: dict[str, list[Detector]] = {}
@@ -181,10 +213,32 @@ class DetectorBank:
         findings: list[Finding] = []
         for det in self._by_radio.get(inp.radio, ()):
             outcome, finding = det.run(inp, det.thresholds)
+            if finding is not None and finding.alone and self._explained(inp):
+                outcome = "explained_by_nearby_handset"
+                finding = replace(finding, alone=False)
             self.counters[det.name][outcome] += 1
             if finding is not None:
                 findings.append(finding)
+        if inp.radio != "sdr":
+            self._note_nearby(inp)
         return findings
+
+    def _note_nearby(self, inp: DetectorInput) -> None:
+        pres, device = inp.presence, inp.device
+        if pres.in_zone or pres.level is None or device is None or not device.is_handset:
+            return
+        if device.allowlisted is not None:
+            return
+        th = next((d.thresholds for d in self._by_radio.get(inp.radio, ())), None)
+        if th is None:
+            return
+        if pres.level >= th["exit_rssi_dbm"] - th["nearby_margin_db"]:
+            self.nearby_mono = max(self.nearby_mono, pres.last_mono)
+
+    def _explained(self, inp: DetectorInput) -> bool:
+        th = next((d.thresholds for d in self._by_radio.get("sdr", ())), None)
+        window = th["window_s"] if th is not None else 0.0
+        return inp.presence.last_mono - self.nearby_mono <= window
 
     def snapshot(self) -> dict[str, dict[str, int]]:
         return {name: dict(c) for name, c in self.counters.items()}

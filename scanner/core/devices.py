@@ -14,9 +14,14 @@ from typing import Any
 
 KINDS = ("handset", "wearable", "audio", "tag", "computer", "access_point", "beacon", "other")
 
-# Kinds that may be a phone: an unknown station is treated as one, since a missed phone costs
-# more than a question from the guard.
-HANDSET_LIKE = frozenset({"handset", "unknown"})
+# Kinds counted as phones: positive evidence only (see ``scanner.core.kinds``). An unknown
+# station is not one: on real captures those are desk PCs, TVs and printers probing all night.
+HANDSET_LIKE = frozenset({"handset"})
+
+# A device heard over a longer span than this is part of the site, not a person's phone: a
+# visitor, or someone working in the room, carries a phone in and out within a working day,
+# while a TV, a desk PC or a phone left on charge is heard day and night.
+STATIC_SPAN_S = 12 * 3600.0
 
 # Recent RSSI kept per device for the API and the device view; presence keeps its own window.
 RSSI_HISTORY = 32
@@ -83,6 +88,30 @@ class Device:
     @property
     def handset_like(self) -> bool:
         return self.kind in HANDSET_LIKE
+
+    @property
+    def is_handset(self) -> bool:
+        """A handset on positive evidence, not heard for longer than a person stays."""
+        return self.kind in HANDSET_LIKE and self.last_mono - self.first_mono <= STATIC_SPAN_S
+
+    @property
+    def counts_as_handset(self) -> bool:
+        """Whether this device is one of the handsets the core counts (in the zone or heard).
+
+        A handset on positive evidence, not allowlisted, not heard for longer than a person
+        stays, and not learned as part of the site with a fixed address. A phone with a
+        randomised address that the ambient learner took in was someone present when the core
+        started (in the Brno lab, the people at their desks): still a person's phone. It does
+        not alarm while its level stays ambient (see the detectors), but it is heard.
+        """
+        if not self.is_handset or self.allowlisted is not None:
+            return False
+        return not self.ambient or self.rotating_address
+
+    @property
+    def rotating_address(self) -> bool:
+        """Whether a Wi-Fi address of this device is locally administered (randomised)."""
+        return any(len(m) > 1 and int(m[1], 16) & 0x2 for m in self.macs)
 
     def identifiers(self) -> dict[str, list[str]]:
         """What the API offers to allowlist: MACs, IE fingerprints and BLE identities."""

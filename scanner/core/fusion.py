@@ -288,13 +288,13 @@ class Fusion:
         since = self.energy.since_mono
         if since is None or self.active or mono - since < self._options.sdr_alone_after_s:
             return False
-        # Alone, energy must be clearly strong: a phone outside at full power reaches the
-        # enter threshold now and then, one in the zone is well above it.
-        # ... and heard just now: the last burst of a phone that has walked out is not a
+        # Alone, energy must stand on its own (sustained at the zone's level and not explained
+        # by a phone the other radios hear just outside: ``Finding.alone``) ...
+        # ... and be heard just now: the last burst of a phone that has walked out is not a
         # transmitter in the zone, however strong it was.
         fresh = [
             f
             for k, f in self.energy.findings.items()
             if mono - self.energy.heard_mono.get(k, since) <= self._options.sdr_window_s
         ]
-        return any(f.level >= self._options.sdr_alone_min_snr_db for f in fresh)
+        return any(f.alone for f in fresh)

@@ -25,13 +25,22 @@ class ZoneThresholds:
         return {"enter_dbm": self.enter_dbm, "exit_dbm": self.exit_dbm}
 
 
-# Defaults measured against the simulator's indoor path-loss model (2.7 exponent, an 8-14 dB wall
-# between the zone and the corridor); a site overrides them with `checkpoint calibrate`.
+# Defaults for a sensor at the zone's entrance with the zone about five metres deep; a site
+# replaces them with `checkpoint calibrate` (a walk with a known phone). The reasons:
 DEFAULT_ZONE: dict[str, ZoneThresholds] = {
+    # A phone (about 15 dBm EIRP at 2.4 GHz, 40-46 dB loss at 1 m with the body) at 5 m with an
+    # indoor exponent of 2.7 arrives near -50 dBm; -55 leaves 5 dB for a hand or a bag, and the
+    # wall (8-14 dB) puts a phone just outside it below -59.
     "wifi": ZoneThresholds(enter_dbm=-55.0, exit_dbm=-59.0),
+    # BLE advertises about 10-15 dB weaker than Wi-Fi probes (0 dBm or less), hence 14 dB lower.
+    # The 4 dB gaps are hysteresis: about one standard deviation of slow shadowing, so a
+    # phone standing at the edge does not flap in and out.
     "ble": ZoneThresholds(enter_dbm=-69.0, exit_dbm=-73.0),
-    # SDR uses burst SNR. The network's power control spreads a phone's uplink over 15 dB
-    # whatever its distance to us, so only a strong, sustained uplink counts as in the zone.
+    # SDR uses burst SNR over the receiver's floor (about -80 dBm in a burst's bandwidth at
+    # the gain that keeps a phone at 1 m from clipping the 8-bit converter). Under power control
+    # a phone in the zone transmits at 0-23 dBm: 31 dB is a phone at a few metres at about
+    # 10 dBm. Power control spreads a phone's level by 15 dB whatever its distance, so level
+    # alone cannot separate inside from just outside; see ``uplink_energy_in_zone``.
     "sdr": ZoneThresholds(enter_dbm=31.0, exit_dbm=26.0),
 }
 
@@ -41,53 +50,80 @@ class CoreOptions:
     """Tunable behaviour of the detection core (``[core]`` in the TOML config)."""
 
     zone: dict[str, ZoneThresholds] = field(default_factory=lambda: dict(DEFAULT_ZONE))
-    # Samples older than this no longer count towards a device's smoothed level.
+    # Samples older than this no longer count towards a device's smoothed level: slow
+    # shadowing decorrelates over a few seconds, and a walker crosses the zone in about 8.
     window_s: float = 8.0
-    # A device unheard for this long is out of the zone whatever its last level.
+    # A device unheard for this long is out of the zone whatever its last level: BLE phones
+    # advertise every 0.2-2 s and a screen-on phone probes every 15-35 s, so 25 s of silence
+    # from every address of a device means it has gone (or gone quiet, which it can't hide).
     absent_s: float = 25.0
     # A device is inside when the median of its latest ``enter_samples`` samples (at least
-    # ``min_samples`` of them) reaches the enter threshold: one lucky reflection is not enough.
+    # ``min_samples`` of them) reaches the enter threshold: fast fading is independent from
+    # packet to packet, so the median of three rejects one lucky reflection (+2 sigma, 6-8 dB)
+    # while a phone walking in is still seen within its first burst.
     min_samples: int = 2
     enter_samples: int = 3
     # Just above the threshold is where a loiterer's lucky samples land: there the median of
-    # the whole window (at least ``confirm_samples`` samples) must agree. A phone clearly
-    # inside needs no more than the above.
+    # the whole window (at least ``confirm_samples`` samples) must agree. 5 dB is about two
+    # standard deviations of slow shadowing, beyond which luck is implausible; 16 s is a few
+    # shadowing time constants (the body turning, a door) so luck has averaged out.
     confirm_margin_db: float = 5.0
     confirm_samples: int = 5
     confirm_window_s: float = 16.0
-    # A handset presence ends when all its devices have been out this long.
+    # A handset presence ends when all its devices have been out this long: a phone's Wi-Fi and
+    # BLE fall silent for several seconds at a time, and a person at the edge steps in and out.
     leave_hold_s: float = 10.0
-    # An alert closes once no handset has been present for this long.
+    # An alert closes once no handset has been present for this long (a phone between two
+    # probe bursts is silent for 15-35 s on Wi-Fi, but BLE speaks every second or two).
     resolve_after_s: float = 20.0
     # An alert a restarted core finds open waits this long for its handsets to be heard again
     # before it is resolved: the capture daemons reconnect, and a phone's Wi-Fi may probe only
     # once a minute with the screen off (BLE is heard within seconds).
     adopt_grace_s: float = 60.0
-    # Devices of different radios that enter the zone this close together are one handset.
+    # Devices of different radios that enter the zone this close together are one handset: a
+    # phone's BLE is heard within a second or two of its Wi-Fi burst as it crosses the edge.
     link_window_s: float = 6.0
     # ... or this close, when no other phone in the zone could be the one (Wi-Fi probes come
     # every 15 s to 3 minutes, BLE every second: a phone's two radios enter far apart).
     link_alone_window_s: float = 90.0
     # A tracker's join of two transmitters counts for the handset count only when both were
-    # in the zone within this time of each other (an address rotating during a visit).
+    # in the zone within this time of each other (an address rotating during a visit: the
+    # longest phone rotation interval that can fall inside one visit is about 2 minutes).
     identity_gap_s: float = 120.0
-    # Uplink energy alone: bursts needed within the window, and how long Wi-Fi and BLE get to
-    # name the transmitter before an "unidentified transmitter" alert is raised.
+    # Uplink energy: bursts needed within the window before it counts at all (a single burst
+    # may be a neighbour's keep-alive), how many the level is the median of, and how many a
+    # sustained uplink has (an idle phone with data sends a keep-alive of a few bursts every
+    # 4-15 s; one in use, several a second; a passer-by's uplink rises and falls within the
+    # window). The window is two keep-alive intervals.
     sdr_min_bursts: int = 2
     sdr_enter_bursts: int = 2  # the level is the median of the latest this many bursts
     sdr_confirm_bursts: int = 4
     sdr_window_s: float = 6.0
+    # How long Wi-Fi and BLE get to name the transmitter before uplink energy alone alerts: a
+    # phone in the zone advertising BLE (every 0.2-2 s) is named within this.
     sdr_alone_after_s: float = 2.0
+    # Uplink silent this long has gone: three keep-alive intervals of an idle phone.
     sdr_absent_s: float = 15.0
-    # (38 since the DSP's floor leaves bursts out of the noise estimate: measured SNR rose by
-    # about a decibel, and a phone outside at full power reached 37 now and then.)
-    sdr_alone_min_snr_db: float = 38.0
+    # A handset heard on Wi-Fi or BLE at most this far below the zone's exit level is "just
+    # outside": close enough that its uplink at full power (23 dBm) reaches the SDR's enter
+    # level. On one path, a phone's 2.4 GHz radios (15 dBm Wi-Fi, 8 dB more loss at 1 m) read
+    # about 6 dB below the exit level where its uplink reads at the enter level; shadowing on
+    # the two bands is independent (2.5 dB each, about 7 dB for two sigma of the difference).
+    # Uplink energy heard while such a phone is there is most likely that phone.
+    nearby_margin_db: float = 12.0
     # Ambient baseline: devices present from start-up through this period are learned as
     # ambient; afterwards, devices heard persistently outside the zone for this long are too.
+    # Ten minutes: longer than any visit at a gate, short enough to be learned before a shift.
     ambient_learning_s: float = 600.0
-    ambient_min_fraction: float = 0.7  # of the minutes in the period in which it was heard
-    ambient_first_seen_s: float = 90.0  # start-up: must be heard this early in the period
-    ambient_margin_db: float = 8.0  # an ambient device this far above its usual level alerts
+    # ... heard in at least this share of the period's minutes: a fixed device misses a minute
+    # now and then (channel hopping, fades), a person's phone comes and goes.
+    ambient_min_fraction: float = 0.7
+    # Start-up: must be heard this early in the period (a phone slower than a fixed device's
+    # first beacon or probe is someone arriving, not the site).
+    ambient_first_seen_s: float = 90.0
+    # An ambient device this far above its usual (90th percentile) level alerts: beyond slow
+    # shadowing's two standard deviations plus a wall, it has been carried towards the zone.
+    ambient_margin_db: float = 8.0
     allowlist: tuple[dict[str, str], ...] = ()
     allowlist_poll_s: float = 5.0
     store_devices_every_s: float = 30.0
@@ -127,11 +163,40 @@ class CoreOptions:
         return cls(**values, trackers=trackers)
 
 
+# Ranges outside which a value would switch off the check it belongs to (a margin of 400 dB,
+# a window of a day) or make it meaningless; the physical reasons are at the fields above.
+_LIMITS: dict[str, tuple[float, float]] = {
+    "window_s": (1.0, 120.0),
+    "absent_s": (2.0, 600.0),
+    "min_samples": (1, 20),
+    "enter_samples": (1, 20),
+    "confirm_margin_db": (0.0, 20.0),
+    "confirm_samples": (1, 60),
+    "confirm_window_s": (1.0, 300.0),
+    "link_window_s": (0.5, 60.0),
+    "link_alone_window_s": (1.0, 600.0),
+    "sdr_min_bursts": (1, 50),
+    "sdr_enter_bursts": (1, 50),
+    "sdr_confirm_bursts": (1, 100),
+    "sdr_window_s": (0.5, 120.0),
+    "sdr_alone_after_s": (0.0, 120.0),
+    "nearby_margin_db": (0.0, 30.0),
+    "ambient_min_fraction": (0.1, 1.0),
+    "ambient_margin_db": (1.0, 30.0),
+}
+
+
 def _number(key: str, raw: Any, kind: type[int] | type[float]) -> Any:
     if isinstance(raw, bool) or not isinstance(raw, int | float):
         raise ConfigError(f"[core].{key} must be a number, not {raw!r}")
     if raw < 0:
         raise ConfigError(f"[core].{key} must not be negative")
+    limits = _LIMITS.get(key)
+    if limits is not None and not limits[0] <= raw <= limits[1]:
+        raise ConfigError(
+            f"[core].{key} = {raw} is outside {limits[0]:g}..{limits[1]:g}: "
+            "a value there would switch the check off"
+        )
     return kind(raw)
 
 

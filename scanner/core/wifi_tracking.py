@@ -14,6 +14,13 @@ into stations using what a phone cannot hide without breaking Wi-Fi:
    only joins stations that are active together in time and space; a station idle longer than
    ``join_window_s`` can no longer absorb new MACs, and the next one starts a new station.
 
+Phones of one model heard together (the normal case at a gate) share a fingerprint, so a new MAC
+goes to the candidate station it fits best, not simply the latest: its level against the
+station's envelope (a frame much stronger than that is another phone; weaker is no veto, since a
+close phone leaks onto neighbouring channels), and the SSIDs the station has asked for. And a
+probe address that comes back after its station moved on to a newer one proves two phones: a
+phone probes from one address at a time, so the returning address gets a station of its own.
+
 A MAC seen with two fingerprints (phones vary their element list between directed and broadcast
 probes) links them, so later MACs with either fingerprint find the station.
 
@@ -25,15 +32,25 @@ from __future__ import annotations
 
 import itertools
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from scanner.config import ConfigError
 from scanner.observations import WifiFrame
 from scanner.sources.wifi.fingerprint import segments
 
 _LOGGER = logging.getLogger(__name__)
 
 SEQ_MODULUS = 4096
+
+# Ranges that keep each tracker check meaningful (reasons at the options).
+_LIMITS: dict[str, tuple[float, float]] = {
+    "max_rssi_jump_db": (3.0, 40.0),
+    "rssi_drift_db_per_s": (0.0, 5.0),
+    "max_rssi_drift_db": (0.0, 40.0),
+    "seq_window": (1.0, 2048.0),
+}
 
 
 def _near(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
@@ -58,9 +75,29 @@ class WifiTrackerOptions:
     seq_window: int = 64
     # ... and within this time (a counter that continues after minutes is a coincidence).
     seq_window_s: float = 30.0
-    # A new MAC joins by fingerprint only if its RSSI is within this of the station's last
-    # (two phones of one model at the door and across the hall stay apart).
-    max_rssi_jump_db: int = 400
+    # RSSI continuity, against the station's envelope: the strongest of its latest frames.
+    # The envelope, not each frame: a sensor with one adapter per channel also hears a close
+    # phone's probes on the neighbouring channels, about 30 dB down (adjacent-channel
+    # rejection), so single frames of one phone a moment apart differ by 30-40 dB on real
+    # captures; such leakage only ever lowers a level. A new MAC is not the station when its
+    # frame is stronger than the envelope by more than fast fading explains: indoors 3-4 dB
+    # standard deviation per packet, so 12 dB (about 2.5 standard deviations of a difference).
+    max_rssi_jump_db: int = 12
+    # (A weaker frame is no veto: a phone touching the sensor, -15 dBm, is heard 50-60 dB down
+    # on an adapter two channels away, measured on the ProbingPatterns captures.)
+    # The bound widens by this for each second since the station was last heard: someone walking
+    # at 1.4 m/s 5-15 m from the sensor changes path loss by about 1-3 dB a second (exponent
+    # 2.7); a phone that last scanned a minute ago may have crossed the room.
+    rssi_drift_db_per_s: float = 0.5
+    # ... up to this much (a crossed room, a phone taken out of a pocket: 20 dB and more).
+    max_rssi_drift_db: float = 24.0
+    # A MAC that comes back after its station moved on to a newer MAC proves the newer MAC
+    # was another phone: a phone probes from one address at a time (on the ProbingPatterns
+    # captures no phone ever interleaves two probe addresses). Data frames from an associated
+    # address alongside random probe addresses are normal and do not count. Frames from
+    # several capture interfaces arrive out of order by up to this much, so a MAC's "return"
+    # must come this long after the newer MAC started to count.
+    mac_return_slack_s: float = 0.5
     # A random MAC unheard this long is forgotten (memory bound); global MACs are kept longer.
     forget_mac_after_s: float = 3600.0
     # Memory caps, so a flood of random MACs cannot exhaust a 1 GB Pi: past a cap the least
@@ -78,6 +115,10 @@ class WifiTrackerOptions:
             key = f"wifi_{name}"
             if key in section:
                 values[name] = type(getattr(cls(), name))(section[key])
+        for name, (lo, hi) in _LIMITS.items():
+            if name in values and not lo <= values[name] <= hi:
+                # A bound of 400 dB, say, would switch the continuity check off.
+                raise ConfigError(f"[core].wifi_{name} = {values[name]} is outside {lo:g}..{hi:g}")
         return cls(**values)
 
 
@@ -93,9 +134,16 @@ class Station:
     # Last RSSI per channel frequency: sensors often use one adapter per channel, with
     # different antennas and gains, so levels are only comparable on the same channel.
     last_rssi: dict[int | None, int] = field(default_factory=dict)
+    # The latest few levels on any channel; their maximum is the station's envelope.
+    recent_rssi: list[int] = field(default_factory=list)
+    # The address its probe requests come from now, since when, and when each was last heard.
+    probe_mac: str = ""
+    probe_mac_since: float = 0.0
+    probe_mac_last: dict[str, float] = field(default_factory=dict)
     fingerprints: set[str] = field(default_factory=set)
     macs: set[str] = field(default_factory=set)
     frames: int = 0
+    data_frames: int = 0
     ssids: set[str] = field(default_factory=set)
     max_rssi_dbm: int | None = None
 
@@ -122,6 +170,7 @@ class WifiTracker:
             "fingerprint": 0,
             "near_fingerprint": 0,
             "new": 0,
+            "split": 0,
         }
 
     # -- public -----------------------------------------------------------------------------
@@ -135,6 +184,15 @@ class WifiTracker:
             self.joined_by["mac"] += 1
             # Most recently heard last: the memory cap evicts from the front.
             del self._by_mac[frame.mac]
+            if self._returned(station, frame):
+                # This address was joined to a station that has since probed from a newer
+                # one: two phones, not one. The returning address gets a station of its own.
+                # (A global MAC never returns to another station: ``_returned``.)
+                self.joined_by["split"] += 1
+                station.macs.discard(frame.mac)
+                station.probe_mac_last.pop(frame.mac, None)
+                station = self._new_station(frame, global_mac=False)
+                station.macs.add(frame.mac)
             self._by_mac[frame.mac] = station
         else:
             # A new MAC, random or not: the locally-administered bit is not trusted to decide
@@ -239,39 +297,96 @@ class WifiTracker:
         if best is not None:
             self.joined_by["seq"] += 1
             return best
-        # 2. same fingerprint, active recently, plausible RSSI: the most recent such station.
+        # 2. same fingerprint, active recently, plausible RSSI: of several such stations
+        # (phones of one model heard together), the one whose level and SSIDs fit best.
         if frame.fingerprint:
-            for st in reversed(self._by_fingerprint.get(frame.fingerprint, ())):
-                if now - st.last_mono > opts.join_window_s:
-                    break
-                if self._rssi_plausible(st, frame):
-                    self.joined_by["fingerprint"] += 1
-                    return st
+            same = self._by_fingerprint.get(frame.fingerprint, ())
+            found = self._best(same, frame, opts.join_window_s)
+            if found is not None:
+                self.joined_by["fingerprint"] += 1
+                return found
             # 3. a near fingerprint (same rates and element set, one more part equal) from a
             # station heard moments ago: the same phone scanning with another element list.
             mine = segments(frame.fingerprint)
-            for st in reversed(self._recent):
-                if now - st.last_mono > opts.near_join_window_s:
-                    break
-                near = any(_near(mine, segments(fp)) for fp in st.fingerprints)
-                if near and self._rssi_plausible(st, frame):
-                    self.joined_by["near_fingerprint"] += 1
-                    return st
+            # A weak cue: never from a random address into a station that talks on a network
+            # from a vendor-assigned one (the guard's radio, a desk PC): such a station does
+            # not switch to random probe addresses with another element list.
+            near = [
+                st
+                for st in self._recent[-256:]
+                if now - st.last_mono <= opts.near_join_window_s
+                and not (frame.random_mac and st.global_mac and st.data_frames)
+                and any(_near(mine, segments(fp)) for fp in st.fingerprints)
+            ]
+            found = self._best(near, frame, opts.near_join_window_s)
+            if found is not None:
+                self.joined_by["near_fingerprint"] += 1
+                return found
         return None
 
-    def _compatible(self, st: Station, frame: WifiFrame) -> bool:
-        """A sequence match must not contradict the fingerprint (when both have one)."""
-        if frame.fingerprint and st.fingerprints and frame.fingerprint not in st.fingerprints:
-            return False
-        return self._rssi_plausible(st, frame)
+    def _best(
+        self, stations: Iterable[Station], frame: WifiFrame, window_s: float
+    ) -> Station | None:
+        """The candidate station that fits ``frame`` best, or None when none is plausible."""
+        best: Station | None = None
+        best_cost = float("inf")
+        # Candidates come most recently heard last: walk back and stop at the window's edge
+        # (frames a little out of order can leave a slightly older one after a newer one).
+        for st in reversed(list(stations)):
+            age = frame.mono - st.last_mono
+            if age > window_s + 60.0:
+                break
+            if age > window_s:
+                continue
+            cost = self._cost(st, frame)
+            if cost is None:
+                continue
+            # Recency breaks ties: of two equally fitting stations, the one just heard.
+            cost += 0.1 * max(age, 0.0) / max(window_s, 1.0)
+            if cost < best_cost:
+                best, best_cost = st, cost
+        return best
 
-    def _rssi_plausible(self, st: Station, frame: WifiFrame) -> bool:
-        if frame.rssi_dbm is None:
-            return True
-        last = st.last_rssi.get(frame.freq_mhz)
+    def _returned(self, st: Station, frame: WifiFrame) -> bool:
+        """Whether a probe from ``frame.mac`` comes after ``st`` moved on to another address."""
+        if frame.subtype != "probe_req" or not st.probe_mac or st.probe_mac == frame.mac:
+            return False
+        if st.global_mac or not frame.random_mac:
+            # A vendor-assigned address is the station's own: it keeps it (and its id).
+            return False
+        last = st.probe_mac_last.get(frame.mac)
         if last is None:
-            return True
-        return abs(last - frame.rssi_dbm) <= self.options.max_rssi_jump_db
+            return False
+        return st.probe_mac_since > last + self.options.mac_return_slack_s
+
+    def _compatible(self, st: Station, frame: WifiFrame) -> bool:
+        """A sequence match must agree with the fingerprint when the frame has one.
+
+        Not merely "not contradict": a station that has only sent data frames (the guard's
+        radio on the site network) has no fingerprint to contradict, and 12-bit counters
+        a few dozen apart are common enough between unrelated stations heard together.
+        """
+        if frame.fingerprint and frame.fingerprint not in st.fingerprints:
+            return False
+        return self._cost(st, frame) is not None
+
+    def _cost(self, st: Station, frame: WifiFrame) -> float | None:
+        """How badly ``frame`` fits ``st`` (0 perfect, about 1 at the limit); None: cannot."""
+        opts = self.options
+        cost = 0.0
+        if frame.rssi_dbm is not None and st.recent_rssi:
+            age = max(0.0, frame.mono - st.last_mono)
+            drift = min(opts.rssi_drift_db_per_s * age, opts.max_rssi_drift_db)
+            above = frame.rssi_dbm - max(st.recent_rssi)
+            if above > opts.max_rssi_jump_db + drift:
+                return None
+            # Near the envelope fits best; below it may be leakage, so a weaker hint.
+            cost += (above if above > 0 else -above / 4) / (opts.max_rssi_jump_db + drift)
+        # Directed probes name the networks a phone remembers; a network this station never
+        # asked for makes another phone likelier (a weak hint: lists are probed in parts).
+        if frame.ssid and st.ssids and frame.ssid not in st.ssids:
+            cost += 0.5
+        return cost
 
     # -- bookkeeping ------------------------------------------------------------------------
     def _new_station(self, frame: WifiFrame, *, global_mac: bool) -> Station:
@@ -293,13 +408,28 @@ class WifiTracker:
 
     def _update(self, station: Station, frame: WifiFrame) -> None:
         station.frames += 1
+        if frame.subtype != "probe_req":
+            station.data_frames += 1
         station.last_seq = frame.seq
         rssi = frame.rssi_dbm
         if rssi is not None:
             station.last_rssi[frame.freq_mhz] = rssi
+            # One burst is a dozen frames or so; its strongest are the envelope.
+            station.recent_rssi.append(rssi)
+            if len(station.recent_rssi) > 8:
+                del station.recent_rssi[0]
             if station.max_rssi_dbm is None or rssi > station.max_rssi_dbm:
                 station.max_rssi_dbm = rssi
         station.last_mono = max(station.last_mono, frame.mono)
+        if frame.subtype == "probe_req":
+            if station.probe_mac != frame.mac:
+                station.probe_mac, station.probe_mac_since = frame.mac, frame.mono
+            station.probe_mac_last[frame.mac] = frame.mono
+            if len(station.probe_mac_last) > 256:
+                # Only recent addresses can return meaningfully; keep the newest.
+                heard = station.probe_mac_last
+                for mac in sorted(heard, key=lambda m: heard[m])[:64]:
+                    del heard[mac]
         if frame.ssid:
             station.ssids.add(frame.ssid)
         fp = frame.fingerprint

@@ -211,7 +211,7 @@ def wifi_emissions(rng: random.Random, site: Site, p: Person, bssids: list[str])
     track = p.track
     out: list[WifiTx] = []
     if p.platform in ("ios", "android", "cell_only"):
-        link = Link(site, track, rng, 15.0 + rng.gauss(0, 2.0), PL1M["wifi"], -92.0)
+        link = Link(site, track, rng, 15.0 + rng.gauss(0, 2.0) - p.pocket_db, PL1M["wifi"], -92.0)
         screen = _screen_timeline(rng, p, track.start, track.end)
         mac = random_mac(rng)
         p.macs.append(mac)
@@ -233,6 +233,8 @@ def wifi_emissions(rng: random.Random, site: Site, p: Person, bssids: list[str])
                 gap = rng.uniform(3.0, 6.0)
             elif on:
                 gap = rng.uniform(15.0, 35.0)
+            elif p.off_gap_s is not None:
+                gap = rng.uniform(*p.off_gap_s)
             elif p.platform == "ios":
                 gap = rng.uniform(60.0, 180.0)
             else:
@@ -247,6 +249,8 @@ def wifi_emissions(rng: random.Random, site: Site, p: Person, bssids: list[str])
         "printer": "00:1e:0b",
         "tablet": "a4:c3:f0",
         "radio": "00:0e:8f",
+        "desk": "dc:fb:48",  # an Intel card in a desk PC
+        "desktv": "00:00:f0",  # a Samsung TV: Samsung Electronics, like its phones
     }.get(p.platform, "00:50:c2")
     mac = global_mac(rng, oui)
     p.macs.append(mac)
@@ -268,6 +272,8 @@ def wifi_emissions(rng: random.Random, site: Site, p: Person, bssids: list[str])
         "printer": 6.0,
     }.get(p.platform, 5.0)
     next_probe = t + rng.uniform(5, 60)
+    # Desk PCs and TVs scan for networks every minute or two, all day.
+    probe_gap = (30.0, 120.0) if p.platform in ("desk", "desktv") else (60.0, 300.0)
     while t < track.end:
         level = link.level(t)
         if level is not None and _sensor_channel(t) == 6:
@@ -275,7 +281,7 @@ def wifi_emissions(rng: random.Random, site: Site, p: Person, bssids: list[str])
         seq = (seq + 1) % 4096
         if t >= next_probe:
             seq = _probe_burst(rng, link, out, t, mac, seq, p.model)
-            next_probe = t + rng.uniform(60, 300)
+            next_probe = t + rng.uniform(*probe_gap)
         t += rng.expovariate(1 / mean_gap)
     return out
 
@@ -325,7 +331,7 @@ def ble_emissions(rng: random.Random, site: Site, p: Person) -> list[dict[str, A
         "tablet": 0.0,
         "radio": 0.0,
     }.get(p.platform, 0.0)
-    link = Link(site, track, rng, tx + rng.gauss(0, 2.0), PL1M["ble"], -98.0)
+    link = Link(site, track, rng, tx + rng.gauss(0, 2.0) - p.pocket_db, PL1M["ble"], -98.0)
     rate = {
         "ios": 1.5,
         "android": 1.0,
@@ -417,10 +423,25 @@ def uplink_emissions(rng: random.Random, site: Site, p: Person) -> list[UplinkTx
     band, centre, shape = BANDS[rng.randrange(len(BANDS))]
     pl1m = PL1M["lte_high"] if centre > 1.5e9 else PL1M[shape]
     base_tx = rng.uniform(8.0, 23.0)  # power control: the network sets it, not the distance to us
-    link = Link(site, track, rng, base_tx, pl1m, SDR_FLOOR_DBM + SDR_MIN_SNR_DB)
+    if p.power_control:
+        # The network's closed loop: from -10 dBm (a phone near its cell) to 23 dBm (the
+        # cell's edge, deep indoors), drifting as the phone moves and the cell's load changes.
+        base_tx = rng.uniform(-10.0, 23.0)
+    link = Link(site, track, rng, base_tx - p.pocket_db, pl1m, SDR_FLOOR_DBM + SDR_MIN_SNR_DB)
+    drift = 0.0
+    next_step = track.start
     t = track.start + rng.uniform(0, 10)
     while t < track.end:
+        if p.power_control and t >= next_step:
+            # Power control commands of +-1 dB many times a second add up to a few dB in
+            # ten seconds; held within the phone's range.
+            drift = max(-10.0 - base_tx, min(23.0 - base_tx, drift + rng.gauss(0.0, 3.0)))
+            next_step = t + 10.0
         level = link.level(t)
+        if level is not None and p.power_control:
+            level += drift
+            if level < SDR_FLOOR_DBM + SDR_MIN_SNR_DB:
+                level = None
         if level is not None:
             snr = min(SDR_MAX_SNR_DB, level - SDR_FLOOR_DBM)
             out.append(UplinkTx(t, band, centre, shape, round(snr, 1), p.active))

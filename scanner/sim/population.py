@@ -34,6 +34,20 @@ class Profile:
     first_entry_s: float | None = None  # make the first visitor enter at about this time
     # A calibration walk: one known phone held just outside ("boundary") or inside the edge.
     calibration: str | None = None
+    # Behaviours the detection core does not assume (each off unless a profile sets it):
+    # the share of handsets that are all one model (same probe elements, same BLE flags),
+    same_model_share: float = 0.0
+    # the share carried in a pocket or bag (6-12 dB of body loss on every radio),
+    pocket_share: float = 0.0
+    # how long a screen-off phone waits between scans, when it scans rarely (seconds),
+    screen_off_gap_s: tuple[float, float] | None = None
+    # uplink power set by the network and drifting over a visit, 23 dBm down to -10 dBm,
+    power_control: bool = False
+    # the share of boundary loiterers on a call (continuous uplink at full power),
+    loiter_call_share: float = 0.0
+    # desk PCs and TVs with global MACs, and how many of them stand inside the zone.
+    desks: int = 0
+    desks_inside: int = 0
 
 
 AMBIENT_DEFAULT = ("access_point", "access_point", "tv", "car", "beacon", "laptop")
@@ -78,6 +92,58 @@ PROFILES: dict[str, Profile] = {
         screen_on_share=0.15,
         active_share=0.1,
         cell_only_share=0.05,
+    ),
+    # Many phones of one model at once (a unit issued the same phone; an iPhone-heavy crowd).
+    "same-model": Profile(
+        "same-model",
+        Site(wall_db=11.0),
+        40,
+        10,
+        80,
+        AMBIENT_DEFAULT,
+        ("tablet",),
+        same_model_share=0.85,
+    ),
+    # Phones in pockets and bags: 6-12 dB of body loss on Wi-Fi, BLE and the uplink.
+    "pocket": Profile("pocket", Site(), 30, 8, 40, AMBIENT_DEFAULT, ("tablet",), pocket_share=0.8),
+    # Screen-off phones that scan rarely (every 2-10 minutes), uplink under power control.
+    "screen-off": Profile(
+        "screen-off",
+        Site(),
+        30,
+        8,
+        40,
+        AMBIENT_DEFAULT,
+        ("tablet",),
+        screen_on_share=0.0,
+        active_share=0.1,
+        screen_off_gap_s=(120.0, 600.0),
+        power_control=True,
+    ),
+    # People waiting just outside the fence, many on calls at full uplink power.
+    "loiter": Profile(
+        "loiter",
+        Site(wall_db=10.0),
+        16,
+        40,
+        30,
+        AMBIENT_DEFAULT,
+        ("tablet",),
+        boundary_gap_m=(0.3, 1.5),
+        power_control=True,
+        loiter_call_share=0.5,
+    ),
+    # An office: desk PCs and TVs with global MACs, some inside the zone, probing all day.
+    "desk": Profile(
+        "desk",
+        Site(),
+        12,
+        4,
+        20,
+        AMBIENT_DEFAULT,
+        ("tablet",),
+        desks=6,
+        desks_inside=2,
     ),
     # Nobody visits: only what is always there (the eight-hour ambient test).
     "ambient": Profile(
@@ -136,6 +202,9 @@ class Person:
     scanning: bool = False  # Wi-Fi settings open: a scan every few seconds
     active: bool = False
     model: int = 0
+    pocket_db: float = 0.0  # body loss of a pocket or bag, on every radio
+    off_gap_s: tuple[float, float] | None = None  # scan interval with the screen off
+    power_control: bool = False
     # Filled in by the emitters: the addresses it used (the allowlist needs the stable ones).
     macs: list[str] = field(default_factory=list)
     ble_addresses: list[str] = field(default_factory=list)
@@ -194,7 +263,29 @@ def _handset(rng: random.Random, pid: str, role: str, track: Track, prof: Profil
         # advertising; the rest are heard on Wi-Fi and the uplink only.
         person.ble = rng.random() < 0.75
         person.model = 3 + rng.randrange(5)
+    # Extra behaviours draw from their own generator, so profiles without them are unchanged.
+    extra = random.Random(f"{pid}:{rng.random()}") if _has_extras(prof) else None
+    if extra is not None:
+        if platform != "cell_only" and extra.random() < prof.same_model_share:
+            person.platform, person.model = "ios", 0
+            person.ble = True
+        if extra.random() < prof.pocket_share:
+            person.pocket_db = extra.uniform(6.0, 12.0)
+        person.off_gap_s = prof.screen_off_gap_s
+        person.power_control = prof.power_control
+        if role == "boundary" and extra.random() < prof.loiter_call_share:
+            person.active = True
     return person
+
+
+def _has_extras(prof: Profile) -> bool:
+    return bool(
+        prof.same_model_share
+        or prof.pocket_share
+        or prof.screen_off_gap_s
+        or prof.power_control
+        or prof.loiter_call_share
+    )
 
 
 def populate(prof: Profile, rng: random.Random, duration_s: float) -> list[Person]:
@@ -270,6 +361,8 @@ def populate(prof: Profile, rng: random.Random, duration_s: float) -> list[Perso
         track.add(duration_s, edge, 0.0)
         known = _handset(rng, "cal1", "calibration", track, prof)
         known.platform, known.wifi, known.ble = "ios", True, True
+        # The same phone on both walks: its model (and so its probe elements) from the seed.
+        known.model = 0
         known.screen_on, known.active = True, True
         known.scanning = True  # the installer keeps the Wi-Fi settings page open
         people.append(known)
@@ -329,6 +422,27 @@ def populate(prof: Profile, rng: random.Random, duration_s: float) -> list[Perso
                 platform,
                 wifi=what in ("access_point", "tv", "laptop", "printer"),
                 ble=what in ("tv", "car", "beacon", "laptop"),
+                model=10 + n % 3,
+            )
+        )
+
+    # Desks: PCs and TVs with global MACs (Intel and Samsung OUIs), probing and sending data
+    # all day; the first ``desks_inside`` stand inside the zone.
+    for n in range(prof.desks):
+        track = Track()
+        in_room = n < prof.desks_inside
+        x, y = _point_at(rng, rng.uniform(1.5, 4.0) if in_room else rng.uniform(7.0, 15.0))
+        track.add(0.0, x, y)
+        track.add(duration_s, x, y)
+        what = "desktv" if n % 3 == 1 else "desk"
+        people.append(
+            Person(
+                f"desk{n + 1}",
+                "other" if what == "desktv" else "computer",
+                "ambient",
+                track,
+                what,
+                wifi=True,
                 model=10 + n % 3,
             )
         )

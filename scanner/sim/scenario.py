@@ -80,7 +80,10 @@ def simulate(
     bssids: list[str] = []
     # Access points first, so stations have a network to talk to.
     for p in sorted(people, key=lambda p: p.platform != "ap"):
-        prng = random.Random(f"{seed}:{profile}:{p.id}")
+        # The calibration phone is one phone on every walk of a seed: its addresses and
+        # payloads do not depend on which phase is simulated.
+        stream = "calibration" if p.role == "calibration" else profile
+        prng = random.Random(f"{seed}:{stream}:{p.id}")
         if p.wifi:
             wifi.extend(wifi_emissions(prng, prof.site, p, bssids))
         if p.ble:

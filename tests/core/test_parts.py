@@ -49,7 +49,7 @@ def test_registry_declares_thresholds_with_units() -> None:
     assert names == ["wifi_station_in_zone", "ble_handset_in_zone", "uplink_energy_in_zone"]
     for det in REGISTRY:
         assert det.inputs and det.description
-        assert all(k.endswith(("_dbm", "_db", "_s", "_weight")) for k in det.thresholds)
+        assert all(k.endswith(("_dbm", "_db", "_s", "_weight", "_bursts")) for k in det.thresholds)
 
 
 def test_ambient_startup_and_later_learning() -> None:

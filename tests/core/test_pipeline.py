@@ -147,16 +147,17 @@ def test_weak_uplink_is_not_an_alert() -> None:
 
 def test_ambient_device_is_learned_then_alerts_only_when_it_comes_close() -> None:
     core, lines = _core(ambient_learning_s=300.0)
-    # A TV inside the zone from power-on: alerts during learning, then learned as ambient.
+    # A phone on charge inside the zone from power-on, randomisation off (a Xiaomi OUI):
+    # alerts during learning, then learned as ambient.
     for i in range(8 * 3600 // 5):
-        core.handle(probe(1.0 + i * 5, "00:11:22:33:44:55", -50 + (i % 3), random_mac=False))
+        core.handle(probe(1.0 + i * 5, "50:8e:49:33:44:55", -50 + (i % 3), random_mac=False))
     learning_lines = [ln for ln in lines if ln["ts"] - START <= 300.0 + 60.0]
     assert len(learning_lines) == len(lines) >= 1
-    assert core.ambient.is_ambient("wifi:00:11:22:33:44:55")
+    assert core.ambient.is_ambient("wifi:50:8e:49:33:44:55")
     lines.clear()
     t = 8 * 3600.0 + 10
     for i in range(10):
-        core.handle(probe(t + i, "00:11:22:33:44:55", -30, random_mac=False))
+        core.handle(probe(t + i, "50:8e:49:33:44:55", -30, random_mac=False))
     assert [ln["event"] for ln in lines] == ["raised"]
 
 
@@ -165,12 +166,12 @@ def test_ambient_baseline_survives_a_restart_and_sensors_report_last_observation
     core, lines = _core(store, ambient_learning_s=120.0)
     core.handle(SensorStatus(ts=START, mono=0.0, sensor="wifi", radio=Radio.WIFI, state="ok"))
     for i in range(60):
-        core.handle(probe(1.0 + i * 5, "00:11:22:33:44:66", -50, random_mac=False))
+        core.handle(probe(1.0 + i * 5, "50:8e:49:33:44:66", -50, random_mac=False))
     assert lines  # alerted while learning
-    assert "wifi:00:11:22:33:44:66" in store.get_setting("ambient_baseline", {})
+    assert "wifi:50:8e:49:33:44:66" in store.get_setting("ambient_baseline", {})
     again, new_lines = _core(store, ambient_learning_s=120.0)
     for i in range(30):
-        again.handle(probe(400.0 + i * 5, "00:11:22:33:44:66", -50, random_mac=False))
+        again.handle(probe(400.0 + i * 5, "50:8e:49:33:44:66", -50, random_mac=False))
     assert new_lines == []
     row = store.query("SELECT last_obs_ts FROM sensor_health WHERE sensor = 'wifi'")
     assert row[0]["last_obs_ts"] == pytest.approx(START + 400.0 + 29 * 5)

@@ -86,11 +86,28 @@ def test_calibrate_walk_sets_the_thresholds_the_core_uses(
     db = tmp_path / "c.db"
     assert main(["calibrate", "apply", "--db", str(db)]) == 1
     assert "measure boundary and inside first" in capsys.readouterr().err
+    inside = scenario(1, "calibrate-inside", 3)
+    # A phase before the reference phone is named is refused.
+    assert main(["calibrate", "boundary", "--recording", str(inside), "--db", str(db)]) == 1
+    assert "name the reference phone" in capsys.readouterr().err
+    # The list names phones in words; the reference is picked by number, never by MAC.
+    assert main(["calibrate", "phones", "--recording", str(inside), "--db", str(db)]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    mine = [
+        line.split(".")[0]
+        for line in listed
+        if "Wi-Fi handset" in line or "Apple iPhone BLE" in line
+    ]
+    assert len(mine) >= 2 and not any(":" in n for n in mine)
+    phone = ",".join(mine)
     for phase in ("boundary", "inside"):
         rec = scenario(1, f"calibrate-{phase}", 3)
-        assert main(["calibrate", phase, "--recording", str(rec), "--db", str(db)]) == 0
+        for carry in ("hand", "pocket"):
+            args = ["calibrate", phase, "--recording", str(rec), "--db", str(db)]
+            assert main([*args, "--phone", phone, "--carry", carry]) == 0
     assert main(["calibrate", "apply", "--db", str(db)]) == 0
-    capsys.readouterr()
+    applied = capsys.readouterr().out
+    assert all(f"{radio}: set enter" in applied for radio in ("wifi", "ble", "sdr"))
     assert main(["calibrate", "show", "--db", str(db)]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert set(shown["zone_calibration"]) == {"wifi", "ble", "sdr"}
@@ -102,3 +119,39 @@ def test_calibrate_walk_sets_the_thresholds_the_core_uses(
     assert enter == shown["thresholds"]["wifi"]["enter_dbm"]
     assert wifi["boundary_dbm"] < enter < wifi["inside_dbm"]
     store.close()
+
+
+def test_calibrate_refuses_a_walk_that_measured_something_else(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    scenario: Callable[[int, str, float], Path],
+) -> None:
+    db = tmp_path / "c.db"
+    inside = scenario(1, "calibrate-inside", 3)
+    assert main(["calibrate", "phones", "--recording", str(inside), "--db", str(db)]) == 0
+    capsys.readouterr()
+    # The reference phone stayed home: the site's own devices are all that was heard.
+    empty = scenario(2, "ambient", 3)
+    args = ["calibrate", "boundary", "--recording", str(empty), "--db", str(db), "--phone", "1"]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "reference phone was not heard" in err and "not the phone being walked" in err
+
+
+def test_calibrate_apply_says_what_it_could_not_set(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    scenario: Callable[[int, str, float], Path],
+) -> None:
+    db = tmp_path / "c.db"
+    inside = scenario(1, "calibrate-inside", 3)
+    assert main(["calibrate", "phones", "--recording", str(inside), "--db", str(db)]) == 0
+    capsys.readouterr()
+    # Both phases walked in the same spot: nothing separates inside from the boundary.
+    for phase in ("boundary", "inside"):
+        args = ["calibrate", phase, "--recording", str(inside), "--db", str(db), "--phone", "1"]
+        assert main(args) == 0
+    assert main(["calibrate", "apply", "--db", str(db)]) == 1
+    captured = capsys.readouterr()
+    assert "sdr: NOT SET" in captured.out and "wifi: NOT SET" in captured.out
+    assert "nothing was applied" in captured.err

@@ -68,6 +68,7 @@ def test_eight_ambient_hours_raise_nothing_after_learning(
         if ln["ts"] > learning_end and ln["event"] in ("raised", "updated")
     ]
     assert late == []
-    # The room's printer is inside the zone: it alerts while being learned, then never again.
-    assert result.lines, "the in-zone printer should alert during the learning period"
-    assert result.stats.counters.get("ambient_learned", 0) >= 3
+    # The room's printer is inside the zone, but nothing says it is a phone (a global address,
+    # data frames, the odd probe): it never alerts, not even while the site is being learned.
+    assert result.lines == []
+    assert result.stats.counters["ambient_learned"] >= 3

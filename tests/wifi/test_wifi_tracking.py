@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import csv
-import math
-import statistics
 from collections import Counter, defaultdict
+from dataclasses import replace
 from pathlib import Path
+
+import pytest
 
 from scanner.core.wifi_tracking import WifiTracker, WifiTrackerOptions
 from scanner.observations import WifiFrame
@@ -58,11 +58,17 @@ def test_near_fingerprint_joins_only_recent_station() -> None:
 
 
 def test_rssi_gate_and_global_macs() -> None:
-    tracker = WifiTracker(WifiTrackerOptions(max_rssi_jump_db=20))
-    near = tracker.observe(_frame(0.0, "02:00:00:00:00:01", 1, rssi=-40))
-    far = tracker.observe(_frame(1.0, "02:00:00:00:00:02", 900, rssi=-85))
+    tracker = WifiTracker(WifiTrackerOptions(max_rssi_jump_db=12))
+    far = tracker.observe(_frame(0.0, "02:00:00:00:00:01", 1, rssi=-85))
+    # Much stronger than the station's envelope a second later: another phone, close by.
+    near = tracker.observe(_frame(1.0, "02:00:00:00:00:02", 900, rssi=-40))
     assert near != far
+    # Much weaker is no veto: a close phone is heard 30-60 dB down on a neighbouring channel.
+    alone = WifiTracker(WifiTrackerOptions(max_rssi_jump_db=12))
+    strong = alone.observe(_frame(0.0, "02:00:00:00:00:01", 1, rssi=-30))
+    assert alone.observe(_frame(0.5, "02:00:00:00:00:02", 900, rssi=-85)) == strong
     glob1 = tracker.observe(_frame(2.0, "00:11:22:33:44:55", 5, fp=FP_B, random_mac=False))
+    assert glob1 not in (near, far)
     # A global MAC keeps its station after any silence.
     assert (
         tracker.observe(_frame(90_000.0, "00:11:22:33:44:55", 6, fp=FP_B, random_mac=False))
@@ -112,73 +118,106 @@ def test_eleven_phones_are_not_hundreds_of_macs(shared_data: Path) -> None:
     # ... and every phone is one device, or a few where it sent unlinkable element lists (see
     # the report: Oppo and S21 vary their capabilities; iPhone11-M has two sessions 21 days
     # apart with different fingerprints).
-    assert 11 <= tracker.device_count() <= 17
+    assert 11 <= tracker.device_count() <= 18
 
 
-def test_simultaneous_phones(shared_data: Path) -> None:
-    # All captures shifted to start at the same moment: the hard case, same-model iPhones at
-    # the same time. Reported, with a loose bound: merging is expected among identical models.
+def test_same_model_phones_keep_their_own_station() -> None:
+    tracker = WifiTracker()
+    # Two phones of one model (one fingerprint), one at the door, one across the hall.
+    a = tracker.observe(_frame(0.0, "02:00:00:00:00:01", 10, rssi=-75))
+    b = tracker.observe(_frame(2.0, "02:00:00:00:00:02", 3000, rssi=-40))
+    assert a != b
+    # A new address of each then joins the station whose level it fits.
+    assert tracker.observe(_frame(20.0, "02:00:00:00:00:03", 400, rssi=-42)) == b
+    assert tracker.observe(_frame(21.0, "02:00:00:00:00:04", 900, rssi=-74)) == a
+
+
+def test_a_returning_address_splits_two_phones() -> None:
+    tracker = WifiTracker()
+    first = tracker.observe(_frame(0.0, "02:00:00:00:00:01", 10))
+    # Another phone of the model probes next, joined by fingerprint ...
+    assert tracker.observe(_frame(5.0, "02:00:00:00:00:02", 2000)) == first
+    # ... then the first address comes back: a phone probes from one address at a time, so
+    # the two were different phones.
+    again = tracker.observe(_frame(9.0, "02:00:00:00:00:01", 11))
+    assert again != first and tracker.joined_by["split"] == 1
+
+
+def test_a_phone_does_not_join_the_guards_radio_by_a_near_fingerprint() -> None:
+    tracker = WifiTracker()
+    radio = "00:0e:8f:a4:39:c3"
+    data = WifiFrame(0.0, 0.0, "data", radio, False, -45, 2437, None, 5, "")
+    assert tracker.observe(data) == "wifi-000e8fa439c3"
+    tracker.observe(_frame(1.0, radio, 6, fp=FP_A, random_mac=False))
+    # A phone of a related model (same rates and element set) probing from a random address.
+    phone = tracker.observe(_frame(30.0, "02:00:00:00:00:09", 2000, fp=FP_A_NEAR))
+    assert phone != "wifi-000e8fa439c3"
+
+
+def _aligned(shared_data: Path, names: list[str]) -> tuple[int, dict[str, Counter[str]]]:
+    """Devices the tracker makes of the named phones' captures all shifted to start at once."""
     by_phone: dict[str, list[WifiFrame]] = defaultdict(list)
     for _ts, phone, frame in _phones(shared_data):
-        by_phone[phone].append(frame)
-    shifted = []
+        if phone in names:
+            by_phone[phone].append(frame)
+    shifted: list[tuple[float, str, WifiFrame]] = []
     for phone, frames in by_phone.items():
         t0 = min(f.mono for f in frames)
-        shifted += [(f.mono - t0, phone, f) for f in frames]
+        shifted += [(f.mono - t0, phone, replace(f, mono=f.mono - t0)) for f in frames]
     shifted.sort(key=lambda t: t[0])
     tracker = WifiTracker()
     owners: dict[str, Counter[str]] = defaultdict(Counter)
-    for t, phone, frame in shifted:
-        owners[
-            tracker.observe(
-                _frame(t, frame.mac, frame.seq, frame.fingerprint, frame.rssi_dbm, frame.random_mac)
-            )
-        ][phone] += 1
-    merged = sum(1 for c in owners.values() if len(c) > 1)
-    print(f"simultaneous: {tracker.device_count()} devices, {merged} holding several phones")
-    assert 5 <= tracker.device_count() <= 30
+    for _t, phone, frame in shifted:
+        owners[tracker.observe(frame)][phone] += 1
+    return tracker.device_count(), owners
 
 
-def handsets_per_hour(frames: list[WifiFrame], near_dbm: int = -75) -> dict[int, int]:
-    """Distinct randomised-MAC stations per hour with a frame at or above ``near_dbm``."""
-    tracker = WifiTracker()
-    seen: dict[int, set[str]] = defaultdict(set)
-    for frame in frames:
-        device = tracker.observe(frame)
-        hour = int(frame.ts // 3600)
-        seen.setdefault(hour, set())
-        if frame.random_mac and frame.rssi_dbm is not None and frame.rssi_dbm >= near_dbm:
-            seen[hour].add(device)
-    return {hour: len(ids) for hour, ids in seen.items()}
+ALL_PHONES = [
+    "OppoFindX3Neo-A",
+    "S21Ultra-M",
+    "iPhone11-B",
+    "iPhone11-C",
+    "iPhone11-F",
+    "iPhone11-M",
+    "iPhone12-M",
+    "iPhone12Pro-C",
+    "iPhone7-F",
+    "iPhoneXR-A",
+    "iPhoneXR-L",
+]
 
 
-def test_brno_handsets_follow_occupancy(shared_data: Path) -> None:
-    estimates: list[float] = []
-    occupancy: list[float] = []
-    for day in ("2024-03-21", "2024-03-30"):
-        base = shared_data / "wifi" / "brno-lab" / f"sc6-61_{day}_pos2"
-        frames = list(read_frames(base.with_suffix(".pcap")))
-        with open(base.with_suffix(".csv"), newline="", encoding="utf-8") as fh:
-            rows = list(csv.DictReader(fh, delimiter=";"))
-        people: dict[int, list[float]] = defaultdict(list)
-        for frame, row in zip(frames, rows, strict=True):
-            value = float(row["occupancy"] or "nan")
-            if not math.isnan(value):
-                people[int(frame.ts // 3600)].append(value)
-        per_hour = handsets_per_hour(frames)
-        for hour, values in sorted(people.items()):
-            occ = statistics.mean(values)
-            est = per_hour.get(hour, 0)
-            print(f"brno {day} hour {hour % 24:02d}: occupancy {occ:5.1f} estimate {est}")
-            estimates.append(est)
-            occupancy.append(occ)
-            if occ >= 10:
-                assert 0.5 * occ <= est <= 2.0 * occ, (day, hour, occ, est)
-            if occ == 0:
-                assert est <= 5, (day, hour, est)
-    corr = statistics.correlation(occupancy, estimates)
-    print(f"brno: correlation of hourly estimate with occupancy {corr:.2f}")
-    assert corr >= 0.8
+@pytest.mark.parametrize(
+    ("names", "slack"),
+    [
+        (ALL_PHONES, 1),
+        (["iPhone11-B", "iPhone11-C", "iPhone11-F", "iPhone11-M"], 1),
+        (["iPhoneXR-A", "iPhoneXR-L"], 1),
+        (["iPhone12-M", "iPhone12Pro-C"], 1),
+    ],
+    ids=["all-eleven", "iphone11", "iphonexr", "iphone12"],
+)
+def test_time_aligned_phones_count_near_truth(
+    shared_data: Path, names: list[str], slack: int
+) -> None:
+    # The ProbingPatterns phones heard at once: same-model phones at a gate are the normal
+    # case. Goal: within one device of truth. Measured: all eleven make 12 (but the iPhone 11s
+    # share one fingerprint and overlapping levels, so their stations still mix); before the
+    # level-fit and returning-address rules, 8, one holding 1,249 MACs of 7 phones.
+    count, owners = _aligned(shared_data, names)
+    mixed = [dict(c) for c in owners.values() if len(c) > 1]
+    biggest = max((sum(c.values()) for c in owners.values() if len(c) > 1), default=0)
+    print(f"{len(names)} phones aligned -> {count} devices; {len(mixed)} mixed, largest {biggest}")
+    assert abs(count - len(names)) <= slack
+    # No station swallows most of the mixture's frames.
+    total = sum(sum(c.values()) for c in owners.values())
+    assert biggest <= 0.6 * total
+
+
+@pytest.mark.xfail(strict=True, reason="same-fingerprint iPhones at overlapping levels still mix")
+def test_time_aligned_phones_are_not_mixed(shared_data: Path) -> None:
+    _count, owners = _aligned(shared_data, ALL_PHONES)
+    assert sum(1 for c in owners.values() if len(c) > 1) <= 1
 
 
 def test_options_from_core_section() -> None:

@@ -1,0 +1,72 @@
+"""Uplink energy on its own: decided by how it behaves and what the other radios hear."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from scanner.config import ConfigError
+from scanner.core.identity import AddressBleIdentity, AddressWifiIdentity
+from scanner.core.options import CoreOptions
+from tests.core.helpers import Harness, advert, burst, classify_all_handsets
+
+
+def _core() -> tuple[Harness, list[dict[str, Any]]]:
+    core = Harness(
+        None,
+        CoreOptions(),
+        wifi_tracker=AddressWifiIdentity(),
+        ble_tracker=AddressBleIdentity(),
+        classify=classify_all_handsets,
+    )
+    return core, core.lines
+
+
+def _kinds(lines: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    return [(ln["event"], ln["kind"]) for ln in lines]
+
+
+def test_a_phone_inside_under_power_control_alerts_on_uplink_alone() -> None:
+    # 33 dB SNR, steady: a phone in the zone the network has turned down. The former 38 dB
+    # bar for uplink-only alerts missed it.
+    core, lines = _core()
+    for i in range(12):
+        core.handle(burst(100.0 + i * 0.5, 33.0 + (i % 2)))
+    assert _kinds(lines) == [("raised", "unidentified_transmitter")]
+
+
+def test_a_few_bursts_are_not_an_uplink_alert() -> None:
+    # A keep-alive of three bursts, however strong, is not a sustained uplink.
+    core, lines = _core()
+    for i in range(3):
+        core.handle(burst(100.0 + i * 0.4, 42.0))
+    for t in range(102, 130):
+        core.tick(float(t))
+    assert lines == []
+
+
+def test_uplink_of_a_phone_heard_just_outside_does_not_alert_alone() -> None:
+    # A phone at the door, outside: its BLE 6 dB below the exit level, its uplink at
+    # in-zone strength at full power. The uplink is that phone, not another one inside.
+    core, lines = _core()
+    for i in range(30):
+        core.handle(advert(100.0 + i * 0.5, "5C:00:00:00:00:07", -79))
+        core.handle(burst(100.2 + i * 0.5, 40.0))
+    assert lines == []
+    counters = core.core.detectors.snapshot()["uplink_energy_in_zone"]
+    assert counters["explained_by_nearby_handset"] > 0
+    # Once the phone at the door has gone (nothing heard of it for a while), the same uplink
+    # stands on its own.
+    for i in range(30):
+        core.handle(burst(130.0 + i * 0.5, 40.0))
+    assert _kinds(lines) == [("raised", "unidentified_transmitter")]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{"ambient_margin_db": 400.0}, {"window_s": 86400.0}, {"nearby_margin_db": 99.0}],
+)
+def test_values_that_would_switch_a_check_off_are_refused(bad: dict[str, float]) -> None:
+    with pytest.raises(ConfigError, match="switch the check off"):
+        CoreOptions.from_mapping(bad)
