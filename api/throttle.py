@@ -97,7 +97,10 @@ class RateLimiter:
             b = self._buckets.get(client)
             if b.tokens < 0:
                 b.tokens, b.at = float(self.burst), now
-            b.tokens = min(float(self.burst), b.tokens + (now - b.at) * self.rate_per_s)
+            # A clock stepped back (the Pi has no RTC: NTP may set it back after boot) is no
+            # time elapsed, never a debt that would refuse every request until it is paid.
+            elapsed = max(0.0, now - b.at)
+            b.tokens = min(float(self.burst), b.tokens + elapsed * self.rate_per_s)
             b.at = now
             if b.tokens >= 1.0:
                 b.tokens -= 1.0

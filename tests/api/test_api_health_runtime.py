@@ -147,7 +147,8 @@ def test_healthz_shows_runtime_health_and_drops_per_sensor(
     finally:
         fresh.close()
     clock.now = time.time()
-    assert guard.get("/api/v1/health").json()["problems"] == []
+    answer = guard.get("/api/v1/health")
+    assert answer.json().get("problems") == [], answer.text
 
     # Later the sensors stop reporting too: each one says for how long.
     clock.now = time.time() + settings.sensor_stale_s + 1

@@ -263,3 +263,15 @@ def test_a_pin_never_signs_in_above_guard(store: Store) -> None:
     assert _try(tablet, pin="97531", username="sup") == 401
     r = tablet.post("/api/v1/session", json={"pin": GUARD_PIN})
     assert r.status_code == 200 and r.json()["role"] == "guard"
+
+
+def test_a_clock_stepped_back_does_not_starve_a_client() -> None:
+    """NTP setting the clock back (a Pi has no RTC) is no time elapsed, not a debt of requests."""
+    from api.throttle import RateLimiter
+
+    now = [1_000.0]
+    limiter = RateLimiter(rate_per_s=20.0, burst=5, clock=lambda: now[0])
+    assert limiter.take("10.0.0.9") == 0.0
+    now[0] -= 600.0
+    assert [limiter.take("10.0.0.9") for _ in range(4)] == [0.0] * 4
+    assert limiter.take("10.0.0.9") > 0.0  # the burst is spent: the limit still holds
