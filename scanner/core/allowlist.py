@@ -46,6 +46,11 @@ CONFIG_SETTING = "allowlist_config"
 # A probing transmitter stays counted in the zone this long after it was last there: a phone
 # with its screen off probes every 15 s to 3 minutes, and between bursts it is still there.
 CLUSTER_HOLD_S = 180.0
+# Kinds of device taken to send cellular uplink: a phone, on positive evidence (as the core
+# counts handsets). A laptop, tablet, watch or an address nothing has classified may have no
+# modem at all; taking it for one would let a visitor's phone heard only on the uplink hide
+# behind the guard's Wi-Fi tablet (a cellular tablet then costs a false alarm, not a miss).
+CELLULAR_KINDS = frozenset({"handset"})
 # Resolved (or not) RPAs are remembered: one AES block per key per new address, not per advert.
 _RESOLVED_CACHE = 4096
 
@@ -321,6 +326,8 @@ class Accounting:
         self.clusters: dict[str, dict[str, float]] = {}  # fingerprint -> key -> entered
         self._last: dict[tuple[str, str], tuple[float, float]] = {}  # -> (entered, last in)
         self.bands: dict[str, float] = {}  # energy key -> when it was first heard in the zone
+        # Present devices that may carry a cellular modem (see ``phones_present``).
+        self._cellular: set[str] = set()
 
     # -- allowlisted devices ---------------------------------------------------------------
     def allowlisted(
@@ -334,7 +341,12 @@ class Accounting:
         ``fingerprints``: what its phone probes with, from all of the phone's entries."""
         if entry is None:
             self.present.pop(device.id, None)
+            self._cellular.discard(device.id)
             return
+        if device.kind in CELLULAR_KINDS:
+            self._cellular.add(device.id)
+        else:
+            self._cellular.discard(device.id)
         fps = frozenset(
             _norm(f) for f in (entry.fingerprint, *fingerprints, *device.fingerprints) if f
         )
@@ -353,12 +365,16 @@ class Accounting:
         ]
         for d in gone:
             del self.present[d]
+            self._cellular.discard(d)
         return [(entry, fps) for entry, fps, _ in self.present.values()]
 
     def phones_present(self, mono: float) -> int:
         """Allowlisted phones in the zone: one per entry label (a phone's Wi-Fi and BLE
-        identities, both allowlisted under one label, are one phone)."""
-        return len({entry.label for entry, _ in self._here(mono)})
+        identities, both allowlisted under one label, are one phone). Only a device that may
+        carry a cellular modem counts: the guard's Wi-Fi tablet sends no uplink, and counting
+        it would hide a visitor's phone heard only on the uplink."""
+        self._here(mono)
+        return len({e.label for d, (e, _, _) in self.present.items() if d in self._cellular})
 
     def _labels(self, fingerprint: str, mono: float) -> list[str]:
         return sorted({entry.label for entry, fps in self._here(mono) if fingerprint in fps})

@@ -75,14 +75,24 @@ class Fusion:
         self._span: dict[str, list[float]] = {}  # key -> [first, last] heard in the zone
         # Joins in the order they were made: (a, b, made by the tracker rather than co-entry).
         self._links: list[tuple[str, str, bool]] = []
-        # The joins an alarm trusts: a tracker's, and radios entering within ``link_window_s``
-        # (not the looser "no other phone it could be": a second visitor can be that phone).
+        # The joins an alarm trusts: a tracker's on the phone's own evidence (a continuing
+        # sequence counter, the same address), not on a fingerprint every phone of that model
+        # shares: a new phone of the guards' model walking in must alarm; and radios entering
+        # within ``link_window_s`` (not the looser "no other phone it could be": a second
+        # visitor can be that phone).
         self._strict: dict[str, str] = {}
         self.presences_total = 0
 
     # -- transmitters ------------------------------------------------------------------------
-    def device_in(self, finding: Finding, identity: str, mono: float, ts: float) -> bool:
-        """A transmitter is in the zone; True when it has just entered (a new presence)."""
+    def device_in(
+        self, finding: Finding, identity: str, mono: float, ts: float, *, by_model: bool = False
+    ) -> bool:
+        """A transmitter is in the zone; True when it has just entered (a new presence).
+
+        ``by_model``: the tracker put this transmitter in its device on a shared model
+        fingerprint alone (random addresses of one phone model): the join groups it for the
+        count, but an alarm does not trust it (see ``_strict``).
+        """
         key = finding.key
         current = self.active.get(key)
         span = self._span.setdefault(key, [mono, mono])
@@ -100,7 +110,8 @@ class Fusion:
             if other != key and mono - last <= self._options.identity_gap_s:
                 self._union(key, other)
                 self._links.append((other, key, True))
-                self._strict_union(key, other)
+                if not by_model:
+                    self._strict_union(key, other)
         siblings[key] = mono
         partner = self._co_entry(presence)
         if partner is not None:

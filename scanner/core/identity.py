@@ -19,6 +19,8 @@ from scanner.observations import BleAdvert, WifiFrame
 class WifiIdentity(Protocol):
     def observe(self, frame: WifiFrame) -> str: ...
 
+    def joined_by_model(self, mac: str) -> bool: ...
+
 
 class BleIdentity(Protocol):
     def observe(self, advert: BleAdvert, cls: Any) -> str: ...
@@ -29,6 +31,9 @@ class AddressWifiIdentity:
 
     def observe(self, frame: WifiFrame) -> str:
         return frame.mac
+
+    def joined_by_model(self, mac: str) -> bool:
+        return False  # never joins two addresses
 
 
 class AddressBleIdentity:

@@ -370,7 +370,10 @@ class Core:
             else:
                 self.fusion.energy_out(key)
         elif findings:
-            self.fusion.device_in(findings[0], identity, mono, ts)
+            # A Wi-Fi key is ``wifi:<mac>``: whether the tracker joined that MAC on its model's
+            # fingerprint alone decides whether an alarm may trust the join.
+            by_model = radio == "wifi" and self._wifi.joined_by_model(key.split(":", 1)[1])
+            self.fusion.device_in(findings[0], identity, mono, ts, by_model=by_model)
         else:
             self.fusion.device_out(key, mono)
         self._sync_alerts(ts, mono)

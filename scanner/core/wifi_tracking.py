@@ -142,6 +142,8 @@ class Station:
     probe_mac_last: dict[str, float] = field(default_factory=dict)
     fingerprints: set[str] = field(default_factory=set)
     macs: set[str] = field(default_factory=set)
+    # Its MACs joined on a (near) fingerprint alone: see ``WifiTracker.joined_by_model``.
+    model_joined: set[str] = field(default_factory=set)
     frames: int = 0
     data_frames: int = 0
     ssids: set[str] = field(default_factory=set)
@@ -198,9 +200,15 @@ class WifiTracker:
             # A new MAC, random or not: the locally-administered bit is not trusted to decide
             # (anonymised captures scramble it, and some phones randomise with global-looking
             # OUIs); a global MAC only keeps its station for longer once assigned.
-            station = self._match(frame)
-            if station is None:
+            match = self._match(frame)
+            if match is None:
                 station = self._new_station(frame, global_mac=not frame.random_mac)
+            else:
+                station, by_model = match
+                if by_model:
+                    station.model_joined.add(frame.mac)
+                else:
+                    station.model_joined.discard(frame.mac)  # back by its own evidence
             self._by_mac[frame.mac] = station
             station.macs.add(frame.mac)
         self._update(station, frame)
@@ -213,6 +221,17 @@ class WifiTracker:
         ):
             self._evict_oldest()
         return station.device_id
+
+    def joined_by_model(self, mac: str) -> bool:
+        """Whether ``mac`` is in its station on a shared fingerprint alone.
+
+        Every phone of one model (and OS version) sends the same probe elements from its random
+        addresses, so such a join says "this model, heard nearby", not "this phone": a second
+        phone of that model walking in (the guards' own model, say) joins the same way. Joins
+        on a sequence counter that continues, or on the address itself, are the phone's own.
+        """
+        station = self._by_mac.get(mac)
+        return station is not None and mac in station.model_joined
 
     def device_count(self) -> int:
         """Distinct stations seen since the tracker started."""
@@ -278,11 +297,15 @@ class WifiTracker:
         excess = len(self._by_mac) - opts.max_macs * 9 // 10
         if len(self._by_mac) > opts.max_macs and excess > 0:
             for mac in list(itertools.islice(self._by_mac, excess)):
-                self._by_mac.pop(mac).macs.discard(mac)
+                evicted = self._by_mac.pop(mac)
+                evicted.macs.discard(mac)
+                evicted.model_joined.discard(mac)
             self.evicted_macs += excess
 
     # -- matching ---------------------------------------------------------------------------
-    def _match(self, frame: WifiFrame) -> Station | None:
+    def _match(self, frame: WifiFrame) -> tuple[Station, bool] | None:
+        """The station ``frame``'s new MAC belongs to, and whether only its fingerprint says
+        so (see ``joined_by_model``); None: a new station."""
         opts = self.options
         now = frame.mono
         # 1. sequence continuity with a station heard moments ago.
@@ -296,7 +319,7 @@ class WifiTracker:
                 best, best_gap = st, gap
         if best is not None:
             self.joined_by["seq"] += 1
-            return best
+            return best, False
         # 2. same fingerprint, active recently, plausible RSSI: of several such stations
         # (phones of one model heard together), the one whose level and SSIDs fit best.
         if frame.fingerprint:
@@ -304,7 +327,7 @@ class WifiTracker:
             found = self._best(same, frame, opts.join_window_s)
             if found is not None:
                 self.joined_by["fingerprint"] += 1
-                return found
+                return found, True
             # 3. a near fingerprint (same rates and element set, one more part equal) from a
             # station heard moments ago: the same phone scanning with another element list.
             mine = segments(frame.fingerprint)
@@ -321,7 +344,7 @@ class WifiTracker:
             found = self._best(near, frame, opts.near_join_window_s)
             if found is not None:
                 self.joined_by["near_fingerprint"] += 1
-                return found
+                return found, True
         return None
 
     def _best(

@@ -18,7 +18,7 @@ from scanner.cli.main import main
 from scanner.sim.emit import WIFI_MODELS
 from scanner.sources.ble.irk import make_rpa
 from scanner.sources.wifi import build
-from scanner.sources.wifi.pcapwriter import PcapWriter
+from scanner.sources.wifi.recorder import PcapWriter
 from scanner.sources.wifi.replay import read_frames
 
 START = 1_764_000_000.0

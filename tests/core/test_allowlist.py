@@ -266,3 +266,20 @@ def test_accounting_gives_each_present_phone_one_cluster_of_its_fingerprint() ->
     acc.cluster(keys[1], ["fp"], True, 100.0)
     assert acc.explains(keys[0], ["fp"], 150.0) is not None
     assert acc.explains(keys[1], ["fp"], 190.0) is not None  # keys[0] last in at 0.0
+
+
+def test_only_an_allowlisted_phone_accounts_for_uplink_not_the_guards_tablet() -> None:
+    from scanner.core.devices import Device
+
+    acc = Accounting(hold_s=10.0)
+    allow = Allowlist([{"match": "mac", "value": "3a:00:00:00:02:02", "label": "tablet"}])
+    tablet = Device("wifi:t", "wifi", START, 0.0, START, 0.0, macs=["3a:00:00:00:02:02"])
+    tablet.kind = "computer"
+    tablet.in_zone = True
+    acc.allowlisted(tablet, allow.entry_for(tablet, START))
+    # A visitor's phone heard only on the uplink while the tablet is in the booth.
+    assert not acc.band("sdr:LTE B20 UL", True, 1.0)
+    tablet.kind = "handset"  # the same entry naming a phone: its one band is explained
+    acc.allowlisted(tablet, allow.entry_for(tablet, START))
+    assert acc.band("sdr:LTE B20 UL", True, 2.0)
+    assert not acc.band("sdr:LTE B3 UL", True, 3.0)
