@@ -189,7 +189,7 @@ class ReferenceCapture:
     before any BPF filter, to compare with what our filtered socket let through."""
 
     def __init__(self, iface: str, path: Path) -> None:
-        from scanner.sources.wifi.pcapwriter import PcapWriter
+        from scanner.sources.wifi.recorder import PcapWriter
 
         self._sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
         self._sock.bind((iface, 0))
