@@ -11,7 +11,7 @@ from scanner.store import alerts as alert_store
 from scanner.store.db import Store
 from tests.core.helpers import START, Harness, probe
 
-KNOWN = ("00:1b:63:00:00:0a", "a1b2c3d4e5f60718")  # the chief's phone: global MAC, fingerprint
+KNOWN = ("00:5e:0c:00:00:0a", "a1b2c3d4e5f60718")  # the chief's phone: a phone maker's global MAC
 STRANGER = ("02:00:00:00:00:0b", "0f1e2d3c4b5a6978")
 
 
