@@ -672,6 +672,19 @@ def daemon_scenario(out: Path, results: Results) -> None:
             for _ in range(5):
                 scan_trigger(["2412", "2437", "2462"])
             entry["health"] = health()
+
+            def ble_recorded() -> bool:
+                # "ok" means the scan started; the advertisers' first reports can come seconds
+                # later under emulation. Wait for them (bounded) before stopping the daemons.
+                path = out / "daemon_ble.jsonl"
+                if not path.exists():
+                    return False
+                text = path.read_text(encoding="utf-8", errors="replace").replace(" ", "")
+                # The recorder flushes every 64 adverts: a short wait may see them only at exit.
+                return all(f'"76":"{prefix}' in text for prefix in ("1005", "0215"))
+
+            entry["ble_recorded"] = _wait(ble_recorded, 60, 1.0)
+            entry["ble_recorded_s"] = round(_now() - t0, 2)
         finally:
             codes = {}
             for name in ("wifi", "ble", "core"):
