@@ -986,71 +986,7 @@ async function revokeKiosk(k) {
   }
 }
 
-// -- allowlist (supervisor) ------------------------------------------------------------------
-async function refreshAllowlist() {
-  const data = await api("GET", `${API}/allowlist`);
-  state.allowlist = data.entries;
-}
-
-const MATCH_NAMES = { mac: "Wi-Fi MAC", fingerprint: "Wi-Fi fingerprint", ble_identity: "BLE identity" };
-
-function renderAllowlist() {
-  const body = $("allow-list");
-  clear(body);
-  for (const entry of state.allowlist) {
-    body.append(
-      el(
-        "tr",
-        {},
-        el("td", { text: MATCH_NAMES[entry.match] || entry.match }),
-        el("td", { class: "mono", text: entry.value }),
-        el("td", { text: entry.label }),
-        el("td", { text: `${entry.added_by} ${fmtTime(entry.added_ts)}` }),
-        el("td", {}, el("button", { type: "button", class: "small", text: "Remove", "aria-label": `Remove ${entry.value}`, onclick: () => removeAllowed(entry) })),
-      ),
-    );
-  }
-  if (!state.allowlist.length) body.append(el("tr", {}, el("td", { colspan: "5", class: "empty", text: "The allowlist is empty." })));
-}
-
-async function allowlistAlert(alertId, where) {
-  const msg = where ? where.querySelector(".allow-msg") || where.appendChild(el("span", { class: "allow-msg", role: "status" })) : $("alarm-error");
-  try {
-    const result = await api("POST", `${API}/allowlist`, { alert_id: alertId });
-    state.allowlist = result.entries;
-    msg.textContent = `Added ${result.added.length} identifier${result.added.length === 1 ? "" : "s"} to the allowlist.`;
-  } catch (err) {
-    msg.textContent = `Not added: ${err.message}`;
-  }
-}
-
-async function addAllowed(event) {
-  event.preventDefault();
-  const entry = { match: $("allow-match").value, value: $("allow-value").value.trim(), label: $("allow-label").value.trim() };
-  try {
-    const result = await api("POST", `${API}/allowlist`, { entry });
-    state.allowlist = result.entries;
-    $("allow-msg").textContent = result.added.length ? "Added." : "Already on the list.";
-    $("allow-value").value = "";
-    $("allow-label").value = "";
-    renderAllowlist();
-  } catch (err) {
-    $("allow-msg").textContent = `Not added: ${err.message}`;
-  }
-}
-
-async function removeAllowed(entry) {
-  const entries = state.allowlist.filter((e) => !(e.match === entry.match && e.value === entry.value)).map((e) => ({ match: e.match, value: e.value, label: e.label }));
-  try {
-    const result = await api("PUT", `${API}/allowlist`, { entries });
-    state.allowlist = result.entries;
-    $("allow-msg").textContent = `Removed ${entry.value}.`;
-    renderAllowlist();
-  } catch (err) {
-    $("allow-msg").textContent = `Not removed: ${err.message}`;
-  }
-}
-
+// -- allowlist (supervisor): allowlist.js, loaded after this file, holds its functions ------
 // -- zone calibration walk (supervisor) ------------------------------------------------------
 const RADIO_KEYS = ["wifi", "ble", "sdr"];
 
