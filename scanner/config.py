@@ -16,7 +16,7 @@ from typing import Any
 
 from scanner.config_check import ConfigValueError, check_config
 
-SECTIONS = ("site", "store", "wifi", "ble", "sdr", "core", "api", "transport", "export")
+SECTIONS = ("site", "store", "wifi", "ble", "sdr", "core", "api", "transport", "export", "mqtt")
 # Arrays of tables: ``[[sensors]]`` names each sensor of a zone and where it stands.
 ARRAYS = ("sensors",)
 # Where a sensor stands relative to the zone (FORMATS.md).

@@ -143,6 +143,11 @@ RANGES: dict[str, dict[str, Range]] = {
         "queue_size": _QUEUE,
         "send_buffer": _QUEUE,
     },
+    "mqtt": {
+        "port": _i(1, 65_535),
+        # MQTT keepalive: under 5 s floods a Pi's broker with pings; over 10 min hides a dead node.
+        "keepalive_s": _i(5, 600),
+    },
     "store": {
         # From a bench store of a few hundred kilobytes to most of a 1 TB disk.
         "budget_mb": _f(0.01, 1_000_000.0),
@@ -251,6 +256,15 @@ def check_config(data: Mapping[str, Any]) -> None:
             check_host_name(f"[api] allowed_hosts[{i}]", host)
         for i, net in enumerate(_list(api, "trusted_clients", "api")):
             check_network(f"[api] trusted_clients[{i}]", net)
+    mqtt = data.get("mqtt")
+    if isinstance(mqtt, Mapping):
+        if "host" in mqtt:
+            check_host_name("[mqtt] host", mqtt["host"])
+        # Site, gate and client id become MQTT topic levels and session keys: the sensor-name
+        # shape has no '/', '+' or '#' that would split a level or match as a wildcard.
+        for key in ("site", "gate", "client_id"):
+            if key in mqtt:
+                _sensor_name(f"[mqtt] {key}", mqtt[key])
     for radio in ("wifi", "ble", "sdr"):
         table = data.get(radio)
         if isinstance(table, Mapping) and "sensor" in table:
