@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 import httpx
 import uvicorn
 from fastapi import FastAPI
-from helpers.servers import serving
 
 from scanner.store import alerts as alert_store
+from tests.helpers.servers import serving
 
 PASSWORDS = {"admin": "admin-pass-1", "sup": "super-pass-1", "guard": "guard-pass-1"}
 GUARD_PIN = "2468"

@@ -7,7 +7,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from api_helpers import GUARD_PIN, LOCAL, PASSWORDS, ROLE_USER, FakeClock, LiveServer, serve
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -15,6 +14,15 @@ from api.app import create_app
 from api.settings import ApiSettings
 from scanner.store import users as user_store
 from scanner.store.db import Store
+from tests.api.api_helpers import (
+    GUARD_PIN,
+    LOCAL,
+    PASSWORDS,
+    ROLE_USER,
+    FakeClock,
+    LiveServer,
+    serve,
+)
 
 
 @pytest.fixture

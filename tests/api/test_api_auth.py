@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from api_helpers import GUARD_PIN, LOCAL, PASSWORDS, FakeClock, make_alert
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -15,6 +14,7 @@ from scanner.store import alerts as alert_store
 from scanner.store import users as user_store
 from scanner.store.chain import AUDIT_KEYS, verify_rows
 from scanner.store.db import Store
+from tests.api.api_helpers import GUARD_PIN, LOCAL, PASSWORDS, FakeClock, make_alert
 
 PROBLEM = "application/problem+json"
 

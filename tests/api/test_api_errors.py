@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import httpx
-from api_helpers import LiveServer, live_login
 from fastapi.testclient import TestClient
+
+from tests.api.api_helpers import LiveServer, live_login
 
 PROBLEM = "application/problem+json"
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from api_helpers import FakeClock
 from fastapi.testclient import TestClient
 
 from api.routers.health import RUNTIME_STALE_S
@@ -17,6 +16,7 @@ from scanner.runtime.serve import HealthWriter
 from scanner.runtime.transport import EventQueue
 from scanner.store.db import Store
 from scanner.store.health import record_status
+from tests.api.api_helpers import FakeClock
 
 
 def _advert(i: int) -> BleAdvert:

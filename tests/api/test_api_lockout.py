@@ -13,7 +13,6 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from api_helpers import GUARD_PIN, LOCAL, PASSWORDS, FakeClock
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -21,6 +20,7 @@ from api.app import create_app
 from api.settings import ApiSettings
 from scanner.store import users as user_store
 from scanner.store.db import Store
+from tests.api.api_helpers import GUARD_PIN, LOCAL, PASSWORDS, FakeClock
 
 TABLET = ("192.0.2.10", 40000)  # the guard's tablet on the site network
 STRANGER = ("192.0.2.66", 40000)  # a host on the same network, guessing

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from api_helpers import FakeClock, make_alert
 from fastapi.testclient import TestClient
 
 from api.settings import ApiSettings
@@ -16,6 +15,7 @@ from scanner.store import alerts as alert_store
 from scanner.store.allowlist import allowlist_version
 from scanner.store.db import Store
 from scanner.store.health import record_status
+from tests.api.api_helpers import FakeClock, make_alert
 
 
 def _device(

@@ -13,11 +13,11 @@ import time
 from pathlib import Path
 
 import pytest
-from api_helpers import LiveServer, make_alert
 
 from scanner.store import alerts as alert_store
 from scanner.store import sessions
 from scanner.store.db import Store
+from tests.api.api_helpers import LiveServer, make_alert
 
 CHECKS = ",".join(
     [

@@ -7,12 +7,11 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from api_helpers import LiveServer, live_login, make_alert
-
 from scanner.observations import Radio, SensorStatus
 from scanner.store import alerts as alert_store
 from scanner.store.db import Store
 from scanner.store.health import record_status
+from tests.api.api_helpers import LiveServer, live_login, make_alert
 
 
 def _events(lines: Iterator[str]) -> Iterator[dict[str, Any]]:

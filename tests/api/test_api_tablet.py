@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
-from api_helpers import LiveServer, live_login, make_alert
 from fastapi.testclient import TestClient
 
 from api.deps import KIOSK_COOKIE
@@ -21,6 +20,7 @@ from scanner.store import alerts as alert_store
 from scanner.store.db import Store
 from scanner.store.health import record_status
 from scanner.store.kiosk import issue_kiosk
+from tests.api.api_helpers import LiveServer, live_login, make_alert
 
 
 def _events(lines: Iterator[str]) -> Iterator[dict[str, Any]]:

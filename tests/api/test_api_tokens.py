@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from api_helpers import LOCAL, FakeClock
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -15,6 +14,7 @@ from api.settings import ApiSettings
 from scanner.store import sessions
 from scanner.store import users as user_store
 from scanner.store.db import Store
+from tests.api.api_helpers import LOCAL, FakeClock
 
 
 def _bearer(app: FastAPI, token: str) -> TestClient:

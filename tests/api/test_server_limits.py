@@ -26,13 +26,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from api_helpers import GUARD_PIN, PASSWORDS, free_port
 
 from api.app import create_app
 from api.server import build_server
 from api.settings import ApiSettings
 from scanner.store import users as user_store
 from scanner.store.db import Store
+from tests.api.api_helpers import GUARD_PIN, PASSWORDS, free_port
 
 HEAD = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n"
 

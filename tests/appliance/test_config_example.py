@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from units import UNIT_DIR, one, parse_unit
 
 from scanner.clock import ManualClock
 from scanner.config import SECTIONS, Config, parse_config
+from tests.appliance.units import UNIT_DIR, one, parse_unit
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "firmware" / "checkpoint.toml.example"

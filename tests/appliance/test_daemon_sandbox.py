@@ -21,10 +21,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers.daemons import get_healthz
-from notify_listener import NotifyListener
-from sandbox import SYSCALLS
-from units import UNIT_DIR, parse_unit, words
+
+from tests.appliance.notify_listener import NotifyListener
+from tests.appliance.sandbox import SYSCALLS
+from tests.appliance.units import UNIT_DIR, parse_unit, words
+from tests.helpers.daemons import get_healthz
 
 SANDBOX = Path(__file__).with_name("sandbox.py")
 

@@ -12,7 +12,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from units import UNIT_DIR, one, parse_unit
+
+from tests.appliance.units import UNIT_DIR, one, parse_unit
 
 ROOT = Path(__file__).resolve().parents[2]
 FIRMWARE = ROOT / "firmware"

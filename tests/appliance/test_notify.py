@@ -10,10 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from notify_listener import NotifyListener
 
 from scanner import notify
 from scanner.clock import ManualClock
+from tests.appliance.notify_listener import NotifyListener
 
 ROOT = Path(__file__).resolve().parents[2]
 

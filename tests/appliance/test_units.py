@@ -8,7 +8,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from units import (
+
+from scanner.cli.main import build_parser
+from tests.appliance.units import (
     CAPTURES,
     DAEMONS,
     UNIT_DIR,
@@ -18,8 +20,6 @@ from units import (
     values,
     words,
 )
-
-from scanner.cli.main import build_parser
 
 ALL_UNITS = sorted(p for p in UNIT_DIR.iterdir() if p.suffix in {".service", ".target"})
 # What systemd-analyze should be asked to load: a template needs an instance.

@@ -14,9 +14,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from sandbox import SYSCALLS
-from units import DAEMONS, UNIT_DIR, one, parse_unit
-from wx_probe import PROBES
+
+from tests.appliance.sandbox import SYSCALLS
+from tests.appliance.units import DAEMONS, UNIT_DIR, one, parse_unit
+from tests.appliance.wx_probe import PROBES
 
 PROBE = Path(__file__).with_name("wx_probe.py")
 

@@ -11,7 +11,7 @@ import ctypes
 import sys
 from collections.abc import Callable
 
-from sandbox import install
+from tests.appliance.sandbox import install
 
 
 def _wx_mmap_refused() -> None:

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from fakes.bluez import fake_bluez, fake_bluez_unpowerable, fake_bluez_without_monitors
+from tests.fakes.bluez import fake_bluez, fake_bluez_unpowerable, fake_bluez_without_monitors
 
 __all__ = ["fake_bluez", "fake_bluez_unpowerable", "fake_bluez_without_monitors"]

@@ -14,7 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from ble.capture_writers import (
+from scanner.errors import RecordingError
+from scanner.sources.ble.capture_import import parse_hci_event, parse_ll, read_capture
+from scanner.sources.ble.inspect import inspect_file
+from scanner.sources.ble.link_layer import crc24, parse_adv_pdu, parse_nordic
+from tests.ble.capture_writers import (
     Adv,
     ble_crc,
     btsnoop,
@@ -26,10 +30,6 @@ from ble.capture_writers import (
     pcapng,
     phdr,
 )
-from scanner.errors import RecordingError
-from scanner.sources.ble.capture_import import parse_hci_event, parse_ll, read_capture
-from scanner.sources.ble.inspect import inspect_file
-from scanner.sources.ble.link_layer import crc24, parse_adv_pdu, parse_nordic
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ble"
 

@@ -10,7 +10,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from fakes.bluez import FLOOD_COMPANY, FakeBluez
 
 from scanner.clock import ManualClock
 from scanner.observations import BleAdvert, SensorStatus, SourceEvent
@@ -19,6 +18,7 @@ from scanner.sources.ble.constants import MONITOR_MAX_PATTERNS
 from scanner.sources.ble.live import BleSource, build_source
 from scanner.sources.ble.options import DEFAULT_OR_PATTERNS
 from scanner.sources.ble.replay import read_jsonl
+from tests.fakes.bluez import FLOOD_COMPANY, FakeBluez
 
 
 class Collector:

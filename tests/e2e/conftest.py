@@ -7,13 +7,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers.servers import serving
-from tablet_support import ARTIFACTS, CHROMIUM, CoreWriter, Site, free_port
 
 from api.app import create_app
 from api.settings import ApiSettings
 from scanner.store.db import Store
 from scanner.store.users import ensure_demo_users
+from tests.e2e.tablet_support import ARTIFACTS, CHROMIUM, CoreWriter, Site, free_port
+from tests.helpers.servers import serving
 
 
 @pytest.fixture

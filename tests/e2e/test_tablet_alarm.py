@@ -18,13 +18,13 @@ from typing import Any
 
 import httpx
 import pytest
-from helpers.browser import CHROMIUM_ARGS
-from tablet_support import ARTIFACTS, CHROMIUM, FreezingProxy, Site
 
 from api.deps import SESSION_COOKIE
 from scanner.runtime.serve import RUNTIME_HEALTH_KEY
 from scanner.store import alerts as alert_store
 from scanner.store.alerts import AlertRecord
+from tests.e2e.tablet_support import ARTIFACTS, CHROMIUM, FreezingProxy, Site
+from tests.helpers.browser import CHROMIUM_ARGS
 
 pytestmark = pytest.mark.browser
 

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from helpers.browser import CHROMIUM_ARGS
-from tablet_support import ARTIFACTS, CHROMIUM, Site
 
 from scanner.store import alerts as alert_store
 from scanner.store.alerts import AlertRecord
 from scanner.store.db import Store
+from tests.e2e.tablet_support import ARTIFACTS, CHROMIUM, Site
+from tests.helpers.browser import CHROMIUM_ARGS
 
 pytestmark = pytest.mark.browser
 

@@ -6,10 +6,10 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from helpers.browser import CHROMIUM_ARGS
 
 from scanner.export.bundle import build_bundle
 from scanner.export.collect import Period
+from tests.helpers.browser import CHROMIUM_ARGS
 
 from .conftest import Day
 

@@ -16,8 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers.browser import CHROMIUM_ARGS
-from helpers.servers import serving
 
 from api.app import create_app
 from api.settings import ApiSettings
@@ -26,6 +24,8 @@ from scanner.store import alerts as alert_store
 from scanner.store.db import Store
 from scanner.store.users import ensure_demo_users
 from tests.core.helpers import Harness
+from tests.helpers.browser import CHROMIUM_ARGS
+from tests.helpers.servers import serving
 
 pytestmark = pytest.mark.browser
 

@@ -25,7 +25,6 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from helpers.daemons import wait_for as poll
 
 from api.app import create_app
 from api.settings import ApiSettings
@@ -41,6 +40,7 @@ from scanner.store.db import Store
 from scanner.store.kiosk import issue_kiosk
 from tests.fakes.bluez import FakeBluez, running_fake_bluez
 from tests.fakes.rtl_tcp_server import FakeRtlTcpServer, synth_uplink
+from tests.helpers.daemons import wait_for as poll
 
 IPHONE = {76: bytes.fromhex("1005031c5a0b2e")}
 

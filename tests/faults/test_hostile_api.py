@@ -18,12 +18,12 @@ from typing import Any
 
 import httpx
 import pytest
-from helpers.servers import serving
 
 from api.app import create_app
 from api.settings import ApiSettings
 from scanner.store import users as user_store
 from scanner.store.db import Store
+from tests.helpers.servers import serving
 
 PROBLEM = "application/problem+json"
 PASSWORD = "super-pass-1"

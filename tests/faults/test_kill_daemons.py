@@ -27,10 +27,10 @@ from typing import Any
 
 import httpx
 import pytest
-from helpers.daemons import free_port, stop_in_order
-from helpers.daemons import wait_for as _wait_for
 
 from scanner.store.chain import ALERT_HISTORY_KEYS, AUDIT_KEYS, verify_rows
+from tests.helpers.daemons import free_port, stop_in_order
+from tests.helpers.daemons import wait_for as _wait_for
 
 SPEED = 3.0
 PASSWORD = "super-pass-1"

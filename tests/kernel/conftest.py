@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kernel_vm import VM_TIMEOUT_S, Evidence, boot, why_not_bootable
+
+from tests.kernel.kernel_vm import VM_TIMEOUT_S, Evidence, boot, why_not_bootable
 
 HERE = Path(__file__).resolve().parent
 _TIMES: dict[str, float] = {}

@@ -12,7 +12,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from kernel_vm import Evidence
+
+from tests.kernel.kernel_vm import Evidence
 
 # The whole suite is one VM boot in the first test's setup: give it the VM's own bound.
 pytestmark = pytest.mark.timeout(1200)

@@ -19,10 +19,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fakes.bluez import FakeBluez, running_fake_bluez
-from helpers.daemons import query_tuples as query
-from helpers.daemons import tail_logs as logs
-from helpers.daemons import wait_for
+
+from tests.fakes.bluez import FakeBluez, running_fake_bluez
+from tests.helpers.daemons import query_tuples as query
+from tests.helpers.daemons import tail_logs as logs
+from tests.helpers.daemons import wait_for
 
 IPHONE = {76: bytes.fromhex("1005031c5a0b2e")}  # Apple Nearby Info: a handset
 

@@ -15,10 +15,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers.daemons import get_healthz
 
 from scanner.observations import Radio, SensorStatus
 from scanner.runtime.transport import SocketSender
+from tests.helpers.daemons import get_healthz
 
 
 @pytest.fixture

@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers.daemons import stop_in_order, wait_for
 
 from scanner.store.chain import ALERT_HISTORY_KEYS, verify_rows
+from tests.helpers.daemons import stop_in_order, wait_for
 
 SPEED = 3.0
 

@@ -8,7 +8,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from helpers.daemons import wait_for as poll
 
 from scanner.config import ConfigError, parse_config
 from scanner.observations import Radio, SensorStatus
@@ -20,6 +19,7 @@ from scanner.store import alerts as alert_store
 from scanner.store.db import Store
 from scanner.store.health import list_sensors
 from scanner.store.retention import store_bytes
+from tests.helpers.daemons import wait_for as poll
 
 MB = 1024 * 1024
 

@@ -7,9 +7,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from helpers.daemons import wait_for as poll
-from runtime_support import CountingSource
-
 from scanner.clock import SYSTEM_CLOCK
 from scanner.runtime.build import SourceHealthReporter, check_store, core_loop_factory
 from scanner.runtime.components import CoreLoop, SourceComponent
@@ -18,6 +15,8 @@ from scanner.runtime.supervisor import Supervisor
 from scanner.runtime.transport import EventQueue, InProcessTransport
 from scanner.sources.base import Sink
 from scanner.store.db import Store
+from tests.helpers.daemons import wait_for as poll
+from tests.runtime.runtime_support import CountingSource
 
 
 def wait_for(cond: Callable[[], bool], timeout: float = 15.0) -> bool:

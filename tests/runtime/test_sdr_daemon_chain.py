@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakes.rtl_tcp_server import FakeRtlTcpServer, synth_uplink
-from helpers.daemons import query_tuples as query
-from helpers.daemons import tail_logs as logs
-from helpers.daemons import wait_for
+
+from tests.fakes.rtl_tcp_server import FakeRtlTcpServer, synth_uplink
+from tests.helpers.daemons import query_tuples as query
+from tests.helpers.daemons import tail_logs as logs
+from tests.helpers.daemons import wait_for
 
 # E-GSM-900 uplink, as strong as a phone a metre from the antenna (above the zone threshold).
 HANDSET_HZ = 890.2e6

@@ -10,9 +10,6 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
-from helpers.daemons import wait_for as poll
-from runtime_support import CountingSource
-
 from scanner.clock import SYSTEM_CLOCK
 from scanner.config import parse_config
 from scanner.core.options import CoreOptions
@@ -27,6 +24,8 @@ from scanner.runtime.supervisor import Supervisor
 from scanner.runtime.transport import EventQueue, InProcessTransport
 from scanner.store.db import Store
 from scanner.store.health import list_sensors
+from tests.helpers.daemons import wait_for as poll
+from tests.runtime.runtime_support import CountingSource
 
 
 def wait_for(cond: Callable[[], bool], timeout: float = 30.0) -> bool:

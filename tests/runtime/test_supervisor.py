@@ -5,16 +5,15 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 
-from helpers.daemons import wait_for as poll
-from helpers.sinks import Collector
-from runtime_support import CountingSource
-
 from scanner.clock import ManualClock
 from scanner.errors import HardwareError
 from scanner.runtime.build import SourceHealthReporter
 from scanner.runtime.components import SourceComponent
 from scanner.runtime.supervisor import Supervisor, install_thread_excepthook
 from scanner.sources.base import Sink
+from tests.helpers.daemons import wait_for as poll
+from tests.helpers.sinks import Collector
+from tests.runtime.runtime_support import CountingSource
 
 
 def wait_for(cond: Callable[[], bool], timeout: float = 5.0) -> bool:

@@ -13,8 +13,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from helpers.daemons import wait_for as poll
-from runtime_support import sample_records
 
 from scanner.config import ConfigError
 from scanner.observations import SourceEvent, WifiFrame
@@ -27,6 +25,8 @@ from scanner.runtime.transport import (
     TransportOptions,
 )
 from scanner.runtime.transport.codec import FrameError, decode_line, encode_line
+from tests.helpers.daemons import wait_for as poll
+from tests.runtime.runtime_support import sample_records
 
 
 @pytest.fixture

@@ -18,7 +18,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from helpers.sinks import Collector
 
 from scanner.observations import SensorStatus
 from scanner.sources.wifi import build, build_source
@@ -33,6 +32,7 @@ from scanner.sources.wifi.options import WifiOptions
 from scanner.sources.wifi.pcapfile import read_records
 from scanner.sources.wifi.recorder import PcapWriter
 from scanner.sources.wifi.replay import read_frames
+from tests.helpers.sinks import Collector
 
 FAKE_IW = r"""#!/bin/sh
 # Fake iw: logs every call; fails like nl80211 when told to by files in its directory.
