@@ -11,6 +11,7 @@ import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
@@ -20,6 +21,9 @@ from scanner.store.alerts import AlertRecord
 from scanner.store.db import Store
 from tests.e2e.tablet_support import ARTIFACTS, CHROMIUM, Site
 from tests.helpers.browser import CHROMIUM_ARGS
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
 
 pytestmark = pytest.mark.browser
 
@@ -83,7 +87,7 @@ def _alert(alert_id: str, device_id: str, ssid: str = "HomeNet", ago_s: float = 
 
 
 @pytest.fixture
-def browser() -> Iterator[object]:
+def browser() -> Iterator[Browser]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -94,8 +98,8 @@ def browser() -> Iterator[object]:
             b.close()
 
 
-def _page(browser: object, site: Site, width: int = 1280, height: int = 800) -> object:
-    context = browser.new_context(viewport={"width": width, "height": height})  # type: ignore[attr-defined]
+def _page(browser: Browser, site: Site, width: int = 1280, height: int = 800) -> Page:
+    context = browser.new_context(viewport={"width": width, "height": height})
     page = context.new_page()
     errors: list[str] = []
     # A 401 before sign-in is how the page learns it must show the login; anything else counts.
@@ -106,25 +110,23 @@ def _page(browser: object, site: Site, width: int = 1280, height: int = 800) -> 
         ),
     )
     page.on("pageerror", lambda e: errors.append(str(e)))
-    page.errors = errors
+    page.errors = errors  # type: ignore[attr-defined]  # Page has no such field: ours, added here
     page.goto(site.url)
     return page
 
 
-def _state(page: object, value: str, timeout_ms: int = 5000) -> None:
+def _state(page: Page, value: str, timeout_ms: int = 5000) -> None:
     # Functions, not expression strings: the page's CSP forbids eval, as it should.
-    page.wait_for_function(  # type: ignore[attr-defined]
-        "s => document.body.dataset.state === s", arg=value, timeout=timeout_ms
-    )
+    page.wait_for_function("s => document.body.dataset.state === s", arg=value, timeout=timeout_ms)
 
 
-def _shot(page: object, name: str) -> Path:
+def _shot(page: Page, name: str) -> Path:
     path = ARTIFACTS / f"tablet-{name}.png"
-    page.screenshot(path=str(path))  # type: ignore[attr-defined]
+    page.screenshot(path=str(path))
     return path
 
 
-def test_guard_alarm_ack_fault_and_supervisor_allowlist(site: Site, browser: object) -> None:
+def test_guard_alarm_ack_fault_and_supervisor_allowlist(site: Site, browser: Browser) -> None:
     # -- the guard signs in on the shared tablet with the PIN pad.
     page = _page(browser, site)
     page.wait_for_selector("#login:not([hidden])")
@@ -181,7 +183,7 @@ def test_guard_alarm_ack_fault_and_supervisor_allowlist(site: Site, browser: obj
     )
     assert amber == "rgb(240, 162, 2)"
     _shot(page, "05-sensor-fault")
-    assert page.errors == []  # type: ignore[attr-defined]
+    assert page.errors == []  # type: ignore[attr-defined]  # set by _page
     site.writer.set_state("sdr", "ok", "sweeping 700-960 MHz")
 
     # -- a supervisor adds the device of a new alert to the allowlist from the alarm.
@@ -245,10 +247,10 @@ def test_guard_alarm_ack_fault_and_supervisor_allowlist(site: Site, browser: obj
     shown = [float(x) for x in sup.inner_text("#derived-wifi").split("/")]
     assert shown == [wifi["enter_dbm"], wifi["exit_dbm"]]
     _shot(sup, "08-supervisor-calibration")
-    assert sup.errors == []  # type: ignore[attr-defined]
+    assert sup.errors == []  # type: ignore[attr-defined]  # set by _page
 
 
-def test_phone_layout_and_keyboard(site: Site, browser: object) -> None:
+def test_phone_layout_and_keyboard(site: Site, browser: Browser) -> None:
     page = _page(browser, site, 390, 844)
     page.click("#tab-password")
     page.fill("#username", "guard")
@@ -265,7 +267,7 @@ def test_phone_layout_and_keyboard(site: Site, browser: object) -> None:
     assert page.get_attribute("#alarm", "role") == "alertdialog"
     page.keyboard.press("Enter")  # focus is on Acknowledge
     _state(page, "acked")
-    assert page.errors == []  # type: ignore[attr-defined]
+    assert page.errors == []  # type: ignore[attr-defined]  # set by _page
 
     # The page's shell is kept by its service worker: with the Pi unreachable the tablet still
     # opens the page and says it cannot reach the scanner, instead of a browser error.
