@@ -1,5 +1,3 @@
-# dbus-fast reads D-Bus signatures ("a{sv}", "as") from annotations; they are not Python types.
-# ruff: noqa: F722, F821, UP037
 """A fake BlueZ on a private system bus: the far end of the wire for the BLE capture source.
 
 ``fake_bluez`` (a pytest fixture) starts a private ``dbus-daemon`` configured as a system bus
@@ -38,11 +36,31 @@ import shutil
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Protocol
 
 import pytest
+
+# dbus-fast reads each exported method's D-Bus signature from its annotations, evaluated in this
+# module's namespace; these Annotated aliases are the Python type and the signature at once. The
+# guard keeps the fixtures importable where the BLE extra is absent (the fake cannot run there).
+with contextlib.suppress(ImportError):
+    from dbus_fast.annotations import (
+        DBusBool,
+        DBusDict,
+        DBusInt16,
+        DBusObjectPath,
+        DBusSignature,
+        DBusStr,
+    )
+    from dbus_fast.signature import Variant
+
+    _DBusStrings = Annotated[list[str], DBusSignature("as")]
+    _DBusCompanyData = Annotated[dict[int, Variant], DBusSignature("a{qv}")]
+    # No reply values: D-Bus's empty signature (a bare `None` reads as no signature at all).
+    _DBusNothing = Annotated[None, DBusSignature("")]
 
 BLUEZ = "org.bluez"
 ADAPTER_PATH = "/org/bluez/hci0"
@@ -72,6 +90,16 @@ _DBUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Conf
 """
 
 
+class _AdapterOwner(Protocol):
+    """What the fake adapter uses of the fake bluetoothd that owns it (defined after it)."""
+
+    refuse_power: bool
+    counters: Counter[str]
+    last_filter: dict[str, Any]
+
+    def remove_path(self, path: str) -> None: ...
+
+
 # ----------------------------------------------------------------------------------------------
 # The fake bluetoothd (runs in its own process: `python tests/fakes/bluez.py`)
 # ----------------------------------------------------------------------------------------------
@@ -82,15 +110,15 @@ def _serve() -> None:
     from dbus_fast.service import ServiceInterface, dbus_property, method
 
     class Adapter(ServiceInterface):
-        def __init__(self, server: Server) -> None:
+        def __init__(self, server: _AdapterOwner) -> None:
             super().__init__("org.bluez.Adapter1")
             self.server = server
-            self.powered = not server.refuse_power
-            self.discovering = False
+            self.powered: bool = not server.refuse_power
+            self.discovering: bool = False
             self.filters: dict[str, Any] = {}
 
         @method()
-        def StartDiscovery(self):
+        def StartDiscovery(self) -> _DBusNothing:
             if not self.powered:
                 raise DBusError("org.bluez.Error.NotReady", "Resource Not Ready")
             if self.discovering:
@@ -100,7 +128,7 @@ def _serve() -> None:
             self.emit_properties_changed({"Discovering": True})
 
         @method()
-        def StopDiscovery(self):
+        def StopDiscovery(self) -> _DBusNothing:
             if not self.powered:
                 raise DBusError("org.bluez.Error.NotReady", "Resource Not Ready")
             if not self.discovering:
@@ -109,12 +137,12 @@ def _serve() -> None:
             self.emit_properties_changed({"Discovering": False})
 
         @method()
-        def SetDiscoveryFilter(self, filters: "a{sv}"):
+        def SetDiscoveryFilter(self, filters: DBusDict) -> _DBusNothing:
             self.filters = {k: v.value for k, v in filters.items()}
             self.server.last_filter = self.filters
 
         @method()
-        def GetDiscoveryFilters(self) -> "as":
+        def GetDiscoveryFilters(self) -> _DBusStrings:
             return [
                 "UUIDs",
                 "RSSI",
@@ -126,35 +154,36 @@ def _serve() -> None:
             ]
 
         @method()
-        def RemoveDevice(self, device: "o"):
+        def RemoveDevice(self, device: DBusObjectPath) -> _DBusNothing:
             self.server.remove_path(device)
 
         @dbus_property(access=PropertyAccess.READ)
-        def Address(self) -> "s":
+        def Address(self) -> DBusStr:
             return "00:1A:7D:DA:71:13"
 
         @dbus_property(access=PropertyAccess.READ)
-        def AddressType(self) -> "s":
+        def AddressType(self) -> DBusStr:
             return "public"
 
         @dbus_property(access=PropertyAccess.READ)
-        def Name(self) -> "s":
+        def Name(self) -> DBusStr:
             return "checkpoint-fake"
 
         @dbus_property(access=PropertyAccess.READ)
-        def Roles(self) -> "as":
+        def Roles(self) -> _DBusStrings:
             return ["central", "peripheral"]
 
         @dbus_property(access=PropertyAccess.READ)
-        def Discovering(self) -> "b":
+        def Discovering(self) -> DBusBool:
             return self.discovering
 
         @dbus_property()
-        def Powered(self) -> "b":
+        def Powered(self) -> DBusBool:
             return self.powered
 
-        @Powered.setter
-        def Powered(self, value: "b"):
+        # dbus-fast's property subclasses `property`, whose setter mypy knows by that name only.
+        @Powered.setter  # type: ignore[no-redef]
+        def Powered(self, value: DBusBool) -> None:
             if value and self.server.refuse_power:
                 # What bluetoothd answers when rfkill blocks the radio.
                 raise DBusError("org.bluez.Error.Failed", "Blocked through rfkill")
@@ -182,43 +211,43 @@ def _serve() -> None:
             self.uuids = uuids
 
         @dbus_property(access=PropertyAccess.READ)
-        def Address(self) -> "s":
+        def Address(self) -> DBusStr:
             return self.address
 
         @dbus_property(access=PropertyAccess.READ)
-        def AddressType(self) -> "s":
+        def AddressType(self) -> DBusStr:
             return self.address_type
 
         @dbus_property(access=PropertyAccess.READ)
-        def Alias(self) -> "s":
+        def Alias(self) -> DBusStr:
             return self.address.replace(":", "-")
 
         @dbus_property(access=PropertyAccess.READ)
-        def Adapter(self) -> "o":
+        def Adapter(self) -> DBusObjectPath:
             return ADAPTER_PATH
 
         @dbus_property(access=PropertyAccess.READ)
-        def Paired(self) -> "b":
+        def Paired(self) -> DBusBool:
             return False
 
         @dbus_property(access=PropertyAccess.READ)
-        def Connected(self) -> "b":
+        def Connected(self) -> DBusBool:
             return False
 
         @dbus_property(access=PropertyAccess.READ)
-        def RSSI(self) -> "n":
+        def RSSI(self) -> DBusInt16:
             return self.rssi
 
         @dbus_property(access=PropertyAccess.READ)
-        def UUIDs(self) -> "as":
+        def UUIDs(self) -> _DBusStrings:
             return self.uuids
 
         @dbus_property(access=PropertyAccess.READ)
-        def ManufacturerData(self) -> "a{qv}":
+        def ManufacturerData(self) -> _DBusCompanyData:
             return {k: Variant("ay", v) for k, v in self.mfr.items()}
 
         @dbus_property(access=PropertyAccess.READ)
-        def ServiceData(self) -> "a{sv}":
+        def ServiceData(self) -> DBusDict:
             return {k: Variant("ay", v) for k, v in self.svc.items()}
 
     class NamedDevice(Device):
@@ -227,7 +256,7 @@ def _serve() -> None:
             self.local_name = name  # not `name`: that is the D-Bus interface name
 
         @dbus_property(access=PropertyAccess.READ)
-        def Name(self) -> "s":
+        def Name(self) -> DBusStr:
             return self.local_name
 
     from collections import Counter
