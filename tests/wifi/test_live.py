@@ -187,7 +187,8 @@ def test_hopper_drops_channels_that_fail(fake_tools: Path) -> None:
 
 def test_hopper_dwell_follows_weights() -> None:
     plan = parse_plan(["1:3", "6", "11"], dwell_ms=100)
-    assert [(c.channel, c.freq_mhz, c.dwell_s) for c in plan] == [
+    # pytest.approx compares equal to a float, which mypy's overlap check cannot know.
+    assert [(c.channel, c.freq_mhz, c.dwell_s) for c in plan] == [  # type: ignore[comparison-overlap]
         (1, 2412, pytest.approx(0.3)),
         (6, 2437, pytest.approx(0.1)),
         (11, 2462, pytest.approx(0.1)),
@@ -213,7 +214,8 @@ def test_adapter_without_monitor_mode(fake_tools: Path) -> None:
     (fake_tools / "fail_monitor").write_text("command failed: Operation not supported (-95)\n")
     sink = Collector()
     opened: list[str] = []
-    source = _source(sink, lambda i, _b: opened.append(i))  # type: ignore[arg-type,func-returns-value]
+    # Never called (the adapter refuses monitor mode before any socket): it records, returns None.
+    source = _source(sink, lambda i, _b: opened.append(i))  # type: ignore[arg-type, return-value]
     source.start()
     try:
         assert wait_until(lambda: source.state == "fault", 5.0)
@@ -358,6 +360,7 @@ def _run_bpf(program: list[tuple[int, int, int, int]], pkt: bytes) -> int:
         pc += 1
         if cls in (0x00, 0x01):  # LD / LDX
             mode, size = code & 0xE0, {0x00: 4, 0x08: 2, 0x10: 1}[code & 0x18]
+            value: int | None
             if mode == 0x00:
                 value = k
             elif mode == 0x20:

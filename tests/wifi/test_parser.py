@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from scanner.observations import WifiFrame
 from scanner.sources.wifi import build
 from scanner.sources.wifi.dot11 import clear_caches, parse_frame
 from scanner.sources.wifi.replay import read_frames
@@ -21,7 +22,7 @@ def _cold_caches() -> None:
     clear_caches()
 
 
-def _parse(frame: bytes, linktype: int = 127) -> tuple[object, Counter[str]]:
+def _parse(frame: bytes, linktype: int = 127) -> tuple[WifiFrame | None, Counter[str]]:
     counters: Counter[str] = Counter()
     return parse_frame(frame, linktype, 10.5, 3.0, counters), counters
 
@@ -44,15 +45,17 @@ def test_wildcard_absent_and_invalid_ssid() -> None:
     wildcard, _ = _parse(rt + build.probe_request(MAC, 1, build.probe_request_body("")))
     absent, _ = _parse(rt + build.probe_request(MAC, 1, build.probe_request_body(None)))
     bad, _ = _parse(rt + build.probe_request(MAC, 1, build.probe_request_body(b"ab\xffc")))
-    assert wildcard.ssid == ""  # type: ignore[attr-defined]
-    assert absent.ssid is None  # type: ignore[attr-defined]
-    assert bad.ssid == "ab\ufffdc"  # type: ignore[attr-defined]
+    assert wildcard is not None and absent is not None and bad is not None
+    assert wildcard.ssid == ""
+    assert absent.ssid is None
+    assert bad.ssid == "ab\ufffdc"
 
 
 def test_fingerprint_ignores_ssid_mac_channel_seq_but_not_capabilities() -> None:
     def fp(mac: str, seq: int, body: bytes) -> str:
         parsed, _ = _parse(build.radiotap() + build.probe_request(mac, seq, body))
-        return parsed.fingerprint  # type: ignore[attr-defined]
+        assert parsed is not None
+        return parsed.fingerprint
 
     base = fp(MAC, 1, build.probe_request_body("", channel=1))
     assert fp("12:34:56:78:9a:bc", 999, build.probe_request_body("home", channel=11)) == base
@@ -68,7 +71,7 @@ def test_fingerprint_ignores_ssid_mac_channel_seq_but_not_capabilities() -> None
 def test_fcs_stripped_and_bad_fcs_dropped() -> None:
     frame = build.probe_request(MAC, 5, build.probe_request_body("x"))
     ok, counters = _parse(build.radiotap(fcs=True) + build.with_fcs(frame))
-    assert ok is not None and ok.ssid == "x" and not counters  # type: ignore[attr-defined]
+    assert ok is not None and ok.ssid == "x" and not counters
     bad, counters = _parse(build.radiotap(bad_fcs=True) + build.with_fcs(frame))
     assert bad is None and counters["bad_fcs"] == 1
 
@@ -78,8 +81,8 @@ def test_extended_bitmaps_first_antenna_signal_wins() -> None:
         build.probe_request(MAC, 7, BODY)
     )
     parsed, counters = _parse(frame)
-    assert parsed is not None and parsed.rssi_dbm == -50  # type: ignore[attr-defined]
-    assert parsed.freq_mhz == 2437 and not counters  # type: ignore[attr-defined]
+    assert parsed is not None and parsed.rssi_dbm == -50
+    assert parsed.freq_mhz == 2437 and not counters
 
 
 def test_vendor_namespace_skipped() -> None:
@@ -94,7 +97,7 @@ def test_vendor_namespace_skipped() -> None:
     header += present0.to_bytes(4, "little") + present1.to_bytes(4, "little")
     parsed, counters = _parse(header + fields + build.probe_request(MAC, 7, BODY))
     assert parsed is not None and not counters
-    assert (parsed.rssi_dbm, parsed.freq_mhz) == (-60, 2412)  # type: ignore[attr-defined]
+    assert (parsed.rssi_dbm, parsed.freq_mhz) == (-60, 2412)
 
 
 @pytest.mark.parametrize(
@@ -104,13 +107,13 @@ def test_data_frames_from_stations(subtype: int, name: str) -> None:
     frame = build.radiotap(rssi_dbm=-33) + build.data_frame(MAC, AP, 4095, subtype=subtype)
     parsed, _ = _parse(frame)
     assert parsed is not None
-    assert (parsed.subtype, parsed.mac, parsed.bssid, parsed.seq) == (  # type: ignore[attr-defined]
+    assert (parsed.subtype, parsed.mac, parsed.bssid, parsed.seq) == (
         name,
         MAC,
         AP,
         4095,
     )
-    assert parsed.fingerprint == "" and parsed.ssid is None  # type: ignore[attr-defined]
+    assert parsed.fingerprint == "" and parsed.ssid is None
 
 
 def test_frames_not_from_stations_are_counted() -> None:
@@ -130,7 +133,7 @@ def test_frames_not_from_stations_are_counted() -> None:
 def test_plain_80211_link_type() -> None:
     parsed, counters = _parse(build.probe_request(MAC, 9, BODY), linktype=105)
     assert parsed is not None and not counters
-    assert (parsed.rssi_dbm, parsed.freq_mhz, parsed.seq) == (None, None, 9)  # type: ignore[attr-defined]
+    assert (parsed.rssi_dbm, parsed.freq_mhz, parsed.seq) == (None, None, 9)
 
 
 def test_unsupported_link_type_counted() -> None:
@@ -188,7 +191,7 @@ def test_records_are_real_frozen_wifi_frames() -> None:
     parsed, _ = _parse(build.radiotap() + build.probe_request(MAC, 1, BODY))
     assert type(parsed) is WifiFrame
     with pytest.raises(dataclasses.FrozenInstanceError):
-        parsed.seq = 2  # type: ignore[misc]
+        parsed.seq = 2  # type: ignore[misc]  # the frozen record refuses it: what is tested
     assert parsed == WifiFrame(
         10.5, 3.0, "probe_req", MAC, True, -60, 2437, "café", 1, parsed.fingerprint, None, None
     )
@@ -226,7 +229,7 @@ def test_xchannel_stands_in_for_channel() -> None:
         _header((1 << 1) | (1 << 5) | (1 << 18), fields) + build.probe_request(MAC, 3, BODY)
     )
     assert parsed is not None and not counters
-    assert (parsed.rssi_dbm, parsed.freq_mhz) == (-55, 5745)  # type: ignore[attr-defined]
+    assert (parsed.rssi_dbm, parsed.freq_mhz) == (-55, 5745)
 
 
 def test_tlv_section_ends_the_walk() -> None:
@@ -236,7 +239,7 @@ def test_tlv_section_ends_the_walk() -> None:
         _header((1 << 1) | (1 << 5) | (1 << 28), fields) + build.probe_request(MAC, 3, BODY)
     )
     assert parsed is not None and not counters
-    assert (parsed.rssi_dbm, parsed.freq_mhz, parsed.seq) == (-70, None, 3)  # type: ignore[attr-defined]
+    assert (parsed.rssi_dbm, parsed.freq_mhz, parsed.seq) == (-70, None, 3)
 
 
 def test_radiotap_field_past_header_is_malformed() -> None:
