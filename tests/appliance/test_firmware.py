@@ -228,7 +228,7 @@ def test_dbus_daemon_accepts_the_policy(tmp_path: Path) -> None:
         text=True,
     )
     try:
-        assert proc.stdout is not None
+        assert proc.stdout is not None and proc.stderr is not None
         address = proc.stdout.readline()
         assert address.startswith("unix:"), proc.stderr.read() if proc.poll() is not None else ""
     finally:

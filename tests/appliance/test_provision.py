@@ -44,7 +44,13 @@ def provision(stage: Path) -> subprocess.CompletedProcess[str]:
     return result
 
 
-def snapshot(stage: Path) -> dict[str, tuple[str, str]]:
+# Every entry under a stage: path -> (mode, content hash or link target or 'dir').
+Tree = dict[str, tuple[str, str]]
+# The stage, the first and second runs' logs, and the tree after each run.
+Staged = tuple[Path, str, str, Tree, Tree]
+
+
+def snapshot(stage: Path) -> Tree:
     """Every entry under the stage: mode and content hash (or link target, or 'dir')."""
     tree: dict[str, tuple[str, str]] = {}
     for path in sorted(stage.rglob("*")):
@@ -60,7 +66,7 @@ def snapshot(stage: Path) -> dict[str, tuple[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def staged(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str, dict, dict]:
+def staged(tmp_path_factory: pytest.TempPathFactory) -> Staged:
     if shutil.which("openssl") is None:
         pytest.skip("openssl is not installed")
     stage = tmp_path_factory.mktemp("stage") / "root"
@@ -84,7 +90,7 @@ def test_shellcheck_clean() -> None:
     assert result.returncode == 0, result.stdout
 
 
-def test_second_run_produces_the_same_tree(staged: tuple) -> None:
+def test_second_run_produces_the_same_tree(staged: Staged) -> None:
     _, _, second_log, tree1, tree2 = staged
     assert len(tree1) > 20
     assert tree1 == tree2
@@ -92,7 +98,7 @@ def test_second_run_produces_the_same_tree(staged: tuple) -> None:
     assert "provision: wrote" not in second_log
 
 
-def test_a_fresh_staging_differs_only_in_the_random_key(staged: tuple, tmp_path: Path) -> None:
+def test_a_fresh_staging_differs_only_in_the_random_key(staged: Staged, tmp_path: Path) -> None:
     _, _, _, tree1, _ = staged
     other = tmp_path / "root"
     provision(other)
@@ -102,7 +108,7 @@ def test_a_fresh_staging_differs_only_in_the_random_key(staged: tuple, tmp_path:
     assert differing <= RANDOM_BY_DESIGN
 
 
-def test_files_are_installed_where_systemd_udev_and_the_daemons_look(staged: tuple) -> None:
+def test_files_are_installed_where_systemd_udev_and_the_daemons_look(staged: Staged) -> None:
     stage = staged[0]
     for unit in (ROOT / "systemd").glob("*.service"):
         assert (stage / "etc/systemd/system" / unit.name).read_bytes() == unit.read_bytes()
@@ -137,7 +143,7 @@ def test_files_are_installed_where_systemd_udev_and_the_daemons_look(staged: tup
     assert boot == (ROOT / "firmware/config.txt.fragment").read_text()
 
 
-def test_root_mode_only_logs_system_changes(staged: tuple) -> None:
+def test_root_mode_only_logs_system_changes(staged: Staged) -> None:
     first_log = staged[1]
     lines = first_log.splitlines()
     assert not [ln for ln in lines if ln.startswith("provision: run:")], "ran a system command"
@@ -159,7 +165,7 @@ def test_root_mode_only_logs_system_changes(staged: tuple) -> None:
             assert str(stage) not in path.read_text(errors="replace"), path
 
 
-def test_certificate_is_valid_for_the_host_name(staged: tuple) -> None:
+def test_certificate_is_valid_for_the_host_name(staged: Staged) -> None:
     cert = staged[0] / "etc/checkpoint/tls/cert.pem"
     out = subprocess.run(
         ["openssl", "x509", "-in", str(cert), "-noout", "-subject", "-ext", "subjectAltName"],

@@ -60,7 +60,7 @@ FAMILIES = {
     "checkpoint-capture-ble.service": {"AF_UNIX", "AF_BLUETOOTH"},
     "checkpoint-capture-sdr.service": {"AF_UNIX", "AF_NETLINK", "AF_INET", "AF_INET6"},
 }
-CAPABILITIES = {name: set() for name in DAEMONS} | {
+CAPABILITIES: dict[str, set[str]] = {name: set() for name in DAEMONS} | {
     "checkpoint-capture-wifi.service": {"CAP_NET_RAW", "CAP_NET_ADMIN"},
 }
 

@@ -72,7 +72,11 @@ def _api_stack() -> None:
     class M(pydantic.BaseModel):
         x: int
 
-    if M.model_validate({"x": "3"}).x != 3 or not fastapi.FastAPI or not uvicorn.Config:
+    if (
+        M.model_validate({"x": "3"}).x != 3
+        or not callable(fastapi.FastAPI)
+        or not callable(uvicorn.Config)
+    ):
         raise RuntimeError("pydantic-core did not validate")
 
 
@@ -80,7 +84,7 @@ def _dbus_and_bleak() -> None:
     import bleak
     import dbus_fast
 
-    if not (bleak.BleakScanner and dbus_fast.Message):
+    if not (callable(bleak.BleakScanner) and callable(dbus_fast.Message)):
         raise RuntimeError("import incomplete")
 
 
