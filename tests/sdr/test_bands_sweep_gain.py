@@ -17,16 +17,14 @@ from scanner.sources.sdr.dsp import (
     BurstDetector,
     GainController,
     GainPolicy,
-    NearnessCalibration,
     estimate_distance_m,
 )
+from scanner.sources.sdr.options import NearnessCalibration, SweepOptions, Tuning
 from scanner.sources.sdr.recorder import SigmfRecorder
 from scanner.sources.sdr.replay import read_bursts
 from scanner.sources.sdr.sigmf_io import read_meta
 from scanner.sources.sdr.sweep import (
-    SweepOptions,
     SweepScheduler,
-    Tuning,
     downlink_tunings,
     find_carriers,
 )

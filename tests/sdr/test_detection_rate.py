@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from tests.sdr.pd_measure import false_alarms_per_hour, measure_pd
@@ -68,7 +70,7 @@ def test_power_snr_and_width_are_measured() -> None:
         raw = synth.synth_cu8(rng, RATE, int(0.06 * RATE), NOISE_DBFS, specs)
         found = run_detector(raw)
         assert len(found) == len(specs), kind
-        med = lambda xs: float(np.median(xs))  # noqa: E731 - a one-line helper reads best here
+        med: Callable[[list[float]], float] = lambda xs: float(np.median(xs))  # noqa: E731 - a one-line helper reads best here
         assert abs(med([b.power_dbfs for b in found]) - power) < 1.5, kind
         assert abs(med([b.snr_db for b in found]) - 15.0) < 2.5, kind
         assert 0.6 * width < med([b.bandwidth_hz for b in found]) < 1.6 * width + 100e3, kind

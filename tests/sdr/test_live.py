@@ -20,6 +20,7 @@ from scanner.sources.sdr.live import SdrSource, build_source
 from scanner.sources.sdr.options import SdrOptions
 from scanner.sources.sdr.replay import read_bursts
 from scanner.sources.sdr.rtltcp import RtlTcpClient
+from scanner.sources.sdr.samples import quantise_cu8
 from tests.fakes.rtl_tcp_server import FakeRtlTcpServer, synth_uplink
 
 RATE = 1.0e6
@@ -268,7 +269,12 @@ def test_usb_dongle_that_disappears(monkeypatch: pytest.MonkeyPatch, events: Eve
     src.start()
     try:
         assert wait_for(lambda: len(events.bursts()) >= 5)
-        dropped = lambda: src.status().detail["dropped_channels"]  # noqa: E731 - a probe the wait loop calls
+
+        def dropped() -> dict[str, str]:  # a probe the wait loop calls
+            channels = src.status().detail["dropped_channels"]
+            assert isinstance(channels, dict)
+            return channels
+
         assert wait_for(lambda: "2000.000" in dropped())
         assert "center_freq" in dropped()["2000.000"] and "890.000" not in dropped()
         dongle.plugged = False
@@ -380,7 +386,7 @@ def test_downlink_survey_weights_the_local_cell(events: Events) -> None:
             off = 945.4e6 - centre
             if abs(off) < 0.4 * rate:  # a base station's BCCH carrier
                 x += (0.05 * np.exp(2j * np.pi * off * np.arange(n) / rate)).astype(np.complex64)
-            cache[centre] = synth.quantise_cu8(x)
+            cache[centre] = quantise_cu8(x)
         return cache[centre]
 
     srv = FakeRtlTcpServer(iq, speed=5.0).start()
@@ -452,5 +458,6 @@ def test_burst_outside_every_uplink_band_is_an_other_emitter(events: Events) -> 
     assert all(abs(b.freq_mhz - inside / 1e6) < 0.05 for b in bursts)
     detail = src.health_detail()
     assert detail["region"] == "eu"
-    assert detail["other_emitters"] >= 10
+    other_emitters = detail["other_emitters"]
+    assert isinstance(other_emitters, int) and other_emitters >= 10
     assert abs(float(str(detail["last_other_emitter_mhz"])) - outside / 1e6) < 0.05

@@ -13,6 +13,7 @@ from scanner.errors import RecordingError
 from scanner.sources.sdr import synth
 from scanner.sources.sdr.dsp import Burst, BurstDetector, classify_shape
 from scanner.sources.sdr.replay import detect_dwells, read_bursts
+from scanner.sources.sdr.samples import Complex64Array, quantise_cu8
 from scanner.sources.sdr.sigmf_io import Segment, open_recording, parse_iq_name, write_sigmf
 
 RATE = 2.4e6
@@ -54,7 +55,7 @@ def test_ambiguous_name_is_refused_clearly(tmp_path: Path) -> None:
         open_recording(path)
 
 
-def _gsm_iq(seconds: float, seed: int) -> np.ndarray:
+def _gsm_iq(seconds: float, seed: int) -> Complex64Array:
     rng = np.random.default_rng(seed)
     power = synth.power_dbfs_for(25.0, NOISE_DBFS, synth.GSM_BANDWIDTH_HZ, RATE)
     bursts = synth.gsm_schedule(0.0, seconds, 100e3, power)
@@ -69,7 +70,7 @@ def test_power_is_relative_to_full_scale_for_every_datatype(tmp_path: Path) -> N
     unit = iq * np.float32(0.9 / peak)  # largest scalar 0.9
     results = {}
     for label, data in (
-        ("cu8", synth.quantise_cu8(unit)),
+        ("cu8", quantise_cu8(unit)),
         ("unit", unit),
         ("raw", unit * np.float32(5000.0)),  # a USRP's counts kept as floats
     ):

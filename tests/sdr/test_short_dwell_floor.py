@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from scanner.observations import SdrBurst
 from scanner.sources.sdr import synth
 from scanner.sources.sdr.replay import read_bursts
 from scanner.sources.sdr.samples import to_complex64
@@ -140,7 +141,9 @@ def test_noise_only_short_segments_stay_quiet(tmp_path: Path) -> None:
     assert len(bursts) <= 1, [(b.ts - T0, b.snr_db) for b in bursts]
 
 
-def _whole_and_split(shared_data: Path, tmp_path: Path, same_centre: bool) -> tuple[list, list]:
+def _whole_and_split(
+    shared_data: Path, tmp_path: Path, same_centre: bool
+) -> tuple[list[SdrBurst], list[SdrBurst]]:
     path = shared_data / GSM_CAPTURE
     if not path.exists():
         pytest.skip(f"{path} not present")
