@@ -19,7 +19,6 @@ class OneModelTracker(AddressWifiIdentity):
 
 def _core() -> Core:
     return Core(
-        None,
         CoreOptions(),
         wifi_tracker=OneModelTracker(),
         ble_tracker=AddressBleIdentity(),
