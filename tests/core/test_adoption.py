@@ -68,6 +68,7 @@ def test_the_phone_still_in_the_zone_keeps_its_alert_after_a_restart() -> None:
     alert = alert_store.get_alert(store, before.id)
     assert (alert.state, alert.resolution) == ("resolved", "left_zone")
     # Left at 120 s, out after the presence and alert holds, timed on the new clock.
+    assert alert.resolved_ts is not None
     assert 120.0 < alert.resolved_ts - START < 200.0
     assert before.duration_s + 60.0 < alert.duration_s < before.duration_s + 160.0
     events = [h["event"] for h in alert_store.alert_history(store, before.id)]

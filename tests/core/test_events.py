@@ -27,9 +27,9 @@ CORE = Path(__file__).resolve().parents[2] / "scanner" / "core"
 PHONE = "02:00:00:00:00:01"
 
 
-def _core(**opts: float) -> Core:
+def _core() -> Core:
     return Core(
-        CoreOptions(**opts),
+        CoreOptions(),
         wifi_tracker=AddressWifiIdentity(),
         ble_tracker=AddressBleIdentity(),
         classify=classify_all_handsets,

@@ -11,6 +11,7 @@ from scanner.core.detectors import REGISTRY
 from scanner.core.options import CoreOptions
 from scanner.core.presence import Calibration, calibrations_from_setting
 from scanner.core.sightings import SightingAggregator
+from scanner.observations import SourceEvent
 from scanner.sinks.store import StoreSink
 from scanner.store.db import Store
 from scanner.store.devices import get_device, upsert_devices
@@ -72,7 +73,9 @@ def test_ambient_startup_and_later_learning() -> None:
 
 
 def test_calibration_from_measurements() -> None:
-    events = [probe(float(i), "02:00:00:00:00:01", -60 - (i % 3)) for i in range(10)]
+    events: list[SourceEvent] = [
+        probe(float(i), "02:00:00:00:00:01", -60 - (i % 3)) for i in range(10)
+    ]
     events += [advert(float(i), "5A:00:00:00:00:01", -75) for i in range(10)]
     events += [probe(float(i), "02:00:00:00:00:09", -90, fp="fp-b") for i in range(10)]
     found = measure(events)

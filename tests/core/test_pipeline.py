@@ -47,6 +47,7 @@ def test_walk_in_raises_once_and_resolves_after_leaving() -> None:
     assert lines[0]["reasons"][0].startswith("Wi-Fi probe -45 dBm")
     (alert,) = alert_store.list_alerts(store)
     assert alert.state == "resolved" and alert.resolution == "left_zone"
+    assert alert.resolved_ts is not None
     assert 160.0 < alert.resolved_ts - START < 220.0
     events = [h["event"] for h in alert_store.alert_history(store, alert.id)]
     assert events == ["raised", "resolved"]
