@@ -226,15 +226,15 @@ def populate_day(store: Store, folder: Path, seed: int = 7) -> Day:
         with store.write() as conn:
             for minute in range(int(duration // 60) + 1):
                 ts = raised - 20 + minute * 60
-                for radio, ident in (("wifi", mac), ("ble", ble)):
+                for radio_name, ident in (("wifi", mac), ("ble", ble)):
                     conn.execute(
                         "INSERT INTO sightings (device_id, radio, sensor, first_ts, last_ts, "
                         "count, rssi_min, rssi_max, rssi_mean, identifier) "
                         "VALUES (?,?,?,?,?,?,?,?,?,?)",
                         (
                             device,
-                            radio,
-                            radio,
+                            radio_name,
+                            radio_name,
                             ts,
                             ts + 55,
                             rng.randrange(3, 30),
