@@ -44,13 +44,13 @@ class _Program:
     """BPF with labels: jumps name their targets, resolved to relative offsets at the end."""
 
     def __init__(self) -> None:
-        self.ops: list[tuple[int, object, object, int]] = []
+        self.ops: list[tuple[int, int | str, int | str, int]] = []
         self.labels: dict[str, int] = {}
 
     def label(self, name: str) -> None:
         self.labels[name] = len(self.ops)
 
-    def op(self, code: int, k: int, jt: object = 0, jf: object = 0) -> None:
+    def op(self, code: int, k: int, jt: int | str = 0, jf: int | str = 0) -> None:
         self.ops.append((code, jt, jf, k))
 
     def assemble(self) -> bytes:
@@ -64,7 +64,7 @@ class _Program:
                         raise ValueError(f"jump to {target} out of range")
                     offsets.append(offset)
                 else:
-                    offsets.append(int(target))  # type: ignore[call-overload]
+                    offsets.append(int(target))
             out += struct.pack("=HBBI", code, offsets[0], offsets[1], k)
         return out
 
