@@ -13,6 +13,7 @@ import pytest
 
 from scanner.clock import ManualClock
 from scanner.observations import BleAdvert, SensorStatus, SourceEvent
+from scanner.sources.base import Sink
 from scanner.sources.ble.classify import classify
 from scanner.sources.ble.constants import MONITOR_MAX_PATTERNS
 from scanner.sources.ble.live import BleSource, build_source
@@ -58,9 +59,7 @@ FLOOD_PASSIVE = {"or_patterns": [[0, 0xFF, FLOOD_COMPANY.to_bytes(2, "little").h
 ACTIVE_WARNING = "transmits scan requests"
 
 
-def started(
-    section: dict[str, object], sink: Collector, record_path: str | None = None
-) -> BleSource:
+def started(section: dict[str, object], sink: Sink, record_path: str | None = None) -> BleSource:
     source = build_source({"status_interval_s": 0, **section}, sink, record_path=record_path)
     source.start()
     return source
@@ -438,7 +437,7 @@ def test_full_handoff_counts_every_drop(fake_bluez: FakeBluez) -> None:
             gate.wait(5)
         inner(event)
 
-    source = started({"queue_size": 16, **FLOOD_PASSIVE}, slow_sink)  # type: ignore[arg-type]
+    source = started({"queue_size": 16, **FLOOD_PASSIVE}, slow_sink)
     try:
         assert wait_until(lambda: source.state == "ok", 10), source.message
         assert wait_until(lambda: fake_bluez.state()["monitors"] == 1, 5)
