@@ -24,6 +24,7 @@ from .conftest import DAY_START, HOUR, Day
 
 def _bundle(day: Day, tmp_path: Path, **kw: object) -> dict[str, bytes]:
     out = tmp_path / "b.tar.gz"
+    # The tests pass build_bundle's own keyword options through, each of its type.
     build_bundle(day.store, Period(day.since, day.until), out, now=day.until + 60, **kw)  # type: ignore[arg-type]
     return unpack(out)[1]
 
@@ -62,6 +63,7 @@ def test_every_csv_parses_with_its_declared_types(day: Day, tmp_path: Path) -> N
                     assert f'"{cells[col.name]}"' not in text
                 if col.kind == "time" and value is not None:
                     parsed = datetime.fromisoformat(cells[f"{col.name}_iso"].replace("Z", "+00:00"))
+                    # A time column's checked cell is a number, which _check_cell types object.
                     assert abs(parsed.timestamp() - float(value)) < 0.001  # type: ignore[arg-type]
     alerts = list(csv.DictReader(io.StringIO(files["alerts.csv"].decode())))
     assert [a["id"] for a in alerts] == day.alert_ids

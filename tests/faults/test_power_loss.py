@@ -105,6 +105,7 @@ def test_store_writes_survive_30_kills_mid_write(tmp_path: Path) -> None:
     acknowledged: list[tuple[str, str]] = []
     for i in range(KILLS):
         acks = _run_and_kill(["store", str(db), f"r{i}"], rng)
+        # Each acknowledgement line is `event alert_id`: its split is a pair.
         acknowledged.extend(tuple(a.split(" ", 1)) for a in acks)  # type: ignore[misc]
         history = _check_store(db)
         for event, alert_id in acknowledged:
@@ -143,6 +144,7 @@ def test_core_on_a_replay_survives_30_kills(tmp_path: Path, scenario: Path) -> N
     for i in range(KILLS):
         # Each run continues the timeline a day later, as a core restarted after a power cut.
         acks = _run_and_kill(["core", str(db), str(scenario), str(i * 86_400.0)], rng, 1)
+        # Each acknowledgement line is `event alert_id`: its split is a pair.
         acknowledged.extend(tuple(a.split(" ", 1)) for a in acks)  # type: ignore[misc]
         history = _check_store(db)
         for event, alert_id in acknowledged:

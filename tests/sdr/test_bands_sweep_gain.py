@@ -71,6 +71,7 @@ def test_band_labels_follow_the_region_not_the_shape() -> None:
     assert BandPlan.for_region("jp").band_for(1440e6) == "LTE B11 UL"
     described = us.describe()
     assert described["region"] == "us"
+    # describe() returns JSON-shaped values typed object; its uplink entry is a list of dicts.
     assert {"label": "LTE B71 UL", "low_mhz": 663.0, "high_mhz": 698.0} in described["uplink"]  # type: ignore[operator]
 
 

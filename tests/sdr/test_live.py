@@ -255,6 +255,7 @@ def _fake_rtlsdr(dongle: _Dongle) -> types.ModuleType:
         def close(self) -> None:
             pass
 
+    # A stand-in module for the `rtlsdr` package: its attributes are ours to set.
     mod.RtlSdr = RtlSdr  # type: ignore[attr-defined]
     mod.LibUSBError = _LibUSBError  # type: ignore[attr-defined]
     return mod
