@@ -11,11 +11,11 @@ import pytest
 
 from scanner.sim import suites
 from scanner.sim.emit import uplink_emissions
-from scanner.sim.population import PROFILES, populate
+from scanner.sim.population import PROFILES, Person, populate
 from scanner.sim.scenario import ScenarioError, simulate
 
 
-def _people(profile: str, seed: int = 1, minutes: float = 30.0) -> list:  # type: ignore[type-arg]
+def _people(profile: str, seed: int = 1, minutes: float = 30.0) -> list[Person]:
     return populate(PROFILES[profile], random.Random(f"t:{profile}:{seed}"), minutes * 60.0)
 
 
