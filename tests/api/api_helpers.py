@@ -47,6 +47,7 @@ def make_alert(alert_id: str, ts: float, **kw: object) -> alert_store.AlertRecor
         "device_ids": [],
     }
     fields.update(kw)
+    # Callers override any field by keyword; the record's own types hold them.
     return alert_store.AlertRecord(**fields)  # type: ignore[arg-type]
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import httpx
 from fastapi.testclient import TestClient
@@ -55,7 +55,7 @@ def test_oversized_bodies(login: Callable[[str], TestClient]) -> None:
 def test_oversized_chunked_body_on_a_real_server(live: LiveServer) -> None:
     client = live_login(live.url, "sup")
 
-    def chunks() -> object:
+    def chunks() -> Iterator[bytes]:
         for _ in range(100):
             yield b"x" * 10_000
 

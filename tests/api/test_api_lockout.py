@@ -31,7 +31,8 @@ def _client(app: FastAPI, address: tuple[str, int]) -> TestClient:
 
 
 def _try(client: TestClient, **body: str) -> int:
-    return client.post("/api/v1/session", json=body).status_code
+    status: int = client.post("/api/v1/session", json=body).status_code
+    return status
 
 
 def test_a_strangers_failures_lock_only_the_stranger(app: FastAPI, settings: ApiSettings) -> None:

@@ -59,7 +59,7 @@ def test_heartbeat_is_an_event_without_an_id(live: LiveServer) -> None:
     assert data["last_event_id"] == int(hello["id"])
 
 
-def _ends_within(client: httpx.Client, end: Callable[[], None], within_s: float) -> float:
+def _ends_within(client: httpx.Client, end: Callable[[], object], within_s: float) -> float:
     """Open the feed, call ``end`` once it runs, return how long the feed outlived it."""
     with client.stream("GET", "/api/v1/events") as stream:
         events = _events(stream.iter_lines())

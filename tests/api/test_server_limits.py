@@ -28,7 +28,7 @@ import httpx
 import pytest
 
 from api.app import create_app
-from api.server import build_server
+from api.server import ConnectionGuard, build_server
 from api.settings import ApiSettings
 from scanner.store import users as user_store
 from scanner.store.db import Store
@@ -40,10 +40,11 @@ HEAD = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n"
 @contextlib.contextmanager
 def guarded(
     store: Store, certfile: str | None = None, keyfile: str | None = None, **limits: object
-) -> Iterator[tuple[str, object]]:
+) -> Iterator[tuple[str, ConnectionGuard]]:
     settings = ApiSettings(
         store_path=store.path,
         trusted_clients=("127.0.0.1/32",),
+        # Each test names ApiSettings' own limit fields with values of their type.
         **limits,  # type: ignore[arg-type]
     )
     app = create_app(settings)
@@ -175,7 +176,7 @@ def test_one_address_holds_at_most_its_share(store: Store) -> None:
             for s in socks:
                 s.send(b"G")
             time.sleep(0.5)
-            assert guard.connections_of("127.0.1.2") == 8  # type: ignore[attr-defined]
+            assert guard.connections_of("127.0.1.2") == 8
             open_ = sum(1 for s in socks if _closed_by_server(s, 0.05) is None)
             assert open_ == 8, open_
         finally:
@@ -191,7 +192,7 @@ def test_a_full_server_makes_room_for_a_new_client(store: Store) -> None:
             for s in socks:
                 s.send(b"GE")
             time.sleep(0.3)
-            assert guard.open_connections == 16  # type: ignore[attr-defined]
+            assert guard.open_connections == 16
             started = time.monotonic()
             r = httpx.get(url + "/healthz", timeout=5)
             assert r.status_code == 200
