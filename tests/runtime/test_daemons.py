@@ -67,6 +67,7 @@ def test_core_daemon_notifies_systemd_and_accepts_capture_daemons(workdir: Path)
         stderr=subprocess.PIPE,
         text=True,
     )
+    assert proc.stderr is not None
     try:
         seen = collect(notify, time.monotonic() + 30, {"READY=1"})
         assert "READY=1" in seen, proc.stderr.read() if proc.poll() is not None else seen

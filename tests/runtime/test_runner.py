@@ -93,6 +93,7 @@ def test_runner_restarts_a_crashing_source_and_the_store_shows_it(tmp_path: Path
         store.close()
     assert result == [0]
     assert not runner.is_alive()
+    # The source's thread is None only before start(), and every source here was started.
     assert all(not s._thread.is_alive() for s in built)  # type: ignore[union-attr]
 
 

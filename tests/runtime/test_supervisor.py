@@ -45,6 +45,7 @@ def test_crashing_source_is_restarted_with_backoff_and_reported() -> None:
     sup.start_all()
     try:
         assert wait_for(lambda: len(sink.frames()) >= 20)
+        # The source's thread is None only before start(), and every source here was started.
         assert wait_for(lambda: not built[0]._thread.is_alive())  # type: ignore[union-attr]
         sup.check()
         item = sup.items[0]
@@ -63,6 +64,7 @@ def test_crashing_source_is_restarted_with_backoff_and_reported() -> None:
         assert len(built) == 2 and item.restarts == 1 and item.state == "running"
 
         # The second instance crashes too: the backoff has doubled to 2 s.
+        # The source's thread is None only before start(), and every source here was started.
         assert wait_for(lambda: not built[1]._thread.is_alive())  # type: ignore[union-attr]
         sup.check()
         assert "restarting in 2 s" in reports[-1][2]
@@ -79,6 +81,7 @@ def test_crashing_source_is_restarted_with_backoff_and_reported() -> None:
         assert sup.health()["wifi"]["restarts"] == 2
     finally:
         sup.stop_all()
+    # The source's thread is None only before start(), and every source here was started.
     assert all(not s._thread.is_alive() for s in built)  # type: ignore[union-attr]
     assert built[-1].state == "stopped"
 
@@ -124,6 +127,7 @@ def test_backoff_resets_after_a_stable_minute() -> None:
     sup.add("wifi", lambda: SourceComponent("wifi", build, Collector()), critical=False)
     sup.start_all()
     try:
+        # The source's thread is None only before start(), and every source here was started.
         assert wait_for(lambda: not built[0]._thread.is_alive())  # type: ignore[union-attr]
         sup.check()
         clock.advance(1.1)
