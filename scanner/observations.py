@@ -59,6 +59,10 @@ class WifiFrame:
     bssid: str | None = None
     dst: str | None = None
     sensor: str = "wifi"
+    # The captured bytes (radiotap + 802.11) the record was parsed from, kept so the evidence
+    # behind an alert can be written as the frames themselves; empty when not available. Not
+    # part of equality: two records of the same frame are equal whatever carries the bytes.
+    raw: bytes = field(default=b"", compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

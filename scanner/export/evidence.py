@@ -39,6 +39,8 @@ MAX_SIGMF_BYTES = 64 * 1024 * 1024
 
 
 class _Pseudo(Protocol):
+    changes_addresses: bool
+
     def value(self, value: Any) -> Any: ...
 
     def mac(self, address: str) -> str: ...
@@ -177,6 +179,14 @@ def alert_evidence(
 
 
 def _advert_line(payload: bytes, ts: float, pseudo: _Pseudo) -> str | None:
+    """The advert's ``ble.jsonl`` line: as kept (its chained digest covers those bytes), or
+    re-written with its address pseudonymised."""
+    if not pseudo.changes_addresses:
+        try:
+            text = payload.decode("utf-8").strip()
+        except UnicodeDecodeError:
+            return None
+        return text if text.startswith("{") and "\n" not in text else None
     try:
         advert = json.loads(payload)
     except ValueError:

@@ -46,6 +46,8 @@ def site_key(store: Store) -> bytes:
 class Pseudonymiser:
     """Maps addresses to stable keyed pseudonyms; everything else passes through unchanged."""
 
+    changes_addresses = True
+
     def __init__(self, key: bytes) -> None:
         self._key = key
         self._cache: dict[str, str] = {}
@@ -122,6 +124,8 @@ _U32 = struct.Struct("<I")
 
 class Identity:
     """The no-op pseudonymiser used when a bundle stays inside the unit."""
+
+    changes_addresses = False
 
     def mac(self, address: str) -> str:
         return address

@@ -47,6 +47,8 @@ def encode_event(event: SourceEvent) -> dict[str, Any]:
             "bssid": event.bssid,
             "dst": event.dst,
             "sensor": event.sensor,
+            # The frame's bytes, for the evidence behind an alert (see ``WifiFrame.raw``).
+            "raw": event.raw.hex(),
         }
     if isinstance(event, BleAdvert):
         return {
@@ -160,6 +162,17 @@ def _hex_map(obj: dict[str, Any], key: str) -> dict[str, bytes]:
     return out
 
 
+def _opt_hex(obj: dict[str, Any], key: str) -> bytes:
+    """Bytes sent as hex; absent (a sender before the field existed) is no bytes."""
+    value = obj.get(key, "")
+    if not isinstance(value, str):
+        raise FrameError(f"field {key!r} must be a hex string")
+    try:
+        return bytes.fromhex(value)
+    except ValueError as exc:
+        raise FrameError(f"field {key!r} is not hex") from exc
+
+
 def _decode_wifi(obj: dict[str, Any]) -> WifiFrame:
     return WifiFrame(
         ts=_num(obj, "ts"),
@@ -175,6 +188,7 @@ def _decode_wifi(obj: dict[str, Any]) -> WifiFrame:
         bssid=_opt_str(obj, "bssid"),
         dst=_opt_str(obj, "dst"),
         sensor=_str(obj, "sensor"),
+        raw=_opt_hex(obj, "raw"),
     )
 
 
