@@ -100,6 +100,7 @@ class CoreWithStore:
     ) -> None:
         from scanner.core.pipeline import Core
         from scanner.runtime.core_runner import CoreRunner
+        from scanner.sinks.evidence import EvidenceKeeper
         from scanner.sinks.store import StoreInputs, StoreSink
 
         self.store = Store(store_path)
@@ -108,7 +109,12 @@ class CoreWithStore:
             self.core = Core(
                 options, clock, run_tag=inputs.next_run(), outside_sensors=outside_sensors
             )
-            self.runner = CoreRunner(self.core, [StoreSink(self.store)], inputs)
+            # The frames and adverts behind each alert. IQ windows are not kept here: the
+            # records from the SDR carry no IQ (a burst's samples stay in its capture's ring).
+            keeper = EvidenceKeeper(self.store)
+            self.runner = CoreRunner(
+                self.core, [StoreSink(self.store), keeper], inputs, taps=[keeper]
+            )
         except BaseException:
             self.store.close()
             raise
