@@ -8,8 +8,10 @@ always named first.
 
 from __future__ import annotations
 
+import hmac
 import tarfile
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -76,7 +78,9 @@ def read_bundle(path: str | Path) -> tuple[dict[str, bytes], list[str]]:
 
 
 def verify_bundle(
-    path: str | Path, key: bytes | None = None, previous: str | Path | None = None
+    path: str | Path,
+    key: bytes | Sequence[bytes] | None = None,
+    previous: str | Path | None = None,
 ) -> VerifyReport:
     """Check a bundle; ``key`` (the site key, on the unit) also checks the manifest's seal;
     ``previous`` (an earlier bundle of the same unit) proves neither chain was cut back or
@@ -135,13 +139,18 @@ def _check_files(manifest: dict[str, Any], files: dict[str, bytes], report: Veri
         report.problems.append(f"EXTRA: {name} is not listed in MANIFEST.json")
 
 
-def _check_seal(manifest: dict[str, Any], key: bytes | None, report: VerifyReport) -> None:
+def _check_seal(
+    manifest: dict[str, Any], key: bytes | Sequence[bytes] | None, report: VerifyReport
+) -> None:
     seal = manifest.get("seal")
-    if key is None:
+    keys = (key,) if isinstance(key, bytes) else tuple(key or ())
+    if not keys:
         report.notes.append(
             "seal not checked: on the unit, pass --db to prove this unit made the bundle"
         )
-    elif not isinstance(seal, str) or seal != seal_of(key, manifest):
+    elif not isinstance(seal, str) or not any(
+        hmac.compare_digest(seal, seal_of(k, manifest)) for k in keys
+    ):
         report.problems.append(
             "SEAL: MANIFEST.json was not sealed with this site's key (made elsewhere, or "
             "re-hashed after an edit)"
