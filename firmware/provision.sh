@@ -217,30 +217,34 @@ install_seal_key() {
   local keyfile=$ETC/seal.key
   if [[ -e $ROOT$keyfile ]]; then
     log "kept $keyfile (exists)"
-  else
-    (umask 077 && openssl rand -hex 32 >"$ROOT$keyfile")
-    chmod 0600 "$ROOT$keyfile"
-    own root:root "$keyfile"
-    log "wrote $keyfile"
+    return 0
   fi
+  # First the key of a store from before the key moved out, so its bundles keep verifying.
   if [[ -z $ROOT && -x $PREFIX/venv/bin/python ]]; then
     run "$PREFIX/venv/bin/python" - "$ETC/checkpoint.toml" "$keyfile" <<'PY'
 import sys
 from pathlib import Path
 
 from scanner.config import load_config
-from scanner.export.seal_key import seal_keys
+from scanner.export.seal_key import LEGACY_SETTING, seal_keys
 from scanner.store.db import Store
 
 db = Path(load_config(sys.argv[1]).db_path)
 if db.exists():
     store = Store(db)
     try:
-        seal_keys(store, sys.argv[2], create=False)
+        if store.get_setting(LEGACY_SETTING):
+            seal_keys(store, sys.argv[2], create=False)
     finally:
         store.close()
 PY
   fi
+  if [[ ! -e $ROOT$keyfile ]]; then
+    (umask 077 && openssl rand -hex 32 >"$ROOT$keyfile")
+  fi
+  chmod 0600 "$ROOT$keyfile"
+  own root:root "$keyfile"
+  log "wrote $keyfile"
 }
 
 install_application() {

@@ -81,7 +81,10 @@ def alert_evidence(
 ) -> Iterator[EvidenceFile]:
     """The evidence files of one alert (none when the store holds no evidence for it)."""
     rows = store.query(
-        "SELECT id, radio, ts, format, payload FROM evidence WHERE alert_id = ? ORDER BY ts, id",
+        # As a blob whatever its storage class: a payload written as text (by hand, or by a
+        # damaged row) must not stop the export on a decoding error.
+        "SELECT id, radio, ts, format, CAST(payload AS BLOB) AS payload FROM evidence "
+        "WHERE alert_id = ? ORDER BY ts, id",
         (alert_id,),
     )
     frames: list[tuple[float, bytes]] = []

@@ -17,8 +17,9 @@ Where the key is found, first match wins:
 
 The file holds one hex key per line: the first seals and pseudonymises; the others are earlier
 keys, still accepted when verifying bundles sealed before a change. A store from before the key
-moved out keeps its key in ``settings`` (``site_key``): it is written to the key file (as the
-current key when the file is new, else as an earlier one) and removed from the store.
+moved out keeps its key in ``settings`` (``site_key``): when there is no key file yet, that key
+becomes the file (earlier bundles keep verifying) and leaves the store. Once the file exists a
+key in the store is removed and never used, so planting one there seals nothing.
 """
 
 from __future__ import annotations
@@ -145,8 +146,9 @@ def seal_keys(store: Store, explicit: str | Path | None = None, *, create: bool 
     if path.exists():
         keys = read_keys(path)
         if old is not None and old not in keys.all:
-            write_keys(path, [*keys.all, old])
-            keys = read_keys(path)
+            # Never taken from the store once the file exists: whoever can write the store
+            # could otherwise plant a key of their own and seal with it.
+            _LOGGER.warning("a sealing key in the store's settings is ignored: %s is the key", path)
     elif old is not None:
         write_keys(path, [old])
         keys = read_keys(path)
