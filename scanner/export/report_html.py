@@ -626,21 +626,40 @@ def _short(value: Any, limit: int = 240) -> str:
 def _evidence_table(extras: ReportExtras) -> str:
     if not extras.evidence:
         return ""
-    rows = [
-        [
-            _td(e["alert_id"], "mono"),
-            _td(e["radio"]),
-            _td(e["format"]),
-            _td(e["count"], "num"),
-            _td(e["file"], "mono"),
-            _td(e.get("note", "")),
-        ]
-        for e in extras.evidence
-    ]
+    # One row per alert and radio: an alert's IQ windows are many pairs of small files.
+    grouped: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for e in extras.evidence:
+        grouped.setdefault((str(e["alert_id"]), str(e["radio"])), []).append(e)
+    rows = []
+    for (alert_id, radio), items in grouped.items():
+        files = [e for e in items if e.get("file")]
+        notes = "; ".join(str(e["note"]) for e in items if e.get("note") and not e.get("file"))
+        if len(files) > 1:
+            link = (
+                f"<td class='mono'>{len(files)} files: <a href='{_e(files[0]['file'])}'>"
+                f"{_e(files[0]['file'])}</a> … {_e(Path(files[-1]['file']).name)}</td>"
+            )
+        elif files:
+            link = (
+                f"<td class='mono'><a href='{_e(files[0]['file'])}'>{_e(files[0]['file'])}</a></td>"
+            )
+        else:
+            link = _td("")
+        rows.append(
+            [
+                _td(alert_id, "mono"),
+                _td(radio),
+                _td(files[0]["format"] if files else ""),
+                _td(sum(int(e.get("count") or 0) for e in files), "num"),
+                link,
+                _td(_when(min((e["first_ts"] for e in files), default=None))),
+                _td(notes),
+            ]
+        )
     return _table(
         "evidence",
         "Evidence in this bundle",
-        ["alert", "radio", "format", "records", "file", "note"],
+        ["alert", "radio", "format", "records", "files", "first record (UTC)", "note"],
         rows,
         "",
     )
@@ -689,12 +708,42 @@ def store_heads(store: Store) -> dict[str, dict[str, Any]]:
     return heads
 
 
+def stored_evidence(store: Store, data: PeriodData) -> list[dict[str, Any]]:
+    """What the store keeps behind each alert of the period (the files are in a bundle)."""
+    out: list[dict[str, Any]] = []
+    ids = [str(a["id"]) for a in data.alerts]
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        marks = ",".join("?" * len(chunk))
+        for r in store.query(
+            f"SELECT alert_id, radio, format, COUNT(*) AS n, MIN(ts) AS first, MAX(ts) AS last "  # noqa: S608 - only "?" placeholders are formatted in
+            f"FROM evidence WHERE alert_id IN ({marks}) GROUP BY alert_id, radio, format",
+            tuple(chunk),
+        ):
+            out.append(
+                {
+                    "alert_id": r["alert_id"],
+                    "radio": r["radio"],
+                    "format": r["format"],
+                    "count": int(r["n"]),
+                    "file": "",
+                    "first_ts": r["first"],
+                    "last_ts": r["last"],
+                    "note": f"{r['n']} {r['radio']} record(s) kept on the unit; "
+                    "checkpoint export writes them to the bundle",
+                }
+            )
+    return out
+
+
 def write_report(
     store: Store, since: float, until: float, out: Path, now: float, site: str = ""
 ) -> int:
     """Render the period from the store into ``out``; returns the number of alerts shown."""
     data = collect(store, Period(since, until), now, site)
-    extras = ReportExtras(chains=store_heads(store), source="local store")
+    extras = ReportExtras(
+        chains=store_heads(store), source="local store", evidence=stored_evidence(store, data)
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_text(render(data, extras), encoding="utf-8")
