@@ -10,6 +10,7 @@ import html
 import json
 import math
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -1065,7 +1066,8 @@ def _alert_cards(data: PeriodData, extras: ReportExtras) -> str:
             )
         if not evidence:
             ev_lines = f"<li class='muted'>{_e(_no_evidence(extras))}</li>"
-        svg = _alert_lanes(a, mine, lo, hi, end, acks.get(alert_id, []))
+        bursts = [float(e["first_ts"]) for e in sdr if e.get("first_ts") is not None]
+        svg = _alert_lanes(a, mine, lo, hi, end, acks.get(alert_id, []), bursts)
         reasons = "".join(f"<li>{_e(r)}</li>" for r in a["reasons"])
         cards.append(
             f"<article class='alert-card' id='alert-{_e(alert_id)}'>"
@@ -1100,6 +1102,7 @@ def _alert_lanes(
     hi: float,
     end: float,
     acks: list[dict[str, Any]],
+    bursts: Sequence[float] = (),
 ) -> str:
     width, x0, row_h = 980.0, 160.0, 15.0
 
@@ -1152,6 +1155,21 @@ def _alert_lanes(
                     "stroke-width='1.5'/>"
                 )
             y += row_h + 2
+    if bursts:
+        # The SDR hears uplink energy, not a device: one tick per burst whose IQ was kept.
+        svg.append(f"<text x='4' y='{y + 11:.1f}'>uplink energy: sdr</text>")
+        svg.append(
+            f"<rect x='{x0}' y='{y}' width='{width}' height='{row_h}' fill='#f7f8fa' "
+            "stroke='#e3e6ea'/>"
+        )
+        c = RADIO_COLOURS["sdr"]
+        for t in bursts:
+            if lo <= t <= hi:
+                svg.append(
+                    f"<line class='burst' x1='{x(t):.1f}' y1='{y + 2}' x2='{x(t):.1f}' "
+                    f"y2='{y + row_h - 2}' stroke='{c}' stroke-width='1.5'/>"
+                )
+        y += row_h + 2
     svg.append(_axis_fine(x0, width, y + 2, lo, hi))
     return (
         f"<svg class='alert-lanes' viewBox='0 0 {x0 + width + 10:.0f} {y + 28:.0f}' role='img' "
