@@ -109,8 +109,8 @@ class CoreWithStore:
             self.core = Core(
                 options, clock, run_tag=inputs.next_run(), outside_sensors=outside_sensors
             )
-            # The frames and adverts behind each alert. IQ windows are not kept here: the
-            # records from the SDR carry no IQ (a burst's samples stay in its capture's ring).
+            # The frames, adverts and IQ windows behind each alert (the SDR capture cuts each
+            # burst's IQ from its ring and sends it with the burst).
             keeper = EvidenceKeeper(self.store)
             self.runner = CoreRunner(
                 self.core, [StoreSink(self.store), keeper], inputs, taps=[keeper]

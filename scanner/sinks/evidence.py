@@ -96,7 +96,7 @@ class _Item:
     ts: float
     key: str  # "wifi:<mac>", "ble:<ADDRESS>", "sdr:<band>": the core's device keys
     radio: str
-    payload: bytes  # frame bytes or the JSONL line; empty for a burst (its IQ is cut later)
+    payload: bytes  # frame bytes, the JSONL line, or a burst's IQ (empty: cut from a recording)
     burst: SdrBurst | None = None
 
 
@@ -127,7 +127,8 @@ def item_of(record: SourceEvent) -> _Item | None:
         return _Item(record.mono, record.ts, f"ble:{record.address.upper()}", "ble", line)
     if isinstance(record, SdrBurst):
         band = record.band or f"{record.freq_mhz:.1f} MHz"
-        return _Item(record.mono, record.ts, f"sdr:{band}", "sdr", b"", record)
+        # The payload counts the burst's own IQ (live capture cuts it) against the ring's cap.
+        return _Item(record.mono, record.ts, f"sdr:{band}", "sdr", record.iq, record)
     return None
 
 
@@ -290,7 +291,11 @@ class EvidenceKeeper:
             self.counters[f"{item.radio}_over_alert_cap"] += 1
             return
         if item.burst is not None:
-            pair = self.iq.window(item.burst) if self.iq is not None else None
+            burst = item.burst
+            if burst.iq:
+                pair: tuple[bytes, bytes] | None = (burst.iq_meta, burst.iq)
+            else:
+                pair = self.iq.window(burst) if self.iq is not None else None
             if pair is None:
                 capture.dropped["sdr_no_iq"] += 1
                 self.counters["sdr_no_iq"] += 1

@@ -139,3 +139,23 @@ def test_a_frames_bytes_cross_the_daemon_socket() -> None:
     back = decode_line(encode_line(frame))
     assert isinstance(back, WifiFrame)
     assert back == frame and back.raw == frame.raw
+
+
+def test_a_bursts_iq_crosses_the_daemon_socket_and_is_kept(tmp_path: Path) -> None:
+    from scanner.observations import SdrBurst
+
+    burst = SdrBurst(
+        T0, T0, T0 + 0.000577, 897.4, 200.0, -30.0, 20.0, "E-GSM-900 UL",
+        iq_meta=b'{"global": {}}\n', iq=bytes(range(256)) * 8,
+    )  # fmt: skip
+    back = decode_line(encode_line(burst))
+    assert isinstance(back, SdrBurst) and back.iq == burst.iq and back.iq_meta == burst.iq_meta
+    store = Store(tmp_path / "s.db")
+    keeper = EvidenceKeeper(store)  # no recordings: the burst's own IQ is what is kept
+    keeper.observe(back)
+    view = AlertView("al-4", "handset", "t", T0, 0.9, 1, ("sdr",), (), (), 0.0)
+    keeper.handle([AlertRaised(T0, view)])
+    keeper.close()
+    (row,) = _rows(store)
+    assert row["format"] == "sigmf" and burst.iq in bytes(row["payload"])  # type: ignore[arg-type]
+    store.close()

@@ -81,6 +81,9 @@ def encode_event(event: SourceEvent) -> dict[str, Any]:
             "band": event.band,
             "gain_db": event.gain_db,
             "sensor": event.sensor,
+            # The IQ around the burst, for the evidence behind an alert (``SdrBurst.iq``).
+            "iq_meta": event.iq_meta.hex(),
+            "iq": event.iq.hex(),
         }
     return {
         "v": WIRE_VERSION,
@@ -230,6 +233,8 @@ def _decode_sdr(obj: dict[str, Any]) -> SdrBurst:
         band=_opt_str(obj, "band"),
         gain_db=_opt_num(obj, "gain_db"),
         sensor=_str(obj, "sensor"),
+        iq_meta=_opt_hex(obj, "iq_meta"),
+        iq=_opt_hex(obj, "iq"),
     )
 
 
