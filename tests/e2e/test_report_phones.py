@@ -9,13 +9,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from helpers.browser import CHROMIUM_ARGS
 
 from scanner.export.bundle import build_bundle
 from scanner.export.collect import Period, collect
 from scanner.export.report_html import phones_of
 from scanner.sim.run import replay_fast
 from scanner.store.db import Store
+from tests.helpers.browser import CHROMIUM_ARGS
 
 pytestmark = pytest.mark.browser
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from scanner.core.events import (
     AlertRaised,
@@ -43,7 +44,7 @@ def _device(device: str, mac: str) -> DeviceChanged:
     )
 
 
-def _rows(store: Store) -> list[dict[str, object]]:
+def _rows(store: Store) -> list[dict[str, Any]]:
     return [dict(r) for r in store.query("SELECT * FROM evidence ORDER BY id")]
 
 
@@ -71,7 +72,7 @@ def test_pre_roll_then_live_then_the_digest_is_chained(tmp_path: Path) -> None:
     assert detail["final"] is True
     wifi = detail["radios"]["wifi"]
     assert wifi["count"] == 3
-    assert wifi["sha256"] == digest_of(item_digest(bytes(r["payload"])) for r in rows)  # type: ignore[arg-type]
+    assert wifi["sha256"] == digest_of(item_digest(bytes(r["payload"])) for r in rows)
     store.close()
 
 
@@ -122,7 +123,7 @@ def test_a_rotating_ble_address_joins_the_open_alert(tmp_path: Path) -> None:
     keeper.handle([DeviceChanged(device)])
     keeper.observe(advert(second, T0 + 1))
     keeper.close()
-    lines = [json.loads(bytes(r["payload"])) for r in _rows(store)]  # type: ignore[arg-type]
+    lines = [json.loads(bytes(r["payload"])) for r in _rows(store)]
     assert sorted((x["address"], x["ts"]) for x in lines) == sorted(
         [(first, T0 - 1), (second, T0 - 0.5), (second, T0 + 1)]
     )
@@ -157,5 +158,5 @@ def test_a_bursts_iq_crosses_the_daemon_socket_and_is_kept(tmp_path: Path) -> No
     keeper.handle([AlertRaised(T0, view)])
     keeper.close()
     (row,) = _rows(store)
-    assert row["format"] == "sigmf" and burst.iq in bytes(row["payload"])  # type: ignore[arg-type]
+    assert row["format"] == "sigmf" and burst.iq in bytes(row["payload"])
     store.close()
