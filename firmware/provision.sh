@@ -209,6 +209,44 @@ install_certificate() {
   own root:checkpoint "$key"
 }
 
+# The key that seals export bundles, apart from the store: root:root 0600, handed to the API
+# service by systemd (LoadCredential) so the service user can use it but not read or replace
+# the file. Made once: a new key would stop earlier bundles' seals from checking. A store from
+# before the key moved out has it in its settings: that key is moved into this file.
+install_seal_key() {
+  local keyfile=$ETC/seal.key
+  if [[ -e $ROOT$keyfile ]]; then
+    log "kept $keyfile (exists)"
+    return 0
+  fi
+  # First the key of a store from before the key moved out, so its bundles keep verifying.
+  if [[ -z $ROOT && -x $PREFIX/venv/bin/python ]]; then
+    run "$PREFIX/venv/bin/python" - "$ETC/checkpoint.toml" "$keyfile" <<'PY'
+import sys
+from pathlib import Path
+
+from scanner.config import load_config
+from scanner.export.seal_key import LEGACY_SETTING, seal_keys
+from scanner.store.db import Store
+
+db = Path(load_config(sys.argv[1]).db_path)
+if db.exists():
+    store = Store(db)
+    try:
+        if store.get_setting(LEGACY_SETTING):
+            seal_keys(store, sys.argv[2], create=False)
+    finally:
+        store.close()
+PY
+  fi
+  if [[ ! -e $ROOT$keyfile ]]; then
+    (umask 077 && openssl rand -hex 32 >"$ROOT$keyfile")
+  fi
+  chmod 0600 "$ROOT$keyfile"
+  own root:root "$keyfile"
+  log "wrote $keyfile"
+}
+
 install_application() {
   if [[ -n $ROOT || ! -x $PREFIX/venv/bin/python ]]; then
     run python3 -m venv "$PREFIX/venv"
@@ -292,6 +330,7 @@ main() {
   install_config
   install_certificate
   install_application
+  install_seal_key
   start_services
 }
 

@@ -59,6 +59,10 @@ class WifiFrame:
     bssid: str | None = None
     dst: str | None = None
     sensor: str = "wifi"
+    # The captured bytes (radiotap + 802.11) the record was parsed from, kept so the evidence
+    # behind an alert can be written as the frames themselves; empty when not available. Not
+    # part of equality: two records of the same frame are equal whatever carries the bytes.
+    raw: bytes = field(default=b"", compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +97,11 @@ class SdrBurst:
     band: str | None  # band-plan name, e.g. "E-GSM-900 UL", "LTE B20 UL"; None off-plan
     gain_db: float | None = None
     sensor: str = "sdr"
+    # The IQ around the burst as a SigMF pair (metadata JSON, samples), cut by the live capture
+    # from its ring so the evidence behind an alert can hold it; empty when not cut. Not part
+    # of equality, like ``WifiFrame.raw``.
+    iq_meta: bytes = field(default=b"", compare=False, repr=False)
+    iq: bytes = field(default=b"", compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

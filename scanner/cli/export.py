@@ -8,6 +8,7 @@ import sys
 from scanner.config import ConfigError
 from scanner.export.bundle import build_bundle
 from scanner.export.collect import Period
+from scanner.export.seal_key import SealKeyError
 from scanner.export.timefmt import TimeFormatError, iso, parse_time
 from scanner.store.db import StoreError
 
@@ -29,7 +30,11 @@ def run(args: argparse.Namespace) -> int:
             pseudonymise=bool(args.pseudonymise),
             actor="cli",
             config=config,
+            seal_key=getattr(args, "seal_key", None),
         )
+    except SealKeyError as exc:
+        print(f"checkpoint export: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:
         print(f"checkpoint export: cannot write {args.out}: {exc.strerror or exc}", file=sys.stderr)
         return 1

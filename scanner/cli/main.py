@@ -96,11 +96,17 @@ def _export(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True)
     p.add_argument("--pseudonymise", action="store_true", help="replace MACs with keyed hashes")
     p.add_argument("--db", help="store to export (default: from the config)")
+    p.add_argument(
+        "--seal-key", metavar="FILE", help="the sealing key's file (default: /etc/checkpoint)"
+    )
 
 
 def _verify(p: argparse.ArgumentParser) -> None:
     p.add_argument("file")
     p.add_argument("--db", help="the unit's store: also check the bundle's seal with its site key")
+    p.add_argument(
+        "--seal-key", metavar="FILE", help="the sealing key's file (default: /etc/checkpoint)"
+    )
     p.add_argument("--previous", metavar="OLD", help="an earlier bundle: prove nothing was cut")
 
 

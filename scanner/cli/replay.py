@@ -84,6 +84,7 @@ def _realtime(
     from scanner.observations import SourceEvent
     from scanner.runtime.core_runner import CoreRunner, SimulatedGuard
     from scanner.sim.run import load_site
+    from scanner.sinks.evidence import EvidenceKeeper, keeper_for_scenario
     from scanner.sinks.store import StoreInputs, StoreSink
     from scanner.sources.replay import ScenarioReplay
 
@@ -91,13 +92,16 @@ def _realtime(
     all_sinks = list(sinks)
     inputs = None
     run_tag = ""
+    taps: list[EvidenceKeeper] = []
     if store is not None:
         all_sinks.append(StoreSink(store))
         inputs = StoreInputs(store)
         run_tag = inputs.next_run()
+        taps.append(keeper_for_scenario(store, directory))
+        all_sinks.append(taps[0])
     core = Core(site.options, run_tag=run_tag, outside_sensors=site.outside)
     guard = SimulatedGuard(ack_after_s) if ack_after_s > 0 else None
-    runner = CoreRunner(core, all_sinks, inputs, guard)
+    runner = CoreRunner(core, all_sinks, inputs, guard, taps=taps)
     lock = threading.Lock()
     done = threading.Event()
 

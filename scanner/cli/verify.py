@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 
 def run(args: argparse.Namespace) -> int:
+    from scanner.errors import CheckpointError
     from scanner.export.verify import verify_bundle
+    from scanner.store.db import StoreError
 
-    key = _site_key(getattr(args, "db", None))
-    report = verify_bundle(args.file, key, getattr(args, "previous", None))
+    try:
+        keys = _site_keys(getattr(args, "db", None), getattr(args, "seal_key", None))
+    except (CheckpointError, StoreError) as exc:
+        print(f"checkpoint verify: {exc}", file=sys.stderr)
+        return 2
+    report = verify_bundle(args.file, keys, getattr(args, "previous", None))
     for line in report.problems:
         print(line)
     for line in report.notes:
@@ -22,15 +29,18 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _site_key(db: str | None) -> bytes | None:
+def _site_keys(db: str | None, path: str | None) -> tuple[bytes, ...] | None:
+    """The unit's sealing keys (current and earlier), when a store or a key file is named."""
+    from scanner.export.seal_key import read_keys, seal_keys
+
+    if path and not db:
+        return read_keys(Path(path)).all
     if not db:
         return None
-    from scanner.export.pseudonym import SITE_KEY_SETTING
     from scanner.store.db import Store
 
     store = Store(db)
     try:
-        value = store.get_setting(SITE_KEY_SETTING)
+        return seal_keys(store, path, create=False).all
     finally:
         store.close()
-    return bytes.fromhex(value) if isinstance(value, str) and value else None

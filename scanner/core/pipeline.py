@@ -492,14 +492,15 @@ class Core:
             self._check_allowlist(device)
         mono = self._last_mono
         self._allow_expiry = None
+        if not self._allow_published:
+            # The configuration's entries, for the page and the report to show as read-only;
+            # published at once, even before the first record (the store's list arrives then).
+            self._allow_published = True
+            self._out.append(SettingChanged(CONFIG_SETTING, self.allowlist.config_view()))
         if mono is None:
             return  # before the first record: nothing is open on this run's timeline yet
         ts = self._ts(mono)
         self._allow_expiry = self.allowlist.next_expiry(ts)
-        if not self._allow_published:
-            # The configuration's entries, for the page and the report to show as read-only.
-            self._allow_published = True
-            self._out.append(SettingChanged(CONFIG_SETTING, self.allowlist.config_view()))
         if had_handsets:
             # An alert whose every handset is now authorised closes as such at once.
             self.alerting.resolve_emptied(self.fusion, ts, mono, "allowlisted")

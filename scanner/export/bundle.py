@@ -43,8 +43,9 @@ from scanner.export import tables
 from scanner.export.collect import Period, PeriodData, collect_in_snapshot, redact, snapshot
 from scanner.export.evidence import alert_evidence, safe_name
 from scanner.export.manifest import FORMAT, MANIFEST_NAME, manifest_bytes, sha256
-from scanner.export.pseudonym import Identity, Pseudonymiser, site_key
+from scanner.export.pseudonym import Identity, Pseudonymiser
 from scanner.export.report_html import ReportExtras, render
+from scanner.export.seal_key import seal_keys
 from scanner.export.timefmt import iso
 from scanner.store.chain import append_audit
 from scanner.store.db import Store
@@ -160,10 +161,15 @@ def build_bundle(
     actor: str = "cli",
     config: Config | None = None,
     now: float | None = None,
+    seal_key: str | Path | None = None,
 ) -> BundleSummary:
-    """Write the bundle for ``period`` to ``out`` (atomically: a temp file, then a rename)."""
+    """Write the bundle for ``period`` to ``out`` (atomically: a temp file, then a rename).
+
+    ``seal_key`` names the sealing key's file (else it is found as ``seal_key.key_path``
+    says); a key file that cannot be read is ``SealKeyError``, before anything is written.
+    """
     now = time.time() if now is None else now
-    key = site_key(store)
+    key = seal_keys(store, seal_key).current
     record_export(store, actor, period, pseudonymise, now)
     site = config.site if config is not None else str(store.get_setting("site_name", ""))
     with snapshot(store):

@@ -150,9 +150,16 @@ def collect_in_snapshot(
     for a in alerts:
         for d in a["device_ids"]:
             by_device[str(d)].append(a["id"])
+    # Every handset heard in the period too, alerted or not (allowlisted, outside the zone):
+    # the report lists every phone with when it was heard.
+    heard = store.query(
+        "SELECT id FROM devices WHERE kind = 'handset' AND last_seen >= ? AND first_seen < ?",
+        (since, until),
+    )
+    wanted = set(by_device) | {str(r["id"]) for r in heard}
     devices: list[dict[str, Any]] = []
     sightings: list[dict[str, Any]] = []
-    for chunk in _chunks(sorted(by_device)):
+    for chunk in _chunks(sorted(wanted)):
         marks = ",".join("?" * len(chunk))
         devices += _rows(
             store,

@@ -39,6 +39,8 @@ MAX_SIGMF_BYTES = 64 * 1024 * 1024
 
 
 class _Pseudo(Protocol):
+    changes_addresses: bool
+
     def value(self, value: Any) -> Any: ...
 
     def mac(self, address: str) -> str: ...
@@ -79,7 +81,10 @@ def alert_evidence(
 ) -> Iterator[EvidenceFile]:
     """The evidence files of one alert (none when the store holds no evidence for it)."""
     rows = store.query(
-        "SELECT id, radio, ts, format, payload FROM evidence WHERE alert_id = ? ORDER BY ts, id",
+        # As a blob whatever its storage class: a payload written as text (by hand, or by a
+        # damaged row) must not stop the export on a decoding error.
+        "SELECT id, radio, ts, format, CAST(payload AS BLOB) AS payload FROM evidence "
+        "WHERE alert_id = ? ORDER BY ts, id",
         (alert_id,),
     )
     frames: list[tuple[float, bytes]] = []
@@ -177,6 +182,14 @@ def alert_evidence(
 
 
 def _advert_line(payload: bytes, ts: float, pseudo: _Pseudo) -> str | None:
+    """The advert's ``ble.jsonl`` line: as kept (its chained digest covers those bytes), or
+    re-written with its address pseudonymised."""
+    if not pseudo.changes_addresses:
+        try:
+            text = payload.decode("utf-8").strip()
+        except UnicodeDecodeError:
+            return None
+        return text if text.startswith("{") and "\n" not in text else None
     try:
         advert = json.loads(payload)
     except ValueError:

@@ -3,24 +3,18 @@
 Each MAC or BLE address becomes ``HMAC-SHA256(site key, address)`` shaped as a MAC with the
 locally administered bit set, so the same device keeps the same pseudonym across every file of
 every bundle from this site, tools still parse it as an address, and nobody without the site key
-can reverse it or link it to another site's bundles. The site key is generated once and kept in
-the store's ``settings`` (key ``site_key``); it never leaves the unit.
+can reverse it or link it to another site's bundles. The site key is the sealing key, kept in
+its own file apart from the store (``scanner.export.seal_key``); it never leaves the unit.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import re
-import secrets
 import struct
 import zlib
 from typing import Any
-
-from scanner.store.db import Store
-
-SITE_KEY_SETTING = "site_key"
 
 # Colon or dash separated 6-octet addresses; word boundaries keep longer hex runs intact.
 MAC_RE = re.compile(
@@ -29,22 +23,10 @@ MAC_RE = re.compile(
 _BROADCAST = "ff:ff:ff:ff:ff:ff"
 
 
-def site_key(store: Store) -> bytes:
-    """The site's pseudonymisation key, generated on first use and kept thereafter."""
-    existing = store.get_setting(SITE_KEY_SETTING)
-    if isinstance(existing, str) and existing:
-        return bytes.fromhex(existing)
-    with store.write(durable=True) as conn:
-        # Another process may have created it between our read and this transaction.
-        conn.execute(
-            "INSERT OR IGNORE INTO settings (key, value) VALUES (?, ?)",
-            (SITE_KEY_SETTING, json.dumps(secrets.token_hex(32))),
-        )
-    return bytes.fromhex(str(store.get_setting(SITE_KEY_SETTING)))
-
-
 class Pseudonymiser:
     """Maps addresses to stable keyed pseudonyms; everything else passes through unchanged."""
+
+    changes_addresses = True
 
     def __init__(self, key: bytes) -> None:
         self._key = key
@@ -122,6 +104,8 @@ _U32 = struct.Struct("<I")
 
 class Identity:
     """The no-op pseudonymiser used when a bundle stays inside the unit."""
+
+    changes_addresses = False
 
     def mac(self, address: str) -> str:
         return address

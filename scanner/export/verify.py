@@ -8,8 +8,10 @@ always named first.
 
 from __future__ import annotations
 
+import hmac
 import tarfile
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -19,8 +21,13 @@ from scanner.export.bundle import CHAIN_FILES, EXPORT_ACTION
 from scanner.export.manifest import MANIFEST_NAME, ManifestError, parse_manifest, seal_of, sha256
 from scanner.export.timefmt import iso
 from scanner.store.chain import ALERT_HISTORY_KEYS, AUDIT_KEYS, GENESIS, link
+from scanner.store.evidence import EVIDENCE_EVENT, digest_of, item_digest, item_digest_sigmf
 
 CHAIN_KEYS = {"alert_history": ALERT_HISTORY_KEYS, "audit": AUDIT_KEYS}
+# Two records of one alert may be stamped by two clocks: the API stamps an acknowledgement with
+# its wall clock, the core a transition with the capture time of the record behind it, which
+# reaches the core through a queue (about a second behind at worst). Beyond that, out of order.
+CLOCK_SKEW_S = 2.0
 # Past this many chain problems the rest are summarised: the first one is what matters.
 MAX_CHAIN_LINES = 8
 
@@ -71,7 +78,9 @@ def read_bundle(path: str | Path) -> tuple[dict[str, bytes], list[str]]:
 
 
 def verify_bundle(
-    path: str | Path, key: bytes | None = None, previous: str | Path | None = None
+    path: str | Path,
+    key: bytes | Sequence[bytes] | None = None,
+    previous: str | Path | None = None,
 ) -> VerifyReport:
     """Check a bundle; ``key`` (the site key, on the unit) also checks the manifest's seal;
     ``previous`` (an earlier bundle of the same unit) proves neither chain was cut back or
@@ -100,6 +109,8 @@ def verify_bundle(
         chains[name] = rows
         _check_chain(name, file_name, rows, manifest, report)
     _check_alerts(manifest, files, chains["alert_history"], report)
+    _check_history_times(chains["alert_history"], report)
+    _check_evidence(manifest, files, chains["alert_history"], report)
     _check_export_anchors(chains, report)
     if previous is not None:
         _check_previous(previous, chains, report)
@@ -128,13 +139,18 @@ def _check_files(manifest: dict[str, Any], files: dict[str, bytes], report: Veri
         report.problems.append(f"EXTRA: {name} is not listed in MANIFEST.json")
 
 
-def _check_seal(manifest: dict[str, Any], key: bytes | None, report: VerifyReport) -> None:
+def _check_seal(
+    manifest: dict[str, Any], key: bytes | Sequence[bytes] | None, report: VerifyReport
+) -> None:
     seal = manifest.get("seal")
-    if key is None:
+    keys = (key,) if isinstance(key, bytes) else tuple(key or ())
+    if not keys:
         report.notes.append(
             "seal not checked: on the unit, pass --db to prove this unit made the bundle"
         )
-    elif not isinstance(seal, str) or seal != seal_of(key, manifest):
+    elif not isinstance(seal, str) or not any(
+        hmac.compare_digest(seal, seal_of(k, manifest)) for k in keys
+    ):
         report.problems.append(
             "SEAL: MANIFEST.json was not sealed with this site's key (made elsewhere, or "
             "re-hashed after an edit)"
@@ -253,44 +269,86 @@ def _when(row: dict[str, Any]) -> str:
     return (iso(float(ts)) or "") if isinstance(ts, int | float) else "no time"
 
 
+# What each transition of an alert records in its chained history, and so what the alert's
+# row must say: the raise records everything the core knew; an update what it learned; an
+# acknowledgement who and the note (the actor is the guard); a resolution when and why.
+_RAISED_FIELDS = ("title", "kind", "confidence", "handsets", "sensors", "reasons", "device_ids")
+_UPDATED_FIELDS = ("title", "confidence", "handsets", "sensors", "reasons", "device_ids")
+
+
+def _detail(row: dict[str, Any]) -> dict[str, Any]:
+    try:
+        detail = safe_json.loads(row.get("detail", "{}"))
+    except (TypeError, ValueError):
+        return {}
+    return detail if isinstance(detail, dict) else {}
+
+
 def _alert_state(history: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Each alert as its chained history says it must be."""
+    """Each alert as its chained history says it must be: only the fields the chain records
+    (a record written before a field was chained leaves that field unchecked)."""
     state: dict[str, dict[str, Any]] = {}
     for row in history:
-        try:
-            detail = safe_json.loads(row.get("detail", "{}"))
-        except (TypeError, ValueError):
-            detail = {}
-        if not isinstance(detail, dict):
-            detail = {}
+        detail = _detail(row)
         alert_id, event, ts = str(row.get("alert_id")), row.get("event"), row.get("ts")
         if event == "raised":
-            state[alert_id] = {
+            raised: dict[str, Any] = {
                 "raised_ts": ts,
                 "state": "open",
-                "handsets": detail.get("handsets"),
-                "sensors": detail.get("sensors"),
-                "device_ids": detail.get("device_ids"),
                 "acked_by": None,
                 "acked_ts": None,
+                "ack_note": None,
                 "resolved_ts": None,
                 "resolution": None,
             }
+            raised.update({k: detail[k] for k in _RAISED_FIELDS if k in detail})
+            state[alert_id] = raised
             continue
         current = state.get(alert_id)
         if current is None:
             continue
         if event == "updated":
-            current.update(
-                handsets=detail.get("handsets"),
-                sensors=detail.get("sensors"),
-                device_ids=detail.get("device_ids"),
-            )
+            current.update({k: detail[k] for k in _UPDATED_FIELDS if k in detail})
         elif event == "acknowledged" and current["acked_by"] is None:
-            current.update(acked_by=row.get("actor"), acked_ts=ts)
+            current.update(acked_by=row.get("actor"), acked_ts=ts, ack_note=detail.get("note"))
         elif event == "resolved":
             current.update(state="resolved", resolved_ts=ts, resolution=detail.get("resolution"))
     return state
+
+
+def _check_history_times(history: list[dict[str, Any]], report: VerifyReport) -> None:
+    """Each alert's history runs forward from its raise: a record dated before the alert was
+    raised, or before the record before it, was moved in time or in order."""
+    raised: dict[str, float] = {}
+    last: dict[str, tuple[float, Any]] = {}
+    for row in history:
+        alert_id, event, ts = str(row.get("alert_id")), row.get("event"), row.get("ts")
+        if not isinstance(ts, int | float):
+            continue
+        seq = row.get("seq")
+        if event == "raised":
+            if alert_id in raised:
+                report.problems.append(
+                    f"HISTORY: alert {alert_id} record seq {seq} field event: raised a second time"
+                )
+            raised.setdefault(alert_id, float(ts))
+        elif alert_id not in raised:
+            report.problems.append(
+                f"HISTORY: alert {alert_id} record seq {seq} ({event}) field ts: "
+                "comes before the alert was raised in the history's order"
+            )
+        elif ts < raised[alert_id]:
+            report.problems.append(
+                f"HISTORY: alert {alert_id} record seq {seq} ({event}) field ts: {iso(ts)} "
+                f"runs before the alert was raised at {iso(raised[alert_id])}"
+            )
+        before = last.get(alert_id)
+        if before is not None and ts < before[0] - CLOCK_SKEW_S:
+            report.problems.append(
+                f"HISTORY: alert {alert_id} record seq {seq} ({event}) field ts: {iso(ts)} "
+                f"runs before the record before it (seq {before[1]}, {iso(before[0])})"
+            )
+        last[alert_id] = (float(ts), seq)
 
 
 def _check_alerts(
@@ -314,7 +372,7 @@ def _check_alerts(
             )
             continue
         for name, want in expected.items():
-            if alert.get(name) != want:
+            if not _same(alert.get(name), want):
                 report.problems.append(
                     f"ALERTS: alert {alert_id} field {name} is {alert.get(name)!r} in "
                     f"alerts.ndjson but {want!r} in its chained history"
@@ -335,6 +393,120 @@ def _check_alerts(
             report.problems.append(
                 f"ALERTS: alert_history.ndjson record seq {row.get('seq')} is not in the chain"
             )
+
+
+def _pcap_frames(data: bytes) -> list[bytes] | None:
+    """The frames of a classic pcap as the export writes it; None if it is not one."""
+    if len(data) < 24 or data[:4] not in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1"):
+        return None
+    frames: list[bytes] = []
+    pos = 24
+    # Hand-written bounds checks: a record whose length runs past the end is not a frame.
+    while pos + 16 <= len(data):
+        caplen = int.from_bytes(data[pos + 8 : pos + 12], "little")
+        end = pos + 16 + caplen
+        if end > len(data):
+            return None
+        frames.append(data[pos + 16 : end])
+        pos = end
+    return frames if pos == len(data) else None
+
+
+def _bundle_items(
+    files: dict[str, bytes], index: list[dict[str, Any]]
+) -> dict[str, dict[str, list[bytes] | None]]:
+    """Per alert and radio, each evidence item's own hash as the chain's digest takes it
+    (None when a file cannot be read as what it should be)."""
+    out: dict[str, dict[str, list[bytes] | None]] = {}
+    for row in index:
+        name, radio = str(row.get("file") or ""), str(row.get("radio") or "")
+        if not name or name not in files:
+            continue
+        per = out.setdefault(str(row.get("alert_id")), {})
+        have = per.get(radio, [])
+        if have is None:
+            continue
+        data = files[name]
+        if radio == "wifi":
+            frames = _pcap_frames(data)
+            per[radio] = None if frames is None else [*have, *(item_digest(f) for f in frames)]
+        elif radio == "ble":
+            lines = [line for line in data.split(b"\n") if line]
+            per[radio] = [*have, *(item_digest(line) for line in lines)]
+        elif radio == "sdr" and name.endswith(".sigmf-meta"):
+            samples = files.get(name[: -len(".sigmf-meta")] + ".sigmf-data")
+            per[radio] = None if samples is None else [*have, item_digest_sigmf(data, samples)]
+    return out
+
+
+def _check_evidence(
+    manifest: dict[str, Any],
+    files: dict[str, bytes],
+    history: list[dict[str, Any]],
+    report: VerifyReport,
+) -> None:
+    """The evidence files of each alert must be the items whose digest its history chains."""
+    chained: dict[str, tuple[Any, dict[str, Any]]] = {}
+    for row in history:
+        if row.get("event") == EVIDENCE_EVENT:
+            radios = _detail(row).get("radios")
+            if isinstance(radios, dict):
+                chained[str(row.get("alert_id"))] = (row.get("seq"), radios)
+    alerts = {str(a.get("id")) for a in _ndjson(files.get("alerts.ndjson"), "alerts", report)}
+    index = _ndjson(files.get("evidence_index.ndjson"), "evidence_index.ndjson", report)
+    if manifest.get("pseudonymised"):
+        if chained:
+            report.notes.append(
+                "evidence: addresses are pseudonymised, so the files cannot match the digests "
+                "chained on the unit; checked by MANIFEST.json only"
+            )
+        return
+    found = _bundle_items(files, index)
+    checked = 0
+    for alert_id, (seq, radios) in sorted(chained.items()):
+        if alert_id not in alerts:
+            continue
+        mine = found.get(alert_id, {})
+        if not mine:
+            if any(int(v.get("count", 0)) for v in radios.values() if isinstance(v, dict)):
+                report.notes.append(
+                    f"evidence: alert {alert_id} has none in the bundle (shed by retention); "
+                    f"its history (seq {seq}) chained some"
+                )
+            continue
+        for radio, want in sorted(radios.items()):
+            if not isinstance(want, dict):
+                continue
+            items = mine.get(radio, [])
+            what = f"EVIDENCE: alert {alert_id} {radio}"
+            if items is None:
+                report.problems.append(f"{what}: a file of it cannot be read (ALTERED)")
+            elif len(items) != want.get("count"):
+                report.problems.append(
+                    f"{what}: the bundle holds {len(items)} items, its history (seq {seq}) "
+                    f"chained {want.get('count')}: items were removed or added"
+                )
+            elif digest_of(items) != want.get("sha256"):
+                report.problems.append(
+                    f"{what}: the items differ from the digest its history (seq {seq}) "
+                    "chained: ALTERED"
+                )
+            else:
+                checked += len(items)
+        for radio in sorted(set(mine) - set(radios)):
+            report.problems.append(
+                f"EVIDENCE: alert {alert_id} {radio}: the bundle holds evidence its history "
+                "never chained: ADDED"
+            )
+    if checked:
+        report.notes.append(f"evidence: {checked} items match the digests in the alert history")
+
+
+def _same(found: Any, want: Any) -> bool:
+    """Equal as the chain recorded it; a guard's empty note and no note are the same."""
+    if (want, found) in ((None, ""), ("", None)):
+        return True
+    return bool(found == want)
 
 
 def _check_export_anchors(chains: dict[str, list[dict[str, Any]]], report: VerifyReport) -> None:

@@ -100,6 +100,7 @@ class CoreWithStore:
     ) -> None:
         from scanner.core.pipeline import Core
         from scanner.runtime.core_runner import CoreRunner
+        from scanner.sinks.evidence import EvidenceKeeper
         from scanner.sinks.store import StoreInputs, StoreSink
 
         self.store = Store(store_path)
@@ -108,7 +109,12 @@ class CoreWithStore:
             self.core = Core(
                 options, clock, run_tag=inputs.next_run(), outside_sensors=outside_sensors
             )
-            self.runner = CoreRunner(self.core, [StoreSink(self.store)], inputs)
+            # The frames, adverts and IQ windows behind each alert (the SDR capture cuts each
+            # burst's IQ from its ring and sends it with the burst).
+            keeper = EvidenceKeeper(self.store)
+            self.runner = CoreRunner(
+                self.core, [StoreSink(self.store), keeper], inputs, taps=[keeper]
+            )
         except BaseException:
             self.store.close()
             raise

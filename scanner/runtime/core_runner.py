@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from scanner.core.events import Acknowledge, AlertRaised, AlertUpdated, CoreEvent, CoreInput
 from scanner.core.pipeline import Core
@@ -55,8 +56,20 @@ class SimulatedGuard:
         return sorted(self._due.values())
 
 
+class RecordTap(Protocol):
+    """Sees every record before the core does (the evidence rings); closed after the core."""
+
+    def observe(self, record: SourceEvent) -> None: ...
+
+    def close(self) -> None: ...
+
+
 class CoreRunner:
-    """A core, its sinks, and where its outside inputs come from."""
+    """A core, its sinks, and where its outside inputs come from.
+
+    ``taps`` see each record before the core handles it; a tap that is also a sink is listed
+    in ``sinks`` as well.
+    """
 
     def __init__(
         self,
@@ -65,9 +78,11 @@ class CoreRunner:
         inputs: StoreInputs | None = None,
         guard: SimulatedGuard | None = None,
         poll_every_s: float | None = None,
+        taps: Sequence[RecordTap] = (),
     ) -> None:
         self.core = core
         self.sinks = list(sinks)
+        self.taps = list(taps)
         self.inputs = inputs
         self.guard = guard
         self.poll_every_s = core.options.allowlist_poll_s if poll_every_s is None else poll_every_s
@@ -97,6 +112,8 @@ class CoreRunner:
     def handle(self, record: SourceEvent) -> None:
         """One record from a source."""
         self._guard_until(record.ts)
+        for tap in self.taps:
+            tap.observe(record)
         self._dispatch(self.core.handle(record))
         self._poll(record.mono)
 
@@ -130,3 +147,5 @@ class CoreRunner:
 
     def close(self, now_mono: float | None = None) -> None:
         self._dispatch(self.core.close(now_mono))
+        for tap in self.taps:
+            tap.close()

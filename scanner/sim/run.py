@@ -20,6 +20,7 @@ from scanner.core.options import CoreOptions
 from scanner.core.pipeline import Core, CoreStats
 from scanner.runtime.core_runner import CoreRunner, SimulatedGuard
 from scanner.sinks import Sink
+from scanner.sinks.evidence import EvidenceKeeper, keeper_for_scenario
 from scanner.sinks.ndjson import NdjsonSink
 from scanner.sinks.store import StoreInputs, StoreSink
 from scanner.sources.replay import iter_scenario, scenario_files, statuses
@@ -126,10 +127,14 @@ def replay_fast(
         all_sinks.append(NdjsonSink(on_line))
     inputs = None
     run_tag = ""
+    taps: list[EvidenceKeeper] = []
     if store is not None:
         all_sinks.append(StoreSink(store))
         inputs = StoreInputs(store)
         run_tag = inputs.next_run()
+        # The evidence behind each alert, kept as live capture keeps it.
+        taps.append(keeper_for_scenario(store, directory))
+        all_sinks.append(taps[0])
     all_sinks.extend(sinks)
     core = Core(
         site.options,
@@ -139,7 +144,7 @@ def replay_fast(
         outside_sensors=site.outside,
     )
     guard = SimulatedGuard(ack_after_s) if ack_after_s > 0 else None
-    runner = CoreRunner(core, all_sinks, inputs, guard)
+    runner = CoreRunner(core, all_sinks, inputs, guard, taps=taps)
     counters: Counter[str] = Counter()
     records = 0
     last_mono: float | None = None

@@ -122,6 +122,7 @@ def insert_alert(store: Store, conn: sqlite3.Connection, alert: AlertRecord) -> 
         "core",
         {
             "title": alert.title,
+            "kind": alert.kind,
             "confidence": alert.confidence,
             "handsets": alert.handsets,
             "sensors": alert.sensors,
@@ -200,6 +201,7 @@ def update_alert_in(
         "updated",
         "core",
         {
+            "title": title or current.title,
             "confidence": confidence,
             "handsets": handsets,
             "sensors": sensors,

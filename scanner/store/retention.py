@@ -3,15 +3,16 @@ fills, and shed observation detail long before any alert could be lost.
 
 Two mechanisms, run together by ``enforce`` (the core calls it every few minutes):
 
-1. Age limits per table (days): evidence, sightings, events, devices not seen for long, health
-   log. Routine housekeeping, counted but not a health problem.
+1. Age limits per table (days): evidence (behind alerts: longer than sightings), sightings,
+   events, devices not seen for long, health log. Routine housekeeping, counted but not a
+   health problem.
 2. The disk budget (bytes, the database plus its WAL). Above ``high_water`` of the budget rows
    are shed until the store is back under ``low_water``, in this order, oldest first:
 
    1. evidence not tied to an alert          (raw frames nobody will ask about)
-   2. evidence behind alerts                 (the alert keeps its history and sightings)
-   3. sightings of devices behind no alert
-   4. sightings of devices behind alerts
+   2. sightings of devices behind no alert
+   3. sightings of devices behind alerts
+   4. evidence behind alerts, a whole alert's at a time, oldest first (it outlives sightings)
    5. live events older than ``min_event_age_s`` (the tablet's reconnect window)
    6. devices behind no alert, not seen for ``min_device_age_s``
 
@@ -56,7 +57,11 @@ MAX_PASSES_PER_TIER = 500
 class RetentionPolicy:
     """Age limits (days) and the disk budget (bytes); read from the ``[store]`` section."""
 
-    evidence_days: float = 30.0
+    evidence_days: float = 30.0  # raw records no alert asked for
+    # Evidence behind an alert outlives the raw sightings: an inquiry into an incident can come
+    # months after it, and the frames are what show which phone it was. Kept per whole alert,
+    # so an alert's evidence is all there or all gone (its chained digest covers all of it).
+    alert_evidence_days: float = 180.0
     sightings_days: float = 90.0
     events_days: float = 7.0
     devices_days: float = 90.0
@@ -141,10 +146,6 @@ _TIERS: tuple[tuple[str, str], ...] = (
         "ORDER BY ts LIMIT :limit)",
     ),
     (
-        "evidence_alert",
-        "DELETE FROM evidence WHERE id IN (SELECT id FROM evidence ORDER BY ts LIMIT :limit)",
-    ),
-    (
         "sightings_unlinked",
         "DELETE FROM sightings WHERE id IN (SELECT id FROM sightings WHERE device_id NOT IN "
         "(SELECT DISTINCT value FROM alerts, json_each(alerts.device_ids)) "
@@ -154,6 +155,13 @@ _TIERS: tuple[tuple[str, str], ...] = (
         "sightings_alert",
         "DELETE FROM sightings WHERE id IN "
         "(SELECT id FROM sightings ORDER BY first_ts LIMIT :limit)",
+    ),
+    # After the sightings: the evidence behind alerts outlives them (see RetentionPolicy),
+    # the oldest alert's all at once.
+    (
+        "evidence_alert",
+        "DELETE FROM evidence WHERE alert_id IN (SELECT alert_id FROM evidence "
+        "WHERE alert_id IS NOT NULL GROUP BY alert_id ORDER BY MIN(ts) LIMIT 1)",
     ),
     (
         "events",
@@ -168,6 +176,9 @@ _TIERS: tuple[tuple[str, str], ...] = (
         "ORDER BY last_seen LIMIT :limit)",
     ),
 )
+
+
+_WHOLE_ALERT_TIERS = frozenset({"evidence_alert"})
 
 
 def enforce(store: Store, policy: RetentionPolicy, now: float | None = None) -> RetentionReport:
@@ -217,7 +228,17 @@ def _previous_size(store: Store) -> int:
 
 def _expire(store: Store, policy: RetentionPolicy, now: float, report: RetentionReport) -> None:
     limits = (
-        ("evidence", "DELETE FROM evidence WHERE ts < ?", policy.evidence_days),
+        (
+            "evidence",
+            "DELETE FROM evidence WHERE alert_id IS NULL AND ts < ?",
+            policy.evidence_days,
+        ),
+        (
+            "evidence_alert",
+            "DELETE FROM evidence WHERE alert_id IN (SELECT alert_id FROM evidence "
+            "WHERE alert_id IS NOT NULL GROUP BY alert_id HAVING MAX(ts) < ?)",
+            policy.alert_evidence_days,
+        ),
         # Every statement here uses an index, so a run over a large store stays cheap enough
         # to repeat every minute: sightings by first_ts (a sighting spans a minute at most),
         # events by their id order (oldest first, a bounded window of them).
@@ -257,7 +278,8 @@ def _shed(
                 n = int(conn.execute(sql, {**cutoffs, "limit": BATCH_ROWS}).rowcount)
             if n:
                 report.shed[name] = report.shed.get(name, 0) + n
-            if n < BATCH_ROWS:
+            # A whole-alert tier deletes one alert's rows per pass, however few they are.
+            if n == 0 or (n < BATCH_ROWS and name not in _WHOLE_ALERT_TIERS):
                 break
 
 

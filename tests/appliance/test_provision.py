@@ -14,7 +14,11 @@ ROOT = Path(__file__).resolve().parents[2]
 PROVISION = ROOT / "firmware" / "provision.sh"
 # A private key is random by design: two fresh stagings differ in these two files and nowhere
 # else. Running again over the same staging keeps them (it must: tablets trust the certificate).
-RANDOM_BY_DESIGN = {"etc/checkpoint/tls/key.pem", "etc/checkpoint/tls/cert.pem"}
+RANDOM_BY_DESIGN = {
+    "etc/checkpoint/tls/key.pem",
+    "etc/checkpoint/tls/cert.pem",
+    "etc/checkpoint/seal.key",
+}
 
 
 # Commands that change the running system: in --root mode they must never be executed.
@@ -106,6 +110,14 @@ def test_a_fresh_staging_differs_only_in_the_random_key(staged: Staged, tmp_path
     assert tree3.keys() == tree1.keys()
     differing = {k for k in tree1 if tree1[k] != tree3[k]}
     assert differing <= RANDOM_BY_DESIGN
+
+
+def test_the_sealing_key_is_root_only_and_kept(staged: Staged) -> None:
+    root, _, second_log, _, _ = staged
+    key = root / "etc/checkpoint/seal.key"
+    assert key.stat().st_mode & 0o777 == 0o600
+    assert len(bytes.fromhex(key.read_text().strip())) == 32
+    assert "kept /etc/checkpoint/seal.key" in second_log
 
 
 def test_files_are_installed_where_systemd_udev_and_the_daemons_look(staged: Staged) -> None:

@@ -212,17 +212,21 @@ def populate_day(store: Store, folder: Path, seed: int = 7) -> Day:
             device_ids=[device],
             duration_s=8.0,
         )
-        if n != 5:
-            alert_store.acknowledge_alert(
-                store,
-                alert_id,
-                raised + 20 + rng.random() * 90,
-                f"guard{1 + n % 2}",
-                "checked at the gate",
-            )
+        ack_at = raised + 20 + rng.random() * 90
         duration = 60 + rng.random() * 600
+        # The store is written as things happen: in time order, as the chain's times say.
+        steps: list[tuple[float, str]] = []
+        if n != 5:
+            steps.append((ack_at, "ack"))
         if n < 12:
-            alert_store.resolve_alert(store, alert_id, raised + duration, "left_zone", duration)
+            steps.append((raised + duration, "resolve"))
+        for at, step in sorted(steps):
+            if step == "ack":
+                alert_store.acknowledge_alert(
+                    store, alert_id, at, f"guard{1 + n % 2}", "checked at the gate"
+                )
+            else:
+                alert_store.resolve_alert(store, alert_id, at, "left_zone", duration)
         with store.write() as conn:
             for minute in range(int(duration // 60) + 1):
                 ts = raised - 20 + minute * 60

@@ -124,9 +124,16 @@ def test_flood_stays_under_budget_keeps_alerts_and_reports_shedding(tmp_path: Pa
     logged = store.query("SELECT state FROM health_log WHERE sensor = 'store'")
     assert [r["state"] for r in logged][:2] == ["ok", "degraded"]
     # Newest observations survive; the oldest were shed first.
-    newest = store.query("SELECT MAX(ts) AS m, MIN(ts) AS n FROM evidence")[0]
+    newest = store.query("SELECT MAX(ts) AS m, MIN(ts) AS n FROM evidence WHERE alert_id IS NULL")[
+        0
+    ]
     assert newest["m"] >= T0 + (rounds - 1) * 600
     assert newest["n"] > T0 + 600
+    # An alert's evidence outlives raw records and goes whole or not at all (30 frames each).
+    per_alert = store.query(
+        "SELECT COUNT(*) AS n FROM evidence WHERE alert_id IS NOT NULL GROUP BY alert_id"
+    )
+    assert per_alert and all(r["n"] == 30 for r in per_alert)
     print(f"before retention (MB): {[round(s / MB, 1) for s in sizes_before]}")
     print(f"after retention (MB): {[round(s / MB, 1) for s in sizes_after]}")
     print(f"shed rows: {shed_total}; counters: {json.dumps(counters, sort_keys=True)}")
@@ -151,14 +158,26 @@ def test_age_limits_expire_detail_quietly(tmp_path: Path) -> None:
                 "identifier) VALUES ('dev-1', 'wifi', 'wifi', ?, ?, 1, 'x')",
                 (ts, ts),
             )
+        # Raw records no alert asked for, as old as the alert's first frame.
+        conn.execute(
+            "INSERT INTO evidence (radio, ts, format, payload) "
+            "VALUES ('wifi', ?, 'wifi_frame', x'00')",
+            (T0,),
+        )
     report = enforce(store, RetentionPolicy(), now=now)
     assert report.expired["evidence"] == 1 and report.expired["sightings"] == 1
     assert not report.shed and not report.over_budget
-    assert store.query("SELECT COUNT(*) AS n FROM evidence")[0]["n"] == 1
+    # The alert's evidence outlives its sightings (90 days), whole: both of its frames stay.
+    assert store.query("SELECT COUNT(*) AS n FROM evidence")[0]["n"] == 2
+    assert report.expired.get("evidence_alert", 0) == 0
     assert [a.id for a in alert_store.list_alerts(store)] == ["flood-0001"]
     row = next(s for s in list_sensors(store) if s["sensor"] == "store")
     assert row["state"] == "ok"
     assert row["counters"] == {"expired_evidence": 1, "expired_events": 1, "expired_sightings": 1}
+    # Past its own limit (180 days) the alert's evidence goes, all of it.
+    later = enforce(store, RetentionPolicy(), now=now + 181 * 86400)
+    assert later.expired["evidence_alert"] == 2
+    assert store.query("SELECT COUNT(*) AS n FROM evidence")[0]["n"] == 0
 
 
 def test_degraded_clears_after_quiet_hour(tmp_path: Path) -> None:

@@ -323,6 +323,28 @@ def test_snippet_around_a_live_burst(
     assert any(abs(b.freq_mhz - burst.freq_mhz) < 0.05 for b in found)
 
 
+def test_each_live_burst_carries_the_iq_around_it(
+    server: FakeRtlTcpServer, events: Events, tmp_path: Path
+) -> None:
+    src = build_source(_section(server.port, snippet_keep_s=1.0), events)
+    src.start()
+    try:
+        assert wait_for(lambda: len(events.bursts()) >= 8)
+    finally:
+        src.stop()
+    burst = events.bursts()[-2]
+    assert burst.iq and burst.iq_meta
+    # As the evidence keeps it: a SigMF pair the reader finds this burst in again.
+    (tmp_path / "w.sigmf-meta").write_bytes(burst.iq_meta)
+    (tmp_path / "w.sigmf-data").write_bytes(burst.iq)
+    found = list(read_bursts(tmp_path / "w.sigmf-meta", Counter()))
+    assert len(found) == 1
+    assert abs(found[0].freq_mhz - burst.freq_mhz) < 0.05
+    assert abs(found[0].ts - burst.ts) < 1e-3
+    # Milliseconds of IQ, not the ring: 2 ms each side of a 577 us burst at 1 MS/s, cu8.
+    assert len(burst.iq) < 2 * 1_000_000 * 0.006
+
+
 def test_recording_while_capturing(
     server: FakeRtlTcpServer, events: Events, tmp_path: Path
 ) -> None:

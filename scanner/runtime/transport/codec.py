@@ -47,6 +47,8 @@ def encode_event(event: SourceEvent) -> dict[str, Any]:
             "bssid": event.bssid,
             "dst": event.dst,
             "sensor": event.sensor,
+            # The frame's bytes, for the evidence behind an alert (see ``WifiFrame.raw``).
+            "raw": event.raw.hex(),
         }
     if isinstance(event, BleAdvert):
         return {
@@ -79,6 +81,9 @@ def encode_event(event: SourceEvent) -> dict[str, Any]:
             "band": event.band,
             "gain_db": event.gain_db,
             "sensor": event.sensor,
+            # The IQ around the burst, for the evidence behind an alert (``SdrBurst.iq``).
+            "iq_meta": event.iq_meta.hex(),
+            "iq": event.iq.hex(),
         }
     return {
         "v": WIRE_VERSION,
@@ -160,6 +165,17 @@ def _hex_map(obj: dict[str, Any], key: str) -> dict[str, bytes]:
     return out
 
 
+def _opt_hex(obj: dict[str, Any], key: str) -> bytes:
+    """Bytes sent as hex; absent (a sender before the field existed) is no bytes."""
+    value = obj.get(key, "")
+    if not isinstance(value, str):
+        raise FrameError(f"field {key!r} must be a hex string")
+    try:
+        return bytes.fromhex(value)
+    except ValueError as exc:
+        raise FrameError(f"field {key!r} is not hex") from exc
+
+
 def _decode_wifi(obj: dict[str, Any]) -> WifiFrame:
     return WifiFrame(
         ts=_num(obj, "ts"),
@@ -175,6 +191,7 @@ def _decode_wifi(obj: dict[str, Any]) -> WifiFrame:
         bssid=_opt_str(obj, "bssid"),
         dst=_opt_str(obj, "dst"),
         sensor=_str(obj, "sensor"),
+        raw=_opt_hex(obj, "raw"),
     )
 
 
@@ -216,6 +233,8 @@ def _decode_sdr(obj: dict[str, Any]) -> SdrBurst:
         band=_opt_str(obj, "band"),
         gain_db=_opt_num(obj, "gain_db"),
         sensor=_str(obj, "sensor"),
+        iq_meta=_opt_hex(obj, "iq_meta"),
+        iq=_opt_hex(obj, "iq"),
     )
 
 

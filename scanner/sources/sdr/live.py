@@ -33,7 +33,7 @@ import numpy as np
 import numpy.typing as npt
 
 from scanner.clock import SYSTEM_CLOCK, Clock
-from scanner.observations import Radio
+from scanner.observations import Radio, SdrBurst
 from scanner.sources.base import Sink, Source
 from scanner.sources.sdr.constants import OTHER, STALL, TUNE, FailureClass
 from scanner.sources.sdr.dsp import (
@@ -44,6 +44,8 @@ from scanner.sources.sdr.dsp import (
     estimate_distance_m,
 )
 from scanner.sources.sdr.errors import CaptureError
+from scanner.sources.sdr.iq_window import MARGIN_S as IQ_MARGIN_S
+from scanner.sources.sdr.iq_window import window_pair
 from scanner.sources.sdr.options import SdrOptions, Tuning
 from scanner.sources.sdr.recorder import SigmfRecorder, save_snippet
 from scanner.sources.sdr.replay import to_record
@@ -392,6 +394,9 @@ class SdrSource(Source):
             shift = chunk.t0_wall - chunk.t0_mono
             rec = replace(rec, ts=b.t_start + shift, t_end=b.t_end + shift,
                           sensor=self.opts.sensor)  # fmt: skip
+            pair = self._iq_window(rec, chunk)
+            if pair is not None:
+                rec = replace(rec, iq_meta=pair[0], iq=pair[1])
             self.counters["bursts"] += 1
             if self._recorder is not None:
                 self._recorder.annotate(b)
@@ -447,6 +452,24 @@ class SdrSource(Source):
     @staticmethod
     def _ring_len(c: _Chunk) -> int:
         return 0 if c.raw is None else c.raw.size // 2
+
+    def _iq_window(self, rec: SdrBurst, chunk: _Chunk) -> tuple[bytes, bytes] | None:
+        """The SigMF pair of the IQ around ``rec`` from the ring: the few chunks of its dwell
+        that overlap it (a window is milliseconds; the ring holds ``snippet_keep_s``)."""
+        rate = self.opts.rate
+        lo, hi = rec.ts - IQ_MARGIN_S, rec.t_end + IQ_MARGIN_S
+        mine: list[tuple[float, npt.NDArray[np.uint8]]] = []
+        for c in list(self._ring):
+            if c.dwell != chunk.dwell or c.raw is None:
+                continue
+            start = c.t0_wall + c.offset / rate
+            if start + c.raw.size // 2 / rate >= lo and start <= hi:
+                mine.append((start, c.raw))
+        if not mine:
+            self.counters["iq_window_missed"] += 1
+            return None
+        raw = mine[0][1] if len(mine) == 1 else np.concatenate([r for _, r in mine])
+        return window_pair(raw, "cu8", rate, chunk.tuning.centre_hz, mine[0][0], rec)
 
     def save_snippet(self, mono_start: float, mono_end: float, out_dir: str | Path,
                      name: str, margin_s: float = 0.002) -> Path | None:  # fmt: skip

@@ -59,7 +59,7 @@ _S8 = tuple(b - 256 if b > 127 else b for b in range(256))
 # (checked below, and by the tests); otherwise the ordinary constructor is used.
 _FRAME_FIELDS = (
     "ts", "mono", "subtype", "mac", "random_mac", "rssi_dbm", "freq_mhz", "ssid", "seq",
-    "fingerprint", "bssid", "dst", "sensor",
+    "fingerprint", "bssid", "dst", "sensor", "raw",
 )  # fmt: skip
 
 
@@ -80,6 +80,7 @@ class _FrameSlots:
         fingerprint: str,
         bssid: str | None,
         dst: str | None,
+        raw: bytes = b"",
     ) -> None:
         self.ts = ts
         self.mono = mono
@@ -94,6 +95,7 @@ class _FrameSlots:
         self.bssid = bssid
         self.dst = dst
         self.sensor = "wifi"
+        self.raw = raw
 
 
 def _fast_construct_works() -> bool:
@@ -260,6 +262,7 @@ def parse_frame(
             fingerprint,
             None if a3 == _BROADCAST else a3.hex(":"),
             None,
+            raw=data,
         )
         if FAST_CONSTRUCT:
             frame.__class__ = _FRAME_CLASS
@@ -289,6 +292,7 @@ def parse_frame(
         NO_FINGERPRINT,
         data[hl + 4 : hl + 10].hex(":"),
         data[hl + 16 : hl + 22].hex(":"),
+        raw=data,
     )
     if FAST_CONSTRUCT:
         frame.__class__ = _FRAME_CLASS

@@ -1,0 +1,163 @@
+"""The site's sealing key, kept apart from the store.
+
+The key seals each bundle's manifest (an HMAC only the unit can make) and keys the address
+pseudonyms. It lives in its own file, never in the database: someone who can write the store
+(the ``checkpoint`` user, or a copy of the SD card's data partition) can edit records and even
+re-link the hash chains, but cannot seal a bundle of the edited records as this unit.
+
+Where the key is found, first match wins:
+
+1. an explicit path (``--seal-key``, or ``[export] seal_key`` in the config);
+2. ``$CREDENTIALS_DIRECTORY/seal.key``: systemd's ``LoadCredential=`` hands a service the
+   root-only ``/etc/checkpoint/seal.key`` without the service user being able to read (or
+   replace) the file itself;
+3. ``$CHECKPOINT_SEAL_KEY`` (a path), else ``/etc/checkpoint/seal.key`` when it exists
+   (``firmware/provision.sh`` makes it, root:root 0600);
+4. ``seal.key`` beside the database (a development or demo store), made 0600 when absent.
+
+The file holds one hex key per line: the first seals and pseudonymises; the others are earlier
+keys, still accepted when verifying bundles sealed before a change. A store from before the key
+moved out keeps its key in ``settings`` (``site_key``): when there is no key file yet, that key
+becomes the file (earlier bundles keep verifying) and leaves the store. Once the file exists a
+key in the store is removed and never used, so planting one there seals nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from scanner.errors import CheckpointError
+from scanner.store.db import Store
+
+_LOGGER = logging.getLogger(__name__)
+
+SYSTEM_PATH = Path("/etc/checkpoint/seal.key")
+CREDENTIAL = "seal.key"
+ENV_PATH = "CHECKPOINT_SEAL_KEY"
+LEGACY_SETTING = "site_key"  # where the key was kept in the store before it moved out
+KEY_BYTES = 32  # HMAC-SHA256's block-safe key length: 256 bits, as the hash's output
+FILE_MODE = 0o600
+
+
+class SealKeyError(CheckpointError):
+    """The key file is unreadable, malformed or has permissions that expose it."""
+
+
+@dataclass(frozen=True, slots=True)
+class SealKeys:
+    """The current key, the earlier ones, and the file they came from."""
+
+    current: bytes
+    earlier: tuple[bytes, ...]
+    path: Path
+
+    @property
+    def all(self) -> tuple[bytes, ...]:
+        return (self.current, *self.earlier)
+
+
+def key_path(store_path: str | Path | None, explicit: str | Path | None = None) -> Path:
+    """Where this process finds the key (see the module's order)."""
+    if explicit:
+        return Path(explicit)
+    creds = os.environ.get("CREDENTIALS_DIRECTORY")
+    if creds and (Path(creds) / CREDENTIAL).is_file():
+        return Path(creds) / CREDENTIAL
+    env = os.environ.get(ENV_PATH)
+    if env:
+        return Path(env)
+    if SYSTEM_PATH.is_file():
+        return SYSTEM_PATH
+    if store_path is None:
+        raise SealKeyError(
+            f"no sealing key: none at {SYSTEM_PATH}; run firmware/provision.sh or pass --seal-key"
+        )
+    return Path(store_path).resolve().parent / CREDENTIAL
+
+
+def read_keys(path: Path) -> SealKeys:
+    """The keys in ``path``; SealKeyError when unreadable, malformed or open to others."""
+    try:
+        st = path.stat()
+        text = path.read_text(encoding="ascii")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SealKeyError(f"sealing key {path} unreadable: {exc}") from exc
+    if st.st_mode & 0o077 and not _is_credential(path):
+        raise SealKeyError(
+            f"sealing key {path} is readable by others (mode {st.st_mode & 0o777:o}): "
+            f"chmod 600 {path}"
+        )
+    keys: list[bytes] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        try:
+            key = bytes.fromhex(line)
+        except ValueError:
+            key = b""
+        if len(key) != KEY_BYTES:
+            raise SealKeyError(f"sealing key {path} line {number}: not {KEY_BYTES} bytes of hex")
+        keys.append(key)
+    if not keys:
+        raise SealKeyError(f"sealing key {path} holds no key")
+    return SealKeys(keys[0], tuple(keys[1:]), path)
+
+
+def _is_credential(path: Path) -> bool:
+    # systemd's credentials directory decides the mode of what it hands over.
+    creds = os.environ.get("CREDENTIALS_DIRECTORY")
+    return bool(creds) and path.parent == Path(creds or "")
+
+
+def write_keys(path: Path, keys: list[bytes]) -> None:
+    """Write the key file, 0600 from its first byte (never world-readable for a moment)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".new")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    with os.fdopen(fd, "w", encoding="ascii") as fh:
+        fh.write("# checkpoint sealing key: first line current, later lines earlier keys\n")
+        fh.writelines(k.hex() + "\n" for k in keys)
+        fh.flush()
+        os.fsync(fh.fileno())
+    tmp.replace(path)
+
+
+def new_key_file(path: Path) -> SealKeys:
+    """A fresh key (what provisioning does on a new unit)."""
+    key = secrets.token_bytes(KEY_BYTES)
+    write_keys(path, [key])
+    _LOGGER.warning("made a new sealing key at %s", path)
+    return SealKeys(key, (), path)
+
+
+def seal_keys(store: Store, explicit: str | Path | None = None, *, create: bool = True) -> SealKeys:
+    """The site's keys for this store, moving a key kept in the store out to the file."""
+    path = key_path(store.path, explicit)
+    legacy = store.get_setting(LEGACY_SETTING)
+    old = (
+        bytes.fromhex(legacy) if isinstance(legacy, str) and len(legacy) == 2 * KEY_BYTES else None
+    )
+    if path.exists():
+        keys = read_keys(path)
+        if old is not None and old not in keys.all:
+            # Never taken from the store once the file exists: whoever can write the store
+            # could otherwise plant a key of their own and seal with it.
+            _LOGGER.warning("a sealing key in the store's settings is ignored: %s is the key", path)
+    elif old is not None:
+        write_keys(path, [old])
+        keys = read_keys(path)
+    elif create:
+        keys = new_key_file(path)
+    else:
+        raise SealKeyError(f"no sealing key at {path}")
+    if old is not None:
+        with store.write(durable=True) as conn:
+            conn.execute("DELETE FROM settings WHERE key = ?", (LEGACY_SETTING,))
+        _LOGGER.warning("the sealing key moved out of the store to %s", path)
+    return keys

@@ -1,0 +1,356 @@
+"""Keeping the raw evidence behind each alert: ring buffers per radio, and the rows kept.
+
+Where the raw bytes are kept, and why here: the records reach the core's process with what
+evidence needs (a ``WifiFrame`` carries the frame's bytes, a ``BleAdvert`` is the advertisement
+itself, an ``SdrBurst`` says where its IQ is), and only the core knows which MACs and addresses
+belong to an alert's devices (it joins randomised MACs and rotating BLE addresses into one
+phone). Rings in the capture daemons would need that knowledge sent back to them, and a second
+writer for the store; here the one writer keeps everything, and a replay of recordings goes
+through exactly the same code.
+
+``EvidenceKeeper`` is both a tap (``observe``: every record, before the core sees it, enters its
+radio's ring) and a sink (``handle``: the core's events). When an alert is raised, the ring's
+records of the alert's devices from ``pre_roll_s`` before are kept; while the alert is open,
+every new record of its devices is kept as it arrives; when it resolves, the digest of what was
+kept is chained into the alert's history (``scanner.store.evidence``). IQ windows are cut from
+the radio's IQ (the live SDR's ring, or the replayed recording) for each burst kept.
+
+Bounds: each ring holds at most ``pre_roll_s`` of records and at most ``ring_bytes``; each
+alert keeps at most ``alert_items`` items per radio (the SD card's share for one alert).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter, OrderedDict, deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from scanner.core.events import (
+    AlertRaised,
+    AlertResolved,
+    AlertUpdated,
+    CoreEvent,
+    DeviceChanged,
+    EvidenceWanted,
+)
+from scanner.observations import BleAdvert, Radio, SdrBurst, SourceEvent, WifiFrame
+from scanner.store.db import Store
+from scanner.store.evidence import (
+    FORMAT_BLE,
+    FORMAT_SIGMF,
+    FORMAT_WIFI,
+    EvidenceRow,
+    digest_of,
+    insert_rows_in,
+    item_digest,
+    item_digest_sigmf,
+    record_digest_in,
+    sigmf_archive,
+)
+
+_LOGGER = logging.getLogger(__name__)
+
+# Pre-roll: the oldest record that can have shaped the decision to alarm. The core joins a
+# phone's MACs and addresses over gaps of up to ``identity_gap_s`` (120 s) and a join of two
+# radios looks back ``link_alone_window_s`` (90 s); 120 s before the alert holds both.
+PRE_ROLL_S = 120.0
+# A ring's byte cap: at a busy gate (a few hundred probe requests a second, ~300 bytes each)
+# 120 s of Wi-Fi is about 10 MB; 16 MB per radio keeps three radios under 50 MB of a Pi's RAM.
+RING_BYTES = 16 * 1024 * 1024
+# Items kept per alert and radio: a phone probes in bursts of a few frames every few seconds
+# to a minute, so 5000 frames is an hour's stay; the SD card keeps at most ~2 MB per alert
+# and radio of frames (~400 bytes each) and 64 IQ windows of a few kB.
+ALERT_ITEMS = 5000
+IQ_WINDOWS = 64
+# Rows are written in batches (one transaction each), and at every alert transition.
+FLUSH_ROWS = 256
+# Devices remembered for their identifiers: the core forgets silent devices after hours; a
+# bound keeps a week of churn from growing this map without end.
+MAX_DEVICES = 20000
+
+
+class IqWindows(Protocol):
+    """Where a burst's IQ can still be found (the live ring, or a replayed recording)."""
+
+    def window(self, burst: SdrBurst) -> tuple[bytes, bytes] | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceOptions:
+    """The keeper's bounds (see the module's constants for why each value)."""
+
+    pre_roll_s: float = PRE_ROLL_S
+    ring_bytes: int = RING_BYTES
+    alert_items: int = ALERT_ITEMS
+    iq_windows: int = IQ_WINDOWS
+    flush_rows: int = FLUSH_ROWS
+
+
+@dataclass(frozen=True, slots=True)
+class _Item:
+    mono: float
+    ts: float
+    key: str  # "wifi:<mac>", "ble:<ADDRESS>", "sdr:<band>": the core's device keys
+    radio: str
+    payload: bytes  # frame bytes, the JSONL line, or a burst's IQ (empty: cut from a recording)
+    burst: SdrBurst | None = None
+
+
+@dataclass(slots=True)
+class _Capture:
+    """One alert's evidence being kept."""
+
+    alert_id: str
+    device_ids: set[str]
+    keys: dict[str, str]  # device key -> device id
+    # Uplink energy has no device to tell apart: an alert the SDR supports keeps every
+    # in-band burst (off-plan bursts never reach the core) while it is open.
+    energy: bool = False
+    digests: dict[str, list[bytes]] = field(default_factory=dict)
+    dropped: Counter[str] = field(default_factory=Counter)
+
+
+def item_of(record: SourceEvent) -> _Item | None:
+    """The ring item of a record; None for records that carry no evidence."""
+    if isinstance(record, WifiFrame):
+        if not record.raw:
+            return None
+        return _Item(record.mono, record.ts, f"wifi:{record.mac.lower()}", "wifi", record.raw)
+    if isinstance(record, BleAdvert):
+        from scanner.sources.ble.recorder import advert_to_json
+
+        line = json.dumps(advert_to_json(record), separators=(", ", ": ")).encode("utf-8")
+        return _Item(record.mono, record.ts, f"ble:{record.address.upper()}", "ble", line)
+    if isinstance(record, SdrBurst):
+        band = record.band or f"{record.freq_mhz:.1f} MHz"
+        # The payload counts the burst's own IQ (live capture cuts it) against the ring's cap.
+        return _Item(record.mono, record.ts, f"sdr:{band}", "sdr", record.iq, record)
+    return None
+
+
+def device_keys(device_id: str, identifiers: dict[str, list[str]] | None) -> set[str]:
+    """The ring keys of one device: its MACs and BLE addresses (an SDR device is its band)."""
+    if device_id.startswith("sdr:"):
+        return {device_id}
+    if not identifiers:
+        return set()
+    keys = {f"wifi:{m.lower()}" for m in identifiers.get("macs", ())}
+    keys.update(f"ble:{a.upper()}" for a in identifiers.get("ble", ()))
+    return keys
+
+
+class EvidenceKeeper:
+    """Rings of recent records per radio, and the evidence of each open alert (see module)."""
+
+    def __init__(
+        self,
+        store: Store,
+        options: EvidenceOptions | None = None,
+        iq: IqWindows | None = None,
+    ) -> None:
+        self.store = store
+        self.options = options or EvidenceOptions()
+        self.iq = iq
+        self.counters: Counter[str] = Counter()
+        self._rings: dict[str, deque[_Item]] = {}
+        self._ring_bytes: Counter[str] = Counter()
+        self._devices: OrderedDict[str, set[str]] = OrderedDict()
+        self._open: dict[str, _Capture] = {}
+        self._pending: list[EvidenceRow] = []
+        self._last_ts = 0.0
+
+    # -- the tap -----------------------------------------------------------------------------
+    def observe(self, record: SourceEvent) -> None:
+        """One record from a source, before the core handles it."""
+        item = item_of(record)
+        if item is None:
+            return
+        self._last_ts = max(self._last_ts, item.ts)
+        ring = self._rings.get(item.radio)
+        if ring is None:
+            ring = self._rings[item.radio] = deque()
+        ring.append(item)
+        self._ring_bytes[item.radio] += len(item.payload)
+        horizon = item.mono - self.options.pre_roll_s
+        # Oldest first: older than the pre-roll, or past the byte cap (a counted loss of
+        # pre-roll, never of an open alert's records: those are kept as they arrive).
+        while ring and (
+            ring[0].mono < horizon or self._ring_bytes[item.radio] > self.options.ring_bytes
+        ):
+            old = ring.popleft()
+            self._ring_bytes[item.radio] -= len(old.payload)
+            if old.mono >= horizon:
+                self.counters[f"{item.radio}_ring_full"] += 1
+        for capture in self._open.values():
+            device_id = capture.keys.get(item.key)
+            if device_id is not None:
+                self._keep(capture, device_id, item)
+            elif capture.energy and item.burst is not None:
+                self._keep(capture, "sdr", item)
+
+    # -- the sink ----------------------------------------------------------------------------
+    def handle(self, events: Sequence[CoreEvent]) -> None:
+        # Devices first: an alert's devices go out in the same step as the alert.
+        for event in events:
+            if isinstance(event, DeviceChanged):
+                self._device(event)
+        for event in events:
+            if isinstance(event, EvidenceWanted):
+                capture = self._open.get(event.alert_id)
+                if capture is None:
+                    self._start(event.alert_id, event.device_ids)
+                else:
+                    self._add_devices(capture, event.device_ids)
+            elif isinstance(event, AlertRaised | AlertUpdated):
+                capture = self._open.get(event.alert.id)
+                if capture is None:
+                    if isinstance(event, AlertUpdated):
+                        continue  # an alert adopted from an earlier run: its capture ended
+                    capture = self._start(event.alert.id, event.alert.device_ids)
+                else:
+                    self._add_devices(capture, event.alert.device_ids)
+                if "sdr" in event.alert.sensors and not capture.energy:
+                    capture.energy = True
+                    for item in self._rings.get("sdr", ()):
+                        self._keep(capture, "sdr", item)
+            elif isinstance(event, AlertResolved):
+                capture = self._open.pop(event.alert.id, None)
+                if capture is not None:
+                    self._finish(capture, event.ts, final=True)
+        if len(self._pending) >= self.options.flush_rows:
+            self.flush()
+
+    def close(self) -> None:
+        """The core stops: what is pending is written, open alerts' digests so far chained."""
+        for capture in list(self._open.values()):
+            self._finish(capture, self._last_ts, final=False)
+        self._open.clear()
+        self.flush()
+
+    def flush(self) -> None:
+        if not self._pending:
+            return
+        rows, self._pending = self._pending, []
+        with self.store.write() as conn:
+            insert_rows_in(conn, rows)
+        self.counters["rows"] += len(rows)
+
+    # -- the work ----------------------------------------------------------------------------
+    def _device(self, event: DeviceChanged) -> None:
+        device = event.device
+        device_id = str(device.get("id", ""))
+        identifiers = device.get("identifiers")
+        keys = device_keys(device_id, identifiers if isinstance(identifiers, dict) else None)
+        self._devices[device_id] = keys
+        self._devices.move_to_end(device_id)
+        while len(self._devices) > MAX_DEVICES:
+            self._devices.popitem(last=False)
+        for capture in self._open.values():
+            if device_id in capture.device_ids:
+                self._add_keys(capture, device_id, keys)
+
+    def _start(self, alert_id: str, device_ids: Sequence[str]) -> _Capture:
+        capture = _Capture(alert_id, set(), {})
+        self._open[alert_id] = capture
+        self._add_devices(capture, device_ids)
+        self.counters["alerts"] += 1
+        return capture
+
+    def _add_devices(self, capture: _Capture, device_ids: Sequence[str]) -> None:
+        for device_id in device_ids:
+            if device_id in capture.device_ids:
+                continue
+            capture.device_ids.add(device_id)
+            known = self._devices.get(device_id)
+            keys = known if known is not None else device_keys(device_id, None)
+            self._add_keys(capture, device_id, keys)
+
+    def _add_keys(self, capture: _Capture, device_id: str, keys: set[str]) -> None:
+        new = {k for k in keys if k not in capture.keys}
+        if not new:
+            return
+        for key in new:
+            capture.keys[key] = device_id
+        # The pre-roll of the new keys: what the ring still holds of them.
+        for ring in self._rings.values():
+            for item in ring:
+                if item.key in new:
+                    self._keep(capture, device_id, item)
+
+    def _keep(self, capture: _Capture, device_id: str, item: _Item) -> None:
+        # Each item is kept once per alert: live as it arrives for keys already known, or from
+        # the ring when its key becomes known (before that it was not kept live).
+        digests = capture.digests.setdefault(item.radio, [])
+        limit = self.options.iq_windows if item.radio == "sdr" else self.options.alert_items
+        if len(digests) >= limit:
+            capture.dropped[item.radio] += 1
+            self.counters[f"{item.radio}_over_alert_cap"] += 1
+            return
+        if item.burst is not None:
+            burst = item.burst
+            if burst.iq:
+                pair: tuple[bytes, bytes] | None = (burst.iq_meta, burst.iq)
+            else:
+                pair = self.iq.window(burst) if self.iq is not None else None
+            if pair is None:
+                capture.dropped["sdr_no_iq"] += 1
+                self.counters["sdr_no_iq"] += 1
+                return
+            meta, data = pair
+            payload = sigmf_archive(meta, data, f"burst-{len(digests) + 1}")
+            digests.append(item_digest_sigmf(meta, data))
+            fmt = FORMAT_SIGMF
+        else:
+            payload = item.payload
+            digests.append(item_digest(payload))
+            fmt = FORMAT_WIFI if item.radio == "wifi" else FORMAT_BLE
+        self._pending.append(
+            EvidenceRow(capture.alert_id, device_id, item.radio, item.ts, fmt, payload)
+        )
+
+    def _finish(self, capture: _Capture, ts: float, *, final: bool) -> None:
+        radios = {
+            radio: {
+                "count": len(digests),
+                "sha256": digest_of(digests),
+                "not_kept": capture.dropped.get(radio, 0)
+                + (capture.dropped.get("sdr_no_iq", 0) if radio == "sdr" else 0),
+            }
+            for radio, digests in sorted(capture.digests.items())
+        }
+        rows, self._pending = self._pending, []
+        with self.store.write(durable=True) as conn:
+            insert_rows_in(conn, rows)
+            record_digest_in(
+                conn, capture.alert_id, ts, radios, final=final, pre_roll_s=self.options.pre_roll_s
+            )
+        self.counters["rows"] += len(rows)
+        _LOGGER.info(
+            "evidence of alert %s: %s",
+            capture.alert_id,
+            ", ".join(f"{r} {v['count']}" for r, v in radios.items()) or "nothing heard",
+        )
+
+
+def keeper_for_scenario(
+    store: Store, directory: str | Path, options: EvidenceOptions | None = None
+) -> EvidenceKeeper:
+    """The keeper of a replayed scenario: IQ windows cut from its SDR recordings."""
+    from scanner.sources.replay import scenario_files, scenario_sensors
+
+    paths: list[Path] = []
+    for _sensor, where in scenario_sensors(directory):
+        paths.extend(scenario_files(where).get(Radio.SDR, ()))
+    iq: IqWindows | None = None
+    if paths:
+        try:
+            from scanner.sources.sdr.iq_window import RecordingIq
+        except ImportError:
+            _LOGGER.warning("numpy is not installed: no IQ evidence from %s", directory)
+        else:
+            iq = RecordingIq(paths)
+    return EvidenceKeeper(store, options, iq)

@@ -1,0 +1,162 @@
+"""The evidence keeper's rings and caps, driven by the core's own event types, over a real store;
+and a Wi-Fi record's bytes crossing the daemon socket's wire form."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from scanner.core.events import (
+    AlertRaised,
+    AlertResolved,
+    AlertView,
+    DeviceChanged,
+    EvidenceWanted,
+)
+from scanner.observations import BleAdvert, WifiFrame
+from scanner.runtime.transport.codec import decode_line, encode_line
+from scanner.sinks.evidence import EvidenceKeeper, EvidenceOptions
+from scanner.store.db import Store
+from scanner.store.evidence import digest_of, item_digest
+
+from .conftest import radiotap_probe
+
+T0 = 1_764_000_000.0
+PHONE = "5e:54:1c:bc:dc:b8"
+OTHER = "32:19:ad:c4:0f:e4"
+
+
+def _frame(mac: str, t: float, seq: int) -> WifiFrame:
+    raw = radiotap_probe(mac, seq, -50)
+    return WifiFrame(t, t, "probe_req", mac, True, -50, 2437, "", seq, "f" * 16, raw=raw)
+
+
+def _view(alert_id: str, device: str) -> AlertView:
+    return AlertView(
+        alert_id, "handset", "Handset in zone", T0, 0.9, 1, ("wifi",), (), (device,), 0.0
+    )
+
+
+def _device(device: str, mac: str) -> DeviceChanged:
+    return DeviceChanged(
+        {"id": device, "identifiers": {"macs": [mac], "ble": [], "fingerprints": []}}
+    )
+
+
+def _rows(store: Store) -> list[dict[str, Any]]:
+    return [dict(r) for r in store.query("SELECT * FROM evidence ORDER BY id")]
+
+
+def test_pre_roll_then_live_then_the_digest_is_chained(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    keeper = EvidenceKeeper(store, EvidenceOptions(pre_roll_s=30.0))
+    # Frames at -60 s (outside the pre-roll), -20 s and -10 s (inside), and another phone's.
+    for dt in (-60.0, -20.0, -10.0):
+        keeper.observe(_frame(PHONE, T0 + dt, int(dt + 100)))
+    keeper.observe(_frame(OTHER, T0 - 5, 7))
+    view = _view("al-1", "wifi:d1")
+    keeper.handle(
+        [_device("wifi:d1", PHONE), AlertRaised(T0, view), EvidenceWanted(T0, "al-1", ("wifi:d1",))]
+    )
+    keeper.observe(_frame(PHONE, T0 + 5, 200))
+    keeper.observe(_frame(OTHER, T0 + 6, 8))
+    keeper.handle([AlertResolved(T0 + 30, view, "left_zone")])
+    keeper.observe(_frame(PHONE, T0 + 40, 201))  # after the alert: not kept
+    keeper.close()
+    rows = _rows(store)
+    assert [float(str(r["ts"])) - T0 for r in rows] == [-20.0, -10.0, 5.0]
+    assert {r["alert_id"] for r in rows} == {"al-1"}
+    (record,) = store.query("SELECT detail FROM alert_history WHERE event = 'evidence'")
+    detail = json.loads(record["detail"])
+    assert detail["final"] is True
+    wifi = detail["radios"]["wifi"]
+    assert wifi["count"] == 3
+    assert wifi["sha256"] == digest_of(item_digest(bytes(r["payload"])) for r in rows)
+    store.close()
+
+
+def test_caps_bound_the_ring_and_the_alert(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    one = len(radiotap_probe(PHONE, 1, -50))
+    # The ring holds four frames' bytes; an alert keeps at most three items per radio.
+    keeper = EvidenceKeeper(
+        store, EvidenceOptions(pre_roll_s=600.0, ring_bytes=4 * one, alert_items=3)
+    )
+    for i in range(10):
+        keeper.observe(_frame(PHONE, T0 - 10 + i, i))
+    assert keeper.counters["wifi_ring_full"] == 6
+    view = _view("al-2", "wifi:d2")
+    keeper.handle([_device("wifi:d2", PHONE), AlertRaised(T0, view)])
+    for i in range(5):
+        keeper.observe(_frame(PHONE, T0 + i, 50 + i))
+    keeper.handle([AlertResolved(T0 + 10, view, "left_zone")])
+    keeper.close()
+    assert len(_rows(store)) == 3
+    assert keeper.counters["wifi_over_alert_cap"] == 6
+    detail = json.loads(
+        store.query("SELECT detail FROM alert_history WHERE event = 'evidence'")[0]["detail"]
+    )
+    assert detail["radios"]["wifi"] == {
+        "count": 3,
+        "not_kept": 6,
+        "sha256": detail["radios"]["wifi"]["sha256"],
+    }
+    store.close()
+
+
+def test_a_rotating_ble_address_joins_the_open_alert(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    keeper = EvidenceKeeper(store)
+    first, second = "4D:D1:F1:3B:BF:95", "51:E4:A2:13:22:55"
+
+    def advert(address: str, t: float) -> BleAdvert:
+        return BleAdvert(t, t, address, "random", -60, manufacturer_data={76: b"\x10\x05"})
+
+    keeper.observe(advert(first, T0 - 1))
+    keeper.observe(advert(second, T0 - 0.5))  # not yet known to be this phone
+    view = AlertView("al-3", "handset", "t", T0, 0.9, 1, ("ble",), (), ("ble:b1",), 0.0)
+    device = {"id": "ble:b1", "identifiers": {"macs": [], "ble": [first.lower()]}}
+    keeper.handle([DeviceChanged(device), AlertRaised(T0, view)])
+    # The core joins the phone's next address: its ring records are kept then.
+    device = {"id": "ble:b1", "identifiers": {"macs": [], "ble": [first.lower(), second.lower()]}}
+    keeper.handle([DeviceChanged(device)])
+    keeper.observe(advert(second, T0 + 1))
+    keeper.close()
+    lines = [json.loads(bytes(r["payload"])) for r in _rows(store)]
+    assert sorted((x["address"], x["ts"]) for x in lines) == sorted(
+        [(first, T0 - 1), (second, T0 - 0.5), (second, T0 + 1)]
+    )
+    # Closed while open: the digest so far is chained, marked not final.
+    detail = json.loads(
+        store.query("SELECT detail FROM alert_history WHERE event = 'evidence'")[0]["detail"]
+    )
+    assert detail["final"] is False and detail["radios"]["ble"]["count"] == 3
+    store.close()
+
+
+def test_a_frames_bytes_cross_the_daemon_socket() -> None:
+    frame = _frame(PHONE, T0, 3)
+    back = decode_line(encode_line(frame))
+    assert isinstance(back, WifiFrame)
+    assert back == frame and back.raw == frame.raw
+
+
+def test_a_bursts_iq_crosses_the_daemon_socket_and_is_kept(tmp_path: Path) -> None:
+    from scanner.observations import SdrBurst
+
+    burst = SdrBurst(
+        T0, T0, T0 + 0.000577, 897.4, 200.0, -30.0, 20.0, "E-GSM-900 UL",
+        iq_meta=b'{"global": {}}\n', iq=bytes(range(256)) * 8,
+    )  # fmt: skip
+    back = decode_line(encode_line(burst))
+    assert isinstance(back, SdrBurst) and back.iq == burst.iq and back.iq_meta == burst.iq_meta
+    store = Store(tmp_path / "s.db")
+    keeper = EvidenceKeeper(store)  # no recordings: the burst's own IQ is what is kept
+    keeper.observe(back)
+    view = AlertView("al-4", "handset", "t", T0, 0.9, 1, ("sdr",), (), (), 0.0)
+    keeper.handle([AlertRaised(T0, view)])
+    keeper.close()
+    (row,) = _rows(store)
+    assert row["format"] == "sigmf" and burst.iq in bytes(row["payload"])
+    store.close()
