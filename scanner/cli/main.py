@@ -60,6 +60,20 @@ def _simulate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--minutes", type=float, required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--profile", default="mixed", help="scenario profile (see docs)")
+    p.add_argument(
+        "--sensors",
+        default=None,
+        metavar="LIST",
+        help="several sensors, e.g. inside,gate or hall:inside,pillar:gate (name:placement; "
+        "the name is the placement unless given): writes the sensors/NAME/ layout and site.toml",
+    )
+    p.add_argument(
+        "--clock-offset",
+        action="append",
+        default=[],
+        metavar="NAME=S",
+        help="a sensor's clock reads S seconds early (recorded in site.toml; repeatable)",
+    )
 
 
 def _ack_after(p: argparse.ArgumentParser) -> None:

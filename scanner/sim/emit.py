@@ -23,7 +23,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from scanner.sim.physics import Link, Site, distance, path_loss
+from scanner.sim.physics import Link, Site, distance, make_link, path_loss
 from scanner.sim.population import Person
 
 WIFI_CHANNELS = ((1, 2412), (6, 2437), (11, 2462))
@@ -152,6 +152,7 @@ class WifiTx:
     model: int
     bssid: str | None = None
     ap: bool = False  # sent by an access point as its own BSSID
+    levels: tuple[float | None, ...] = ()  # several sensors: each one's level (None: unheard)
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +163,7 @@ class UplinkTx:
     shape: str  # "gsm" | "lte"
     snr_db: float
     active: bool
+    levels: tuple[float | None, ...] = ()  # several sensors: each one's SNR (None: unheard)
 
 
 def random_mac(rng: random.Random) -> str:
@@ -211,7 +213,9 @@ def wifi_emissions(rng: random.Random, site: Site, p: Person, bssids: list[str])
     track = p.track
     out: list[WifiTx] = []
     if p.platform in ("ios", "android", "cell_only"):
-        link = Link(site, track, rng, 15.0 + rng.gauss(0, 2.0) - p.pocket_db, PL1M["wifi"], -92.0)
+        link = make_link(
+            site, track, rng, 15.0 + rng.gauss(0, 2.0) - p.pocket_db, PL1M["wifi"], -92.0
+        )
         screen = _screen_timeline(rng, p, track.start, track.end)
         mac = random_mac(rng)
         p.macs.append(mac)
@@ -255,7 +259,7 @@ def wifi_emissions(rng: random.Random, site: Site, p: Person, bssids: list[str])
     mac = global_mac(rng, oui)
     p.macs.append(mac)
     tx = 20.0 if p.platform == "ap" else 15.0
-    link = Link(site, track, rng, tx + rng.gauss(0, 1.5), PL1M["wifi"], -92.0)
+    link = make_link(site, track, rng, tx + rng.gauss(0, 1.5), PL1M["wifi"], -92.0)
     is_ap = p.platform == "ap"
     if is_ap:
         bssids.append(mac)
@@ -277,7 +281,9 @@ def wifi_emissions(rng: random.Random, site: Site, p: Person, bssids: list[str])
     while t < track.end:
         level = link.level(t)
         if level is not None and _sensor_channel(t) == 6:
-            out.append(WifiTx(t, "data", mac, seq, round(level), freq, p.model, bssid, is_ap))
+            out.append(
+                WifiTx(t, "data", mac, seq, round(level), freq, p.model, bssid, is_ap, link.last)
+            )
         seq = (seq + 1) % 4096
         if t >= next_probe:
             seq = _probe_burst(rng, link, out, t, mac, seq, p.model)
@@ -298,7 +304,9 @@ def _probe_burst(
                 continue
             level = link.level(tt)
             if level is not None:
-                out.append(WifiTx(tt, "probe", mac, seq, round(level), freq, model))
+                out.append(
+                    WifiTx(tt, "probe", mac, seq, round(level), freq, model, levels=link.last)
+                )
     return seq
 
 
@@ -331,7 +339,7 @@ def ble_emissions(rng: random.Random, site: Site, p: Person) -> list[dict[str, A
         "tablet": 0.0,
         "radio": 0.0,
     }.get(p.platform, 0.0)
-    link = Link(site, track, rng, tx + rng.gauss(0, 2.0) - p.pocket_db, PL1M["ble"], -98.0)
+    link = make_link(site, track, rng, tx + rng.gauss(0, 2.0) - p.pocket_db, PL1M["ble"], -98.0)
     rate = {
         "ios": 1.5,
         "android": 1.0,
@@ -380,6 +388,8 @@ def ble_emissions(rng: random.Random, site: Site, p: Person) -> list[dict[str, A
                 rec["manufacturer_data"] = _apple_nearby(rng, _state_at(screen, t), flags)
             else:
                 rec.update(fixed_payload)
+            if link.last:
+                rec["levels"] = link.last  # several sensors: taken out before writing
             out.append(rec)
         t += rng.expovariate(rate)
     return out
@@ -427,7 +437,7 @@ def uplink_emissions(rng: random.Random, site: Site, p: Person) -> list[UplinkTx
         # The network's closed loop: from -10 dBm (a phone near its cell) to 23 dBm (the
         # cell's edge, deep indoors), drifting as the phone moves and the cell's load changes.
         base_tx = rng.uniform(-10.0, 23.0)
-    link = Link(site, track, rng, base_tx - p.pocket_db, pl1m, SDR_FLOOR_DBM + SDR_MIN_SNR_DB)
+    link = make_link(site, track, rng, base_tx - p.pocket_db, pl1m, SDR_FLOOR_DBM + SDR_MIN_SNR_DB)
     drift = 0.0
     next_step = track.start
     t = track.start + rng.uniform(0, 10)
@@ -444,7 +454,8 @@ def uplink_emissions(rng: random.Random, site: Site, p: Person) -> list[UplinkTx
                 level = None
         if level is not None:
             snr = min(SDR_MAX_SNR_DB, level - SDR_FLOOR_DBM)
-            out.append(UplinkTx(t, band, centre, shape, round(snr, 1), p.active))
+            each = tuple(_snr_heard(v, drift if p.power_control else 0.0) for v in link.last)
+            out.append(UplinkTx(t, band, centre, shape, round(snr, 1), p.active, each))
         if p.active:
             t += rng.uniform(0.4, 0.6)
         elif rng.random() < 0.5:
@@ -452,6 +463,13 @@ def uplink_emissions(rng: random.Random, site: Site, p: Person) -> list[UplinkTx
         else:
             t += rng.uniform(4.0, 15.0)
     return out
+
+
+def _snr_heard(level: float | None, drift: float) -> float | None:
+    """One sensor's SNR of a burst, or None below the detector's minimum."""
+    if level is None or level + drift < SDR_FLOOR_DBM + SDR_MIN_SNR_DB:
+        return None
+    return round(min(SDR_MAX_SNR_DB, level + drift - SDR_FLOOR_DBM), 1)
 
 
 def sdr_snr_at(site: Site, r: float, tx_dbm: float, pl1m: float) -> float:

@@ -5,6 +5,12 @@ walls; a corridor and open space lie outside. A signal from outside crosses a wa
 ``wall_db``. Received level is the log-distance model with exponent ``exponent``, plus slow
 shadowing (body, orientation: a first-order autoregressive process with a few seconds of memory)
 and fast fading per packet. Numbers are typical published indoor figures at 2.4 GHz and 900 MHz.
+
+One sensor stands at the zone's centre. Several sensors (``Site.receivers``) each hear every
+transmission from their own position: the transmitter's power, its carrier's body and the
+shadowing around the phone are shared, the path (distance, which side of the wall) and the fast
+fading are each receiver's own, and so is part of the slow shadowing (the body shadows one
+direction more than another).
 """
 
 from __future__ import annotations
@@ -25,6 +31,38 @@ class Site:
     slow_sigma_db: float = 2.5
     fast_sigma_db: float = 2.5
     slow_tau_s: float = 6.0
+    # Several sensors: each one's name and position (none: the one sensor at the centre).
+    receivers: tuple[Receiver, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Receiver:
+    """One sensor of a several-sensor site: its name, placement and where it stands."""
+
+    name: str
+    placement: str  # inside | gate | outside (FORMATS.md)
+    x: float
+    y: float
+
+
+# Where each placement stands, for a zone of radius R whose gate faces +x: ``inside`` at the
+# zone's centre (where the one sensor stands), ``gate`` on the gate pillar's outer face half a
+# metre beyond the fence line (it watches the approach), ``outside`` three metres beyond it.
+# More sensors of one placement stand around the zone at a third of a turn from each other.
+def receivers_for(site: Site, sensors: list[tuple[str, str]]) -> tuple[Receiver, ...]:
+    """Positions for ``(name, placement)`` pairs, in order."""
+    radius = site.zone_radius_m
+    out: list[Receiver] = []
+    seen: dict[str, int] = {}
+    for name, placement in sensors:
+        k = seen.get(placement, 0)
+        seen[placement] = k + 1
+        r = {"inside": 0.0 if k == 0 else radius / 2, "gate": radius + 0.5}.get(
+            placement, radius + 3.0
+        )
+        a = k * 2.0 * math.pi / 3.0
+        out.append(Receiver(name, placement, r * math.cos(a), r * math.sin(a)))
+    return tuple(out)
 
 
 def distance(x: float, y: float) -> float:
@@ -36,6 +74,21 @@ def wall_loss(site: Site, r: float) -> float:
     if r <= site.zone_radius_m:
         return 0.0
     return site.wall_db * min(1.0, (r - site.zone_radius_m) / 0.5)
+
+
+def _outside_share(site: Site, r: float) -> float:
+    """0 inside the zone, 1 beyond the wall, ramped over its half-metre thickness."""
+    return min(1.0, max(0.0, (r - site.zone_radius_m) / 0.5))
+
+
+def receiver_loss(site: Site, rx: Receiver, x: float, y: float, pl1m_db: float) -> float:
+    """Path loss from ``(x, y)`` to a receiver: log-distance, plus the wall when the two stand
+    on opposite sides of it."""
+    d = math.hypot(x - rx.x, y - rx.y)
+    rx_out = _outside_share(site, math.hypot(rx.x, rx.y))
+    tx_out = _outside_share(site, math.hypot(x, y))
+    wall = site.wall_db * abs(tx_out - rx_out)
+    return pl1m_db + 10.0 * site.exponent * math.log10(max(d, 0.5)) + wall
 
 
 def path_loss(site: Site, r: float, pl1m_db: float) -> float:
@@ -136,6 +189,8 @@ class Link:
         self.pl1m_db = pl1m_db
         self.sensitivity_dbm = sensitivity_dbm
         self.shadow = Shadowing(rng, site.slow_sigma_db, site.slow_tau_s)
+        # Per receiver, the level of the latest transmission (None: that one did not hear it).
+        self.last: tuple[float | None, ...] = ()
 
     def mean_level(self, t: float) -> float:
         x, y = self.track.position(t)
@@ -147,3 +202,64 @@ class Link:
             self.mean_level(t) + self.shadow.at(t) + self.rng.gauss(0.0, self.site.fast_sigma_db)
         )
         return value if value >= self.sensitivity_dbm else None
+
+
+# Of the slow shadowing's variance, the share that is each receiver's own (the body shadows
+# the direction of one sensor more than another's); the rest is around the phone and shared.
+OWN_SHADOW_SHARE = 0.5
+
+
+class MultiLink(Link):
+    """One transmitter heard by several receivers at once (``Site.receivers``).
+
+    ``level`` returns the strongest receiver's level (None when no receiver hears it) so the
+    emitters' timing is as for one sensor; ``last`` holds every receiver's level of it.
+    """
+
+    def __init__(
+        self,
+        site: Site,
+        track: Track,
+        rng: random.Random,
+        tx_dbm: float,
+        pl1m_db: float,
+        sensitivity_dbm: float,
+    ) -> None:
+        own = site.slow_sigma_db * math.sqrt(OWN_SHADOW_SHARE)
+        shared = site.slow_sigma_db * math.sqrt(1.0 - OWN_SHADOW_SHARE)
+        super().__init__(site, track, rng, tx_dbm, pl1m_db, sensitivity_dbm)
+        self.shadow = Shadowing(rng, shared, site.slow_tau_s)
+        self._own = [
+            Shadowing(random.Random(f"{rng.random()}:{rx.name}"), own, site.slow_tau_s)
+            for rx in site.receivers
+        ]
+        self._fading = [random.Random(f"{rng.random()}:{rx.name}:fast") for rx in site.receivers]
+
+    def level(self, t: float) -> float | None:
+        x, y = self.track.position(t)
+        common = self.tx_dbm + self.shadow.at(t)
+        heard: list[float | None] = []
+        for rx, own, fading in zip(self.site.receivers, self._own, self._fading, strict=True):
+            value = (
+                common
+                - receiver_loss(self.site, rx, x, y, self.pl1m_db)
+                + own.at(t)
+                + fading.gauss(0.0, self.site.fast_sigma_db)
+            )
+            heard.append(value if value >= self.sensitivity_dbm else None)
+        self.last = tuple(heard)
+        levels = [v for v in heard if v is not None]
+        return max(levels) if levels else None
+
+
+def make_link(
+    site: Site,
+    track: Track,
+    rng: random.Random,
+    tx_dbm: float,
+    pl1m_db: float,
+    sensitivity_dbm: float,
+) -> Link:
+    """A link to the one sensor, or to every receiver of a several-sensor site."""
+    cls = MultiLink if site.receivers else Link
+    return cls(site, track, rng, tx_dbm, pl1m_db, sensitivity_dbm)

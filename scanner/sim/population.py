@@ -48,6 +48,11 @@ class Profile:
     # desk PCs and TVs with global MACs, and how many of them stand inside the zone.
     desks: int = 0
     desks_inside: int = 0
+    # A fenced zone with its gate facing +x: visitors come through the gate and loiterers wait
+    # in front of it, within this angle of the gate's direction (radians; None: from anywhere),
+    gate_spread_rad: float | None = None
+    # and the share of visitors who stay just inside the fence (0.5-1.5 m in from it).
+    edge_dwell_share: float = 0.0
 
 
 AMBIENT_DEFAULT = ("access_point", "access_point", "tv", "car", "beacon", "laptop")
@@ -145,6 +150,24 @@ PROFILES: dict[str, Profile] = {
         desks=6,
         desks_inside=2,
     ),
+    # A fence with a gate: people wait 1-4 m outside it in front of the gate (many on calls,
+    # phones in pockets, uplink under power control) while visitors pass through the gate and
+    # some stay just inside the fence. The scenario several sensors are for.
+    "fence": Profile(
+        "fence",
+        Site(wall_db=10.0),
+        20,
+        40,
+        30,
+        AMBIENT_DEFAULT,
+        ("tablet",),
+        boundary_gap_m=(1.0, 4.0),
+        pocket_share=0.5,
+        power_control=True,
+        loiter_call_share=0.5,
+        gate_spread_rad=0.9,
+        edge_dwell_share=0.4,
+    ),
     # Nobody visits: only what is always there (the eight-hour ambient test).
     "ambient": Profile(
         "ambient",
@@ -226,6 +249,13 @@ def _walk(
 
 def _far_point(rng: random.Random, r: tuple[float, float] = (30.0, 40.0)) -> tuple[float, float]:
     a = rng.uniform(0, 2 * math.pi)
+    d = rng.uniform(*r)
+    return d * math.cos(a), d * math.sin(a)
+
+
+def _gate_side(rng: random.Random, spread: float, r: tuple[float, float]) -> tuple[float, float]:
+    """A far point on the gate's side (+x), within ``spread`` radians of its direction."""
+    a = rng.uniform(-spread, spread)
     d = rng.uniform(*r)
     return d * math.cos(a), d * math.sin(a)
 
@@ -313,14 +343,22 @@ def populate(prof: Profile, rng: random.Random, duration_s: float) -> list[Perso
         speed = rng.uniform(1.0, 1.5)
         track = Track()
         frm = _far_point(rng, (26.0, 34.0)) if prof.first_entry_s is None or n else (28.0, 0.0)
+        if prof.gate_spread_rad is not None:
+            frm = _gate_side(rng, prof.gate_spread_rad, (26.0, 34.0))
         track.add(t0, *frm)
         heading = math.atan2(frm[1], frm[0])
-        inside = _point_at(rng, rng.uniform(0.5, radius - 1.5), heading)
+        depth = (0.5, radius - 1.5)
+        if prof.edge_dwell_share and rng.random() < prof.edge_dwell_share:
+            depth = (radius - 1.5, radius - 0.5)  # stays just inside the fence
+        inside = _point_at(rng, rng.uniform(*depth), heading)
         t = _walk(rng, track, t0, frm, inside, speed)
         dwell_end = t + rng.uniform(20.0, 200.0)
         here = inside
         while t < dwell_end - 5:
-            nxt = _point_at(rng, rng.uniform(0.3, radius - 1.5))
+            if depth[0] > 0.5:  # an edge dweller moves along the fence, near where it stands
+                nxt = _point_at(rng, rng.uniform(*depth), heading)
+            else:
+                nxt = _point_at(rng, rng.uniform(0.3, radius - 1.5))
             t = _walk(rng, track, t, here, nxt, 0.4)
             t += rng.uniform(3.0, 25.0)
             track.add(t, *nxt)
@@ -332,6 +370,8 @@ def populate(prof: Profile, rng: random.Random, duration_s: float) -> list[Perso
     for n, t0 in enumerate(arrivals(prof.boundary_per_hour)):
         track = Track()
         frm = _far_point(rng)
+        if prof.gate_spread_rad is not None:
+            frm = _gate_side(rng, prof.gate_spread_rad, (30.0, 40.0))
         track.add(t0, *frm)
         spot_r = radius + rng.uniform(*prof.boundary_gap_m)
         spot = _point_at(rng, spot_r, math.atan2(frm[1], frm[0]))

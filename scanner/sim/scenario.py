@@ -6,6 +6,12 @@
     truth.json         every device with its kind, radios and zone intervals
     allowlist.json     the site's allowlist (the authorised equipment's stable identifiers)
 
+With several sensors (``sensors``: names and placements) each sensor's recordings go to
+``sensors/NAME/`` as that sensor heard every transmission from where it stands
+(``physics.receivers_for``), on its own clock (``clock_offsets_s``: the offset replay adds back,
+so the recording reads that much early), and ``site.toml`` names each sensor, its placement and
+its clock offset. The sensors' Wi-Fi radios hop channels in step.
+
 Everything is drawn from one seeded generator per device, so a seed always gives the same files.
 """
 
@@ -15,7 +21,7 @@ import json
 import logging
 import random
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +33,7 @@ from scanner.sim.emit import (
     uplink_emissions,
     wifi_emissions,
 )
+from scanner.sim.physics import receivers_for
 from scanner.sim.population import PROFILES, Person, Profile, populate
 
 _LOGGER = logging.getLogger(__name__)
@@ -60,14 +67,29 @@ class Summary:
 
 
 def simulate(
-    seed: int, minutes: float, out: str | Path, profile: str = "mixed", sdr: bool = True
+    seed: int,
+    minutes: float,
+    out: str | Path,
+    profile: str = "mixed",
+    sdr: bool = True,
+    sensors: list[tuple[str, str]] | None = None,
+    clock_offsets_s: dict[str, float] | None = None,
 ) -> Summary:
-    """Draw and write one scenario; deterministic for a seed and profile."""
+    """Draw and write one scenario; deterministic for a seed, profile and sensor list.
+
+    ``sensors``: ``(name, placement)`` pairs for the several-sensor layout; none, the one-sensor
+    layout."""
     prof = PROFILES.get(profile)
     if prof is None:
         raise ScenarioError(f"unknown profile {profile!r}; one of {', '.join(sorted(PROFILES))}")
     if not 0 < minutes <= 24 * 60:
         raise ScenarioError("--minutes must be between 0 and 1440")
+    offsets = dict(clock_offsets_s or {})
+    if sensors:
+        _check_sensors(sensors, offsets)
+        prof = replace(prof, site=replace(prof.site, receivers=receivers_for(prof.site, sensors)))
+    elif offsets:
+        raise ScenarioError("clock offsets need --sensors")
     duration = float(minutes) * 60.0
     start = BASE_START + (seed % 1000) * 7 * 3600.0
     out_dir = Path(out)
@@ -93,12 +115,26 @@ def simulate(
     wifi = [w for w in wifi if 0.0 <= w.t < duration]
     ble = [b for b in ble if 0.0 <= b["ts"] < duration]
     uplink = [u for u in uplink if 0.0 <= u.t < duration - SDR_WINDOW_S]
-    _write_wifi(out_dir / "wifi.pcap", wifi, start)
-    _write_ble(out_dir / "ble.jsonl", ble, start)
-    sdr_dir = out_dir / "sdr"
-    windows = 0
-    if uplink:
-        windows = _write_sdr(sdr_dir / "uplink", uplink, start, seed)
+    if sensors:
+        windows = 0
+        for i, (name, _placement) in enumerate(sensors):
+            windows += _write_sensor(
+                out_dir / "sensors" / name,
+                i,
+                wifi,
+                ble,
+                uplink,
+                start - offsets.get(name, 0.0),
+                seed,
+            )
+        _write_site(out_dir / "site.toml", sensors, offsets)
+    else:
+        _write_wifi(out_dir / "wifi.pcap", wifi, start)
+        _write_ble(out_dir / "ble.jsonl", ble, start)
+        sdr_dir = out_dir / "sdr"
+        windows = 0
+        if uplink:
+            windows = _write_sdr(sdr_dir / "uplink", uplink, start, seed)
     truth = truth_of(people, prof, start, duration)
     (out_dir / "truth.json").write_text(json.dumps(truth, indent=1) + "\n", encoding="utf-8")
     (out_dir / "allowlist.json").write_text(
@@ -111,6 +147,79 @@ def simulate(
     )
     counts = Counter(p.role for p in people)
     return Summary(out_dir, profile, duration, len(wifi), len(ble), windows, visits, dict(counts))
+
+
+def parse_sensors(spec: str) -> list[tuple[str, str]]:
+    """``inside,gate`` or ``hall:inside,pillar:gate``: names (the placement unless given) and
+    placements, in order."""
+    from scanner.config import PLACEMENTS
+
+    out: list[tuple[str, str]] = []
+    for item in (p.strip() for p in spec.split(",")):
+        if not item:
+            continue
+        name, _, placement = item.rpartition(":")
+        name = name or placement
+        if placement not in PLACEMENTS:
+            raise ScenarioError(
+                f"sensor {item!r}: placement must be one of {', '.join(PLACEMENTS)}"
+            )
+        out.append((name, placement))
+    if not out:
+        raise ScenarioError("--sensors names no sensor")
+    return out
+
+
+def _check_sensors(sensors: list[tuple[str, str]], offsets: dict[str, float]) -> None:
+    names = [n for n, _ in sensors]
+    for name in names:
+        # The name is a directory under sensors/ and a name in site.toml.
+        if not name or name.startswith(".") or not all(c.isalnum() or c in "-_" for c in name):
+            raise ScenarioError(f"sensor name {name!r}: letters, digits, - and _ only")
+    if len(set(names)) != len(names):
+        raise ScenarioError("a sensor is named twice")
+    unknown = sorted(set(offsets) - set(names))
+    if unknown:
+        raise ScenarioError(f"clock offset for unknown sensor(s) {', '.join(unknown)}")
+
+
+def _write_sensor(
+    where: Path,
+    index: int,
+    wifi: list[WifiTx],
+    ble: list[dict[str, Any]],
+    uplink: list[UplinkTx],
+    start: float,
+    seed: int,
+) -> int:
+    """One sensor's recordings: what it heard of each transmission, at its level, its clock."""
+    where.mkdir(parents=True, exist_ok=True)
+    heard_wifi = [
+        replace(w, rssi=round(lv), levels=()) for w in wifi if (lv := w.levels[index]) is not None
+    ]
+    heard_ble: list[dict[str, Any]] = []
+    for b in ble:
+        lv = b["levels"][index]
+        if lv is not None:
+            heard_ble.append({**{k: v for k, v in b.items() if k != "levels"}, "rssi": round(lv)})
+    heard_uplink = [
+        replace(u, snr_db=snr, levels=()) for u in uplink if (snr := u.levels[index]) is not None
+    ]
+    _write_wifi(where / "wifi.pcap", heard_wifi, start)
+    _write_ble(where / "ble.jsonl", heard_ble, start)
+    if not heard_uplink:
+        return 0
+    # Each sensor's receiver noise is its own.
+    return _write_sdr(where / "sdr" / "uplink", heard_uplink, start, seed * 31 + index + 1)
+
+
+def _write_site(path: Path, sensors: list[tuple[str, str]], offsets: dict[str, float]) -> None:
+    lines = ["# The sensors of this site: where each stands, and its clock's known offset.\n"]
+    for name, placement in sensors:
+        lines.append(f'\n[[sensors]]\nname = "{name}"\nplacement = "{placement}"\n')
+        if offsets.get(name):
+            lines.append(f"clock_offset_s = {offsets[name]!r}\n")
+    path.write_text("".join(lines), encoding="utf-8")
 
 
 def truth_of(people: list[Person], prof: Profile, start: float, duration: float) -> dict[str, Any]:
