@@ -26,7 +26,12 @@ def run(args: argparse.Namespace) -> int:
     for directory in args.dir:
         try:
             truth = safe_json.load_path(Path(directory) / "truth.json")
-            result = replay_fast(directory, ack_after_s=args.ack_after, config=args.config)
+            result = replay_fast(
+                directory,
+                ack_after_s=args.ack_after,
+                config=args.config,
+                only_sensors=only_sensors(args.only_sensors),
+            )
         except (OSError, ValueError, CheckpointError, ConfigError) as exc:
             sys.stderr.write(f"checkpoint eval: {directory}: {exc}\n")
             return 1
@@ -44,6 +49,13 @@ def run(args: argparse.Namespace) -> int:
         if len(results) > 1:
             sys.stdout.write(_line({"dir": "all", **report}) + "\n")
     return 0
+
+
+def only_sensors(spec: str | None) -> frozenset[str] | None:
+    """``--only-sensors a,b`` as a set of names (None: every sensor)."""
+    if spec is None:
+        return None
+    return frozenset(n.strip() for n in spec.split(",") if n.strip())
 
 
 def _line(r: dict[str, Any]) -> str:

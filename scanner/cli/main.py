@@ -93,6 +93,7 @@ def _replay(p: argparse.ArgumentParser) -> None:
     p.add_argument("--counts", metavar="OUT", help="write handsets per minute as NDJSON")
     p.add_argument("--db", help="also keep the store here")
     p.add_argument("--config", help="the site's TOML (default: the scenario's own site.toml)")
+    _only_sensors(p)
     _ack_after(p)
 
 
@@ -100,7 +101,17 @@ def _eval(p: argparse.ArgumentParser) -> None:
     p.add_argument("dir", nargs="+")
     p.add_argument("--json", action="store_true")
     p.add_argument("--config", help="the site's TOML (default: each scenario's own site.toml)")
+    _only_sensors(p)
     _ack_after(p)
+
+
+def _only_sensors(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--only-sensors",
+        metavar="NAMES",
+        help="replay only these sensors of a several-sensor scenario (comma-separated names; "
+        "the other sensors' folders are ignored, as if never installed)",
+    )
 
 
 def _export(p: argparse.ArgumentParser) -> None:

@@ -47,8 +47,15 @@ def run(args: argparse.Namespace) -> int:
             if not args.fast:
                 return _realtime(args.dir, store, sinks, args.ack_after, args.config)
             started = time.monotonic()
+            from scanner.cli.evaluate import only_sensors
+
             result = replay_fast(
-                args.dir, store=store, sinks=sinks, ack_after_s=args.ack_after, config=args.config
+                args.dir,
+                store=store,
+                sinks=sinks,
+                ack_after_s=args.ack_after,
+                config=args.config,
+                only_sensors=only_sensors(args.only_sensors),
             )
         except (CheckpointError, ConfigError, StoreError, OSError) as exc:
             sys.stderr.write(f"checkpoint replay: {exc}\n")
@@ -99,7 +106,9 @@ def _realtime(
         run_tag = inputs.next_run()
         taps.append(keeper_for_scenario(store, directory))
         all_sinks.append(taps[0])
-    core = Core(site.options, run_tag=run_tag, outside_sensors=site.outside)
+    core = Core(
+        site.options, run_tag=run_tag, outside_sensors=site.outside, placements=site.placements
+    )
     guard = SimulatedGuard(ack_after_s) if ack_after_s > 0 else None
     runner = CoreRunner(core, all_sinks, inputs, guard, taps=taps)
     lock = threading.Lock()

@@ -124,6 +124,32 @@ class CoreOptions:
     # An ambient device this far above its usual (90th percentile) level alerts: beyond slow
     # shadowing's two standard deviations plus a wall, it has been carried towards the zone.
     ambient_margin_db: float = 8.0
+    # Several sensors (``[[sensors]]``, ``scanner.core.placement``): a transmitter heard by a
+    # sensor inside the zone and one at or beyond its boundary is judged on the difference of
+    # the two levels of the same transmission (inside minus reference), which cancels its power
+    # and its carrier's body. Crossing the fence moves the wall (8-14 dB) from the reference
+    # sensor's path onto the inside one's: the difference jumps by twice the wall within a
+    # step. Where it jumps depends on where the phone crosses, through the distances: for a
+    # zone about five metres deep with the reference sensor at the gate, from about -31 to -7
+    # dB at the gate (the reference sensor a metre away), from about -4 to +20 dB on the far
+    # side of the zone. Far from the zone it tends to minus the wall (both distances alike).
+    # So a phone outside is below -4 dB anywhere and a phone inside above -7 dB; entering at
+    # -2 dB keeps one standard deviation of the difference's slow shadowing (about 2 dB: the
+    # body shadows each sensor's direction differently) above the far side's outside phones,
+    # and a phone more than a metre inside the gate is above it. Leaving at -6 dB is the
+    # usual two sigma of hysteresis. ``checkpoint calibrate`` measures both on site.
+    difference_enter_db: float = -2.0
+    difference_exit_db: float = -6.0
+    # Copies of one transmission heard by two sensors arrive within the sensors' clock
+    # agreement once their offsets are applied (NTP on the site's LAN: tens of ms) plus the
+    # transmission's own spread (a Wi-Fi scan visits its channels within about 120 ms, a BLE
+    # advertising event within 10 ms): 0.3 s pairs them and never pairs a phone's positions
+    # more than half a metre apart (walking speed).
+    pair_window_s: float = 0.3
+    # A placed sensor that delivers nothing for this long has gone (unplugged, crashed, its link
+    # down): a site's access points and stations are heard every few seconds by any working
+    # sensor. Its zone decisions fall back to the other sensors' absolute levels.
+    sensor_silent_s: float = 60.0
     allowlist: tuple[dict[str, str], ...] = ()
     allowlist_poll_s: float = 5.0
     store_devices_every_s: float = 30.0
@@ -150,6 +176,8 @@ class CoreOptions:
                 if not isinstance(raw, Mapping):
                     raise ConfigError("[core].sensor_offsets_db must be a table")
                 values[key] = {str(k): float(v) for k, v in raw.items()}
+            elif key in ("difference_enter_db", "difference_exit_db"):
+                values[key] = _signed(key, raw, DIFFERENCE_LIMIT_DB)
             elif key in (
                 "min_samples",
                 "enter_samples",
@@ -160,7 +188,10 @@ class CoreOptions:
                 values[key] = _number(key, raw, int)
             else:
                 values[key] = _number(key, raw, float)
-        return cls(**values, trackers=trackers)
+        out = cls(**values, trackers=trackers)
+        if out.difference_exit_db > out.difference_enter_db:
+            raise ConfigError("[core].difference_exit_db must not exceed difference_enter_db")
+        return out
 
 
 # Ranges outside which a value would switch off the check it belongs to (a margin of 400 dB,
@@ -183,7 +214,19 @@ _LIMITS: dict[str, tuple[float, float]] = {
     "nearby_margin_db": (0.0, 30.0),
     "ambient_min_fraction": (0.1, 1.0),
     "ambient_margin_db": (1.0, 30.0),
+    "pair_window_s": (0.01, 5.0),
+    "sensor_silent_s": (5.0, 3600.0),
 }
+# Beyond this the difference would say a phone in front of a sensor is on the other side.
+DIFFERENCE_LIMIT_DB = 40.0
+
+
+def _signed(key: str, raw: Any, limit: float) -> float:
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        raise ConfigError(f"[core].{key} must be a number, not {raw!r}")
+    if not -limit <= raw <= limit:
+        raise ConfigError(f"[core].{key} = {raw} is outside -{limit:g}..{limit:g} dB")
+    return float(raw)
 
 
 def _number(key: str, raw: Any, kind: type[int] | type[float]) -> Any:

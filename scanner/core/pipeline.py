@@ -2,6 +2,9 @@
 
     observation -> device tracking -> zone presence -> detectors -> fusion -> alerting -> sinks
 
+With placed sensors on both sides of the boundary (``[[sensors]]``), zone presence is decided on
+the level difference between them (``scanner.core.placement``).
+
 ``Core.handle`` takes every record a source delivers (frames, adverts, bursts, health) in time
 order, and the inputs a person or the previous run gives (``scanner.core.events``: allowlist,
 acknowledgement, calibration, alerts left open); ``Core.tick`` moves time on when nothing
@@ -14,8 +17,8 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 from scanner.clock import SYSTEM_CLOCK, Clock
@@ -51,9 +54,18 @@ from scanner.core.fusion import Fusion
 from scanner.core.identity import BleIdentity, WifiIdentity, ble_identity, wifi_identity
 from scanner.core.kinds import ble_classifier, ble_kind, wifi_kind
 from scanner.core.options import CoreOptions
+from scanner.core.placement import Change, SensorSites, evidence
 from scanner.core.presence import Presence, PresenceParams, ZoneModel
 from scanner.core.sightings import SightingAggregator
-from scanner.observations import BleAdvert, SdrBurst, SensorStatus, SourceEvent, WifiFrame
+from scanner.observations import (
+    BleAdvert,
+    Radio,
+    SdrBurst,
+    SensorState,
+    SensorStatus,
+    SourceEvent,
+    WifiFrame,
+)
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -96,6 +108,7 @@ class Core:
         run_tag: str = "",
         sightings: bool = True,
         outside_sensors: frozenset[str] = frozenset(),
+        placements: Mapping[str, str] | None = None,
         wifi_tracker: WifiIdentity | None = None,
         ble_tracker: BleIdentity | None = None,
         classify: Callable[[BleAdvert], Any] | None = None,
@@ -121,8 +134,15 @@ class Core:
         # core never reuses an id already naming another device in the ``devices`` table.
         self.run_tag = run_tag
         # Sensors placed outside the zone: what they hear is a device heard, never on its own
-        # a device inside (fusing their levels with an inside sensor's is a later step).
-        self._outside = outside_sensors
+        # a device inside; beside a sensor inside, their levels are the reference of the
+        # difference (``placements``: every ``[[sensors]]`` name and placement).
+        placed = dict(placements or {})
+        self._outside = outside_sensors | {n for n, p in placed.items() if p == "outside"}
+        self._sites = SensorSites.from_options(placed, self.options)
+        self._placing = self._sites.enabled
+        self._judge: dict[str, Presence] = {}  # transmitter key -> presence on the difference
+        self._evidence: dict[str, str] = {}  # transmitter key -> how its zone state was decided
+        self._node_radios: dict[str, set[Radio]] = {}  # placed sensor -> radios heard from it
         self._wifi = wifi_tracker or wifi_identity(self.options.trackers, self.run_tag)
         self._ble = ble_tracker or ble_identity(self.options.trackers, self.run_tag)
         self._classify = classify or ble_classifier()
@@ -181,6 +201,8 @@ class Core:
     def _record(self, event: SourceEvent) -> None:
         self._wall_offset = event.ts - event.mono
         self._last_mono = event.mono
+        if self._placing and not isinstance(event, SensorStatus):
+            self._placed_heard(event)
         if isinstance(event, WifiFrame):
             self._wifi_frame(event)
         elif isinstance(event, BleAdvert):
@@ -227,6 +249,18 @@ class Core:
         if frame.rssi_dbm is None:
             self.counters["wifi_no_rssi"] += 1
             return
+        if self._placing and frame.sensor in self._sites.placements:
+            self._observe_placed(
+                f"wifi:{frame.mac}",
+                device,
+                "wifi",
+                frame.sensor,
+                frame.mono,
+                frame.ts,
+                frame.rssi_dbm,
+                frame.subtype,
+            )
+            return
         if frame.sensor in self._outside:
             self.counters["outside_sensor_records"] += 1
             return
@@ -269,6 +303,18 @@ class Core:
         self._heard(device, f"ble:{address}", advert.ts)
         if advert.rssi_dbm is None:
             return
+        if self._placing and advert.sensor in self._sites.placements:
+            self._observe_placed(
+                f"ble:{address}",
+                device,
+                "ble",
+                advert.sensor,
+                advert.mono,
+                advert.ts,
+                advert.rssi_dbm,
+                _short_reason(reason),
+            )
+            return
         if advert.sensor in self._outside:
             self.counters["outside_sensor_records"] += 1
             return
@@ -289,6 +335,16 @@ class Core:
         key = f"sdr:{band}"
         if self._sightings is not None:
             self._sightings.add(key, "sdr", burst.sensor, band, burst.ts, burst.snr_db)
+        if self._placing and burst.sensor in self._sites.placements:
+            placed = self._placed_presence(
+                key, "sdr", burst.sensor, burst.mono, burst.snr_db - self.zone.offset(burst.sensor)
+            )
+            if placed is None:
+                return
+            if self._uplink_accounted(key, placed, burst.mono, burst.ts):
+                return
+            self._after_presence(key, "sdr", placed, None, _short_band(band), burst.mono, burst.ts)
+            return
         if burst.sensor in self._outside:
             self.counters["outside_sensor_records"] += 1
             return
@@ -326,6 +382,103 @@ class Core:
             self.ambient.note_entered(key)
         self._after_presence(key, radio, pres, device, label, mono, ts)
 
+    def _observe_placed(
+        self,
+        key: str,
+        device: Device,
+        radio: str,
+        sensor: str,
+        mono: float,
+        ts: float,
+        rssi: int,
+        label: str,
+    ) -> None:
+        """A level from a placed sensor: judged on the difference while both sides are heard."""
+        pres = self._placed_presence(key, radio, sensor, mono, rssi - self.zone.offset(sensor))
+        if pres is None:
+            return
+        self._owner[key] = device.id
+        # The ambient baseline learns the level the presence shows (the inside sensor's).
+        th = self.zone.thresholds(self._sensor_of.get(key, sensor), radio)
+        if pres.level is not None:
+            self.ambient.observe(key, mono, pres.level, th.enter_dbm)
+        if pres.in_zone and pres.changed:
+            self.ambient.note_entered(key)
+        self._after_presence(key, radio, pres, device, label, mono, ts)
+
+    def _placed_presence(
+        self, key: str, radio: str, sensor: str, mono: float, level: float
+    ) -> Presence | None:
+        """Decide a placed sensor's transmitter: on the difference between the sides while
+        both are alive, else on the absolute level of the sensor left (never an outside one
+        alone). None when this copy decides nothing yet (it waits for the other side's)."""
+        pres = self._presence.setdefault(key, Presence())
+        pres.changed = False
+        params = self._params[radio]
+        if self._sites.fused:
+            pair = self._sites.pair(key, sensor, mono, level)
+            if pair is None:
+                self.counters["placed_waiting"] += 1
+                return None
+            self.counters["placed_pairs"] += 1
+            judge = self._judge.get(key)
+            if judge is None:
+                # Switching from the absolute decision: the state carries over, the
+                # samples (of another scale) do not.
+                judge = self._judge[key] = Presence(in_zone=pres.in_zone)
+                pres.samples.clear()
+            zone.update(judge, mono, pair.difference_db, self.zone.difference_thresholds(), params)
+            zone.follow(pres, mono, pair.inside_dbm, judge, params)
+            self._sensor_of[key] = pair.inside_sensor
+            self._evidence[key] = evidence(pair)
+            return pres
+        if sensor in self._outside:
+            self.counters["outside_sensor_records"] += 1
+            return None
+        if self._judge.pop(key, None) is not None:
+            pres.samples.clear()
+        self.counters["placed_absolute"] += 1
+        self._sensor_of[key] = sensor
+        zone.update(pres, mono, level, self.zone.thresholds(sensor, radio), params)
+        silent = ", ".join(self._sites.silent) or "the other side"
+        self._evidence[key] = f"{sensor} level alone ({silent} silent)"
+        return pres
+
+    def _placed_heard(self, event: WifiFrame | BleAdvert | SdrBurst) -> None:
+        sensor = event.sensor
+        if sensor not in self._sites.placements:
+            return
+        radio = (
+            Radio.WIFI
+            if isinstance(event, WifiFrame)
+            else Radio.BLE
+            if isinstance(event, BleAdvert)
+            else Radio.SDR
+        )
+        self._node_radios.setdefault(sensor, set()).add(radio)
+        change = self._sites.heard(sensor, event.mono)
+        if change is not None:
+            self._placed_changed(change, event.ts, event.mono)
+
+    def _placed_changed(self, change: Change, ts: float, mono: float) -> None:
+        """A placed sensor fell silent or came back: its health says how the zone is decided."""
+        self.counters["placed_silent" if change.silent else "placed_back"] += 1
+        state = SensorState.FAULT if change.silent else SensorState.OK
+        for radio in sorted(self._node_radios.get(change.sensor, {Radio.WIFI})):
+            self._out.append(
+                SensorHealth(
+                    SensorStatus(
+                        ts=ts,
+                        mono=mono,
+                        sensor=change.sensor,
+                        radio=radio,
+                        state=str(state),
+                        message=change.message,
+                        detail={"zone_decision": "difference" if change.fused else "absolute"},
+                    )
+                )
+            )
+
     def _after_presence(
         self,
         key: str,
@@ -358,6 +511,9 @@ class Core:
                 radio=radio, key=key, presence=pres, device=device, label=label, ambient=ambient
             )
         )
+        how = self._evidence.get(key) if self._placing else None
+        if how is not None and findings:
+            findings = [replace(f, reason=f"{f.reason}, {how}") for f in findings]
         identity = device.id if device is not None else key
         self._fuse(key, identity, radio, findings, mono, ts)
 
@@ -396,6 +552,11 @@ class Core:
     def _status(self, status: SensorStatus) -> None:
         self.sensors[status.sensor] = status
         self._out.append(SensorHealth(status))
+        if self._placing:
+            healthy = status.state in (SensorState.OK, SensorState.DEGRADED, SensorState.STARTING)
+            change = self._sites.status(status.sensor, healthy, status.mono)
+            if change is not None:
+                self._placed_changed(change, status.ts, status.mono)
 
     def _note_observation(self, sensor: str, ts: float, mono: float) -> None:
         """The sensor strip shows when each radio last heard something (once a second)."""
@@ -531,13 +692,27 @@ class Core:
         if self._allow_expiry is not None and ts >= self._allow_expiry:
             self._recheck_allowlist()  # an entry expired: it stops exempting now
         self._roll_minute(ts)
+        if self._placing:
+            for change in self._sites.check(mono):
+                self._placed_changed(change, ts, mono)
+            self._sites.prune(mono)
         for key in list(self._in_zone):
             pres = self._presence[key]
             radio = "sdr" if key.startswith("sdr:") else key.split(":", 1)[0]
-            # The sensor that put it in the zone judges it leaving, with that sensor's own
-            # calibration (the same thresholds as on entry).
-            th = self.zone.thresholds(self._sensor_of.get(key, radio), radio)
-            if zone.expire(pres, mono, th, self._params[radio]) and not pres.in_zone:
+            judge = self._judge.get(key)
+            if judge is not None:
+                # Decided on the difference: silence and hysteresis on the difference.
+                zone.expire(judge, mono, self.zone.difference_thresholds(), self._params[radio])
+                left = zone.adopt(pres, mono, judge)
+                if left and not judge.samples:
+                    pres.samples.clear()
+                    pres.level = pres.window_level = None
+            else:
+                # The sensor that put it in the zone judges it leaving, with that sensor's own
+                # calibration (the same thresholds as on entry).
+                th = self.zone.thresholds(self._sensor_of.get(key, radio), radio)
+                left = zone.expire(pres, mono, th, self._params[radio])
+            if left and not pres.in_zone:
                 self._in_zone.discard(key)
                 device = self.devices.get(self._owner.get(key, key))
                 if device is not None:
@@ -588,6 +763,8 @@ class Core:
         for key in gone:
             del self._presence[key]
             self.accounting.forget_cluster(key)
+            self._judge.pop(key, None)
+            self._evidence.pop(key, None)
         self.counters["pruned_transmitters"] += len(gone)
         self.counters["pruned_ambient_candidates"] += self.ambient.prune(mono)
         presence, ambient = self._presence, self.ambient

@@ -7,7 +7,10 @@ leaves when its level falls below the lower exit threshold or it goes silent: th
 the two thresholds is the hysteresis that stops a phone standing at the boundary from flapping.
 
 RSSI (Wi-Fi, BLE) and burst SNR (SDR) go through the same decision, each with its own
-thresholds, taken from the site calibration when there is one.
+thresholds, taken from the site calibration when there is one. With sensors on both sides of
+the boundary (``scanner.core.placement``) the same decision runs on the difference between
+their levels of one transmission, with the difference thresholds; the transmitter's presence
+then follows that decision while showing the inside sensor's level (``follow``).
 """
 
 from __future__ import annotations
@@ -22,6 +25,9 @@ from scanner.core.options import CoreOptions, ZoneThresholds
 
 # Samples kept per device and radio; more than a window's worth is never needed.
 MAX_SAMPLES = 40
+# The calibration entry that holds the level difference between placements (a walk that
+# recorded an inside and a reference sensor at once), beside the per-sensor ones.
+DIFFERENCE = "difference"
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +99,15 @@ class ZoneModel:
             return cal.thresholds()
         return self._options.zone[radio]
 
+    def difference_thresholds(self) -> ZoneThresholds:
+        """Thresholds on the inside-minus-reference difference: measured, else configured."""
+        cal = self._calibrations.get(DIFFERENCE)
+        if cal is not None:
+            return cal.thresholds()
+        return ZoneThresholds(
+            enter_dbm=self._options.difference_enter_db, exit_dbm=self._options.difference_exit_db
+        )
+
     def offset(self, sensor: str) -> float:
         return self._options.sensor_offsets_db.get(sensor, 0.0)
 
@@ -143,6 +158,27 @@ def update(
     presence.last_mono = mono
     _expire(presence, mono, max(options.window_s, options.confirm_window_s))
     return _decide(presence, mono, thresholds, options)
+
+
+def follow(
+    presence: Presence, mono: float, level: float, decided: Presence, options: PresenceParams
+) -> bool:
+    """Add one sample for display and take the zone state ``decided`` elsewhere (the
+    difference between sensors); returns True when the zone state changed."""
+    presence.samples.append((mono, level))
+    presence.last_mono = mono
+    _expire(presence, mono, max(options.window_s, options.confirm_window_s))
+    levels = [s[1] for s in presence.samples]
+    presence.level = statistics.median(levels[-options.enter_samples :])
+    presence.window_level = statistics.median(levels)
+    return adopt(presence, mono, decided)
+
+
+def adopt(presence: Presence, mono: float, decided: Presence) -> bool:
+    """Take the zone state of ``decided``; True when it changed."""
+    if presence.in_zone == decided.in_zone:
+        return False
+    return _set(presence, mono, decided.in_zone)
 
 
 def expire(

@@ -11,7 +11,7 @@ import inspect
 import logging
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -97,6 +97,7 @@ class CoreWithStore:
         options: CoreOptions,
         clock: Clock,
         outside_sensors: frozenset[str] = frozenset(),
+        placements: Mapping[str, str] | None = None,
     ) -> None:
         from scanner.core.pipeline import Core
         from scanner.runtime.core_runner import CoreRunner
@@ -107,7 +108,11 @@ class CoreWithStore:
         try:
             inputs = StoreInputs(self.store)
             self.core = Core(
-                options, clock, run_tag=inputs.next_run(), outside_sensors=outside_sensors
+                options,
+                clock,
+                run_tag=inputs.next_run(),
+                outside_sensors=outside_sensors,
+                placements=placements,
             )
             # The frames, adverts and IQ windows behind each alert (the SDR capture cuts each
             # burst's IQ from its ring and sends it with the burst).
@@ -136,6 +141,11 @@ class CoreWithStore:
 def outside_sensors(config: Config) -> frozenset[str]:
     """The ``[[sensors]]`` placed outside the zone: never on their own a phone inside."""
     return frozenset(s.name for s in config.sensors if s.placement == "outside")
+
+
+def sensor_placements(config: Config) -> dict[str, str]:
+    """Every ``[[sensors]]`` name and placement: the core compares inside with the others."""
+    return {s.name: s.placement for s in config.sensors}
 
 
 def core_options(config: Config) -> CoreOptions:
@@ -178,9 +188,10 @@ def core_loop_factory(
     clock: Clock,
     tick_clock: Callable[[], float] | None = None,
     outside_sensors: frozenset[str] = frozenset(),
+    placements: Mapping[str, str] | None = None,
 ) -> Callable[[], CoreLoop]:
     def make_core() -> CoreLike:
-        return CoreWithStore(store_path, options, clock, outside_sensors)
+        return CoreWithStore(store_path, options, clock, outside_sensors, placements)
 
     def close(core: CoreLike) -> None:
         if isinstance(core, CoreWithStore):

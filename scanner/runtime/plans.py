@@ -27,6 +27,7 @@ from scanner.runtime.build import (
     core_loop_factory,
     core_options,
     outside_sensors,
+    sensor_placements,
 )
 from scanner.runtime.components import ReceiverComponent, SenderComponent
 from scanner.runtime.components.replay import add_replay, check_scenario, radio_view
@@ -74,7 +75,12 @@ def plan_run(config: Config, clock: Clock = SYSTEM_CLOCK) -> Plan:
     supervisor.add(
         "core",
         core_loop_factory(
-            str(store_path), options, events, clock, outside_sensors=outside_sensors(config)
+            str(store_path),
+            options,
+            events,
+            clock,
+            outside_sensors=outside_sensors(config),
+            placements=sensor_placements(config),
         ),
     )
     retention = add_retention(supervisor, str(store_path), schedule, clock)
@@ -184,7 +190,12 @@ def plan_core(config: Config, clock: Clock = SYSTEM_CLOCK) -> Plan:
     supervisor.add(
         "core",
         core_loop_factory(
-            str(store_path), options, events, clock, outside_sensors=outside_sensors(config)
+            str(store_path),
+            options,
+            events,
+            clock,
+            outside_sensors=outside_sensors(config),
+            placements=sensor_placements(config),
         ),
     )
     retention = add_retention(supervisor, str(store_path), schedule, clock)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,7 @@ class Site:
     options: CoreOptions
     outside: frozenset[str]  # sensors placed outside the zone
     clock_offsets_s: dict[str, float]
+    placements: dict[str, str] = field(default_factory=dict)  # every [[sensors]] name
 
 
 def load_allowlist(directory: str | Path) -> tuple[dict[str, str], ...]:
@@ -77,12 +78,16 @@ def load_allowlist(directory: str | Path) -> tuple[dict[str, str], ...]:
 
 
 def load_site(
-    directory: str | Path, config: str | Path | None = None, options: CoreOptions | None = None
+    directory: str | Path,
+    config: str | Path | None = None,
+    options: CoreOptions | None = None,
+    only: frozenset[str] | None = None,
 ) -> Site:
     """The site of a scenario: ``config`` if given, else its own ``site.toml`` if any.
 
-    ``options`` (a caller's own core options) win over the configuration's ``[core]``. Raises
-    ``ConfigError`` for a configuration that does not parse.
+    ``options`` (a caller's own core options) win over the configuration's ``[core]``; ``only``
+    keeps just the named sensors (the others as if never installed). Raises ``ConfigError``
+    for a configuration that does not parse.
     """
     path = Path(config) if config is not None else Path(directory) / "site.toml"
     cfg: Config | None = None
@@ -96,11 +101,12 @@ def load_site(
     extra = load_allowlist(directory)
     if extra:
         options = replace(options, allowlist=(*options.allowlist, *extra))
-    sensors = cfg.sensors if cfg else ()
+    sensors = tuple(s for s in (cfg.sensors if cfg else ()) if only is None or s.name in only)
     return Site(
         options=options,
         outside=frozenset(s.name for s in sensors if s.placement == "outside"),
         clock_offsets_s={s.name: s.clock_offset_s for s in sensors if s.clock_offset_s},
+        placements={s.name: s.placement for s in sensors},
     )
 
 
@@ -113,14 +119,16 @@ def replay_fast(
     ack_after_s: float = DEFAULT_ACK_AFTER_S,
     config: str | Path | None = None,
     sinks: Sequence[Sink] = (),
+    only_sensors: frozenset[str] | None = None,
 ) -> ReplayResult:
     """Feed every record of the scenario to a fresh core; returns the alert lines and stats.
 
     ``ack_after_s`` plays the guard of FORMATS.md (0: nobody acknowledges); ``sinks`` get
-    every event besides the alert lines (the handset counts, say).
+    every event besides the alert lines (the handset counts, say); ``only_sensors`` replays
+    just those sensors of a several-sensor scenario (the other folders ignored).
     """
     scenario_files(directory)  # a clear error for a directory that is not a scenario
-    site = load_site(directory, config, options)
+    site = load_site(directory, config, options, only_sensors)
     lines: list[dict[str, Any]] = []
     all_sinks: list[Sink] = [NdjsonSink(lines.append)]
     if on_line is not None:
@@ -142,6 +150,7 @@ def replay_fast(
         # Sighting minutes are only kept by the store: without one, not worth aggregating.
         sightings=store is not None,
         outside_sensors=site.outside,
+        placements=site.placements,
     )
     guard = SimulatedGuard(ack_after_s) if ack_after_s > 0 else None
     runner = CoreRunner(core, all_sinks, inputs, guard, taps=taps)
@@ -149,9 +158,9 @@ def replay_fast(
     records = 0
     last_mono: float | None = None
     first = True
-    for event in iter_scenario(directory, counters, site.clock_offsets_s):
+    for event in iter_scenario(directory, counters, site.clock_offsets_s, only_sensors):
         if first:
-            for status in statuses(directory, event.ts, event.mono, "ok", counters):
+            for status in statuses(directory, event.ts, event.mono, "ok", counters, only_sensors):
                 runner.handle(status)
             first = False
         runner.handle(event)

@@ -75,15 +75,22 @@ def _reader(radio: Radio, path: Path, counters: Counter[str]) -> Iterator[Source
     return records
 
 
-def scenario_sensors(directory: str | Path) -> list[tuple[str | None, Path]]:
+def scenario_sensors(
+    directory: str | Path, only: frozenset[str] | None = None
+) -> list[tuple[str | None, Path]]:
     """The sensors of a scenario: ``(None, dir)`` for the one-sensor layout (records keep their
-    radio's name), plus ``(NAME, dir/sensors/NAME)`` for each sensor of a several-sensor one."""
+    radio's name), plus ``(NAME, dir/sensors/NAME)`` for each sensor of a several-sensor one
+    (only those named in ``only``, when given: the others' folders are ignored)."""
     d = Path(directory)
     scenario_files(d)  # a clear error for a path that is not a directory
     out: list[tuple[str | None, Path]] = [(None, d)]
     sensors = d / "sensors"
     if sensors.is_dir():
-        out.extend((p.name, p) for p in sorted(sensors.iterdir()) if p.is_dir())
+        out.extend(
+            (p.name, p)
+            for p in sorted(sensors.iterdir())
+            if p.is_dir() and (only is None or p.name in only)
+        )
     return out
 
 
@@ -91,17 +98,19 @@ def iter_scenario(
     directory: str | Path,
     counters: Counter[str] | None = None,
     clock_offsets_s: dict[str, float] | None = None,
+    only: frozenset[str] | None = None,
 ) -> Iterator[SourceEvent]:
     """Every observation of the scenario in timestamp order (``mono == ts``).
 
     In a several-sensor scenario each sensor's records carry the sensor's name, and a known
-    clock offset of a sensor (``clock_offsets_s``, seconds to add) is applied to them.
+    clock offset of a sensor (``clock_offsets_s``, seconds to add) is applied to them; ``only``
+    keeps the named sensors' records.
     Raises ``RecordingError`` when the directory or one of its recordings cannot be read.
     """
     counts = counters if counters is not None else Counter()
     offsets = clock_offsets_s or {}
     streams: list[Iterator[SourceEvent]] = []
-    for sensor, where in scenario_sensors(directory):
+    for sensor, where in scenario_sensors(directory, only):
         for radio, paths in scenario_files(where).items():
             for path in paths:
                 records = _counted(_reader(radio, path, counts), counts, str(radio))
@@ -137,7 +146,12 @@ def shifted(event: SourceEvent, dts: float, dmono: float) -> SourceEvent:
 
 
 def statuses(
-    directory: str | Path, ts: float, mono: float, state: str, counters: Counter[str]
+    directory: str | Path,
+    ts: float,
+    mono: float,
+    state: str,
+    counters: Counter[str],
+    only: frozenset[str] | None = None,
 ) -> list[SensorStatus]:
     """One health report per sensor and radio present in the scenario."""
     return [
@@ -151,7 +165,7 @@ def statuses(
             counters={k: v for k, v in counters.items() if k.startswith(str(radio))},
             detail={"replay": str(directory)},
         )
-        for sensor, where in scenario_sensors(directory)
+        for sensor, where in scenario_sensors(directory, only)
         for radio in scenario_files(where)
     ]
 
