@@ -12,6 +12,9 @@ hours because its number is false alarms per eight-hour shift.
 
     python -m scanner.sim.suites dev OUT_DIR        # writes OUT_DIR/KIND-SEED/ for every pair
     checkpoint eval --json OUT_DIR/mixed-*          # score one kind, pooled
+
+``fence`` scenarios are recorded by two sensors (inside the zone and at the gate);
+``python -m scanner.sim.compare`` scores them with both sensors and with each alone.
 """
 
 from __future__ import annotations
@@ -39,7 +42,12 @@ SCENARIO_KINDS: tuple[str, ...] = (
     "screen-off",
     "loiter",
     "desk",
+    "fence",
 )
+# Kinds recorded by several sensors (``(name, placement)``): the fence is what they are for.
+SENSORS: dict[str, tuple[tuple[str, str], ...]] = {
+    "fence": (("inside", "inside"), ("gate", "gate"))
+}
 
 DEV_SEEDS: tuple[int, ...] = (1, 2, 3, 4)
 # Never generated while the core is being changed (see the module docstring).
@@ -47,7 +55,7 @@ HELD_BACK_SEEDS: tuple[int, ...] = (7101, 7219, 7333, 7457)
 
 # Minutes per scenario: long enough for several visits; ambient-only runs a long stretch of a
 # shift so a false alarm rate of one per eight hours is measurable at all.
-MINUTES: dict[str, float] = {"ambient": 240.0, "desk": 60.0}
+MINUTES: dict[str, float] = {"ambient": 240.0, "desk": 60.0, "fence": 60.0}
 DEFAULT_MINUTES = 20.0
 
 
@@ -56,6 +64,7 @@ class Case:
     kind: str
     seed: int
     minutes: float
+    sensors: tuple[tuple[str, str], ...] = ()
 
     @property
     def name(self) -> str:
@@ -75,7 +84,8 @@ def cases(which: str) -> list[Case]:
     for kind in SCENARIO_KINDS:
         minutes = MINUTES.get(kind, DEFAULT_MINUTES)
         chosen = seeds[:2] if kind == "ambient" else seeds
-        out.extend(Case(kind, seed, minutes) for seed in chosen)
+        sensors = SENSORS.get(kind, ())
+        out.extend(Case(kind, seed, minutes, sensors) for seed in chosen)
     return out
 
 
@@ -86,7 +96,7 @@ def write(which: str, out: Path, kinds: tuple[str, ...] = ()) -> list[Path]:
         if kinds and case.kind not in kinds:
             continue
         d = out / case.name
-        simulate(case.seed, case.minutes, d, case.kind)
+        simulate(case.seed, case.minutes, d, case.kind, sensors=list(case.sensors) or None)
         dirs.append(d)
     return dirs
 
