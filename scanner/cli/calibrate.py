@@ -54,15 +54,29 @@ def _db_path(args: argparse.Namespace) -> Path:
     return load_config(args.config).db_path
 
 
+def _placements(args: argparse.Namespace) -> dict[str, str]:
+    """The zone's ``[[sensors]]``: the recording's site.toml, else the configuration's."""
+    if args.recording:
+        from scanner.sim.run import load_site
+
+        return load_site(args.recording).placements
+    try:
+        return {s.name: s.placement for s in load_config(args.config).sensors}
+    except ConfigError:
+        return {}
+
+
 def _events(args: argparse.Namespace, store: Any) -> tuple[Iterator[SourceEvent], Any]:
     from scanner.core.allowlist import Allowlist
 
     if args.recording:
-        from scanner.sim.run import load_allowlist
+        from scanner.sim.run import load_allowlist, load_site
         from scanner.sources.replay import iter_scenario
 
         allowlist = Allowlist(load_allowlist(args.recording))
-        events: Iterator[SourceEvent] = iter_scenario(args.recording)
+        # Each sensor's clock offset applied, so one transmission's copies line up.
+        offsets = load_site(args.recording).clock_offsets_s
+        events: Iterator[SourceEvent] = iter_scenario(args.recording, None, offsets)
     else:
         allowlist = Allowlist(_config_allowlist(args.config))
         events = _listen(args.config, args.seconds)
@@ -136,7 +150,11 @@ def _measure(args: argparse.Namespace, store: Any) -> int:
     pending = store.get_setting(cal.PENDING_KEY, {}) or {}
     ref = _reference(args, pending)
     events, allowlist = _events(args, store)
-    found = cal.measure(events, allowlist, ref["identities"])
+    heard = list(events)
+    found = cal.measure(heard, allowlist, ref["identities"])
+    difference = cal.measure_difference(heard, _placements(args), ref["identities"], allowlist)
+    if difference is not None:
+        found[difference.sensor] = difference
     if not found:
         raise cal.CalibrationError(
             f"{ref['label']} was not heard steadily; is its screen on and Wi-Fi/Bluetooth on?"

@@ -16,6 +16,11 @@ phone in a pocket. The boundary level is the loudest carry, the inside level the
 ``apply`` says per sensor what it set and what it could not, and why. The SDR measures uplink
 energy, which names no phone: it is taken from the band heard most steadily while the reference
 phone is on a call, and reported as such.
+
+A walk recorded by every sensor of a zone (an inside sensor and one at or beyond the boundary,
+``[[sensors]]``) also measures the level difference between them, copy by copy of the same
+transmissions of the reference phone (``measure_difference``): it is kept as the ``difference``
+entry, whose thresholds the core uses while both sides are heard.
 """
 
 from __future__ import annotations
@@ -27,7 +32,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from scanner.core.allowlist import Allowlist
-from scanner.core.presence import Calibration
+from scanner.core.placement import SensorSites
+from scanner.core.presence import DIFFERENCE, Calibration
 from scanner.observations import BleAdvert, SdrBurst, SourceEvent, WifiFrame
 
 PHASES = ("boundary", "inside")
@@ -210,6 +216,56 @@ def measure(
                 "phone's Wi-Fi and Bluetooth are on and walk again"
             )
     return best
+
+
+def measure_difference(
+    events: Iterable[SourceEvent],
+    placements: dict[str, str],
+    reference: Iterable[str],
+    allowlist: Allowlist | None = None,
+    pair_window_s: float = 0.3,
+) -> Measurement | None:
+    """The reference phone's level difference, inside minus reference sensor, per copy of one
+    transmission heard on both sides; the radio paired most often. None when the placements
+    have no two sides or the phone was not paired ``MIN_SAMPLES`` times.
+
+    Uplink energy names no phone, so it is not taken: the difference would be whatever
+    transmitter was loudest."""
+    sites = SensorSites(dict(placements), pair_window_s, float("inf"))
+    if not sites.enabled:
+        return None
+    allow = allowlist or Allowlist()
+    wanted = set(reference)
+    diffs: dict[str, list[float]] = defaultdict(list)
+    for event in events:
+        if isinstance(event, WifiFrame) and event.rssi_dbm is not None:
+            if f"wifi-fp:{event.fingerprint}" not in wanted or _allowed_wifi(allow, event):
+                continue
+            radio, key = "wifi", f"wifi:{event.mac}"
+        elif isinstance(event, BleAdvert) and event.rssi_dbm is not None:
+            if allow.match("ble_identity", event.address):
+                continue
+            cls = _ble_class(event)
+            if cls is None or f"ble-sig:{getattr(cls, 'signature', '')}" not in wanted:
+                continue
+            radio, key = "ble", f"ble:{event.address.lower()}"
+        else:
+            continue
+        pair = sites.pair(key, event.sensor, event.mono, float(event.rssi_dbm))
+        if pair is not None:
+            diffs[radio].append(pair.difference_db)
+    if not diffs:
+        return None
+    radio, values = max(diffs.items(), key=lambda kv: len(kv[1]))
+    if len(values) < MIN_SAMPLES:
+        return None
+    return Measurement(
+        DIFFERENCE,
+        radio,
+        round(statistics.median(values), 1),
+        len(values),
+        f"the reference phone's {radio} heard inside and at the boundary at once",
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -127,3 +127,45 @@ def test_sensor_lists_are_read_and_checked(tmp_path: Path) -> None:
         )
         == 2
     )
+
+
+def test_a_walk_recorded_by_every_sensor_calibrates_the_difference(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from scanner.core.options import CoreOptions
+    from scanner.core.pipeline import Core
+    from scanner.core.presence import calibrations_from_setting
+    from scanner.store.db import Store
+
+    walks = {}
+    for phase in ("boundary", "inside"):
+        walks[phase] = tmp_path / phase
+        simulate(
+            1,
+            2.0,
+            walks[phase],
+            f"calibrate-{phase}",
+            sensors=[("inside", "inside"), ("gate", "gate")],
+            clock_offsets_s={"gate": -1.0},
+        )
+    db = tmp_path / "c.db"
+    assert main(["calibrate", "phones", "--recording", str(walks["inside"]), "--db", str(db)]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    mine = [ln.split(".")[0] for ln in listed if "Wi-Fi handset" in ln or "Apple iPhone BLE" in ln]
+    for phase, rec in walks.items():
+        args = ["calibrate", phase, "--recording", str(rec), "--db", str(db)]
+        assert main([*args, "--phone", ",".join(mine), "--carry", "hand"]) == 0
+        assert f"{phase} (hand): difference (" in capsys.readouterr().out
+    assert main(["calibrate", "apply", "--db", str(db)]) == 0
+    assert "difference: set enter" in capsys.readouterr().out
+    store = Store(db)
+    stored = store.get_setting("zone_calibration", {})
+    store.close()
+    measured = stored["difference"]
+    # Just inside, the inside sensor hears the phone without the wall and the gate sensor
+    # through it; just outside the other way round: twice the wall between the two.
+    assert measured["inside_dbm"] - measured["boundary_dbm"] >= 15
+    core = Core(CoreOptions(), placements={"inside": "inside", "gate": "gate"})
+    core.zone.set_calibrations(calibrations_from_setting(stored))
+    th = core.zone.difference_thresholds()
+    assert measured["boundary_dbm"] < th.exit_dbm < th.enter_dbm < measured["inside_dbm"]
