@@ -5,7 +5,7 @@ zone and one at the gate. It is scored three times through the same replay: with
 (the zone decided on the level difference), with the gate sensor alone and with the inside
 sensor alone (the other sensor's folder ignored, as if it had never been installed).
 
-    python -m scanner.sim.compare dev OUT_DIR [--json]
+    python -m scanner.sim.compare dev OUT_DIR [--json] [--reuse]
 """
 
 from __future__ import annotations
@@ -14,14 +14,14 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from scanner import safe_json
 from scanner.sim.run import replay_fast
 from scanner.sim.scenario import ScenarioError
-from scanner.sim.scoring import Score, pooled
+from scanner.sim.scoring import Score, pooled, score
 from scanner.sim.suites import write
 
 _LOGGER = logging.getLogger(__name__)
@@ -34,8 +34,10 @@ SETUPS: tuple[tuple[str, frozenset[str] | None], ...] = (
 )
 
 
-def compare(dirs: Sequence[Path], ack_after_s: float = 20.0) -> dict[str, Score]:
-    """Pooled scores of the scenarios per setup."""
+def compare(
+    dirs: Sequence[Path], ack_after_s: float = 20.0, progress: Callable[[str], None] | None = None
+) -> dict[str, Score]:
+    """Pooled scores of the scenarios per setup; ``progress`` hears each scenario's score."""
     out: dict[str, Score] = {}
     for name, only in SETUPS:
         parts: list[tuple[dict[str, Any], list[dict[str, Any]], int | None]] = []
@@ -43,6 +45,9 @@ def compare(dirs: Sequence[Path], ack_after_s: float = 20.0) -> dict[str, Score]
             truth = safe_json.load_path(d / "truth.json")
             result = replay_fast(d, ack_after_s=ack_after_s, only_sensors=only)
             parts.append((truth, result.lines, result.stats.handsets_counted))
+            if progress is not None:
+                one = score(truth, result.lines, result.stats.handsets_counted)
+                progress(json.dumps({"setup": name, "dir": str(d), **one.to_dict()}))
         out[name] = pooled(parts)
     return out
 
@@ -66,15 +71,25 @@ def table(scores: dict[str, Score]) -> str:
     return "\n".join(rows)
 
 
+def _progress(line: str) -> None:
+    sys.stderr.write(line + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m scanner.sim.compare")
     parser.add_argument("set", choices=("dev", "held-back"))
     parser.add_argument("out", type=Path)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--reuse", action="store_true", help="score the scenarios already under OUT_DIR"
+    )
     args = parser.parse_args(argv)
     try:
-        dirs = write(args.set, args.out, ("fence",))
-        scores = compare(dirs)
+        if args.reuse:
+            dirs = sorted(p for p in args.out.glob("fence-*") if p.is_dir())
+        else:
+            dirs = write(args.set, args.out, ("fence",))
+        scores = compare(dirs, progress=_progress)
     except (ScenarioError, OSError, ValueError) as exc:
         sys.stderr.write(f"compare: {exc}\n")
         return 2
