@@ -174,6 +174,10 @@ class Core:
         self._out.clear()
         return out
 
+    def now(self) -> float:
+        """Where the timeline is: the latest record's time, else the clock's."""
+        return self._now()
+
     def _now(self) -> float:
         """Where the timeline is: the latest record's time, else the clock's."""
         return self._last_mono if self._last_mono is not None else self.clock.monotonic()
