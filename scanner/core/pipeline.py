@@ -378,8 +378,13 @@ class Core:
             # fingerprint alone decides whether an alarm may trust the join.
             by_model = radio == "wifi" and self._wifi.joined_by_model(key.split(":", 1)[1])
             self.fusion.device_in(findings[0], identity, mono, ts, by_model=by_model)
-        else:
+        elif key in self.fusion.active:
             self.fusion.device_out(key, mono)
+        else:
+            # A transmitter not in the zone and not held by fusion: nothing an alert depends
+            # on changed (silence and time are the tick's, which syncs on its own beat). Under
+            # a crowd this is nearly every record, and the sync was a tenth of the core's time.
+            return
         self._sync_alerts(ts, mono)
 
     def _sync_alerts(self, ts: float, mono: float) -> None:
