@@ -61,13 +61,23 @@ _ERROR_TEXT = {
 }
 
 
+def _core_polls(_what: str) -> None:
+    """No core to tell (an API on its own, a test): the core reads the store on its poll."""
+
+
 def create_app(
     settings: ApiSettings,
     *,
     store: Store | None = None,
     clock: Callable[[], float] = time.time,
+    notify: Callable[[str], None] | None = None,
 ) -> FastAPI:
-    """Build the app. ``store`` lets the one-process demo share its store; else one is opened."""
+    """Build the app. ``store`` lets the one-process demo share its store; else one is opened.
+
+    ``notify`` tells the core that an acknowledgement or the allowlist changed in the store
+    (``scanner.runtime.transport``: its queue in one process, its socket as a daemon); without
+    one the core finds the change on its own periodic poll of the store.
+    """
     own_store = store if store is not None else Store(settings.store_path)
     settings.check(own_store)
     app = FastAPI(
@@ -85,6 +95,7 @@ def create_app(
     app.state.settings = settings
     app.state.store = own_store
     app.state.clock = clock
+    app.state.notify = notify if notify is not None else _core_polls
     trusted_nets = parse_networks(settings.trusted_clients)
     app.state.trusted = lambda client: is_trusted(client, trusted_nets)
     app.state.throttle = LoginThrottle(

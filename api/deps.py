@@ -61,12 +61,19 @@ def get_clock(request: Request) -> Callable[[], float]:
     return clock
 
 
+def get_notify(request: Request) -> Callable[[str], None]:
+    notify: Callable[[str], None] = request.app.state.notify
+    return notify
+
+
 def get_throttle(request: Request) -> LoginThrottle:
     throttle: LoginThrottle = request.app.state.throttle
     return throttle
 
 
 StoreDep = Annotated[Store, Depends(get_store)]
+# Tells the core a person changed what it acts on ("ack", "allowlist"), once it is in the store.
+NotifyDep = Annotated[Callable[[str], None], Depends(get_notify)]
 ThrottleDep = Annotated[LoginThrottle, Depends(get_throttle)]
 SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
 ClockDep = Annotated[Callable[[], float], Depends(get_clock)]

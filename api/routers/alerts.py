@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
 
-from api.deps import ClockDep, CurrentUser, StoreDep
+from api.deps import ClockDep, CurrentUser, NotifyDep, StoreDep
 from api.problems import ApiProblem
 from api.schemas import AckRequest, AlertDetail, AlertOut, AlertPage, HistoryEntryOut
 from scanner.store import alerts as alert_store
@@ -79,7 +79,12 @@ def get_alert(alert_id: AlertId, store: StoreDep, _user: CurrentUser) -> AlertDe
     responses={404: {"description": "no such alert"}},
 )
 def acknowledge(
-    alert_id: AlertId, body: AckRequest, store: StoreDep, user: CurrentUser, clock: ClockDep
+    alert_id: AlertId,
+    body: AckRequest,
+    store: StoreDep,
+    user: CurrentUser,
+    clock: ClockDep,
+    notify: NotifyDep,
 ) -> AlertOut:
     ts = clock()
     try:
@@ -87,4 +92,7 @@ def acknowledge(
     except AlertNotFoundError:
         raise ApiProblem(404, f"no alert {alert_id!r}", type_="not-found") from None
     audit.record(store, ts, user.username, "alert.ack", {"alert_id": alert_id, "note": body.note})
+    # A phone heard after this moment is a new alarm, not part of the acknowledged alert: the
+    # core learns of it now rather than at its next poll of the store.
+    notify("ack")
     return alert_out(record)

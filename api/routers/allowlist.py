@@ -11,7 +11,7 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
-from api.deps import ClockDep, StoreDep, SupervisorUser
+from api.deps import ClockDep, NotifyDep, StoreDep, SupervisorUser
 from api.problems import ApiProblem
 from api.routers.devices import STABLE_KINDS, device_identifiers
 from api.schemas import (
@@ -90,7 +90,11 @@ def get_allowlist(store: StoreDep, _user: SupervisorUser, clock: ClockDep) -> Al
 
 @router.put("", response_model=AllowlistOut, summary="Replace the whole allowlist")
 def put_allowlist(
-    body: AllowlistReplace, store: StoreDep, user: SupervisorUser, clock: ClockDep
+    body: AllowlistReplace,
+    store: StoreDep,
+    user: SupervisorUser,
+    clock: ClockDep,
+    notify: NotifyDep,
 ) -> AllowlistOut:
     ts = clock()
     previous = {(e.match, e.value): e for e in list_entries(store)}
@@ -118,6 +122,7 @@ def put_allowlist(
             )
         )
     replace_entries(store, entries, user.username, ts)
+    notify("allowlist")
     return _out(store, ts)
 
 
@@ -154,7 +159,11 @@ def _device_entries(store: Store, device_id: str, label: str) -> list[tuple[str,
     },
 )
 def add_to_allowlist(
-    body: AllowlistAdd, store: StoreDep, user: SupervisorUser, clock: ClockDep
+    body: AllowlistAdd,
+    store: StoreDep,
+    user: SupervisorUser,
+    clock: ClockDep,
+    notify: NotifyDep,
 ) -> AllowlistAdded:
     ts = clock()
     wanted: list[tuple[str, str, str, str]] = []
@@ -217,6 +226,7 @@ def add_to_allowlist(
         )
     if added:
         replace_entries(store, [*current, *added], user.username, ts)
+        notify("allowlist")
     out = _out(store, ts)
     keys = {(a.match, a.value) for a in added}
     return AllowlistAdded(
@@ -234,11 +244,12 @@ def add_to_allowlist(
     responses={404: {"description": "no such entry"}},
 )
 def remove_from_allowlist(
-    entry_id: int, store: StoreDep, user: SupervisorUser, clock: ClockDep
+    entry_id: int, store: StoreDep, user: SupervisorUser, clock: ClockDep, notify: NotifyDep
 ) -> Response:
     current = list_entries(store)
     keep = [e for e in current if e.id != entry_id]
     if len(keep) == len(current):
         raise ApiProblem(404, f"no allowlist entry {entry_id}", type_="not-found")
     replace_entries(store, keep, user.username, clock())
+    notify("allowlist")
     return Response(status_code=204)

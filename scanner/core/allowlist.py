@@ -263,6 +263,8 @@ class Allowlist:
     def named(self, kind: str, value: str, now_ts: float) -> Entry | None:
         """The entry in force naming this one transmitter (``kind`` "mac": a Wi-Fi MAC;
         "ble": an advertiser address, exactly or through an IRK), or None."""
+        if not self._by_value and not self._irks:
+            return None  # no entry names anything (every record asks: keep it cheap)
         if kind == "mac":
             return self._entry("mac", value, now_ts)
         return self._entry("ble_identity", value, now_ts) or self._irk_entry(value, now_ts)
@@ -387,6 +389,8 @@ class Accounting:
         model into one device, which would hide the stranger among the guards' phones. A
         transmitter stays a member until ``CLUSTER_HOLD_S`` after it was last in the zone.
         """
+        if not in_zone:
+            return  # (most frames under load: the crowd outside, which no cluster counts)
         for fp in {_norm(f) for f in fingerprints if f}:
             members = self.clusters.setdefault(fp, {})
             if in_zone:
@@ -418,6 +422,8 @@ class Accounting:
         The earliest-entered transmitters of a fingerprint go to the phones present: the
         guards were in the booth first; whoever walks in with the same model is one too many.
         """
+        if not self.present:
+            return None  # no allowlisted phone present accounts for anything
         for fp in sorted({_norm(f) for f in fingerprints if f}):
             labels = self._labels(fp, mono)
             if not labels:

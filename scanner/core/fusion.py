@@ -178,7 +178,20 @@ class Fusion:
         ]
         for p in ended:
             del self.active[p.key]
+        self._forget_siblings(mono)
         return ended
+
+    def _forget_siblings(self, mono: float) -> None:
+        """Drop the tracker-join candidates that can no longer join anything: a transmitter
+        last in the zone more than ``identity_gap_s`` ago is past every sibling join (without
+        this, every transmitter that ever entered stayed here for the life of the process)."""
+        gap = self._options.identity_gap_s
+        for identity in list(self._last_active):
+            keys = self._last_active[identity]
+            for key in [k for k, last in keys.items() if mono - last > gap]:
+                del keys[key]
+            if not keys:
+                del self._last_active[identity]
 
     @property
     def seen(self) -> set[str]:

@@ -194,6 +194,10 @@ class Core:
         self._out.clear()
         return out
 
+    def now(self) -> float:
+        """Where the timeline is: the latest record's time, else the clock's."""
+        return self._now()
+
     def _now(self) -> float:
         """Where the timeline is: the latest record's time, else the clock's."""
         return self._last_mono if self._last_mono is not None else self.clock.monotonic()
@@ -530,8 +534,13 @@ class Core:
             # fingerprint alone decides whether an alarm may trust the join.
             by_model = radio == "wifi" and self._wifi.joined_by_model(key.split(":", 1)[1])
             self.fusion.device_in(findings[0], identity, mono, ts, by_model=by_model)
-        else:
+        elif key in self.fusion.active:
             self.fusion.device_out(key, mono)
+        else:
+            # A transmitter not in the zone and not held by fusion: nothing an alert depends
+            # on changed (silence and time are the tick's, which syncs on its own beat). Under
+            # a crowd this is nearly every record, and the sync was a tenth of the core's time.
+            return
         self._sync_alerts(ts, mono)
 
     def _sync_alerts(self, ts: float, mono: float) -> None:

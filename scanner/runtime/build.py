@@ -22,7 +22,8 @@ from scanner.core.options import CoreOptions
 from scanner.observations import Radio, SensorStatus, SourceEvent
 from scanner.runtime.components import ApiServer, CoreLike, CoreLoop, SourceComponent, bind_tcp
 from scanner.runtime.supervisor import Supervisor
-from scanner.runtime.transport import EventQueue
+from scanner.runtime.transport import EventQueue, Message
+from scanner.runtime.transport.codec import InputsChanged
 from scanner.sources.base import Sink, Source
 from scanner.store.db import Store, StoreError
 
@@ -124,8 +125,11 @@ class CoreWithStore:
             self.store.close()
             raise
 
-    def handle(self, event: SourceEvent) -> None:
-        self.runner.handle(event)
+    def handle(self, event: Message) -> None:
+        if isinstance(event, InputsChanged):
+            self.runner.inputs_changed(event.what)
+        else:
+            self.runner.handle(event)
 
     def tick(self, now_mono: float) -> None:
         self.runner.tick(now_mono)
@@ -256,9 +260,12 @@ def api_plan(section: dict[str, Any], store_path: Path, *, demo: bool = False) -
     return ApiPlan(settings, host, port, certfile, keyfile)
 
 
-def api_server_factory(plan: ApiPlan) -> tuple[Callable[[], ApiServer], int]:
+def api_server_factory(
+    plan: ApiPlan, notify: Callable[[str], None] | None = None
+) -> tuple[Callable[[], ApiServer], int]:
     """Bind the API's port now (a busy port is an error before anything starts).
 
+    ``notify`` tells the core a person changed something in the store (``create_app``).
     Returns the component factory and the port actually bound (port 0 picks a free one).
     """
     try:
@@ -273,7 +280,7 @@ def api_server_factory(plan: ApiPlan) -> tuple[Callable[[], ApiServer], int]:
     def make_app() -> Any:
         from api.app import create_app
 
-        return create_app(plan.settings)
+        return create_app(plan.settings, notify=notify)
 
     def factory() -> ApiServer:
         s = first.pop() if first else None

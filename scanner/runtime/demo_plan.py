@@ -27,7 +27,7 @@ from scanner.runtime.components.retention import RetentionSchedule, add_retentio
 from scanner.runtime.plans import Plan, queue_health
 from scanner.runtime.serve import HealthWriter
 from scanner.runtime.supervisor import Supervisor
-from scanner.runtime.transport import EventQueue, InProcessTransport
+from scanner.runtime.transport import EventQueue, InProcessTransport, QueueNotifier
 from scanner.store.db import Store, StoreError
 from scanner.store.retention import RetentionPolicy
 
@@ -105,7 +105,7 @@ def _plan_in(
         None,
     )
     try:
-        factory, port = api_server_factory(api)
+        factory, port = api_server_factory(api, QueueNotifier(events))
     except ConfigError as exc:
         raise ConfigError(f"{exc} (choose another with --port)") from exc
     supervisor.add("api", factory, critical=False)

@@ -37,6 +37,8 @@ from scanner.runtime.supervisor import Supervisor
 from scanner.runtime.transport import (
     EventQueue,
     InProcessTransport,
+    QueueNotifier,
+    SocketNotifier,
     SocketSender,
     TransportOptions,
 )
@@ -89,7 +91,7 @@ def plan_run(config: Config, clock: Clock = SYSTEM_CLOCK) -> Plan:
     parts = list(radios)
     if config.enabled("api"):
         plan = api_plan(config.section("api"), store_path)
-        factory, port = api_server_factory(plan)
+        factory, port = api_server_factory(plan, QueueNotifier(events))
         supervisor.add("api", factory, critical=False)
         url = f"{plan.scheme}://{plan.host}:{port}/"
         parts.append(f"api on {url}")
@@ -234,7 +236,9 @@ def plan_api(config: Config) -> Plan:
     store_path = config.db_path
     check_store(store_path)
     plan = api_plan(config.section("api"), store_path)
-    factory, port = api_server_factory(plan)
+    # The core daemon listens on the transport's socket: an acknowledgement or an allowlist
+    # change is announced there, so the core need not wait for its poll of the store.
+    factory, port = api_server_factory(plan, SocketNotifier(_transport_options(config).socket_path))
     supervisor = Supervisor()
     supervisor.add("api", factory)
     url = f"{plan.scheme}://{plan.host}:{port}/"

@@ -124,3 +124,16 @@ def test_two_cores_on_one_store_never_reuse_a_device_id_for_another_device() -> 
     ids = [r["id"] for r in store.query("SELECT id FROM devices")]
     assert len(ids) == 80  # 20 stations and 20 BLE devices per run, none overwritten
     assert store.get_setting("core_runs") == 2
+
+
+def test_fusion_forgets_sibling_candidates_past_the_identity_gap() -> None:
+    """Each visitor's transmitters stop being join candidates once the gap has passed."""
+    core = Core()
+    for visit in range(40):  # one phone a minute, in the zone for 20 s
+        start = visit * 60.0
+        for i in range(20):
+            core.handle(probe(start + i, f"02:00:00:00:{visit:02x}:01", -40, fp=f"fp-{visit}"))
+        core.tick(start + 59.0)
+    gap = core.options.identity_gap_s
+    # Visitors within the gap (two or three a minute apart) remain; the other 37 are gone.
+    assert 0 < len(core.fusion._last_active) <= gap / 60.0 + 1, len(core.fusion._last_active)

@@ -24,7 +24,7 @@ from scanner.runtime.transport import (
     SocketSender,
     TransportOptions,
 )
-from scanner.runtime.transport.codec import FrameError, decode_line, encode_line
+from scanner.runtime.transport.codec import FrameError, InputsChanged, decode_line, encode_line
 from tests.helpers.daemons import wait_for as poll
 from tests.runtime.runtime_support import sample_records
 
@@ -46,7 +46,7 @@ def drain(events: EventQueue, n: int, timeout: float = 10.0) -> list[SourceEvent
     deadline = time.monotonic() + timeout
     while len(out) < n and time.monotonic() < deadline:
         ev = events.get(timeout=0.05)
-        if ev is not None:
+        if ev is not None and not isinstance(ev, InputsChanged):
             out.append(ev)
     return out
 

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from scanner.clock import SYSTEM_CLOCK, Clock
 from scanner.observations import SensorStatus, SourceEvent
 from scanner.runtime.supervisor import thread_error
-from scanner.runtime.transport import EventQueue, SocketReceiver, SocketSender
+from scanner.runtime.transport import EventQueue, Message, SocketReceiver, SocketSender
 from scanner.sources.base import Sink, Source
 
 _LOGGER = logging.getLogger(__name__)
@@ -35,9 +35,10 @@ MAX_BATCH = 2000
 
 
 class CoreLike(Protocol):
-    """What the runtime needs of the detection core."""
+    """What the runtime needs of the detection core (a record, or word of a change in the
+    store: ``InputsChanged``)."""
 
-    def handle(self, event: SourceEvent) -> object: ...
+    def handle(self, event: Message) -> object: ...
 
     def tick(self, now_mono: float) -> object: ...
 
@@ -211,7 +212,7 @@ class CoreLoop:
                 next_tick = now + self.tick_every_s
             self._progress = now
 
-    def _handle(self, core: CoreLike, event: SourceEvent) -> None:
+    def _handle(self, core: CoreLike, event: Message) -> None:
         try:
             core.handle(event)
         except sqlite3.Error:

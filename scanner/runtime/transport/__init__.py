@@ -11,6 +11,13 @@ never blocks and counts a drop when it must, and the core reads an ``EventQueue`
   with backoff while the core restarts; what overflows the buffer is counted, oldest first,
   because the newest records say most about who is at the gate now. The receiver accepts any
   number of capture daemons and counts and drops frames that do not decode.
+
+The same queue carries ``InputsChanged``: the API's word that a person acknowledged an alert or
+changed the allowlist, so the core reads the store at once instead of at its next poll. In one
+process the API puts it on the queue (``QueueNotifier``); as separate daemons it arrives over the
+core's socket like a record (``SocketNotifier``). It is queued behind the records that arrived
+before it, so the core acts on the acknowledgement in the order things happened: a phone heard
+after the guard pressed Acknowledge is a new alarm, not part of the alert just acknowledged.
 """
 
 from __future__ import annotations
@@ -33,7 +40,13 @@ from typing import Any
 
 from scanner.config import ConfigError
 from scanner.observations import SourceEvent
-from scanner.runtime.transport.codec import FrameError, decode_line, encode_line
+from scanner.runtime.transport.codec import (
+    FrameError,
+    InputsChanged,
+    decode_message,
+    encode_inputs_changed,
+    encode_line,
+)
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -51,6 +64,12 @@ SEND_TIMEOUT_S = 2.0
 # The receiver waits this long for room in the core's queue before it counts a drop, which pushes
 # back on the senders (their buffers then overflow, counted) instead of growing memory here.
 RECEIVER_PUT_TIMEOUT_S = 1.0
+# The API's notification waits at most this long for the core's socket: a core that is down or
+# stalled must not hold a guard's Acknowledge; the core's own poll of the store catches up.
+NOTIFY_TIMEOUT_S = 0.2
+
+# What the core's queue carries.
+Message = SourceEvent | InputsChanged
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,12 +112,12 @@ class EventQueue:
 
     def __init__(self, maxsize: int, counters: Counter[str] | None = None) -> None:
         self.maxsize = maxsize
-        self._queue: queue.Queue[SourceEvent] = queue.Queue(maxsize=maxsize)
+        self._queue: queue.Queue[Message] = queue.Queue(maxsize=maxsize)
         self.counters: Counter[str] = counters if counters is not None else Counter()
         # Drops by the sensor that sent the record, for each sensor's line in /healthz.
         self.dropped_by_sensor: Counter[str] = Counter()
 
-    def put(self, event: SourceEvent) -> bool:
+    def put(self, event: Message) -> bool:
         """Enqueue without waiting; a full queue is a counted drop."""
         try:
             self._queue.put_nowait(event)
@@ -107,7 +126,7 @@ class EventQueue:
             return False
         return True
 
-    def put_wait(self, event: SourceEvent, timeout: float) -> bool:
+    def put_wait(self, event: Message, timeout: float) -> bool:
         """Enqueue, waiting up to ``timeout`` for room; then a counted drop."""
         try:
             self._queue.put(event, timeout=timeout)
@@ -116,17 +135,21 @@ class EventQueue:
             return False
         return True
 
-    def _dropped(self, event: SourceEvent) -> None:
+    def _dropped(self, event: Message) -> None:
+        if isinstance(event, InputsChanged):
+            # The core's periodic poll of the store still finds the change.
+            self.counters["dropped_inputs_changed"] += 1
+            return
         self.counters["dropped_queue_full"] += 1
         self.dropped_by_sensor[event.sensor] += 1
 
-    def get(self, timeout: float | None = None) -> SourceEvent | None:
+    def get(self, timeout: float | None = None) -> Message | None:
         try:
             return self._queue.get(timeout=timeout)
         except queue.Empty:
             return None
 
-    def get_nowait(self) -> SourceEvent | None:
+    def get_nowait(self) -> Message | None:
         try:
             return self._queue.get_nowait()
         except queue.Empty:
@@ -148,6 +171,53 @@ class InProcessTransport:
 
     def close(self) -> None:
         """Nothing to release; present so both transports stop the same way."""
+
+
+class QueueNotifier:
+    """The API's word to a core in the same process: straight onto the core's queue."""
+
+    def __init__(self, events: EventQueue) -> None:
+        self.events = events
+
+    def __call__(self, what: str) -> None:
+        self.events.put(InputsChanged(what))
+
+
+class SocketNotifier:
+    """The API's word to the core daemon, over the core's socket (one message per change).
+
+    A connection per notification: people acknowledge and edit the allowlist a few times an
+    hour, and a held connection would be one more thing to reconnect after a core restart.
+    Failure never reaches the guard's request: it is counted, and the core's periodic poll of
+    the store picks the change up a few seconds later.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.counters: Counter[str] = Counter()
+        self._warned = False
+
+    def __call__(self, what: str) -> None:
+        message = encode_inputs_changed(InputsChanged(what))
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        sock.settimeout(NOTIFY_TIMEOUT_S)
+        try:
+            sock.connect(str(self.path))
+            sock.send(message)
+        except OSError as exc:
+            self.counters["notify_failed"] += 1
+            log = _LOGGER.debug if self._warned else _LOGGER.warning
+            self._warned = True
+            log(
+                "could not tell the core at %s about a change (%s); it reads the store on its "
+                "own poll",
+                self.path,
+                exc.strerror or exc,
+            )
+            return
+        finally:
+            sock.close()
+        self.counters["notified"] += 1
 
 
 # -- Unix socket: capture daemon side ---------------------------------------------------------
@@ -434,7 +504,7 @@ class SocketReceiver:
             if not line:
                 continue
             try:
-                event = decode_line(line)
+                event = decode_message(line)
             except FrameError as exc:
                 self._malformed(str(exc))
                 continue

@@ -4,6 +4,11 @@ Every object carries ``v`` (the wire version) and ``t`` (the record type). Bytes
 dict keys as strings. Decoding checks every field's type, because the socket is a trust boundary
 (a capture daemon runs with other privileges than the core): a record that does not fit raises
 ``FrameError``, which the receiver counts and drops.
+
+One message is not a record: ``InputsChanged`` (``t`` = ``inputs``), which the API sends when a
+person changed something the core must act on (an acknowledgement, the allowlist). It carries no
+data, only "read the store now": whoever sends it can at most make the core read the store
+again, never tell it what was changed.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from scanner import safe_json
@@ -22,6 +28,16 @@ _TYPE_WIFI = "wifi"
 _TYPE_BLE = "ble"
 _TYPE_SDR = "sdr"
 _TYPE_STATUS = "status"
+_TYPE_INPUTS = "inputs"
+# What an ``InputsChanged`` may say changed (for the logs and counters only).
+INPUT_KINDS = frozenset({"ack", "allowlist"})
+
+
+@dataclass(frozen=True, slots=True)
+class InputsChanged:
+    """The store holds inputs for the core that it has not read yet: read them now."""
+
+    what: str  # one of ``INPUT_KINDS``
 
 
 class FrameError(ValueError):
@@ -97,6 +113,13 @@ def encode_event(event: SourceEvent) -> dict[str, Any]:
         "counters": dict(event.counters),
         "detail": dict(event.detail),
     }
+
+
+def encode_inputs_changed(message: InputsChanged) -> bytes:
+    """The notification as a JSON line (no trailing newline)."""
+    return json.dumps(
+        {"v": WIRE_VERSION, "t": _TYPE_INPUTS, "what": message.what}, separators=(",", ":")
+    ).encode()
 
 
 def encode_line(event: SourceEvent) -> bytes:
@@ -284,10 +307,24 @@ def decode_event(obj: object) -> SourceEvent:
     return decoder(obj)
 
 
-def decode_line(line: bytes) -> SourceEvent:
-    """One JSON line back into its record; ``FrameError`` for anything else."""
+def _loads(line: bytes) -> object:
     try:
-        obj = safe_json.loads(line)
+        return safe_json.loads(line)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise FrameError(f"not JSON: {exc}") from exc
+
+
+def decode_line(line: bytes) -> SourceEvent:
+    """One JSON line back into its record; ``FrameError`` for anything else."""
+    return decode_event(_loads(line))
+
+
+def decode_message(line: bytes) -> SourceEvent | InputsChanged:
+    """What the core's socket receives: a record, or the API's ``InputsChanged``."""
+    obj = _loads(line)
+    if isinstance(obj, dict) and obj.get("t") == _TYPE_INPUTS and obj.get("v") == WIRE_VERSION:
+        what = obj.get("what")
+        if what not in INPUT_KINDS:
+            raise FrameError(f"unknown input change {what!r}")
+        return InputsChanged(str(what))
     return decode_event(obj)
