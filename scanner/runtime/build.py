@@ -29,6 +29,8 @@ from scanner.store.db import Store, StoreError
 
 if TYPE_CHECKING:
     from api.settings import ApiSettings
+    from scanner.mqtt.link import BrokerSettings
+    from scanner.sinks import Sink as CoreSink
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -99,13 +101,17 @@ class CoreWithStore:
         clock: Clock,
         outside_sensors: frozenset[str] = frozenset(),
         placements: Mapping[str, str] | None = None,
+        mqtt: BrokerSettings | None = None,
+        mqtt_options: dict[str, Any] | None = None,
     ) -> None:
         from scanner.core.pipeline import Core
         from scanner.runtime.core_runner import CoreRunner
         from scanner.sinks.evidence import EvidenceKeeper
+        from scanner.sinks.mqtt import MqttSink
         from scanner.sinks.store import StoreInputs, StoreSink
 
         self.store = Store(store_path)
+        self.mqtt: MqttSink | None = None
         try:
             inputs = StoreInputs(self.store)
             self.core = Core(
@@ -118,10 +124,19 @@ class CoreWithStore:
             # The frames, adverts and IQ windows behind each alert (the SDR capture cuts each
             # burst's IQ from its ring and sends it with the burst).
             keeper = EvidenceKeeper(self.store)
-            self.runner = CoreRunner(
-                self.core, [StoreSink(self.store), keeper], inputs, taps=[keeper]
-            )
+            sinks: list[CoreSink] = [StoreSink(self.store), keeper]
+            if mqtt is not None:
+                # After the store: the command post hears of an alert the gate has kept.
+                self.mqtt = MqttSink(
+                    mqtt, store_path=store_path, clock=clock, **(mqtt_options or {})
+                )
+                sinks.append(self.mqtt)
+            self.runner = CoreRunner(self.core, sinks, inputs, taps=[keeper])
+            if self.mqtt is not None:
+                self.mqtt.start()
         except BaseException:
+            if self.mqtt is not None:
+                self.mqtt.close()
             self.store.close()
             raise
 
@@ -139,6 +154,8 @@ class CoreWithStore:
             self.runner.close()
         except Exception:
             _LOGGER.exception("closing the core failed")
+        if self.mqtt is not None:
+            self.mqtt.close()
         self.store.close()
 
 
@@ -150,6 +167,39 @@ def outside_sensors(config: Config) -> frozenset[str]:
 def sensor_placements(config: Config) -> dict[str, str]:
     """Every ``[[sensors]]`` name and placement: the core compares inside with the others."""
     return {s.name: s.placement for s in config.sensors}
+
+
+def broker_settings(config: Config, default_client_id: str) -> BrokerSettings | None:
+    """The ``[mqtt]`` section (checked now), or None when the config has none."""
+    if "mqtt" not in config.sections:
+        return None
+    from scanner.mqtt.link import BrokerSettings
+
+    try:
+        return BrokerSettings.from_mapping(
+            config.section("mqtt"), default_client_id=default_client_id
+        )
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"[mqtt]: {exc}") from exc
+
+
+def core_broker(config: Config) -> BrokerSettings | None:
+    """Where a gate core publishes its alerts and health (``[mqtt]``), if anywhere.
+
+    The client id is the gate's own, whatever ``client_id`` says (that one names the process's
+    other clients): one persistent session per gate core, which keeps the command post's
+    acknowledgements while the core restarts.
+    """
+    settings = broker_settings(config, "")
+    if settings is None:
+        return None
+    from dataclasses import replace
+
+    return replace(settings, client_id=gate_core_client_id(settings.site, settings.gate))
+
+
+def gate_core_client_id(site: str, gate: str) -> str:
+    return f"gate-core-{site}-{gate}"
 
 
 def core_options(config: Config) -> CoreOptions:
@@ -193,9 +243,10 @@ def core_loop_factory(
     tick_clock: Callable[[], float] | None = None,
     outside_sensors: frozenset[str] = frozenset(),
     placements: Mapping[str, str] | None = None,
+    mqtt: BrokerSettings | None = None,
 ) -> Callable[[], CoreLoop]:
     def make_core() -> CoreLike:
-        return CoreWithStore(store_path, options, clock, outside_sensors, placements)
+        return CoreWithStore(store_path, options, clock, outside_sensors, placements, mqtt=mqtt)
 
     def close(core: CoreLike) -> None:
         if isinstance(core, CoreWithStore):

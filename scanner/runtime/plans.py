@@ -24,6 +24,7 @@ from scanner.runtime.build import (
     api_plan,
     api_server_factory,
     check_store,
+    core_broker,
     core_loop_factory,
     core_options,
     outside_sensors,
@@ -83,6 +84,7 @@ def plan_run(config: Config, clock: Clock = SYSTEM_CLOCK) -> Plan:
             clock,
             outside_sensors=outside_sensors(config),
             placements=sensor_placements(config),
+            mqtt=core_broker(config),
         ),
     )
     retention = add_retention(supervisor, str(store_path), schedule, clock)
@@ -198,6 +200,7 @@ def plan_core(config: Config, clock: Clock = SYSTEM_CLOCK) -> Plan:
             clock,
             outside_sensors=outside_sensors(config),
             placements=sensor_placements(config),
+            mqtt=core_broker(config),
         ),
     )
     retention = add_retention(supervisor, str(store_path), schedule, clock)
