@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
@@ -34,6 +35,7 @@ from api.routers import (
     devices,
     events,
     export,
+    gates,
     health,
     kiosk,
     session,
@@ -91,6 +93,9 @@ def create_app(
         docs_url="/api/docs",
         redoc_url=None,
         openapi_url="/openapi.json",
+        lifespan=_command_post_lifespan(settings, own_store, clock)
+        if settings.mode == "command-post"
+        else None,
     )
     app.state.settings = settings
     app.state.store = own_store
@@ -126,6 +131,8 @@ def create_app(
             kiosk,
         )
     ]
+    if settings.mode == "command-post":
+        routers.append(gates.router)
     for router in routers:
         app.include_router(router)
     _serve_page(app, settings)
@@ -143,6 +150,30 @@ def create_app(
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def _command_post_lifespan(
+    settings: ApiSettings, store: Store, clock: Callable[[], float]
+) -> Callable[[FastAPI], Any]:
+    """While the server runs, the command post listens to every gate over the broker."""
+    from scanner.mqtt.command_post import CommandPost
+
+    broker = settings.broker
+    if broker is None:
+        raise ValueError("a command post needs the broker's settings ([mqtt])")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        link = CommandPost(broker, store, clock)
+        link.start()
+        app.state.command_post = link
+        try:
+            yield
+        finally:
+            app.state.command_post = None
+            link.stop()
+
+    return lifespan
 
 
 def _allowed_hosts(settings: ApiSettings) -> frozenset[str]:

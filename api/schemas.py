@@ -439,3 +439,62 @@ class AuditPage(BaseModel):
     limit: int
     offset: int
     next_offset: int | None
+
+
+# -- the command post: every gate of the site ----------------------------------------------
+class GateAlertOut(BaseModel):
+    """A gate's alert as the command post knows it (the gate's store has the full record)."""
+
+    id: str = Field(description="site/gate/alert_id: unique across the site")
+    site: str
+    gate: str
+    alert_id: str = Field(description="the alert's id at its gate")
+    kind: str
+    state: Literal["open", "resolved"]
+    title: str
+    raised_ts: float
+    updated_ts: float
+    confidence: float
+    handsets: int
+    sensors: list[str]
+    reasons: list[str]
+    duration_s: float
+    alarm: bool = Field(description="the gate alarmed for it")
+    resolved_ts: float | None
+    resolution: str | None
+    acked_ts: float | None = Field(description="when the gate recorded an acknowledgement")
+    acked_by: str | None
+    ack_note: str | None
+    ack_sent_ts: float | None = Field(description="when this command post acknowledged")
+    ack_sent_by: str | None
+    ack_state: Literal["none", "sent", "confirmed"]
+    acknowledged: bool = Field(description="acknowledged here or at the gate: no alarm here")
+
+
+class GateOut(BaseModel):
+    site: str
+    gate: str
+    state: Literal["online", "offline"] = Field(description="what the gate's core last said")
+    status: Literal["online", "stale", "offline"] = Field(
+        description="stale: no word from the gate for three of its health beats"
+    )
+    health_ts: float | None
+    heard_ts: float
+    age_s: float
+    sensors: dict[str, dict[str, Any]]
+    open_alerts: int
+    alarming: int
+
+
+class GatesOut(BaseModel):
+    command_post: str
+    broker_connected: bool
+    gates: list[GateOut]
+    alerts: list[GateAlertOut] = Field(
+        description="open alerts, alerts not yet acknowledged, and today's (since `since`)"
+    )
+
+
+class GateAckOut(BaseModel):
+    alert: GateAlertOut
+    delivered: bool = Field(description="the broker took it now (else it is sent on reconnect)")

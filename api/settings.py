@@ -17,10 +17,14 @@ from scanner.config_check import (
     check_network,
     check_number,
 )
+from scanner.mqtt.link import BrokerSettings
 from scanner.store.db import Store
 from scanner.store.users import DEMO_USERS_KEY
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
+# ``gate``: the tablet of one gate (its own core's store). ``command-post``: the site's view of
+# every gate, fed by their cores over the MQTT broker (``[mqtt]``).
+MODES = ("gate", "command-post")
 
 
 # The [api] keys that are numbers, each with its range in scanner.config_check.RANGES.
@@ -109,6 +113,9 @@ class ApiSettings:
     # Host names the API answers to besides IP literals, localhost and this machine's own
     # names: a page on a foreign name (DNS rebinding) gets 421 on every route.
     allowed_hosts: tuple[str, ...] = ()
+    mode: str = "gate"
+    # The broker a command post subscribes to (from ``[mqtt]``); None for a gate's API.
+    broker: BrokerSettings | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -129,6 +136,7 @@ class ApiSettings:
             *_NUMBERS,
             "trusted_clients",
             "allowed_hosts",
+            "mode",
             # Read by the server runner, not the app.
             "host",
             "port",
@@ -154,6 +162,9 @@ class ApiSettings:
             )
         except ConfigValueError as exc:
             raise SettingsError(str(exc)) from exc
+        mode = section.get("mode", "gate")
+        if mode not in MODES:
+            raise SettingsError(f"[api] mode must be one of {', '.join(MODES)}, not {mode!r}")
         extra: dict[str, Any] = {}
         if "trusted_clients" in section:
             extra["trusted_clients"] = trusted
@@ -166,6 +177,7 @@ class ApiSettings:
                 tls=bool(section.get("tls", False)),
                 static_dir=Path(section.get("static_dir", STATIC_DIR)),
                 site_name=str(section.get("site_name", "checkpoint")),
+                mode=mode,
                 **numbers,
                 **extra,
             )

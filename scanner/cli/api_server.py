@@ -1,4 +1,5 @@
-"""`checkpoint api --config FILE`: the API and tablet page daemon (TLS when [api] has a cert)."""
+"""`checkpoint api --config FILE [--mode gate|command-post]`: the API and tablet page daemon
+(TLS when [api] has a cert); as a command post it shows every gate of the site."""
 
 from __future__ import annotations
 
@@ -13,4 +14,4 @@ def run(args: argparse.Namespace) -> int:
     config = load("api", args.config)
     if not isinstance(config, Config):
         return config
-    return launch("api", lambda: plan_api(config))
+    return launch("api", lambda: plan_api(config, args.mode))

@@ -34,6 +34,17 @@ def _config(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", default="/etc/checkpoint/checkpoint.toml", help="TOML config file")
 
 
+def _api(p: argparse.ArgumentParser) -> None:
+    _config(p)
+    p.add_argument(
+        "--mode",
+        choices=["gate", "command-post"],
+        default=None,
+        help="gate: one gate's tablet (default); command-post: every gate of the site, over "
+        "the [mqtt] broker (overrides [api] mode)",
+    )
+
+
 def _capture(p: argparse.ArgumentParser) -> None:
     p.add_argument("radio", choices=["wifi", "ble", "sdr"])
     _config(p)
@@ -187,7 +198,7 @@ COMMANDS: dict[str, tuple[str, str, Configure | None]] = {
     "run": ("run", "everything the config enables, in one process", _config),
     "capture": ("capture", "one capture daemon (for systemd)", _capture),
     "core": ("core", "the detection core daemon (for systemd)", _config),
-    "api": ("api_server", "the API and tablet page daemon (for systemd)", _config),
+    "api": ("api_server", "the API and tablet page daemon (for systemd)", _api),
     "inspect": ("inspect", "decode a recording to NDJSON", _inspect),
     "simulate": ("simulate", "write a simulated scenario with ground truth", _simulate),
     "replay": ("replay", "run the core on a scenario", _replay),

@@ -202,6 +202,11 @@ def gate_core_client_id(site: str, gate: str) -> str:
     return f"gate-core-{site}-{gate}"
 
 
+def command_post_broker(config: Config) -> BrokerSettings | None:
+    """The broker a command post subscribes to; its client id names it to the gates."""
+    return broker_settings(config, "command-post")
+
+
 def core_options(config: Config) -> CoreOptions:
     """The ``[core]`` section as the core's options (checked now)."""
     try:
@@ -273,8 +278,17 @@ class ApiPlan:
         return "https" if self.certfile else "http"
 
 
-def api_plan(section: dict[str, Any], store_path: Path, *, demo: bool = False) -> ApiPlan:
-    """Check the ``[api]`` section: TLS needs both files, and they must be readable."""
+def api_plan(
+    section: dict[str, Any],
+    store_path: Path,
+    *,
+    demo: bool = False,
+    broker: BrokerSettings | None = None,
+) -> ApiPlan:
+    """Check the ``[api]`` section: TLS needs both files, and they must be readable; a
+    command post needs the broker (``broker``, from ``[mqtt]``)."""
+    from dataclasses import replace
+
     from api.settings import ApiSettings, SettingsError
 
     section = {k: v for k, v in section.items() if k != "enabled"}
@@ -297,6 +311,10 @@ def api_plan(section: dict[str, Any], store_path: Path, *, demo: bool = False) -
         app_section["tls"] = True
     try:
         settings = ApiSettings.from_mapping(app_section, store_path, demo=demo)
+        if settings.mode == "command-post":
+            if broker is None:
+                raise ConfigError("[api] mode = command-post needs the [mqtt] section (the broker)")
+            settings = replace(settings, broker=broker)
         # What the app would refuse at start (the demo's public accounts in a real store) is
         # refused now, as a config error, instead of a restart loop.
         store = Store(store_path)

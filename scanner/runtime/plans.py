@@ -24,6 +24,7 @@ from scanner.runtime.build import (
     api_plan,
     api_server_factory,
     check_store,
+    command_post_broker,
     core_broker,
     core_loop_factory,
     core_options,
@@ -92,7 +93,7 @@ def plan_run(config: Config, clock: Clock = SYSTEM_CLOCK) -> Plan:
     url = None
     parts = list(radios)
     if config.enabled("api"):
-        plan = api_plan(config.section("api"), store_path)
+        plan = api_plan(config.section("api"), store_path, broker=command_post_broker(config))
         factory, port = api_server_factory(plan, QueueNotifier(events))
         supervisor.add("api", factory, critical=False)
         url = f"{plan.scheme}://{plan.host}:{port}/"
@@ -234,11 +235,14 @@ def plan_core(config: Config, clock: Clock = SYSTEM_CLOCK) -> Plan:
     )
 
 
-def plan_api(config: Config) -> Plan:
-    """The API daemon."""
+def plan_api(config: Config, mode: str | None = None) -> Plan:
+    """The API daemon; ``mode`` (``--mode``) overrides ``[api] mode``."""
     store_path = config.db_path
     check_store(store_path)
-    plan = api_plan(config.section("api"), store_path)
+    section = dict(config.section("api"))
+    if mode is not None:
+        section["mode"] = mode
+    plan = api_plan(section, store_path, broker=command_post_broker(config))
     # The core daemon listens on the transport's socket: an acknowledgement or an allowlist
     # change is announced there, so the core need not wait for its poll of the store.
     factory, port = api_server_factory(plan, SocketNotifier(_transport_options(config).socket_path))

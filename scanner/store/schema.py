@@ -189,4 +189,46 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE allowlist ADD COLUMN flag TEXT NOT NULL DEFAULT '';
     UPDATE allowlist SET flag = 'fingerprint-not-identity' WHERE match = 'fingerprint';
     """,
+    # 4: a command post's view of the site's gates: each gate's last health as it published it,
+    # and each gate's alerts as their transitions arrived (the gate's own store keeps the
+    # audited record; these are what the command post was told, and what it sent back).
+    """
+    CREATE TABLE gates (
+        site        TEXT NOT NULL,
+        gate        TEXT NOT NULL,
+        state       TEXT NOT NULL,
+        health      TEXT NOT NULL DEFAULT '{}',
+        health_ts   REAL,
+        heard_ts    REAL NOT NULL,
+        every_s     REAL,
+        boot        TEXT NOT NULL DEFAULT '',
+        seq         INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (site, gate)
+    );
+    CREATE TABLE gate_alerts (
+        site          TEXT NOT NULL,
+        gate          TEXT NOT NULL,
+        alert_id      TEXT NOT NULL,
+        state         TEXT NOT NULL,
+        title         TEXT NOT NULL DEFAULT '',
+        kind          TEXT NOT NULL DEFAULT '',
+        confidence    REAL NOT NULL DEFAULT 0,
+        handsets      INTEGER NOT NULL DEFAULT 0,
+        sensors       TEXT NOT NULL DEFAULT '[]',
+        reasons       TEXT NOT NULL DEFAULT '[]',
+        raised_ts     REAL NOT NULL,
+        updated_ts    REAL NOT NULL,
+        duration_s    REAL NOT NULL DEFAULT 0,
+        alarm         INTEGER NOT NULL DEFAULT 0,
+        resolved_ts   REAL,
+        resolution    TEXT,
+        acked_ts      REAL,
+        acked_by      TEXT,
+        ack_note      TEXT,
+        ack_sent_ts   REAL,
+        ack_sent_by   TEXT,
+        PRIMARY KEY (site, gate, alert_id)
+    );
+    CREATE INDEX gate_alerts_raised ON gate_alerts(raised_ts);
+    """,
 )

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import Broker, wait_for
+from gates_broker import Broker, wait_for
 from gates_support import Gate, Listener, gate_settings, records
 
 from scanner.mqtt.topics import GateTopics
