@@ -33,7 +33,8 @@ _BATCH = 500
 
 _SSE_DOC = (
     "A `text/event-stream`. Each event has `id:` (the feed position), `event:` (`alert`, "
-    "`health`, `allowlist`, `zone`, or `hello` first) and `data:` (JSON: `{id, ts, type, data}`). "
+    "`health`, `allowlist`, `zone`, `gate` (a command post's gates), or `hello` first, "
+    "whose `mode` is `gate` or `command-post`) and `data:` (JSON: `{id, ts, type, data}`). "
     "Every `heartbeat_s` (in `hello`) a `heartbeat` event without `id:` carries the server time: "
     "a client that misses several must treat what it shows as stale. The session is re-checked "
     "on the same beat; an ended one ends the stream. A `Last-Event-ID` longer than an event id "
@@ -95,10 +96,12 @@ async def _stream(
     poll_s: float,
     heartbeat_s: float,
     retry_ms: int,
+    mode: str = "gate",
 ) -> AsyncIterator[bytes]:
     last = start_after
     yield f"retry: {retry_ms}\n\n".encode()
-    hello = {"last_event_id": last, "heartbeat_s": heartbeat_s}
+    # ``mode``: a command post's page adds its gates (``command-post``); a gate's does not.
+    hello = {"last_event_id": last, "heartbeat_s": heartbeat_s, "mode": mode}
     yield format_event(last, "hello", {"id": last, "type": "hello", "data": hello})
     loop = asyncio.get_running_loop()
     next_beat = loop.time() + heartbeat_s
@@ -163,6 +166,7 @@ async def events(
             settings.event_poll_s,
             settings.heartbeat_s,
             settings.sse_retry_ms,
+            settings.mode,
         ),
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )

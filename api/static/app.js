@@ -60,6 +60,8 @@ const state = {
   wakeLock: null,
   shownAlarmId: null,
   cal: { boundary: [], inside: [], samples: {}, timer: null },
+  commandPost: null, // { name, connected } on a command post (gates.js), else null
+  gates: [],
 };
 
 // -- small helpers ------------------------------------------------------------------------
@@ -453,6 +455,7 @@ async function refreshAll() {
   for (const alert of [...today.items, ...open.items, ...latched.items]) mergeAlert(alert);
   setZone(zone);
   await refreshHealth();
+  if (state.commandPost) await refreshGates();
   if (isSupervisor()) await refreshAllowlist();
   render();
 }
@@ -492,6 +495,8 @@ async function refreshHealth() {
 async function pollHealth() {
   if (!state.me || state.sessionEnded) return;
   await refreshHealth();
+  // A gate that fell silent sends nothing: only a poll shows it going stale.
+  if (state.commandPost) await refreshGates().catch(() => {});
   render();
 }
 
@@ -516,6 +521,8 @@ function openStream() {
     remember(e);
     const payload = JSON.parse(e.data);
     if (payload.data && payload.data.heartbeat_s) state.heartbeatMs = payload.data.heartbeat_s * 1000;
+    // A command post's feed says so: its page adds every gate (gates.js).
+    if (payload.data && payload.data.mode === "command-post" && !state.commandPost) detectCommandPost().then(render).catch(() => {});
     fed();
     setConn(true);
     // After an outage the present is re-read too: health and anything the replay cannot show.
@@ -536,6 +543,11 @@ function openStream() {
     remember(e);
     fed();
     pollHealth();
+  });
+  source.addEventListener("gate", (e) => {
+    remember(e);
+    fed();
+    gatesChanged();
   });
   source.addEventListener("allowlist", (e) => {
     remember(e);
@@ -613,8 +625,10 @@ function openAlerts() {
 }
 
 function degradedReasons() {
-  if (!state.health) return [];
-  if (state.health.status === "ok") return [];
+  const gates = state.commandPost ? gateProblems() : [];
+  if (!state.health) return gates;
+  // A command post has no radios of its own: its gates' health is what counts.
+  if (state.health.status === "ok" || state.commandPost) return gates;
   return state.health.problems.length ? state.health.problems : [`scanner status: ${state.health.status}`];
 }
 
@@ -655,7 +669,7 @@ function render() {
   } else {
     mode = "clear";
     word = "CLEAR";
-    sub = "no active phone in the zone";
+    sub = state.commandPost ? "no active phone at any gate" : "no active phone in the zone";
   }
   document.body.dataset.state = mode;
   document.body.dataset.health = reasons.length ? "degraded" : "ok";
@@ -667,6 +681,7 @@ function render() {
   setText($("degraded-text"), reasons.join(" · "));
 
   renderSensors();
+  if (state.commandPost) renderGates();
   renderOpen(open);
   renderHistory();
   renderAlarm(latched, reasons);
@@ -765,7 +780,8 @@ function insideFor(alert) {
 
 // "Phone inside, heard on Wi-Fi and Bluetooth for 40 s"; once it left, it says so.
 function alertHeadline(alert) {
-  const who = phoneWords(alert);
+  // On a command post the gate comes first: it is where the guard must look.
+  const who = alert.gate ? `${alert.site} / ${alert.gate}: ${phoneWords(alert)}` : phoneWords(alert);
   if (alert.state === "resolved") return `${who} was inside, heard${heardOn(alert)} ${forSpan(insideFor(alert))}`;
   return `${who} inside, heard${heardOn(alert)} ${forSpan(insideFor(alert))}`;
 }
@@ -795,7 +811,7 @@ function renderOpen(open) {
     } else {
       actions.append(el("span", { text: `Acknowledged by ${alert.acked_by} at ${fmtTime(alert.acked_ts)}${alert.ack_note ? ` – “${alert.ack_note}”` : ""}` }));
     }
-    if (isSupervisor()) {
+    if (isSupervisor() && !alert.gate) {
       actions.append(el("button", { type: "button", class: "allow-device", text: "Allowlist this device", dataset: { alert: alert.id }, onclick: () => allowlistAlert(alert.id, actions) }));
     }
     list.append(
@@ -825,7 +841,7 @@ function renderHistory() {
         "tr",
         {},
         el("td", { text: fmtTime(a.raised_ts) }),
-        el("td", { text: `${phoneWords(a)}${heardOn(a)}` }),
+        el("td", { text: `${a.gate ? `${a.site} / ${a.gate}: ` : ""}${phoneWords(a)}${heardOn(a)}` }),
         el("td", { class: a.state === "open" ? "state-open" : "", text: stateText }),
         el("td", { class: a.acknowledged ? "" : "state-open", text: a.acknowledged ? `${a.acked_by} ${fmtTime(a.acked_ts)}` : "not yet" }),
       ),
@@ -854,6 +870,8 @@ function renderAlarm(latched, reasons) {
   }
   state.shownAlarmId = alert.id;
   overlay.dataset.id = alert.id;
+  // A gate's device is allowlisted at that gate, not here.
+  $("alarm-allow").hidden = Boolean(alert.gate);
   overlay.dataset.left = String(alert.state === "resolved");
   const left = alert.state === "resolved";
   setText($("alarm-title"), alertHeadline(alert));
@@ -915,8 +933,16 @@ async function acknowledge(which) {
   const button = $("alarm-ack");
   button.disabled = true;
   try {
-    const alert = await api("POST", `${API}/alerts/${encodeURIComponent(id)}/ack`, { note: main ? $("alarm-note").value : "" });
-    mergeAlert(alert);
+    const note = { note: main ? $("alarm-note").value : "" };
+    const target = state.alerts.get(id);
+    if (target && target.gate) {
+      // Sent to the gate it belongs to; the gate records it and confirms.
+      const path = [target.site, target.gate, "alerts", target.alert_id].map(encodeURIComponent).join("/");
+      const sent = await api("POST", `${API}/gates/${path}/ack`, note);
+      state.alerts.set(sent.alert.id, gateAlertView(sent.alert));
+    } else {
+      mergeAlert(await api("POST", `${API}/alerts/${encodeURIComponent(id)}/ack`, note));
+    }
     if (main) state.shownAlarmId = null;
     render();
     if (!$("alarm").hidden) $("alarm-ack").focus();

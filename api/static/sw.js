@@ -1,12 +1,14 @@
 // Keeps the page's shell on the tablet so it opens (and says "no connection") while the Pi
 // restarts. API calls and the event stream always go to the network: never a stale alarm state.
-const CACHE = "checkpoint-shell-v2";
+const CACHE = "checkpoint-shell-v3";
 const SHELL = [
   "/",
   "/static/app.js",
   "/static/app.css",
   "/static/allowlist.js",
   "/static/allowlist.css",
+  "/static/gates.js",
+  "/static/gates.css",
   "/static/icon.svg",
   "/static/icon-maskable.svg",
   "/manifest.webmanifest",
