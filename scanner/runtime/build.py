@@ -170,8 +170,12 @@ def sensor_placements(config: Config) -> dict[str, str]:
 
 
 def broker_settings(config: Config, default_client_id: str) -> BrokerSettings | None:
-    """The ``[mqtt]`` section (checked now), or None when the config has none."""
-    if "mqtt" not in config.sections:
+    """The ``[mqtt]`` section (checked now), or None when it names no broker.
+
+    ``host`` is what turns MQTT on: the example config carries the section with every key
+    commented out, and a Pi on its own must not spend its life reconnecting to nothing.
+    """
+    if "host" not in config.section("mqtt"):
         return None
     from scanner.mqtt.link import BrokerSettings
 
@@ -313,7 +317,7 @@ def api_plan(
         settings = ApiSettings.from_mapping(app_section, store_path, demo=demo)
         if settings.mode == "command-post":
             if broker is None:
-                raise ConfigError("[api] mode = command-post needs the [mqtt] section (the broker)")
+                raise ConfigError("[api] mode = command-post needs the broker: [mqtt] host")
             settings = replace(settings, broker=broker)
         # What the app would refuse at start (the demo's public accounts in a real store) is
         # refused now, as a config error, instead of a restart loop.

@@ -514,5 +514,7 @@ class MqttSink:
                     _LOGGER.warning("the gate's offline state was not sent (broker gone)")
             self._client.disconnect()
             self._client.loop_stop()
+            self._started = False
         if self._store is not None:
             self._store.close()
+            self._store = None
