@@ -6,7 +6,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from gates_broker import MOSQUITTO, Broker
+
+from tests.gates.gates_broker import MOSQUITTO, Broker
 
 
 @pytest.fixture

@@ -15,8 +15,6 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from gates_broker import Broker, wait_for
-from gates_support import Gate, Listener, gate_settings, records
 
 from api.app import create_app
 from api.settings import ApiSettings
@@ -28,6 +26,8 @@ from scanner.store import alerts as alert_store
 from scanner.store import users as user_store
 from scanner.store.audit import list_audit
 from scanner.store.db import Store
+from tests.gates.gates_broker import Broker, wait_for
+from tests.gates.gates_support import Gate, Listener, gate_settings, records
 
 PASSWORD = "guard-pass-1"
 
@@ -246,7 +246,7 @@ def test_a_silent_gate_turns_stale_and_a_killed_one_offline(
     script = (
         "import sys, time\n"
         "sys.path.insert(0, sys.argv[3])\n"
-        "from gates_support import Gate, gate_settings\n"
+        "from tests.gates.gates_support import Gate, gate_settings\n"
         "g = Gate(__import__('pathlib').Path(sys.argv[1]),"
         " gate_settings(int(sys.argv[2]), 'north', 'gate-k', keepalive_s=5))\n"
         "print('up', flush=True)\n"
@@ -259,7 +259,7 @@ def test_a_silent_gate_turns_stale_and_a_killed_one_offline(
             script,
             str(tmp_path / "k"),
             str(broker.port),
-            str(Path(__file__).parent),
+            str(Path(__file__).resolve().parents[2]),
         ],
         stdout=subprocess.PIPE,
     )

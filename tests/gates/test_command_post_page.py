@@ -9,10 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gates_broker import Broker
-from gates_support import Gate, gate_settings, records
-from helpers.browser import CHROMIUM_ARGS
-from helpers.servers import serving
 
 from api.app import create_app
 from api.settings import ApiSettings
@@ -21,6 +17,10 @@ from scanner.sim.scenario import simulate
 from scanner.store import alerts as alert_store
 from scanner.store.db import Store
 from scanner.store.users import ensure_demo_users
+from tests.gates.gates_broker import Broker
+from tests.gates.gates_support import Gate, gate_settings, records
+from tests.helpers.browser import CHROMIUM_ARGS
+from tests.helpers.servers import serving
 
 pytestmark = pytest.mark.browser
 

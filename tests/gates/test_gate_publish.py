@@ -7,8 +7,6 @@ import time
 from pathlib import Path
 
 import pytest
-from gates_broker import Broker, wait_for
-from gates_support import Gate, Listener, gate_settings, records
 
 from scanner.mqtt.topics import GateTopics
 from scanner.observations import SourceEvent
@@ -17,6 +15,8 @@ from scanner.sinks.mqtt import AckMessage
 from scanner.store import alerts as alert_store
 from scanner.store.audit import list_audit
 from scanner.store.db import Store
+from tests.gates.gates_broker import Broker, wait_for
+from tests.gates.gates_support import Gate, Listener, gate_settings, records
 
 
 @pytest.fixture(scope="module")
