@@ -67,6 +67,9 @@ HEALTH_EVERY_S = 10.0
 # How often the publishing thread looks for the broker's acknowledgements while paho holds
 # messages: a tenth of a second is nothing next to the seconds a guard takes to look up.
 SETTLE_EVERY_S = 0.1
+# Alerts re-stated at start (open, or resolved with the alarm still latched): a gate has a
+# handful; the bound only keeps a damaged store from flooding the queue.
+SNAPSHOT_LIMIT = 200
 # A stopping core waits this long for the broker to take its last alert messages (systemd's
 # stop timeout is 90 s; a broker on the site network answers in milliseconds when it is there).
 CLOSE_FLUSH_S = 3.0
@@ -147,6 +150,29 @@ def view_fields(alert: AlertView) -> dict[str, Any]:
         "raised_ts": alert.raised_ts,
         "duration_s": alert.duration_s,
         "acknowledged": alert.acknowledged,
+    }
+
+
+def record_fields(record: alert_store.AlertRecord) -> dict[str, Any]:
+    """A stored alert's published fields: where it stands, and who acknowledged it."""
+    return {
+        "alert_id": record.id,
+        "title": record.title,
+        "kind": record.kind,
+        "confidence": record.confidence,
+        "reasons": list(record.reasons),
+        "handsets": record.handsets,
+        "sensors": list(record.sensors),
+        "raised_ts": record.raised_ts,
+        "duration_s": record.duration_s,
+        "acknowledged": record.acknowledged,
+        "alarm": not record.acknowledged,
+        "state": record.state,
+        "resolved_ts": record.resolved_ts,
+        "resolution": record.resolution,
+        "acked_ts": record.acked_ts,
+        "by": record.acked_by,
+        "note": record.ack_note or "",
     }
 
 
@@ -332,7 +358,7 @@ class MqttSink:
         """Open and alarming alerts, for the health summary."""
         alert_id = str(message["alert_id"])
         event = message["event"]
-        if event == "resolved":
+        if event == "resolved" or (event == "state" and message.get("state") != "open"):
             self._open.discard(alert_id)
         elif event != "acknowledged":
             self._open.add(alert_id)
@@ -346,10 +372,31 @@ class MqttSink:
 
     def start(self) -> None:
         s = self.settings
+        self._snapshot()
         self._client.connect_async(s.host, s.port, keepalive=s.keepalive_s)
         self._client.loop_start()
         self._thread.start()
         self._started = True
+
+    def _snapshot(self) -> None:
+        """Each alert still open or still alarming, as the store has it, first of this start.
+
+        What the previous run had handed paho but the broker never took died with it; this
+        re-states every alert that still matters, so the command post's picture is whole again
+        whatever the last run could send.
+        """
+        if self._store is None:
+            return
+        alerts = {
+            a.id: a
+            for a in (
+                *alert_store.list_alerts(self._store, state="open", limit=SNAPSHOT_LIMIT),
+                *alert_store.list_alerts(self._store, acknowledged=False, limit=SNAPSHOT_LIMIT),
+            )
+        }
+        with self._cond:
+            for record in sorted(alerts.values(), key=lambda a: a.raised_ts):
+                self._enqueue({"event": "state", "ts": record.updated_ts, **record_fields(record)})
 
     @property
     def connected(self) -> bool:
@@ -394,25 +441,7 @@ class MqttSink:
         # store, and says nothing of an alert already resolved (its alarm can still be
         # latched on the tablets until someone acknowledges it).
         with self._cond:
-            self._enqueue(
-                {
-                    "event": "acknowledged",
-                    "ts": record.acked_ts,
-                    "alarm": False,
-                    "by": record.acked_by,
-                    "note": record.ack_note or "",
-                    "alert_id": record.id,
-                    "title": record.title,
-                    "kind": record.kind,
-                    "confidence": record.confidence,
-                    "reasons": list(record.reasons),
-                    "handsets": record.handsets,
-                    "sensors": list(record.sensors),
-                    "raised_ts": record.raised_ts,
-                    "duration_s": record.duration_s,
-                    "acknowledged": True,
-                }
-            )
+            self._enqueue({"event": "acknowledged", "ts": record.acked_ts, **record_fields(record)})
             self._cond.notify()
 
     def _health_payload(self, state: str) -> bytes:
@@ -499,7 +528,8 @@ class MqttSink:
         if self._started:
             # What the core said last (a resolution at shutdown) reaches the broker if it can.
             if not self.flush(CLOSE_FLUSH_S):
-                _LOGGER.warning("%d alert message(s) not sent before stopping", self.pending())
+                unsent = self.pending() + len(self._outstanding)
+                _LOGGER.warning("%d alert message(s) not taken by the broker at stop", unsent)
             with self._cond:
                 self._stop = True
                 self._cond.notify()

@@ -25,7 +25,8 @@ DEFAULT_EVERY_S = 10.0
 # The states a gate's core can say of itself.
 GATE_STATES = ("online", "offline")
 # The alert transitions a gate publishes.
-ALERT_EVENTS = ("raised", "updated", "alarmed", "acknowledged", "resolved")
+# ``state``: where an alert stands, as a gate's core re-states it when it starts.
+ALERT_EVENTS = ("raised", "updated", "alarmed", "acknowledged", "resolved", "state")
 
 
 class GateAlertNotFoundError(LookupError):
@@ -171,16 +172,26 @@ def apply_alert(store: Store, site: str, gate: str, message: Mapping[str, Any], 
                 sets[key] = json.dumps(_strings(message[key]))
         if event in ("raised", "updated", "alarmed") and message.get("alarm") is True:
             sets["alarm"] = 1
-        if event == "acknowledged" and (current is None or current["acked_ts"] is None):
+        acked = event == "acknowledged" or (
+            event == "state" and message.get("acked_ts") is not None
+        )
+        if acked and (current is None or current["acked_ts"] is None):
             # The first acknowledgement is kept, as on the gate.
             sets.update(
                 alarm=0,
-                acked_ts=ts,
-                acked_by=str(message.get("by", "")),
-                ack_note=str(message.get("note", "")),
+                acked_ts=_number(message.get("acked_ts"), ts),
+                acked_by=str(message.get("by") or ""),
+                ack_note=str(message.get("note") or ""),
             )
-        if event == "resolved":
-            sets.update(state="resolved", resolved_ts=ts, resolution=str(message.get("resolution")))
+        if event == "state" and not acked:
+            sets["alarm"] = 1 if message.get("alarm") is True else 0
+        resolved = event == "resolved" or (event == "state" and message.get("state") == "resolved")
+        if resolved:
+            sets.update(
+                state="resolved",
+                resolved_ts=_number(message.get("resolved_ts"), ts),
+                resolution=str(message.get("resolution")),
+            )
         assignments = ", ".join(f"{k} = ?" for k in sets)
         conn.execute(
             f"UPDATE gate_alerts SET {assignments} WHERE site = ? AND gate = ? AND alert_id = ?",  # noqa: S608 - keys are the fixed names above

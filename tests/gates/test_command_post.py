@@ -278,3 +278,46 @@ def test_a_silent_gate_turns_stale_and_a_killed_one_offline(
         if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=5)
+
+
+def test_a_gate_restarted_while_the_broker_was_away_restates_its_alerts(
+    broker: Broker,
+    tmp_path: Path,
+    scenario: list[SourceEvent],
+    command_post: Callable[[], TestClient],
+) -> None:
+    client = command_post()
+    settings = gate_settings(broker.port, "north", "gate-r")
+    gate = Gate(tmp_path / "r", settings)
+    third = len(scenario) // 3
+    try:
+        gate.feed(scenario[:third])
+        assert wait_for(lambda: bool(gate_alerts(gates_view(client), "gate-r")))
+        broker.stop()
+        # Raises and resolutions while the broker is away, then the core stops: what paho
+        # held in memory goes with it.
+        gate.feed(scenario[third:])
+        gate.run_out()
+    finally:
+        gate.close()
+    store = Store(gate.db)
+    try:
+        latched = {
+            r.id: r.state
+            for r in alert_store.list_alerts(store)
+            if r.state == "open" or not r.acknowledged
+        }
+    finally:
+        store.close()
+    assert len(latched) >= 2 and set(latched.values()) == {"resolved"}
+    broker.start()
+    restarted = Gate(tmp_path / "r", settings)
+    try:
+
+        def at_post() -> dict[str, str]:
+            return {a["alert_id"]: a["state"] for a in gate_alerts(gates_view(client), "gate-r")}
+
+        assert wait_for(lambda: at_post() == latched, timeout=20), (at_post(), latched)
+        assert all(a["alarm"] for a in gate_alerts(gates_view(client), "gate-r"))
+    finally:
+        restarted.close()
