@@ -22,7 +22,7 @@ from scanner.core.options import CoreOptions
 from scanner.observations import Radio, SensorStatus, SourceEvent
 from scanner.runtime.components import ApiServer, CoreLike, CoreLoop, SourceComponent, bind_tcp
 from scanner.runtime.supervisor import Supervisor
-from scanner.runtime.transport import EventQueue, Message
+from scanner.runtime.transport import EventQueue, Message, QueueNotifier
 from scanner.runtime.transport.codec import InputsChanged
 from scanner.sources.base import Sink, Source
 from scanner.store.db import Store, StoreError
@@ -103,6 +103,7 @@ class CoreWithStore:
         placements: Mapping[str, str] | None = None,
         mqtt: BrokerSettings | None = None,
         mqtt_options: dict[str, Any] | None = None,
+        notify: Callable[[str], None] | None = None,
     ) -> None:
         from scanner.core.pipeline import Core
         from scanner.runtime.core_runner import CoreRunner
@@ -127,8 +128,14 @@ class CoreWithStore:
             sinks: list[CoreSink] = [StoreSink(self.store), keeper]
             if mqtt is not None:
                 # After the store: the command post hears of an alert the gate has kept.
+                # An acknowledgement from the command post is announced on the core's own
+                # queue (``notify``), as the API announces the tablet's.
                 self.mqtt = MqttSink(
-                    mqtt, store_path=store_path, clock=clock, **(mqtt_options or {})
+                    mqtt,
+                    store_path=store_path,
+                    clock=clock,
+                    notify=notify,
+                    **(mqtt_options or {}),
                 )
                 sinks.append(self.mqtt)
             self.runner = CoreRunner(self.core, sinks, inputs, taps=[keeper])
@@ -255,7 +262,15 @@ def core_loop_factory(
     mqtt: BrokerSettings | None = None,
 ) -> Callable[[], CoreLoop]:
     def make_core() -> CoreLike:
-        return CoreWithStore(store_path, options, clock, outside_sensors, placements, mqtt=mqtt)
+        return CoreWithStore(
+            store_path,
+            options,
+            clock,
+            outside_sensors,
+            placements,
+            mqtt=mqtt,
+            notify=QueueNotifier(events),
+        )
 
     def close(core: CoreLike) -> None:
         if isinstance(core, CoreWithStore):

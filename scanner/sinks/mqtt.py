@@ -24,7 +24,7 @@ import logging
 import secrets
 import threading
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -276,12 +276,16 @@ class MqttSink:
         queue_limit: int = QUEUE_LIMIT,
         paho_limit: int = PAHO_OUTSTANDING,
         health_every_s: float = HEALTH_EVERY_S,
+        notify: Callable[[str], None] | None = None,
     ) -> None:
         self.settings = settings
         self.topics = GateTopics(settings.site, settings.gate)
         self.clock = clock
         self.queue_limit = queue_limit
         self.paho_limit = paho_limit
+        # Tells the core an acknowledgement is in the store (its queue, thread-safe); without
+        # it the core finds the acknowledgement on its periodic poll of the store.
+        self.notify = notify
         self.health_every_s = health_every_s
         # A new value each start: the command post tells a restarted core's numbering from
         # a redelivered message of this one.
@@ -437,6 +441,11 @@ class MqttSink:
             return
         if record is None:
             return
+        if self.notify is not None:
+            try:
+                self.notify("ack")
+            except Exception:
+                _LOGGER.exception("the core was not told of the acknowledgement (it polls)")
         # Said at once, for the command post: the core learns of it at its next look at the
         # store, and says nothing of an alert already resolved (its alarm can still be
         # latched on the tablets until someone acknowledges it).

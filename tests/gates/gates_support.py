@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,11 +44,22 @@ def records(scenario: Path) -> list[SourceEvent]:
 class Gate:
     """A gate's core over its own store, publishing to the broker as the appliance's does."""
 
-    def __init__(self, directory: Path, settings: BrokerSettings, **sink_options: Any) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        settings: BrokerSettings,
+        notify: Callable[[str], None] | None = None,
+        **sink_options: Any,
+    ) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self.db = directory / "gate.db"
         self.core = CoreWithStore(
-            str(self.db), CoreOptions(), SYSTEM_CLOCK, mqtt=settings, mqtt_options=sink_options
+            str(self.db),
+            CoreOptions(),
+            SYSTEM_CLOCK,
+            mqtt=settings,
+            mqtt_options=sink_options,
+            notify=notify,
         )
         sink = self.core.mqtt
         if sink is None:

@@ -10,6 +10,7 @@ import pytest
 
 from scanner.mqtt.topics import GateTopics
 from scanner.observations import SourceEvent
+from scanner.runtime.transport.codec import InputsChanged
 from scanner.sim.scenario import simulate
 from scanner.sinks.mqtt import AckMessage
 from scanner.store import alerts as alert_store
@@ -123,15 +124,22 @@ def test_an_ack_from_the_command_post_is_applied_once_like_the_tablets(
 ) -> None:
     topics = GateTopics("north", "gate-c")
     listener = Listener(broker.port, [topics.alerts])
-    gate = Gate(tmp_path / "c", gate_settings(broker.port, "north", "gate-c"))
+    told: list[str] = []  # what the core's queue would carry (QueueNotifier in a process)
+    gate = Gate(tmp_path / "c", gate_settings(broker.port, "north", "gate-c"), notify=told.append)
     try:
         assert wait_for(lambda: gate.sink.connected)
         half = scenario[: len(scenario) // 2]
         gate.feed(half)
-        assert wait_for(lambda: any(m["event"] == "raised" for m in listener.of("/core/alerts")))
-        alert_id = next(m for m in listener.of("/core/alerts") if m["event"] == "raised")[
-            "alert_id"
-        ]
+        # An alert still open and alarming at the gate, once the command post could know it.
+        open_now = gate.core.core.unacknowledged_alerts()
+        assert open_now
+        alert_id = open_now[0]
+        assert wait_for(
+            lambda: any(
+                m["event"] == "raised" and m["alert_id"] == alert_id
+                for m in listener.of("/core/alerts")
+            )
+        )
         ack = AckMessage(alert_id, "sergeant", "seen on camera 2", "cp-main", time.time())
         for _ in range(2):  # the second is a redelivery (QoS 1 is at least once)
             listener.client.publish(topics.acks, ack.to_payload(), qos=1).wait_for_publish(5)
@@ -155,8 +163,12 @@ def test_an_ack_from_the_command_post_is_applied_once_like_the_tablets(
             assert gate.sink.acks.counters["acks_repeated"] == 1
         finally:
             store.close()
-        # The core takes it from the store as it takes the tablet's, and says so on the topic:
-        # that is how the command post learns the gate has it.
+        # The core is told at once, as the API tells it of the tablet's, and takes it from the
+        # store: the alert no longer alarms there, before any further record or poll.
+        assert told == ["ack"]
+        assert alert_id in gate.core.core.unacknowledged_alerts()
+        gate.core.handle(InputsChanged("ack"))
+        assert alert_id not in gate.core.core.unacknowledged_alerts()
         gate.feed(scenario[len(scenario) // 2 :])
         gate.run_out()
         assert wait_for(
