@@ -113,6 +113,8 @@ RANGES: dict[str, dict[str, Range]] = {
     },
     "ble": {
         "silence_after_s": _POSITIVE_SECONDS,
+        # 0 turns re-reporting off; past a minute the core has long counted a phone absent.
+        "rereport_s": _f(0.0, 60.0),
         "queue_size": _QUEUE,
         "status_interval_s": _POSITIVE_SECONDS,
     },

@@ -178,7 +178,8 @@ def test_adapter_that_refuses_power_gives_a_clear_fault(
 
 def test_scanning_resumes_after_bluetoothd_restart(fake_bluez: FakeBluez) -> None:
     sink = Collector()
-    source = started({}, sink)
+    # An unchanging phone is reported once per re-report period: a short one keeps this quick.
+    source = started({"rereport_s": 0.2}, sink)
     try:
         assert wait_until(lambda: source.state == "ok", 10), source.message
         fake_bluez.tick("7C:00:00:00:00:01", {76: bytes.fromhex("1005031c5a0b2e")}, 0.05)
@@ -484,6 +485,75 @@ def test_scanning_resumes_after_the_system_bus_restarts(fake_bluez: FakeBluez) -
     assert recovery_s < 10.0
 
 
+UNCHANGING_PHONE = {76: bytes.fromhex("1005031c5a0b2e")}
+
+
+def test_a_phone_lying_still_is_reported_again_each_period(fake_bluez: FakeBluez) -> None:
+    """BlueZ tells a passive client of an unchanged advertiser once; the source has it told
+    again every ``rereport_s`` while the phone advertises, and not after it stops."""
+    sink = Collector()
+    source = started({"rereport_s": 0.5}, sink)
+    try:
+        assert wait_until(lambda: source.state == "ok", 10), source.message
+        fake_bluez.tick("7E:00:00:00:00:01", UNCHANGING_PHONE, 0.05)
+        t0 = time.monotonic()
+        assert wait_until(lambda: len(sink.adverts()) >= 4, 10), fake_bluez.state()
+        span = time.monotonic() - t0
+        fake_bluez.untick()
+        # Adverts every 50 ms, reports about every 0.5 s: BlueZ itself stayed quiet in between.
+        assert fake_bluez.state()["counters"]["unchanged"] > len(sink.adverts())
+        assert span >= 1.0, span
+        time.sleep(1.5)  # three periods with the phone gone
+        n_gone = len(sink.adverts())
+        time.sleep(1.0)
+        assert len(sink.adverts()) == n_gone
+    finally:
+        source.stop()
+    assert {a.address for a in sink.adverts()} == {"7E:00:00:00:00:01"}
+    assert source.counters["rereported"] >= 3
+
+
+def test_without_rereporting_bluez_reports_an_unchanged_phone_once(
+    fake_bluez: FakeBluez,
+) -> None:
+    """The far end as it is: what ``rereport_s = 0`` gives (and what the source used to)."""
+    sink = Collector()
+    source = started({"rereport_s": 0}, sink)
+    try:
+        assert wait_until(lambda: source.state == "ok", 10), source.message
+        fake_bluez.tick("7E:00:00:00:00:02", UNCHANGING_PHONE, 0.05)
+        assert wait_until(lambda: len(sink.adverts()) == 1, 5)
+        time.sleep(1.5)
+        fake_bluez.untick()
+    finally:
+        source.stop()
+    assert len(sink.adverts()) == 1
+
+
+def test_a_device_bluez_knew_before_the_scan_is_reported(fake_bluez: FakeBluez) -> None:
+    """A device whose object outlived an earlier scan (BlueZ keeps it for 30 s) creates no
+    InterfacesAdded: the source still hears it on its next advert."""
+    first = Collector()
+    earlier = started({"rereport_s": 0}, first)
+    try:
+        assert wait_until(lambda: earlier.state == "ok", 10), earlier.message
+        fake_bluez.advert("7E:00:00:00:00:03", mfr=UNCHANGING_PHONE)
+        assert wait_until(lambda: len(first.adverts()) == 1, 5)
+    finally:
+        earlier.stop()
+    assert fake_bluez.state()["devices"] == 1  # still cached, as bluetoothd keeps it
+    sink = Collector()
+    source = started({}, sink)  # the default period: only the drop at scan start matters
+    try:
+        assert wait_until(lambda: source.state == "ok", 10), source.message
+        assert wait_until(lambda: fake_bluez.state()["devices"] == 0, 5)
+        fake_bluez.advert("7E:00:00:00:00:03", mfr=UNCHANGING_PHONE)
+        assert wait_until(lambda: len(sink.adverts()) == 1, 5), fake_bluez.state()
+    finally:
+        source.stop()
+    assert sink.adverts()[0].manufacturer_data == UNCHANGING_PHONE
+
+
 def test_silence_watchdog_with_an_injected_clock(fake_bluez: FakeBluez) -> None:
     clock = ManualClock()
     sink = Collector()
@@ -496,7 +566,8 @@ def test_silence_watchdog_with_an_injected_clock(fake_bluez: FakeBluez) -> None:
         clock.advance(91.0)  # ninety seconds of radio silence, in no time
         assert wait_until(lambda: source.state == "degraded", 3)
         assert source.message.startswith("no frames for 91")
-        fake_bluez.advert("42:00:00:00:00:0C", rssi=-61, mfr={76: bytes.fromhex("1005031c5a0b2e")})
+        # The phone moved: 10 dB weaker, enough for bluetoothd to report the known device again.
+        fake_bluez.advert("42:00:00:00:00:0C", rssi=-70, mfr={76: bytes.fromhex("1005031c5a0b2e")})
         assert wait_until(lambda: source.state == "ok", 3)
     finally:
         source.stop()

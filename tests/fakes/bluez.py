@@ -10,8 +10,11 @@ runs this file as a separate process that owns ``org.bluez`` and exports, with d
   names (NotReady when powered off, InProgress for a second StartDiscovery, Failed when
   stopping a discovery that is not running),
 * ``org.bluez.Device1`` objects that appear with InterfacesAdded and change RSSI,
-  ManufacturerData and ServiceData with PropertiesChanged, only while discovery is on (as a
-  real adapter reports nothing when it is not scanning),
+  ManufacturerData and ServiceData with PropertiesChanged, only while discovery or a monitor is
+  on (as a real adapter reports nothing when it is not scanning), and, as bluetoothd does, only
+  for what changed: RSSI by 8 dB or more, different data; every advert's data only in a
+  discovery with DuplicateData. RemoveDevice drops a device's object, so its next advert
+  creates it again,
 * ``org.bluez.AdvertisementMonitorManager1`` on the adapter (RegisterMonitor, UnregisterMonitor;
   it reads the client's or-pattern monitor and calls Activate, then reports the adverts that
   match a pattern without any discovery, as passive scanning does; a client leaving the bus
@@ -69,6 +72,9 @@ FLOOD_COMPANY = 0xFFFF
 # Or-patterns per advertisement monitor that bluetoothd 5.66 hands the kernel intact: past 7 its
 # one-byte command length wraps and the kernel refuses the monitor.
 BLUEZ_MONITOR_MAX_PATTERNS = 7
+# bluetoothd's RSSI_THRESHOLD: outside a filtered discovery, a known device's RSSI property
+# changes only when the reading moved this much.
+RSSI_DELTA_DB = 8
 
 _DBUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
@@ -458,13 +464,25 @@ def _serve() -> None:
                 self.devices[path] = dev
                 self.bus.export(path, dev)  # InterfacesAdded carries the first advert
             else:
-                dev.rssi, dev.mfr, dev.svc = rssi, m, s
-                changed: dict[str, Any] = {"RSSI": rssi}
-                if m:
+                # Like bluetoothd (adapter.c, device.c): a known device's advert changes only
+                # what differs, RSSI only by RSSI_DELTA_DB or more; a discovery with a filter
+                # takes every RSSI change, and with DuplicateData every advert's data.
+                a = self.adapter
+                filtered = a is not None and a.discovering and bool(a.filters)
+                every = filtered and a is not None and bool(a.filters.get("DuplicateData"))
+                changed: dict[str, Any] = {}
+                if abs(rssi - dev.rssi) >= (1 if filtered else RSSI_DELTA_DB):
+                    dev.rssi = changed["RSSI"] = rssi
+                if m and (every or m != dev.mfr):
+                    dev.mfr = m
                     changed["ManufacturerData"] = {k: Variant("ay", v) for k, v in m.items()}
-                if s:
+                if s and (every or s != dev.svc):
+                    dev.svc = s
                     changed["ServiceData"] = {k: Variant("ay", v) for k, v in s.items()}
-                dev.emit_properties_changed(changed)
+                if changed:
+                    dev.emit_properties_changed(changed)
+                else:
+                    self.counters["unchanged"] += 1
             self.counters["emitted"] += 1
             return True
 

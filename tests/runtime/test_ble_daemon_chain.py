@@ -26,6 +26,9 @@ from tests.helpers.daemons import tail_logs as logs
 from tests.helpers.daemons import wait_for
 
 IPHONE = {76: bytes.fromhex("1005031c5a0b2e")}  # Apple Nearby Info: a handset
+# The fake reports an unchanging phone once, as bluetoothd does; the capture daemon has it
+# re-reported every half second here (10 s by default) so the chain is exercised in seconds.
+BLE_SECTION = "[ble]\nrereport_s = 0.5\n"
 
 
 @pytest.fixture
@@ -39,7 +42,8 @@ def test_ble_capture_daemon_to_core_daemon_through_kill_9(workdir: Path) -> None
     db = workdir / "checkpoint.db"
     cfg = workdir / "c.toml"
     cfg.write_text(
-        f'[site]\nstate_dir = "{workdir}"\n[transport]\nsocket = "{workdir}/core.sock"\n[ble]\n'
+        f'[site]\nstate_dir = "{workdir}"\n[transport]\nsocket = "{workdir}/core.sock"\n'
+        + BLE_SECTION
     )
     with running_fake_bluez(workdir) as fake:
         procs: dict[str, subprocess.Popen[bytes]] = {}
@@ -111,7 +115,9 @@ def test_run_all_in_one_with_ble_raises_the_alert_and_serves_health(workdir: Pat
 
     db = workdir / "checkpoint.db"
     cfg = workdir / "c.toml"
-    cfg.write_text(f'[site]\nstate_dir = "{workdir}"\n[ble]\n[api]\nhost = "127.0.0.1"\nport = 0\n')
+    cfg.write_text(
+        f'[site]\nstate_dir = "{workdir}"\n' + BLE_SECTION + '[api]\nhost = "127.0.0.1"\nport = 0\n'
+    )
     with running_fake_bluez(workdir) as fake:
         log = (workdir / "run.log").open("ab")
         proc = subprocess.Popen(

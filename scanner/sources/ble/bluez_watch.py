@@ -17,6 +17,7 @@ from scanner.sources.ble.constants import (
     ADAPTER_INTERFACE,
     BLUEZ_SERVICE,
     DBUS_CALL_TIMEOUT_S,
+    DEVICE_INTERFACE,
     OBJECT_MANAGER_INTERFACE,
     PROPERTIES_INTERFACE,
 )
@@ -231,6 +232,32 @@ class BluezWatch:
             [ADAPTER_INTERFACE, "Powered", Variant("b", True)],
         )
 
+    async def forget_cached_devices(self) -> int:
+        """Drop BlueZ's cached objects of the adapter's passing devices; how many went.
+
+        Passing: not paired, bonded, trusted or connected, the devices BlueZ itself drops after
+        its TemporaryTimeout of silence. Nothing is transmitted; the next advert of a device
+        still in range creates its object again, with that advert's data.
+        """
+        if self.adapter_path is None:
+            return 0
+        body = await self._call(BLUEZ_SERVICE, "/", OBJECT_MANAGER_INTERFACE, "GetManagedObjects")
+        gone = 0
+        for path, ifaces in body[0].items():
+            props = ifaces.get(DEVICE_INTERFACE)
+            if props is None or not _is_passing(props, self.adapter_path):
+                continue
+            try:
+                await self._call(
+                    BLUEZ_SERVICE, self.adapter_path, ADAPTER_INTERFACE, "RemoveDevice", "o", [path]
+                )
+            except BluezCallError as exc:
+                # Already gone (its own timeout, or a second caller): nothing left to drop.
+                _LOGGER.debug("RemoveDevice %s: %s", path, exc)
+                continue
+            gone += 1
+        return gone
+
     async def stop_discovery(self) -> None:
         """Stop a discovery left running (the InProgress rung); errors are ignored."""
         if self.adapter_path is None:
@@ -239,3 +266,15 @@ class BluezWatch:
             await self._call(BLUEZ_SERVICE, self.adapter_path, ADAPTER_INTERFACE, "StopDiscovery")
         except (BluezCallError, TimeoutError) as exc:
             _LOGGER.debug("StopDiscovery on %s: %s", self.adapter_path, exc)
+
+
+def _is_passing(props: dict[str, Any], adapter_path: str) -> bool:
+    """A Device1 of this adapter that BlueZ keeps only because it was heard lately."""
+    if _value(props.get("Adapter")) != adapter_path:
+        return False
+    return not any(bool(_value(props.get(k))) for k in ("Paired", "Bonded", "Trusted", "Connected"))
+
+
+def _value(prop: Any) -> Any:
+    """A property as GetManagedObjects gives it (a Variant), unwrapped; None when absent."""
+    return getattr(prop, "value", prop)

@@ -44,6 +44,15 @@ SCAN_START_TIMEOUT_S = 10.0
 # crashing it with "malloc(): invalid size").
 MONITOR_MAX_PATTERNS = 7
 SCAN_STOP_TIMEOUT_S = 3.0
+# BlueZ tells a passive client (advertisement monitors) about a device when it creates the
+# device's object, and after that only when a property changes: RSSI by 8 dB or more, or new
+# advertising data (DuplicateData applies to discoveries only). A phone lying still with an
+# unchanging payload is heard once, then the core counts it absent after its absent_s (25 s);
+# and a device whose object outlived an earlier scan (BlueZ keeps it 30 s after its last
+# advert) is not reported at all. Dropping the cached objects this often makes the next advert
+# of each device in range (phones advertise every 0.1 to 2 s) a fresh report: a sighting about
+# every 10 to 12 s, two inside the core's absence window.
+REREPORT_S = 10.0
 # How long to wait for org.bluez to get an owner before reporting bluetoothd as absent;
 # systemd restarts bluetoothd in about a second.
 OWNER_WAIT_S = 3.0

@@ -20,8 +20,10 @@ with that class's backoff; the message shown is the class's, logged once at warn
                      fallback to active scanning (bluetoothd needs --experimental)
       InProgress  -> stop the stale discovery ourselves and retry 0.5..5 s
       NotReady    -> adapter initialising, retry 1..10 s
- 6. Scanning: state ok. Leave on stop, bluetoothd restart (name owner change), adapter
-    powered off, or D-Bus lost; then go back to rung 1 at once - no process restart.
+ 6. Scanning: state ok. Passive: before the monitors and then every ``rereport_s``, drop
+    BlueZ's cached objects of passing devices, since BlueZ reports a known device again only
+    when its RSSI or data change. Leave on stop, bluetoothd restart (name owner change),
+    adapter powered off, or D-Bus lost; then go back to rung 1 at once - no process restart.
  7. Degrade: a class failing again and again keeps its last message and retries at its
     maximum backoff for as long as the daemon runs.
 """
@@ -89,6 +91,7 @@ class BleSource(Source):
             "dropped_unparsable",
             "scan_starts",
             "rescans",
+            "rereported",
             *(f"error_{c}" for c in BleErrorClass),
         ):
             self.counters[key] = 0
@@ -267,6 +270,10 @@ class BleSource(Source):
                 self.options.sensor,
                 self._adapter_name,
             )
+        if self._passive:
+            # Before the monitors: the scan they start must find no object left from an
+            # earlier scan, or an unchanged advertiser's reports change nothing and reach no one.
+            await self._forget_cached(watch)
         scanners = self._make_scanners()
         started: list[Any] = []
         try:
@@ -285,11 +292,21 @@ class BleSource(Source):
         self.last_error = None
         mode = PASSIVE if self._passive else "active: transmits scan requests"
         self.set_state("ok", f"scanning on {self._adapter_name} ({mode})")
-        # 6. scanning until something moves
+        # 6. scanning until something moves; a passive scan has BlueZ report the devices in
+        #    range again on their next advert (constants.REREPORT_S says why)
+        period = self.ble_options.rereport_s if self._passive else 0.0
         stop_wait = asyncio.create_task(assert_stop.wait())
         changed_wait = asyncio.create_task(watch.changed.wait())
         try:
-            await asyncio.wait({stop_wait, changed_wait}, return_when=asyncio.FIRST_COMPLETED)
+            while True:
+                done, _ = await asyncio.wait(
+                    {stop_wait, changed_wait},
+                    timeout=period if period > 0 else None,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                if done:
+                    break
+                await self._forget_cached(watch)
         finally:
             stop_wait.cancel()
             changed_wait.cancel()
@@ -298,6 +315,12 @@ class BleSource(Source):
             self.counters["rescans"] += 1
             _LOGGER.info("BLE: %s; restarting the scan", watch.reason)
             self.set_state("starting", f"{watch.reason}; restarting the scan")
+
+    async def _forget_cached(self, watch: BluezWatch) -> None:
+        try:
+            self.counters["rereported"] += await watch.forget_cached_devices()
+        except Exception as exc:  # bluetoothd leaving is the watch's to report, not this
+            _LOGGER.debug("dropping BlueZ's cached devices: %s", error_text(exc))
 
     async def _stop_scanners(self, scanners: list[Any]) -> None:
         for scanner in scanners:
@@ -362,6 +385,8 @@ class BleSource(Source):
         while True:
             await asyncio.sleep(period)
             self.check_silence()
+            if self._recorder is not None:
+                self._recorder.flush_due()
             since_status += period
             if interval > 0 and since_status >= interval:
                 since_status = 0.0

@@ -9,6 +9,7 @@ from typing import Any
 from scanner.config import ConfigError
 from scanner.sources.base import SourceOptions
 from scanner.sources.ble import vendors
+from scanner.sources.ble.constants import REREPORT_S
 from scanner.sources.ble.continuity import APPLE_COMPANY_ID
 
 # BLE scanning modes. Passive only listens; active sends a SCAN_REQ to every advertiser it hears,
@@ -77,8 +78,13 @@ class BleOptions(SourceOptions):
     # scan requests and is an explicit opt-in.
     scanning_mode: str = PASSIVE
     or_patterns: tuple[tuple[int, int, bytes], ...] = DEFAULT_OR_PATTERNS
-    # BlueZ's DuplicateData filter: True reports every advert, so RSSI keeps flowing.
+    # BlueZ's DuplicateData filter of an active discovery: True reports every advert, so RSSI
+    # keeps flowing. A passive scan has no discovery filter; see rereport_s.
     duplicate_data: bool = True
+    # Passive: how often BlueZ's cached objects of passing devices are dropped so that the
+    # devices still in range are reported again (constants.REREPORT_S); 0: only as each scan
+    # starts.
+    rereport_s: float = REREPORT_S
     # Try to power the adapter on when it is off (bluetoothd may refuse: rfkill).
     power_on: bool = True
     # Bounded handoff between the D-Bus thread and the sink; overflow is a counted drop.
@@ -97,6 +103,7 @@ class BleOptions(SourceOptions):
             "scanning_mode",
             "or_patterns",
             "duplicate_data",
+            "rereport_s",
             "power_on",
             "queue_size",
             "status_interval_s",
@@ -126,6 +133,7 @@ class BleOptions(SourceOptions):
             scanning_mode=mode,
             or_patterns=patterns,
             duplicate_data=_typed(section, "duplicate_data", bool, True),
+            rereport_s=float(_typed(section, "rereport_s", (int, float), REREPORT_S)),
             power_on=_typed(section, "power_on", bool, True),
             queue_size=max(16, _typed(section, "queue_size", int, 8192)),
             status_interval_s=float(_typed(section, "status_interval_s", (int, float), 30.0)),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from pathlib import Path
 from typing import IO, Any
 
@@ -34,15 +35,20 @@ def advert_to_json(advert: BleAdvert) -> dict[str, Any]:
 
 
 class JsonlRecorder:
-    """Appends adverts to a ``ble.jsonl`` file, one line each; flushes every ``flush_every``."""
+    """Appends adverts to a ``ble.jsonl`` file, one line each; flushes every ``flush_every``
+    adverts, and lines older than ``flush_after_s`` (at the next write or ``flush_due``): a
+    quiet passive scan reports each device every few seconds only, and its lines must not
+    wait minutes in the buffer for a crash to lose."""
 
-    def __init__(self, path: str | Path, flush_every: int = 64) -> None:
+    def __init__(self, path: str | Path, flush_every: int = 64, flush_after_s: float = 1.0) -> None:
         self.path = Path(path)
         try:
             self._stream: IO[str] | None = self.path.open("a", encoding="utf-8")
         except OSError as exc:
             raise RecordingError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
         self._flush_every = max(1, flush_every)
+        self._flush_after_s = flush_after_s
+        self._flushed_mono = time.monotonic()
         self._pending = 0
         self.written = 0
 
@@ -52,9 +58,22 @@ class JsonlRecorder:
         self._stream.write(json.dumps(advert_to_json(advert), separators=(",", ":")) + "\n")
         self.written += 1
         self._pending += 1
-        if self._pending >= self._flush_every:
+        now = time.monotonic()
+        if self._pending >= self._flush_every or now - self._flushed_mono >= self._flush_after_s:
             self._stream.flush()
             self._pending = 0
+            self._flushed_mono = now
+
+    def flush_due(self) -> None:
+        """Flush lines written more than ``flush_after_s`` ago (the source's watchdog calls
+        this, so the last adverts before a quiet spell reach the disk too)."""
+        if self._stream is None or self._pending == 0:
+            return
+        now = time.monotonic()
+        if now - self._flushed_mono >= self._flush_after_s:
+            self._stream.flush()
+            self._pending = 0
+            self._flushed_mono = now
 
     def close(self) -> None:
         if self._stream is not None:
