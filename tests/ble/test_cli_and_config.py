@@ -14,9 +14,10 @@ from hypothesis import given, seed, settings
 from hypothesis import strategies as st
 
 from scanner.config import ConfigError
+from scanner.sources.backoff import Backoff
 from scanner.sources.ble.capture_import import parse_ad, parse_hci_event, parse_ll, sniff
 from scanner.sources.ble.classify import KINDS
-from scanner.sources.ble.constants import BleErrorClass, backoff_delay, classify_text
+from scanner.sources.ble.constants import ERROR_POLICIES, BleErrorClass, classify_text
 from scanner.sources.ble.inspect import inspect_file
 from scanner.sources.ble.link_layer import parse_nordic
 from scanner.sources.ble.options import DEFAULT_OR_PATTERNS, BleOptions
@@ -109,11 +110,10 @@ def test_error_table(text: str, cls: BleErrorClass) -> None:
 
 
 def test_backoff_grows_to_its_class_limit() -> None:
-    delays = [backoff_delay(BleErrorClass.POWERED_OFF, n) for n in range(8)]
-    assert delays[0] == 5.0
-    assert delays == sorted(delays)
-    assert delays[-1] == 60.0
-    assert backoff_delay(BleErrorClass.BLUEZ_GONE, 0) < 1.0  # bluetoothd restarts are quick
+    backoff = Backoff({cls: policy.retry for cls, policy in ERROR_POLICIES.items()})
+    delays = [backoff.failed(BleErrorClass.POWERED_OFF) for _ in range(8)]
+    assert delays == [5.0, 10.0, 20.0, 40.0, 60.0, 60.0, 60.0, 60.0]
+    assert backoff.failed(BleErrorClass.BLUEZ_GONE) == 0.5  # bluetoothd restarts are quick
 
 
 @seed(2026)

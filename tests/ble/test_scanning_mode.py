@@ -60,7 +60,7 @@ def test_default_is_passive() -> None:
 def test_passive_unsupported_is_a_fault_that_says_what_to_do() -> None:
     policy = ERROR_POLICIES[BleErrorClass.PASSIVE_UNSUPPORTED]
     assert policy.state == "fault"
-    assert policy.first_delay_s > 0  # retried with a backoff, not a tight loop
+    assert policy.retry.first_s > 0  # retried with a backoff, not a tight loop
     assert "--experimental" in policy.message
     assert 'scanning_mode = "active"' in policy.message
     assert "transmits" in policy.message

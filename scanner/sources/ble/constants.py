@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from scanner.sources.backoff import Schedule
+
 BLUEZ_SERVICE = "org.bluez"
 ADAPTER_INTERFACE = "org.bluez.Adapter1"
 DEVICE_INTERFACE = "org.bluez.Device1"
@@ -79,8 +81,7 @@ class ErrorPolicy:
     """What to do about one class of failure."""
 
     state: str  # health state shown while it lasts
-    first_delay_s: float  # backoff: first retry after this...
-    max_delay_s: float  # ...doubling up to this
+    retry: Schedule  # backoff: first retry after retry.first_s, doubling up to retry.max_s
     message: str  # what the operator should do; "{adapter}" is filled in
 
 
@@ -90,66 +91,61 @@ class ErrorPolicy:
 # system is in trouble, back off to 30 s.
 ERROR_POLICIES: dict[BleErrorClass, ErrorPolicy] = {
     BleErrorClass.IN_PROGRESS: ErrorPolicy(
-        "starting", 0.5, 5.0, "a discovery on {adapter} is already running; taking it over"
+        "starting",
+        Schedule(0.5, 5.0),
+        "a discovery on {adapter} is already running; taking it over",
     ),
     BleErrorClass.NOT_READY: ErrorPolicy(
-        "starting", 1.0, 10.0, "{adapter} is not ready yet (initialising); retrying"
+        "starting", Schedule(1.0, 10.0), "{adapter} is not ready yet (initialising); retrying"
     ),
     BleErrorClass.POWERED_OFF: ErrorPolicy(
         "fault",
-        5.0,
-        60.0,
+        Schedule(5.0, 60.0),
         "Bluetooth adapter {adapter} is powered off and did not power on: "
         "run `bluetoothctl power on` or check `rfkill list`",
     ),
     BleErrorClass.BLOCKED: ErrorPolicy(
         "fault",
-        5.0,
-        60.0,
+        Schedule(5.0, 60.0),
         "Bluetooth adapter {adapter} is blocked by rfkill: run `rfkill unblock bluetooth`",
     ),
     BleErrorClass.BLUEZ_GONE: ErrorPolicy(
         "fault",
-        0.5,
-        5.0,
+        Schedule(0.5, 5.0),
         "bluetoothd is not running: `systemctl start bluetooth` (waiting for it to return)",
     ),
     BleErrorClass.ADAPTER_MISSING: ErrorPolicy(
         "fault",
-        0.5,
-        30.0,
+        Schedule(0.5, 30.0),
         "Bluetooth adapter {adapter} not found: check `bluetoothctl list`, "
         "replug the dongle or fix [ble] adapter in the config",
     ),
     BleErrorClass.DBUS_GONE: ErrorPolicy(
         "fault",
-        1.0,
-        30.0,
+        Schedule(1.0, 30.0),
         "the system D-Bus is unavailable: check `systemctl status dbus`",
     ),
     BleErrorClass.PERMISSION: ErrorPolicy(
         "fault",
-        30.0,
-        300.0,
+        Schedule(30.0, 300.0),
         "not allowed to use BlueZ over D-Bus: run as a user in the `bluetooth` group "
         "or install the checkpoint D-Bus policy",
     ),
     BleErrorClass.TIMEOUT: ErrorPolicy(
-        "degraded", 2.0, 30.0, "bluetoothd did not answer in time; retrying"
+        "degraded", Schedule(2.0, 30.0), "bluetoothd did not answer in time; retrying"
     ),
     # Never a fallback to active scanning: that would transmit. Needs a person (install the
     # drop-in, restart bluetoothd); a bluetoothd restart wakes the retry at once, see live.py.
     BleErrorClass.PASSIVE_UNSUPPORTED: ErrorPolicy(
         "fault",
-        5.0,
-        60.0,
+        Schedule(5.0, 60.0),
         "passive BLE scanning on {adapter} needs bluetoothd --experimental (BlueZ 5.56+; "
         "firmware/provision.sh installs the drop-in firmware/bluetooth-checkpoint.conf, then "
         '`systemctl restart bluetooth`); or set [ble] scanning_mode = "active", which '
         "transmits scan requests",
     ),
     BleErrorClass.UNKNOWN: ErrorPolicy(
-        "fault", 2.0, 60.0, "BLE capture failed on {adapter}: {detail}"
+        "fault", Schedule(2.0, 60.0), "BLE capture failed on {adapter}: {detail}"
     ),
 }
 
@@ -222,9 +218,3 @@ def error_text(exc: BaseException) -> str:
         if isinstance(value, str):
             parts.append(value)
     return " ".join(parts)
-
-
-def backoff_delay(cls: BleErrorClass, attempt: int) -> float:
-    """Seconds to wait before retry number ``attempt`` (0-based) after a failure of ``cls``."""
-    policy = ERROR_POLICIES[cls]
-    return float(min(policy.max_delay_s, policy.first_delay_s * (2 ** min(attempt, 16))))

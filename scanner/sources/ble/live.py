@@ -33,12 +33,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
 from scanner.clock import SYSTEM_CLOCK, Clock
 from scanner.observations import BleAdvert, Radio
+from scanner.sources.backoff import Backoff
 from scanner.sources.base import BoundedHandoff, Sink, Source
 from scanner.sources.ble.bluez_watch import BluezWatch
 from scanner.sources.ble.constants import (
@@ -48,7 +48,6 @@ from scanner.sources.ble.constants import (
     SCAN_START_TIMEOUT_S,
     SCAN_STOP_TIMEOUT_S,
     BleErrorClass,
-    backoff_delay,
     classify_error,
     error_text,
     rssi_dbm_or_none,
@@ -176,24 +175,24 @@ class BleSource(Source):
             self._stop_async.set()
         self._started.set()
         watchdog = asyncio.create_task(self._watchdog())
-        failures: Counter[BleErrorClass] = Counter()
+        backoff = Backoff({cls: policy.retry for cls, policy in ERROR_POLICIES.items()})
         try:
             while not self._stop_async.is_set():
-                await self._scan_once(failures)
+                await self._scan_once(backoff)
         finally:
             watchdog.cancel()
 
-    async def _scan_once(self, failures: Counter[BleErrorClass]) -> None:
+    async def _scan_once(self, backoff: Backoff[BleErrorClass]) -> None:
         """One climb of the ladder, and its backoff when a rung fails."""
         watch = BluezWatch()
         try:
             try:
                 await self._climb(watch)
-                failures.clear()
+                backoff.reset()
             except CaptureError as exc:
-                await self._backoff(exc.failure, exc.detail, failures, watch)
+                await self._backoff(exc.failure, exc.detail, backoff, watch)
             except Exception as exc:  # classified below; every failure is retried
-                await self._backoff(classify_error(exc), error_text(exc), failures, watch)
+                await self._backoff(classify_error(exc), error_text(exc), backoff, watch)
         finally:
             watch.close()
 
@@ -201,7 +200,7 @@ class BleSource(Source):
         self,
         cls: BleErrorClass,
         detail: str,
-        failures: Counter[BleErrorClass],
+        backoff: Backoff[BleErrorClass],
         watch: BluezWatch,
     ) -> None:
         """Show the class's message (warning once via set_state), wait its backoff."""
@@ -210,8 +209,8 @@ class BleSource(Source):
         policy = ERROR_POLICIES[cls]
         message = policy.message.format(adapter=self._adapter_name, detail=detail[:200])
         self.set_state(policy.state, message)
-        delay = backoff_delay(cls, failures[cls])
-        failures[cls] += 1
+        # Every class has a schedule: the ladder retries everything.
+        delay = backoff.failed(cls) or policy.retry.max_s
         _LOGGER.debug("BLE ladder: %s (%s); retry in %.1f s", cls, detail, delay)
         if self._stop_async is None:
             return

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from scanner.sources.backoff import Schedule
+
 # Sample rates the burst detector accepts, in samples per second. The RTL2832U itself runs at
 # 225 kS/s .. 3.2 MS/s; recordings from other receivers are welcome within these bounds. Below
 # 1 kS/s one FFT frame (128 samples) lasts over a tenth of a second, longer than any uplink burst,
@@ -27,53 +29,59 @@ class FailureClass:
     name: str
     state: str  # SensorStatus state while it lasts: "degraded" or "fault"
     advice: str  # what a person should do, appended to the message
-    first_backoff_s: float
-    max_backoff_s: float
+    retry: Schedule  # first retry after retry.first_s, doubling up to retry.max_s
 
 
 GONE = FailureClass(
     "dongle_gone", "fault",
-    "unplug and replug the dongle (check the USB cable and the Pi's power supply)", 1.0, 30.0,
+    "unplug and replug the dongle (check the USB cable and the Pi's power supply)",
+    Schedule(1.0, 30.0),
 )  # fmt: skip
 ACCESS = FailureClass(
     "no_permission", "fault",
-    "install the udev rule from firmware/ and add the service user to plugdev", 30.0, 120.0,
+    "install the udev rule from firmware/ and add the service user to plugdev",
+    Schedule(30.0, 120.0),
 )  # fmt: skip
 BUSY = FailureClass(
     "busy", "fault",
     "another program or the DVB driver holds the dongle: blacklist dvb_usb_rtl28xxu "
-    "(firmware/) or stop the other program", 10.0, 60.0,
+    "(firmware/) or stop the other program", Schedule(10.0, 60.0),
 )  # fmt: skip
 STALL = FailureClass(
     "stalled", "degraded",
     "the IQ stream stopped; reconnecting (if it repeats, replug the dongle or restart rtl_tcp)",
-    0.5, 10.0,
+    Schedule(0.5, 10.0),
 )  # fmt: skip
 REFUSED = FailureClass(
     "refused", "fault",
-    "is rtl_tcp running on the mast and reachable (address, port, firewall)?", 1.0, 30.0,
+    "is rtl_tcp running on the mast and reachable (address, port, firewall)?", Schedule(1.0, 30.0),
 )  # fmt: skip
 DROPPED = FailureClass(
     "dropped", "degraded",
     "rtl_tcp closed the connection (its dongle may be unplugged or the server restarted); "
-    "reconnecting", 0.5, 30.0,
+    "reconnecting", Schedule(0.5, 30.0),
 )  # fmt: skip
 PROTOCOL = FailureClass(
     "protocol", "fault",
-    "the peer is not an rtl_tcp server: check the configured host and port", 30.0, 120.0,
+    "the peer is not an rtl_tcp server: check the configured host and port", Schedule(30.0, 120.0),
 )  # fmt: skip
 NO_LIBRARY = FailureClass(
     "no_library", "fault",
     "librtlsdr is not loadable: install pyrtlsdrlib (pip) or use transport = \"rtl_tcp\"",
-    60.0, 300.0,
+    Schedule(60.0, 300.0),
 )  # fmt: skip
 TUNE = FailureClass(
     "tune_failed", "degraded",
-    "the tuner refused a frequency or setting; that channel is skipped", 1.0, 30.0,
+    "the tuner refused a frequency or setting; that channel is skipped", Schedule(1.0, 30.0),
 )  # fmt: skip
 OTHER = FailureClass(
-    "other", "fault", "see the log; replug the dongle if it persists", 2.0, 60.0,
+    "other", "fault", "see the log; replug the dongle if it persists", Schedule(2.0, 60.0),
 )  # fmt: skip
+# Every class the capture loop can meet, with its retry schedule (the loop's Backoff table).
+RETRY_SCHEDULES: dict[FailureClass, Schedule | None] = {
+    f: f.retry
+    for f in (GONE, ACCESS, BUSY, STALL, REFUSED, DROPPED, PROTOCOL, NO_LIBRARY, TUNE, OTHER)
+}
 
 # libusb error code (as librtlsdr returns it) -> failure class
 LIBUSB_ERRORS: dict[int, FailureClass] = {

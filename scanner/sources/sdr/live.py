@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import logging
 import queue
-import random
 import threading
 from collections import deque
 from dataclasses import dataclass, replace
@@ -34,8 +33,9 @@ import numpy.typing as npt
 
 from scanner.clock import SYSTEM_CLOCK, Clock
 from scanner.observations import Radio, SdrBurst
+from scanner.sources.backoff import Backoff
 from scanner.sources.base import Sink, Source
-from scanner.sources.sdr.constants import OTHER, STALL, TUNE, FailureClass
+from scanner.sources.sdr.constants import OTHER, RETRY_SCHEDULES, STALL, TUNE, FailureClass
 from scanner.sources.sdr.dsp import (
     Burst,
     BurstDetector,
@@ -130,7 +130,11 @@ class SdrSource(Source):
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._gain_request: float | None = self.gain.gain_db
-        self._failures = 0
+        # Retry waits by failure class; jittered so that sensors that failed together (a
+        # shared mast, a power dip) do not retry in lock-step.
+        self._backoff: Backoff[FailureClass] = Backoff(
+            RETRY_SCHEDULES, scale=options.backoff_scale, jitter=0.1
+        )
         self._failure: FailureClass | None = None
         self._tuning: Tuning | None = None
         self._ring: deque[_Chunk] = deque()
@@ -241,9 +245,10 @@ class SdrSource(Source):
                 if self._failure is not None or self.state == "starting":
                     self._recovered(fe.where)
                 elif (
-                    self._failures and self.clock.monotonic() - started > self.opts.healthy_after_s
+                    self._backoff.failing
+                    and self.clock.monotonic() - started > self.opts.healthy_after_s
                 ):
-                    self._failures = 0
+                    self._backoff.reset()
             self._hand_over(_Chunk(dwell_id, tuning, t0_mono, t0_wall, got // 2, None), True)
 
     def _survey(self, fe: Frontend) -> None:
@@ -311,13 +316,14 @@ class SdrSource(Source):
         self.counters[f"fail_{failure.name}"] += 1
         if self.state == "ok" or self._failure is not None:
             self.counters["reconnects"] += 1
-        self._failures += 1
-        delay = min(failure.max_backoff_s, failure.first_backoff_s * 2 ** (self._failures - 1))
-        delay *= self.opts.backoff_scale * random.uniform(0.9, 1.1)  # no lock-step retries
+        # Every class has a schedule: the capture loop retries everything.
+        delay = self._backoff.failed(failure) or failure.retry.max_s
         if self._failure is not failure:
             self.set_state(failure.state, str(exc))
         else:
-            _LOGGER.debug("SDR retry %d (%s): %s", self._failures, failure.name, exc)
+            _LOGGER.debug(
+                "SDR retry %d (%s): %s", self._backoff.failures(failure), failure.name, exc
+            )
         self._failure = failure
         self._retry_in = delay
         self._stop.wait(delay)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import errno
 from enum import StrEnum
 
+from scanner.sources.backoff import Schedule
+
 # The kernel filter: only frames the parser keeps reach Python. libpcap's 802.11 primitives
 # skip the radiotap header themselves. Probe requests; data, null, QoS data and QoS null
 # ("qos" in libpcap's names: subtype 12) frames sent to an AP (ToDS set, FromDS clear:
@@ -24,9 +26,9 @@ BPF_FILTER = (
 IW_TIMEOUT_S = 5.0
 # How long the capture socket blocks before the loop looks at the stop flag again.
 SOCKET_POLL_S = 0.5
-# Reopen backoff after the interface vanished or the socket failed: first, factor, cap.
+# Reopen backoff after the interface vanished or the socket failed: the first retry of a class
+# after a second (a replugged adapter is back in about that), doubling up to a minute.
 RETRY_FIRST_S = 1.0
-RETRY_FACTOR = 2.0
 RETRY_MAX_S = 60.0
 # A channel that fails to tune this many times in a row is dropped from the plan.
 CHANNEL_MAX_FAILURES = 3
@@ -99,16 +101,17 @@ ADVICE: dict[IwErrorClass, str] = {
     IwErrorClass.UNKNOWN: "{iface}: unexpected error",
 }
 
-# Backoff before the next attempt, per class (seconds); None: do not retry, it will not help.
-RETRY_AFTER_S: dict[IwErrorClass, float | None] = {
+# Backoff before the next attempt, per class; None: do not retry, it will not help. A busy
+# interface waits for NetworkManager or wpa_supplicant to let go: seconds, not one.
+RETRY_SCHEDULES: dict[IwErrorClass, Schedule | None] = {
     IwErrorClass.NO_MONITOR: None,
     IwErrorClass.PERMISSION: None,
     IwErrorClass.NO_TOOL: None,
     IwErrorClass.BAD_FILTER: None,
-    IwErrorClass.NO_INTERFACE: RETRY_FIRST_S,
-    IwErrorClass.BUSY: 5.0,
-    IwErrorClass.BAD_CHANNEL: RETRY_FIRST_S,
-    IwErrorClass.UNKNOWN: RETRY_FIRST_S,
+    IwErrorClass.NO_INTERFACE: Schedule(RETRY_FIRST_S, RETRY_MAX_S),
+    IwErrorClass.BUSY: Schedule(5.0, RETRY_MAX_S),
+    IwErrorClass.BAD_CHANNEL: Schedule(RETRY_FIRST_S, RETRY_MAX_S),
+    IwErrorClass.UNKNOWN: Schedule(RETRY_FIRST_S, RETRY_MAX_S),
 }
 
 

@@ -33,13 +33,12 @@ from typing import Any, Protocol
 
 from scanner.clock import SYSTEM_CLOCK, Clock
 from scanner.observations import Radio
+from scanner.sources.backoff import Backoff
 from scanner.sources.base import BoundedHandoff, Sink, Source
 from scanner.sources.wifi import monitor
 from scanner.sources.wifi.constants import (
     ADVICE,
-    RETRY_AFTER_S,
-    RETRY_FACTOR,
-    RETRY_MAX_S,
+    RETRY_SCHEDULES,
     SOCKET_POLL_S,
     IwErrorClass,
     classify_errno,
@@ -195,16 +194,18 @@ class WifiSource(Source):
                 self._sink(self.status())
 
     def _supervise(self) -> None:
+        backoff = Backoff(RETRY_SCHEDULES)
         delay: float | None = None
         while not self.stopping:
             try:
                 self._open_capture()
                 self.set_state("ok")
                 self.last_error = None
+                backoff.reset()
                 delay = None
                 self._capture()
             except MonitorError as exc:
-                delay = self._failed(exc.cls, str(exc), delay)
+                delay = self._failed(exc.cls, str(exc), backoff)
             except OSError as exc:
                 cls = classify_errno(exc.errno)
                 iface = self.wifi_options.interface
@@ -213,11 +214,11 @@ class WifiSource(Source):
                     message += "check the adapter is plugged in (unplug and replug it)"
                 else:
                     message = f"{ADVICE[cls].format(iface=iface)} ({exc.strerror or exc})"
-                delay = self._failed(cls, message, delay)
+                delay = self._failed(cls, message, backoff)
             except Exception as exc:
                 # A bug must not end capture silently: say so, and start again after a pause.
                 _LOGGER.exception("%s: capture failed", self.options.sensor)
-                delay = self._failed(IwErrorClass.UNKNOWN, f"capture failed: {exc!r}", delay)
+                delay = self._failed(IwErrorClass.UNKNOWN, f"capture failed: {exc!r}", backoff)
             finally:
                 self._close_capture()
             if self.stopping or delay is None:
@@ -227,18 +228,17 @@ class WifiSource(Source):
             if self._stop.wait(delay):
                 return
 
-    def _failed(self, cls: IwErrorClass, message: str, previous: float | None) -> float | None:
+    def _failed(
+        self, cls: IwErrorClass, message: str, backoff: Backoff[IwErrorClass]
+    ) -> float | None:
         """Report a failed rung as a fault; the next delay (None: do not retry)."""
         self.counters[f"error_{cls.value}"] += 1
-        first = RETRY_AFTER_S[cls]
         if cls != self.last_error:
             self.last_error = cls
         else:
             _LOGGER.debug("%s: again: %s", self.options.sensor, message)
         self.set_state("fault", message)
-        if first is None:
-            return None
-        return first if previous is None else min(previous * RETRY_FACTOR, RETRY_MAX_S)
+        return backoff.failed(cls)
 
     def _open_capture(self) -> None:
         opts = self.wifi_options
