@@ -15,7 +15,7 @@ from scanner.clock import Clock
 from scanner.config import ConfigError
 from scanner.observations import Radio, SensorStatus, SourceEvent
 from scanner.runtime.build import SourceHealthReporter
-from scanner.runtime.components import SourceComponent
+from scanner.runtime.components.source import SourceComponent
 from scanner.runtime.supervisor import Supervisor
 from scanner.sources.base import Sink, Source
 

@@ -19,7 +19,8 @@ from typing import Any, cast
 from scanner.clock import SYSTEM_CLOCK, Clock
 from scanner.config import ConfigError
 from scanner.observations import Radio, SensorStatus
-from scanner.runtime.supervisor import Supervisor, thread_error
+from scanner.runtime.components.base import ThreadComponent, one
+from scanner.runtime.supervisor import Supervisor
 from scanner.store.db import Store
 from scanner.store.retention import STORE_SENSOR, RetentionPolicy, enforce
 
@@ -57,8 +58,11 @@ class RetentionSchedule:
         return cls(policy, float(raw))
 
 
-class RetentionTask:
+class RetentionTask(ThreadComponent):
     """A supervised component: ``enforce`` on a timer, failures counted, never fatal."""
+
+    part = "retention thread"
+    ended = "retention thread ended"
 
     def __init__(
         self,
@@ -67,7 +71,7 @@ class RetentionTask:
         schedule: RetentionSchedule,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
-        self.name = name
+        super().__init__(name)
         self.store_path = store_path
         self.schedule = schedule
         self.clock = clock
@@ -167,20 +171,13 @@ class RetentionTask:
             with contextlib.suppress(Exception):
                 store.close()
 
-    def alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def death_reason(self) -> str:
-        why = thread_error(self._thread)
-        return f"retention thread died: {why}" if why else "retention thread ended"
+    def threads(self) -> list[threading.Thread]:
+        return one(self._thread)
 
     def stop(self, timeout: float) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=timeout)
-
-    def poll(self, now_mono: float) -> None:
-        """The thread keeps its own timer."""
 
     def progress_mono(self) -> float | None:
         # A long shedding pass is not a hung core; the watchdog does not wait on it.

@@ -247,6 +247,11 @@ class SocketSender:
         self._thread = threading.Thread(target=self._run, name="transport-send", daemon=True)
         self._thread.start()
 
+    @property
+    def thread(self) -> threading.Thread | None:
+        """The sending thread (None before start), for its supervisor to watch."""
+        return self._thread
+
     def sink(self, event: SourceEvent) -> None:
         """Queue one record for the core; never blocks (the capture loop calls this)."""
         try:
@@ -417,6 +422,11 @@ class SocketReceiver:
         self._selector.register(self._listener, selectors.EVENT_READ)
         self._thread = threading.Thread(target=self._run, name="transport-recv", daemon=True)
         self._thread.start()
+
+    @property
+    def thread(self) -> threading.Thread | None:
+        """The receiving thread (None before start), for its supervisor to watch."""
+        return self._thread
 
     def _bind(self) -> socket.socket:
         self.path.parent.mkdir(parents=True, exist_ok=True)
