@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from scanner.clock import SYSTEM_CLOCK, Clock
-from scanner.observations import BleAdvert, Radio, SdrBurst, SourceEvent
+from scanner.observations import BleAdvert, Radio, SdrBurst, SensorState, SourceEvent
 from scanner.runtime.build import core_loop_factory
 from scanner.runtime.components import CoreLoop, SourceComponent
 from scanner.runtime.serve import HealthWriter, serve
@@ -75,7 +75,7 @@ class PacedSource(Source):
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name=f"load-{self.radio}", daemon=True)
         self._thread.start()
-        self.set_state("ok")
+        self.set_state(SensorState.OK)
 
     def _run(self) -> None:
         start = self.clock.monotonic()
@@ -100,7 +100,7 @@ class PacedSource(Source):
         super().stop()
         if self._thread is not None:
             self._thread.join(timeout=5)
-        self.set_state("stopped")
+        self.set_state(SensorState.STOPPED)
 
 
 def _visiting(elapsed: float) -> bool:

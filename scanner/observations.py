@@ -112,10 +112,16 @@ class SensorStatus:
     mono: float
     sensor: str  # "wifi", "ble", "sdr" (or "wifi:wlan1" when several)
     radio: Radio
-    state: str  # a SensorState value
+    state: SensorState
     message: str = ""
     counters: dict[str, int] = field(default_factory=dict)
     detail: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # A state given by its name ("ok", from a decoded line or a test) becomes the member;
+        # a name that is not a state is refused here, not carried into the core.
+        if not isinstance(self.state, SensorState):
+            object.__setattr__(self, "state", SensorState(self.state))
 
 
 Observation = WifiFrame | BleAdvert | SdrBurst

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from scanner.clock import SYSTEM_CLOCK, Clock
 from scanner.config import Config, ConfigError
 from scanner.core.options import CoreOptions
-from scanner.observations import Radio, SensorStatus, SourceEvent
+from scanner.observations import Radio, SensorState, SensorStatus, SourceEvent
 from scanner.runtime.components import ApiServer, CoreLike, CoreLoop, SourceComponent, bind_tcp
 from scanner.runtime.supervisor import Supervisor
 from scanner.runtime.transport import EventQueue, Message, QueueNotifier
@@ -408,7 +408,7 @@ class SourceHealthReporter:
                     mono=self._clock.monotonic(),
                     sensor=sensor,
                     radio=radio,
-                    state="fault",
+                    state=SensorState.FAULT,
                     message=message,
                 )
             )

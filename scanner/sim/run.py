@@ -18,6 +18,7 @@ from scanner import safe_json
 from scanner.config import Config, ConfigError, load_config
 from scanner.core.options import CoreOptions
 from scanner.core.pipeline import Core, CoreStats
+from scanner.observations import SensorState
 from scanner.runtime.core_runner import CoreRunner, SimulatedGuard
 from scanner.sinks import Sink
 from scanner.sinks.evidence import EvidenceKeeper, keeper_for_scenario
@@ -160,7 +161,8 @@ def replay_fast(
     first = True
     for event in iter_scenario(directory, counters, site.clock_offsets_s, only_sensors):
         if first:
-            for status in statuses(directory, event.ts, event.mono, "ok", counters, only_sensors):
+            ok = SensorState.OK
+            for status in statuses(directory, event.ts, event.mono, ok, counters, only_sensors):
                 runner.handle(status)
             first = False
         runner.handle(event)

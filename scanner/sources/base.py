@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from scanner.clock import SYSTEM_CLOCK, Clock
-from scanner.observations import Radio, SensorStatus, SourceEvent
+from scanner.observations import Radio, SensorState, SensorStatus, SourceEvent
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ class Source:
         self._sink = sink
         self.clock = clock
         self.counters: Counter[str] = Counter()
-        self.state = "stopped"
+        self.state = SensorState.STOPPED
         self.message = ""
         self._last_delivery_mono: float | None = None
         self._stop = threading.Event()
@@ -93,11 +93,11 @@ class Source:
         self.counters["delivered"] += 1
         self._sink(event)
 
-    def set_state(self, state: str, message: str = "") -> None:
+    def set_state(self, state: SensorState, message: str = "") -> None:
         """Change the health state; the sink hears of every change."""
         if state == self.state and message == self.message:
             return
-        if state in ("fault", "degraded") and message:
+        if state in (SensorState.FAULT, SensorState.DEGRADED) and message:
             _LOGGER.warning("%s: %s", self.options.sensor, message)
         self.state = state
         self.message = message
@@ -126,11 +126,11 @@ class Source:
         """Watchdog tick: True if the receiver is silent beyond its limit (and says so)."""
         now = self.clock.monotonic()
         last = self._last_delivery_mono
-        if self.state not in ("ok", "degraded"):
+        if self.state not in (SensorState.OK, SensorState.DEGRADED):
             return False
         if last is not None and now - last > self.options.silence_after_s:
-            self.set_state("degraded", f"no frames for {now - last:.0f} s")
+            self.set_state(SensorState.DEGRADED, f"no frames for {now - last:.0f} s")
             return True
-        if self.state == "degraded" and self.message.startswith("no frames"):
-            self.set_state("ok")
+        if self.state == SensorState.DEGRADED and self.message.startswith("no frames"):
+            self.set_state(SensorState.OK)
         return False

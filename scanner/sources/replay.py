@@ -21,7 +21,7 @@ from pathlib import Path
 from scanner import safe_json
 from scanner.clock import SYSTEM_CLOCK, Clock
 from scanner.errors import RecordingError
-from scanner.observations import Radio, SdrBurst, SensorStatus, SourceEvent
+from scanner.observations import Radio, SdrBurst, SensorState, SensorStatus, SourceEvent
 from scanner.sources.base import Sink, Source, SourceOptions
 
 _LOGGER = logging.getLogger(__name__)
@@ -149,7 +149,7 @@ def statuses(
     directory: str | Path,
     ts: float,
     mono: float,
-    state: str,
+    state: SensorState,
     counters: Counter[str],
     only: frozenset[str] | None = None,
 ) -> list[SensorStatus]:
@@ -161,7 +161,7 @@ def statuses(
             sensor=sensor or str(radio),
             radio=radio,
             state=state,
-            message="replay" if state == "ok" else f"replay {state}",
+            message="replay" if state == SensorState.OK else f"replay {state}",
             counters={k: v for k, v in counters.items() if k.startswith(str(radio))},
             detail={"replay": str(directory)},
         )
@@ -201,7 +201,7 @@ class ScenarioReplay(Source):
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        self.set_state("starting")
+        self.set_state(SensorState.STARTING)
         self._thread = threading.Thread(target=self._run, name="scenario-replay", daemon=True)
         self._thread.start()
 
@@ -215,14 +215,14 @@ class ScenarioReplay(Source):
         try:
             self._replay()
         except RecordingError as exc:
-            self.set_state("fault", f"cannot replay {self.directory}: {exc}")
+            self.set_state(SensorState.FAULT, f"cannot replay {self.directory}: {exc}")
             return
         except Exception as exc:
             _LOGGER.exception("replay of %s failed", self.directory)
-            self.set_state("fault", f"replay failed: {exc}")
+            self.set_state(SensorState.FAULT, f"replay failed: {exc}")
             return
         if not self.stopping:
-            self.set_state("stopped", "end of recording")
+            self.set_state(SensorState.STOPPED, "end of recording")
 
     def _replay(self) -> None:
         period = scenario_duration(self.directory)
@@ -230,7 +230,7 @@ class ScenarioReplay(Source):
         mono0 = self.clock.monotonic()
         first_ts: float | None = None
         offset = 0.0
-        self.set_state("ok")
+        self.set_state(SensorState.OK)
         last_status = float("-inf")
         while not self.stopping:
             last_ts: float | None = None
@@ -253,7 +253,9 @@ class ScenarioReplay(Source):
                 now = out.mono
                 if now - last_status >= STATUS_EVERY_S:
                     last_status = now
-                    for status in statuses(self.directory, out.ts, now, "ok", self.counters):
+                    for status in statuses(
+                        self.directory, out.ts, now, SensorState.OK, self.counters
+                    ):
                         self._sink(status)
                 self.deliver(out)
             self.loops += 1

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-from scanner.observations import Radio, SensorStatus
+from scanner.observations import Radio, SensorState, SensorStatus
 from scanner.store.db import Store
 from scanner.store.health import record_status
 
@@ -355,10 +355,10 @@ def _report_health(
         previous_state == "degraded" and now - last_shed < policy.clear_after_s
     )
     if shedding:
-        state = "degraded"
+        state = SensorState.DEGRADED
         message = "disk budget reached: shedding observation detail (alerts are kept)"
     else:
-        state = "ok"
+        state = SensorState.OK
         message = "within disk budget"
     record_status(
         store,

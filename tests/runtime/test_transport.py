@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from scanner.config import ConfigError
-from scanner.observations import SourceEvent, WifiFrame
+from scanner.observations import Radio, SensorState, SensorStatus, SourceEvent, WifiFrame
 from scanner.runtime.transport import (
     MAX_PACKET_BYTES,
     EventQueue,
@@ -93,6 +93,24 @@ def test_codec_fuzzed_bytes_only_ever_raise_frame_error() -> None:
             pass
         except Exception as exc:  # pragma: no cover - the failure message is the point
             pytest.fail(f"seed {seed}: {bytes(line)!r} raised {exc!r}")
+
+
+def test_a_health_report_crosses_with_its_state_as_the_enum() -> None:
+    status = SensorStatus(1.0, 2.0, "ble", Radio.BLE, SensorState.DEGRADED, "no frames for 91 s")
+    decoded = decode_line(encode_line(status))
+    assert isinstance(decoded, SensorStatus)
+    assert decoded.state is SensorState.DEGRADED
+    line = json.loads(encode_line(status))
+    assert line["state"] == "degraded"  # on the wire, the state's name
+    with pytest.raises(FrameError, match="state"):
+        decode_line(json.dumps({**line, "state": "sleepy"}).encode())
+
+
+def test_a_state_given_by_name_becomes_the_member_and_a_wrong_one_is_refused() -> None:
+    # A name, as a decoded line or an older caller gives it.
+    assert SensorStatus(1.0, 2.0, "wifi", Radio.WIFI, "ok").state is SensorState.OK
+    with pytest.raises(ValueError):
+        SensorStatus(1.0, 2.0, "wifi", Radio.WIFI, "sleepy")
 
 
 def test_socket_round_trip_of_every_record_type(sock_path: Path) -> None:

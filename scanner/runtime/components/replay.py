@@ -13,7 +13,7 @@ from pathlib import Path
 
 from scanner.clock import Clock
 from scanner.config import ConfigError
-from scanner.observations import Radio, SensorStatus, SourceEvent
+from scanner.observations import Radio, SensorState, SensorStatus, SourceEvent
 from scanner.runtime.build import SourceHealthReporter
 from scanner.runtime.components.source import SourceComponent
 from scanner.runtime.supervisor import Supervisor
@@ -77,7 +77,7 @@ class ReplayComponent(SourceComponent):
             and source is not None
             and event.sensor == source.options.sensor
         ):
-            if event.state in ("fault", "stopped"):
+            if event.state in (SensorState.FAULT, SensorState.STOPPED):
                 for radio in self._radios:
                     super()._send(replace(event, sensor=str(radio), radio=radio))
             return

@@ -18,7 +18,7 @@ from typing import Any, cast
 
 from scanner.clock import SYSTEM_CLOCK, Clock
 from scanner.config import ConfigError
-from scanner.observations import Radio, SensorStatus
+from scanner.observations import Radio, SensorState, SensorStatus
 from scanner.runtime.components.base import ThreadComponent, one
 from scanner.runtime.supervisor import Supervisor
 from scanner.store.db import Store
@@ -157,7 +157,7 @@ class RetentionTask(ThreadComponent):
                         mono=self.clock.monotonic(),
                         sensor=STORE_SENSOR,
                         radio=cast(Radio, STORE_SENSOR),
-                        state="degraded",
+                        state=SensorState.DEGRADED,
                         message=f"retention failed: {self.last_error}",
                         counters={"retention_errors": self.errors},
                     ),

@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import replace
 
-from scanner.observations import SensorStatus, SourceEvent
+from scanner.observations import SensorState, SensorStatus, SourceEvent
 from scanner.runtime.components.base import ThreadComponent
 from scanner.sources.base import Sink, Source
 
@@ -93,7 +93,7 @@ class SourceComponent(ThreadComponent):
             return super().alive()
         # A source without a thread of its own (callbacks from a library's loop) is alive
         # until it says it has stopped.
-        return source.state != "stopped" or source.stopping
+        return source.state != SensorState.STOPPED or source.stopping
 
     def death_reason(self) -> str:
         reason = super().death_reason()

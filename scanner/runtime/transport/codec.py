@@ -20,7 +20,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from scanner import safe_json
-from scanner.observations import BleAdvert, Radio, SdrBurst, SensorStatus, SourceEvent, WifiFrame
+from scanner.observations import (
+    BleAdvert,
+    Radio,
+    SdrBurst,
+    SensorState,
+    SensorStatus,
+    SourceEvent,
+    WifiFrame,
+)
 
 WIRE_VERSION = 1
 
@@ -266,6 +274,10 @@ def _decode_status(obj: dict[str, Any]) -> SensorStatus:
         radio = Radio(_str(obj, "radio"))
     except ValueError as exc:
         raise FrameError("field 'radio' is not a known radio") from exc
+    try:
+        state = SensorState(_str(obj, "state"))
+    except ValueError as exc:
+        raise FrameError("field 'state' is not a sensor state") from exc
     counters = obj.get("counters", {})
     if not isinstance(counters, dict) or not all(
         isinstance(v, int) and not isinstance(v, bool) for v in counters.values()
@@ -279,7 +291,7 @@ def _decode_status(obj: dict[str, Any]) -> SensorStatus:
         mono=_num(obj, "mono"),
         sensor=_str(obj, "sensor"),
         radio=radio,
-        state=_str(obj, "state"),
+        state=state,
         message=_str(obj, "message"),
         counters=counters,
         detail=detail,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from scanner.observations import SensorState
 from scanner.sources.backoff import Schedule
 
 BLUEZ_SERVICE = "org.bluez"
@@ -80,7 +81,7 @@ class BleErrorClass(StrEnum):
 class ErrorPolicy:
     """What to do about one class of failure."""
 
-    state: str  # health state shown while it lasts
+    state: SensorState  # health state shown while it lasts
     retry: Schedule  # backoff: first retry after retry.first_s, doubling up to retry.max_s
     message: str  # what the operator should do; "{adapter}" is filled in
 
@@ -91,53 +92,55 @@ class ErrorPolicy:
 # system is in trouble, back off to 30 s.
 ERROR_POLICIES: dict[BleErrorClass, ErrorPolicy] = {
     BleErrorClass.IN_PROGRESS: ErrorPolicy(
-        "starting",
+        SensorState.STARTING,
         Schedule(0.5, 5.0),
         "a discovery on {adapter} is already running; taking it over",
     ),
     BleErrorClass.NOT_READY: ErrorPolicy(
-        "starting", Schedule(1.0, 10.0), "{adapter} is not ready yet (initialising); retrying"
+        SensorState.STARTING,
+        Schedule(1.0, 10.0),
+        "{adapter} is not ready yet (initialising); retrying",
     ),
     BleErrorClass.POWERED_OFF: ErrorPolicy(
-        "fault",
+        SensorState.FAULT,
         Schedule(5.0, 60.0),
         "Bluetooth adapter {adapter} is powered off and did not power on: "
         "run `bluetoothctl power on` or check `rfkill list`",
     ),
     BleErrorClass.BLOCKED: ErrorPolicy(
-        "fault",
+        SensorState.FAULT,
         Schedule(5.0, 60.0),
         "Bluetooth adapter {adapter} is blocked by rfkill: run `rfkill unblock bluetooth`",
     ),
     BleErrorClass.BLUEZ_GONE: ErrorPolicy(
-        "fault",
+        SensorState.FAULT,
         Schedule(0.5, 5.0),
         "bluetoothd is not running: `systemctl start bluetooth` (waiting for it to return)",
     ),
     BleErrorClass.ADAPTER_MISSING: ErrorPolicy(
-        "fault",
+        SensorState.FAULT,
         Schedule(0.5, 30.0),
         "Bluetooth adapter {adapter} not found: check `bluetoothctl list`, "
         "replug the dongle or fix [ble] adapter in the config",
     ),
     BleErrorClass.DBUS_GONE: ErrorPolicy(
-        "fault",
+        SensorState.FAULT,
         Schedule(1.0, 30.0),
         "the system D-Bus is unavailable: check `systemctl status dbus`",
     ),
     BleErrorClass.PERMISSION: ErrorPolicy(
-        "fault",
+        SensorState.FAULT,
         Schedule(30.0, 300.0),
         "not allowed to use BlueZ over D-Bus: run as a user in the `bluetooth` group "
         "or install the checkpoint D-Bus policy",
     ),
     BleErrorClass.TIMEOUT: ErrorPolicy(
-        "degraded", Schedule(2.0, 30.0), "bluetoothd did not answer in time; retrying"
+        SensorState.DEGRADED, Schedule(2.0, 30.0), "bluetoothd did not answer in time; retrying"
     ),
     # Never a fallback to active scanning: that would transmit. Needs a person (install the
     # drop-in, restart bluetoothd); a bluetoothd restart wakes the retry at once, see live.py.
     BleErrorClass.PASSIVE_UNSUPPORTED: ErrorPolicy(
-        "fault",
+        SensorState.FAULT,
         Schedule(5.0, 60.0),
         "passive BLE scanning on {adapter} needs bluetoothd --experimental (BlueZ 5.56+; "
         "firmware/provision.sh installs the drop-in firmware/bluetooth-checkpoint.conf, then "
@@ -145,7 +148,7 @@ ERROR_POLICIES: dict[BleErrorClass, ErrorPolicy] = {
         "transmits scan requests",
     ),
     BleErrorClass.UNKNOWN: ErrorPolicy(
-        "fault", Schedule(2.0, 60.0), "BLE capture failed on {adapter}: {detail}"
+        SensorState.FAULT, Schedule(2.0, 60.0), "BLE capture failed on {adapter}: {detail}"
     ),
 }
 

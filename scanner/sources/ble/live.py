@@ -37,7 +37,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from scanner.clock import SYSTEM_CLOCK, Clock
-from scanner.observations import BleAdvert, Radio
+from scanner.observations import BleAdvert, Radio, SensorState
 from scanner.sources.backoff import Backoff
 from scanner.sources.base import BoundedHandoff, Sink, Source
 from scanner.sources.ble.bluez_watch import BluezWatch
@@ -110,7 +110,7 @@ class BleSource(Source):
                 "so the appliance is NOT receive-only while it runs",
                 self.options.sensor,
             )
-        self.set_state("starting", f"starting BLE capture on {self._adapter_name}")
+        self.set_state(SensorState.STARTING, f"starting BLE capture on {self._adapter_name}")
         loop_thread = threading.Thread(target=self._run_loop, name="ble-dbus", daemon=True)
         delivery = threading.Thread(target=self._deliver_loop, name="ble-deliver", daemon=True)
         self._threads = [loop_thread, delivery]
@@ -131,7 +131,7 @@ class BleSource(Source):
         if self._recorder is not None:
             self._recorder.close()
             self._recorder = None
-        self.set_state("stopped", "")
+        self.set_state(SensorState.STOPPED, "")
 
     def health_detail(self) -> dict[str, object]:
         detail = super().health_detail()
@@ -163,7 +163,7 @@ class BleSource(Source):
             asyncio.run(self._main())
         except Exception:  # a bug must show up in the health state, not kill silently
             _LOGGER.exception("BLE capture loop crashed")
-            self.set_state("fault", "BLE capture loop crashed; see the log")
+            self.set_state(SensorState.FAULT, "BLE capture loop crashed; see the log")
         finally:
             self._started.set()
 
@@ -290,7 +290,7 @@ class BleSource(Source):
         self.counters["scan_starts"] += 1
         self.last_error = None
         mode = PASSIVE if self._passive else "active: transmits scan requests"
-        self.set_state("ok", f"scanning on {self._adapter_name} ({mode})")
+        self.set_state(SensorState.OK, f"scanning on {self._adapter_name} ({mode})")
         # 6. scanning until something moves; a passive scan has BlueZ report the devices in
         #    range again on their next advert (constants.REREPORT_S says why)
         period = self.ble_options.rereport_s if self._passive else 0.0
@@ -313,7 +313,7 @@ class BleSource(Source):
         if watch.changed.is_set() and not assert_stop.is_set():
             self.counters["rescans"] += 1
             _LOGGER.info("BLE: %s; restarting the scan", watch.reason)
-            self.set_state("starting", f"{watch.reason}; restarting the scan")
+            self.set_state(SensorState.STARTING, f"{watch.reason}; restarting the scan")
 
     async def _forget_cached(self, watch: BluezWatch) -> None:
         try:

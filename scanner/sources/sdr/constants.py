@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from scanner.observations import SensorState
 from scanner.sources.backoff import Schedule
 
 # Sample rates the burst detector accepts, in samples per second. The RTL2832U itself runs at
@@ -27,55 +28,56 @@ class FailureClass:
     """How to report and retry one kind of failure."""
 
     name: str
-    state: str  # SensorStatus state while it lasts: "degraded" or "fault"
+    state: SensorState  # while it lasts: degraded or fault
     advice: str  # what a person should do, appended to the message
     retry: Schedule  # first retry after retry.first_s, doubling up to retry.max_s
 
 
 GONE = FailureClass(
-    "dongle_gone", "fault",
+    "dongle_gone", SensorState.FAULT,
     "unplug and replug the dongle (check the USB cable and the Pi's power supply)",
     Schedule(1.0, 30.0),
 )  # fmt: skip
 ACCESS = FailureClass(
-    "no_permission", "fault",
+    "no_permission", SensorState.FAULT,
     "install the udev rule from firmware/ and add the service user to plugdev",
     Schedule(30.0, 120.0),
 )  # fmt: skip
 BUSY = FailureClass(
-    "busy", "fault",
+    "busy", SensorState.FAULT,
     "another program or the DVB driver holds the dongle: blacklist dvb_usb_rtl28xxu "
     "(firmware/) or stop the other program", Schedule(10.0, 60.0),
 )  # fmt: skip
 STALL = FailureClass(
-    "stalled", "degraded",
+    "stalled", SensorState.DEGRADED,
     "the IQ stream stopped; reconnecting (if it repeats, replug the dongle or restart rtl_tcp)",
     Schedule(0.5, 10.0),
 )  # fmt: skip
 REFUSED = FailureClass(
-    "refused", "fault",
+    "refused", SensorState.FAULT,
     "is rtl_tcp running on the mast and reachable (address, port, firewall)?", Schedule(1.0, 30.0),
 )  # fmt: skip
 DROPPED = FailureClass(
-    "dropped", "degraded",
+    "dropped", SensorState.DEGRADED,
     "rtl_tcp closed the connection (its dongle may be unplugged or the server restarted); "
     "reconnecting", Schedule(0.5, 30.0),
 )  # fmt: skip
 PROTOCOL = FailureClass(
-    "protocol", "fault",
+    "protocol", SensorState.FAULT,
     "the peer is not an rtl_tcp server: check the configured host and port", Schedule(30.0, 120.0),
 )  # fmt: skip
 NO_LIBRARY = FailureClass(
-    "no_library", "fault",
+    "no_library", SensorState.FAULT,
     "librtlsdr is not loadable: install pyrtlsdrlib (pip) or use transport = \"rtl_tcp\"",
     Schedule(60.0, 300.0),
 )  # fmt: skip
 TUNE = FailureClass(
-    "tune_failed", "degraded",
+    "tune_failed", SensorState.DEGRADED,
     "the tuner refused a frequency or setting; that channel is skipped", Schedule(1.0, 30.0),
 )  # fmt: skip
 OTHER = FailureClass(
-    "other", "fault", "see the log; replug the dongle if it persists", Schedule(2.0, 60.0),
+    "other", SensorState.FAULT, "see the log; replug the dongle if it persists",
+    Schedule(2.0, 60.0),
 )  # fmt: skip
 # Every class the capture loop can meet, with its retry schedule (the loop's Backoff table).
 RETRY_SCHEDULES: dict[FailureClass, Schedule | None] = {

@@ -32,7 +32,7 @@ import numpy as np
 import numpy.typing as npt
 
 from scanner.clock import SYSTEM_CLOCK, Clock
-from scanner.observations import Radio, SdrBurst
+from scanner.observations import Radio, SdrBurst, SensorState
 from scanner.sources.backoff import Backoff
 from scanner.sources.base import Sink, Source
 from scanner.sources.sdr.constants import OTHER, RETRY_SCHEDULES, STALL, TUNE, FailureClass
@@ -152,7 +152,7 @@ class SdrSource(Source):
     def start(self) -> None:
         """Start the capture and DSP threads; returns at once (state "starting")."""
         self._stop.clear()
-        self.set_state("starting", f"opening {self.frontend.where}")
+        self.set_state(SensorState.STARTING, f"opening {self.frontend.where}")
         if self.opts.record:
             self._recorder = SigmfRecorder(self.opts.record, self.opts.rate)
         self._threads = [
@@ -172,7 +172,7 @@ class SdrSource(Source):
         if self._recorder is not None:
             self._recorder.close()
             self._recorder = None
-        self.set_state("stopped", "")
+        self.set_state(SensorState.STOPPED, "")
 
     # -- capture thread --------------------------------------------------------------------
     def _capture_main(self) -> None:
@@ -242,7 +242,7 @@ class SdrSource(Source):
                 self._last_read_mono = self.clock.monotonic()
                 self._hand_over(_Chunk(dwell_id, tuning, t0_mono, t0_wall, got // 2, raw))
                 got += raw.size
-                if self._failure is not None or self.state == "starting":
+                if self._failure is not None or self.state == SensorState.STARTING:
                     self._recovered(fe.where)
                 elif (
                     self._backoff.failing
@@ -308,13 +308,13 @@ class SdrSource(Source):
             _LOGGER.info("SDR capture recovered on %s", where)
         self._failure = None
         self._retry_in = None
-        self.set_state("ok", f"capturing via {where}")
+        self.set_state(SensorState.OK, f"capturing via {where}")
 
     def _on_failure(self, exc: CaptureError) -> None:
         """Report (state + advice, once per class at warning), then back off by class."""
         failure = exc.failure
         self.counters[f"fail_{failure.name}"] += 1
-        if self.state == "ok" or self._failure is not None:
+        if self.state == SensorState.OK or self._failure is not None:
             self.counters["reconnects"] += 1
         # Every class has a schedule: the capture loop retries everything.
         delay = self._backoff.failed(failure) or failure.retry.max_s
@@ -431,14 +431,14 @@ class SdrSource(Source):
         now = self.clock.monotonic()
         last = self._last_read_mono
         limit = 2 * self.opts.stall_s + self.opts.sweep.dwell_s
-        if self.state == "ok" and last is not None and now - last > limit:
+        if self.state == SensorState.OK and last is not None and now - last > limit:
             # A read that never returns (a wedged USB transfer has no timeout in librtlsdr's
             # sync API). The thread cannot be interrupted safely; say so, and let the unit's
             # watchdog restart the daemon if it does not come back.
             self._failure = STALL
             self.counters["hung_reads"] += 1
             self.set_state(
-                "fault",
+                SensorState.FAULT,
                 f"{self.frontend.where}: no IQ for {now - last:.0f} s (the read hangs): "
                 "unplug and replug the dongle",
             )

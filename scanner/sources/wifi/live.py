@@ -32,7 +32,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from scanner.clock import SYSTEM_CLOCK, Clock
-from scanner.observations import Radio
+from scanner.observations import Radio, SensorState
 from scanner.sources.backoff import Backoff
 from scanner.sources.base import BoundedHandoff, Sink, Source
 from scanner.sources.wifi import monitor
@@ -137,7 +137,7 @@ class WifiSource(Source):
     def start(self) -> None:
         """Start the supervisor (ladder + capture) and the delivery thread; returns at once."""
         self._stop.clear()
-        self.set_state("starting")
+        self.set_state(SensorState.STARTING)
         for target, name in ((self._supervise, "capture"), (self._drain, "deliver")):
             thread = threading.Thread(target=target, name=f"wifi-{name}", daemon=True)
             self._threads.append(thread)
@@ -155,7 +155,7 @@ class WifiSource(Source):
             if self._recorder is not None:
                 self._recorder.close()
                 self._recorder = None
-        self.set_state("stopped")
+        self.set_state(SensorState.STOPPED)
 
     # -- the code after the socket ----------------------------------------------------------
     def handle_raw(self, data: bytes, linktype: int, ts: float, mono: float) -> bool:
@@ -199,7 +199,7 @@ class WifiSource(Source):
         while not self.stopping:
             try:
                 self._open_capture()
-                self.set_state("ok")
+                self.set_state(SensorState.OK)
                 self.last_error = None
                 backoff.reset()
                 delay = None
@@ -237,7 +237,7 @@ class WifiSource(Source):
             self.last_error = cls
         else:
             _LOGGER.debug("%s: again: %s", self.options.sensor, message)
-        self.set_state("fault", message)
+        self.set_state(SensorState.FAULT, message)
         return backoff.failed(cls)
 
     def _open_capture(self) -> None:
