@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from api.routers.health import RUNTIME_STALE_S
 from api.settings import ApiSettings
-from scanner.observations import BleAdvert, Radio, SensorStatus
+from scanner.observations import BleAdvert, Radio, SensorState, SensorStatus
 from scanner.runtime.plans import queue_health
 from scanner.runtime.serve import HealthWriter
 from scanner.runtime.transport import EventQueue
@@ -58,7 +58,7 @@ def test_healthz_shows_runtime_health_and_drops_per_sensor(
             0.0,
             "ble",
             Radio.BLE,
-            "ok",
+            SensorState.OK,
             "scanning",
             counters={
                 "delivered": 900,
@@ -69,7 +69,7 @@ def test_healthz_shows_runtime_health_and_drops_per_sensor(
             },
         ),
     )
-    record_status(store, SensorStatus(now, 0.0, "wifi", Radio.WIFI, "ok", "hopping"))
+    record_status(store, SensorStatus(now, 0.0, "wifi", Radio.WIFI, SensorState.OK, "hopping"))
     events = EventQueue(1)  # the core's queue, full after one record: two BLE drops
     assert [events.put(_advert(i)) for i in range(3)] == [True, False, False]
     _write(
@@ -161,7 +161,7 @@ def test_healthz_without_runtime_health_or_with_a_mangled_one(
     store: Store, login: Callable[[str], TestClient], clock: FakeClock
 ) -> None:
     anon = login("guard")
-    record_status(store, SensorStatus(clock.now, 0.0, "sdr", Radio.SDR, "ok", "sweeping"))
+    record_status(store, SensorStatus(clock.now, 0.0, "sdr", Radio.SDR, SensorState.OK, "sweeping"))
     health = anon.get("/api/v1/health").json()
     assert health["runtime"] == {} and health["status"] == "ok"
     with store.write() as conn:

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from api.settings import ApiSettings
 from scanner.core.presence import calibrations_from_setting
-from scanner.observations import Radio, SensorStatus
+from scanner.observations import Radio, SensorState, SensorStatus
 from scanner.store import alerts as alert_store
 from scanner.store.allowlist import allowlist_version
 from scanner.store.db import Store
@@ -242,11 +242,13 @@ def test_sensors_turn_silent_and_healthz_reports_each(
     now = clock.now
     record_status(
         store,
-        SensorStatus(now, 0.0, "wifi", Radio.WIFI, "ok", "hopping 1/6/11", {"frames": 10}),
+        SensorStatus(
+            now, 0.0, "wifi", Radio.WIFI, SensorState.OK, "hopping 1/6/11", {"frames": 10}
+        ),
         now,
     )
     record_status(
-        store, SensorStatus(now, 0.0, "sdr", Radio.SDR, "fault", "dongle unplugged"), None
+        store, SensorStatus(now, 0.0, "sdr", Radio.SDR, SensorState.FAULT, "dongle unplugged"), None
     )
     guard = login("guard")
     by_name = {s["sensor"]: s for s in guard.get("/api/v1/sensors").json()}

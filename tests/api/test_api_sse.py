@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from scanner.observations import Radio, SensorStatus
+from scanner.observations import Radio, SensorState, SensorStatus
 from scanner.store import alerts as alert_store
 from scanner.store.db import Store
 from scanner.store.health import record_status
@@ -82,7 +82,9 @@ def test_resume_with_last_event_id_delivers_every_missed_event(
     alert_store.acknowledge_alert(store, "m1", t0 + 6, "other-guard")
     missed_ids.append(store.last_event_id())
     missed_ids.append(alert_store.resolve_alert(store, "m2", t0 + 7, "left_zone", 7.0))
-    record_status(store, SensorStatus(t0 + 8, 0.0, "ble", Radio.BLE, "fault", "adapter gone"))
+    record_status(
+        store, SensorStatus(t0 + 8, 0.0, "ble", Radio.BLE, SensorState.FAULT, "adapter gone")
+    )
     missed_ids.append(store.last_event_id())
 
     # Reconnect the way EventSource does: the Last-Event-ID header.

@@ -15,7 +15,7 @@ import httpx
 from fastapi.testclient import TestClient
 
 from api.deps import KIOSK_COOKIE
-from scanner.observations import Radio, SensorStatus
+from scanner.observations import Radio, SensorState, SensorStatus
 from scanner.store import alerts as alert_store
 from scanner.store.db import Store
 from scanner.store.health import record_status
@@ -198,7 +198,7 @@ def test_a_nearly_full_disk_is_degraded_with_its_reason(
 
     now = time.time()
     for radio in (Radio.WIFI, Radio.BLE):
-        record_status(store, SensorStatus(now, 0.0, str(radio), radio, "ok", "fine"), now)
+        record_status(store, SensorStatus(now, 0.0, str(radio), radio, SensorState.OK, "fine"), now)
     guard = login("guard")
     assert guard.get("/api/v1/health").json()["problems"] == []
     usage = namedtuple("usage", "total used free")

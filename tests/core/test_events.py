@@ -20,7 +20,7 @@ from scanner.core.identity import AddressBleIdentity, AddressWifiIdentity
 from scanner.core.options import CoreOptions
 from scanner.core.pipeline import Core
 from scanner.core.presence import Calibration
-from scanner.observations import Radio, SensorStatus, WifiFrame
+from scanner.observations import Radio, SensorState, SensorStatus, WifiFrame
 from tests.core.helpers import START, classify_all_handsets, probe
 
 CORE = Path(__file__).resolve().parents[2] / "scanner" / "core"
@@ -80,7 +80,7 @@ def test_a_visit_returns_raise_then_resolve_as_events() -> None:
 
 def test_health_reports_come_back_as_events() -> None:
     core = _core()
-    status = SensorStatus(START, 0.0, "wifi", Radio.WIFI, "ok", "hopping")
+    status = SensorStatus(START, 0.0, "wifi", Radio.WIFI, SensorState.OK, "hopping")
     assert core.handle(status) == [SensorHealth(status)]
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from scanner.core.identity import AddressBleIdentity, AddressWifiIdentity
 from scanner.core.options import CoreOptions
-from scanner.observations import Radio, SensorStatus
+from scanner.observations import Radio, SensorState, SensorStatus
 from scanner.store import alerts as alert_store
 from scanner.store.allowlist import AllowlistEntry, replace_entries
 from scanner.store.db import Store
@@ -165,7 +165,9 @@ def test_ambient_device_is_learned_then_alerts_only_when_it_comes_close() -> Non
 def test_ambient_baseline_survives_a_restart_and_sensors_report_last_observation() -> None:
     store = Store(":memory:")
     core, lines = _core(store, ambient_learning_s=120.0)
-    core.handle(SensorStatus(ts=START, mono=0.0, sensor="wifi", radio=Radio.WIFI, state="ok"))
+    core.handle(
+        SensorStatus(ts=START, mono=0.0, sensor="wifi", radio=Radio.WIFI, state=SensorState.OK)
+    )
     for i in range(60):
         core.handle(probe(1.0 + i * 5, "50:8e:49:33:44:66", -50, random_mac=False))
     assert lines  # alerted while learning

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from scanner.observations import Radio, SensorStatus
+from scanner.observations import Radio, SensorState, SensorStatus
 from scanner.store.db import Store
 from scanner.store.health import record_status
 
@@ -53,7 +53,7 @@ class CoreWriter(threading.Thread):
                 time.monotonic(),
                 sensor,
                 Radio(sensor),
-                state,
+                SensorState(state),
                 message,
                 {"frames": 1200, "dropped": 0},
                 # The SDR says which region's band plan it sweeps, as the live source does.

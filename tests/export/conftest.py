@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scanner.observations import Radio, SensorStatus
+from scanner.observations import Radio, SensorState, SensorStatus
 from scanner.store import alerts as alert_store
 from scanner.store.allowlist import AllowlistEntry, replace_entries
 from scanner.store.chain import append_audit
@@ -81,7 +81,7 @@ def _status(ts: float, sensor: str, radio: Radio, state: str, message: str) -> S
         mono=ts,
         sensor=sensor,
         radio=radio,
-        state=state,
+        state=SensorState(state),
         message=message,
         counters={"frames": 100},
         detail={},

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import pytest
 
 from scanner.clock import ManualClock
-from scanner.observations import Radio, SensorStatus, WifiFrame
+from scanner.observations import Radio, SensorState, SensorStatus, WifiFrame
 from scanner.store import alerts as alert_store
 from scanner.store.db import Store
 from tests.core.helpers import Harness
@@ -59,7 +59,9 @@ def _run(jumps: tuple[float, float]) -> tuple[Store, ManualClock, list[str]]:
             clock.jump_wall(pending.pop(0)[1])
         if t % 5 == 0:
             core.handle(
-                SensorStatus(clock.wall(), clock.monotonic(), "wifi", Radio.WIFI, "ok", "hopping")
+                SensorStatus(
+                    clock.wall(), clock.monotonic(), "wifi", Radio.WIFI, SensorState.OK, "hopping"
+                )
             )
         for v in VISITS:
             # Heard from 40 s before until 40 s after, inside in between.

@@ -6,7 +6,15 @@ import threading
 import time
 
 from scanner.clock import SYSTEM_CLOCK, Clock
-from scanner.observations import BleAdvert, Radio, SdrBurst, SensorStatus, SourceEvent, WifiFrame
+from scanner.observations import (
+    BleAdvert,
+    Radio,
+    SdrBurst,
+    SensorState,
+    SensorStatus,
+    SourceEvent,
+    WifiFrame,
+)
 from scanner.sources.base import Sink, Source, SourceOptions
 
 
@@ -87,7 +95,7 @@ def sample_records(i: int = 0) -> list[SourceEvent]:
             mono=5001.1 + i,
             sensor="sdr",
             radio=Radio.SDR,
-            state="degraded",
+            state=SensorState.DEGRADED,
             message="no frames for 95 s",
             counters={"delivered": 10, "dropped_queue_full": 2},
             detail={"noise_floor_dbfs": -52.5, "channels": [1, 6, 11], "silent_s": None},
@@ -118,10 +126,10 @@ class CountingSource(Source):
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        self.set_state("starting")
+        self.set_state(SensorState.STARTING)
         self._thread = threading.Thread(target=self._run, name="test-capture", daemon=True)
         self._thread.start()
-        self.set_state("ok")
+        self.set_state(SensorState.OK)
 
     def _run(self) -> None:
         n = 0
@@ -150,4 +158,4 @@ class CountingSource(Source):
         super().stop()
         if self._thread is not None:
             self._thread.join(timeout=2)
-        self.set_state("stopped")
+        self.set_state(SensorState.STOPPED)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from scanner.observations import Radio, SensorStatus
+from scanner.observations import Radio, SensorState, SensorStatus
 from scanner.runtime.transport import SocketSender
 from tests.helpers.daemons import get_healthz
 
@@ -87,7 +87,7 @@ def test_core_daemon_notifies_systemd_and_accepts_capture_daemons(workdir: Path)
                     mono=time.monotonic(),
                     sensor="wifi:wlan1",
                     radio=Radio.WIFI,
-                    state="ok",
+                    state=SensorState.OK,
                     message="capturing",
                     counters={"delivered": 3},
                 )

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from scanner.config import ConfigError, parse_config
-from scanner.observations import Radio, SensorStatus
+from scanner.observations import Radio, SensorState, SensorStatus
 from scanner.runtime.components.retention import RetentionSchedule, RetentionTask
 from scanner.runtime.plans import plan_core
 from scanner.runtime.serve import RUNTIME_HEALTH_KEY, serve
@@ -123,7 +123,11 @@ def test_core_daemon_with_a_tiny_budget_sheds_and_reports_the_store_degraded(
 
         # The core keeps handling records while retention runs beside it.
         sender.start()
-        sender.sink(SensorStatus(time.time(), time.monotonic(), "ble", Radio.BLE, "ok", "scanning"))
+        sender.sink(
+            SensorStatus(
+                time.time(), time.monotonic(), "ble", Radio.BLE, SensorState.OK, "scanning"
+            )
+        )
         assert sender.flush(5)
         assert wait_for(lambda: any(s["sensor"] == "ble" for s in list_sensors(store)))
     finally:

@@ -103,7 +103,7 @@ def test_core_that_dies_on_a_locked_store_is_restarted_and_carries_on(tmp_path: 
     import sqlite3
 
     from scanner.core.options import CoreOptions
-    from scanner.observations import Radio, SensorStatus
+    from scanner.observations import Radio, SensorState, SensorStatus
 
     db = tmp_path / "checkpoint.db"
     check_store(db)
@@ -115,7 +115,9 @@ def test_core_that_dies_on_a_locked_store_is_restarted_and_carries_on(tmp_path: 
     runner.start()
 
     def status(message: str) -> SensorStatus:
-        return SensorStatus(time.time(), time.monotonic(), "ble", Radio.BLE, "ok", message)
+        return SensorStatus(
+            time.time(), time.monotonic(), "ble", Radio.BLE, SensorState.OK, message
+        )
 
     store = Store(db)
     try:
