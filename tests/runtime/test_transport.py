@@ -127,7 +127,9 @@ def test_socket_round_trip_of_every_record_type(sock_path: Path) -> None:
         got = drain(events, len(sent))
         assert got == sent
         assert receiver.counters["malformed_frames"] == 0
-        assert sender.counters["sent"] == len(sent)
+        # The sender counts a line once its send() returns, which can be after the core has
+        # read it: wait for the count rather than race the sending thread.
+        assert wait_for(lambda: sender.counters["sent"] == len(sent)), sender.counters
         assert oct(sock_path.stat().st_mode & 0o777) == oct(0o660)
     finally:
         sender.close()
