@@ -4,6 +4,12 @@ The kernel is never installed on the machine: ``.ci/setup`` downloads the Debian
 and unpacks it (``dpkg-deb -x``) into ``~/.cache/checkpoint/kernel/VERSION/``, with its own
 ``lib/modules``; virtme-ng boots that image with the host's root filesystem read-only (9p, TCG:
 no KVM needed) and gives the guest one writable folder for the evidence.
+
+systemd does not run in this VM: virtme-ng's own init starts the scenarios. Its experimental
+``--systemd`` boot (virtme-ng 1.x, kernel 6.1) panics on a root without ``/lib/modules``, such
+as CI's container, where its init cannot create that folder on the read-only root. The daemons
+scenario starts the commands the units run (``checkpoint core``, ``capture wifi``, ``capture
+ble``) and stops them with SIGTERM as systemd does.
 """
 
 from __future__ import annotations
