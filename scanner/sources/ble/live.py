@@ -90,7 +90,7 @@ class BleSource(Source):
             "dropped_unparsable",
             "scan_starts",
             "rescans",
-            "rereported",
+            "cached_dropped",
             *(f"error_{c}" for c in BleErrorClass),
         ):
             self.counters[key] = 0
@@ -317,7 +317,7 @@ class BleSource(Source):
 
     async def _forget_cached(self, watch: BluezWatch) -> None:
         try:
-            self.counters["rereported"] += await watch.forget_cached_devices()
+            self.counters["cached_dropped"] += await watch.forget_cached_devices()
         except Exception as exc:  # bluetoothd leaving is the watch's to report, not this
             _LOGGER.debug("dropping BlueZ's cached devices: %s", error_text(exc))
 
