@@ -476,7 +476,7 @@ class Core:
                         mono=mono,
                         sensor=change.sensor,
                         radio=radio,
-                        state=str(state),
+                        state=state,
                         message=change.message,
                         detail={"zone_decision": "difference" if change.fused else "absolute"},
                     )
