@@ -71,6 +71,9 @@ class PacedSource(Source):
         self._make = make
         self._running = running
         self._thread: threading.Thread | None = None
+        # Set once this source has offered its last record: a thread the scheduler held back
+        # still delivers its backlog after the run ends, and the accounting must wait for it.
+        self.done_offering = threading.Event()
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name=f"load-{self.radio}", daemon=True)
@@ -92,6 +95,7 @@ class PacedSource(Source):
                     continue
                 self.deliver(record)
             self._stop.wait(SLICE_S)
+        self.done_offering.set()
         # Ends quietly once the run is over (the supervisor is told to stop next).
         while not self.stopping:
             self._stop.wait(0.05)
@@ -323,12 +327,15 @@ class LoadRun:
         # Sources go quiet; the core drains what is queued, then everything stops.
         self.running.clear()
         drain_deadline = time.monotonic() + 30.0
+        for source in self.sources:
+            source.done_offering.wait(timeout=max(0.0, drain_deadline - time.monotonic()))
         while self.events.qsize() and time.monotonic() < drain_deadline:
             time.sleep(0.05)
         time.sleep(0.3)
-        left = self.events.qsize()
         stop.set()
         server.join(timeout=30)
+        # Counted once nothing runs: what is still queued now is exactly what no core took.
+        left = self.events.qsize()
         return self._result(elapsed, handled_at_end, left, supervisor)
 
     def _stall_store(self) -> None:
