@@ -1,0 +1,192 @@
+"""A real Mosquitto on loopback for the tests: TLS, a certificate per client, ACLs, persistence.
+
+Certificates are made with the openssl command line, as firmware/provision.sh makes them on a
+site: one CA, the broker's certificate for 127.0.0.1, and one client certificate per node and
+for the core, each named by its common name (the broker takes it as the user name). A second,
+unrelated CA signs a "rogue" certificate that the broker must refuse.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+OPENSSL = shutil.which("openssl") or "/usr/bin/openssl"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    subprocess.run([OPENSSL, *args], cwd=cwd, check=True, capture_output=True, timeout=60)
+
+
+def make_ca(directory: Path, name: str) -> tuple[Path, Path]:
+    key, crt = directory / f"{name}.key", directory / f"{name}.crt"
+    _openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", str(key), cwd=directory)
+    _openssl(
+        "req",
+        "-x509",
+        "-new",
+        "-key",
+        str(key),
+        "-sha256",
+        "-days",
+        "2",
+        "-subj",
+        f"/CN={name}",
+        "-out",
+        str(crt),
+        cwd=directory,
+    )
+    return crt, key
+
+
+def make_cert(
+    directory: Path, ca: tuple[Path, Path], cn: str, server: bool = False
+) -> tuple[Path, Path]:
+    key, csr, crt = directory / f"{cn}.key", directory / f"{cn}.csr", directory / f"{cn}.crt"
+    ext = directory / f"{cn}.ext"
+    if server:
+        ext.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n")
+    else:
+        ext.write_text("extendedKeyUsage=clientAuth\n")
+    _openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", str(key), cwd=directory)
+    _openssl("req", "-new", "-key", str(key), "-subj", f"/CN={cn}", "-out", str(csr), cwd=directory)
+    _openssl(
+        "x509",
+        "-req",
+        "-in",
+        str(csr),
+        "-CA",
+        str(ca[0]),
+        "-CAkey",
+        str(ca[1]),
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-sha256",
+        "-extfile",
+        str(ext),
+        "-out",
+        str(crt),
+        cwd=directory,
+    )
+    return crt, key
+
+
+@dataclass
+class Broker:
+    """One Mosquitto process and the files it runs from."""
+
+    directory: Path
+    port: int
+    ca: Path
+    certs: dict[str, tuple[Path, Path]]
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def conf(self) -> Path:
+        return self.directory / "mosquitto.conf"
+
+    def start(self) -> None:
+        log = (self.directory / "mosquitto.log").open("ab")
+        self.process = subprocess.Popen([MOSQUITTO, "-c", str(self.conf)], stdout=log, stderr=log)
+        log.close()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"mosquitto exited: {self.log()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"mosquitto did not listen on {self.port}: {self.log()}")
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        process, self.process = self.process, None
+        if process is None:
+            return
+        if process.poll() is None:
+            os.kill(process.pid, sig)
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=5)
+
+    def log(self) -> str:
+        path = self.directory / "mosquitto.log"
+        return path.read_text(errors="replace")[-3000:] if path.exists() else ""
+
+
+def write_conf(directory: Path, port: int, ca: Path, server: tuple[Path, Path], acl: Path) -> None:
+    (directory / "data").mkdir(exist_ok=True)
+    # Mosquitto started as root drops to the user named here; the test's own user keeps the
+    # temporary files (mode 0700) readable to it.
+    user = pwd.getpwuid(os.getuid()).pw_name
+    (directory / "mosquitto.conf").write_text(
+        f"""per_listener_settings false
+user {user}
+persistence true
+persistence_location {directory / "data"}/
+autosave_interval 1
+max_queued_messages 0
+max_inflight_messages 20
+allow_anonymous false
+acl_file {acl}
+log_dest stderr
+log_type error
+log_type warning
+log_type notice
+listener {port} 127.0.0.1
+cafile {ca}
+certfile {server[0]}
+keyfile {server[1]}
+require_certificate true
+use_identity_as_username true
+tls_version tlsv1.2
+"""
+    )
+
+
+def write_acl(path: Path, site: str, gate: str, nodes: list[str], core: str) -> None:
+    base = f"checkpoint/{site}/{gate}"
+    lines = []
+    for node in nodes:
+        lines += [f"user {node}", f"topic write {base}/sensor/{node}/#", ""]
+    lines += [f"user {core}", f"topic read {base}/sensor/#", f"topic readwrite {base}/core/#", ""]
+    path.write_text("\n".join(lines))
+
+
+def make_broker(
+    directory: Path, site: str, gate: str, nodes: list[str], core: str = "core"
+) -> Broker:
+    directory.mkdir(parents=True, exist_ok=True)
+    pki = directory / "pki"
+    pki.mkdir(exist_ok=True)
+    ca = make_ca(pki, "ca")
+    server = make_cert(pki, ca, "broker", server=True)
+    certs = {name: make_cert(pki, ca, name) for name in [*nodes, core]}
+    rogue = pki / "rogue"
+    rogue.mkdir(exist_ok=True)
+    rogue_ca = make_ca(rogue, "rogue-ca")
+    # A certificate with a node's own name, signed by a CA the broker does not trust.
+    certs["rogue"] = make_cert(rogue, rogue_ca, nodes[0] if nodes else "rogue")
+    acl = directory / "acl"
+    write_acl(acl, site, gate, nodes, core)
+    port = free_port()
+    write_conf(directory, port, ca[0], server, acl)
+    return Broker(directory, port, ca[0], certs)
