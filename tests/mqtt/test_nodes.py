@@ -18,7 +18,7 @@ from mqtt_support import Broker, Proxy
 
 from scanner.clock import ManualClock
 from scanner.core.pipeline import Core
-from scanner.mqtt.batch import ClockSync
+from scanner.mqtt.batch import ClockSync, encode_batch
 from scanner.mqtt.ingest import CoreIngest
 from scanner.mqtt.link import BrokerSettings, open_client
 from scanner.mqtt.node import NodeOptions, NodePublisher
@@ -27,6 +27,7 @@ from scanner.observations import SourceEvent, WifiFrame
 from scanner.runtime.core_runner import CoreRunner
 from scanner.runtime.demo_plan import BUNDLED_SCENARIO, options_for
 from scanner.runtime.transport import EventQueue
+from scanner.runtime.transport.codec import encode_line
 from scanner.sinks.ndjson import NdjsonSink
 from scanner.sources.replay import iter_scenario
 
@@ -54,10 +55,6 @@ def wait_for(check: Callable[[], bool], timeout: float = 20.0, what: str = "") -
             return
         time.sleep(0.02)
     raise AssertionError(f"timed out waiting for {what or check}")
-
-
-def describe(node: NodePublisher) -> str:
-    return f"{dict(node.counters)} {node.spool.health()} connected={node.connected} pending={len(node._pending)} inflight={len(node._inflight)}"
 
 
 def frame(node: str, n: int, ts: float) -> WifiFrame:
@@ -205,9 +202,7 @@ def test_broker_killed_and_restarted_mid_stream_loses_nothing(
             if stop.is_set():
                 return
 
-    threads = [
-        threading.Thread(target=capture, args=item, daemon=True) for item in nodes.items()
-    ]
+    threads = [threading.Thread(target=capture, args=item, daemon=True) for item in nodes.items()]
     for t in threads:
         t.start()
     wait_for(lambda: min(sent.values(), default=0) >= 1500, what="the stream under way")
@@ -285,8 +280,9 @@ def test_node_offline_five_minutes_replays_its_buffer_and_alarms_at_the_right_ti
             node.sink(e)
         wait_for(
             # Batches in flight when the link dropped are spooled again too (>=).
-            lambda: node.spool.health()["pending_records"] >= len(phases[1])
-            and not node._has_pending(),
+            lambda: (
+                node.spool.health()["pending_records"] >= len(phases[1]) and not node._has_pending()
+            ),
             what="the outage's records in the spool",
         )
         # Five minutes pass at the core: it ticks, as its loop does twice a second. A batch the
@@ -368,29 +364,34 @@ def test_a_node_cannot_publish_as_another(
     """The ACL keeps each node under its own topics; the core also checks the batch's name."""
     ingest, drain = core_side
     topics = GateTopics(SITE, GATE)
-    # "inside" publishes a batch on gate's topic: the broker accepts the packet (QoS 1 PUBACK)
-    # but delivers it to nobody.
-    intruder = NodePublisher(
-        settings(broker, "inside"),
-        NodeOptions(node="gate", stream="x", spool_dir=tmp_path / "spool-x", linger_s=0.05),
-        lambda: SYNCED,
+    now = time.time()
+    # Node "inside" (its own certificate) publishes a well-formed batch on gate's topic: the
+    # broker acknowledges the packet (QoS 1) but delivers it to nobody.
+    forged = encode_batch(
+        "gate", "x", 0, now, SYNCED, [encode_line(frame("gate", n, now)) for n in range(50)]
     )
-    intruder.start()
-    wait_for(lambda: intruder.connected, what="the intruder connected")
-    assert intruder._topic == topics.observations("gate")
+    intruder = open_client(settings(broker, "inside"), client_id="intruder")
+    intruder.connect("127.0.0.1", broker.port, 5)
+    intruder.loop_start()
+    try:
+        info = intruder.publish(topics.observations("gate"), forged, qos=1)
+        info.wait_for_publish(timeout=10)
+        assert info.is_published()
+        # And on its own topic, a batch that names another node: the core drops it.
+        info = intruder.publish(topics.observations("inside"), forged, qos=1)
+        info.wait_for_publish(timeout=10)
+    finally:
+        intruder.disconnect()
+        intruder.loop_stop()
     honest = start_node(broker, tmp_path, "inside")
     wait_for(lambda: honest.connected, what="the honest node connected")
-    now = time.time()
     for n in range(50):
-        intruder.sink(frame("gate", n, now))
         honest.sink(frame("inside", n, now))
     wait_for(lambda: len(drain.frames("inside")) == 50, what="the honest node's records")
-    wait_for(lambda: intruder.counters["records_acked"] == 50, what="the intruder's PUBACKs")
-    time.sleep(0.5)
+    honest.close()
     assert drain.frames("gate") == []
     assert "gate" not in ingest.health()["nodes"]
-    intruder.close()
-    honest.close()
+    assert ingest.counters["foreign_batches"] == 1
 
 
 def test_a_node_clock_off_by_two_seconds_is_corrected_from_its_offset(
