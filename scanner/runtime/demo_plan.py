@@ -48,6 +48,8 @@ class DemoOptions:
     scenario: Path = BUNDLED_SCENARIO
     data_dir: Path | None = None
     speed: float = 1.0
+    # 2: two sensor nodes publishing through a Mosquitto the demo starts (``scanner.mqtt.demo``).
+    sensors: int = 1
 
 
 def plan_demo(options: DemoOptions, clock: Clock = SYSTEM_CLOCK) -> tuple[Plan, dict[str, Any]]:
@@ -96,7 +98,15 @@ def _plan_in(
     retention = add_retention(
         supervisor, str(store_path), RetentionSchedule(RetentionPolicy()), clock
     )
-    add_replay(supervisor, reporter, options.scenario, transport.sink, clock, options.speed)
+    mqtt: dict[str, Any] = {}
+    if options.sensors == 2:
+        from scanner.mqtt.demo import add_demo_nodes
+
+        mqtt = add_demo_nodes(
+            supervisor, reporter, options.scenario, events, clock, options.speed, cleanup
+        )
+    else:
+        add_replay(supervisor, reporter, options.scenario, transport.sink, clock, options.speed)
     api = ApiPlan(
         ApiSettings(store_path=str(store_path), demo=True, site_name="demo"),
         options.host,
@@ -136,6 +146,7 @@ def _plan_in(
         "data_dir": data_dir,
         "temporary": options.data_dir is None,
         "scenario": scenario,
+        **mqtt,
     }
 
 
@@ -153,6 +164,10 @@ def print_banner(plan: Plan, info: dict[str, Any], out: TextIO = sys.stdout) -> 
         f"Checkpoint Scanner demo: replaying {info['scenario']} in a loop (receive-only).",
         f"  open   {plan.url}",
     ]
+    if info.get("nodes"):
+        lines.append(
+            f"  nodes  {', '.join(info['nodes'])} publishing through Mosquitto at {info['broker']}"
+        )
     for name, account in info["users"].items():
         extra = f", tablet PIN {account['pin']}" if account.get("pin") else ""
         lines.append(f"  login  {name} / {account['password']}   ({account['role']}{extra})")
