@@ -7,9 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from mqtt_support import MOSQUITTO, Broker, Proxy, make_broker
 
-SITE, GATE = "hq", "north"
+from tests.mqtt.mqtt_support import GATE, MOSQUITTO, SITE, Broker, Proxy, make_broker
+
 NODES = ["inside", "gate"]
 
 

@@ -8,10 +8,17 @@ import json
 import pytest
 
 from scanner.mqtt.batch import ClockSync, decode_batch, encode_batch, parse_chrony_tracking
-from scanner.observations import BleAdvert, Radio, SdrBurst, SensorStatus, WifiFrame
+from scanner.observations import (
+    BleAdvert,
+    Radio,
+    SdrBurst,
+    SensorStatus,
+    SourceEvent,
+    WifiFrame,
+)
 from scanner.runtime.transport.codec import FrameError, encode_line
 
-RECORDS = [
+RECORDS: list[SourceEvent] = [
     WifiFrame(
         ts=1.5,
         mono=2.5,

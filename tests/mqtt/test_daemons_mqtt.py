@@ -10,11 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import GATE, SITE
-from helpers.daemons import query_tuples, stop_in_order, wait_for
-from mqtt_support import Broker
-
 from scanner.runtime.demo_plan import BUNDLED_SCENARIO
+from tests.helpers.daemons import query_tuples, stop_in_order, wait_for
+from tests.mqtt.mqtt_support import GATE, SITE, Broker
 
 
 def _config(tmp: Path, broker: Broker, name: str, node: str | None) -> Path:

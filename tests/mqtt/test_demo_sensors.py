@@ -12,7 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
-from mqtt_support import MOSQUITTO
+
+from tests.mqtt.mqtt_support import MOSQUITTO
 
 
 def _rows(db: Path, sql: str) -> list[tuple[object, ...]]:

@@ -13,8 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import GATE, SITE
-from mqtt_support import Broker, Proxy
 
 from scanner.clock import ManualClock
 from scanner.core.pipeline import Core
@@ -30,6 +28,7 @@ from scanner.runtime.transport import EventQueue
 from scanner.runtime.transport.codec import encode_line
 from scanner.sinks.ndjson import NdjsonSink
 from scanner.sources.replay import iter_scenario
+from tests.mqtt.mqtt_support import GATE, SITE, Broker, Proxy
 
 SYNCED = ClockSync(True, "timesyncd", 0.0)
 

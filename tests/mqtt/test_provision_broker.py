@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from mqtt_support import MOSQUITTO, Broker, free_port
 
 from scanner.mqtt.batch import ClockSync, encode_batch
 from scanner.mqtt.ingest import CoreIngest
@@ -21,6 +20,7 @@ from scanner.mqtt.topics import GateTopics
 from scanner.observations import WifiFrame
 from scanner.runtime.transport import EventQueue
 from scanner.runtime.transport.codec import encode_line
+from tests.mqtt.mqtt_support import MOSQUITTO, Broker, free_port
 
 SYNCED = ClockSync(True, "timesyncd", 0.0)
 
