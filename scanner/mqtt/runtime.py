@@ -131,11 +131,13 @@ class IngestComponent:
 def add_ingest(
     supervisor: Supervisor, config: Config, events: EventQueue, clock: Clock = SYSTEM_CLOCK
 ) -> list[CoreIngest]:
-    """Subscribe the core to its gate's sensor nodes when ``[mqtt]`` is configured.
+    """Subscribe the core to its gate's sensor nodes when ``[mqtt]`` is configured (and this Pi
+    is not itself a sensor node).
 
     Returns the (at most one) live ingest, refilled on each restart, for the runtime health.
     """
-    if not mqtt_configured(config):
+    if not mqtt_configured(config) or node_name(config) is not None:
+        # A sensor node's config names the node: its broker account may publish, not read.
         return []
     settings = broker_settings(config)
     holder: list[CoreIngest] = []
