@@ -20,6 +20,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import paho.mqtt.client as paho
+
+from scanner.mqtt.link import BrokerSettings, open_client
+
 # The site and gate every MQTT test uses.
 SITE, GATE = "hq", "north"
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
@@ -262,3 +266,17 @@ class Proxy:
             for s in (src, dst):
                 with contextlib.suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
+
+
+def connected_client(settings: BrokerSettings, client_id: str) -> paho.Client:
+    """A plain paho client of the given identity, connected (CONNACK received) and looping."""
+    client = open_client(settings, client_id=client_id)
+    client.connect(settings.host, settings.port, settings.keepalive_s)
+    client.loop_start()
+    deadline = time.monotonic() + 10
+    while not client.is_connected():
+        if time.monotonic() > deadline:
+            client.loop_stop()
+            raise RuntimeError(f"{client_id} was not connected within 10 s")
+        time.sleep(0.02)
+    return client

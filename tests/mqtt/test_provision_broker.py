@@ -14,13 +14,13 @@ import pytest
 
 from scanner.mqtt.batch import ClockSync, encode_batch
 from scanner.mqtt.ingest import CoreIngest
-from scanner.mqtt.link import BrokerSettings, open_client
+from scanner.mqtt.link import BrokerSettings
 from scanner.mqtt.node import NodeOptions, NodePublisher
 from scanner.mqtt.topics import GateTopics
 from scanner.observations import WifiFrame
 from scanner.runtime.transport import EventQueue
 from scanner.runtime.transport.codec import encode_line
-from tests.mqtt.mqtt_support import MOSQUITTO, Broker, free_port
+from tests.mqtt.mqtt_support import MOSQUITTO, Broker, connected_client, free_port
 
 SYNCED = ClockSync(True, "timesyncd", 0.0)
 
@@ -140,9 +140,7 @@ def test_provisioned_broker_carries_a_node_to_the_core_and_keeps_nodes_apart(
             SYNCED,
             [encode_line(frame(n, now, "forged")) for n in range(20)],
         )
-        intruder = open_client(settings("gate"), client_id="intruder")
-        intruder.connect("127.0.0.1", provisioned.port, 5)
-        intruder.loop_start()
+        intruder = connected_client(settings("gate"), "intruder")
         info = intruder.publish(topics.observations("inside"), forged, qos=1)
         info.wait_for_publish(timeout=10)
         intruder.disconnect()
