@@ -1,9 +1,11 @@
 """``checkpoint demo --sensors 2``: two sensor nodes publishing through a Mosquitto of its own.
 
 The demo starts Mosquitto (Debian's ``mosquitto``) on a free loopback port from a temporary
-directory, two node publishers replaying the bundled scenario split between them (node
-``inside`` has its Wi-Fi and BLE recordings, node ``gate`` its SDR recording), and the core's
-MQTT ingest; the core and the tablet page are the demo's as ever. Everything is the production
+directory, a node publisher per sensor, and the core's MQTT ingest; the core and the tablet page
+are the demo's as ever. A several-sensor scenario (``sensors/NAME/``, as ``checkpoint simulate
+--sensors inside,gate`` writes) gives each sensor's recordings to a node of that name; a
+one-sensor scenario (the bundled one) is split between two nodes (``inside`` has its Wi-Fi and
+BLE recordings, ``gate`` its SDR recording). Everything is the production
 code path a site with two Pis runs, minus TLS: the broker listens on loopback only.
 """
 
@@ -182,8 +184,8 @@ def add_demo_nodes(
         critical=False,
     )
     nodes: list[str] = []
-    for node, names in DEMO_NODES.items():
-        view = node_view(scenario, names, work / "views" / node)
+    for node, source, names in _node_recordings(scenario):
+        view = node_view(source, names, work / "views" / node)
         if view is None:
             continue
         publisher = NodePublisher(
@@ -208,6 +210,15 @@ def add_demo_nodes(
     if not nodes:
         raise ConfigError(f"scenario {scenario} has no recording for the demo's nodes")
     return {"broker": f"mqtt://127.0.0.1:{port}", "nodes": nodes}
+
+
+def _node_recordings(scenario: Path) -> list[tuple[str, Path, tuple[str, ...]]]:
+    """Each demo node, the directory its recordings are in, and which recordings it replays."""
+    sensors = scenario / "sensors"
+    every = ("wifi.pcap", "wifi.pcapng", "ble.jsonl", "sdr")
+    if sensors.is_dir():
+        return [(p.name, p, every) for p in sorted(sensors.iterdir()) if p.is_dir()]
+    return [(node, scenario, names) for node, names in DEMO_NODES.items()]
 
 
 def _node_factory(name: str, publisher: NodePublisher) -> Callable[[], NodeComponent]:

@@ -54,7 +54,8 @@ class DemoOptions:
 
 def plan_demo(options: DemoOptions, clock: Clock = SYSTEM_CLOCK) -> tuple[Plan, dict[str, Any]]:
     """The demo process, and the demo accounts it created."""
-    check_scenario(options.scenario)
+    if not (options.sensors == 2 and (options.scenario / "sensors").is_dir()):
+        check_scenario(options.scenario)
     cleanup: list[Callable[[], None]] = []
     if options.data_dir is None:
         data_dir = Path(tempfile.mkdtemp(prefix="checkpoint-demo-"))
@@ -91,7 +92,7 @@ def _plan_in(
     supervisor = Supervisor(clock, reporter)
     supervisor.add(
         "core",
-        core_loop_factory(str(store_path), options_for(options.scenario), events, clock),
+        _core_factory(options, str(store_path), events, clock),
     )
 
     # The demo keeps the appliance's default budget and age limits, enforced as on a Pi.
@@ -148,6 +149,25 @@ def _plan_in(
         "scenario": scenario,
         **mqtt,
     }
+
+
+def _core_factory(
+    options: DemoOptions, store_path: str, events: EventQueue, clock: Clock
+) -> Callable[[], Any]:
+    """The demo's core; a several-sensor scenario's core knows where each sensor stands."""
+    if options.sensors == 2 and (options.scenario / "sensors").is_dir():
+        from scanner.sim.run import load_site
+
+        site = load_site(options.scenario)
+        return core_loop_factory(
+            store_path,
+            site.options,
+            events,
+            clock,
+            outside_sensors=site.outside,
+            placements=site.placements,
+        )
+    return core_loop_factory(store_path, options_for(options.scenario), events, clock)
 
 
 def options_for(scenario: Path) -> Any:
