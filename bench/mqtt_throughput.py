@@ -42,6 +42,7 @@ from scanner.mqtt.link import BrokerSettings
 from scanner.mqtt.node import NodeOptions, NodePublisher
 from scanner.observations import BleAdvert, SdrBurst, SourceEvent, WifiFrame
 from scanner.runtime.transport import EventQueue, SocketReceiver, SocketSender
+from scanner.runtime.transport.codec import InputsChanged
 
 # The offered load of the issue, split evenly between the two nodes.
 WIFI_RATE, BLE_RATE, SDR_RATE = 5000.0, 1000.0, 250.0
@@ -211,7 +212,7 @@ class _Checker:
     def _run(self) -> None:
         while not self.stop.is_set():
             event = self.events.get(timeout=0.1)
-            if event is None:
+            if event is None or isinstance(event, InputsChanged):
                 continue
             kind, n = _number(event)
             if n < 0:
