@@ -4,6 +4,10 @@
 #   sudo firmware/provision.sh                 # on the Pi, from a checkout of the project
 #   firmware/provision.sh --root /tmp/stage    # write every file under /tmp/stage, change nothing
 #                                              # else (apt, pip, users, systemctl: logged only)
+#   sudo firmware/provision.sh --broker --site hq --gate north --node inside --node gate
+#                                              # the MQTT broker of a gate (on its core's Pi or the
+#                                              # site's server): Mosquitto with TLS on 8883, a CA,
+#                                              # a certificate per sensor node and for the core, ACLs
 #
 # Safe to run again: a file is rewritten only when its content or mode differs, the operator's
 # config and the TLS certificate are created only when absent, packages only when missing. Written
@@ -53,8 +57,15 @@ die() {
 usage() {
   cat >&2 <<'USAGE'
 usage: provision.sh [--root DIR]
+       provision.sh --broker --site SITE --gate GATE --node NAME... [--core NAME]
+                    [--broker-name HOST]... [--root DIR]
   --root DIR   write every file under DIR instead of /, and only log the commands that would
                change the running system (apt-get, pip, systemd-sysusers, systemctl, udevadm)
+  --broker     set up the gate's MQTT broker only: Mosquitto listening with TLS on 8883, the
+               site's CA, the broker's certificate (for this host name and every --broker-name),
+               one client certificate per --node and for the core (named by --core, default
+               "core"), and ACLs: a node publishes only under its own sensor/NAME/ topics, the
+               core reads them and publishes under core/. Certificates are made once and kept.
 USAGE
   exit 2
 }
@@ -297,12 +308,159 @@ start_services() {
   log "done: reboot once so the boot config and the hardware watchdog take effect"
 }
 
+# -- the gate's MQTT broker (--broker) ---------------------------------------------------------
+BROKER=0
+SITE=""
+GATE=""
+CORE_NAME=core
+NODES=()
+BROKER_NAMES=()
+MQTT_DIR=$ETC/mqtt
+MOSQUITTO_CONF=/etc/mosquitto/conf.d/checkpoint.conf
+MOSQUITTO_ACL=/etc/mosquitto/checkpoint.acl
+# Ten years, as the tablet's certificate: the appliance has no one to renew them on a schedule.
+CERT_DAYS=3650
+
+# A name is one MQTT topic level and a certificate's common name: the config's sensor-name shape.
+check_name() {
+  [[ $2 =~ ^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$ ]] || die "$1 '$2': 1-64 letters, digits, '_', '.', ':', '-'"
+}
+
+# The site's CA, made once: every node certificate hangs off it, so replacing it re-keys the site.
+make_ca() {
+  local key=$MQTT_DIR/ca.key crt=$MQTT_DIR/ca.crt
+  if [[ -e $ROOT$key && -e $ROOT$crt ]]; then
+    log "kept $crt (exists)"
+    return 0
+  fi
+  openssl ecparam -name prime256v1 -genkey -noout -out "$ROOT$key" 2>/dev/null
+  chmod 0600 "$ROOT$key"
+  openssl req -x509 -new -key "$ROOT$key" -sha256 -days "$CERT_DAYS" \
+    -subj "/CN=checkpoint $SITE CA" -out "$ROOT$crt" 2>/dev/null
+  chmod 0644 "$ROOT$crt"
+  log "wrote $crt and $key"
+}
+
+# make_cert NAME SAN EXT: a key and a certificate signed by the CA, made once. The common name
+# is what Mosquitto takes as the user name (use_identity_as_username) for the ACL.
+make_cert() {
+  local name=$1 san=$2 usage=$3 dir=$MQTT_DIR/clients ext csr
+  [[ $name == broker ]] && dir=$MQTT_DIR
+  if [[ -e $ROOT$dir/$name.crt && -e $ROOT$dir/$name.key ]]; then
+    log "kept $dir/$name.crt (exists)"
+    return 0
+  fi
+  ext=$(mktemp)
+  csr=$(mktemp)
+  {
+    [[ -n $san ]] && printf 'subjectAltName=%s\n' "$san"
+    printf 'extendedKeyUsage=%s\n' "$usage"
+  } >"$ext"
+  openssl ecparam -name prime256v1 -genkey -noout -out "$ROOT$dir/$name.key" 2>/dev/null
+  chmod 0640 "$ROOT$dir/$name.key"
+  openssl req -new -key "$ROOT$dir/$name.key" -subj "/CN=$name" -out "$csr" 2>/dev/null
+  openssl x509 -req -in "$csr" -CA "$ROOT$MQTT_DIR/ca.crt" -CAkey "$ROOT$MQTT_DIR/ca.key" \
+    -CAcreateserial -days "$CERT_DAYS" -sha256 -extfile "$ext" -out "$ROOT$dir/$name.crt" 2>/dev/null
+  chmod 0644 "$ROOT$dir/$name.crt"
+  rm -f "$ext" "$csr"
+  log "wrote $dir/$name.crt and $dir/$name.key"
+}
+
+install_broker() {
+  local host san base node names=()
+  [[ -n $SITE && -n $GATE ]] || die "--broker needs --site and --gate"
+  ((${#NODES[@]})) || die "--broker needs at least one --node"
+  check_name --site "$SITE"
+  check_name --gate "$GATE"
+  check_name --core "$CORE_NAME"
+  for node in "${NODES[@]}"; do
+    check_name --node "$node"
+    [[ $node != "$CORE_NAME" ]] || die "node '$node' has the core's name"
+  done
+  if [[ -n $ROOT ]]; then
+    log "would run: apt-get install -y mosquitto"
+    host=$(cat "$ROOT/etc/hostname" 2>/dev/null || echo checkpoint)
+  else
+    dpkg-query -W -f='${Status}' mosquitto 2>/dev/null | grep -q "install ok installed" \
+      || run apt-get install -y -qq --no-install-recommends mosquitto
+    host=$(hostname)
+  fi
+  make_dir "$ETC" 0750
+  make_dir "$MQTT_DIR" 0750
+  make_dir "$MQTT_DIR/clients" 0750
+  mkdir -p "$ROOT/etc/mosquitto/conf.d"
+  make_ca
+  names=("DNS:$host" "DNS:$host.local" "DNS:localhost" "IP:127.0.0.1")
+  for name in "${BROKER_NAMES[@]}"; do
+    if [[ $name =~ ^[0-9.]+$ || $name == *:* ]]; then
+      names+=("IP:$name")
+    else
+      names+=("DNS:$name")
+    fi
+  done
+  san=$(IFS=,; echo "${names[*]}")
+  make_cert broker "$san" serverAuth
+  for node in "${NODES[@]}" "$CORE_NAME"; do
+    make_cert "$node" "" clientAuth
+  done
+  # Mosquitto reads the broker's key as its own user; the clients' keys are copied to each node.
+  own root:mosquitto "$MQTT_DIR" "$MQTT_DIR/broker.key"
+  base="checkpoint/$SITE/$GATE"
+  {
+    printf '# Written by firmware/provision.sh --broker: who may publish and read what.\n'
+    printf '# A sensor node publishes only under its own topics (its certificate names it).\n'
+    for node in "${NODES[@]}"; do
+      printf 'user %s\ntopic write %s/sensor/%s/#\n\n' "$node" "$base" "$node"
+    done
+    printf '# The gate core reads its nodes and publishes its alerts and health.\n'
+    printf 'user %s\ntopic read %s/sensor/#\ntopic readwrite %s/core/#\n' \
+      "$CORE_NAME" "$base" "$base"
+  } | write_file "$MOSQUITTO_ACL" 0644
+  write_file "$MOSQUITTO_CONF" 0644 <<CONF
+# Written by firmware/provision.sh --broker: the gate's broker for Checkpoint Scanner.
+# Debian's mosquitto.conf keeps persistence on (/var/lib/mosquitto): the nodes' and the core's
+# sessions and their queued QoS 1 batches survive a restart; saved every minute as well.
+autosave_interval 60
+# A core away for a while must find every batch queued for it, not the first 1000 (the default).
+max_queued_messages 0
+max_queued_bytes 1073741824
+allow_anonymous false
+acl_file $MOSQUITTO_ACL
+
+listener 8883
+cafile $MQTT_DIR/ca.crt
+certfile $MQTT_DIR/broker.crt
+keyfile $MQTT_DIR/broker.key
+require_certificate true
+use_identity_as_username true
+tls_version tlsv1.2
+CONF
+  run systemctl enable mosquitto.service
+  run systemctl restart mosquitto.service
+  log "done: copy $MQTT_DIR/ca.crt and clients/NAME.crt + NAME.key to each node's $MQTT_DIR"
+}
+
 main() {
   while (($#)); do
     case $1 in
       --root)
         (($# >= 2)) || usage
         ROOT=$(realpath -m "$2")
+        shift 2
+        ;;
+      --broker)
+        BROKER=1
+        shift
+        ;;
+      --site | --gate | --node | --core | --broker-name)
+        (($# >= 2)) || usage
+        case $1 in
+          --site) SITE=$2 ;;
+          --gate) GATE=$2 ;;
+          --node) NODES+=("$2") ;;
+          --core) CORE_NAME=$2 ;;
+          --broker-name) BROKER_NAMES+=("$2") ;;
+        esac
         shift 2
         ;;
       -h | --help) usage ;;
@@ -322,6 +480,10 @@ main() {
   if [[ -n $ROOT ]]; then
     mkdir -p "$ROOT"
     log "staging into $ROOT"
+  fi
+  if ((BROKER)); then
+    install_broker
+    return 0
   fi
   install_packages
   install_system_files

@@ -149,6 +149,12 @@ RANGES: dict[str, dict[str, Range]] = {
         "port": _i(1, 65_535),
         # MQTT keepalive: under 5 s floods a Pi's broker with pings; over 10 min hides a dead node.
         "keepalive_s": _i(5, 600),
+        # A node's disk buffer: from a bench's 1 MB to most of a 1 TB disk.
+        "spool_mb": _f(1.0, 1_000_000.0),
+        # Records per message: one, up to what a broker's 256 MB message limit holds with room.
+        "batch_records": _i(1, 100_000),
+        # How long a partial batch waits: a millisecond, to the ten seconds an alarm may wait.
+        "batch_linger_s": _f(0.001, 10.0),
     },
     "store": {
         # From a bench store of a few hundred kilobytes to most of a 1 TB disk.
@@ -264,7 +270,7 @@ def check_config(data: Mapping[str, Any]) -> None:
             check_host_name("[mqtt] host", mqtt["host"])
         # Site, gate and client id become MQTT topic levels and session keys: the sensor-name
         # shape has no '/', '+' or '#' that would split a level or match as a wildcard.
-        for key in ("site", "gate", "client_id"):
+        for key in ("site", "gate", "client_id", "node"):
             if key in mqtt:
                 _sensor_name(f"[mqtt] {key}", mqtt[key])
     for radio in ("wifi", "ble", "sdr"):

@@ -17,6 +17,7 @@ def run(args: argparse.Namespace) -> int:
         scenario=Path(args.scenario) if args.scenario else BUNDLED_SCENARIO,
         data_dir=Path(args.data_dir) if args.data_dir else None,
         speed=args.speed,
+        sensors=args.sensors,
     )
     info: dict[str, object] = {}
 

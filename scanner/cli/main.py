@@ -64,6 +64,13 @@ def _demo(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scenario", help="scenario directory (default: the bundled one)")
     p.add_argument("--data-dir", help="where the demo keeps its database (default: a temp dir)")
     p.add_argument("--speed", type=float, default=1.0, help="replay pace (1 = real time)")
+    p.add_argument(
+        "--sensors",
+        type=int,
+        choices=(1, 2),
+        default=1,
+        help="2: two sensor nodes publishing through a Mosquitto broker the demo starts itself",
+    )
 
 
 def _simulate(p: argparse.ArgumentParser) -> None:
@@ -198,6 +205,7 @@ COMMANDS: dict[str, tuple[str, str, Configure | None]] = {
     "run": ("run", "everything the config enables, in one process", _config),
     "capture": ("capture", "one capture daemon (for systemd)", _capture),
     "core": ("core", "the detection core daemon (for systemd)", _config),
+    "node": ("node", "a sensor node: the enabled radios, published to the MQTT broker", _config),
     "api": ("api_server", "the API and tablet page daemon (for systemd)", _api),
     "inspect": ("inspect", "decode a recording to NDJSON", _inspect),
     "simulate": ("simulate", "write a simulated scenario with ground truth", _simulate),

@@ -29,9 +29,14 @@ class GateTopics:
         """A node's batches of observations (QoS 1, in order per node)."""
         return f"{self.base}/sensor/{node}/obs"
 
-    def sensor_health(self, node: str) -> str:
-        """A node's health, retained so a core starting later sees the last state."""
-        return f"{self.base}/sensor/{node}/health"
+    def sensor_health(self, node: str, stream: str | None = None) -> str:
+        """A node's health, retained so a core starting later sees the last state.
+
+        A node whose capture daemons publish apart has one health per daemon (``stream``),
+        each with its own will, so one daemon's goodbye never hides another's state.
+        """
+        base = f"{self.base}/sensor/{node}/health"
+        return base if stream is None else f"{base}/{stream}"
 
     @property
     def all_observations(self) -> str:
@@ -39,7 +44,7 @@ class GateTopics:
 
     @property
     def all_sensor_health(self) -> str:
-        return f"{self.base}/sensor/+/health"
+        return f"{self.base}/sensor/+/health/#"
 
     @property
     def alerts(self) -> str:
@@ -69,7 +74,7 @@ def all_gates_health() -> str:
 def node_of(topic: str) -> str | None:
     """The node name in a ``.../sensor/<node>/...`` topic, or None for any other topic."""
     parts = topic.split("/")
-    if len(parts) == 6 and parts[0] == ROOT and parts[3] == "sensor":
+    if len(parts) in (6, 7) and parts[0] == ROOT and parts[3] == "sensor":
         return parts[4]
     return None
 

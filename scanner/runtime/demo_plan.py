@@ -48,11 +48,14 @@ class DemoOptions:
     scenario: Path = BUNDLED_SCENARIO
     data_dir: Path | None = None
     speed: float = 1.0
+    # 2: two sensor nodes publishing through a Mosquitto the demo starts (``scanner.mqtt.demo``).
+    sensors: int = 1
 
 
 def plan_demo(options: DemoOptions, clock: Clock = SYSTEM_CLOCK) -> tuple[Plan, dict[str, Any]]:
     """The demo process, and the demo accounts it created."""
-    check_scenario(options.scenario)
+    if not (options.sensors == 2 and (options.scenario / "sensors").is_dir()):
+        check_scenario(options.scenario)
     cleanup: list[Callable[[], None]] = []
     if options.data_dir is None:
         data_dir = Path(tempfile.mkdtemp(prefix="checkpoint-demo-"))
@@ -89,14 +92,22 @@ def _plan_in(
     supervisor = Supervisor(clock, reporter)
     supervisor.add(
         "core",
-        core_loop_factory(str(store_path), options_for(options.scenario), events, clock),
+        _core_factory(options, str(store_path), events, clock),
     )
 
     # The demo keeps the appliance's default budget and age limits, enforced as on a Pi.
     retention = add_retention(
         supervisor, str(store_path), RetentionSchedule(RetentionPolicy()), clock
     )
-    add_replay(supervisor, reporter, options.scenario, transport.sink, clock, options.speed)
+    mqtt: dict[str, Any] = {}
+    if options.sensors == 2:
+        from scanner.mqtt.demo import add_demo_nodes
+
+        mqtt = add_demo_nodes(
+            supervisor, reporter, options.scenario, events, clock, options.speed, cleanup
+        )
+    else:
+        add_replay(supervisor, reporter, options.scenario, transport.sink, clock, options.speed)
     api = ApiPlan(
         ApiSettings(store_path=str(store_path), demo=True, site_name="demo"),
         options.host,
@@ -136,7 +147,27 @@ def _plan_in(
         "data_dir": data_dir,
         "temporary": options.data_dir is None,
         "scenario": scenario,
+        **mqtt,
     }
+
+
+def _core_factory(
+    options: DemoOptions, store_path: str, events: EventQueue, clock: Clock
+) -> Callable[[], Any]:
+    """The demo's core; a several-sensor scenario's core knows where each sensor stands."""
+    if options.sensors == 2 and (options.scenario / "sensors").is_dir():
+        from scanner.sim.run import load_site
+
+        site = load_site(options.scenario)
+        return core_loop_factory(
+            store_path,
+            site.options,
+            events,
+            clock,
+            outside_sensors=site.outside,
+            placements=site.placements,
+        )
+    return core_loop_factory(store_path, options_for(options.scenario), events, clock)
 
 
 def options_for(scenario: Path) -> Any:
@@ -153,6 +184,10 @@ def print_banner(plan: Plan, info: dict[str, Any], out: TextIO = sys.stdout) -> 
         f"Checkpoint Scanner demo: replaying {info['scenario']} in a loop (receive-only).",
         f"  open   {plan.url}",
     ]
+    if info.get("nodes"):
+        lines.append(
+            f"  nodes  {', '.join(info['nodes'])} publishing through Mosquitto at {info['broker']}"
+        )
     for name, account in info["users"].items():
         extra = f", tablet PIN {account['pin']}" if account.get("pin") else ""
         lines.append(f"  login  {name} / {account['password']}   ({account['role']}{extra})")

@@ -1,8 +1,10 @@
 """What each checkpoint process is made of, built from the config before anything starts.
 
 * ``plan_run``: sources, core and API in one process, joined by the in-process queue.
-* ``plan_capture``: one radio whose records go to the core over the Unix socket.
-* ``plan_core``: the socket receiver and the core loop.
+* ``plan_capture``: one radio whose records go to the core over the Unix socket, or to the MQTT
+  broker when ``[mqtt] node`` names this Pi as a sensor node.
+* ``plan_core``: the socket receiver and the core loop (and the MQTT subscription with ``[mqtt]``).
+* ``plan_node``: every enabled radio of a sensor node, published to the MQTT broker.
 * ``plan_api``: the API server alone.
 
 Every function raises ``ConfigError`` for a bad config; none starts a thread.
@@ -18,7 +20,15 @@ from pathlib import Path
 
 from scanner.clock import SYSTEM_CLOCK, Clock
 from scanner.config import Config, ConfigError
+from scanner.mqtt.runtime import (
+    NodeComponent,
+    add_ingest,
+    ingest_health,
+    node_name,
+    node_publisher,
+)
 from scanner.runtime.build import (
+    RADIOS,
     SourceHealthReporter,
     add_sources,
     api_plan,
@@ -89,9 +99,12 @@ def plan_run(config: Config, clock: Clock = SYSTEM_CLOCK) -> Plan:
         ),
     )
     retention = add_retention(supervisor, str(store_path), schedule, clock)
+    ingest = add_ingest(supervisor, config, events, clock)
     radios = add_sources(supervisor, reporter, config, transport.sink, clock)
     url = None
     parts = list(radios)
+    if ingest:
+        parts.append(f"sensor nodes via {ingest[0].topics.base}")
     if config.enabled("api"):
         plan = api_plan(config.section("api"), store_path, broker=command_post_broker(config))
         factory, port = api_server_factory(plan, QueueNotifier(events))
@@ -116,6 +129,7 @@ def plan_run(config: Config, clock: Clock = SYSTEM_CLOCK) -> Plan:
             extra=lambda: {
                 "queue": queue_health(events),
                 "retention": retention_health(retention),
+                **({"mqtt": ingest_health(ingest)} if ingest else {}),
             },
         ),
         status,
@@ -145,6 +159,8 @@ def plan_capture(
     """One capture daemon: the radio's source (or its recording), sending to the core's socket."""
     if replay is None and not config.enabled(radio):
         raise ConfigError(f"{config.path}: [{radio}] is missing or has enabled = false")
+    if node_name(config) is not None:
+        return _plan_publisher(config, (radio,), radio, clock, record_path, replay, speed)
     topts = _transport_options(config)
     sender = SocketSender(topts.socket_path, topts.send_buffer)
 
@@ -206,6 +222,7 @@ def plan_core(config: Config, clock: Clock = SYSTEM_CLOCK) -> Plan:
     )
     retention = add_retention(supervisor, str(store_path), schedule, clock)
     receivers: list[ReceiverComponent] = []
+    ingest = add_ingest(supervisor, config, events, clock)
 
     def make_receiver() -> ReceiverComponent:
         component = ReceiverComponent("receiver", topts.socket_path, events, topts.socket_mode)
@@ -221,17 +238,84 @@ def plan_core(config: Config, clock: Clock = SYSTEM_CLOCK) -> Plan:
             "queue": queue_health(events),
             "socket": {**counters, "clients": clients},
             "retention": retention_health(retention),
+            **({"mqtt": ingest_health(ingest)} if ingest else {}),
         }
 
     def status() -> str:
         health = transport_health()
         return f"{health['socket']}, queue {health['queue']}"
 
+    nodes = f" and sensor nodes via {ingest[0].topics.base}" if ingest else ""
     return Plan(
         supervisor,
-        f"core listening on {topts.socket_path}",
+        f"core listening on {topts.socket_path}{nodes}",
         HealthWriter(str(store_path), "core", extra=transport_health),
         status,
+    )
+
+
+def plan_node(config: Config, clock: Clock = SYSTEM_CLOCK) -> Plan:
+    """A sensor node: every radio the config enables, published to the broker as one stream."""
+    if node_name(config) is None:
+        raise ConfigError(f"{config.path}: [mqtt] node (this sensor node's name) is not set")
+    radios = tuple(r for r in RADIOS if config.enabled(r))
+    if not radios:
+        raise ConfigError(f"{config.path}: no radio is enabled for this node to capture")
+    return _plan_publisher(config, radios, "node", clock, None, None, 1.0)
+
+
+def _plan_publisher(
+    config: Config,
+    radios: tuple[str, ...],
+    stream: str,
+    clock: Clock,
+    record_path: str | None,
+    replay: Path | None,
+    speed: float,
+) -> Plan:
+    """Radios (or one radio's recording) whose records go to the broker as one node stream."""
+    publisher = node_publisher(config, stream, clock)
+    reporter = SourceHealthReporter(publisher.sink, clock)
+    supervisor = Supervisor(clock, reporter)
+    supervisor.add("mqtt", lambda: NodeComponent("mqtt", publisher), critical=True)
+    cleanup: list[Callable[[], None]] = []
+    if replay is not None:
+        check_scenario(replay)
+        view = radio_view(replay, radios[0])
+        cleanup.append(lambda: shutil.rmtree(view, ignore_errors=True))
+        add_replay(
+            supervisor, reporter, view, publisher.sink, clock, speed, publisher.transport_counters
+        )
+    else:
+        add_sources(
+            supervisor,
+            reporter,
+            config,
+            publisher.sink,
+            clock,
+            radios=radios,
+            counters_extra=publisher.transport_counters,
+            record_path=record_path,
+        )
+
+    def status() -> str:
+        state = "connected" if publisher.connected else "broker unreachable"
+        counts = publisher.counters
+        spool = publisher.spool.health()
+        return (
+            f"node {publisher.options.node}/{stream}: {state}, acked {counts['records_acked']}, "
+            f"spooled {spool['pending_records']}, dropped {spool['dropped_records']}"
+        )
+
+    what = "replaying" if replay is not None else "capturing"
+    settings = publisher.settings
+    return Plan(
+        supervisor,
+        f"{what} {', '.join(radios)} as node {publisher.options.node} for "
+        f"{settings.host}:{settings.port}",
+        None,
+        status,
+        cleanup,
     )
 
 

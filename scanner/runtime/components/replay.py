@@ -103,8 +103,9 @@ def add_replay(
     clock: Clock,
     speed: float,
     counters_extra: Callable[[], dict[str, int]] | None = None,
+    name: str = "replay",
 ) -> None:
-    """Add the scenario's replay as one supervised source component named ``replay``."""
+    """Add the scenario's replay as one supervised source component named ``name``."""
     if not 0 < speed <= 1000:
         raise ConfigError(f"--speed must be between 0 and 1000, not {speed}")
     check_scenario(scenario)
@@ -117,9 +118,9 @@ def add_replay(
     radios = tuple(scenario_files(scenario))
     for radio in radios:
         # A replay that dies faults the radios it was feeding, under their own names.
-        reporter.register("replay", str(radio), radio)
+        reporter.register(name, str(radio), radio)
     supervisor.add(
-        "replay",
+        name,
         lambda: ReplayComponent(make, sink, radios, counters_extra),
         critical=False,
     )
