@@ -253,7 +253,7 @@ class CoreIngest:
                         mono=now_mono,
                         sensor=node,
                         radio=radio,
-                        state=str(SensorState.FAULT),
+                        state=SensorState.FAULT,
                         message=why,
                     )
                 )

@@ -12,6 +12,7 @@ from scanner.observations import (
     BleAdvert,
     Radio,
     SdrBurst,
+    SensorState,
     SensorStatus,
     SourceEvent,
     WifiFrame,
@@ -52,7 +53,9 @@ RECORDS: list[SourceEvent] = [
         band="E-GSM-900 UL",
         sensor="n1",
     ),
-    SensorStatus(ts=1.9, mono=2.9, sensor="n1", radio=Radio.WIFI, state="ok", counters={"a": 1}),
+    SensorStatus(
+        ts=1.9, mono=2.9, sensor="n1", radio=Radio.WIFI, state=SensorState.OK, counters={"a": 1}
+    ),
 ]
 CLOCK = ClockSync(True, "chrony", -0.25)
 
