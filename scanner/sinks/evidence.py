@@ -326,7 +326,13 @@ class EvidenceKeeper:
         with self.store.write(durable=True) as conn:
             insert_rows_in(conn, rows)
             record_digest_in(
-                conn, capture.alert_id, ts, radios, final=final, pre_roll_s=self.options.pre_roll_s
+                conn,
+                capture.alert_id,
+                ts,
+                radios,
+                final=final,
+                pre_roll_s=self.options.pre_roll_s,
+                chain_key=self.store.chain_key,
             )
         self.counters["rows"] += len(rows)
         _LOGGER.info(
