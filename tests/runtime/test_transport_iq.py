@@ -55,7 +55,8 @@ def test_a_burst_with_iq_is_raw_bytes_not_hex() -> None:
     back = decode_binary(message)
     assert back == burst and back.iq == burst.iq and back.iq_meta == META
     # The line form still decodes for a sender from before the binary message.
-    assert decode_line(encode_line(burst)).iq == burst.iq
+    line = decode_line(encode_line(burst))
+    assert isinstance(line, SdrBurst) and line.iq == burst.iq
 
 
 def test_records_without_iq_stay_json_lines() -> None:

@@ -349,7 +349,7 @@ def is_binary(message: bytes) -> bool:
     return message[:1] == BINARY_MARK
 
 
-def decode_binary(message: bytes) -> SourceEvent:
+def decode_binary(message: bytes) -> SdrBurst:
     """A binary message back into its burst; ``FrameError`` when its lengths do not add up."""
     start = len(BINARY_MARK) + _HEADER_LEN.size
     if not is_binary(message) or len(message) < start:
