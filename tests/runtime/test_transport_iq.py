@@ -21,6 +21,7 @@ from scanner.runtime.transport import EventQueue, SocketReceiver, SocketSender
 from scanner.runtime.transport.codec import (
     BINARY_MARK,
     FrameError,
+    InputsChanged,
     decode_binary,
     decode_line,
     encode_line,
@@ -97,7 +98,7 @@ def _drain(events: EventQueue, n: int) -> list[SourceEvent]:
     deadline = time.monotonic() + 10
     while len(out) < n and time.monotonic() < deadline:
         event = events.get(timeout=0.05)
-        if event is not None:
+        if event is not None and not isinstance(event, InputsChanged):
             out.append(event)
     return out
 
