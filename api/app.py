@@ -47,6 +47,7 @@ from api.schemas import Problem
 from api.settings import ApiSettings
 from api.throttle import LoginThrottle, RateLimiter, is_trusted, parse_networks
 from scanner import __version__
+from scanner.export.seal_key import attach_chain_key
 from scanner.store.db import Store
 
 _LOGGER = logging.getLogger(__name__)
@@ -82,6 +83,9 @@ def create_app(
     """
     own_store = store if store is not None else Store(settings.store_path)
     settings.check(own_store)
+    if own_store.chain_key is None:
+        # A guard's acknowledgement is a link of the alert history: keyed like the core's.
+        attach_chain_key(own_store)
     app = FastAPI(
         title="Checkpoint Scanner",
         version=__version__,

@@ -220,13 +220,19 @@ install_certificate() {
   own root:checkpoint "$key"
 }
 
-# The key that seals export bundles, apart from the store: root:root 0600, handed to the API
-# service by systemd (LoadCredential) so the service user can use it but not read or replace
+# The key that seals export bundles and keys the alert history, apart from the store: root:root
+# 0600, handed to the core and API services by systemd (LoadCredential) so the service user can use it but not read or replace
 # the file. Made once: a new key would stop earlier bundles' seals from checking. A store from
 # before the key moved out has it in its settings: that key is moved into this file.
 install_seal_key() {
   local keyfile=$ETC/seal.key
   if [[ -e $ROOT$keyfile ]]; then
+    # From now on the core and the API key every alert-history link with it: links stamped
+    # later that are plain SHA-256 were re-linked by someone without the key.
+    if ! grep -q '^chain-keyed-since ' "$ROOT$keyfile"; then
+      echo "chain-keyed-since $(date +%s)" >>"$ROOT$keyfile"
+      log "$keyfile: the alert history is keyed from now"
+    fi
     log "kept $keyfile (exists)"
     return 0
   fi
@@ -251,7 +257,8 @@ if db.exists():
 PY
   fi
   if [[ ! -e $ROOT$keyfile ]]; then
-    (umask 077 && openssl rand -hex 32 >"$ROOT$keyfile")
+    (umask 077 && openssl rand -hex 32 >"$ROOT$keyfile" &&
+      echo "chain-keyed-since $(date +%s)" >>"$ROOT$keyfile")
   fi
   chmod 0600 "$ROOT$keyfile"
   own root:root "$keyfile"

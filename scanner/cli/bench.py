@@ -27,6 +27,7 @@ from typing import Any
 BENCHMARKS: dict[str, str] = {
     "wifi_parse": "bench.wifi_parse",
     "sdr_dsp": "bench.sdr_dsp",
+    "sdr_wire": "bench.sdr_wire",
     "latency": "bench.latency",
     "memory": "bench.memory",
     "load": "bench.load",
@@ -112,6 +113,14 @@ FIGURES: tuple[Figure, ...] = (
         "x naive",
         "naive_realtime_factor",
         "x real time naive numpy",
+    ),
+    Figure(
+        "sdr_wire",
+        "ratio_iq_vs_plain",
+        "SDR burst with its IQ through the socket",
+        "x no IQ",
+        "us_per_burst_plain",
+        "us/burst without IQ",
     ),
     Figure(
         "latency",

@@ -42,8 +42,12 @@ def run(args: argparse.Namespace) -> int:
                 sinks.append(CountsSink.to_file(_open(stack, args.counts)))
             store = None
             if args.db:
+                from scanner.export.seal_key import attach_chain_key
+
                 store = Store(args.db)
                 stack.callback(store.close)
+                # The replay writes the alert history as the core would: keyed links.
+                attach_chain_key(store)
             if not args.fast:
                 return _realtime(args.dir, store, sinks, args.ack_after, args.config)
             started = time.monotonic()

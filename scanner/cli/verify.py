@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from scanner.export.seal_key import SealKeys
 
 
 def run(args: argparse.Namespace) -> int:
@@ -17,7 +21,12 @@ def run(args: argparse.Namespace) -> int:
     except (CheckpointError, StoreError) as exc:
         print(f"checkpoint verify: {exc}", file=sys.stderr)
         return 2
-    report = verify_bundle(args.file, keys, getattr(args, "previous", None))
+    report = verify_bundle(
+        args.file,
+        keys.all if keys else None,
+        getattr(args, "previous", None),
+        keys.chain_since if keys else None,
+    )
     for line in report.problems:
         print(line)
     for line in report.notes:
@@ -29,18 +38,18 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _site_keys(db: str | None, path: str | None) -> tuple[bytes, ...] | None:
+def _site_keys(db: str | None, path: str | None) -> SealKeys | None:
     """The unit's sealing keys (current and earlier), when a store or a key file is named."""
     from scanner.export.seal_key import read_keys, seal_keys
 
     if path and not db:
-        return read_keys(Path(path)).all
+        return read_keys(Path(path))
     if not db:
         return None
     from scanner.store.db import Store
 
     store = Store(db)
     try:
-        return seal_keys(store, path, create=False).all
+        return seal_keys(store, path, create=False)
     finally:
         store.close()

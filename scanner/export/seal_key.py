@@ -16,10 +16,16 @@ Where the key is found, first match wins:
 4. ``seal.key`` beside the database (a development or demo store), made 0600 when absent.
 
 The file holds one hex key per line: the first seals and pseudonymises; the others are earlier
-keys, still accepted when verifying bundles sealed before a change. A store from before the key
-moved out keeps its key in ``settings`` (``site_key``): when there is no key file yet, that key
-becomes the file (earlier bundles keep verifying) and leaves the store. Once the file exists a
-key in the store is removed and never used, so planting one there seals nothing.
+keys, still accepted when verifying bundles sealed before a change. The same key, through its
+own derivation (``scanner.store.chain.derive_chain_key``), keys the alert-history chain, so the
+store's writers (the core, the API, a replay) are handed it too. A line ``chain-keyed-since T``
+(unix seconds, written when the file is made) says from when every link must be keyed: a plain
+link stamped later is a re-linked chain, not history from before the key.
+
+A store from before the key moved out keeps its key in ``settings`` (``site_key``): when there
+is no key file yet, that key becomes the file (earlier bundles keep verifying) and leaves the
+store. Once the file exists a key in the store is removed and never used, so planting one there
+seals nothing.
 """
 
 from __future__ import annotations
@@ -27,10 +33,12 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from scanner.errors import CheckpointError
+from scanner.store.chain import derive_chain_key
 from scanner.store.db import Store
 
 _LOGGER = logging.getLogger(__name__)
@@ -41,6 +49,7 @@ ENV_PATH = "CHECKPOINT_SEAL_KEY"
 LEGACY_SETTING = "site_key"  # where the key was kept in the store before it moved out
 KEY_BYTES = 32  # HMAC-SHA256's block-safe key length: 256 bits, as the hash's output
 FILE_MODE = 0o600
+SINCE_WORD = "chain-keyed-since"
 
 
 class SealKeyError(CheckpointError):
@@ -54,10 +63,16 @@ class SealKeys:
     current: bytes
     earlier: tuple[bytes, ...]
     path: Path
+    chain_since: float | None = None  # from when every chain link is keyed (None: not said)
 
     @property
     def all(self) -> tuple[bytes, ...]:
         return (self.current, *self.earlier)
+
+    @property
+    def chain_keys(self) -> tuple[bytes, ...]:
+        """The chain keys derived from each key, current first."""
+        return tuple(derive_chain_key(k) for k in self.all)
 
 
 def key_path(store_path: str | Path | None, explicit: str | Path | None = None) -> Path:
@@ -92,9 +107,18 @@ def read_keys(path: Path) -> SealKeys:
             f"chmod 600 {path}"
         )
     keys: list[bytes] = []
+    since: float | None = None
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
+            continue
+        if line.startswith(SINCE_WORD):
+            try:
+                since = float(line[len(SINCE_WORD) :])
+            except ValueError:
+                raise SealKeyError(
+                    f"sealing key {path} line {number}: {SINCE_WORD} needs unix seconds"
+                ) from None
             continue
         try:
             key = bytes.fromhex(line)
@@ -105,7 +129,7 @@ def read_keys(path: Path) -> SealKeys:
         keys.append(key)
     if not keys:
         raise SealKeyError(f"sealing key {path} holds no key")
-    return SealKeys(keys[0], tuple(keys[1:]), path)
+    return SealKeys(keys[0], tuple(keys[1:]), path, since)
 
 
 def _is_credential(path: Path) -> bool:
@@ -114,7 +138,7 @@ def _is_credential(path: Path) -> bool:
     return bool(creds) and path.parent == Path(creds or "")
 
 
-def write_keys(path: Path, keys: list[bytes]) -> None:
+def write_keys(path: Path, keys: list[bytes], chain_since: float | None = None) -> None:
     """Write the key file, 0600 from its first byte (never world-readable for a moment)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".new")
@@ -123,6 +147,8 @@ def write_keys(path: Path, keys: list[bytes]) -> None:
     with os.fdopen(fd, "w", encoding="ascii") as fh:
         fh.write("# checkpoint sealing key: first line current, later lines earlier keys\n")
         fh.writelines(k.hex() + "\n" for k in keys)
+        if chain_since is not None:
+            fh.write(f"{SINCE_WORD} {chain_since:.3f}\n")
         fh.flush()
         os.fsync(fh.fileno())
     tmp.replace(path)
@@ -131,9 +157,9 @@ def write_keys(path: Path, keys: list[bytes]) -> None:
 def new_key_file(path: Path) -> SealKeys:
     """A fresh key (what provisioning does on a new unit)."""
     key = secrets.token_bytes(KEY_BYTES)
-    write_keys(path, [key])
+    write_keys(path, [key], time.time())
     _LOGGER.warning("made a new sealing key at %s", path)
-    return SealKeys(key, (), path)
+    return read_keys(path)
 
 
 def seal_keys(store: Store, explicit: str | Path | None = None, *, create: bool = True) -> SealKeys:
@@ -150,7 +176,8 @@ def seal_keys(store: Store, explicit: str | Path | None = None, *, create: bool 
             # could otherwise plant a key of their own and seal with it.
             _LOGGER.warning("a sealing key in the store's settings is ignored: %s is the key", path)
     elif old is not None:
-        write_keys(path, [old])
+        # The store's chain so far was linked without a key: from now on every link is keyed.
+        write_keys(path, [old], time.time())
         keys = read_keys(path)
     elif create:
         keys = new_key_file(path)
@@ -160,4 +187,19 @@ def seal_keys(store: Store, explicit: str | Path | None = None, *, create: bool 
         with store.write(durable=True) as conn:
             conn.execute("DELETE FROM settings WHERE key = ?", (LEGACY_SETTING,))
         _LOGGER.warning("the sealing key moved out of the store to %s", path)
+    return keys
+
+
+def attach_chain_key(
+    store: Store, explicit: str | Path | None = None, *, create: bool | None = None
+) -> SealKeys:
+    """Find the sealing key and hand the store its chain key, so its links are keyed.
+
+    ``create`` defaults to making a development key beside the store only when not running
+    as a systemd service with credentials (there the key must come from provisioning, and its
+    absence is an error to fix, not a key to invent)."""
+    if create is None:
+        create = not os.environ.get("CREDENTIALS_DIRECTORY")
+    keys = seal_keys(store, explicit, create=create)
+    store.chain_key = derive_chain_key(keys.current)
     return keys

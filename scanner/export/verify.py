@@ -20,10 +20,19 @@ from scanner import safe_json
 from scanner.export.bundle import CHAIN_FILES, EXPORT_ACTION
 from scanner.export.manifest import MANIFEST_NAME, ManifestError, parse_manifest, seal_of, sha256
 from scanner.export.timefmt import iso
-from scanner.store.chain import ALERT_HISTORY_KEYS, AUDIT_KEYS, GENESIS, link
+from scanner.store.chain import (
+    ALERT_HISTORY_KEYS,
+    AUDIT_KEYS,
+    GENESIS,
+    derive_chain_key,
+    link,
+)
 from scanner.store.evidence import EVIDENCE_EVENT, digest_of, item_digest, item_digest_sigmf
 
 CHAIN_KEYS = {"alert_history": ALERT_HISTORY_KEYS, "audit": AUDIT_KEYS}
+# The chains whose links are keyed by a key derived from the sealing key (the audit log is
+# written by the command line as well, which need not hold the key: plain SHA-256).
+KEYED_CHAINS = frozenset({"alert_history"})
 # Two records of one alert may be stamped by two clocks: the API stamps an acknowledgement with
 # its wall clock, the core a transition with the capture time of the record behind it, which
 # reaches the core through a queue (about a second behind at worst). Beyond that, out of order.
@@ -81,10 +90,13 @@ def verify_bundle(
     path: str | Path,
     key: bytes | Sequence[bytes] | None = None,
     previous: str | Path | None = None,
+    keyed_since: float | None = None,
 ) -> VerifyReport:
-    """Check a bundle; ``key`` (the site key, on the unit) also checks the manifest's seal;
-    ``previous`` (an earlier bundle of the same unit) proves neither chain was cut back or
-    rewritten since that bundle was made."""
+    """Check a bundle; ``key`` (the site key, on the unit) also checks the manifest's seal and
+    the keyed links of the alert history; ``previous`` (an earlier bundle of the same unit)
+    proves neither chain was cut back or rewritten since that bundle was made;
+    ``keyed_since`` (from the key file) is when the chain became keyed: a plain link stamped
+    after it was re-linked by someone without the key."""
     report = VerifyReport()
     files, problems = read_bundle(path)
     report.problems += problems
@@ -103,11 +115,14 @@ def verify_bundle(
         return report
     _check_files(manifest, files, report)
     _check_seal(manifest, key, report)
+    seal_keys = (key,) if isinstance(key, bytes) else tuple(key or ())
+    chain_keys = tuple(derive_chain_key(k) for k in seal_keys)
     chains: dict[str, list[dict[str, Any]]] = {}
     for name, file_name in CHAIN_FILES.items():
         rows = _ndjson(files.get(file_name), file_name, report)
         chains[name] = rows
-        _check_chain(name, file_name, rows, manifest, report)
+        keyed = ChainKeys(chain_keys, keyed_since) if name in KEYED_CHAINS else None
+        _check_chain(name, file_name, rows, manifest, report, keyed)
     _check_alerts(manifest, files, chains["alert_history"], report)
     _check_history_times(chains["alert_history"], report)
     _check_evidence(manifest, files, chains["alert_history"], report)
@@ -184,9 +199,13 @@ def _check_chain(
     rows: list[dict[str, Any]],
     manifest: dict[str, Any],
     report: VerifyReport,
+    keyed: ChainKeys | None = None,
 ) -> None:
     keys = CHAIN_KEYS[name]
-    found = chain_problems(rows, keys)
+    kinds = LinkKinds()
+    found = chain_problems(rows, keys, keyed, kinds)
+    if keyed is not None:
+        report.notes += kinds.notes(name, keyed)
     label = f"CHAIN {name}"
     for line in found[:MAX_CHAIN_LINES]:
         report.problems.append(f"{label}: {line}")
@@ -218,11 +237,60 @@ def _check_chain(
         )
 
 
-def chain_problems(rows: list[dict[str, Any]], keys: tuple[str, ...]) -> list[str]:
+@dataclass(frozen=True, slots=True)
+class ChainKeys:
+    """What checks a keyed chain: the unit's chain keys (none off the unit) and from when
+    every link must be keyed."""
+
+    keys: tuple[bytes, ...] = ()
+    since: float | None = None
+
+
+@dataclass(slots=True)
+class LinkKinds:
+    """How a keyed chain's links were made, counted while checking it."""
+
+    keyed: int = 0
+    legacy: list[Any] = field(default_factory=list)  # seqs of plain SHA-256 links
+    unchecked: int = 0  # keyed links that could not be checked (no key at hand)
+
+    def notes(self, name: str, chain: ChainKeys) -> list[str]:
+        out: list[str] = []
+        if self.keyed:
+            out.append(f"{name}: {self.keyed} link(s) keyed by this unit's key")
+        if self.unchecked:
+            out.append(
+                f"{name}: {self.unchecked} keyed link(s) not checked: their content can only be "
+                "checked with the unit's key (pass --db or --seal-key)"
+            )
+        if self.legacy:
+            since = f" (the key file says keyed since {iso(chain.since)})" if chain.since else ""
+            out.append(
+                f"{name}: {len(self.legacy)} LEGACY link(s), seq {self.legacy[0]}.."
+                f"{self.legacy[-1]}, made before the chain was keyed{since}: plain SHA-256, "
+                "which anyone able to write the store could have re-linked"
+            )
+        return out
+
+
+def chain_problems(
+    rows: list[dict[str, Any]],
+    keys: tuple[str, ...],
+    keyed: ChainKeys | None = None,
+    kinds: LinkKinds | None = None,
+) -> list[str]:
     """Problems of a chain in file order, first broken record first, each classified as
     altered (content does not match its hash), removed (its predecessor is absent) or
-    reordered (its predecessor is present elsewhere)."""
+    reordered (its predecessor is present elsewhere).
+
+    A keyed chain (``keyed`` given) takes plain SHA-256 links only before its first keyed link
+    and before the key file's ``since``: a plain link after either was re-linked by someone
+    without the key. Without keys at hand a keyed link's content cannot be checked; it is
+    counted, and a plain link after it is still refused."""
     problems: list[str] = []
+    kinds = kinds if kinds is not None else LinkKinds()
+    keyed_seen = False
+    unchecked: list[tuple[int, str]] = []  # (where its problem would go, the record)
     position = {str(r.get("hash")): i for i, r in enumerate(rows)}
     expected = GENESIS
     prev_seq: int | None = None
@@ -237,8 +305,44 @@ def chain_problems(rows: list[dict[str, Any]], keys: tuple[str, ...]) -> list[st
             problems.append(f"{where}: ALTERED, field {exc} is missing")
             expected = str(row.get("hash", ""))
             continue
-        if not row.get("pseudonymised") and link(prev_hash, fields) != digest:
-            problems.append(f"{where}: ALTERED, its content does not match its hash")
+        if row.get("pseudonymised"):
+            pass
+        elif keyed is None:
+            if link(prev_hash, fields) != digest:
+                problems.append(f"{where}: ALTERED, its content does not match its hash")
+        elif any(hmac.compare_digest(link(prev_hash, fields, k), digest) for k in keyed.keys):
+            kinds.keyed += 1
+            keyed_seen = True
+        elif link(prev_hash, fields) == digest:
+            late = keyed.since is not None and _ts(row) >= keyed.since
+            if unchecked and not kinds.keyed:
+                # Plain links after links no key was at hand for: those were no keyed links
+                # but plain ones altered; each is named where it sits in the chain.
+                for at, name in reversed(unchecked):
+                    problems.insert(at, f"{name}: ALTERED, its content does not match its hash")
+                kinds.unchecked -= len(unchecked)
+                unchecked.clear()
+                keyed_seen = False
+            if keyed_seen or late:
+                why = (
+                    "after a keyed link"
+                    if keyed_seen
+                    else f"stamped after the chain was keyed ({iso(keyed.since or 0.0)})"
+                )
+                problems.append(
+                    f"{where}: ALTERED, a plain SHA-256 link {why}: the chain was re-linked "
+                    "without the unit's key"
+                )
+            else:
+                kinds.legacy.append(seq)
+        elif keyed.keys:
+            problems.append(
+                f"{where}: ALTERED, its content does not match its hash (keyed or plain)"
+            )
+        else:
+            kinds.unchecked += 1
+            unchecked.append((len(problems), where))
+            keyed_seen = True
         if prev_hash != expected:
             j = position.get(prev_hash)
             if j is not None and j != i - 1:
@@ -262,6 +366,11 @@ def chain_problems(rows: list[dict[str, Any]], keys: tuple[str, ...]) -> list[st
         expected = digest
         prev_seq = seq if isinstance(seq, int) else prev_seq
     return problems
+
+
+def _ts(row: dict[str, Any]) -> float:
+    ts = row.get("ts")
+    return float(ts) if isinstance(ts, int | float) else float("inf")
 
 
 def _when(row: dict[str, Any]) -> str:

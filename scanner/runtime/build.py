@@ -106,6 +106,7 @@ class CoreWithStore:
         notify: Callable[[str], None] | None = None,
     ) -> None:
         from scanner.core.pipeline import Core
+        from scanner.export.seal_key import attach_chain_key
         from scanner.runtime.core_runner import CoreRunner
         from scanner.sinks.evidence import EvidenceKeeper
         from scanner.sinks.mqtt import MqttSink
@@ -114,6 +115,8 @@ class CoreWithStore:
         self.store = Store(store_path)
         self.mqtt: MqttSink | None = None
         try:
+            # The core is the store's one writer of alert history: its links are keyed.
+            attach_chain_key(self.store)
             inputs = StoreInputs(self.store)
             self.core = Core(
                 options,
@@ -249,6 +252,29 @@ def check_store(path: Path) -> None:
         except Exception as exc:
             raise ConfigError(f"[store]: cannot open {path}: {exc}") from exc
         return
+
+
+def check_chain_key(path: Path) -> None:
+    """The sealing key must be there before the core starts: every alert-history link the
+    core writes is keyed by it. Missing or unreadable is a config error (one line, exit 2),
+    not a core that fails at its first alert."""
+    from scanner.export.seal_key import SealKeyError, attach_chain_key
+
+    try:
+        store = Store(path)
+    except (StoreError, OSError, sqlite3.Error) as exc:
+        raise ConfigError(f"[store]: cannot open {path}: {exc}") from exc
+    try:
+        attach_chain_key(store)
+    except SealKeyError as exc:
+        raise ConfigError(
+            f"{exc} (the alert history is keyed with it: run firmware/provision.sh, and give "
+            "the service LoadCredential=seal.key:/etc/checkpoint/seal.key)"
+        ) from exc
+    except StoreError as exc:
+        raise ConfigError(f"[store]: {exc}") from exc
+    finally:
+        store.close()
 
 
 def core_loop_factory(

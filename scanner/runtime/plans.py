@@ -33,6 +33,7 @@ from scanner.runtime.build import (
     add_sources,
     api_plan,
     api_server_factory,
+    check_chain_key,
     check_store,
     command_post_broker,
     core_broker,
@@ -111,6 +112,8 @@ def plan_run(config: Config, clock: Clock = SYSTEM_CLOCK) -> Plan:
         supervisor.add("api", factory, critical=False)
         url = f"{plan.scheme}://{plan.host}:{port}/"
         parts.append(f"api on {url}")
+    # Last of the checks: a config error must not leave a development key made beside the store.
+    check_chain_key(store_path)
     if not radios:
         _LOGGER.warning(
             "no radio is enabled in %s; the core will only see what arrives", config.path
@@ -206,6 +209,8 @@ def plan_core(config: Config, clock: Clock = SYSTEM_CLOCK) -> Plan:
     check_store(store_path)
     options = core_options(config)
     schedule = RetentionSchedule.from_mapping(config.section("store"))
+    # Last of the checks: a config error must not leave a development key made beside the store.
+    check_chain_key(store_path)
     events = EventQueue(topts.queue_size)
     supervisor = Supervisor(clock)
     supervisor.add(
@@ -327,6 +332,7 @@ def plan_api(config: Config, mode: str | None = None) -> Plan:
     if mode is not None:
         section["mode"] = mode
     plan = api_plan(section, store_path, broker=command_post_broker(config))
+    check_chain_key(store_path)
     # The core daemon listens on the transport's socket: an acknowledgement or an allowlist
     # change is announced there, so the core need not wait for its poll of the store.
     factory, port = api_server_factory(plan, SocketNotifier(_transport_options(config).socket_path))

@@ -37,7 +37,7 @@ from scanner.core.events import (
     DeviceChanged,
     EvidenceWanted,
 )
-from scanner.observations import BleAdvert, Radio, SdrBurst, SourceEvent, WifiFrame
+from scanner.observations import BleAdvert, SdrBurst, SourceEvent, WifiFrame
 from scanner.store.db import Store
 from scanner.store.evidence import (
     FORMAT_BLE,
@@ -326,7 +326,13 @@ class EvidenceKeeper:
         with self.store.write(durable=True) as conn:
             insert_rows_in(conn, rows)
             record_digest_in(
-                conn, capture.alert_id, ts, radios, final=final, pre_roll_s=self.options.pre_roll_s
+                conn,
+                capture.alert_id,
+                ts,
+                radios,
+                final=final,
+                pre_roll_s=self.options.pre_roll_s,
+                chain_key=self.store.chain_key,
             )
         self.counters["rows"] += len(rows)
         _LOGGER.info(
@@ -340,17 +346,6 @@ def keeper_for_scenario(
     store: Store, directory: str | Path, options: EvidenceOptions | None = None
 ) -> EvidenceKeeper:
     """The keeper of a replayed scenario: IQ windows cut from its SDR recordings."""
-    from scanner.sources.replay import scenario_files, scenario_sensors
+    from scanner.sources.replay import scenario_iq
 
-    paths: list[Path] = []
-    for _sensor, where in scenario_sensors(directory):
-        paths.extend(scenario_files(where).get(Radio.SDR, ()))
-    iq: IqWindows | None = None
-    if paths:
-        try:
-            from scanner.sources.sdr.iq_window import RecordingIq
-        except ImportError:
-            _LOGGER.warning("numpy is not installed: no IQ evidence from %s", directory)
-        else:
-            iq = RecordingIq(paths)
-    return EvidenceKeeper(store, options, iq)
+    return EvidenceKeeper(store, options, scenario_iq(directory))

@@ -306,6 +306,12 @@ class MqttSink:
         self._open: set[str] = set()
         self._alarming: set[str] = set()
         self._store = Store(store_path) if store_path is not None else None
+        if self._store is not None:
+            from scanner.export.seal_key import attach_chain_key
+
+            # An acknowledgement from the command post is a link of the alert history: keyed
+            # like the core's own, or verify would find a plain link after keyed ones.
+            attach_chain_key(self._store)
         self.acks = GateAcks(self._store, clock) if self._store is not None else None
         self._client: paho.Client = open_client(
             settings, client_id=settings.client_id or f"core-{settings.site}-{settings.gate}"

@@ -17,12 +17,16 @@ import threading
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from scanner import safe_json
 from scanner.clock import SYSTEM_CLOCK, Clock
 from scanner.errors import RecordingError
 from scanner.observations import Radio, SdrBurst, SensorState, SensorStatus, SourceEvent
 from scanner.sources.base import Sink, Source, SourceOptions
+
+if TYPE_CHECKING:
+    from scanner.sources.sdr.iq_window import RecordingIq
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -170,6 +174,21 @@ def statuses(
     ]
 
 
+def scenario_iq(directory: str | Path) -> RecordingIq | None:
+    """The IQ windows of a scenario's SDR recordings; None without any (or without numpy)."""
+    paths: list[Path] = []
+    for _sensor, where in scenario_sensors(directory):
+        paths.extend(scenario_files(where).get(Radio.SDR, ()))
+    if not paths:
+        return None
+    try:
+        from scanner.sources.sdr.iq_window import RecordingIq
+    except ImportError:
+        _LOGGER.warning("numpy is not installed: no IQ evidence from %s", directory)
+        return None
+    return RecordingIq(paths)
+
+
 class ScenarioReplay(Source):
     """A scenario directory replayed as a live source: paced, optionally looping."""
 
@@ -199,6 +218,10 @@ class ScenarioReplay(Source):
         self.speed = speed
         self.loops = 0
         self._thread: threading.Thread | None = None
+        # A paced replay moves every record to today's time, where the core's evidence keeper
+        # can no longer find a burst in the recording: the replay cuts each burst's IQ window
+        # itself and sends it with the burst, as the live SDR capture does from its ring.
+        self._iq = scenario_iq(self.directory) if realtime else None
 
     def start(self) -> None:
         self.set_state(SensorState.STARTING)
@@ -248,6 +271,8 @@ class ScenarioReplay(Source):
                         wall0 + rel / self.speed - event.ts,
                         mono0 + rel / self.speed - event.mono,
                     )
+                    if self._iq is not None and isinstance(event, SdrBurst) and not event.iq:
+                        out = self._with_iq(event, out)
                 else:
                     out = shifted(event, offset, offset) if offset else event
                 now = out.mono
@@ -263,6 +288,16 @@ class ScenarioReplay(Source):
                 return
             # The next loop starts one scenario length later (or just after the last record).
             offset += period if period is not None else (last_ts - first_ts + 1.0)
+
+    def _with_iq(self, recorded: SdrBurst, out: SourceEvent) -> SourceEvent:
+        if self._iq is None or not isinstance(out, SdrBurst):
+            return out
+        pair = self._iq.window(recorded, out.ts - recorded.ts)
+        if pair is None:
+            self.counters["sdr_no_iq"] += 1
+            return out
+        self.counters["sdr_iq"] += 1
+        return dataclasses.replace(out, iq_meta=pair[0], iq=pair[1])
 
     def _wait_until(self, target_mono: float) -> None:
         while not self.stopping:

@@ -129,6 +129,7 @@ def insert_alert(store: Store, conn: sqlite3.Connection, alert: AlertRecord) -> 
             "reasons": alert.reasons,
             "device_ids": alert.device_ids,
         },
+        store.chain_key,
     )
     return _publish(store, conn, alert.raised_ts, "raised", _get(conn, alert.id))
 
@@ -208,6 +209,7 @@ def update_alert_in(
             "reasons": reasons,
             "device_ids": device_ids,
         },
+        store.chain_key,
     )
     return _publish(store, conn, ts, "updated", _get(conn, alert_id))
 
@@ -264,6 +266,7 @@ def resolve_alert_in(
         "resolved",
         actor,
         {"resolution": resolution, "duration_s": duration_s},
+        store.chain_key,
     )
     return _publish(store, conn, ts, "resolved", _get(conn, alert_id))
 
@@ -291,7 +294,7 @@ def acknowledge_alert_in(
         "UPDATE alerts SET acked_ts = ?, acked_by = ?, ack_note = ? WHERE id = ?",
         (ts, user, note, alert_id),
     )
-    append_alert_history(conn, alert_id, ts, "acknowledged", user, {"note": note})
+    append_alert_history(conn, alert_id, ts, "acknowledged", user, {"note": note}, store.chain_key)
     updated = _get(conn, alert_id)
     _publish(store, conn, ts, "acknowledged", updated)
     return updated

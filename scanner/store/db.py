@@ -120,6 +120,9 @@ class Store:
         self.path = str(path)
         self.conn = connect(path)
         self.lock = threading.RLock()
+        # The key of the alert-history chain, derived from the sealing key by whoever holds it
+        # (``scanner.export.seal_key.attach_chain_key``); None links plain SHA-256.
+        self.chain_key: bytes | None = None
 
     def close(self) -> None:
         with self.lock:

@@ -96,6 +96,7 @@ def record_digest_in(
     *,
     final: bool,
     pre_roll_s: float,
+    chain_key: bytes | None,
 ) -> str:
     """Chain the alert's evidence digest (per radio: count and digest) into its history.
 
@@ -109,4 +110,5 @@ def record_digest_in(
         EVIDENCE_EVENT,
         "core",
         {"radios": radios, "final": final, "pre_roll_s": pre_roll_s},
+        chain_key,
     )

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from scanner.export.seal_key import read_keys
+
 ROOT = Path(__file__).resolve().parents[2]
 PROVISION = ROOT / "firmware" / "provision.sh"
 # A private key is random by design: two fresh stagings differ in these two files and nowhere
@@ -116,7 +118,11 @@ def test_the_sealing_key_is_root_only_and_kept(staged: Staged) -> None:
     root, _, second_log, _, _ = staged
     key = root / "etc/checkpoint/seal.key"
     assert key.stat().st_mode & 0o777 == 0o600
-    assert len(bytes.fromhex(key.read_text().strip())) == 32
+    keys = read_keys(key)
+    assert len(keys.current) == 32 and not keys.earlier
+    # From when every alert-history link is keyed: the first provisioning, kept by the second.
+    assert keys.chain_since is not None
+    assert key.read_text().count("chain-keyed-since ") == 1
     assert "kept /etc/checkpoint/seal.key" in second_log
 
 

@@ -25,7 +25,8 @@ from typing import Any
 
 import httpx
 
-from scanner.store.chain import ALERT_HISTORY_KEYS, AUDIT_KEYS, verify_rows
+from scanner.export.seal_key import read_keys
+from scanner.store.chain import ALERT_HISTORY_KEYS, AUDIT_KEYS, derive_chain_key, verify_rows
 
 KILLS = 3
 
@@ -137,8 +138,13 @@ def test_kill_9_of_the_all_in_one_runner_keeps_the_store_whole(tmp_path: Path) -
         assert b0 >= a1, f"overlapping handset alerts after restarts: {spans}"
     assert query(db, "PRAGMA integrity_check")[0][0] == "ok"
     history_rows = [dict(r) for r in query(db, "SELECT * FROM alert_history ORDER BY seq")]
-    assert verify_rows(history_rows, ALERT_HISTORY_KEYS) == []
+    assert verify_rows(history_rows, ALERT_HISTORY_KEYS, _chain_key(db)) == []
     audit_rows = [dict(r) for r in query(db, "SELECT * FROM audit ORDER BY seq")]
     assert verify_rows(audit_rows, AUDIT_KEYS) == []
     print(f"{KILLS} kills; alerts {len(after)}, history rows {len(history_rows)}")
     print({a: [e for _s, e, _h in h] for a, h in after.items()})
+
+
+def _chain_key(db: Path) -> bytes:
+    """The core keys the alert history with the development key it made beside the store."""
+    return derive_chain_key(read_keys(db.parent / "seal.key").current)

@@ -28,7 +28,8 @@ from typing import Any
 import httpx
 import pytest
 
-from scanner.store.chain import ALERT_HISTORY_KEYS, AUDIT_KEYS, verify_rows
+from scanner.export.seal_key import read_keys
+from scanner.store.chain import ALERT_HISTORY_KEYS, AUDIT_KEYS, derive_chain_key, verify_rows
 from tests.helpers.daemons import free_port, stop_in_order
 from tests.helpers.daemons import wait_for as _wait_for
 
@@ -240,7 +241,12 @@ def test_kill_9_of_the_sdr_capture_and_api_daemons_in_turn(site: Site) -> None:
     assert sorted(raised) == sorted(after)
     assert s.query("PRAGMA integrity_check")[0][0] == "ok"
     history_rows = [dict(r) for r in s.query("SELECT * FROM alert_history ORDER BY seq")]
-    assert verify_rows(history_rows, ALERT_HISTORY_KEYS) == []
+    assert verify_rows(history_rows, ALERT_HISTORY_KEYS, _chain_key(s.db)) == []
     audit_rows = [dict(r) for r in s.query("SELECT * FROM audit ORDER BY seq")]
     assert verify_rows(audit_rows, AUDIT_KEYS) == []
     print(f"alerts {len(after)}, socket {s.socket_counters()}")
+
+
+def _chain_key(db: Path) -> bytes:
+    """The core keys the alert history with the development key it made beside the store."""
+    return derive_chain_key(read_keys(db.parent / "seal.key").current)

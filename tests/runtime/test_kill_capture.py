@@ -22,7 +22,8 @@ from typing import Any
 
 import pytest
 
-from scanner.store.chain import ALERT_HISTORY_KEYS, verify_rows
+from scanner.export.seal_key import read_keys
+from scanner.store.chain import ALERT_HISTORY_KEYS, derive_chain_key, verify_rows
 from tests.helpers.daemons import stop_in_order, wait_for
 
 SPEED = 3.0
@@ -215,7 +216,7 @@ def test_kill_9_of_a_capture_daemon_loses_and_duplicates_no_alert(daemons: Daemo
     print(f"alerts {len(after)} (before the kill {len(before)}); core {health}")
     assert d.query("PRAGMA integrity_check")[0][0] == "ok"
     rows = [dict(r) for r in d.query("SELECT * FROM alert_history ORDER BY seq")]
-    assert verify_rows(rows, ALERT_HISTORY_KEYS) == []
+    assert verify_rows(rows, ALERT_HISTORY_KEYS, _chain_key(d.db)) == []
     assert not d.socket.exists()
 
 
@@ -245,7 +246,7 @@ def test_kill_9_of_the_core_during_a_busy_replay(daemons: Daemons) -> None:
         assert after[alert_id]["history"][: len(old["history"])] == old["history"]
     assert d.query("PRAGMA integrity_check")[0][0] == "ok"
     rows = [dict(r) for r in d.query("SELECT * FROM alert_history ORDER BY seq")]
-    assert verify_rows(rows, ALERT_HISTORY_KEYS) == []
+    assert verify_rows(rows, ALERT_HISTORY_KEYS, _chain_key(d.db)) == []
     spans = sorted(
         (r["raised_ts"], r["resolved_ts"] or float("inf"), r["id"])
         for r in d.query("SELECT id, raised_ts, resolved_ts FROM alerts WHERE kind = 'handset'")
@@ -253,3 +254,8 @@ def test_kill_9_of_the_core_during_a_busy_replay(daemons: Daemons) -> None:
     print("handset alerts:", spans)
     for (_a0, a1, _ia), (b0, _b1, _ib) in itertools.pairwise(spans):
         assert b0 >= a1, f"overlapping handset alerts after the core restarted: {spans}"
+
+
+def _chain_key(db: Path) -> bytes:
+    """The core keys the alert history with the development key it made beside the store."""
+    return derive_chain_key(read_keys(db.parent / "seal.key").current)

@@ -43,9 +43,11 @@ from scanner.observations import SourceEvent
 from scanner.runtime.transport.codec import (
     FrameError,
     InputsChanged,
+    decode_binary,
     decode_message,
     encode_inputs_changed,
-    encode_line,
+    encode_message,
+    is_binary,
 )
 
 _LOGGER = logging.getLogger(__name__)
@@ -255,7 +257,7 @@ class SocketSender:
     def sink(self, event: SourceEvent) -> None:
         """Queue one record for the core; never blocks (the capture loop calls this)."""
         try:
-            line = encode_line(event)
+            line = encode_message(event)
         except (TypeError, ValueError):
             self.counters["dropped_unencodable"] += 1
             return
@@ -347,9 +349,16 @@ class SocketSender:
             if len(self._buffer) < 64:
                 # Linger briefly so a trickle of records shares one message.
                 self._cond.wait(timeout=SEND_LINGER_S)
+            if is_binary(self._buffer[0]):
+                # A burst with its IQ is a message of its own.
+                return [self._buffer.popleft()]
             batch: list[bytes] = []
             size = 0
-            while self._buffer and size + len(self._buffer[0]) + 1 <= MAX_PACKET_BYTES:
+            while (
+                self._buffer
+                and not is_binary(self._buffer[0])
+                and size + len(self._buffer[0]) + 1 <= MAX_PACKET_BYTES
+            ):
                 line = self._buffer.popleft()
                 batch.append(line)
                 size += len(line) + 1
@@ -510,11 +519,11 @@ class SocketReceiver:
         # Wait for room in the core's queue at most once per message: a stalled core must not
         # hold this thread (and every other capture daemon) for a second per record.
         wait_s = RECEIVER_PUT_TIMEOUT_S
-        for line in data.split(b"\n"):
+        for line in [data] if is_binary(data) else data.split(b"\n"):
             if not line:
                 continue
             try:
-                event = decode_message(line)
+                event = decode_binary(line) if is_binary(line) else decode_message(line)
             except FrameError as exc:
                 self._malformed(str(exc))
                 continue

@@ -7,6 +7,7 @@ a scenario's recordings, so a replay keeps the same evidence the live capture's 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -94,16 +95,29 @@ class RecordingIq:
                     _LOGGER.warning("IQ evidence: %s", exc)
         return self._dwells
 
-    def window(self, burst: SdrBurst) -> tuple[bytes, bytes] | None:
-        """The SigMF pair around ``burst``; None when no recording holds it."""
+    def window(self, burst: SdrBurst, shift_s: float = 0.0) -> tuple[bytes, bytes] | None:
+        """The SigMF pair around ``burst`` (at its recorded time); None when no recording
+        holds it. ``shift_s`` moves the window's times as a paced replay moved the burst
+        (the demo replays the recording at today's time), so its SigMF dates match the
+        alert's."""
         hz = burst.freq_mhz * 1e6
+        moved = (
+            dataclasses.replace(burst, ts=burst.ts + shift_s, t_end=burst.t_end + shift_s)
+            if shift_s
+            else burst
+        )
         for dwell in self._all():
             if abs(hz - dwell.centre_hz) > dwell.rate / 2:
                 continue
             end = dwell.t0 + dwell.n_samples / dwell.rate
             if dwell.t0 <= burst.ts < end:
                 pair = window_pair(
-                    dwell.raw, dwell.datatype, dwell.rate, dwell.centre_hz, dwell.t0, burst
+                    dwell.raw,
+                    dwell.datatype,
+                    dwell.rate,
+                    dwell.centre_hz,
+                    dwell.t0 + shift_s,
+                    moved,
                 )
                 if pair is not None:
                     return pair
