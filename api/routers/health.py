@@ -35,6 +35,7 @@ from scanner.runtime.components.retention import DEFAULT_EVERY_S as RETENTION_EV
 from scanner.runtime.serve import HEALTH_EVERY_S, RUNTIME_HEALTH_KEY
 from scanner.store.db import Store
 from scanner.store.health import list_sensors
+from scanner.store.integrity import DISK_FULL, IntegrityResult, describe, read_state
 from scanner.store.retention import STORE_SENSOR
 
 _LOGGER = logging.getLogger(__name__)
@@ -53,6 +54,9 @@ _DOWN = {"restarting", "failed"}
 RUNTIME_STALE_S = 3 * HEALTH_EVERY_S + 1.0
 # The store's health row is written once per retention run; three missed runs is a dead task.
 _STORE_MISSED_RUNS = 3
+# Below this much free space the next WAL frame or journal page cannot be written: SQLite
+# fails every write with SQLITE_FULL. A few pages of a 4 KiB-page database, rounded up.
+DISK_FULL_BYTES = 1024 * 1024
 # Below this much free space SQLite's WAL checkpoint or a large delete's journal can fail with
 # "database or disk is full", and the core stops recording alerts: warn well before. The
 # floor is in bytes for large cards, the fraction for small ones.
@@ -193,10 +197,42 @@ def _sensor_problems(sensors: list[SensorOut], runtime: dict[str, RuntimeProcess
 def _disk_problem(disk: DiskHealth | None) -> str | None:
     if disk is None or disk.total_bytes <= 0:
         return None
+    if disk.free_bytes < DISK_FULL_BYTES:
+        return f"{DISK_FULL}: the store cannot record alerts until space is freed"
     floor = max(DISK_MIN_FREE_BYTES, DISK_MIN_FREE_FRACTION * disk.total_bytes)
     if disk.free_bytes < floor:
         return f"disk almost full: {disk.free_bytes // (1024 * 1024)} MiB free"
     return None
+
+
+def _with_integrity(
+    sensors: list[SensorOut], integrity: IntegrityResult | None, now: float
+) -> list[SensorOut]:
+    """The store sensor as the latest quick_check left it. The check's verdict file is read
+    beside the database because the damaged database may not have taken the row's update."""
+    if integrity is None or integrity.ok:
+        return sensors
+    message = integrity.message()
+    out = [s for s in sensors if s.sensor != STORE_SENSOR]
+    row = next((s for s in sensors if s.sensor == STORE_SENSOR), None)
+    if row is not None and row.message == message and row.status != "ok":
+        return sensors
+    out.append(
+        SensorOut(
+            sensor=STORE_SENSOR,
+            radio=STORE_SENSOR,
+            state="degraded",
+            status=SensorHealthStatus("degraded"),
+            message=message,
+            updated_ts=integrity.ts,
+            last_obs_ts=None,
+            age_s=round(max(0.0, now - integrity.ts), 3),
+            dropped=0,
+            counters=row.counters if row is not None else {},
+            detail={**(row.detail if row is not None else {}), "integrity": integrity.as_dict()},
+        )
+    )
+    return sorted(out, key=lambda s: s.sensor)
 
 
 def _store_stale_s(runtime: dict[str, RuntimeProcess], radio_stale_s: float) -> float:
@@ -285,7 +321,8 @@ def health_detail(store: Store, settings: ApiSettings, now: float) -> HealthDeta
         store_health = StoreHealth(ok=True, schema_version=version)
     except Exception as exc:  # any store failure is what this endpoint reports
         _LOGGER.warning("health check cannot read the store: %s", exc)
-        store_health = StoreHealth(ok=False, error=str(exc))
+        store_health = StoreHealth(ok=False, error=describe(exc))
+    sensors = _with_integrity(sensors, read_state(settings.store_path), now)
     disk = _disk(settings.store_path)
     problems: list[str] = []
     if not store_health.ok:

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from scanner.store.integrity import SQLITE_FULL, describe, is_disk_full
 from scanner.store.schema import MIGRATIONS
 
 _LOGGER = logging.getLogger(__name__)
@@ -27,6 +28,13 @@ BUSY_TIMEOUT_MS = 5000
 
 class StoreError(Exception):
     """The database cannot be opened or is newer than this program."""
+
+
+class StoreFullError(sqlite3.OperationalError):
+    """A write failed because the disk (or the database's size limit) is full. An
+    ``OperationalError`` still, so every caller that handles store errors handles this one."""
+
+    sqlite_errorcode = SQLITE_FULL
 
 
 def connect(path: str | Path) -> sqlite3.Connection:
@@ -97,8 +105,20 @@ def migrate(conn: sqlite3.Connection) -> None:
             conn.execute(f"PRAGMA user_version = {version + 1}")
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            rollback(conn)
             raise
+
+
+def rollback(conn: sqlite3.Connection) -> None:
+    """End a failed transaction without hiding why it failed: after a full disk or an I/O
+    error SQLite has often rolled back already, and a second ROLLBACK would replace the real
+    error with "cannot rollback - no transaction is active"."""
+    if not conn.in_transaction:
+        return
+    try:
+        conn.execute("ROLLBACK")
+    except sqlite3.Error as exc:
+        _LOGGER.debug("rollback after a failed transaction: %s", exc)
 
 
 def _split(script: str) -> Iterator[str]:
@@ -138,8 +158,10 @@ class Store:
             try:
                 yield self.conn
                 self.conn.execute("COMMIT")
-            except BaseException:
-                self.conn.execute("ROLLBACK")
+            except BaseException as exc:
+                rollback(self.conn)
+                if isinstance(exc, sqlite3.Error) and is_disk_full(exc):
+                    raise StoreFullError(describe(exc)) from exc
                 raise
             finally:
                 if durable:

@@ -38,6 +38,7 @@ from typing import Any, cast
 from scanner.observations import Radio, SensorState, SensorStatus
 from scanner.store.db import Store
 from scanner.store.health import record_status
+from scanner.store.integrity import IntegrityResult
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -181,8 +182,14 @@ _TIERS: tuple[tuple[str, str], ...] = (
 _WHOLE_ALERT_TIERS = frozenset({"evidence_alert"})
 
 
-def enforce(store: Store, policy: RetentionPolicy, now: float | None = None) -> RetentionReport:
-    """Apply the age limits, then the disk budget; report shedding in the store's health row."""
+def enforce(
+    store: Store,
+    policy: RetentionPolicy,
+    now: float | None = None,
+    integrity: IntegrityResult | None = None,
+) -> RetentionReport:
+    """Apply the age limits, then the disk budget; report shedding (and ``integrity``, the
+    latest quick_check) in the store's health row."""
     now = time.time() if now is None else now
     with store.lock:
         # Without a limit the WAL file keeps the size of the largest transaction ever written.
@@ -205,7 +212,7 @@ def enforce(store: Store, policy: RetentionPolicy, now: float | None = None) -> 
     if report.over_budget or report.expired:
         _reclaim(store, report)
     report.size_after = store_bytes(store)
-    _report_health(store, policy, now, report)
+    _report_health(store, policy, now, report, integrity)
     if report.shed_rows:
         _LOGGER.warning(
             "store over its disk budget (%d of %d bytes): shed %s",
@@ -326,7 +333,11 @@ def _ensure_incremental(store: Store, report: RetentionReport) -> None:
 
 
 def _report_health(
-    store: Store, policy: RetentionPolicy, now: float, report: RetentionReport
+    store: Store,
+    policy: RetentionPolicy,
+    now: float,
+    report: RetentionReport,
+    integrity: IntegrityResult | None = None,
 ) -> None:
     rows = store.query(
         "SELECT state, counters, detail FROM sensor_health WHERE sensor = ?", (STORE_SENSOR,)
@@ -354,7 +365,13 @@ def _report_health(
     shedding = bool(report.shed_rows) or (
         previous_state == "degraded" and now - last_shed < policy.clear_after_s
     )
-    if shedding:
+    if integrity is not None:
+        detail["integrity"] = integrity.as_dict()
+    if integrity is not None and not integrity.ok:
+        # Damage outranks shedding: it is what a person must act on.
+        state = SensorState.DEGRADED
+        message = integrity.message()
+    elif shedding:
         state = SensorState.DEGRADED
         message = "disk budget reached: shedding observation detail (alerts are kept)"
     else:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sqlite3
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,6 +23,13 @@ from scanner.observations import Radio, SensorState, SensorStatus
 from scanner.runtime.components.base import ThreadComponent, one
 from scanner.runtime.supervisor import Supervisor
 from scanner.store.db import Store
+from scanner.store.integrity import (
+    IntegrityResult,
+    describe,
+    is_corrupt,
+    quick_check,
+    write_state,
+)
 from scanner.store.retention import STORE_SENSOR, RetentionPolicy, enforce
 
 _LOGGER = logging.getLogger(__name__)
@@ -34,6 +42,13 @@ DEFAULT_EVERY_S = 60.0
 FIRST_RUN_AFTER_S = 5.0
 # The ``[store]`` key for the interval.
 EVERY_KEY = "retention_every_s"
+# quick_check reads every page of the file. On a Pi's SD card (20-40 MB/s of reads) a store at
+# its default 2 GiB budget takes one to two minutes of the card, during which the core's writes
+# wait longer; every six hours keeps that under 1 % of the card's time. Damage in between is not
+# left for six hours either: the first query that hits it fails with SQLITE_CORRUPT, and that
+# failure starts a check on the next run (within ``every_s``).
+DEFAULT_INTEGRITY_EVERY_S = 6 * 3600.0
+INTEGRITY_KEY = "integrity_every_s"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +57,7 @@ class RetentionSchedule:
 
     policy: RetentionPolicy
     every_s: float = DEFAULT_EVERY_S
+    integrity_every_s: float = DEFAULT_INTEGRITY_EVERY_S
 
     @classmethod
     def from_mapping(cls, section: Mapping[str, Any]) -> RetentionSchedule:
@@ -49,17 +65,28 @@ class RetentionSchedule:
         raw = section.get(EVERY_KEY, DEFAULT_EVERY_S)
         if isinstance(raw, bool) or not isinstance(raw, int | float) or not 0 < raw <= 86400:
             raise ConfigError(f"[store] {EVERY_KEY} must be a number of seconds from 0 to 86400")
+        check = section.get(INTEGRITY_KEY, DEFAULT_INTEGRITY_EVERY_S)
+        if (
+            isinstance(check, bool)
+            or not isinstance(check, int | float)
+            or not 60 <= check <= 7 * 86400
+        ):
+            raise ConfigError(
+                f"[store] {INTEGRITY_KEY} must be a number of seconds from 60 to 604800"
+            )
         try:
             policy = RetentionPolicy.from_mapping(
-                {k: v for k, v in section.items() if k != EVERY_KEY}
+                {k: v for k, v in section.items() if k not in (EVERY_KEY, INTEGRITY_KEY)}
             )
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"[store]: {exc}") from exc
-        return cls(policy, float(raw))
+        return cls(policy, float(raw), float(check))
 
 
 class RetentionTask(ThreadComponent):
-    """A supervised component: ``enforce`` on a timer, failures counted, never fatal."""
+    """A supervised component: ``enforce`` on a timer, failures counted, never fatal; and the
+    store's ``quick_check`` at start, every ``integrity_every_s``, and after any read that
+    found a damaged page."""
 
     part = "retention thread"
     ended = "retention thread ended"
@@ -85,6 +112,8 @@ class RetentionTask(ThreadComponent):
         self.expired_rows = 0
         self.size_bytes: int | None = None
         self._ok = True
+        self.integrity: IntegrityResult | None = None
+        self._next_check_mono: float | None = None  # None: check on the next run
         self._store: Store | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -102,14 +131,34 @@ class RetentionTask(ThreadComponent):
             delay = self.schedule.every_s
         self._close_store()
 
+    def check_due(self) -> bool:
+        due = self._next_check_mono
+        return self.store_path != ":memory:" and (due is None or self.clock.monotonic() >= due)
+
+    def check_integrity(self) -> IntegrityResult:
+        """quick_check the file now; the verdict goes beside the database at once, and into
+        the ``store`` sensor row with the next retention report."""
+        try:
+            result = quick_check(self.store_path, self.clock.wall())
+        except sqlite3.Error as exc:
+            # Busy or locked for longer than the timeout is not damage: try again next run.
+            _LOGGER.warning("store quick_check could not run: %s", exc)
+            return self.integrity or IntegrityResult(self.clock.wall(), True)
+        self.integrity = result
+        self._next_check_mono = self.clock.monotonic() + self.schedule.integrity_every_s
+        write_state(self.store_path, result)
+        return result
+
     def run_once(self) -> bool:
-        """One retention run; True when it succeeded."""
+        """One retention run (with a quick_check when one is due); True when it succeeded."""
+        if self.check_due():
+            self.check_integrity()
         started = self.clock.monotonic()
         now = self.clock.wall()
         try:
             store = self._store or Store(self.store_path)
             self._store = store
-            report = enforce(store, self.schedule.policy, now)
+            report = enforce(store, self.schedule.policy, now, self.integrity)
         except Exception as exc:
             self._failed(exc, now)
             return False
@@ -133,7 +182,10 @@ class RetentionTask(ThreadComponent):
     def _failed(self, exc: Exception, now: float) -> None:
         self.errors += 1
         self._ok = False
-        self.last_error = f"{type(exc).__name__}: {exc}"
+        self.last_error = describe(exc)
+        if is_corrupt(exc) and (self.integrity is None or self.integrity.ok):
+            # A read hit a damaged page: check the whole file on the next run, not in hours.
+            self._next_check_mono = None
         self.last_error_ts = now
         # The same trouble every minute is one warning; the count and health show the rest.
         level = logging.DEBUG if self._warned else logging.WARNING
@@ -150,6 +202,7 @@ class RetentionTask(ThreadComponent):
 
             store = Store(self.store_path)
             try:
+                damaged = self.integrity is not None and not self.integrity.ok
                 record_status(
                     store,
                     SensorStatus(
@@ -158,8 +211,17 @@ class RetentionTask(ThreadComponent):
                         sensor=STORE_SENSOR,
                         radio=cast(Radio, STORE_SENSOR),
                         state=SensorState.DEGRADED,
-                        message=f"retention failed: {self.last_error}",
+                        message=(
+                            self.integrity.message()
+                            if damaged and self.integrity is not None
+                            else f"retention failed: {self.last_error}"
+                        ),
                         counters={"retention_errors": self.errors},
+                        detail=(
+                            {"integrity": self.integrity.as_dict()}
+                            if self.integrity is not None
+                            else {}
+                        ),
                     ),
                 )
             finally:
@@ -198,6 +260,8 @@ class RetentionTask(ThreadComponent):
             "shed_rows": self.shed_rows,
             "expired_rows": self.expired_rows,
             "size_bytes": self.size_bytes,
+            "integrity": self.integrity.as_dict() if self.integrity is not None else None,
+            "integrity_every_s": self.schedule.integrity_every_s,
         }
 
 
