@@ -48,4 +48,17 @@ def run(args: argparse.Namespace) -> int:
     )
     for name, head in sorted(heads.items()):
         print(f"{name} chain head: seq {head['head_seq']} {head['head_hash']}")
+    if summary.unreadable:
+        print(
+            f"checkpoint export: the store is damaged; {len(summary.unreadable)} part(s) could "
+            "not be read and are listed in the bundle's unreadable.ndjson:",
+            file=sys.stderr,
+        )
+        for line in summary.unreadable:
+            print(f"  {line}", file=sys.stderr)
+    if summary.unaudited:
+        print(
+            f"checkpoint export: not recorded in the audit log: {summary.unaudited}",
+            file=sys.stderr,
+        )
     return 0

@@ -34,7 +34,8 @@ def run(args: argparse.Namespace) -> int:
     if report.problems:
         print(f"{args.file}: NOT intact ({len(report.problems)} problem(s))")
         return 1
-    print(f"{args.file}: OK")
+    incomplete = any(line.startswith("INCOMPLETE") for line in report.notes)
+    print(f"{args.file}: OK" + (" (incomplete: see the notes above)" if incomplete else ""))
     return 0
 
 

@@ -28,6 +28,7 @@ import io
 import json
 import logging
 import os
+import sqlite3
 import tarfile
 import tempfile
 import time
@@ -45,10 +46,12 @@ from scanner.export.evidence import alert_evidence, safe_name
 from scanner.export.manifest import FORMAT, MANIFEST_NAME, manifest_bytes, sha256
 from scanner.export.pseudonym import Identity, Pseudonymiser
 from scanner.export.report_html import ReportExtras, render
+from scanner.export.salvage import SalvageReader, Unreadable
 from scanner.export.seal_key import seal_keys
 from scanner.export.timefmt import iso
 from scanner.store.chain import append_audit
 from scanner.store.db import Store
+from scanner.store.integrity import describe, is_corrupt
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -70,6 +73,10 @@ class BundleSummary:
     alerts: int
     evidence_files: int
     chains: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # What a damaged store would not give back, in words; empty when it was intact.
+    unreadable: tuple[str, ...] = ()
+    # Why the export could not be recorded in the audit log; empty when it was.
+    unaudited: str = ""
 
 
 def top_folder(period: Period) -> str:
@@ -79,9 +86,9 @@ def top_folder(period: Period) -> str:
     return f"checkpoint-export-{stamp(period.since)}-{stamp(period.until)}"
 
 
-def _chain_rows(store: Store, table: str) -> list[dict[str, Any]]:
+def _chain_rows(reader: SalvageReader, table: str) -> list[dict[str, Any]]:
     cols = ", ".join(CHAIN_COLUMNS[table])
-    return [dict(r) for r in store.query(f"SELECT {cols} FROM {table} ORDER BY seq")]  # noqa: S608 - fixed table and column names
+    return reader.select(table, order=("seq",), what=f"the {table} chain", columns=cols)
 
 
 def _pseudonymise_chain(rows: list[dict[str, Any]], pseudo: Pseudonymiser) -> None:
@@ -170,11 +177,25 @@ def build_bundle(
     """
     now = time.time() if now is None else now
     key = seal_keys(store, seal_key).current
-    record_export(store, actor, period, pseudonymise, now)
-    site = config.site if config is not None else str(store.get_setting("site_name", ""))
+    unrecorded = ""
+    try:
+        record_export(store, actor, period, pseudonymise, now)
+    except sqlite3.DatabaseError as exc:
+        # A damaged or full store must not cost the export; the bundle says it went unaudited.
+        unrecorded = describe(exc)
+        _LOGGER.warning("export not recorded in the audit log: %s", unrecorded)
+    reader = SalvageReader(store)
+    site = (
+        config.site
+        if config is not None
+        else str(
+            reader.attempt("settings", "the site name", lambda: store.get_setting("site_name"), "")
+            or ""
+        )
+    )
     with snapshot(store):
         data = collect_in_snapshot(store, period, now, site)
-        chains = {name: _chain_rows(store, name) for name in CHAIN_FILES}
+        chains = {name: _chain_rows(reader, name) for name in CHAIN_FILES}
     store_ids = [str(a["id"]) for a in data.alerts]  # evidence is keyed by the real id
     pseudo: Pseudonymiser | Identity = Pseudonymiser(key) if pseudonymise else Identity()
     if isinstance(pseudo, Pseudonymiser):
@@ -213,7 +234,18 @@ def build_bundle(
                     # Two ids that differ only in characters a file name cannot hold.
                     folder_name += f"-{len(used_folders)}"
                 used_folders.add(folder_name)
-                for ev in alert_evidence(store, store_id, folder_name, pseudo):
+                try:
+                    found = list(alert_evidence(store, store_id, folder_name, pseudo))
+                except sqlite3.DatabaseError as exc:
+                    if not is_corrupt(exc):
+                        raise
+                    reader.unreadable.append(
+                        Unreadable(
+                            "evidence", f"evidence of alert {alert['id']}", None, None, str(exc)
+                        )
+                    )
+                    found = []
+                for ev in found:
                     if ev.name:
                         add(ev.name, ev.data)
                         evidence_files += 1
@@ -221,6 +253,11 @@ def build_bundle(
                         evidence_index.append({**ev.index, "alert_id": alert["id"]})
             for suffix, writer in ((".ndjson", tables.to_ndjson), (".csv", tables.to_csv)):
                 add(f"evidence_index{suffix}", writer(tables.EVIDENCE_INDEX, evidence_index))
+            unreadable = _unreadable(data.unreadable + reader.report())
+            data.unreadable = unreadable
+            for suffix, writer in ((".ndjson", tables.to_ndjson), (".csv", tables.to_csv)):
+                if unreadable:
+                    add(f"unreadable{suffix}", writer(tables.UNREADABLE, unreadable))
             extras = ReportExtras(
                 chains=heads,
                 pseudonymised=pseudonymise,
@@ -228,7 +265,7 @@ def build_bundle(
                 source=f"checkpoint {__version__}",
             )
             add("report.html", render(data, extras).encode("utf-8"))
-            add("README.txt", _readme(period, pseudonymise).encode("utf-8"))
+            add("README.txt", _readme(period, pseudonymise, unreadable, unrecorded).encode("utf-8"))
             fields = {
                 "format": FORMAT,
                 "software": f"checkpoint {__version__}",
@@ -246,7 +283,11 @@ def build_bundle(
                     "sightings": len(data.sightings),
                     "audit": len(data.audit),
                     "evidence_files": evidence_files,
+                    "unreadable": len(unreadable),
                 },
+                # What the store could not give back (damaged pages): the bundle holds the rest.
+                "unreadable": unreadable,
+                "audited": not unrecorded,
                 "chains": heads,
                 "files": dict(sorted(digests.items())),
             }
@@ -262,7 +303,16 @@ def build_bundle(
         raise
     size = out_path.stat().st_size
     _LOGGER.info("export %s: %d files, %d bytes", out_path, len(digests) + 1, size)
-    return BundleSummary(out_path, len(digests) + 1, size, len(data.alerts), evidence_files, heads)
+    return BundleSummary(
+        out_path,
+        len(digests) + 1,
+        size,
+        len(data.alerts),
+        evidence_files,
+        heads,
+        tuple(str(u["words"]) for u in unreadable),
+        unrecorded,
+    )
 
 
 def _table_files(data: PeriodData) -> Iterator[tuple[str, bytes]]:
@@ -292,10 +342,45 @@ def _config_json(data: PeriodData, config: Config | None) -> bytes:
     return json.dumps(doc, indent=1, sort_keys=True, default=str).encode() + b"\n"
 
 
-def _readme(period: Period, pseudonymise: bool) -> str:
+def _unreadable(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One entry per table and rowid range, in table order."""
+    seen: dict[tuple[Any, Any, Any], dict[str, Any]] = {}
+    for e in entries:
+        key = (e["table"], e["first_rowid"], e["last_rowid"])
+        if key in seen:
+            whats = seen[key]["what"].split("; ")
+            if e["what"] not in whats:
+                seen[key] = {**seen[key], "what": "; ".join([*whats, e["what"]])}
+        else:
+            seen[key] = dict(e)
+    out = [
+        {
+            **e,
+            "words": Unreadable(
+                e["table"], e["what"], e["first_rowid"], e["last_rowid"], e["error"]
+            ).words(),
+        }
+        for e in seen.values()
+    ]
+    return sorted(out, key=lambda e: (e["table"], e["first_rowid"] or 0))
+
+
+def _readme(
+    period: Period, pseudonymise: bool, unreadable: list[dict[str, Any]], unrecorded: str
+) -> str:
+    damage = ""
+    if unreadable:
+        damage = (
+            "\nTHE STORE WAS DAMAGED: these rows could not be read and are NOT in this bundle\n"
+            "(unreadable.ndjson lists them; everything else was read and is checked as usual):\n"
+            + "".join(f"  {e['words']}\n" for e in unreadable)
+        )
+    if unrecorded:
+        damage += f"\nThis export could not be recorded in the audit log: {unrecorded}\n"
     return (
         "Checkpoint Scanner after-action bundle\n"
         f"Period: {iso(period.since)} to {iso(period.until)} (UTC; end excluded)\n"
+        + damage
         + (
             "MAC and BLE addresses are pseudonymised with this site's key.\n"
             if pseudonymise

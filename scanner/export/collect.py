@@ -7,6 +7,7 @@ The period is ``[since, until)``. An alert belongs to it when its lifetime overl
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from collections import defaultdict
 from collections.abc import Iterator
@@ -14,8 +15,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from scanner.export.salvage import SalvageReader
 from scanner.store.allowlist import config_entries
-from scanner.store.db import Store
+from scanner.store.db import Store, rollback
+
+_LOGGER = logging.getLogger(__name__)
 
 # Settings that must never leave the unit, whatever else is exported.
 SECRET_WORDS = ("key", "secret", "password", "token", "pin", "salt")
@@ -54,10 +58,8 @@ class PeriodData:
     sightings_per_hour: dict[int, int] = field(default_factory=dict)
     # Health state per sensor as segments [start, end, state, message] clipped to the period.
     uptime: dict[str, list[tuple[float, float, str, str]]] = field(default_factory=dict)
-
-
-def _rows(store: Store, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-    return [dict(r) for r in store.query(sql, params)]
+    # What a damaged store would not give back (``Unreadable.as_dict``); empty when intact.
+    unreadable: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _json(text: Any, default: Any) -> Any:
@@ -92,7 +94,13 @@ def snapshot(store: Store) -> Iterator[None]:
         try:
             yield
         finally:
-            store.conn.execute("COMMIT")
+            # Only read: ending it cannot lose anything. On a damaged store SQLite may refuse
+            # the COMMIT after a failed read; the transaction is then rolled back instead.
+            try:
+                store.conn.execute("COMMIT")
+            except sqlite3.DatabaseError as exc:
+                _LOGGER.debug("ending the export's read transaction: %s", exc)
+                rollback(store.conn)
 
 
 def collect(store: Store, period: Period, generated_ts: float, site: str = "") -> PeriodData:
@@ -105,13 +113,22 @@ def collect_in_snapshot(
     store: Store, period: Period, generated_ts: float, site: str = ""
 ) -> PeriodData:
     """As ``collect``, for a caller that already holds ``snapshot(store)``."""
-    since, until = period.since, period.until
     data = PeriodData(period=period, generated_ts=generated_ts, site=site)
-    alerts = _rows(
-        store,
-        "SELECT * FROM alerts WHERE raised_ts < ? AND (resolved_ts IS NULL OR resolved_ts >= ?) "
-        "ORDER BY raised_ts, id",
+    reader = SalvageReader(store)
+    with store.lock:
+        _collect(reader, data)
+    data.unreadable = reader.report()
+    return data
+
+
+def _collect(reader: SalvageReader, data: PeriodData) -> None:
+    since, until = data.period.since, data.period.until
+    alerts = reader.select(
+        "alerts",
+        "raised_ts < ? AND (resolved_ts IS NULL OR resolved_ts >= ?)",
         (until, since),
+        ("raised_ts", "id"),
+        "alerts of the period",
     )
     ids = [a["id"] for a in alerts]
     for a in alerts:
@@ -122,10 +139,8 @@ def collect_in_snapshot(
     history: list[dict[str, Any]] = []
     for chunk in _chunks(ids):
         marks = ",".join("?" * len(chunk))
-        history += _rows(
-            store,
-            f"SELECT * FROM alert_history WHERE alert_id IN ({marks}) ORDER BY seq",  # noqa: S608 - only "?" placeholders are formatted in
-            tuple(chunk),
+        history += reader.select(
+            "alert_history", f"alert_id IN ({marks})", chunk, ("seq",), "the alerts' history"
         )
     history.sort(key=lambda r: r["seq"])
     for h in history:
@@ -152,25 +167,26 @@ def collect_in_snapshot(
             by_device[str(d)].append(a["id"])
     # Every handset heard in the period too, alerted or not (allowlisted, outside the zone):
     # the report lists every phone with when it was heard.
-    heard = store.query(
-        "SELECT id FROM devices WHERE kind = 'handset' AND last_seen >= ? AND first_seen < ?",
+    heard = reader.select(
+        "devices",
+        "kind = 'handset' AND last_seen >= ? AND first_seen < ?",
         (since, until),
+        ("id",),
+        "the handsets heard",
+        columns="id",
     )
     wanted = set(by_device) | {str(r["id"]) for r in heard}
     devices: list[dict[str, Any]] = []
     sightings: list[dict[str, Any]] = []
     for chunk in _chunks(sorted(wanted)):
         marks = ",".join("?" * len(chunk))
-        devices += _rows(
-            store,
-            f"SELECT * FROM devices WHERE id IN ({marks})",  # noqa: S608 - only "?" placeholders are formatted in
-            tuple(chunk),
-        )
-        sightings += _rows(
-            store,
-            f"SELECT * FROM sightings WHERE device_id IN ({marks}) "  # noqa: S608 - only "?" placeholders are formatted in
-            "AND last_ts >= ? AND first_ts < ?",
+        devices += reader.select("devices", f"id IN ({marks})", chunk, ("id",), "the devices heard")
+        sightings += reader.select(
+            "sightings",
+            f"device_id IN ({marks}) AND last_ts >= ? AND first_ts < ?",
             (*chunk, since, until),
+            ("first_ts", "id"),
+            "the devices' sightings",
         )
     for d in devices:
         d["radios"] = _json(d["radios"], [])
@@ -183,33 +199,36 @@ def collect_in_snapshot(
     data.devices = devices
     data.sightings = sightings
     per_hour: dict[int, int] = {}
-    for r in store.conn.execute(
-        "SELECT CAST(first_ts / 3600 AS INTEGER) AS h, SUM(count) AS n FROM sightings "
-        "WHERE first_ts >= ? AND first_ts < ? GROUP BY h",
+    for r in reader.select(
+        "sightings",
+        "first_ts >= ? AND first_ts < ?",
         (since, until),
+        ("first_ts",),
+        "sightings per hour",
+        columns="first_ts, count",
     ):
-        per_hour[int(r["h"]) * 3600] = int(r["n"] or 0)
+        hour = int(r["first_ts"] // 3600) * 3600
+        per_hour[hour] = per_hour.get(hour, 0) + int(r["count"] or 0)
     data.sightings_per_hour = per_hour
-    audit = _rows(
-        store, "SELECT * FROM audit WHERE ts >= ? AND ts < ? ORDER BY seq", (since, until)
-    )
+    audit = reader.select("audit", "ts >= ? AND ts < ?", (since, until), ("seq",), "audit")
     for row in audit:
         row["detail"] = _json(row["detail"], {})
     data.audit = audit
-    sensors = _rows(store, "SELECT * FROM sensor_health ORDER BY sensor")
+    sensors = reader.select("sensor_health", order=("sensor",), what="sensor health")
     for s in sensors:
         s["counters"] = _json(s["counters"], {})
         s["detail"] = _json(s["detail"], {})
     data.sensors = sensors
-    _health(store.conn, data)
-    data.allowlist = _allowlist_in_force(store, until)
-    data.allowlist_config = config_entries(store)
+    _health(reader, data)
+    data.allowlist = _allowlist_in_force(reader, until)
+    data.allowlist_config = reader.attempt(
+        "settings", "the configured allowlist", lambda: config_entries(reader.store), []
+    )
     data.settings = {
         r["key"]: _json(r["value"], r["value"])
-        for r in store.query("SELECT key, value FROM settings ORDER BY key")
+        for r in reader.select("settings", order=("key",), what="settings")
         if not is_secret(r["key"])
     }
-    return data
 
 
 def _chunks(items: list[str], size: int = 500) -> list[list[str]]:
@@ -217,23 +236,19 @@ def _chunks(items: list[str], size: int = 500) -> list[list[str]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
-def _health(conn: sqlite3.Connection, data: PeriodData) -> None:
+def _health(reader: SalvageReader, data: PeriodData) -> None:
     """State changes in the period, plus each sensor's state in force when the period began."""
     since, until = data.period.since, data.period.until
-    before = [
-        dict(r)
-        for r in conn.execute(
-            "SELECT h.* FROM health_log h JOIN (SELECT sensor, MAX(id) AS id FROM health_log "
-            "WHERE ts < ? GROUP BY sensor) last ON h.id = last.id ORDER BY h.sensor",
-            (since,),
-        )
-    ]
-    during = [
-        dict(r)
-        for r in conn.execute(
-            "SELECT * FROM health_log WHERE ts >= ? AND ts < ? ORDER BY ts, id", (since, until)
-        )
-    ]
+    before = reader.select(
+        "health_log",
+        "id IN (SELECT MAX(id) FROM health_log WHERE ts < ? GROUP BY sensor)",
+        (since,),
+        ("sensor",),
+        "sensor states when the period began",
+    )
+    during = reader.select(
+        "health_log", "ts >= ? AND ts < ?", (since, until), ("ts", "id"), "sensor health log"
+    )
     data.health_log = during
     timeline: dict[str, list[tuple[float, str, str]]] = defaultdict(list)
     for r in before:
@@ -268,14 +283,18 @@ def _health(conn: sqlite3.Connection, data: PeriodData) -> None:
     data.uptime = uptime
 
 
-def _allowlist_in_force(store: Store, until: float) -> list[dict[str, Any]]:
+def _allowlist_in_force(reader: SalvageReader, until: float) -> list[dict[str, Any]]:
     """The list as the last audited edit before ``until`` left it, else the current table."""
-    rows = store.query(
-        "SELECT ts, actor, detail FROM audit WHERE action = 'allowlist.replace' AND ts < ? "
-        "ORDER BY seq DESC LIMIT 1",
+    edits = reader.select(
+        "audit",
+        "action = 'allowlist.replace' AND ts < ?",
         (until,),
+        ("seq",),
+        "allowlist edits",
+        columns="seq, ts, actor, detail",
     )
-    current = _rows(store, "SELECT * FROM allowlist ORDER BY id")
+    rows = edits[-1:]
+    current = reader.select("allowlist", order=("id",), what="allowlist")
     if not rows:
         return current
     detail = _json(rows[0]["detail"], {})

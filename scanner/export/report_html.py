@@ -42,6 +42,7 @@ header{background:#1d2b3a;color:#fff;padding:18px 28px}
 header h1{margin:0 0 4px;font-size:22px}
 header p{margin:0;color:#c9d3de}
 main{padding:18px 28px;max-width:1600px}
+section.damage{border:2px solid #b3261e;background:#fdecea}
 section{background:#fff;border:1px solid #dde1e6;border-radius:6px;padding:14px 18px;
  margin:0 0 16px}
 h2{font-size:17px;margin:0 0 10px}
@@ -129,6 +130,7 @@ def render(data: PeriodData, extras: ReportExtras) -> str:
         f" UTC{' · MAC addresses pseudonymised' if extras.pseudonymised else ''}"
         f"{' · ' + _e(extras.source) if extras.source else ''}</p>",
         "</header><main>",
+        _unreadable(data),
         _summary(data),
         _timeline(data),
         _phones(data),
@@ -663,6 +665,20 @@ def _evidence_table(extras: ReportExtras) -> str:
         ["alert", "radio", "format", "records", "files", "first record (UTC)", "note"],
         rows,
         "",
+    )
+
+
+def _unreadable(data: PeriodData) -> str:
+    """First on the page when the store was damaged: what this report cannot show."""
+    if not data.unreadable:
+        return ""
+    items = "".join(f"<li>{_e(u.get('words', ''))}</li>" for u in data.unreadable)
+    return (
+        "<section id='unreadable' class='damage'><h2>Store damaged: part of the period is "
+        "missing</h2><p>The store had damaged pages when this report was made. Everything "
+        "readable is below; these rows could not be read and are not counted anywhere in this "
+        f"report (the bundle's <code>unreadable.ndjson</code> lists them too):</p><ul>{items}</ul>"
+        "</section>"
     )
 
 

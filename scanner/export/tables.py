@@ -167,6 +167,9 @@ EVIDENCE_INDEX = Table(
     "evidence_index",
     _cols("alert_id radio format count:int file first_ts:time last_ts:time note"),
 )
+# Rows a damaged store would not give back: by table and rowid range, and which part of the
+# export needed them. Only in a bundle from a damaged store, so not in ALL_TABLES.
+UNREADABLE = Table("unreadable", _cols("table what first_rowid:int last_rowid:int error words"))
 
 ALL_TABLES = (
     ALERTS,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hmac
 import tarfile
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -118,25 +118,34 @@ def verify_bundle(
     seal_keys = (key,) if isinstance(key, bytes) else tuple(key or ())
     chain_keys = tuple(derive_chain_key(k) for k in seal_keys)
     chains: dict[str, list[dict[str, Any]]] = {}
+    declared = declared_unreadable(manifest)
     for name, file_name in CHAIN_FILES.items():
         rows = _ndjson(files.get(file_name), file_name, report)
         chains[name] = rows
         keyed = ChainKeys(chain_keys, keyed_since) if name in KEYED_CHAINS else None
-        _check_chain(name, file_name, rows, manifest, report, keyed)
-    _check_alerts(manifest, files, chains["alert_history"], report)
+        _check_chain(name, file_name, rows, manifest, report, keyed, declared.get(name, []))
+    _check_alerts(manifest, files, chains["alert_history"], report, declared)
     _check_history_times(chains["alert_history"], report)
     _check_evidence(manifest, files, chains["alert_history"], report)
     _check_export_anchors(chains, report)
     if previous is not None:
         _check_previous(previous, chains, report)
     if report.ok:
+        gaps = " (except across the records the export declared unreadable)" if declared else ""
         report.notes.append(
             f"intact: {len(manifest['files']) + 1} files match MANIFEST.json; "
             + "; ".join(
                 f"{name} chain of {len(rows)} records links from genesis to its head"
+                + (gaps if name in declared else "")
                 for name, rows in chains.items()
             )
         )
+        if declared:
+            report.notes.append(
+                "INCOMPLETE: the store was damaged when this bundle was made; "
+                f"{len(manifest.get('unreadable', []))} unreadable range(s) are listed in "
+                "unreadable.ndjson and are not in the bundle"
+            )
     return report
 
 
@@ -193,6 +202,28 @@ def _ndjson(data: bytes | None, name: str, report: VerifyReport) -> list[dict[st
     return rows
 
 
+def declared_unreadable(manifest: dict[str, Any]) -> dict[str, list[tuple[int, int]]]:
+    """The rowid ranges per table that the export declared unreadable (a damaged store);
+    a read that failed as a whole (no rowids) is declared as every rowid."""
+    out: dict[str, list[tuple[int, int]]] = {}
+    entries = manifest.get("unreadable")
+    if not isinstance(entries, list):
+        return out
+    for e in entries:
+        if not isinstance(e, dict) or not isinstance(e.get("table"), str):
+            continue
+        first, last = e.get("first_rowid"), e.get("last_rowid")
+        if isinstance(first, int) and isinstance(last, int):
+            out.setdefault(e["table"], []).append((first, last))
+        else:
+            out.setdefault(e["table"], []).append((0, 2**63 - 1))
+    return out
+
+
+def _covered(ranges: list[tuple[int, int]], first: int, last: int) -> bool:
+    return any(a <= first and last <= b for a, b in ranges)
+
+
 def _check_chain(
     name: str,
     file_name: str,
@@ -200,13 +231,19 @@ def _check_chain(
     manifest: dict[str, Any],
     report: VerifyReport,
     keyed: ChainKeys | None = None,
+    unreadable: list[tuple[int, int]] | None = None,
 ) -> None:
     keys = CHAIN_KEYS[name]
     kinds = LinkKinds()
-    found = chain_problems(rows, keys, keyed, kinds)
+    skipped: list[str] = []
+    found = chain_problems(
+        rows, keys, keyed, kinds, lambda a, b: _covered(unreadable or [], a, b), skipped
+    )
     if keyed is not None:
         report.notes += kinds.notes(name, keyed)
     label = f"CHAIN {name}"
+    for line in skipped:
+        report.notes.append(f"UNREADABLE AT EXPORT: {label}: {line}")
     for line in found[:MAX_CHAIN_LINES]:
         report.problems.append(f"{label}: {line}")
     if len(found) > MAX_CHAIN_LINES:
@@ -278,6 +315,8 @@ def chain_problems(
     keys: tuple[str, ...],
     keyed: ChainKeys | None = None,
     kinds: LinkKinds | None = None,
+    declared: Callable[[int, int], bool] | None = None,
+    skipped: list[str] | None = None,
 ) -> list[str]:
     """Problems of a chain in file order, first broken record first, each classified as
     altered (content does not match its hash), removed (its predecessor is absent) or
@@ -286,7 +325,11 @@ def chain_problems(
     A keyed chain (``keyed`` given) takes plain SHA-256 links only before its first keyed link
     and before the key file's ``since``: a plain link after either was re-linked by someone
     without the key. Without keys at hand a keyed link's content cannot be checked; it is
-    counted, and a plain link after it is still refused."""
+    counted, and a plain link after it is still refused.
+
+    ``declared(first, last)`` says whether seqs ``first..last`` were declared unreadable by
+    the export (a damaged store); such a gap is not a removal: it goes to ``skipped``, and the
+    chain is checked again from the record after it."""
     problems: list[str] = []
     kinds = kinds if kinds is not None else LinkKinds()
     keyed_seen = False
@@ -354,10 +397,22 @@ def chain_problems(
                 problems.append(f"{where}: REORDERED, the first record of the chain is not first")
             else:
                 missing = ""
+                gap: tuple[int, int] | None = None
                 if isinstance(seq, int) and isinstance(prev_seq, int) and seq > prev_seq + 1:
-                    missing = f" (seq {prev_seq + 1}..{seq - 1} absent)"
+                    gap = (prev_seq + 1, seq - 1)
                 elif isinstance(seq, int) and prev_seq is None and seq > 1:
-                    missing = f" (seq 1..{seq - 1} absent)"
+                    gap = (1, seq - 1)
+                if gap is not None:
+                    missing = f" (seq {gap[0]}..{gap[1]} absent)"
+                if j is None and gap is not None and declared is not None and declared(*gap):
+                    if skipped is not None:
+                        skipped.append(
+                            f"seq {gap[0]}..{gap[1]} could not be read from the damaged store; "
+                            f"the link into record seq {seq} cannot be checked"
+                        )
+                    expected = digest
+                    prev_seq = seq
+                    continue
                 problems.append(
                     f"{where}: REMOVED, the record(s) before it are missing{missing}"
                     if j is None
@@ -460,13 +515,54 @@ def _check_history_times(history: list[dict[str, Any]], report: VerifyReport) ->
         last[alert_id] = (float(ts), seq)
 
 
+def _gap_windows(
+    history: list[dict[str, Any]], unreadable: list[tuple[int, int]]
+) -> list[tuple[float, float]]:
+    """The time spans of declared-unreadable history records: from the record before each
+    gap to the record after it (open-ended at either end of the chain)."""
+    windows: list[tuple[float, float]] = []
+    times = [
+        (r["seq"], float(r["ts"]))
+        for r in history
+        if isinstance(r.get("seq"), int) and isinstance(r.get("ts"), int | float)
+    ]
+    for first, last in unreadable:
+        before = [t for s, t in times if s < first]
+        after = [t for s, t in times if s > last]
+        windows.append((before[-1] if before else 0.0, after[0] if after else float("inf")))
+    return windows
+
+
 def _check_alerts(
     manifest: dict[str, Any],
     files: dict[str, bytes],
     history: list[dict[str, Any]],
     report: VerifyReport,
+    declared: dict[str, list[tuple[int, int]]] | None = None,
 ) -> None:
-    """alerts.ndjson must say what the chain says, and hold every alert of the period."""
+    """alerts.ndjson must say what the chain says, and hold every alert of the period.
+
+    Where the export declared history records unreadable, an alert alive during such a gap
+    cannot be compared with its history: its differences are notes, not problems. Likewise an
+    alert missing from alerts.ndjson when rows of the alerts table were unreadable."""
+    declared = declared or {}
+    windows = _gap_windows(history, declared.get("alert_history", []))
+    alerts_lost = bool(declared.get("alerts"))
+
+    def excused(raised: Any, resolved: Any) -> bool:
+        if not isinstance(raised, int | float):
+            return bool(windows)
+        end = resolved if isinstance(resolved, int | float) else float("inf")
+        return any(raised <= b and a <= end for a, b in windows)
+
+    problems = report.problems
+
+    def problem(line: str, alive: tuple[Any, Any] | None, lost: bool = False) -> None:
+        if lost or (alive is not None and excused(*alive)):
+            report.notes.append(f"UNREADABLE AT EXPORT: {line}")
+        else:
+            problems.append(line)
+
     alerts = _ndjson(files.get("alerts.ndjson"), "alerts.ndjson", report)
     truth = _alert_state(history)
     since, until = float(manifest.get("since", 0)), float(manifest.get("until", 0))
@@ -475,24 +571,29 @@ def _check_alerts(
         alert_id = str(alert.get("id"))
         seen.add(alert_id)
         expected = truth.get(alert_id)
+        alive = (alert.get("raised_ts"), alert.get("resolved_ts"))
         if expected is None:
-            report.problems.append(
-                f"ALERTS: alert {alert_id} in alerts.ndjson has no 'raised' record in the chain"
+            problem(
+                f"ALERTS: alert {alert_id} in alerts.ndjson has no 'raised' record in the chain",
+                alive,
             )
             continue
         for name, want in expected.items():
             if not _same(alert.get(name), want):
-                report.problems.append(
+                problem(
                     f"ALERTS: alert {alert_id} field {name} is {alert.get(name)!r} in "
-                    f"alerts.ndjson but {want!r} in its chained history"
+                    f"alerts.ndjson but {want!r} in its chained history",
+                    alive,
                 )
     for alert_id, expected in truth.items():
         raised, resolved = expected["raised_ts"], expected["resolved_ts"]
         in_period = raised < until and (resolved is None or resolved >= since)
         if in_period and alert_id not in seen:
-            report.problems.append(
+            problem(
                 f"ALERTS: alert {alert_id} (raised {iso(raised)}) is in the chained history but "
-                "missing from alerts.ndjson: removed from the store's alerts or from the file"
+                "missing from alerts.ndjson: removed from the store's alerts or from the file",
+                None,
+                alerts_lost,
             )
     period_rows = _ndjson(files.get("alert_history.ndjson"), "alert_history.ndjson", report)
     by_seq = {r.get("seq"): r for r in history}
