@@ -14,13 +14,13 @@ from api.deps import ClockDep, StoreDep, SupervisorUser
 from api.problems import ApiProblem
 from scanner.export.bundle import build_bundle, top_folder
 from scanner.export.collect import Period
-from scanner.export.timefmt import TimeFormatError, parse_time
+from scanner.export.timefmt import HELP as TIME_HELP
+from scanner.export.timefmt import TimeFormatError, parse_period
 
 router = APIRouter(prefix="/api/v1", tags=["export"])
 
 # A longer period is a job for the command line on the unit, not a request that holds a worker.
 MAX_PERIOD_S = 400 * 86400
-TIME_HELP = "ISO 8601 (UTC when no zone is given) or unix seconds"
 
 
 @router.get(
@@ -47,7 +47,7 @@ def get_export(
     ] = False,
 ) -> FileResponse:
     try:
-        period = Period(parse_time(since), parse_time(until))
+        period = Period(*parse_period(since, until, clock()))
     except (TimeFormatError, ValueError) as exc:
         raise ApiProblem(400, str(exc), type_="bad-period") from exc
     if period.until - period.since > MAX_PERIOD_S:

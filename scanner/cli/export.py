@@ -3,25 +3,30 @@
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import sys
 
 from scanner.config import ConfigError
 from scanner.export.bundle import build_bundle
 from scanner.export.collect import Period
 from scanner.export.seal_key import SealKeyError
-from scanner.export.timefmt import TimeFormatError, iso, parse_time
+from scanner.export.timefmt import TimeFormatError, iso, parse_period
 from scanner.store.db import StoreError
+from scanner.store.integrity import describe
 
 
 def run(args: argparse.Namespace) -> int:
     from scanner.export.cli_store import open_store
 
     try:
-        period = Period(parse_time(args.since), parse_time(args.until))
+        period = Period(*parse_period(args.since, args.until))
         store, config = open_store(args)
     except (TimeFormatError, ValueError, ConfigError, StoreError) as exc:
         print(f"checkpoint export: {exc}", file=sys.stderr)
         return 2
+    except sqlite3.DatabaseError as exc:
+        print(f"checkpoint export: cannot open the store: {describe(exc)}", file=sys.stderr)
+        return 1
     try:
         summary = build_bundle(
             store,
@@ -37,6 +42,10 @@ def run(args: argparse.Namespace) -> int:
         return 2
     except OSError as exc:
         print(f"checkpoint export: cannot write {args.out}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except sqlite3.DatabaseError as exc:
+        # What the salvage cannot work around (the site key unreadable, the store locked).
+        print(f"checkpoint export: {describe(exc)}", file=sys.stderr)
         return 1
     finally:
         store.close()

@@ -17,6 +17,8 @@ from collections.abc import Callable, Sequence
 from scanner import __version__
 
 Configure = Callable[[argparse.ArgumentParser], None]
+# What --since/--until take (scanner.export.timefmt parses it; not imported here, to start fast).
+TIME_HELP = "ISO 8601 (UTC if no zone), unix seconds, now, today, yesterday, or -8h, -30m, -2d"
 
 
 def _inspect(p: argparse.ArgumentParser) -> None:
@@ -134,8 +136,8 @@ def _only_sensors(p: argparse.ArgumentParser) -> None:
 
 def _export(p: argparse.ArgumentParser) -> None:
     _config(p)
-    p.add_argument("--since", required=True, help="ISO 8601 time or unix seconds")
-    p.add_argument("--until", required=True, help="ISO 8601 time or unix seconds")
+    p.add_argument("--since", required=True, help=TIME_HELP)
+    p.add_argument("--until", required=True, help=TIME_HELP)
     p.add_argument("--out", required=True)
     p.add_argument("--pseudonymise", action="store_true", help="replace MACs with keyed hashes")
     p.add_argument("--db", help="store to export (default: from the config)")
@@ -155,8 +157,8 @@ def _verify(p: argparse.ArgumentParser) -> None:
 
 def _report(p: argparse.ArgumentParser) -> None:
     _config(p)
-    p.add_argument("--since", required=True)
-    p.add_argument("--until", required=True)
+    p.add_argument("--since", required=True, help=TIME_HELP)
+    p.add_argument("--until", required=True, help=TIME_HELP)
     p.add_argument("--out", required=True)
     p.add_argument("--db")
 
@@ -239,9 +241,28 @@ def build_parser() -> argparse.ArgumentParser:
 PRIVATE_UMASK = 0o077
 
 
+# Options whose value may start with "-" (a time back from now: --since -8h).
+_DASH_VALUE_OPTIONS = ("--since", "--until")
+
+
+def _join_dash_values(argv: Sequence[str]) -> list[str]:
+    """``--since -8h`` -> ``--since=-8h``: argparse would take ``-8h`` for an option."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg in _DASH_VALUE_OPTIONS and i + 1 < len(argv) and argv[i + 1].startswith("-"):
+            out.append(f"{arg}={argv[i + 1]}")
+            i += 2
+            continue
+        out.append(arg)
+        i += 1
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_join_dash_values(sys.argv[1:] if argv is None else argv))
     logging.basicConfig(
         level=logging.DEBUG
         if args.verbose > 1

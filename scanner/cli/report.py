@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import sys
 import time
 from pathlib import Path
 
 from scanner.config import ConfigError
-from scanner.export.timefmt import TimeFormatError, parse_time
+from scanner.export.timefmt import TimeFormatError, parse_period
 from scanner.store.db import StoreError
+from scanner.store.integrity import describe
 
 
 def run(args: argparse.Namespace) -> int:
@@ -17,11 +19,14 @@ def run(args: argparse.Namespace) -> int:
     from scanner.export.report_html import write_report
 
     try:
-        since, until = parse_time(args.since), parse_time(args.until)
+        since, until = parse_period(args.since, args.until)
         store, config = open_store(args)
     except (TimeFormatError, ValueError, ConfigError, StoreError) as exc:
         print(f"checkpoint report: {exc}", file=sys.stderr)
         return 2
+    except sqlite3.DatabaseError as exc:
+        print(f"checkpoint report: cannot open the store: {describe(exc)}", file=sys.stderr)
+        return 1
     try:
         count = write_report(
             store, since, until, Path(args.out), time.time(), config.site if config else ""
@@ -31,6 +36,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     except OSError as exc:
         print(f"checkpoint report: cannot write {args.out}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except sqlite3.DatabaseError as exc:
+        print(f"checkpoint report: {describe(exc)}", file=sys.stderr)
         return 1
     finally:
         store.close()
