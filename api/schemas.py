@@ -157,6 +157,31 @@ class DeviceOut(BaseModel):
     allowlisted: bool
 
 
+class SightingOut(BaseModel):
+    """One device heard by one sensor over (at most) a minute."""
+
+    radio: str
+    sensor: str
+    first_ts: float
+    last_ts: float
+    count: int = Field(description="frames, adverts or bursts heard in the span")
+    rssi_min: float | None
+    rssi_max: float | None
+    rssi_mean: float | None
+    identifier: str = Field(description="the MAC, BLE address or band heard")
+
+
+class DeviceDetail(BaseModel):
+    """A device, its timeline over the period asked for, and the alerts it was behind."""
+
+    device: DeviceOut
+    since: float
+    until: float
+    sightings: list[SightingOut]
+    truncated: bool = Field(description="more sightings in the period than were returned")
+    alerts: list[AlertOut]
+
+
 class DevicePage(BaseModel):
     items: list[DeviceOut]
     limit: int

@@ -5,12 +5,16 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from fastapi import Path as PathParam
 
-from api.deps import CurrentUser, StoreDep
-from api.schemas import DeviceOut, DevicePage, Identifiers
+from api.deps import ClockDep, CurrentUser, StoreDep, SupervisorUser
+from api.problems import ApiProblem
+from api.schemas import AlertOut, DeviceDetail, DeviceOut, DevicePage, Identifiers, SightingOut
+from scanner.store.alerts import alerts_of_device
 from scanner.store.allowlist import list_entries
 from scanner.store.db import Store
-from scanner.store.devices import find_devices
+from scanner.store.devices import find_devices, get_device
+from scanner.store.sightings import device_sightings
 
 router = APIRouter(prefix="/api/v1/devices", tags=["devices"])
 
@@ -77,4 +81,46 @@ def list_devices(
         limit=limit,
         offset=offset,
         next_offset=offset + limit if len(rows) > limit else None,
+    )
+
+
+# A timeline is asked for one day by default; a week at most in one request.
+TIMELINE_DEFAULT_S = 86400.0
+TIMELINE_MAX_S = 7 * 86400.0
+TIMELINE_MAX_ROWS = 5000
+
+
+@router.get(
+    "/{device_id}",
+    response_model=DeviceDetail,
+    summary="One device: its sightings over a period (its timeline) and the alerts it was behind",
+    responses={404: {"description": "no such device"}, 400: {"description": "bad period"}},
+)
+def get_device_detail(
+    device_id: Annotated[str, PathParam(min_length=1, max_length=128)],
+    store: StoreDep,
+    _user: SupervisorUser,
+    clock: ClockDep,
+    since: Annotated[
+        float | None, Query(ge=0, le=1e11, description="default: a day before until")
+    ] = None,
+    until: Annotated[float | None, Query(ge=0, le=1e11, description="default: now")] = None,
+) -> DeviceDetail:
+    row = get_device(store, device_id)
+    if row is None:
+        raise ApiProblem(404, f"no device {device_id!r}", type_="not-found")
+    end = clock() if until is None else until
+    start = end - TIMELINE_DEFAULT_S if since is None else since
+    if not start < end or end - start > TIMELINE_MAX_S:
+        raise ApiProblem(
+            400, "the period must start before it ends and span at most 7 days", type_="bad-period"
+        )
+    sightings = device_sightings(store, device_id, start, end, TIMELINE_MAX_ROWS + 1)
+    return DeviceDetail(
+        device=device_out(row, allowlisted_values(store)),
+        since=start,
+        until=end,
+        sightings=[SightingOut.model_validate(s) for s in sightings[:TIMELINE_MAX_ROWS]],
+        truncated=len(sightings) > TIMELINE_MAX_ROWS,
+        alerts=[AlertOut.model_validate(a.to_dict()) for a in alerts_of_device(store, device_id)],
     )

@@ -19,6 +19,8 @@ from scanner.export.timefmt import TimeFormatError, parse_period
 
 router = APIRouter(prefix="/api/v1", tags=["export"])
 
+# How many parts of the period a damaged store could not give back (0 when intact).
+UNREADABLE_HEADER = "X-Checkpoint-Unreadable"
 # A longer period is a job for the command line on the unit, not a request that holds a worker.
 MAX_PERIOD_S = 400 * 86400
 
@@ -32,6 +34,13 @@ MAX_PERIOD_S = 400 * 86400
             "description": "The bundle: tables as NDJSON and CSV, evidence, report.html, "
             "MANIFEST.json; check it with `checkpoint verify`.",
             "content": {"application/gzip": {"schema": {"type": "string", "format": "binary"}}},
+            "headers": {
+                UNREADABLE_HEADER: {
+                    "description": "parts of the period the store could not read (damaged "
+                    "pages); the bundle's unreadable.ndjson lists them",
+                    "schema": {"type": "integer"},
+                }
+            },
         },
         400: {"description": "The period is not valid"},
     },
@@ -56,7 +65,7 @@ def get_export(
     name = f"{top_folder(period)}.tar.gz"
     out = folder / name
     try:
-        build_bundle(
+        summary = build_bundle(
             store, period, out, pseudonymise=pseudonymise, actor=user.username, now=clock()
         )
     except BaseException:
@@ -67,6 +76,8 @@ def get_export(
         media_type="application/gzip",
         filename=name,
         background=BackgroundTask(_remove, folder),
+        # The page warns when the store was damaged: the bundle lists what it could not read.
+        headers={UNREADABLE_HEADER: str(len(summary.unreadable))},
     )
 
 

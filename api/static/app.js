@@ -1137,7 +1137,9 @@ function showView(name) {
     if (button.dataset.view === name) button.setAttribute("aria-current", "page");
     else button.removeAttribute("aria-current");
   }
-  for (const view of ["monitor", "allowlist", "calibration", "tablets"]) $(`view-${view}`).hidden = view !== name;
+  for (const view of document.querySelectorAll("#main > .view")) view.hidden = view.id !== `view-${name}`;
+  // review.js fills its own views when they are shown.
+  document.dispatchEvent(new CustomEvent("checkpoint:view", { detail: name }));
   clearInterval(state.cal.timer);
   state.cal.timer = null;
   if (name === "allowlist") refreshAllowlist().then(renderAllowlist).catch(() => {});

@@ -9,6 +9,8 @@ const SHELL = [
   "/static/allowlist.css",
   "/static/gates.js",
   "/static/gates.css",
+  "/static/review.js",
+  "/static/review.css",
   "/static/icon.svg",
   "/static/icon-maskable.svg",
   "/manifest.webmanifest",

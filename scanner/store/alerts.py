@@ -329,6 +329,16 @@ def list_alerts(
     return [_row_to_alert(r) for r in rows]
 
 
+def alerts_of_device(store: Store, device_id: str, limit: int = 100) -> list[AlertRecord]:
+    """The alerts a device was behind, newest first."""
+    rows = store.query(
+        "SELECT alerts.* FROM alerts WHERE EXISTS (SELECT 1 FROM json_each(alerts.device_ids) "
+        "WHERE json_each.value = ?) ORDER BY raised_ts DESC, id LIMIT ?",
+        (device_id, limit),
+    )
+    return [_row_to_alert(r) for r in rows]
+
+
 def alert_history(store: Store, alert_id: str) -> list[dict[str, Any]]:
     rows = store.query(
         "SELECT seq, ts, event, actor, detail FROM alert_history WHERE alert_id = ? ORDER BY seq",

@@ -95,7 +95,9 @@ class IntegrityResult:
         if self.ok:
             return "database intact"
         first = self.problems[0] if self.problems else "unknown damage"
-        more = f" (+{len(self.problems) - 1} more)" if len(self.problems) > 1 else ""
+        # SQLite's generic "malformed" line says nothing the first one has not said.
+        extra = [p for p in self.problems[1:] if "malformed" not in p]
+        more = f" (+{len(extra)} more)" if extra else ""
         return (
             f"{DAMAGED}: {first}{more}; the scanner keeps running, but export what is "
             "readable now and replace the storage card"

@@ -28,6 +28,19 @@ def insert_sightings(conn: sqlite3.Connection, rows: list[dict[str, Any]]) -> No
     )
 
 
+def device_sightings(
+    store: Store, device_id: str, since: float, until: float, limit: int = 2000
+) -> list[dict[str, Any]]:
+    """One device's sightings that overlap ``[since, until)``, oldest first: its timeline.
+    At one row per radio, sensor and minute, a day of a phone that stayed is under 3000."""
+    rows = store.query(
+        "SELECT * FROM sightings WHERE device_id = ? AND last_ts >= ? AND first_ts < ? "
+        "ORDER BY first_ts, id LIMIT ?",
+        (device_id, since, until, limit),
+    )
+    return [dict(r) for r in rows]
+
+
 def list_sightings(store: Store, since: float, until: float) -> list[dict[str, Any]]:
     rows = store.query(
         "SELECT * FROM sightings WHERE first_ts >= ? AND first_ts < ? ORDER BY first_ts",
