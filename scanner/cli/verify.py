@@ -71,7 +71,7 @@ def _site_keys(db: str | None, path: str | None) -> SealKeys | None:
     # Opening a path that does not exist would create an empty store there.
     problem = _unreadable_file(db)
     if problem:
-        raise OSError(problem)
+        raise OSError(f"{db}: {problem}")
 
     store = Store(db)
     try:

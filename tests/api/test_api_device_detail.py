@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from api_helpers import FakeClock
 from fastapi.testclient import TestClient
 
 from scanner.store import alerts as alert_store
@@ -13,6 +12,7 @@ from scanner.store.alerts import AlertRecord
 from scanner.store.db import Store
 from scanner.store.devices import upsert_devices
 from scanner.store.sightings import write_sightings
+from tests.api.api_helpers import FakeClock
 
 
 def _seed(store: Store, now: float) -> None:

@@ -10,10 +10,10 @@ import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import httpx
 import pytest
-from helpers.browser import CHROMIUM_ARGS
-from tablet_support import ARTIFACTS, CHROMIUM, Site
 
 from scanner.export.verify import verify_bundle
 from scanner.runtime.components.retention import RetentionSchedule, RetentionTask
@@ -23,7 +23,12 @@ from scanner.store.alerts import AlertRecord
 from scanner.store.db import Store
 from scanner.store.devices import upsert_devices
 from scanner.store.sightings import write_sightings
+from tests.e2e.tablet_support import ARTIFACTS, CHROMIUM, Site
+from tests.helpers.browser import CHROMIUM_ARGS
 from tests.helpers.damage import damage_table
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
 
 pytestmark = pytest.mark.browser
 
@@ -33,7 +38,7 @@ WIDTHS = {"tablet": (800, 1280), "desktop": (1280, 900)}
 
 
 @pytest.fixture
-def browser() -> Iterator[object]:
+def browser() -> Iterator[Browser]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -44,8 +49,8 @@ def browser() -> Iterator[object]:
             b.close()
 
 
-def _page(browser: object, site: Site, size: tuple[int, int]) -> object:
-    context = browser.new_context(  # type: ignore[attr-defined]
+def _page(browser: Browser, site: Site, size: tuple[int, int]) -> Page:
+    context = browser.new_context(
         viewport={"width": size[0], "height": size[1]}, accept_downloads=True
     )
     page = context.new_page()
@@ -57,22 +62,22 @@ def _page(browser: object, site: Site, size: tuple[int, int]) -> object:
         ),
     )
     page.on("pageerror", lambda e: errors.append(str(e)))
-    page.errors = errors
+    page.errors = errors  # type: ignore[attr-defined]  # Page has no such field: ours, added here
     page.goto(site.url)
     return page
 
 
-def _sign_in(page: object, site: Site, role: str) -> None:
-    page.click("#tab-password")  # type: ignore[attr-defined]
-    page.fill("#username", role)  # type: ignore[attr-defined]
-    page.fill("#password", site.creds[role]["password"])  # type: ignore[attr-defined]
-    page.click("#login-submit")  # type: ignore[attr-defined]
-    page.wait_for_function("() => document.body.dataset.conn === 'live'")  # type: ignore[attr-defined]
+def _sign_in(page: Page, site: Site, role: str) -> None:
+    page.click("#tab-password")
+    page.fill("#username", role)
+    page.fill("#password", site.creds[role]["password"])
+    page.click("#login-submit")
+    page.wait_for_function("() => document.body.dataset.conn === 'live'")
 
 
-def _shot(page: object, name: str) -> Path:
+def _shot(page: Page, name: str) -> Path:
     path = ARTIFACTS / f"review-{name}.png"
-    page.screenshot(path=str(path), full_page=True)  # type: ignore[attr-defined]
+    page.screenshot(path=str(path), full_page=True)
     return path
 
 
@@ -161,7 +166,7 @@ def _populate(store: Store, now: float) -> tuple[float, float]:
 
 @pytest.mark.parametrize("width", list(WIDTHS))
 def test_supervisor_reviews_history_alert_device_audit_and_exports(
-    site: Site, browser: object, width: str, tmp_path: Path
+    site: Site, browser: Browser, width: str, tmp_path: Path
 ) -> None:
     now = time.time()
     _populate(site.store, now)
@@ -234,24 +239,24 @@ def test_supervisor_reviews_history_alert_device_audit_and_exports(
     _shot(page, f"{width}-export")
     result = verify_bundle(target)
     assert result.ok, result.problems
-    assert page.errors == []  # type: ignore[attr-defined]
+    assert page.errors == []  # type: ignore[attr-defined]  # set by _page
 
 
-def test_a_guard_cannot_open_the_review_pages(site: Site, browser: object) -> None:
+def test_a_guard_cannot_open_the_review_pages(site: Site, browser: Browser) -> None:
     page = _page(browser, site, WIDTHS["tablet"])
     for digit in site.creds["guard"]["pin"]:
         page.click(f".pinpad button[data-digit='{digit}']")
     page.click("#login-submit")
     page.wait_for_function("() => document.body.dataset.conn === 'live'")
     assert page.is_hidden("#nav")
-    with __import__("httpx").Client(base_url=site.url) as api:
+    with httpx.Client(base_url=site.url) as api:
         api.post("/api/v1/session", json={"pin": site.creds["guard"]["pin"]})
         for path in ("/api/v1/audit", "/api/v1/export?since=-1h&until=now"):
             assert api.get(path).status_code == 403
 
 
 def test_flipped_bytes_in_the_store_turn_the_guards_page_degraded(
-    site: Site, browser: object
+    site: Site, browser: Browser
 ) -> None:
     # Enough sightings for the table to span many pages, as after a day at a gate.
     now = time.time()

@@ -14,8 +14,8 @@ import pytest
 from scanner.cli.main import main
 from scanner.export.bundle import build_bundle
 from scanner.export.collect import Period
-from scanner.export.pseudonym import site_key
 from scanner.export.salvage import SalvageReader
+from scanner.export.seal_key import seal_keys
 from scanner.export.verify import verify_bundle
 from scanner.store.chain import append_audit
 from scanner.store.db import Store, StoreFullError
@@ -32,7 +32,7 @@ def damaged(tmp_path: Path) -> tuple[Day, Path, Path]:
     db = tmp_path / "checkpoint.db"
     store = Store(db)
     day = populate_day(store, tmp_path)
-    site_key(store)  # the unit's key exists before the card fails, as on a unit in service
+    seal_keys(store)  # the unit's key exists before the card fails, as on a unit in service
     store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     store.close()
     intact = tmp_path / "intact.db"
@@ -118,14 +118,12 @@ def test_export_of_a_damaged_store_completes_says_what_is_missing_and_verifies(
         assert truth[row["id"]]["device_id"] == row["device_id"]
         assert truth[row["id"]]["count"] == row["count"]
     # Verified with the unit's key: intact, sealed, and saying it is incomplete.
-    key = bytes.fromhex(
-        str(
-            json.loads(
-                str(_all(intact, "SELECT value FROM settings WHERE key = 'site_key'")[0]["value"])
-            )
-        )
-    )
-    result = verify_bundle(out, key)
+    store = Store(intact)
+    try:
+        keys = seal_keys(store, create=False).all
+    finally:
+        store.close()
+    result = verify_bundle(out, keys)
     assert result.ok, result.problems
     assert "seal: made by this unit (site key matches)" in result.notes
     assert any(n.startswith("INCOMPLETE") for n in result.notes)

@@ -112,4 +112,4 @@ def test_verify_of_a_missing_or_unreadable_file_is_one_line(
     (tmp_path / "b.tar.gz").write_bytes(b"")
     rc = main(["verify", str(tmp_path / "b.tar.gz"), "--db", str(tmp_path / "none.db")])
     assert rc == 2 and not (tmp_path / "none.db").exists()
-    assert "cannot read the site key" in capsys.readouterr().err
+    assert "cannot read the sealing key" in capsys.readouterr().err
