@@ -178,8 +178,12 @@ def test_guard_alarm_ack_fault_and_supervisor_allowlist(site: Site, browser: Bro
     site.writer.set_state("sdr", "fault", "RTL-SDR dongle unplugged; replug it")
     page.wait_for_selector(".sensor[data-sensor='sdr'][data-status='fault']", timeout=3000)
     _state(page, "fault")
-    amber = page.eval_on_selector(
-        ".sensor[data-sensor='sdr']", "e => getComputedStyle(e).backgroundColor"
+    # Found and read in one evaluation: the page re-renders the chips every second, and
+    # eval_on_selector's query and evaluation are two steps a re-render can fall between
+    # (the detached chip then has no computed colour).
+    amber = page.evaluate(
+        "() => getComputedStyle(document.querySelector(\".sensor[data-sensor='sdr']\"))"
+        ".backgroundColor"
     )
     assert amber == "rgb(240, 162, 2)"
     _shot(page, "05-sensor-fault")
