@@ -1,6 +1,6 @@
 // Keeps the page's shell on the tablet so it opens (and says "no connection") while the Pi
 // restarts. API calls and the event stream always go to the network: never a stale alarm state.
-const CACHE = "checkpoint-shell-v3";
+const CACHE = "checkpoint-shell-v4";
 const SHELL = [
   "/",
   "/static/app.js",
