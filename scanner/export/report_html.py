@@ -55,7 +55,7 @@ table{border-collapse:collapse;width:100%;font-size:13px}
 th,td{border-bottom:1px solid #e6e9ed;padding:5px 8px;text-align:left;vertical-align:top}
 th{background:#f0f2f5}
 .scroll{overflow-x:auto}
-td{overflow-wrap:anywhere}
+td{overflow-wrap:break-word}
 .alert-card{border-top:1px solid #e6e9ed;padding:10px 0 6px}
 .alert-card h3{margin:0 0 4px;font-size:15px}
 .alert-card p{margin:0 0 6px}
