@@ -92,6 +92,9 @@ class OpenAlert:
     # Left open by an earlier run and not yet seen again: what it was about, to recognise it.
     adopted: Adopted | None = None
     acknowledged: bool = False
+    # Why the alert is kept open without fresh evidence: the sensor that heard its handsets
+    # is down ("held: sensor gate offline since 12:00:05Z"); None while it hears.
+    held: str | None = None
 
     def view(self, mono: float) -> AlertView:
         """The alert as it stands at ``mono``, for the events."""
@@ -103,7 +106,7 @@ class OpenAlert:
             confidence=self.confidence,
             handsets=self.handsets,
             sensors=tuple(self.sensors),
-            reasons=tuple(self.reasons),
+            reasons=(*self.reasons, self.held) if self.held else tuple(self.reasons),
             device_ids=tuple(self.device_ids),
             duration_s=round(max(0.0, mono - self.raised_mono), 1),
             acknowledged=self.acknowledged,
@@ -463,6 +466,16 @@ class Alerting:
             if alert.present and not any(k in fusion.active for k in alert.present):
                 alert.present = set()
                 self._close(alert, ts, mono, resolution)
+
+    def hold(self, notes: Mapping[str, str], ts: float, mono: float) -> None:
+        """Say on each handset alert whether it is held open by a sensor that is down
+        (``notes``: transmitter key -> why it is held); an alert whose note changed is updated,
+        without an alarm (no handset entered)."""
+        for alert in self.handsets:
+            note = next((notes[k] for k in sorted(alert.present) if k in notes), None)
+            if note != alert.held:
+                alert.held = note
+                self._update(alert, ts, mono, gained=False, new_handset=False)
 
     def resolve_all(self, ts: float, mono: float, resolution: str = "cleared") -> None:
         """Close whatever is open (the core is stopping)."""

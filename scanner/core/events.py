@@ -93,7 +93,8 @@ class AlertAcknowledged:
 
 @dataclass(frozen=True, slots=True)
 class AlertResolved:
-    """The alert closed: ``left_zone``, ``allowlisted``, ``identified`` or ``cleared``."""
+    """The alert closed: ``left_zone``, ``allowlisted``, ``identified``, ``cleared``
+    or ``sensor_lost`` (held while the sensor that heard it was down, until the hold ran out)."""
 
     ts: float
     alert: AlertView

@@ -150,6 +150,14 @@ class CoreOptions:
     # down): a site's access points and stations are heard every few seconds by any working
     # sensor. Its zone decisions fall back to the other sensors' absolute levels.
     sensor_silent_s: float = 60.0
+    # A sensor in fault (its daemon died, its node lost the broker) hears nothing, so the
+    # phones only it heard are held in the zone instead of timing out as gone. Holding is right
+    # for the outages that end by themselves (a daemon restarted by systemd within seconds, a
+    # broker or access point back within minutes, the node's spool replaying what it heard);
+    # beyond ten minutes the sensor needs a person, and a phone at a gate (a visit of minutes)
+    # has more likely left than stayed, so the held alerts close as ``sensor_lost``, which a
+    # guard does not read as a departure seen.
+    sensor_hold_s: float = 600.0
     allowlist: tuple[dict[str, str], ...] = ()
     allowlist_poll_s: float = 5.0
     store_devices_every_s: float = 30.0
@@ -216,6 +224,7 @@ _LIMITS: dict[str, tuple[float, float]] = {
     "ambient_margin_db": (1.0, 30.0),
     "pair_window_s": (0.01, 5.0),
     "sensor_silent_s": (5.0, 3600.0),
+    "sensor_hold_s": (0.0, 3600.0),
 }
 # Beyond this the difference would say a phone in front of a sensor is on the other side.
 DIFFERENCE_LIMIT_DB = 40.0

@@ -16,8 +16,9 @@ events; the core writes nothing itself (sinks do, ``scanner/sinks/``). All decis
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -81,6 +82,22 @@ PRUNE_EVERY_S = 5.0
 DEVICE_FORGET_S = 300.0
 # Hard cap on device records in memory (a MAC flood); the longest silent go first.
 MAX_DEVICES = 10_000
+# A record from a sensor that was down, this close to the core's timeline, is live again: a
+# node sends its batches every second or two, plus the link's latency. Further behind, it is
+# the node's spool replaying what it heard during the outage.
+CAUGHT_UP_S = 5.0
+# Sensor states in which a sensor hears nothing (its daemon died, its node lost the broker).
+_DOWN_STATES = (SensorState.FAULT, SensorState.STOPPED)
+
+
+@dataclass(slots=True)
+class _Outage:
+    """A sensor's radio that cannot hear: the phones only it heard are held in the zone."""
+
+    since_mono: float
+    since_ts: float
+    lost: bool = False  # held for ``sensor_hold_s``: holds no longer
+    replayed_mono: float = float("-inf")  # its replay's timeline, as far as decided
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +182,10 @@ class Core:
         self._minute: int | None = None
         self._heard_minute: dict[str, str] = {}  # transmitter key -> device id
         self._inside_minute: set[str] = set()  # transmitter keys in the zone
+        # Sensor radios that cannot hear, (sensor, radio) -> since when; and whether alerts
+        # were last told of a hold (so they are told when it ends).
+        self._down: dict[tuple[str, str], _Outage] = {}
+        self._holding = False
 
     # -- input -------------------------------------------------------------------------------
     def handle(self, event: SourceEvent | CoreInput) -> list[CoreEvent]:
@@ -216,6 +237,8 @@ class Core:
         else:
             self._status(event)
             return
+        if self._down:
+            self._heard_from_down(event)
         self._note_observation(event.sensor, event.ts, event.mono)
         if event.mono - self._last_tick >= TICK_EVERY_S:
             self._tick(event.mono)
@@ -468,6 +491,12 @@ class Core:
         """A placed sensor fell silent or came back: its health says how the zone is decided."""
         self.counters["placed_silent" if change.silent else "placed_back"] += 1
         state = SensorState.FAULT if change.silent else SensorState.OK
+        radios = [str(r) for r in sorted(self._node_radios.get(change.sensor, {Radio.WIFI}))]
+        if change.silent:
+            self._sensor_down(change.sensor, radios, ts, mono)
+        else:
+            for radio in radios:
+                self._sensor_up(change.sensor, radio, ts, mono)
         for radio in sorted(self._node_radios.get(change.sensor, {Radio.WIFI})):
             self._out.append(
                 SensorHealth(
@@ -561,6 +590,11 @@ class Core:
     def _status(self, status: SensorStatus) -> None:
         self.sensors[status.sensor] = status
         self._out.append(SensorHealth(status))
+        radio = str(status.radio)
+        if status.state in _DOWN_STATES:
+            self._sensor_down(status.sensor, (radio,), status.ts, status.mono)
+        elif (status.sensor, radio) in self._down and self._caught_up(status.mono):
+            self._sensor_up(status.sensor, radio, status.ts, status.mono)
         if self._placing:
             healthy = status.state in (SensorState.OK, SensorState.DEGRADED, SensorState.STARTING)
             change = self._sites.status(status.sensor, healthy, status.mono)
@@ -705,36 +739,18 @@ class Core:
             for change in self._sites.check(mono):
                 self._placed_changed(change, ts, mono)
             self._sites.prune(mono)
+        if self._down:
+            self._hold_bound(ts, mono)
         for key in list(self._in_zone):
-            pres = self._presence[key]
-            radio = "sdr" if key.startswith("sdr:") else key.split(":", 1)[0]
-            judge = self._judge.get(key)
-            if judge is not None:
-                # Decided on the difference: silence and hysteresis on the difference.
-                zone.expire(judge, mono, self.zone.difference_thresholds(), self._params[radio])
-                left = zone.adopt(pres, mono, judge)
-                if left and not judge.samples:
-                    pres.samples.clear()
-                    pres.level = pres.window_level = None
-            else:
-                # The sensor that put it in the zone judges it leaving, with that sensor's own
-                # calibration (the same thresholds as on entry).
-                th = self.zone.thresholds(self._sensor_of.get(key, radio), radio)
-                left = zone.expire(pres, mono, th, self._params[radio])
-            if left and not pres.in_zone:
-                self._in_zone.discard(key)
-                device = self.devices.get(self._owner.get(key, key))
-                if device is not None:
-                    device.in_zone = False
-                    device.dirty = True
-                    self._account(device, mono)
-                if radio == "sdr":
-                    self.accounting.forget_band(key)
-                    self.fusion.energy_out(key)
-                else:
-                    self.fusion.device_out(key, mono)
+            if self._held_by(key) is not None:
+                # Its sensor cannot hear: its silence says nothing of the phone.
+                self.counters["held_ticks"] += 1
+                continue
+            self._expire_key(key, mono)
         self.fusion.expire(mono)
         self._sync_alerts(ts, mono)
+        if self._down or self._holding:
+            self._tell_held(ts, mono)
         if mono - self._last_ambient >= AMBIENT_EVERY_S:
             self._last_ambient = mono
             learned = self.ambient.tick(mono)
@@ -752,6 +768,154 @@ class Core:
         if mono - self._last_flush >= self.options.store_devices_every_s:
             self._last_flush = mono
             self._flush(ts)
+
+    def _expire_key(self, key: str, mono: float) -> bool:
+        """Re-decide a transmitter in the zone at ``mono`` without a new sample (silence);
+        True when it left."""
+        pres = self._presence[key]
+        radio = _radio_of(key)
+        judge = self._judge.get(key)
+        if judge is not None:
+            # Decided on the difference: silence and hysteresis on the difference.
+            zone.expire(judge, mono, self.zone.difference_thresholds(), self._params[radio])
+            left = zone.adopt(pres, mono, judge)
+            if left and not judge.samples:
+                pres.samples.clear()
+                pres.level = pres.window_level = None
+        else:
+            # The sensor that put it in the zone judges it leaving, with that sensor's own
+            # calibration (the same thresholds as on entry).
+            th = self.zone.thresholds(self._sensor_of.get(key, radio), radio)
+            left = zone.expire(pres, mono, th, self._params[radio])
+        if not (left and not pres.in_zone):
+            return False
+        self._left(key, radio, mono)
+        return True
+
+    def _left(self, key: str, radio: str, mono: float) -> None:
+        self._in_zone.discard(key)
+        device = self.devices.get(self._owner.get(key, key))
+        if device is not None:
+            device.in_zone = False
+            device.dirty = True
+            self._account(device, mono)
+        if radio == "sdr":
+            self.accounting.forget_band(key)
+            self.fusion.energy_out(key)
+        else:
+            self.fusion.device_out(key, mono)
+
+    # -- sensors that cannot hear ------------------------------------------------------------
+    def _held_by(self, key: str) -> _Outage | None:
+        """The outage holding this transmitter in the zone: the sensor radio judging it is
+        down (and has not been down for longer than the hold)."""
+        sensor = self._sensor_of.get(key)
+        if sensor is None:
+            return None
+        outage = self._down.get((sensor, _radio_of(key)))
+        return outage if outage is not None and not outage.lost else None
+
+    def _caught_up(self, mono: float) -> bool:
+        return mono >= self._last_tick - CAUGHT_UP_S
+
+    def _sensor_down(self, sensor: str, radios: Iterable[str], ts: float, mono: float) -> None:
+        for radio in radios:
+            if (sensor, radio) not in self._down:
+                self._down[(sensor, radio)] = _Outage(mono, ts)
+                self.counters["sensor_outages"] += 1
+                _LOGGER.warning(
+                    "sensor %s (%s) down: its phones are held in the zone", sensor, radio
+                )
+        self._tell_held(ts, mono)
+
+    def _sensor_up(self, sensor: str, radio: str, ts: float, mono: float) -> None:
+        outage = self._down.pop((sensor, radio), None)
+        if outage is None:
+            return
+        _LOGGER.info("sensor %s (%s) hears again", sensor, radio)
+        if not outage.lost:
+            # Silence counts only while the sensor could hear: a phone last heard before the
+            # outage has the outage's length added to its last time (a replay that covered
+            # the outage has already decided the ones it heard, at their own times).
+            deaf_s = mono - outage.since_mono
+            for key in list(self._in_zone):
+                if self._sensor_of.get(key) != sensor or _radio_of(key) != radio:
+                    continue
+                for pres in (self._presence[key], self._judge.get(key)):
+                    if pres is not None and pres.last_mono <= outage.since_mono:
+                        pres.last_mono += deaf_s
+        self._tell_held(ts, mono)
+
+    def _heard_from_down(self, event: WifiFrame | BleAdvert | SdrBurst) -> None:
+        """A record from a sensor radio that was down: live again, or its spool's replay."""
+        radio = str(
+            Radio.WIFI
+            if isinstance(event, WifiFrame)
+            else Radio.BLE
+            if isinstance(event, BleAdvert)
+            else Radio.SDR
+        )
+        outage = self._down.get((event.sensor, radio))
+        if outage is None or event.mono < outage.since_mono:
+            return  # (heard before it went down: a batch that was in flight)
+        if self._caught_up(event.mono):
+            self._sensor_up(event.sensor, radio, event.ts, event.mono)
+            return
+        # Its replay: the sensor could hear at this time, so silence on the replay's own
+        # timeline is evidence, decided at the time it says (once a second of that timeline).
+        if event.mono - outage.replayed_mono < TICK_EVERY_S:
+            return
+        outage.replayed_mono = event.mono
+        for key in list(self._in_zone):
+            if self._sensor_of.get(key) == event.sensor and _radio_of(key) == radio:
+                self._expire_key(key, event.mono)
+        # Leave holds and alert closes run on that timeline too, so an alert closes at the
+        # time the replay says, not when the replay arrived.
+        self.fusion.expire(event.mono)
+        self._sync_alerts(event.ts, event.mono)
+        self._tell_held(event.ts, event.mono)
+
+    def _hold_bound(self, ts: float, mono: float) -> None:
+        """Holds longer than ``sensor_hold_s`` end: their alerts close as ``sensor_lost``."""
+        ended = False
+        for (sensor, radio), outage in self._down.items():
+            if outage.lost or mono - outage.since_mono <= self.options.sensor_hold_s:
+                continue
+            outage.lost = True
+            _LOGGER.warning(
+                "sensor %s (%s) down for %.0f s: its phones are no longer held",
+                sensor,
+                radio,
+                mono - outage.since_mono,
+            )
+            for key in list(self._in_zone):
+                if self._sensor_of.get(key) != sensor or _radio_of(key) != radio:
+                    continue
+                pres = self._presence[key]
+                pres.samples.clear()
+                pres.level = pres.window_level = None
+                zone.adopt(pres, mono, Presence())
+                self._judge.pop(key, None)
+                self._left(key, radio, mono)
+                if radio != "sdr":
+                    self.fusion.drop_device(key)  # gone now: no leave hold to wait out
+                self.counters["held_lost"] += 1
+                ended = True
+        if ended:
+            self.alerting.resolve_emptied(self.fusion, ts, mono, "sensor_lost")
+            self._tell_held(ts, mono)
+
+    def _tell_held(self, ts: float, mono: float) -> None:
+        """Tell the alerts which of their handsets are held, and by which sensor."""
+        notes: dict[str, str] = {}
+        for key in self._in_zone:
+            outage = self._held_by(key)
+            if outage is not None:
+                since = time.strftime("%H:%M:%S", time.gmtime(outage.since_ts))
+                notes[key] = f"held: sensor {self._sensor_of[key]} offline since {since}Z"
+        if notes or self._holding:
+            self.alerting.hold(notes, ts, mono)
+        self._holding = bool(notes)
 
     def _prune(self, mono: float) -> None:
         """Forget per-transmitter state of transmitters silent longer than it can matter.
@@ -838,6 +1002,11 @@ def _counts_as_handset(device: Device) -> bool:
     """A handset for the counts: classified as one (an unknown kind may alert, but is not
     counted as a phone), not ambient, not allowlisted."""
     return device.kind == "handset" and not device.ambient and device.allowlisted is None
+
+
+def _radio_of(key: str) -> str:
+    """ "wifi:<mac>" -> "wifi"; "sdr:<band>" -> "sdr"."""
+    return key.split(":", 1)[0]
 
 
 def _key(radio: str, raw_id: str) -> str:
