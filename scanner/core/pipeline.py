@@ -858,8 +858,16 @@ class Core:
         outage = self._down.get((event.sensor, radio))
         if outage is None or event.mono < outage.since_mono:
             return  # (heard before it went down: a batch that was in flight)
+        # The sensor's radios that went down with this one (a node's link: all its radios at
+        # once) come back with it, and its replay (one ordered stream) speaks for all of them.
+        radios = {
+            r
+            for (s, r), o in self._down.items()
+            if s == event.sensor and o.since_mono == outage.since_mono
+        }
         if self._caught_up(event.mono):
-            self._sensor_up(event.sensor, radio, event.ts, event.mono)
+            for r in sorted(radios):
+                self._sensor_up(event.sensor, r, event.ts, event.mono)
             return
         # Its replay: the sensor could hear at this time, so silence on the replay's own
         # timeline is evidence, decided at the time it says (once a second of that timeline).
@@ -867,7 +875,7 @@ class Core:
             return
         outage.replayed_mono = event.mono
         for key in list(self._in_zone):
-            if self._sensor_of.get(key) == event.sensor and _radio_of(key) == radio:
+            if self._sensor_of.get(key) == event.sensor and _radio_of(key) in radios:
                 self._expire_key(key, event.mono)
         # Leave holds and alert closes run on that timeline too, so an alert closes at the
         # time the replay says, not when the replay arrived.
