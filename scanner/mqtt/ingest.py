@@ -34,7 +34,15 @@ from scanner.clock import SYSTEM_CLOCK, Clock
 from scanner.mqtt.batch import Batch, ClockSync, decode_batch
 from scanner.mqtt.link import BrokerSettings, open_client
 from scanner.mqtt.topics import GateTopics, node_of
-from scanner.observations import Radio, SdrBurst, SensorState, SensorStatus, SourceEvent
+from scanner.observations import (
+    BleAdvert,
+    Radio,
+    SdrBurst,
+    SensorState,
+    SensorStatus,
+    SourceEvent,
+    WifiFrame,
+)
 from scanner.runtime.transport import EventQueue
 from scanner.runtime.transport.codec import FrameError
 
@@ -209,8 +217,8 @@ class CoreIngest:
                 self._drop("foreign_records", f"node {node} sent a record of {record.sensor}")
                 continue
             moved = corrected(record, offset, wall_minus_mono)
-            if isinstance(record, SensorStatus):
-                state.radios.add(record.radio)
+            # The radios a node feeds, for its will to fault them all: every record says which.
+            state.radios.add(_radio_of(record))
             self.counters["records"] += 1
             if wait_s:
                 started = self.clock.monotonic()
@@ -295,6 +303,16 @@ class CoreIngest:
                 for name, node in self._nodes.items()
             }
         return {"connected": self._connected, "counters": dict(self.counters), "nodes": nodes}
+
+
+def _radio_of(record: SourceEvent) -> Radio:
+    if isinstance(record, SensorStatus):
+        return record.radio
+    if isinstance(record, WifiFrame):
+        return Radio.WIFI
+    if isinstance(record, BleAdvert):
+        return Radio.BLE
+    return Radio.SDR
 
 
 def corrected(record: SourceEvent, offset_s: float, wall_minus_mono: float) -> SourceEvent:

@@ -21,10 +21,10 @@ from scanner.mqtt.ingest import CoreIngest
 from scanner.mqtt.link import BrokerSettings, open_client
 from scanner.mqtt.node import NodeOptions, NodePublisher
 from scanner.mqtt.topics import GateTopics
-from scanner.observations import SourceEvent, WifiFrame
+from scanner.observations import SensorStatus, SourceEvent, WifiFrame
 from scanner.runtime.core_runner import CoreRunner
 from scanner.runtime.demo_plan import BUNDLED_SCENARIO, options_for
-from scanner.runtime.transport import EventQueue
+from scanner.runtime.transport import EventQueue, Message
 from scanner.runtime.transport.codec import InputsChanged, encode_line
 from scanner.sinks.ndjson import NdjsonSink
 from scanner.sources.replay import iter_scenario
@@ -255,15 +255,23 @@ def test_node_offline_five_minutes_replays_its_buffer_and_alarms_at_the_right_ti
     core = Core(options_for(BUNDLED_SCENARIO), clock)
     runner = CoreRunner(core, [NdjsonSink(lines.append)], None, None)
     arrived: list[SourceEvent] = []
+    # What the core's side says of the node (its will: the node's radios in fault), not records.
+    said: list[SensorStatus] = []
+
+    def hand(event: Message | None) -> None:
+        if event is None or isinstance(event, InputsChanged):
+            return
+        if isinstance(event, SensorStatus):
+            said.append(event)
+        else:
+            arrived.append(event)
+        runner.handle(event)
 
     def take(n: int) -> None:
         """Hand the core what arrived, as its loop does, until ``n`` records in all."""
         deadline = time.monotonic() + 60
         while len(arrived) < n and time.monotonic() < deadline:
-            event = events.get(timeout=0.1)
-            if event is not None and not isinstance(event, InputsChanged):
-                arrived.append(event)
-                runner.handle(event)
+            hand(events.get(timeout=0.1))
         assert len(arrived) == n, f"{len(arrived)} of {n} records reached the core"
 
     node = start_node(broker, tmp_path, "gate", port=proxy.port, batch_records=100)
@@ -292,9 +300,7 @@ def test_node_offline_five_minutes_replays_its_buffer_and_alarms_at_the_right_ti
             clock.advance(0.5)
             runner.tick(clock.monotonic())
             while (event := events.get_nowait()) is not None:
-                if not isinstance(event, InputsChanged):
-                    arrived.append(event)
-                    runner.handle(event)
+                hand(event)
 
         proxy.up()
         wait_for(lambda: node.connected, timeout=40, what="the node back")
@@ -311,6 +317,12 @@ def test_node_offline_five_minutes_replays_its_buffer_and_alarms_at_the_right_ti
         node.close()
         ingest.close()
 
+    # The node's will reached the core: every radio it had fed is in fault from the cut on.
+    assert {(s.sensor, str(s.radio), str(s.state)) for s in said} == {
+        ("gate", "ble", "fault"),
+        ("gate", "sdr", "fault"),
+        ("gate", "wifi", "fault"),
+    }
     # Nothing lost, nothing twice, in capture order, with the time each was heard.
     assert [(e.ts, type(e)) for e in arrived] == [(e.ts, type(e)) for e in records]
     # Alarms: every visitor of the scenario alarmed while in the zone, at the recorded time.
@@ -332,6 +344,25 @@ def test_node_offline_five_minutes_replays_its_buffer_and_alarms_at_the_right_ti
         a for a in lines if a["event"] == "raised" and outage_end <= a["ts"] < outage_end + 1
     ]
     assert not late_raised, f"alarms placed at the arrival time: {late_raised}"
+    # The visitor inside when the link went down is one alert throughout: the core could not
+    # hear the node, which is no evidence the phone left (no resolve, and no second alarm when
+    # the replay brings the phone back).
+    cut = 30.0
+    start, end = next(
+        (s, e)
+        for d in truth["devices"]
+        if d["kind"] == "handset" and not d["allowlisted"]
+        for s, e in d["zone_intervals"]
+        if s < cut < e
+    )
+    first = next(ln for ln in lines if ln["event"] == "raised" and ln["ts"] < t0 + cut)
+    assert first["ts"] >= t0 + start - 5
+    closed = [
+        ln for ln in lines if ln["alert_id"] == first["alert_id"] and ln["event"] == "resolved"
+    ]
+    assert not closed or closed[0]["ts"] >= t0 + end, f"resolved while inside: {closed}"
+    again = [ln for ln in lines if ln["event"] == "raised" and t0 + cut <= ln["ts"] < t0 + end]
+    assert not again, f"a second alarm for the visitor held through the outage: {again}"
 
 
 def test_a_certificate_from_another_ca_is_refused(
