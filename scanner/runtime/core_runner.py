@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -103,6 +104,7 @@ class CoreRunner:
         self._changed = False  # the API said something changed since the last read
         self._last_word = float("-inf")  # time.monotonic() of the last read on its word
         self.read_errors = 0  # polls of the store that failed (tried again on the next one)
+        self.sink_errors: Counter[str] = Counter()  # batches a sink failed to write, by sink
         if inputs is not None:
             for item in inputs.at_start():
                 self._apply(item)
@@ -113,7 +115,16 @@ class CoreRunner:
         if self.guard is not None:
             self.guard.saw(events)
         for sink in self.sinks:
-            sink.handle(events)
+            try:
+                sink.handle(events)
+            except sqlite3.Error as exc:
+                # The store sink holds what the store refuses; another sink that writes there
+                # (evidence) loses this batch, counted, rather than the core restarting and
+                # every sink losing what it held.
+                name = type(sink).__name__
+                self.sink_errors[name] += 1
+                level = logging.DEBUG if self.sink_errors[name] > 1 else logging.WARNING
+                _LOGGER.log(level, "%s could not write a batch (%s): %s", name, len(events), exc)
 
     def _apply(self, item: CoreInput) -> None:
         self._dispatch(self.core.handle(item))

@@ -249,3 +249,33 @@ def test_failure_words_name_the_disk_and_the_lock() -> None:
     except sqlite3.Error as exc:
         assert failure_words(exc) == "no such table: nowhere"
     conn.close()
+
+
+def test_another_sink_failing_on_the_locked_store_costs_its_batch_counted_not_the_core(
+    tmp_path: Path,
+) -> None:
+    """The evidence keeper writes to the same store: its failed write is counted by the runner
+    and the core goes on (no exception out of ``handle``), the store sink's events arrive."""
+    from scanner.sinks.evidence import EvidenceKeeper
+
+    path = tmp_path / "checkpoint.db"
+    store = Store(path)
+    store.conn.execute("PRAGMA busy_timeout = 100")
+    holder = sqlite3.connect(path, isolation_level=None)
+    try:
+        core, sink = _harness(store, retry_every_s=30.0)
+        keeper = EvidenceKeeper(store)
+        core.runner.sinks.append(keeper)
+        core.runner.taps.append(keeper)
+        holder.execute("BEGIN EXCLUSIVE")
+        _visits(core, 0, 3)  # each visitor's alert resolves: the keeper seals its evidence
+        assert core.runner.sink_errors["EvidenceKeeper"] > 0
+        assert sink.failure == "database locked"
+        holder.execute("ROLLBACK")
+        core.tick(2000.0)
+        assert sink.pending_events == 0
+        reference = _reference(tmp_path)
+        assert _what_is_stored(store)["history"] == reference["history"]
+    finally:
+        holder.close()
+        store.close()
