@@ -115,12 +115,7 @@ def failure_words(exc: BaseException) -> str:
     A failed COMMIT is followed by a ROLLBACK that can fail in its turn ("no transaction is
     active" when SQLite already rolled back): the first SQLite error in the chain is the cause.
     """
-    chain: list[sqlite3.Error] = []
-    seen: BaseException | None = exc
-    while seen is not None and len(chain) < 8:
-        if isinstance(seen, sqlite3.Error):
-            chain.append(seen)
-        seen = seen.__context__
+    chain = _sqlite_chain(exc)
     for err in reversed(chain):
         code = getattr(err, "sqlite_errorcode", None)
         if isinstance(code, int):
@@ -140,6 +135,23 @@ def _ts_of(batch: Sequence[CoreEvent]) -> float:
         if isinstance(ts, int | float):
             return float(ts)
     return time.time()
+
+
+def _sqlite_chain(exc: BaseException) -> list[sqlite3.Error]:
+    """The SQLite errors behind ``exc``, latest first (``exc`` itself when it is one)."""
+    chain: list[sqlite3.Error] = []
+    seen: BaseException | None = exc
+    while seen is not None and len(chain) < 8:
+        if isinstance(seen, sqlite3.Error):
+            chain.append(seen)
+        seen = seen.__context__
+    return chain
+
+
+def _cause(exc: BaseException) -> str:
+    """SQLite's message for what went wrong first (not a ROLLBACK that failed after it)."""
+    chain = _sqlite_chain(exc)
+    return str(chain[-1] if chain else exc)
 
 
 class StoreSink:
@@ -266,11 +278,11 @@ class StoreSink:
             _LOGGER.warning(
                 "store write failed (%s: %s); holding %d events and retrying",
                 words,
-                exc,
+                _cause(exc),
                 self._pending_events,
             )
         elif words != self.failure:
-            _LOGGER.warning("store write still failing, now: %s (%s)", words, exc)
+            _LOGGER.warning("store write still failing, now: %s (%s)", words, _cause(exc))
         self.failure = words
         if not self._degraded_written:
             # Best effort: a store locked by another writer refuses this too, but a full disk
