@@ -53,6 +53,7 @@ from scanner.store.allowlist import allowlist_version, core_entry, list_entries
 from scanner.store.db import Store
 from scanner.store.devices import get_device, upsert_devices_in
 from scanner.store.health import note_observation_in, record_status_in
+from scanner.store.integrity import DISK_FULL, is_disk_full
 from scanner.store.retention import STORE_SENSOR
 from scanner.store.sightings import insert_sightings
 
@@ -98,7 +99,6 @@ RETRY_BUSY_MS = 100
 # SQLite's primary result codes (the low byte of the extended code).
 _SQLITE_BUSY = 5
 _SQLITE_LOCKED = 6
-_SQLITE_FULL = 13
 # Errors about the batch itself rather than the store: writing it again fails the same way.
 _BATCH_ERRORS = (
     sqlite3.IntegrityError,
@@ -117,12 +117,11 @@ def failure_words(exc: BaseException) -> str:
     """
     chain = _sqlite_chain(exc)
     for err in reversed(chain):
+        if is_disk_full(err):
+            return DISK_FULL
         code = getattr(err, "sqlite_errorcode", None)
-        if isinstance(code, int):
-            if code & 0xFF == _SQLITE_FULL:
-                return "disk full"
-            if code & 0xFF in (_SQLITE_BUSY, _SQLITE_LOCKED):
-                return "database locked"
+        if isinstance(code, int) and code & 0xFF in (_SQLITE_BUSY, _SQLITE_LOCKED):
+            return "database locked"
     return str(chain[-1] if chain else exc) or type(exc).__name__
 
 
