@@ -17,7 +17,9 @@ what no API call announces (a calibration applied from the command line).
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -26,7 +28,7 @@ from scanner.core.events import Acknowledge, AlertRaised, AlertUpdated, CoreEven
 from scanner.core.pipeline import Core
 from scanner.observations import SourceEvent
 from scanner.sinks import Sink
-from scanner.sinks.store import StoreInputs
+from scanner.sinks.store import StoreInputs, StoreSink
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -101,6 +103,8 @@ class CoreRunner:
         self._last_poll = float("-inf")
         self._changed = False  # the API said something changed since the last read
         self._last_word = float("-inf")  # time.monotonic() of the last read on its word
+        self.read_errors = 0  # polls of the store that failed (tried again on the next one)
+        self.sink_errors: Counter[str] = Counter()  # batches a sink failed to write, by sink
         if inputs is not None:
             for item in inputs.at_start():
                 self._apply(item)
@@ -111,7 +115,16 @@ class CoreRunner:
         if self.guard is not None:
             self.guard.saw(events)
         for sink in self.sinks:
-            sink.handle(events)
+            try:
+                sink.handle(events)
+            except sqlite3.Error as exc:
+                # The store sink holds what the store refuses; another sink that writes there
+                # (evidence) loses this batch, counted, rather than the core restarting and
+                # every sink losing what it held.
+                name = type(sink).__name__
+                self.sink_errors[name] += 1
+                level = logging.DEBUG if self.sink_errors[name] > 1 else logging.WARNING
+                _LOGGER.log(level, "%s could not write a batch (%s): %s", name, len(events), exc)
 
     def _apply(self, item: CoreInput) -> None:
         self._dispatch(self.core.handle(item))
@@ -132,10 +145,20 @@ class CoreRunner:
         self._poll(record.mono)
 
     def tick(self, now_mono: float) -> None:
-        """Time moves on without a record."""
+        """Time moves on without a record (and what a failing store holds is tried again)."""
         self._guard_until(self.core.ts_at(now_mono))
         self._dispatch(self.core.tick(now_mono))
+        for sink in self.sinks:
+            if isinstance(sink, StoreSink):
+                sink.retry()
         self._poll(now_mono)
+
+    def store_health(self) -> dict[str, object] | None:
+        """The store sink's: writing, or why not and what it holds (None: no store)."""
+        for sink in self.sinks:
+            if isinstance(sink, StoreSink):
+                return sink.health()
+        return None
 
     def inputs_changed(self, what: str) -> None:
         """The API's word that a person changed something the core must act on: read now."""
@@ -166,7 +189,16 @@ class CoreRunner:
         if self.inputs is None:
             return
         self._last_poll = now_mono
-        for item in self.inputs.poll(self.core.unacknowledged_alerts()):
+        try:
+            items = self.inputs.poll(self.core.unacknowledged_alerts())
+        except sqlite3.Error as exc:
+            # The record that moved the timeline is handled already; what people changed is
+            # read again on the next poll (and at once if the API said so).
+            self.read_errors += 1
+            level = logging.DEBUG if self.read_errors > 1 else logging.WARNING
+            _LOGGER.log(level, "reading the store failed (%d so far): %s", self.read_errors, exc)
+            return
+        for item in items:
             self._apply(item)
 
     def run_out(self, last_mono: float, tail_s: float) -> None:
@@ -184,5 +216,12 @@ class CoreRunner:
 
     def close(self, now_mono: float | None = None) -> None:
         self._dispatch(self.core.close(now_mono))
+        for sink in self.sinks:
+            if isinstance(sink, StoreSink) and not sink.flush(force=True):
+                _LOGGER.error(
+                    "closing with %d events the store would not take (%s)",
+                    sink.pending_events,
+                    sink.failure,
+                )
         for tap in self.taps:
             tap.close()

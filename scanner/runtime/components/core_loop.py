@@ -36,8 +36,11 @@ class CoreLoop(ThreadComponent):
     """The detection core's thread: records from the queue into ``handle``, ``tick`` on a beat.
 
     A record the core cannot handle is counted and dropped (bad input must not stop
-    detection). A store error ends the thread: the supervisor restarts the core with a fresh
-    connection, and records wait in the bounded queue meanwhile.
+    detection). A store that refuses writes does not reach here: the store sink holds the
+    events and writes them when it can (``scanner.sinks.store``), and the core carries on. A
+    store error that does (the connection itself broken) is counted with its record and ends
+    the thread: the supervisor restarts the core with a fresh connection, and records wait in
+    the bounded queue meanwhile.
     """
 
     part = "core loop"
@@ -101,7 +104,9 @@ class CoreLoop(ThreadComponent):
             core.handle(event)
         except sqlite3.Error:
             # The store is the core's memory: without it nothing may be dropped silently, so
-            # let the supervisor restart the core with a fresh connection.
+            # the record is counted and the supervisor restarts the core with a fresh
+            # connection.
+            self.counters["store_errors"] += 1
             raise
         except Exception:
             self.counters["handle_errors"] += 1
