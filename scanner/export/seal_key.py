@@ -33,6 +33,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,27 +139,45 @@ def _is_credential(path: Path) -> bool:
     return bool(creds) and path.parent == Path(creds or "")
 
 
-def write_keys(path: Path, keys: list[bytes], chain_since: float | None = None) -> None:
-    """Write the key file, 0600 from its first byte (never world-readable for a moment)."""
+def write_keys(
+    path: Path, keys: list[bytes], chain_since: float | None = None, *, exclusive: bool = False
+) -> bool:
+    """Write the key file, 0600 from its first byte (never world-readable for a moment).
+
+    The temporary file's name is this writer's own, so two processes starting at once (the core
+    and the API of one unit) never take each other's half-written file. ``exclusive`` creates the
+    file only if there is none yet and says whether it did: a new key must never replace a key
+    another process already uses to link the chain."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".new")
-    tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
-    with os.fdopen(fd, "w", encoding="ascii") as fh:
-        fh.write("# checkpoint sealing key: first line current, later lines earlier keys\n")
-        fh.writelines(k.hex() + "\n" for k in keys)
-        if chain_since is not None:
-            fh.write(f"{SINCE_WORD} {chain_since:.3f}\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    tmp.replace(path)
+    fd, name = tempfile.mkstemp(prefix=path.name + ".", suffix=".new", dir=path.parent)
+    tmp = Path(name)
+    try:
+        os.fchmod(fd, FILE_MODE)
+        with os.fdopen(fd, "w", encoding="ascii") as fh:
+            fh.write("# checkpoint sealing key: first line current, later lines earlier keys\n")
+            fh.writelines(k.hex() + "\n" for k in keys)
+            if chain_since is not None:
+                fh.write(f"{SINCE_WORD} {chain_since:.3f}\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        if not exclusive:
+            tmp.replace(path)
+            return True
+        try:
+            # A hard link is created whole or not at all, and never over an existing file.
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
+        return True
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def new_key_file(path: Path) -> SealKeys:
-    """A fresh key (what provisioning does on a new unit)."""
+    """A fresh key (what provisioning does on a new unit); another process's, if it won."""
     key = secrets.token_bytes(KEY_BYTES)
-    write_keys(path, [key], time.time())
-    _LOGGER.warning("made a new sealing key at %s", path)
+    if write_keys(path, [key], time.time(), exclusive=True):
+        _LOGGER.warning("made a new sealing key at %s", path)
     return read_keys(path)
 
 
@@ -177,7 +196,7 @@ def seal_keys(store: Store, explicit: str | Path | None = None, *, create: bool 
             _LOGGER.warning("a sealing key in the store's settings is ignored: %s is the key", path)
     elif old is not None:
         # The store's chain so far was linked without a key: from now on every link is keyed.
-        write_keys(path, [old], time.time())
+        write_keys(path, [old], time.time(), exclusive=True)
         keys = read_keys(path)
     elif create:
         keys = new_key_file(path)
