@@ -23,6 +23,7 @@ import logging
 import resource
 import ssl
 import time
+import weakref
 from collections import Counter
 from collections.abc import Callable
 from typing import Any, cast
@@ -42,6 +43,10 @@ RESERVED_FDS = 64
 # Refusals and timeouts are summed and logged at most this often: an attack must not flood the
 # journal (which is on the same SD card as the store).
 _LOG_EVERY_S = 60.0
+# Accept bursts whose descriptors can be open at one time (accepted, refused or evicted but not
+# yet closed); see ``build_server``. One more than the three loop turns a connection takes, for
+# the burst taken on the turn the oldest is closed.
+_BURSTS_IN_FLIGHT = 4
 
 
 class ConnectionGuard:
@@ -120,8 +125,14 @@ class ConnectionGuard:
         now = time.monotonic()
         if now - self._logged_mono >= _LOG_EVERY_S:
             self._logged_mono = now
+            self.log_counts("connection guard")
+
+    def log_counts(self, heading: str) -> None:
+        """Log the refusals and timeouts so far, if there were any."""
+        if self.counts:
             _LOGGER.warning(
-                "connection guard: %s (open %d of %d)",
+                "%s: %s (open %d of %d)",
+                heading,
                 ", ".join(f"{k} {v}" for k, v in sorted(self.counts.items())),
                 self._open,
                 self.max_connections,
@@ -129,6 +140,31 @@ class ConnectionGuard:
 
     def closed(self, why: str) -> None:
         self._note(why)
+
+
+class _AcceptErrorCounter(logging.Filter):
+    """Turns asyncio's log of a failed ``accept()`` into a count on the guards.
+
+    asyncio logs every accept that fails for want of descriptors with a full traceback and
+    pauses the listener for a second; in a flood that is a hundred tracebacks a second into the
+    journal on the store's SD card. The pause stays; the record becomes a counted refusal in the
+    guard's once-a-minute summary.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.guards: weakref.WeakSet[ConnectionGuard] = weakref.WeakSet()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not str(record.msg).startswith("socket.accept() out of system resource"):
+            return True
+        for guard in self.guards:
+            guard.closed("accept_out_of_files")
+        return False
+
+
+_ACCEPT_ERRORS = _AcceptErrorCounter()
+logging.getLogger("asyncio").addFilter(_ACCEPT_ERRORS)
 
 
 class GuardedConnection(asyncio.Protocol):
@@ -350,6 +386,8 @@ def build_server(
         ssl_context=tls_context(certfile, keyfile) if certfile else None,
     )
 
+    _ACCEPT_ERRORS.guards.add(guard)
+
     def protocol(
         *,
         config: uvicorn.Config,
@@ -365,9 +403,15 @@ def build_server(
         )
 
     # asyncio accepts up to ``backlog`` connections in one go before any is looked at (and
-    # sizes the kernel's queue with it), and a refused one's descriptor is freed only on the
-    # loop's next turn: two bursts must fit in the descriptors the connections leave over.
-    backlog = 1024 if budget is None else max(32, min(1024, (budget - max_connections) // 2))
+    # sizes the kernel's queue with it). A connection is looked at (admitted or refused) two
+    # loop turns after its accept and its descriptor freed one turn after that, while the
+    # listening socket, readable on every turn of a flood, takes a new burst each time: up to
+    # ``_BURSTS_IN_FLIGHT`` bursts hold descriptors at once besides the admitted connections.
+    backlog = (
+        1024
+        if budget is None
+        else max(8, min(1024, (budget - max_connections) // _BURSTS_IN_FLIGHT))
+    )
     uv_config = uvicorn.Config(
         app,
         http=cast(Any, protocol),

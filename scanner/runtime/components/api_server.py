@@ -7,9 +7,12 @@ import contextlib
 import socket
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scanner.runtime.components.base import ThreadComponent, one
+
+if TYPE_CHECKING:
+    from api.server import ConnectionGuard
 
 
 def bind_tcp(host: str, port: int) -> socket.socket:
@@ -62,6 +65,7 @@ class ApiServer(ThreadComponent):
         # a restart binds again.
         self._first_socket = first_socket
         self._server: Any = None
+        self._guard: ConnectionGuard | None = None
         self._thread: threading.Thread | None = None
         self._sock: socket.socket | None = None
 
@@ -72,7 +76,7 @@ class ApiServer(ThreadComponent):
         self._sock = sock if sock is not None else bind_tcp(self.host, self.port)
         app = self._make_app()
         # The connection cap, header and body deadlines and TLS come from the app's settings.
-        server, _guard = build_server(
+        server, self._guard = build_server(
             app,
             app.state.settings,
             certfile=self.certfile,
@@ -101,6 +105,9 @@ class ApiServer(ThreadComponent):
             self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(timeout=timeout)
+        if self._guard is not None:
+            # What an attack cost, in the journal once, also when it ended in under a minute.
+            self._guard.log_counts("connection guard totals at stop")
         if self._sock is not None:
             self._sock.close()
             self._sock = None
