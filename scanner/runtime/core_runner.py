@@ -27,7 +27,7 @@ from typing import Protocol
 from scanner.core.events import Acknowledge, AlertRaised, AlertUpdated, CoreEvent, CoreInput
 from scanner.core.pipeline import Core
 from scanner.observations import SourceEvent
-from scanner.sinks import Sink
+from scanner.sinks import RetryingSink, Sink
 from scanner.sinks.store import StoreInputs, StoreSink
 
 _LOGGER = logging.getLogger(__name__)
@@ -118,8 +118,8 @@ class CoreRunner:
             try:
                 sink.handle(events)
             except sqlite3.Error as exc:
-                # The store sink holds what the store refuses; another sink that writes there
-                # (evidence) loses this batch, counted, rather than the core restarting and
+                # The sinks that write to the store hold what it refuses; a sink that fails
+                # otherwise loses this batch, counted, rather than the core restarting and
                 # every sink losing what it held.
                 name = type(sink).__name__
                 self.sink_errors[name] += 1
@@ -149,7 +149,7 @@ class CoreRunner:
         self._guard_until(self.core.ts_at(now_mono))
         self._dispatch(self.core.tick(now_mono))
         for sink in self.sinks:
-            if isinstance(sink, StoreSink):
+            if isinstance(sink, RetryingSink):
                 sink.retry()
         self._poll(now_mono)
 

@@ -8,7 +8,7 @@ core (inputs come through ``Core.handle``).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from scanner.core.events import CoreEvent
 
@@ -17,3 +17,10 @@ class Sink(Protocol):
     """Takes the events of one core step, in order."""
 
     def handle(self, events: Sequence[CoreEvent]) -> None: ...
+
+
+@runtime_checkable
+class RetryingSink(Protocol):
+    """A sink that holds what the store refused: told when time passes without a batch."""
+
+    def retry(self) -> None: ...

@@ -17,6 +17,10 @@ the radio's IQ (the live SDR's ring, or the replayed recording) for each burst k
 
 Bounds: each ring holds at most ``pre_roll_s`` of records and at most ``ring_bytes``; each
 alert keeps at most ``alert_items`` items per radio (the SD card's share for one alert).
+
+A write the store refuses (locked, full, an I/O error) loses nothing: the rows and digests wait
+in order (``scanner.sinks.held``, as the store sink's events do), at most ``held_bytes`` of
+them, and are written before anything newer once the store takes writes again.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from collections import Counter, OrderedDict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from scanner.core.events import (
     AlertRaised,
@@ -38,6 +42,7 @@ from scanner.core.events import (
     EvidenceWanted,
 )
 from scanner.observations import BleAdvert, SdrBurst, SourceEvent, WifiFrame
+from scanner.sinks.held import HeldBatches
 from scanner.store.db import Store
 from scanner.store.evidence import (
     FORMAT_BLE,
@@ -68,6 +73,11 @@ ALERT_ITEMS = 5000
 IQ_WINDOWS = 64
 # Rows are written in batches (one transaction each), and at every alert transition.
 FLUSH_ROWS = 256
+# Rows held while the store refuses writes, by payload bytes: a typical alert (a phone a few
+# minutes in the zone) keeps some hundred frames, tens of kB, so 16 MB holds the evidence of
+# hundreds of alerts, or four of the largest (ALERT_ITEMS frames of ~400 bytes on two radios
+# and the IQ windows), for the operator to free the disk; it costs the Pi as much RAM as a ring.
+HELD_BYTES = 16 * 1024 * 1024
 # Devices remembered for their identifiers: the core forgets silent devices after hours; a
 # bound keeps a week of churn from growing this map without end.
 MAX_DEVICES = 20000
@@ -88,6 +98,7 @@ class EvidenceOptions:
     alert_items: int = ALERT_ITEMS
     iq_windows: int = IQ_WINDOWS
     flush_rows: int = FLUSH_ROWS
+    held_bytes: int = HELD_BYTES
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +109,25 @@ class _Item:
     radio: str
     payload: bytes  # frame bytes, the JSONL line, or a burst's IQ (empty: cut from a recording)
     burst: SdrBurst | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Digest:
+    """An alert's evidence digest to chain into its history, after its rows."""
+
+    alert_id: str
+    ts: float
+    radios: dict[str, dict[str, Any]]
+    final: bool
+
+
+def _weight(item: EvidenceRow | _Digest) -> int:
+    # A digest is a few hundred bytes and is never dropped: only rows count against the bound.
+    return len(item.payload) if isinstance(item, EvidenceRow) else 0
+
+
+def _is_digest(item: EvidenceRow | _Digest) -> bool:
+    return isinstance(item, _Digest)
 
 
 @dataclass(slots=True)
@@ -161,6 +191,15 @@ class EvidenceKeeper:
         self._devices: OrderedDict[str, set[str]] = OrderedDict()
         self._open: dict[str, _Capture] = {}
         self._pending: list[EvidenceRow] = []
+        self.held: HeldBatches[EvidenceRow | _Digest] = HeldBatches(
+            store,
+            self._write,
+            self.options.held_bytes,
+            noun="rows",
+            counters=self.counters,
+            weight=_weight,
+            keep=_is_digest,
+        )
         self._last_ts = 0.0
 
     # -- the tap -----------------------------------------------------------------------------
@@ -229,14 +268,44 @@ class EvidenceKeeper:
         for capture in list(self._open.values()):
             self._finish(capture, self._last_ts, final=False)
         self._open.clear()
-        self.flush()
+        self._pending_held()
+        if not self.held.flush(force=True):
+            _LOGGER.error(
+                "closing with %d bytes of evidence the store would not take (%s)",
+                self.held.held,
+                self.held.failure,
+            )
 
     def flush(self) -> None:
-        if not self._pending:
-            return
+        """Write the rows kept so far (after any the store refused before)."""
+        self._pending_held()
+        self.held.flush()
+
+    def retry(self) -> None:
+        """Time passed without a batch (the core's tick): write what is held, if it is time."""
+        if self.held:
+            self.held.flush()
+
+    def _pending_held(self) -> None:
         rows, self._pending = self._pending, []
-        with self.store.write() as conn:
+        self.held.hold(rows)
+
+    def _write(self, batch: Sequence[EvidenceRow | _Digest]) -> None:
+        """One transaction: the rows, then the digests that count them (synced to disk)."""
+        rows = [item for item in batch if isinstance(item, EvidenceRow)]
+        digests = [item for item in batch if isinstance(item, _Digest)]
+        with self.store.write(durable=bool(digests)) as conn:
             insert_rows_in(conn, rows)
+            for digest in digests:
+                record_digest_in(
+                    conn,
+                    digest.alert_id,
+                    digest.ts,
+                    digest.radios,
+                    final=digest.final,
+                    pre_roll_s=self.options.pre_roll_s,
+                    chain_key=self.store.chain_key,
+                )
         self.counters["rows"] += len(rows)
 
     # -- the work ----------------------------------------------------------------------------
@@ -322,19 +391,11 @@ class EvidenceKeeper:
             }
             for radio, digests in sorted(capture.digests.items())
         }
-        rows, self._pending = self._pending, []
-        with self.store.write(durable=True) as conn:
-            insert_rows_in(conn, rows)
-            record_digest_in(
-                conn,
-                capture.alert_id,
-                ts,
-                radios,
-                final=final,
-                pre_roll_s=self.options.pre_roll_s,
-                chain_key=self.store.chain_key,
-            )
-        self.counters["rows"] += len(rows)
+        rows: list[EvidenceRow | _Digest] = [*self._pending]
+        rows.append(_Digest(capture.alert_id, ts, radios, final))
+        self._pending = []
+        self.held.hold(rows)
+        self.held.flush()
         _LOGGER.info(
             "evidence of alert %s: %s",
             capture.alert_id,

@@ -6,12 +6,13 @@ Each batch of events (one core step) is one transaction; a batch with an alert t
 synced to disk before ``handle`` returns (an alert must survive a power cut).
 
 A write the store refuses (locked by another writer beyond the busy timeout, an I/O error, a full
-disk) does not stop the core and loses nothing: the batch waits in a bounded pending list and is
-written, oldest first, before anything newer, on the next batch or the next tick. Meanwhile the
-sink says why in its health (and the store sensor's row says so once it can be written); only
-past the bound are the oldest non-alert events dropped, and counted. The live feed the
-tablet's SSE stream tails is the store's ``events`` table, appended inside the same transaction
-as the alert or health row it announces, so the page never sees an alert the store lost.
+disk) does not stop the core and loses nothing: the batch waits in a bounded pending list
+(``scanner.sinks.held``, as the evidence keeper's rows do) and is written, oldest first, before
+anything newer, on the next batch or the next tick. Meanwhile the sink says why in its health
+(and the store sensor's row says so once it can be written); only past the bound are the oldest
+non-alert events dropped, and counted. The live feed the tablet's SSE stream tails is the
+store's ``events`` table, appended inside the same transaction as the alert or health row it
+announces, so the page never sees an alert the store lost.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import json
 import logging
 import sqlite3
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any, cast
 
@@ -48,12 +49,12 @@ from scanner.core.events import (
 from scanner.core.pipeline import AMBIENT_SETTING
 from scanner.core.presence import calibrations_from_setting
 from scanner.observations import Radio, SensorState, SensorStatus
+from scanner.sinks.held import RETRY_EVERY_S, HeldBatches
 from scanner.store import alerts as alert_store
 from scanner.store.allowlist import allowlist_version, core_entry, list_entries
 from scanner.store.db import Store
 from scanner.store.devices import get_device, upsert_devices_in
 from scanner.store.health import note_observation_in, record_status_in
-from scanner.store.integrity import DISK_FULL, is_disk_full
 from scanner.store.retention import STORE_SENSOR
 from scanner.store.sightings import insert_sightings
 
@@ -67,6 +68,13 @@ UNIDENTIFIED = "unidentified_transmitter"
 MAX_LEFT_OPEN = 1000
 
 _ALERT_EVENTS = (AlertRaised, AlertUpdated, AlertAcknowledged, AlertResolved)
+
+
+def _is_alert_event(event: CoreEvent) -> bool:
+    """Alert transitions are held whatever the bound: only the other events are dropped."""
+    return isinstance(event, _ALERT_EVENTS)
+
+
 # What this sink writes; anything else in a batch (alarm cues, evidence requests) is another
 # sink's and is not held while the store fails.
 _STORED = (
@@ -87,42 +95,6 @@ _STORED = (
 # the disk or stop a stuck writer. An event pickles to about 200 bytes (a few times that as
 # Python objects), so the bound costs the core some tens of MB at most.
 MAX_PENDING_EVENTS = 30_000
-# While failing, a write is tried again at most this often (on the next batch or tick after
-# it): a locked or full store is not cleared in milliseconds, and each attempt costs the core
-# thread up to RETRY_BUSY_MS.
-RETRY_EVERY_S = 1.0
-# The busy wait of a retry. The first failure waited the full busy timeout, so the store is
-# known to be held; a retry only needs to outlast a normal write of the API's (milliseconds),
-# and the core thread must not sit out the full 5 s on every attempt while records queue up.
-RETRY_BUSY_MS = 100
-
-# SQLite's primary result codes (the low byte of the extended code).
-_SQLITE_BUSY = 5
-_SQLITE_LOCKED = 6
-# Errors about the batch itself rather than the store: writing it again fails the same way.
-_BATCH_ERRORS = (
-    sqlite3.IntegrityError,
-    sqlite3.ProgrammingError,
-    sqlite3.InterfaceError,
-    sqlite3.DataError,
-)
-
-
-def failure_words(exc: BaseException) -> str:
-    """Why a write failed, for the guard's health strip: "disk full", "database locked", or
-    SQLite's own message.
-
-    A failed COMMIT is followed by a ROLLBACK that can fail in its turn ("no transaction is
-    active" when SQLite already rolled back): the first SQLite error in the chain is the cause.
-    """
-    chain = _sqlite_chain(exc)
-    for err in reversed(chain):
-        if is_disk_full(err):
-            return DISK_FULL
-        code = getattr(err, "sqlite_errorcode", None)
-        if isinstance(code, int) and code & 0xFF in (_SQLITE_BUSY, _SQLITE_LOCKED):
-            return "database locked"
-    return str(chain[-1] if chain else exc) or type(exc).__name__
 
 
 def _ts_of(batch: Sequence[CoreEvent]) -> float:
@@ -134,23 +106,6 @@ def _ts_of(batch: Sequence[CoreEvent]) -> float:
         if isinstance(ts, int | float):
             return float(ts)
     return time.time()
-
-
-def _sqlite_chain(exc: BaseException) -> list[sqlite3.Error]:
-    """The SQLite errors behind ``exc``, latest first (``exc`` itself when it is one)."""
-    chain: list[sqlite3.Error] = []
-    seen: BaseException | None = exc
-    while seen is not None and len(chain) < 8:
-        if isinstance(seen, sqlite3.Error):
-            chain.append(seen)
-        seen = seen.__context__
-    return chain
-
-
-def _cause(exc: BaseException) -> str:
-    """SQLite's message for what went wrong first (not a ROLLBACK that failed after it)."""
-    chain = _sqlite_chain(exc)
-    return str(chain[-1] if chain else exc)
 
 
 class StoreSink:
@@ -168,35 +123,40 @@ class StoreSink:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
-        self.max_pending = max_pending
-        self.retry_every_s = retry_every_s
-        self.clock = clock
-        self._pending: deque[list[CoreEvent]] = deque()
-        self._pending_events = 0
-        self._next_try = float("-inf")
         self.counters: Counter[str] = Counter()
-        # Why writes fail, and since when (wall time of the first refused batch); None: well.
-        self.failure: str | None = None
+        self.held: HeldBatches[CoreEvent] = HeldBatches(
+            store,
+            self._write,
+            max_pending,
+            noun="events",
+            counters=self.counters,
+            keep=_is_alert_event,
+            retry_every_s=retry_every_s,
+            clock=clock,
+            on_failure=self._failed,
+            on_recovered=self._recovered,
+        )
+        # Since when writes fail (wall time of the first refused batch); None: well.
         self.failing_since: float | None = None
         self._degraded_written = False  # the store sensor's row says so
         self._before: tuple[str, str] | None = None  # its state and message before that
-        self._drop_logged = False
+
+    @property
+    def failure(self) -> str | None:
+        """Why writes fail ("disk full", "database locked", ...); None: well."""
+        return self.held.failure
 
     @property
     def pending_events(self) -> int:
-        return self._pending_events
+        return self.held.held
 
     def handle(self, events: Sequence[CoreEvent]) -> None:
-        kept: list[CoreEvent] = [e for e in events if isinstance(e, _STORED)]
-        if kept:
-            self._pending.append(kept)
-            self._pending_events += len(kept)
-            self._bound()
+        self.held.hold([e for e in events if isinstance(e, _STORED)])
         self.flush()
 
     def retry(self) -> None:
         """Time passed without a batch (the core's tick): write what is held, if it is time."""
-        if self._pending:
+        if self.held:
             self.flush()
 
     def flush(self, force: bool = False) -> bool:
@@ -204,47 +164,7 @@ class StoreSink:
 
         While failing, an attempt is made at most every ``retry_every_s`` unless ``force``.
         """
-        if not self._pending:
-            return True
-        now = self.clock()
-        if self.failure is not None and not force and now < self._next_try:
-            return False
-        store = self.store
-        with store.lock:
-            if store.conn.in_transaction:
-                # A failed COMMIT whose ROLLBACK failed too would refuse every BEGIN after it.
-                try:
-                    store.conn.execute("ROLLBACK")
-                except sqlite3.Error as exc:
-                    self._failed(exc, self._pending[0], now)
-                    return False
-            short = self.failure is not None
-            if short:
-                busy_ms = int(store.conn.execute("PRAGMA busy_timeout").fetchone()[0])
-                store.conn.execute(f"PRAGMA busy_timeout = {min(busy_ms, RETRY_BUSY_MS)}")
-            try:
-                while self._pending:
-                    batch = self._pending[0]
-                    try:
-                        self._write(batch)
-                    except _BATCH_ERRORS:
-                        # Writing it again would fail the same way: dropped, counted, logged.
-                        self._pending.popleft()
-                        self._pending_events -= len(batch)
-                        self.counters["rejected_events"] += len(batch)
-                        _LOGGER.exception("the store rejected %d events; dropped", len(batch))
-                        continue
-                    except sqlite3.Error as exc:
-                        self._failed(exc, batch, now)
-                        return False
-                    self._pending.popleft()
-                    self._pending_events -= len(batch)
-            finally:
-                if short:
-                    store.conn.execute(f"PRAGMA busy_timeout = {busy_ms}")
-            if self.failure is not None:
-                self._recovered()
-        return True
+        return self.held.flush(force)
 
     def health(self) -> dict[str, Any]:
         """For the core's runtime health: ``ok``, or ``degraded`` with why and what is held."""
@@ -252,7 +172,7 @@ class StoreSink:
             "state": "ok" if self.failure is None else "degraded",
             "message": self._message(),
             "failing_since": self.failing_since,
-            "pending_events": self._pending_events,
+            "pending_events": self.pending_events,
             "write_failures": self.counters["write_failures"],
             "dropped_events": self.counters["dropped_events"],
             "rejected_events": self.counters["rejected_events"],
@@ -264,25 +184,13 @@ class StoreSink:
         dropped = self.counters["dropped_events"]
         more = f", {dropped} oldest non-alert events dropped" if dropped else ""
         return (
-            f"{self.failure}: cannot write; {self._pending_events} events held{more}, "
-            f"retrying every {self.retry_every_s:g} s"
+            f"{self.failure}: cannot write; {self.pending_events} events held{more}, "
+            f"retrying every {self.held.retry_every_s:g} s"
         )
 
-    def _failed(self, exc: sqlite3.Error, batch: list[CoreEvent], now: float) -> None:
-        words = failure_words(exc)
-        self.counters["write_failures"] += 1
-        self._next_try = now + self.retry_every_s
-        if self.failure is None:
+    def _failed(self, batch: Sequence[CoreEvent], first: bool) -> None:
+        if first:
             self.failing_since = _ts_of(batch)
-            _LOGGER.warning(
-                "store write failed (%s: %s); holding %d events and retrying",
-                words,
-                _cause(exc),
-                self._pending_events,
-            )
-        elif words != self.failure:
-            _LOGGER.warning("store write still failing, now: %s (%s)", words, _cause(exc))
-        self.failure = words
         if not self._degraded_written:
             # Best effort: a store locked by another writer refuses this too, but a full disk
             # can still take an update of an existing row.
@@ -293,12 +201,6 @@ class StoreSink:
     def _recovered(self) -> None:
         since = self.failing_since
         failure = self.failure or "store failure"
-        _LOGGER.warning(
-            "store writes resumed after %s; every held event written, %d dropped",
-            failure,
-            self.counters["dropped_events"],
-        )
-        self.failure = None
         self.failing_since = None
         # The store sensor's history shows the outage: degraded from its start, then back to
         # what it said before (retention's state) once the held events are in.
@@ -338,7 +240,7 @@ class StoreSink:
                     conn,
                     SensorStatus(
                         ts=time.time() if ts is None else ts,
-                        mono=self.clock(),
+                        mono=self.held.clock(),
                         sensor=STORE_SENSOR,
                         # sensor_health.radio is free text; the store is shown beside radios.
                         radio=cast(Radio, STORE_SENSOR),
@@ -352,31 +254,6 @@ class StoreSink:
             _LOGGER.debug("cannot record the store's state (%s)", exc)
             return False
         return True
-
-    def _bound(self) -> None:
-        """Past the bound the oldest non-alert events go, counted; alert events stay."""
-        excess = self._pending_events - self.max_pending
-        if excess <= 0:
-            return
-        for batch in self._pending:
-            if excess <= 0:
-                break
-            kept: list[CoreEvent] = []
-            for event in batch:
-                if excess > 0 and not isinstance(event, _ALERT_EVENTS):
-                    excess -= 1
-                    self.counters["dropped_events"] += 1
-                    self._pending_events -= 1
-                else:
-                    kept.append(event)
-            batch[:] = kept
-        self._pending = deque(b for b in self._pending if b)
-        if not self._drop_logged:
-            self._drop_logged = True
-            _LOGGER.error(
-                "store still failing with %d events held: dropping the oldest non-alert events",
-                self.max_pending,
-            )
 
     def _write(self, events: Sequence[CoreEvent]) -> None:
         durable = any(isinstance(e, _ALERT_EVENTS) for e in events)

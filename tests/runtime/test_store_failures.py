@@ -14,56 +14,19 @@ from pathlib import Path
 from typing import Any
 
 from scanner.core.events import AlertRaised
-from scanner.core.identity import AddressBleIdentity, AddressWifiIdentity
-from scanner.core.options import CoreOptions
-from scanner.sinks.store import StoreSink, failure_words
+from scanner.sinks.held import failure_words
+from scanner.sinks.store import StoreSink
 from scanner.store import alerts as alert_store
 from scanner.store.allowlist import AllowlistEntry, replace_entries
 from scanner.store.db import Store
 from scanner.store.retention import STORE_SENSOR
-from tests.core.helpers import Harness, classify_all_handsets, probe
-
-MACS = ("02:00:00:00:00:01", "02:00:00:00:00:02", "02:00:00:00:00:03")
+from tests.core.helpers import Harness
+from tests.runtime.store_visits import MACS, harness, store_and_holder, store_sink, visits
 
 
 def _harness(store: Store, retry_every_s: float = 0.0) -> tuple[Harness, StoreSink]:
-    core = Harness(
-        store,
-        CoreOptions(),
-        wifi_tracker=AddressWifiIdentity(),
-        ble_tracker=AddressBleIdentity(),
-        classify=classify_all_handsets,
-    )
-    (sink,) = [s for s in core.runner.sinks if isinstance(s, StoreSink)]
-    # Retries on the records' timeline (the appliance's is the process's clock): every
-    # ``retry_every_s`` of it, each attempt waiting out the connection's busy timeout.
-    sink.clock = core.core.now
-    sink.retry_every_s = retry_every_s
-    return core, sink
-
-
-def _walk_in(core: Harness, mac: str, t0: float, t1: float) -> None:
-    """Probe bursts every 2 s: weak outside before t0, strong inside until t1, weak after."""
-    t = t0 - 20
-    while t < t1 + 40:
-        rssi = -45 if t0 <= t < t1 else -75
-        core.handle(probe(t, mac, rssi))
-        core.handle(probe(t + 0.05, mac, rssi))
-        t += 2.0
-
-
-# Phones passing by outside the zone during each visit: each is a device row, so a visit's
-# writes need new pages of the database (a capped one refuses them).
-CROWD = 150
-
-
-def _visits(core: Harness, first: int, last: int) -> None:
-    for i in range(first, last):
-        t0 = 100.0 + 200.0 * i
-        for n in range(CROWD):
-            core.handle(probe(t0 - 30 + n * 0.01, f"02:00:00:00:{i + 1:02x}:{n:02x}", -85))
-        _walk_in(core, MACS[i], t0, t0 + 60.0)
-        core.tick(t0 + 200.0)
+    core = harness(store, retry_every_s)
+    return core, store_sink(core)
 
 
 def _what_is_stored(store: Store) -> dict[str, Any]:
@@ -90,7 +53,7 @@ def _reference(tmp_path: Path) -> dict[str, Any]:
     store = Store(tmp_path / "reference.db")
     try:
         core, _sink = _harness(store)
-        _visits(core, 0, 3)
+        visits(core, 0, 3)
         return _what_is_stored(store)
     finally:
         store.close()
@@ -109,13 +72,13 @@ def test_a_full_database_holds_the_alerts_and_writes_them_in_order_once_it_has_r
     store = Store(tmp_path / "checkpoint.db")
     try:
         core, sink = _harness(store)
-        _visits(core, 0, 1)
+        visits(core, 0, 1)
         assert len(alert_store.list_alerts(store)) == 1 and sink.failure is None
         # The database may not grow by a page more: every insert that needs one fails with
         # SQLITE_FULL, as on a full disk.
         pages = int(store.query("PRAGMA page_count")[0][0])
         store.conn.execute(f"PRAGMA max_page_count = {pages}")
-        _visits(core, 1, 3)
+        visits(core, 1, 3)
         raised = [e for e in core.events if isinstance(e, AlertRaised)]
         assert len(raised) == 3  # the core carried on and raised both alerts
         assert sink.failure == "disk full"
@@ -140,18 +103,14 @@ def test_a_full_database_holds_the_alerts_and_writes_them_in_order_once_it_has_r
 def test_a_write_lock_held_past_the_busy_timeout_delays_the_alerts_without_losing_them(
     tmp_path: Path,
 ) -> None:
-    path = tmp_path / "checkpoint.db"
-    store = Store(path)
-    # The core's own connection waits 200 ms for the lock (5 s in the appliance): the same
+    # The core's connection waits 200 ms for the lock (5 s in the appliance): the same
     # failure, sooner.
-    store.conn.execute("PRAGMA busy_timeout = 200")
-    holder = sqlite3.connect(path, isolation_level=None)
-    try:
+    with store_and_holder(tmp_path / "checkpoint.db", busy_ms=200) as (store, holder):
         core, sink = _harness(store, retry_every_s=30.0)
-        _visits(core, 0, 1)
+        visits(core, 0, 1)
         holder.execute("BEGIN IMMEDIATE")  # another writer, stuck mid-transaction
         holder.execute("INSERT INTO settings (key, value) VALUES ('other', '1')")
-        _visits(core, 1, 3)
+        visits(core, 1, 3)
         assert sink.failure == "database locked"
         assert sink.counters["write_failures"] > 0
         # A retry waits less than the busy timeout, and the timeout is put back after it.
@@ -164,27 +123,20 @@ def test_a_write_lock_held_past_the_busy_timeout_delays_the_alerts_without_losin
         states = _store_states(store)
         assert [s for s, _m in states] == ["degraded", "ok"]
         assert states[0][1].startswith("database locked")
-    finally:
-        holder.close()
-        store.close()
 
 
 def test_past_the_bound_the_oldest_non_alert_events_are_dropped_and_counted_never_alerts(
     tmp_path: Path,
 ) -> None:
-    path = tmp_path / "checkpoint.db"
-    store = Store(path)
-    store.conn.execute("PRAGMA busy_timeout = 50")
-    holder = sqlite3.connect(path, isolation_level=None)
-    try:
+    with store_and_holder(tmp_path / "checkpoint.db", busy_ms=50) as (store, holder):
         core, sink = _harness(store, retry_every_s=30.0)
-        sink.max_pending = 20
+        sink.held.max_held = 20
         holder.execute("BEGIN EXCLUSIVE")
-        _visits(core, 0, 3)
+        visits(core, 0, 3)
         assert sink.counters["dropped_events"] > 0
         # What is held: the bound's worth, plus alert events that are never dropped.
         alert_events = 3 * 2  # raised and resolved for each visitor
-        assert sink.pending_events <= sink.max_pending + alert_events
+        assert sink.pending_events <= sink.held.max_held + alert_events
         assert "oldest non-alert events dropped" in sink.health()["message"]
         holder.execute("ROLLBACK")
 
@@ -198,9 +150,6 @@ def test_past_the_bound_the_oldest_non_alert_events_are_dropped_and_counted_neve
             "SELECT counters FROM sensor_health WHERE sensor = ?", (STORE_SENSOR,)
         )[0]["counters"]
         assert f'"sink_dropped_events": {sink.counters["dropped_events"]}' in counters
-    finally:
-        holder.close()
-        store.close()
 
 
 def test_a_failed_read_of_the_inputs_is_counted_and_read_again_on_the_next_poll(
@@ -221,12 +170,12 @@ def test_a_failed_read_of_the_inputs_is_counted_and_read_again_on_the_next_poll(
         store.conn.set_authorizer(authorizer)
         # The second visitor is allowlisted while the core cannot read the list.
         replace_entries(supervisor, [AllowlistEntry("mac", MACS[1], "duty officer")], "sv", 0.0)
-        _visits(core, 0, 1)
+        visits(core, 0, 1)
         assert core.runner.read_errors > 0
         assert len(alert_store.list_alerts(store)) == 1  # the first visitor: alerted
         refuse.clear()
         # Read again on a later poll: the allowlisted phone walks in unalerted.
-        _visits(core, 1, 2)
+        visits(core, 1, 2)
         assert len(alert_store.list_alerts(store)) == 1
         assert sink.failure is None and sink.counters["write_failures"] == 0
     finally:
@@ -249,33 +198,3 @@ def test_failure_words_name_the_disk_and_the_lock() -> None:
     except sqlite3.Error as exc:
         assert failure_words(exc) == "no such table: nowhere"
     conn.close()
-
-
-def test_another_sink_failing_on_the_locked_store_costs_its_batch_counted_not_the_core(
-    tmp_path: Path,
-) -> None:
-    """The evidence keeper writes to the same store: its failed write is counted by the runner
-    and the core goes on (no exception out of ``handle``), the store sink's events arrive."""
-    from scanner.sinks.evidence import EvidenceKeeper
-
-    path = tmp_path / "checkpoint.db"
-    store = Store(path)
-    store.conn.execute("PRAGMA busy_timeout = 100")
-    holder = sqlite3.connect(path, isolation_level=None)
-    try:
-        core, sink = _harness(store, retry_every_s=30.0)
-        keeper = EvidenceKeeper(store)
-        core.runner.sinks.append(keeper)
-        core.runner.taps.append(keeper)
-        holder.execute("BEGIN EXCLUSIVE")
-        _visits(core, 0, 3)  # each visitor's alert resolves: the keeper seals its evidence
-        assert core.runner.sink_errors["EvidenceKeeper"] > 0
-        assert sink.failure == "database locked"
-        holder.execute("ROLLBACK")
-        core.tick(2000.0)
-        assert sink.pending_events == 0
-        reference = _reference(tmp_path)
-        assert _what_is_stored(store)["history"] == reference["history"]
-    finally:
-        holder.close()
-        store.close()
