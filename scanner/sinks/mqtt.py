@@ -32,16 +32,14 @@ from scanner.clock import SYSTEM_CLOCK, Clock
 from scanner.core.events import (
     AlertAcknowledged,
     AlertAlarmed,
-    AlertRaised,
-    AlertResolved,
     AlertUpdated,
-    AlertView,
     CoreEvent,
     SensorHealth,
     SensorHeard,
 )
 from scanner.mqtt.link import BrokerSettings, open_client
 from scanner.mqtt.topics import GateTopics
+from scanner.sinks.alert_view import ALERT_TRANSITIONS, alert_fields
 from scanner.store import alerts as alert_store
 from scanner.store import audit
 from scanner.store.db import Store
@@ -138,21 +136,6 @@ def parse_ack(payload: bytes) -> AckMessage:
     )
 
 
-def view_fields(alert: AlertView) -> dict[str, Any]:
-    return {
-        "alert_id": alert.id,
-        "title": alert.title,
-        "kind": alert.kind,
-        "confidence": alert.confidence,
-        "reasons": list(alert.reasons),
-        "handsets": alert.handsets,
-        "sensors": list(alert.sensors),
-        "raised_ts": alert.raised_ts,
-        "duration_s": alert.duration_s,
-        "acknowledged": alert.acknowledged,
-    }
-
-
 def record_fields(record: alert_store.AlertRecord) -> dict[str, Any]:
     """A stored alert's published fields: where it stands, and who acknowledged it."""
     return {
@@ -177,17 +160,8 @@ def record_fields(record: alert_store.AlertRecord) -> dict[str, Any]:
 
 
 def alert_message(event: CoreEvent) -> dict[str, Any] | None:
-    """The published form of an alert transition, or None for other events."""
-    if isinstance(event, AlertRaised):
-        return {"event": "raised", "ts": event.ts, "alarm": event.alarm, **view_fields(event.alert)}
-    if isinstance(event, AlertUpdated):
-        return {
-            "event": "updated",
-            "ts": event.ts,
-            "alarm": event.alarm,
-            "gained": event.gained,
-            **view_fields(event.alert),
-        }
+    """The published form of an alert transition, or None for other events: the alert line's
+    fields (``scanner.sinks.alert_view``) and the card's."""
     if isinstance(event, AlertAlarmed):
         return {
             "event": "alarmed",
@@ -196,24 +170,19 @@ def alert_message(event: CoreEvent) -> dict[str, Any] | None:
             "alert_id": event.alert_id,
             "alarm_handsets": len(event.handset_keys),
         }
-    if isinstance(event, AlertAcknowledged):
-        return {
-            "event": "acknowledged",
-            "ts": event.ts,
-            "alarm": False,
-            "by": event.by,
-            "note": event.note,
-            **view_fields(event.alert),
-        }
-    if isinstance(event, AlertResolved):
-        return {
-            "event": "resolved",
-            "ts": event.ts,
-            "alarm": False,
-            "resolution": event.resolution,
-            **view_fields(event.alert),
-        }
-    return None
+    if not isinstance(event, ALERT_TRANSITIONS):
+        return None
+    alert = event.alert
+    message = alert_fields(event)
+    message["title"] = alert.title
+    message["raised_ts"] = alert.raised_ts
+    message["duration_s"] = alert.duration_s
+    message["acknowledged"] = alert.acknowledged
+    if isinstance(event, AlertUpdated):
+        message["gained"] = event.gained
+    elif isinstance(event, AlertAcknowledged):
+        message["note"] = event.note
+    return message
 
 
 class GateAcks:

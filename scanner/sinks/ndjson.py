@@ -7,53 +7,23 @@ import json
 from collections.abc import Callable, Sequence
 from typing import IO, Any
 
-from scanner.core.events import (
-    AlertAcknowledged,
-    AlertRaised,
-    AlertResolved,
-    AlertUpdated,
-    AlertView,
-    CoreEvent,
-    HandsetMinute,
-)
+from scanner.core.events import AlertUpdated, CoreEvent, HandsetMinute
+from scanner.sinks.alert_view import ALERT_TRANSITIONS, alert_fields
 
 Line = dict[str, Any]
 
 
-def alert_line(ts: float, event: str, alert: AlertView, alarm: bool) -> Line:
-    """One FORMATS.md alert line, with the kind, confidence and reasons added."""
-    return {
-        "ts": round(ts, 3),
-        "alert_id": alert.id,
-        "event": event,
-        "alarm": alarm,
-        "kind": alert.kind,
-        "handsets": alert.handsets,
-        "sensors": list(alert.sensors),
-        "confidence": alert.confidence,
-        "reasons": list(alert.reasons),
-    }
-
-
 def line_of(event: CoreEvent) -> Line | None:
     """The alert line of an event, or None for an event that has no line."""
-    if isinstance(event, AlertRaised):
-        return alert_line(event.alert.raised_ts, "raised", event.alert, event.alarm)
-    if isinstance(event, AlertUpdated):
-        # A line when a transmitter entered or a radio joined (FORMATS.md: the alert gained a
-        # handset or a sensor); new evidence on what is already named changes the card only.
-        if not (event.gained or event.new_sensor):
-            return None
-        return alert_line(event.ts, "updated", event.alert, event.alarm)
-    if isinstance(event, AlertAcknowledged):
-        line = alert_line(event.ts, "acknowledged", event.alert, False)
-        line["by"] = event.by
-        return line
-    if isinstance(event, AlertResolved):
-        line = alert_line(event.ts, "resolved", event.alert, False)
-        line["resolution"] = event.resolution
-        return line
-    return None
+    if not isinstance(event, ALERT_TRANSITIONS):
+        return None
+    # A line when a transmitter entered or a radio joined (FORMATS.md: the alert gained a
+    # handset or a sensor); new evidence on what is already named changes the card only.
+    if isinstance(event, AlertUpdated) and not (event.gained or event.new_sensor):
+        return None
+    line = alert_fields(event)
+    line["ts"] = round(line["ts"], 3)
+    return line
 
 
 class NdjsonSink:
