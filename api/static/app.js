@@ -734,15 +734,35 @@ function renderNoConnection() {
   );
 }
 
+// Chips are made once per sensor and changed in place: the page renders every second, and a
+// rebuilt list costs the tablet layout work and takes the nodes a screen reader is on.
 function renderSensors() {
   const list = $("sensors");
-  clear(list);
   const known = [...state.sensors.values()];
-  for (const radio of RADIOS) for (const s of known.filter((k) => k.radio === radio)) list.append(sensorChip(s));
-  for (const s of known) if (!RADIOS.includes(s.radio)) list.append(sensorChip(s));
+  const ordered = [...RADIOS.flatMap((radio) => known.filter((k) => k.radio === radio)), ...known.filter((k) => !RADIOS.includes(k.radio))];
+  const chips = new Map([...list.children].map((chip) => [chip.dataset.sensor, chip]));
+  let next = list.firstElementChild;
+  for (const s of ordered) {
+    const chip = chips.get(s.sensor) || sensorChip(s.sensor);
+    chips.delete(s.sensor);
+    fillChip(chip, s);
+    if (chip === next) next = next.nextElementSibling;
+    else list.insertBefore(chip, next);
+  }
+  for (const gone of chips.values()) gone.remove();
 }
 
-function sensorChip(s) {
+function sensorChip(sensor) {
+  return el(
+    "li",
+    { class: "sensor", dataset: { sensor } },
+    el("span", { class: "s-name" }),
+    el("span", { class: "s-state" }),
+    el("span", { class: "s-detail" }),
+  );
+}
+
+function fillChip(chip, s) {
   const radioName = RADIO_NAMES[s.radio] || s.radio;
   // Several sensors on one radio (two Wi-Fi adapters, a replay) are told apart by name.
   const label = s.sensor === s.radio ? radioName : `${radioName} · ${s.sensor}`;
@@ -753,13 +773,13 @@ function sensorChip(s) {
   let detail = s.status === "ok" ? lastObs : s.status === "silent" ? `last report ${fmtAge(s.age_s)}` : s.message || lastObs;
   const region = s.detail && typeof s.detail.region === "string" ? s.detail.region : null;
   if (region) detail = `region ${region.toUpperCase()} · ${detail}`;
-  return el(
-    "li",
-    { class: "sensor", dataset: { status: s.status, sensor: s.sensor }, "aria-label": `${label}: ${status}. ${detail}` },
-    el("span", { class: "s-name", text: label }),
-    el("span", { class: "s-state", text: status }),
-    el("span", { class: "s-detail", text: detail }),
-  );
+  if (chip.dataset.status !== s.status) chip.dataset.status = s.status;
+  const aria = `${label}: ${status}. ${detail}`;
+  if (chip.getAttribute("aria-label") !== aria) chip.setAttribute("aria-label", aria);
+  const [name, word, said] = chip.children;
+  setText(name, label);
+  setText(word, status);
+  setText(said, detail);
 }
 
 // -- alerts in a guard's words -----------------------------------------------------------------

@@ -126,16 +126,22 @@ def _shot(page: Page, name: str) -> Path:
     return path
 
 
-def test_guard_alarm_ack_fault_and_supervisor_allowlist(site: Site, browser: Browser) -> None:
-    # -- the guard signs in on the shared tablet with the PIN pad.
-    page = _page(browser, site)
+def _guard_signs_in(page: Page, site: Site, shot: bool = False) -> None:
+    """The guard signs in on the shared tablet with the PIN pad; the page goes live."""
     page.wait_for_selector("#login:not([hidden])")
-    _shot(page, "01-login")
+    if shot:
+        _shot(page, "01-login")
     for digit in site.creds["guard"]["pin"]:
         page.click(f".pinpad button[data-digit='{digit}']")
     page.click("#login-submit")
     _state(page, "clear")
     page.wait_for_function("() => document.body.dataset.conn === 'live'")
+
+
+def test_guard_alarm_ack_fault_and_supervisor_allowlist(site: Site, browser: Browser) -> None:
+    # -- the guard signs in on the shared tablet with the PIN pad.
+    page = _page(browser, site)
+    _guard_signs_in(page, site, shot=True)
     assert page.inner_text("#banner-word") == "CLEAR"
     assert page.locator(".sensor[data-status='ok']").count() == 3
     assert "region UA-RU" in page.inner_text(".sensor[data-sensor='sdr'] .s-detail")
@@ -178,9 +184,7 @@ def test_guard_alarm_ack_fault_and_supervisor_allowlist(site: Site, browser: Bro
     site.writer.set_state("sdr", "fault", "RTL-SDR dongle unplugged; replug it")
     page.wait_for_selector(".sensor[data-sensor='sdr'][data-status='fault']", timeout=3000)
     _state(page, "fault")
-    # Found and read in one evaluation: the page re-renders the chips every second, and
-    # eval_on_selector's query and evaluation are two steps a re-render can fall between
-    # (the detached chip then has no computed colour).
+    # Found and read in one evaluation, so the colour is the chip's as it is now.
     amber = page.evaluate(
         "() => getComputedStyle(document.querySelector(\".sensor[data-sensor='sdr']\"))"
         ".backgroundColor"
@@ -252,6 +256,46 @@ def test_guard_alarm_ack_fault_and_supervisor_allowlist(site: Site, browser: Bro
     assert shown == [wifi["enter_dbm"], wifi["exit_dbm"]]
     _shot(sup, "08-supervisor-calibration")
     assert sup.errors == []  # type: ignore[attr-defined]  # set by _page
+
+
+def test_sensor_chips_are_changed_in_place_not_rebuilt(site: Site, browser: Browser) -> None:
+    page = _page(browser, site)
+    _guard_signs_in(page, site)
+    page.wait_for_selector(".sensor[data-sensor='wifi'][data-status='ok']")
+    # Every change to the list itself (a chip added, removed or moved) from here on is counted.
+    page.evaluate(
+        """() => {
+            window.chipListChanges = 0;
+            new MutationObserver((changes) => { window.chipListChanges += changes.length; })
+                .observe(document.getElementById("sensors"), { childList: true });
+        }"""
+    )
+    wifi = page.query_selector(".sensor[data-sensor='wifi']")
+    assert wifi is not None
+    detail = wifi.query_selector(".s-detail")
+    assert detail is not None
+    # Several seconds of renders (one a second) and of the writer's reports (two a second),
+    # and at least one health poll (every 5 s).
+    page.wait_for_timeout(6000)
+    same = "([old, sel]) => old === document.querySelector(sel)"
+    assert page.evaluate(same, [wifi, ".sensor[data-sensor='wifi']"])
+    assert page.evaluate(same, [detail, ".sensor[data-sensor='wifi'] .s-detail"])
+    assert page.evaluate("() => window.chipListChanges") == 0
+    assert wifi.inner_text().splitlines()[:2] == ["WI-FI", "OK"]
+
+    # The adapter fails: the same chip says so.
+    site.writer.set_state("wifi", "fault", "wlan1 vanished; replug the adapter")
+    page.wait_for_selector(".sensor[data-sensor='wifi'][data-status='fault']", timeout=6000)
+    assert page.evaluate(same, [wifi, ".sensor[data-sensor='wifi']"])
+    assert wifi.query_selector(".s-state").inner_text() == "FAULT"  # type: ignore[union-attr]
+    assert "wlan1 vanished" in detail.inner_text()
+    assert "FAULT" in (wifi.get_attribute("aria-label") or "")
+    _shot(page, "06-sensor-chip-fault")
+    # A sensor that stops reporting altogether keeps its chip too, marked as not reporting.
+    site.writer.drop("ble")
+    page.wait_for_selector(".sensor[data-sensor='ble'][data-status='silent']", timeout=8000)
+    assert page.evaluate("() => window.chipListChanges") == 0
+    assert page.errors == []  # type: ignore[attr-defined]  # set by _page
 
 
 def test_phone_layout_and_keyboard(site: Site, browser: Browser) -> None:
