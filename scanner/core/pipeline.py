@@ -276,22 +276,7 @@ class Core:
         if frame.rssi_dbm is None:
             self.counters["wifi_no_rssi"] += 1
             return
-        if self._placing and frame.sensor in self._sites.placements:
-            self._observe_placed(
-                f"wifi:{frame.mac}",
-                device,
-                "wifi",
-                frame.sensor,
-                frame.mono,
-                frame.ts,
-                frame.rssi_dbm,
-                frame.subtype,
-            )
-            return
-        if frame.sensor in self._outside:
-            self.counters["outside_sensor_records"] += 1
-            return
-        self._observe_level(
+        self._observe(
             f"wifi:{frame.mac}",
             device,
             "wifi",
@@ -330,22 +315,7 @@ class Core:
         self._heard(device, f"ble:{address}", advert.ts)
         if advert.rssi_dbm is None:
             return
-        if self._placing and advert.sensor in self._sites.placements:
-            self._observe_placed(
-                f"ble:{address}",
-                device,
-                "ble",
-                advert.sensor,
-                advert.mono,
-                advert.ts,
-                advert.rssi_dbm,
-                _short_reason(reason),
-            )
-            return
-        if advert.sensor in self._outside:
-            self.counters["outside_sensor_records"] += 1
-            return
-        self._observe_level(
+        self._observe(
             f"ble:{address}",
             device,
             "ble",
@@ -384,7 +354,7 @@ class Core:
             return
         self._after_presence(key, "sdr", pres, None, _short_band(band), burst.mono, burst.ts)
 
-    def _observe_level(
+    def _observe(
         self,
         key: str,
         device: Device,
@@ -395,41 +365,34 @@ class Core:
         rssi: int,
         label: str,
     ) -> None:
-        # Presence is judged per transmitter (MAC, BLE address): a tracker that wrongly joins
-        # two phones must not mix their levels into one.
+        """One level of a transmitter: its presence judged (a placed sensor's on the difference
+        while both sides are heard, else on the level), the ambient baseline taught."""
         level = rssi - self.zone.offset(sensor)
-        th = self.zone.thresholds(sensor, radio)
-        pres = self._presence.setdefault(key, Presence())
-        self._owner[key] = device.id
-        self._sensor_of[key] = sensor
-        was_in = pres.in_zone
-        zone.update(pres, mono, level, th, self._params[radio])
-        self.ambient.observe(key, mono, level, th.enter_dbm)
-        if pres.in_zone and not was_in:
-            self.ambient.note_entered(key)
-        self._after_presence(key, radio, pres, device, label, mono, ts)
-
-    def _observe_placed(
-        self,
-        key: str,
-        device: Device,
-        radio: str,
-        sensor: str,
-        mono: float,
-        ts: float,
-        rssi: int,
-        label: str,
-    ) -> None:
-        """A level from a placed sensor: judged on the difference while both sides are heard."""
-        pres = self._placed_presence(key, radio, sensor, mono, rssi - self.zone.offset(sensor))
-        if pres is None:
+        learned: float | None
+        if self._placing and sensor in self._sites.placements:
+            pres = self._placed_presence(key, radio, sensor, mono, level)
+            if pres is None:
+                return
+            # The ambient baseline learns the level the presence shows (the inside sensor's).
+            learned = pres.level
+            entered = pres.in_zone and pres.changed
+        elif sensor in self._outside:
+            self.counters["outside_sensor_records"] += 1
             return
+        else:
+            # Presence is judged per transmitter (MAC, BLE address): a tracker that wrongly
+            # joins two phones must not mix their levels into one.
+            pres = self._presence.setdefault(key, Presence())
+            self._sensor_of[key] = sensor
+            was_in = pres.in_zone
+            zone.update(pres, mono, level, self.zone.thresholds(sensor, radio), self._params[radio])
+            learned = level
+            entered = pres.in_zone and not was_in
         self._owner[key] = device.id
-        # The ambient baseline learns the level the presence shows (the inside sensor's).
-        th = self.zone.thresholds(self._sensor_of.get(key, sensor), radio)
-        if pres.level is not None:
-            self.ambient.observe(key, mono, pres.level, th.enter_dbm)
-        if pres.in_zone and pres.changed:
+        if learned is not None:
+            th = self.zone.thresholds(self._sensor_of.get(key, sensor), radio)
+            self.ambient.observe(key, mono, learned, th.enter_dbm)
+        if entered:
             self.ambient.note_entered(key)
         self._after_presence(key, radio, pres, device, label, mono, ts)
 
