@@ -33,6 +33,7 @@ from api.settings import ApiSettings
 from scanner.store import users as user_store
 from scanner.store.db import Store
 from tests.api.api_helpers import GUARD_PIN, PASSWORDS, free_port
+from tests.helpers.daemons import Logged
 
 HEAD = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n"
 
@@ -294,16 +295,10 @@ def test_1100_trickling_sockets_under_1024_files_leave_the_guard_answered(
         f'[api]\nhost = "127.0.0.1"\nport = {port}\ntrusted_clients = ["127.0.0.1/32"]\n'
     )
     command = [prlimit, "--nofile=1024", sys.executable, "-m", "scanner.cli.main", "api"]
-    proc = subprocess.Popen(
-        [*command, "--config", str(cfg)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
     # Read all along: a pipe nobody reads stops the daemon at its first full 64 KiB of log.
-    log: list[str] = []
-    reader = threading.Thread(target=lambda: log.extend(proc.stderr or ()), daemon=True)
-    reader.start()
+    daemon = Logged([*command, "--config", str(cfg)], stdout=False)
+    proc = daemon.proc
+    log = daemon.stderr
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -312,7 +307,7 @@ def test_1100_trickling_sockets_under_1024_files_leave_the_guard_answered(
                 httpx.get(url + "/healthz", timeout=2)
                 break
             except httpx.TransportError:
-                assert proc.poll() is None, "".join(log)
+                assert proc.poll() is None, "\n".join(log)
                 assert time.monotonic() < deadline, "the API did not start"
                 time.sleep(0.2)
         with Trickler(port, ATTACK_SOCKETS, hosts) as attack:
@@ -336,13 +331,10 @@ def test_1100_trickling_sockets_under_1024_files_leave_the_guard_answered(
         assert proc.poll() is None
     finally:
         proc.terminate()
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        reader.join(timeout=10)
-    text = "".join(log)
+        daemon.close()
+    text = "\n".join(log)
     # The attack was seen and refused, and every refusal happened in the guard: the daemon never
     # ran out of descriptors (accept bursts sized to the limit), so asyncio never paused its
     # listener for a second at a time.

@@ -25,7 +25,7 @@ import pytest
 from tests.appliance.notify_listener import NotifyListener
 from tests.appliance.sandbox import SYSCALLS
 from tests.appliance.units import UNIT_DIR, parse_unit, words
-from tests.helpers.daemons import get_healthz
+from tests.helpers.daemons import Logged, get_healthz
 
 SANDBOX = Path(__file__).with_name("sandbox.py")
 
@@ -66,24 +66,19 @@ def test_core_runs_with_unix_sockets_only(workdir: Path) -> None:
     cfg = workdir / "c.toml"
     sock = workdir / "core.sock"
     cfg.write_text(f'[site]\nstate_dir = "{workdir}"\n[transport]\nsocket = "{sock}"\n')
-    with NotifyListener() as sd:
-        proc = subprocess.Popen(
+    with (
+        NotifyListener() as sd,
+        Logged(
             sandboxed("checkpoint-core.service", "core", "--config", str(cfg)),
             env=sd.env(watchdog_s=1.0),
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            sd.wait_for("READY", 60)
-            assert sd.wait_for("WATCHDOG", 5)
-            assert sock.exists()
-            stop(proc, sd)
-            assert proc.stderr is not None
-            assert "Traceback" not in proc.stderr.read()
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+            stdout=False,
+        ) as core,
+    ):
+        sd.wait_for("READY", 60)
+        assert sd.wait_for("WATCHDOG", 5)
+        assert sock.exists()
+        stop(core.proc, sd)
+    assert "Traceback" not in core.err()
 
 
 def test_the_sandbox_is_real(workdir: Path) -> None:
@@ -115,24 +110,20 @@ def test_api_serves_tls_with_its_families(workdir: Path) -> None:
         f'[site]\nstate_dir = "{workdir}"\n[api]\nhost = "127.0.0.1"\nport = 0\n'
         f'certfile = "{cert}"\nkeyfile = "{key}"\n'
     )
-    with NotifyListener() as sd:
-        proc = subprocess.Popen(
+    with (
+        NotifyListener() as sd,
+        Logged(
             sandboxed("checkpoint-api.service", "api", "--config", str(cfg)),
             env=sd.env(watchdog_s=2.0),
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            ready = sd.wait_for("READY", 60)
-            url = ready.get("STATUS", "").removeprefix("serving ")
-            assert url.startswith("https://127.0.0.1:"), ready
-            resp = get_healthz(url, verify=False)
-            assert resp.status_code == 200
-            stop(proc, sd)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+            stdout=False,
+        ) as api,
+    ):
+        ready = sd.wait_for("READY", 60)
+        url = ready.get("STATUS", "").removeprefix("serving ")
+        assert url.startswith("https://127.0.0.1:"), (ready, api.err()[-2000:])
+        resp = get_healthz(url, verify=False)
+        assert resp.status_code == 200
+        stop(api.proc, sd)
 
 
 @pytest.mark.parametrize("radio", ["wifi", "ble"])
@@ -152,19 +143,18 @@ def test_capture_daemon_feeds_the_core_from_inside_its_sandbox(workdir: Path, ra
     )
     unit = f"checkpoint-capture-{radio}.service"
     with NotifyListener() as core_sd, NotifyListener() as capture_sd:
-        core = subprocess.Popen(
+        core = Logged(
             sandboxed("checkpoint-core.service", "core", "--config", str(cfg)),
             env=core_sd.env(watchdog_s=2.0),
-            stderr=subprocess.PIPE,
-            text=True,
+            stdout=False,
         )
         capture = None
         try:
             core_sd.wait_for("READY", 60)
-            capture = subprocess.Popen(
+            capture = Logged(
                 sandboxed(unit, "capture", radio, "--config", str(cfg), "--replay", str(scenario),
                           "--speed", "10"),
-                env=capture_sd.env(watchdog_s=2.0), stderr=subprocess.PIPE, text=True,
+                env=capture_sd.env(watchdog_s=2.0), stdout=False,
             )  # fmt: skip
             capture_sd.wait_for("READY", 60)
             assert capture_sd.wait_for("WATCHDOG", 10)
@@ -174,14 +164,13 @@ def test_capture_daemon_feeds_the_core_from_inside_its_sandbox(workdir: Path, ra
                 with sqlite3.connect(workdir / "checkpoint.db") as db:
                     sensors = [r[0] for r in db.execute("SELECT sensor FROM sensor_health")]
                 time.sleep(0.2)
-            assert any(radio in s for s in sensors), sensors
-            stop(capture, capture_sd)
-            stop(core, core_sd)
+            assert any(radio in s for s in sensors), (sensors, core.err()[-2000:])
+            stop(capture.proc, capture_sd)
+            stop(core.proc, core_sd)
         finally:
-            for proc in (capture, core):
-                if proc is not None and proc.poll() is None:
-                    proc.kill()
-                    proc.wait()
+            for daemon in (capture, core):
+                if daemon is not None:
+                    daemon.close()
 
 
 def test_wifi_capture_socket_opens_within_the_units_families(workdir: Path) -> None:

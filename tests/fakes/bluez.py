@@ -764,18 +764,21 @@ def _start_dbus(tmp: Path) -> tuple[subprocess.Popen[str], str]:
     socket = tmp / "system_bus_socket"
     config = tmp / "system.conf"
     config.write_text(_DBUS_CONFIG.format(socket=socket), encoding="utf-8")
-    proc = subprocess.Popen(
-        [daemon, f"--config-file={config}", "--nofork", "--print-address"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    # Its complaints go to a file: a pipe nobody reads would stop the bus at 64 KiB of them.
+    log = tmp / "dbus-daemon.log"
+    with log.open("a", encoding="utf-8") as err:
+        proc = subprocess.Popen(
+            [daemon, f"--config-file={config}", "--nofork", "--print-address"],
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+        )
     assert proc.stdout is not None
     address = proc.stdout.readline().strip()
     if not address:
-        err = proc.stderr.read() if proc.stderr else ""
         proc.kill()
-        pytest.fail(f"dbus-daemon did not start: {err}")
+        proc.wait()
+        pytest.fail(f"dbus-daemon did not start: {log.read_text(encoding='utf-8')[-2000:]}")
     return proc, address
 
 

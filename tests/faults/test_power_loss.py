@@ -18,7 +18,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -27,6 +26,7 @@ import pytest
 
 from scanner.store.chain import ALERT_HISTORY_KEYS, verify_rows
 from scanner.store.db import Store
+from tests.helpers.daemons import Logged
 
 WRITER = Path(__file__).with_name("alert_writer.py")
 KILLS = 30
@@ -40,38 +40,20 @@ def _seed() -> int:
 
 def _run_and_kill(args: list[str], rng: random.Random, min_acks: int = 3) -> list[str]:
     """Start the writer, let it acknowledge a few writes, kill it at a random moment."""
-    proc = subprocess.Popen(
-        [sys.executable, str(WRITER), *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    acks: list[str] = []
-
-    def read() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            if line.strip():
-                acks.append(line.strip())
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    try:
+    with Logged([sys.executable, str(WRITER), *args]) as writer:
+        proc = writer.proc
         want = rng.randint(min_acks, min_acks + 40)
         deadline = time.monotonic() + 30
-        while len(acks) < want and time.monotonic() < deadline and proc.poll() is None:
+        while time.monotonic() < deadline and proc.poll() is None:
+            if sum(1 for line in writer.stdout if line.strip()) >= want:
+                break
             time.sleep(0.001)
         # A random instant after the last acknowledgement: usually inside the next write.
         time.sleep(rng.random() * 0.01)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=20)
-        reader.join(timeout=20)
-        assert proc.stderr is not None
-        err = proc.stderr.read()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    acks = [line.strip() for line in writer.stdout if line.strip()]
+    err = writer.err()
     assert proc.returncode == -signal.SIGKILL, err[-2000:]
     assert len(acks) >= min_acks, f"the writer acknowledged too little: {acks} {err[-2000:]}"
     return acks

@@ -6,10 +6,11 @@ import signal
 import socket
 import sqlite3
 import subprocess
+import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import httpx
 
@@ -98,3 +99,62 @@ def get_healthz(url: str, *, verify: bool = True, within_s: float = 20.0) -> htt
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
+
+
+def _drain(stream: IO[str], into: list[str]) -> None:
+    for line in stream:
+        into.append(line.rstrip("\n"))
+
+
+class Logged:
+    """A process whose stdout and stderr (each unless False: then DEVNULL) are read by a thread
+    all along: a pipe nobody reads stops the child at its first full 64 KiB, so a daemon that
+    logs freely would stall mid-test. ``stdout`` and ``stderr`` hold its lines so far (without
+    their newlines), complete after ``close``, which kills the process if it still runs and
+    waits for the readers (5 s at most: a grandchild may hold the pipe open). A context
+    manager, closed on leaving the block."""
+
+    def __init__(
+        self,
+        args: Sequence[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        stdout: bool = True,
+        stderr: bool = True,
+    ) -> None:
+        pipe, null = subprocess.PIPE, subprocess.DEVNULL
+        self.proc = subprocess.Popen(
+            list(args),
+            stdout=pipe if stdout else null,
+            stderr=pipe if stderr else null,
+            text=True,
+            env=None if env is None else dict(env),
+        )
+        self.stdout: list[str] = []
+        self.stderr: list[str] = []
+        self._readers = [
+            threading.Thread(target=_drain, args=(stream, into), daemon=True)
+            for stream, into in ((self.proc.stdout, self.stdout), (self.proc.stderr, self.stderr))
+            if stream is not None
+        ]
+        for reader in self._readers:
+            reader.start()
+
+    def out(self) -> str:
+        return "\n".join(self.stdout)
+
+    def err(self) -> str:
+        return "\n".join(self.stderr)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        for reader in self._readers:
+            reader.join(timeout=5)
+
+    def __enter__(self) -> Logged:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.daemons import Logged
 from tests.mqtt.mqtt_support import MOSQUITTO
 
 
@@ -45,13 +46,8 @@ def test_demo_with_two_sensor_nodes_alarms_through_the_broker(tmp_path: Path, la
     # into the simulated one) within seconds.
     cmd = [sys.executable, "-m", "scanner.cli.main", "demo", "--sensors", "2", "--port", "0"]
     cmd += ["--data-dir", str(data), "--speed", "4", *scenario]
-    proc = subprocess.Popen(
-        cmd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
+    demo = Logged(cmd, env=env)
+    proc = demo.proc
     db = data / "checkpoint.db"
     try:
         deadline = time.monotonic() + 90
@@ -63,15 +59,14 @@ def test_demo_with_two_sensor_nodes_alarms_through_the_broker(tmp_path: Path, la
             if alerts and {"inside", "gate"} <= sensors:
                 break
             time.sleep(0.5)
-        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        assert proc.poll() is None, demo.err()[-2000:]
         assert alerts, "no alert reached the store through the broker"
         assert {"inside", "gate"} <= sensors, f"sensor health rows: {sensors}"
     finally:
         proc.send_signal(signal.SIGINT)
         try:
-            out, err = proc.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, err = proc.communicate()
-    assert "publishing through Mosquitto" in out
-    assert proc.returncode == 0, err[-2000:]
+            proc.wait(timeout=30)
+        finally:
+            demo.close()
+    assert "publishing through Mosquitto" in demo.out()
+    assert proc.returncode == 0, demo.err()[-2000:]

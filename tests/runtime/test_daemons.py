@@ -18,7 +18,7 @@ import pytest
 
 from scanner.observations import Radio, SensorState, SensorStatus
 from scanner.runtime.transport import SocketSender
-from tests.helpers.daemons import get_healthz
+from tests.helpers.daemons import Logged, get_healthz
 
 
 @pytest.fixture
@@ -60,17 +60,13 @@ def test_core_daemon_notifies_systemd_and_accepts_capture_daemons(workdir: Path)
         "WATCHDOG_USEC": "1000000",
     }
     env.pop("WATCHDOG_PID", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "scanner.cli.main", "core", "--config", str(cfg)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    daemon = Logged(
+        [sys.executable, "-m", "scanner.cli.main", "core", "--config", str(cfg)], env=env
     )
-    assert proc.stderr is not None
+    proc = daemon.proc
     try:
         seen = collect(notify, time.monotonic() + 30, {"READY=1"})
-        assert "READY=1" in seen, proc.stderr.read() if proc.poll() is not None else seen
+        assert "READY=1" in seen, daemon.err() if proc.poll() is not None else seen
         t0 = time.monotonic()
         seen += collect(notify, t0 + 5, {"WATCHDOG=1"})
         more = collect(notify, time.monotonic() + 1.6, {"never"})
@@ -109,9 +105,7 @@ def test_core_daemon_notifies_systemd_and_accepts_capture_daemons(workdir: Path)
         assert "STOPPING=1" in tail
         assert not sock_path.exists()  # the socket file is removed on a clean stop
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        daemon.close()
         notify.close()
 
 
@@ -147,16 +141,15 @@ def test_api_daemon_serves_tls_when_the_config_has_a_certificate(workdir: Path) 
     )
     notify = notify_socket(workdir / "notify")
     env = {**os.environ, "NOTIFY_SOCKET": str(workdir / "notify")}
-    proc = subprocess.Popen(
+    daemon = Logged(
         [sys.executable, "-m", "scanner.cli.main", "api", "--config", str(cfg)],
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
+        stdout=False,
     )
+    proc = daemon.proc
     try:
         seen = collect(notify, time.monotonic() + 30, {"READY=1"})
-        assert "READY=1" in seen
+        assert "READY=1" in seen, daemon.err()
         status = next(s for s in seen if s.startswith("STATUS=serving "))
         url = status.removeprefix("STATUS=serving ")
         assert url.startswith("https://127.0.0.1:")
@@ -168,9 +161,7 @@ def test_api_daemon_serves_tls_when_the_config_has_a_certificate(workdir: Path) 
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=15) == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        daemon.close()
         notify.close()
 
 
@@ -202,13 +193,12 @@ def test_run_all_in_one_serves_and_stops_cleanly_on_sigterm(workdir: Path) -> No
     notify = notify_socket(workdir / "notify")
     env = {**os.environ, "NOTIFY_SOCKET": str(workdir / "notify"), "WATCHDOG_USEC": "2000000"}
     env.pop("WATCHDOG_PID", None)
-    proc = subprocess.Popen(
+    daemon = Logged(
         [sys.executable, "-m", "scanner.cli.main", "run", "--config", str(cfg)],
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
+        stdout=False,
     )
+    proc = daemon.proc
     try:
         seen = collect(notify, time.monotonic() + 30, {"READY=1"})
         status = next(s for s in seen if s.startswith("STATUS=running core"))
@@ -221,10 +211,7 @@ def test_run_all_in_one_serves_and_stops_cleanly_on_sigterm(workdir: Path) -> No
         assert proc.wait(timeout=15) == 0
         assert time.monotonic() - t0 < 10
         assert "STOPPING=1" in collect(notify, time.monotonic() + 2, {"STOPPING=1"})
-        _, err = proc.communicate()
-        assert "Traceback" not in err
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        daemon.close()
         notify.close()
+    assert "Traceback" not in daemon.err()

@@ -21,8 +21,8 @@ def test_daemons_racing_to_create_the_store_all_start(tmp_path: Path) -> None:
             )
             for _ in range(3)
         ]
-        results = [(p.wait(timeout=60), p.stderr.read() if p.stderr else "") for p in procs]
-        assert all(code == 0 for code, _ in results), results
+        errors = [p.communicate(timeout=60)[1] for p in procs]
+        assert all(p.returncode == 0 for p in procs), errors
         from scanner.store.db import Store
 
         store = Store(db)
