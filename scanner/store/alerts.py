@@ -37,6 +37,13 @@ class AlertRecord:
     reasons: list[str] = field(default_factory=list)
     device_ids: list[str] = field(default_factory=list)
     resolved_ts: float | None = None
+    # Why it closed (the first migration's column comment predates the last two):
+    # 'left_zone'    its handsets left, or an adopted alert's were not heard again;
+    # 'identified'   an uplink-only alert, once a phone is identified on Wi-Fi or Bluetooth;
+    # 'cleared'      an uplink alert an earlier run left open beside a newer one (or any alert
+    #                closed by ``Alerting.resolve_all``);
+    # 'allowlisted'  every handset it named was allowlisted;
+    # 'sensor_lost'  held while the sensor that heard it could not hear, past the hold.
     resolution: str | None = None
     acked_ts: float | None = None
     acked_by: str | None = None
@@ -236,7 +243,7 @@ def resolve_alert(
     duration_s: float,
     actor: str = "core",
 ) -> int:
-    """Close an alert ('left_zone', 'cleared', 'allowlisted'); returns the live event id."""
+    """Close an alert (a resolution of ``AlertRecord.resolution``); returns the live event id."""
     with store.write(durable=True) as conn:
         return resolve_alert_in(store, conn, alert_id, ts, resolution, duration_s, actor)
 

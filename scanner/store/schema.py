@@ -7,7 +7,8 @@ have already applied it.
 from __future__ import annotations
 
 MIGRATIONS: tuple[str, ...] = (
-    # 1: the first schema.
+    # 1: the first schema. The comments on its columns are as shipped; alerts.resolution has
+    # since gained 'identified' and 'sensor_lost' (``AlertRecord.resolution`` has the full set).
     """
     CREATE TABLE alerts (
         id            TEXT PRIMARY KEY,
