@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +23,7 @@ from scanner.store import alerts as alert_store
 from scanner.store.alerts import AlertRecord
 from tests.e2e.tablet_support import ARTIFACTS, CHROMIUM, FreezingProxy, Site
 from tests.helpers.browser import CHROMIUM_ARGS
+from tests.helpers.daemons import Logged
 
 pytestmark = pytest.mark.browser
 
@@ -443,7 +442,7 @@ def test_four_visitors_with_an_acknowledgement_after_each_alarm_make_four_alarms
         pytest.skip(f"no Chromium at {CHROMIUM}")
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("NOTIFY_SOCKET", None)
-    proc = subprocess.Popen(
+    demo = Logged(
         [
             sys.executable,
             "-m",
@@ -456,19 +455,11 @@ def test_four_visitors_with_an_acknowledgement_after_each_alarm_make_four_alarms
             "--speed",
             str(SPEED),
         ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
         env=env,
     )
+    proc = demo.proc
     started = time.monotonic()
-    out: list[str] = []
-    err: list[str] = []
-    for stream, into in ((proc.stdout, out), (proc.stderr, err)):
-        threading.Thread(
-            target=lambda s=stream, i=into: i.extend(line.rstrip("\n") for line in s),
-            daemon=True,
-        ).start()
+    out, err = demo.stdout, demo.stderr
     browser = _launch(chromium)
     try:
         while time.monotonic() - started < 60 and not any("Press Ctrl+C" in x for x in out):
@@ -508,6 +499,5 @@ def test_four_visitors_with_an_acknowledgement_after_each_alarm_make_four_alarms
         proc.send_signal(2)
         try:
             proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        finally:
+            demo.close()

@@ -9,7 +9,6 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ import httpx
 import pytest
 
 from scanner.runtime.demo_plan import BUNDLED_SCENARIO
+from tests.helpers.daemons import Logged
 
 URL_RE = re.compile(r"^\s+open\s+(http://\S+)$")
 LOGIN_RE = re.compile(r"^\s+login\s+(\S+) / (\S+)\s+\((\w+)(?:, tablet PIN (\d+))?")
@@ -32,18 +32,23 @@ ALERT_WITHIN_S = 60.0
 
 @dataclass
 class Demo:
-    proc: subprocess.Popen[str]
+    run: Logged
     started: float
     url: str = ""
     logins: dict[str, tuple[str, str]] = field(default_factory=dict)
     pin: str = ""
-    stdout: list[str] = field(default_factory=list)
-    stderr: list[str] = field(default_factory=list)
 
+    @property
+    def proc(self) -> subprocess.Popen[str]:
+        return self.run.proc
 
-def _pump(stream: Any, into: list[str]) -> None:
-    for line in stream:
-        into.append(line.rstrip("\n"))
+    @property
+    def stdout(self) -> list[str]:
+        return self.run.stdout
+
+    @property
+    def stderr(self) -> list[str]:
+        return self.run.stderr
 
 
 @pytest.fixture(scope="module")
@@ -53,16 +58,12 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("NOTIFY_SOCKET", None)
     data = tmp_path_factory.mktemp("demo") / "data"
-    proc = subprocess.Popen(
+    run = Logged(
         [sys.executable, "-m", "scanner.cli.main", "demo", "--port", "0", "--data-dir", str(data)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
         env=env,
     )
-    d = Demo(proc, time.monotonic())
-    threading.Thread(target=_pump, args=(proc.stdout, d.stdout), daemon=True).start()
-    threading.Thread(target=_pump, args=(proc.stderr, d.stderr), daemon=True).start()
+    proc = run.proc
+    d = Demo(run, time.monotonic())
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:
         if any(line.startswith("Press Ctrl+C") for line in d.stdout):
@@ -77,9 +78,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     try:
         yield d
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        run.close()
 
 
 def test_demo_serves_health_and_an_alert_from_the_bundled_scenario(demo: Demo) -> None:
@@ -167,7 +166,7 @@ def test_demo_stops_cleanly_on_ctrl_c(demo: Demo) -> None:
     assert demo.proc.poll() is None, demo.stderr[-20:]
     demo.proc.send_signal(signal.SIGINT)
     assert demo.proc.wait(timeout=20) == 0
-    time.sleep(0.2)
+    demo.run.close()  # every line read
     assert not any("Traceback" in line for line in demo.stderr), "\n".join(demo.stderr[-40:])
 
 
