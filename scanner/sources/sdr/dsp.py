@@ -307,6 +307,7 @@ class BurstDetector:
         self._window_scaled = self._window_real.copy()
         energy = np.cumsum(hann.astype(np.float64) ** 2)
         self._energy_curve = np.concatenate(([0.0], energy / energy[-1]))
+        self._energy_grid = np.linspace(0.0, 1.0, self.n + 1)
         self._bins = np.arange(self.n)
         self._band_fraction = 10.0 ** (-p.band_threshold_db / 10)
         self._edge_fraction = 10.0 ** (-p.edge_db / 10)
@@ -579,7 +580,7 @@ class BurstDetector:
             np.where(
                 ratio_bins <= self._track, floor + self._alpha * (e - floor), floor * self._rise32
             ),
-        ).astype(np.float32)
+        ).astype(np.float32, copy=False)
         return out
 
     def _cells(self, p: FloatArray) -> FloatArray:
@@ -609,8 +610,9 @@ class BurstDetector:
             # Close one-cell holes: a wide burst whose spectrum dips in one cell stays whole.
             sub[:, 1:-1] |= sub[:, :-2] & sub[:, 2:]
             edges = np.diff(sub, axis=1)
-            r_on, c_on = np.nonzero(edges == 1)
-            c_off = np.nonzero(edges == -1)[1]
+            # Each row's edges alternate on, off, on... in column order: one nonzero, split.
+            r_edge, c_edge = np.nonzero(edges)
+            r_on, c_on, c_off = r_edge[0::2], c_edge[0::2], c_edge[1::2]
             frames = rows[r_on] + base
             self._group(frames, c_on, c_off)
         self._close_stale(base + p.shape[0] - 1)
@@ -671,6 +673,7 @@ class BurstDetector:
         tracks = self._tracks
         limit_gap = 1 + self.params.max_gap_frames
         merge = self.params.merge_cells
+        max_frames = self._max_frames
         cur = -1
         for fa, fb, c0, c1 in zip(firsts, lasts, chain_c0, chain_c1, strict=True):
             if fa != cur:
@@ -681,15 +684,23 @@ class BurstDetector:
                         self._close_stale(fa - 1)
                         tracks = self._tracks
                         break
+            near0, near1 = c0 - merge, c1 + merge
             for t in tracks:
-                if c0 <= t.c1 + merge and t.c0 <= c1 + merge:  # close enough to be one
+                if near0 <= t.c1 and t.c0 <= near1:  # close enough to be one
                     t.c0 = min(t.c0, c0)
                     t.c1 = max(t.c1, c1)
-                    start = fa if t.last != fa else fa + 1
-                    if start <= fb:
-                        t.frames.extend(range(start, fb + 1))
+                    # The chain's frames from fa, or from fa + 1 when fa is already the
+                    # track's last; a one-frame chain (the common case) is one append.
+                    if t.last != fa:
+                        if fa == fb:
+                            t.frames.append(fa)
+                        else:
+                            t.frames.extend(range(fa, fb + 1))
                         t.last = fb
-                    if t.last - t.first >= self._max_frames:
+                    elif fb > fa:
+                        t.frames.extend(range(fa + 1, fb + 1))
+                        t.last = fb
+                    if t.last - t.first >= max_frames:
                         # A long transmission is reported in pieces, for latency.
                         tracks.remove(t)
                         self._finish(t)
@@ -819,16 +830,19 @@ class BurstDetector:
         q1 = per_frame[np.maximum(last, 0)] / safe
         pos = self._energy_position(np.clip(np.concatenate((1.0 - q0, q1)), 0.0, 1.0)).tolist()
         keep = (peak > 0.0) & (peak_frame > 0.0) & (n_hot >= self._min_frames) & (signal > 0.0)
+        power_db = 10.0 * np.log10(safe)
+        snr_db = power_db - 10.0 * np.log10(np.maximum(noise, _TINY))
+        freq = self.centre_hz + (centroid + 0.5 - n / 2) * self.bin_hz
         out: list[Burst | None] = []
-        for j, (t, ok, i0, i1, sig, c, ns, a, b) in enumerate(
+        for j, (t, ok, i0, i1, pw, snr, f, a, b) in enumerate(
             zip(
                 tracks,
                 keep.tolist(),
                 (first - starts).tolist(),
                 (last - starts + 1).tolist(),
-                signal.tolist(),
-                centroid.tolist(),
-                noise.tolist(),
+                power_db.tolist(),
+                snr_db.tolist(),
+                freq.tolist(),
                 b0_list,
                 b1_list,
                 strict=True,
@@ -846,10 +860,10 @@ class BurstDetector:
                 Burst(
                     t_start=self.t0 + s0 / self.rate,
                     t_end=self.t0 + s1 / self.rate,
-                    freq_hz=self.centre_hz + (c + 0.5 - n / 2) * self.bin_hz,
+                    freq_hz=f,
                     bandwidth_hz=(b - a) * self.bin_hz,
-                    power_dbfs=10.0 * math.log10(sig),
-                    snr_db=10.0 * math.log10(sig / max(ns, _TINY)),
+                    power_dbfs=pw,
+                    snr_db=snr,
                     centre_hz=self.centre_hz,
                     sample_start=round(s0),
                     sample_count=max(1, round(s1 - s0)),
@@ -861,16 +875,8 @@ class BurstDetector:
 
     def _energy_position(self, fraction: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         """Where in a frame (0..1) the window's cumulative energy reaches each ``fraction``."""
-        curve = self._energy_curve
-        k = np.searchsorted(curve, fraction, side="left")
-        inside = (k > 0) & (k < curve.size)
-        kk = np.clip(k, 1, curve.size - 1)
-        c0, c1 = curve[kk - 1], curve[kk]
-        step = np.where(c1 - c0 != 0.0, c1 - c0, 1.0)
-        x = (kk - 1 + (fraction - c0) / step) / (curve.size - 1)
-        out: npt.NDArray[np.float64] = np.where(
-            inside, np.clip(x, 0.0, 1.0), np.where(k <= 0, 0.0, 1.0)
-        )
+        # The curve rises strictly (every Hann sample here is above zero): a plain inverse.
+        out: npt.NDArray[np.float64] = np.interp(fraction, self._energy_curve, self._energy_grid)
         return out
 
     def floor_dbfs(self) -> float | None:
