@@ -693,23 +693,22 @@ class BurstDetector:
         cells = self._cells(p)
         thr = self._cells(floors) * self.factor
         n_cells = cells.shape[1]
-        hot = cells.reshape(floors.shape[0], -1, n_cells) > thr[:, None, :]
-        hot = hot.reshape(-1, n_cells)
+        n_rows = floors.shape[0]
+        # Hot cells, written between a cold column either side (so every run of hot cells has
+        # an on and an off edge in its own frame's row).
+        padded = np.zeros((n_rows, cells.shape[0] // n_rows, n_cells + 2), dtype=bool)
+        np.greater(cells.reshape(n_rows, -1, n_cells), thr[:, None, :], out=padded[:, :, 1:-1])
+        hot = padded.reshape(-1, n_cells + 2)
         total = float(floors[-1].sum())
         self.stats.noise_floor_dbfs = 10.0 * math.log10(max(total, _TINY))
-        rows = np.flatnonzero(hot.any(axis=1))
         base = self._frame
-        if rows.size:
-            sub = np.zeros((rows.size, n_cells + 2), np.int8)
-            sub[:, 1:-1] = hot[rows]
-            # Close one-cell holes: a wide burst whose spectrum dips in one cell stays whole.
-            sub[:, 1:-1] |= sub[:, :-2] & sub[:, 2:]
-            edges = np.diff(sub, axis=1)
-            # Each row's edges alternate on, off, on... in column order: one nonzero, split.
-            r_edge, c_edge = np.nonzero(edges)
-            r_on, c_on, c_off = r_edge[0::2], c_edge[0::2], c_edge[1::2]
-            frames = rows[r_on] + base
-            self._group(frames, c_on, c_off)
+        # Close one-cell holes: a wide burst whose spectrum dips in one cell stays whole.
+        hot[:, 1:-1] |= hot[:, :-2] & hot[:, 2:]
+        # Each row's edges alternate on, off, on... in column order: one nonzero, split.
+        r_edge, c_edge = np.nonzero(hot[:, 1:] != hot[:, :-1])
+        if r_edge.size:
+            frames = r_edge[0::2] + base
+            self._group(frames, c_edge[0::2], c_edge[1::2])
         self._close_stale(base + p.shape[0] - 1)
         self._measure_finished(out)
 
