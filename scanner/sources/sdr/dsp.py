@@ -704,11 +704,16 @@ class BurstDetector:
         base = self._frame
         # Close one-cell holes: a wide burst whose spectrum dips in one cell stays whole.
         hot[:, 1:-1] |= hot[:, :-2] & hot[:, 2:]
-        # Each row's edges alternate on, off, on... in column order: one nonzero, split.
-        r_edge, c_edge = np.nonzero(hot[:, 1:] != hot[:, :-1])
-        if r_edge.size:
-            frames = r_edge[0::2] + base
-            self._group(frames, c_edge[0::2], c_edge[1::2])
+        # Edges along the whole map at once: a row ends and the next begins cold, so no edge
+        # spans two frames, and each row's edges alternate on, off, on... in column order.
+        flat = padded.reshape(-1)
+        edge = np.flatnonzero(flat[1:] != flat[:-1])
+        if edge.size:
+            width = n_cells + 2
+            on = edge[0::2]
+            row = on // width
+            start = row * width
+            self._group(row + base, on - start, edge[1::2] - start)
         self._close_stale(base + p.shape[0] - 1)
         self._measure_finished(out)
 
