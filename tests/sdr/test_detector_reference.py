@@ -357,12 +357,13 @@ def test_fft_backends_agree_and_an_unknown_one_is_refused() -> None:
     x = (rng.standard_normal((64, 128)) + 1j * rng.standard_normal((64, 128))).astype(np.complex64)
     want = np.fft.fft(x.astype(np.complex128), axis=1)
     for name in _backends():
-        got = _load_fft(name)(x.copy())
+        got = _load_fft(name)[1](x.copy())
         assert np.abs(got - want).max() < 1e-5 * np.abs(want).max(), name
         # A misaligned, non-contiguous input is transformed just the same.
         wide = np.zeros((64, 129), np.complex64)
         wide[:, 1:] = x
-        got = _load_fft(name)(wide[:, 1:])
+        got = _load_fft(name)[1](wide[:, 1:])
         assert np.abs(got - want).max() < 1e-5 * np.abs(want).max(), name
+        assert BurstDetector(RATE, fft_backend=name).fft_backend == name
     with pytest.raises(ValueError, match="fft backend"):
         BurstDetector(RATE, fft_backend="fftw4")

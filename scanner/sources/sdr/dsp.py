@@ -118,8 +118,9 @@ class _FftwRows:
         return out
 
 
-def _load_fft(backend: str | None = None) -> FftRows:
-    """The row FFT of ``backend`` (one of ``FFT_BACKENDS``), or the first available one.
+def _load_fft(backend: str | None = None) -> tuple[str, FftRows]:
+    """The row FFT of ``backend`` (one of ``FFT_BACKENDS``), or the first available one, and
+    its name.
 
     The result may be the input array transformed in place, or a buffer the next call
     overwrites: use it before the next call.
@@ -128,7 +129,7 @@ def _load_fft(backend: str | None = None) -> FftRows:
         raise ValueError(f"fft backend must be one of {', '.join(FFT_BACKENDS)}, not {backend!r}")
     if backend in (None, "fftw"):
         try:
-            return _FftwRows()
+            return "fftw", _FftwRows()
         except ImportError:
             if backend == "fftw":
                 raise
@@ -146,12 +147,12 @@ def _load_fft(backend: str | None = None) -> FftRows:
                 out: npt.NDArray[np.complex64] = sfft.fft(x, axis=1, workers=1, overwrite_x=True)
                 return out
 
-            return sp_fft
+            return "scipy", sp_fft
 
     def np_fft(x: npt.NDArray[np.complex64]) -> npt.NDArray[np.complex64]:
         return np.fft.fft(x, axis=1).astype(np.complex64, copy=False)
 
-    return np_fft
+    return "numpy", np_fft
 
 
 @dataclass(frozen=True, slots=True)
@@ -392,7 +393,8 @@ class BurstDetector:
         self._bins = np.arange(self.n)
         self._band_fraction = 10.0 ** (-p.band_threshold_db / 10)
         self._edge_fraction = 10.0 ** (-p.edge_db / 10)
-        self._fft = _load_fft(fft_backend)
+        # The FFT library in use (one of FFT_BACKENDS), for the bench's report.
+        self.fft_backend, self._fft = _load_fft(fft_backend)
         self._scratch: FloatArray = aligned_empty(0, np.float32)
         self.dof = effective_dof(hann, 2 * self.h)
         self.factor = np.float32(cfar_factor(self.dof, p.pfa))
