@@ -83,36 +83,40 @@ def aligned_empty(n: int, dtype: type[np.generic]) -> npt.NDArray[Any]:
 
 class _FftwRows:
     """In-place FFTW transforms along the rows, one plan per shape (FFTW_ESTIMATE: planning
-    takes well under a millisecond and gives the same plan, so the same figures, every run)."""
+    takes well under a millisecond, leaves the data alone and gives the same plan, so the same
+    figures, every run). A plan keeps no buffer of its own: it runs on the caller's array."""
 
-    _MAX_PLANS = 8  # shapes seen in one run: the steady chunk, a dwell's tail, a few odd reads
+    _MAX_PLANS = 8  # shapes seen in one run: the steady read, a dwell's tail, a few odd reads
 
     def __init__(self) -> None:
         import pyfftw
 
         self._pyfftw = pyfftw
-        # shape -> (plan, the aligned buffer it was made on)
-        self._plans: dict[tuple[int, ...], tuple[Any, npt.NDArray[np.complex64]]] = {}
+        self._plans: dict[tuple[int, ...], Any] = {}
 
     def __call__(self, x: npt.NDArray[np.complex64]) -> npt.NDArray[np.complex64]:
-        entry = self._plans.get(x.shape)
-        if entry is None:
-            if len(self._plans) >= self._MAX_PLANS:
-                self._plans.clear()
-            buf = self._pyfftw.empty_aligned(x.shape, dtype="complex64")
-            plan = self._pyfftw.FFTW(
-                buf, buf, axes=(1,), direction="FFTW_FORWARD", flags=("FFTW_ESTIMATE",), threads=1
-            )
-            entry = self._plans[x.shape] = (plan, buf)
-        plan, buf = entry
-        if x.flags.c_contiguous and self._pyfftw.is_n_byte_aligned(x, plan.input_alignment):
+        fftw = self._pyfftw
+        if x.flags.c_contiguous and fftw.is_n_byte_aligned(x, fftw.simd_alignment):
             target = x
         else:
             # A misaligned stretch (the join of a dwell's leftover and a new read) is copied
-            # into the plan's own buffer: one pass, cheaper than an unaligned plan.
-            target = buf
+            # to aligned memory: one pass, cheaper than an unaligned plan.
+            target = fftw.empty_aligned(x.shape, dtype="complex64")
             target[...] = x
-        plan.update_arrays(target, target)
+        plan = self._plans.get(x.shape)
+        if plan is None:
+            if len(self._plans) >= self._MAX_PLANS:
+                self._plans.clear()
+            plan = self._plans[x.shape] = fftw.FFTW(
+                target,
+                target,
+                axes=(1,),
+                direction="FFTW_FORWARD",
+                flags=("FFTW_ESTIMATE",),
+                threads=1,
+            )
+        else:
+            plan.update_arrays(target, target)
         plan.execute()
         out: npt.NDArray[np.complex64] = target
         return out
