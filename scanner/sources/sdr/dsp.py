@@ -20,7 +20,8 @@ Stages, each vectorised over a whole batch of frames:
    (power centroid), power (dBFS, noise removed) and SNR in that band. Start and end are refined
    below one frame from the energy of the edge frames through the window's energy curve.
 
-Only stage 4 loops in Python, over segments (a handful per burst), never over samples.
+Stage 4 loops in Python over segments (a handful per burst) and stage 5 over the bursts that
+closed in a read (two sums each, the rest vectorised across them); nothing loops over samples.
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ _ALIGN = 64
 _SCRATCH_MAX = 1 << 22
 
 
-def aligned_empty(n: int, dtype: type[np.generic]) -> npt.NDArray[Any]:
+def _aligned_empty(n: int, dtype: type[np.generic]) -> npt.NDArray[Any]:
     """An uninitialised 1-D array of ``n`` items whose first byte sits on a ``_ALIGN`` boundary."""
     itemsize = np.dtype(dtype).itemsize
     raw = np.empty(n * itemsize + _ALIGN, np.uint8)
@@ -126,8 +127,7 @@ def _load_fft(backend: str | None = None) -> tuple[str, FftRows]:
     """The row FFT of ``backend`` (one of ``FFT_BACKENDS``), or the first available one, and
     its name.
 
-    The result may be the input array transformed in place, or a buffer the next call
-    overwrites: use it before the next call.
+    The result may be the input array, transformed in place.
     """
     if backend is not None and backend not in FFT_BACKENDS:
         raise ValueError(f"fft backend must be one of {', '.join(FFT_BACKENDS)}, not {backend!r}")
@@ -399,7 +399,7 @@ class BurstDetector:
         self._edge_fraction = 10.0 ** (-p.edge_db / 10)
         # The FFT library in use (one of FFT_BACKENDS), for the bench's report.
         self.fft_backend, self._fft = _load_fft(fft_backend)
-        self._scratch: FloatArray = aligned_empty(0, np.float32)
+        self._scratch: FloatArray = _aligned_empty(0, np.float32)
         self.dof = effective_dof(hann, 2 * self.h)
         self.factor = np.float32(cfar_factor(self.dof, p.pfa))
         k = _SUB_FRAMES
@@ -531,10 +531,10 @@ class BurstDetector:
         """``n`` float32 of aligned scratch; a read larger than ``_SCRATCH_MAX`` gets its own
         array, so one huge read does not stay allocated for the detector's life."""
         if n > _SCRATCH_MAX:
-            big: FloatArray = aligned_empty(n, np.float32)
+            big: FloatArray = _aligned_empty(n, np.float32)
             return big
         if self._scratch.size < n:
-            self._scratch = aligned_empty(n, np.float32)
+            self._scratch = _aligned_empty(n, np.float32)
         return self._scratch[:n]
 
     # -- stages ----------------------------------------------------------------------------
@@ -844,10 +844,10 @@ class BurstDetector:
         """Measure the tracks closed since the last call, in the order they closed.
 
         Tracks are measured together once per batch rather than one by one as they close: the
-        floor and the remembered spectra do not change within a batch, so the figures are the
-        same, and a few dozen numpy calls per batch replace a dozen per burst (at a few hundred
-        bursts a second with phones on the air, those per-burst calls were a quarter of the
-        detector's time).
+        floor and the remembered spectra do not change within a batch, so waiting for its end
+        changes nothing, and numpy calls shared by the batch replace a dozen per burst (at a
+        few hundred bursts a second with phones on the air, those per-burst calls were a
+        quarter of the detector's time).
         """
         tracks = self._finished
         if not tracks:
