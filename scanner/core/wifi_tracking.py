@@ -6,8 +6,14 @@ into stations using what a phone cannot hide without breaking Wi-Fi:
 
 1. the same MAC is the same station (a global, vendor-assigned MAC for ever; a randomised one
    while the station is active);
-2. sequence-number continuity: many drivers keep one 12-bit counter across MAC changes, so a new
-   MAC whose first sequence number follows an active station's last one closely is that station;
+2. sequence-number continuity: some drivers keep one 12-bit counter across MAC changes, so a new
+   MAC whose first sequence number follows an active station's last one closely is that station.
+   Others start every new address at a random number (on the ProbingPatterns captures the
+   iPhone 7 carries its counter over at all 23 address changes; the iPhone 11, 12 and XR, the
+   S21 and the Oppo at 0-5%, which is chance: 64 of 4096 numbers follow within the window). For
+   such a phone a "continuing" counter is a coincidence, and with several phones of one model
+   around it picks one of them at random, so a station whose new addresses have started afresh
+   more often than they carried on is not joined by its counter;
 3. the information-element fingerprint (capabilities; see sources/wifi/fingerprint.py) plus
    timing: a new random MAC with the fingerprint of a station heard within ``join_window_s``,
    at a plausible RSSI, is that station. Phones of the same model share a fingerprint, so this
@@ -144,6 +150,11 @@ class Station:
     macs: set[str] = field(default_factory=set)
     # Its MACs joined on a (near) fingerprint alone: see ``WifiTracker.joined_by_model``.
     model_joined: set[str] = field(default_factory=set)
+    # How often a new probe address of it carried on its sequence counter (first number
+    # within ``seq_window`` after its last), and how often it started elsewhere: a phone does
+    # one or the other at every address change, so the larger count says which it does.
+    counter_kept: int = 0
+    counter_reset: int = 0
     frames: int = 0
     data_frames: int = 0
     ssids: set[str] = field(default_factory=set)
@@ -314,6 +325,10 @@ class WifiTracker:
         for st in reversed(self._recent):
             if now - st.last_mono > opts.seq_window_s:
                 break
+            if st.counter_reset > st.counter_kept:
+                # Its addresses start at new numbers: a match would be a coincidence (1 in 64
+                # per station for a window of 64), not this phone's counter.
+                continue
             gap = (frame.seq - st.last_seq) % SEQ_MODULUS
             if 0 < gap < best_gap and self._compatible(st, frame):
                 best, best_gap = st, gap
@@ -430,6 +445,21 @@ class WifiTracker:
         return station
 
     def _update(self, station: Station, frame: WifiFrame) -> None:
+        # The first probe of an address new to the station, soon after its last frame: did
+        # the counter carry on? (Counted whatever joined the address; a station that mixes two
+        # phones counts resets, which only turns off a join it could not trust anyway.)
+        if (
+            frame.subtype == "probe_req"
+            and station.probe_mac
+            and frame.mac != station.probe_mac
+            and frame.mac not in station.probe_mac_last
+            and frame.mono - station.last_mono <= self.options.seq_window_s
+        ):
+            step = (frame.seq - station.last_seq) % SEQ_MODULUS
+            if 0 < step <= self.options.seq_window:
+                station.counter_kept += 1
+            else:
+                station.counter_reset += 1
         station.frames += 1
         if frame.subtype != "probe_req":
             station.data_frames += 1

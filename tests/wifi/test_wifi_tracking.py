@@ -47,6 +47,37 @@ def test_sequence_continuity_links_different_fingerprints() -> None:
     assert tracker.joined_by["seq"] == 1
 
 
+def test_a_counter_that_restarts_at_each_address_links_nothing() -> None:
+    # A phone of the model that starts every address at a new counter (iPhone 11 and later):
+    # two addresses, the second from a number of its own.
+    tracker = WifiTracker()
+    a = tracker.observe(_frame(0.0, "02:00:00:00:00:01", 1000))
+    assert tracker.observe(_frame(0.05, "02:00:00:00:00:02", 3100)) == a
+    assert tracker.stations[a].counter_reset == 1
+    # A second phone of the model, just stronger, whose first number happens to follow the
+    # station's last (1 in 64): a coincidence, not a counter carried on, so it joins (or not)
+    # on fingerprint and level alone, and is not taken for the first phone's own address.
+    other = "02:00:00:00:00:03"
+    assert tracker.observe(_frame(0.1, other, 3103, rssi=-45)) == a
+    assert tracker.joined_by["seq"] == 0
+    assert tracker.joined_by_model(other)
+
+
+def test_a_counter_carried_over_keeps_linking() -> None:
+    # A phone that carries its counter over (iPhone 7): every new address continues it.
+    tracker = WifiTracker()
+    first = tracker.observe(_frame(0.0, "02:00:00:00:00:01", 100))
+    seq = 101
+    for i in range(2, 6):
+        mac = f"02:00:00:00:00:{i:02x}"
+        assert tracker.observe(_frame(i * 4.0, mac, seq)) == first
+        assert not tracker.joined_by_model(mac)
+        seq += 3
+    assert tracker.joined_by["seq"] == 4
+    assert tracker.stations[first].counter_kept == 4
+    assert tracker.stations[first].counter_reset == 0
+
+
 def test_near_fingerprint_joins_only_recent_station() -> None:
     tracker = WifiTracker()
     a = tracker.observe(_frame(0.0, "02:00:00:00:00:01", 1))
