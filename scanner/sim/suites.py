@@ -50,8 +50,16 @@ SENSORS: dict[str, tuple[tuple[str, str], ...]] = {
 }
 
 DEV_SEEDS: tuple[int, ...] = (1, 2, 3, 4)
-# Never generated while the core is being changed (see the module docstring).
-HELD_BACK_SEEDS: tuple[int, ...] = (7101, 7219, 7333, 7457)
+# The hard kinds miss a visit in tens: four seeds of them show too few misses to see why, so
+# their development set has more.
+EXTRA_DEV_SEEDS: dict[str, tuple[int, ...]] = {
+    kind: (5, 6, 7, 8, 9, 10, 11, 12) for kind in ("crowded", "boundary", "quiet")
+}
+# Never generated while the core is being changed (see the module docstring). Chosen before
+# the work on missed visits in the crowded, boundary and quiet kinds began.
+HELD_BACK_SEEDS: tuple[int, ...] = (8209, 8317, 8443, 8581)
+# Held back once, then scored and looked at: spent, in no set, never held back again.
+SPENT_SEEDS: tuple[int, ...] = (7101, 7219, 7333, 7457)
 
 # Minutes per scenario: long enough for several visits; ambient-only runs a long stretch of a
 # shift so a false alarm rate of one per eight hours is measurable at all.
@@ -84,6 +92,8 @@ def cases(which: str) -> list[Case]:
     for kind in SCENARIO_KINDS:
         minutes = MINUTES.get(kind, DEFAULT_MINUTES)
         chosen = seeds[:2] if kind == "ambient" else seeds
+        if which == "dev":
+            chosen = (*chosen, *EXTRA_DEV_SEEDS.get(kind, ()))
         sensors = SENSORS.get(kind, ())
         out.extend(Case(kind, seed, minutes, sensors) for seed in chosen)
     return out

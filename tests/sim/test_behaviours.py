@@ -67,7 +67,10 @@ def test_loiterers_stand_just_outside() -> None:
 
 
 def test_seed_sets_are_disjoint_and_cover_every_kind() -> None:
-    assert not set(suites.DEV_SEEDS) & set(suites.HELD_BACK_SEEDS)
+    dev = {c.seed for c in suites.cases("dev")}
+    held = set(suites.HELD_BACK_SEEDS)
+    assert not dev & held
+    assert not set(suites.SPENT_SEEDS) & (dev | held)
     assert set(suites.SCENARIO_KINDS) <= set(PROFILES)
     for which in ("dev", "held-back"):
         kinds = {c.kind for c in suites.cases(which)}
