@@ -8,7 +8,7 @@ outcome, so ``counters`` shows why devices did or did not become evidence.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
@@ -187,6 +187,22 @@ def build_registry(options: CoreOptions) -> tuple[Detector, ...]:
     )
 
 
+# Handsets heard just outside kept for explaining uplink energy: a crowd at the door within
+# one uplink window (6 s of Wi-Fi probes and BLE adverts, one note each) is a few hundred.
+NEARBY_KEPT = 512
+
+
+def full_power_headroom_db(band: str) -> float:
+    """How much louder than an LTE or NR phone (power class 3, 23 dBm) a phone can send on this
+    band at full power: a GSM phone sends up to 33 dBm at 850/900 MHz and 30 dBm at 1800/1900
+    MHz (3GPP TS 45.005 classes 4 and 1), and a band label naming GSM may be carrying it."""
+    if "GSM-850" in band or "GSM-900" in band:
+        return 10.0
+    if "DCS-1800" in band or "PCS-1900" in band:
+        return 7.0
+    return 0.0
+
+
 REGISTRY: tuple[Detector, ...] = build_registry(CoreOptions())
 """The detectors with default thresholds (see ``build_registry`` for configured ones)."""
 
@@ -196,12 +212,16 @@ class DetectorBank:
 
     It also keeps what the other radios say about uplink energy: when a handset was last heard
     on Wi-Fi or BLE just outside the zone (within ``nearby_margin_db`` below the exit level;
-    the configured levels, not a sensor's calibration).
-    Uplink energy heard meanwhile is most likely that phone and does not alert on its own.
+    the configured levels, not a sensor's calibration), and how strong an uplink that phone
+    can send from where it stands. Uplink energy heard meanwhile, no stronger than that, is
+    most likely that phone and does not alert on its own; stronger energy is not that phone.
     """
 
     def __init__(self, registry: tuple[Detector, ...]) -> None:
         self.nearby_mono = float("-inf")
+        # (when, the strongest uplink SNR that phone can send) of handsets heard just outside,
+        # oldest first; kept for the uplink window.
+        self._nearby: deque[tuple[float, float]] = deque(maxlen=NEARBY_KEPT)
         self.registry = registry
         self.counters: dict[str, Counter[str]] = {det.name: Counter() for det in registry}
         self._by_radio: dict[str, list[Detector]] = {}
@@ -213,7 +233,7 @@ class DetectorBank:
         findings: list[Finding] = []
         for det in self._by_radio.get(inp.radio, ()):
             outcome, finding = det.run(inp, det.thresholds)
-            if finding is not None and finding.alone and self._explained(inp):
+            if finding is not None and finding.alone and self._explained(inp, finding):
                 outcome = "explained_by_nearby_handset"
                 finding = replace(finding, alone=False)
             self.counters[det.name][outcome] += 1
@@ -232,13 +252,31 @@ class DetectorBank:
         th = next((d.thresholds for d in self._by_radio.get(inp.radio, ())), None)
         if th is None:
             return
-        if pres.level >= th["exit_rssi_dbm"] - th["nearby_margin_db"]:
-            self.nearby_mono = max(self.nearby_mono, pres.last_mono)
+        floor = th["exit_rssi_dbm"] - th["nearby_margin_db"]
+        if pres.level < floor:
+            return
+        self.nearby_mono = max(self.nearby_mono, pres.last_mono)
+        sdr = next((d.thresholds for d in self._by_radio.get("sdr", ())), None)
+        if sdr is None:
+            return
+        # ``nearby_margin_db`` below the exit level is where that phone's uplink at full power
+        # (23 dBm) reaches the zone's enter level, the two bands' shadowing included; each dB
+        # it reads louder on Wi-Fi or BLE is a dB more it can send on the uplink (one path).
+        nearby = self._nearby
+        while nearby and pres.last_mono - nearby[0][0] > sdr["window_s"]:
+            nearby.popleft()
+        nearby.append((pres.last_mono, sdr["enter_snr_db"] + (pres.level - floor)))
 
-    def _explained(self, inp: DetectorInput) -> bool:
+    def _explained(self, inp: DetectorInput, finding: Finding) -> bool:
+        """Whether a handset heard just outside, just now, can have sent this uplink energy:
+        one that could not send it that loud even at full power is not its source."""
         th = next((d.thresholds for d in self._by_radio.get("sdr", ())), None)
         window = th["window_s"] if th is not None else 0.0
-        return inp.presence.last_mono - self.nearby_mono <= window
+        now = inp.presence.last_mono
+        headroom = full_power_headroom_db(inp.label)
+        return any(
+            now - when <= window and finding.level <= cap + headroom for when, cap in self._nearby
+        )
 
     def snapshot(self) -> dict[str, dict[str, int]]:
         return {name: dict(c) for name, c in self.counters.items()}

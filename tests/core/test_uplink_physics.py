@@ -48,19 +48,45 @@ def test_a_few_bursts_are_not_an_uplink_alert() -> None:
 
 def test_uplink_of_a_phone_heard_just_outside_does_not_alert_alone() -> None:
     # A phone at the door, outside: its BLE 6 dB below the exit level, its uplink at
-    # in-zone strength at full power. The uplink is that phone, not another one inside.
+    # in-zone strength at full power (up to 37 dB SNR from there: 6 dB above the enter level
+    # of 31). The uplink is that phone, not another one inside.
     core, lines = _core()
     for i in range(30):
         core.handle(advert(100.0 + i * 0.5, "5C:00:00:00:00:07", -79))
-        core.handle(burst(100.2 + i * 0.5, 40.0))
+        core.handle(burst(100.2 + i * 0.5, 36.0))
     assert lines == []
     counters = core.core.detectors.snapshot()["uplink_energy_in_zone"]
     assert counters["explained_by_nearby_handset"] > 0
     # Once the phone at the door has gone (nothing heard of it for a while), the same uplink
     # stands on its own.
     for i in range(30):
-        core.handle(burst(130.0 + i * 0.5, 40.0))
+        core.handle(burst(130.0 + i * 0.5, 36.0))
     assert _kinds(lines) == [("raised", "unidentified_transmitter")]
+
+
+def test_uplink_louder_than_the_phone_outside_can_send_alerts_alone() -> None:
+    # A phone heard on BLE 11 dB below the exit level, well out in the corridor, can send at
+    # most about 32 dB SNR at full power from there; steady 42 dB bursts are another phone,
+    # in the zone, heard on the uplink only (Wi-Fi and Bluetooth off).
+    core, lines = _core()
+    for i in range(30):
+        core.handle(advert(100.0 + i * 0.5, "5C:00:00:00:00:07", -84))
+        core.handle(burst(100.2 + i * 0.5, 42.0))
+    assert _kinds(lines) == [("raised", "unidentified_transmitter")]
+    counters = core.core.detectors.snapshot()["uplink_energy_in_zone"]
+    assert counters.get("explained_by_nearby_handset", 0) == 0
+
+
+def test_a_gsm_phone_just_outside_explains_louder_uplink() -> None:
+    # The same phone at the door on GSM-900 may send 10 dB more (33 dBm, not 23): 42 dB bursts
+    # on a band that can carry GSM are still within what it can send.
+    core, lines = _core()
+    for i in range(30):
+        core.handle(advert(100.0 + i * 0.5, "5C:00:00:00:00:07", -79))
+        core.handle(burst(100.2 + i * 0.5, 42.0, band="E-GSM-900 + LTE B8 UL"))
+    assert lines == []
+    counters = core.core.detectors.snapshot()["uplink_energy_in_zone"]
+    assert counters["explained_by_nearby_handset"] > 0
 
 
 @pytest.mark.parametrize(
