@@ -85,13 +85,21 @@ class Fusion:
 
     # -- transmitters ------------------------------------------------------------------------
     def device_in(
-        self, finding: Finding, identity: str, mono: float, ts: float, *, by_model: bool = False
+        self,
+        finding: Finding,
+        identity: str,
+        mono: float,
+        ts: float,
+        *,
+        by_model: bool = False,
+        heard_outside_mono: float | None = None,
     ) -> bool:
         """A transmitter is in the zone; True when it has just entered (a new presence).
 
         ``by_model``: the tracker put this transmitter in its device on a shared model
         fingerprint alone (random addresses of one phone model): the join groups it for the
-        count, but an alarm does not trust it (see ``_strict``).
+        count, but an alarm does not trust it (see ``_strict``). ``heard_outside_mono``: when
+        this transmitter was last heard clearly outside the zone, if lately (see ``_co_entry``).
         """
         key = finding.key
         current = self.active.get(key)
@@ -113,7 +121,7 @@ class Fusion:
                 if not by_model:
                     self._strict_union(key, other)
         siblings[key] = mono
-        partner = self._co_entry(presence)
+        partner = self._co_entry(presence, heard_outside_mono)
         if partner is not None:
             self._union(key, partner.key)
             self._links.append((key, partner.key, False))
@@ -139,16 +147,21 @@ class Fusion:
         for key in [k for k, p in self.active.items() if p.identity == identity]:
             del self.active[key]
 
-    def _co_entry(self, new: Presence) -> Presence | None:
+    def _co_entry(self, new: Presence, heard_outside_mono: float | None) -> Presence | None:
         """The presence of another radio that is most likely the same phone, if any.
 
         Candidates are open presences of another radio whose handset has no transmitter of
         the new one's radio yet. The one that entered within ``link_window_s`` wins; failing
         that, a single candidate is taken (its phone's other radio was simply quiet until now).
+        A presence that was already in the zone while the new transmitter was heard clearly
+        outside it (``heard_outside_mono``) is not a candidate: one phone is in one place, and
+        a phone whose address rotated inside the zone must not take a visitor walking in.
         """
         candidates: dict[str, Presence] = {}
         for p in self.active.values():
             if p.radio == new.radio:
+                continue
+            if heard_outside_mono is not None and p.in_zone and p.started_mono < heard_outside_mono:
                 continue
             root = self._find(p.key)
             if new.radio in self._radios.get(root, set()):

@@ -86,6 +86,11 @@ MAX_DEVICES = 10_000
 # node sends its batches every second or two, plus the link's latency. Further behind, it is
 # the node's spool replaying what it heard during the outage.
 CAUGHT_UP_S = 5.0
+# One phone's Wi-Fi and BLE read its position alike: a transmitter heard this far below its
+# radio's enter level was outside the zone, whatever a radio of another phone said then. Fast
+# fading (2.5 dB a packet) and slow shadowing (2.5 dB) are independent on the two bands, so
+# one packet of each differs with a standard deviation of 5 dB: 10 dB is two of them.
+RADIOS_DISAGREE_DB = 10.0
 # Sensor states in which a sensor hears nothing (its daemon died, its node lost the broker).
 _DOWN_STATES = (SensorState.FAULT, SensorState.STOPPED)
 
@@ -525,7 +530,10 @@ class Core:
             # A Wi-Fi key is ``wifi:<mac>``: whether the tracker joined that MAC on its model's
             # fingerprint alone decides whether an alarm may trust the join.
             by_model = radio == "wifi" and self._wifi.joined_by_model(key.split(":", 1)[1])
-            self.fusion.device_in(findings[0], identity, mono, ts, by_model=by_model)
+            outside = self._heard_outside(key, radio) if key not in self.fusion.active else None
+            self.fusion.device_in(
+                findings[0], identity, mono, ts, by_model=by_model, heard_outside_mono=outside
+            )
         elif key in self.fusion.active:
             self.fusion.device_out(key, mono)
         else:
@@ -534,6 +542,22 @@ class Core:
             # a crowd this is nearly every record, and the sync was a tenth of the core's time.
             return
         self._sync_alerts(ts, mono)
+
+    def _heard_outside(self, key: str, radio: str) -> float | None:
+        """When this transmitter, entering now, was last heard clearly outside the zone (its
+        recent samples), or None. A phone's other radio already inside by then was another
+        phone's (``Fusion._co_entry``). Decided on absolute levels only: with placed sensors
+        the zone is the difference's, which these samples do not hold."""
+        if self._placing:
+            return None
+        pres = self._presence.get(key)
+        if pres is None:
+            return None
+        sensor = self._sensor_of.get(key)
+        if sensor is None:
+            return None
+        below = self.zone.thresholds(sensor, radio).enter_dbm - RADIOS_DISAGREE_DB
+        return max((t for t, level in pres.samples if level < below), default=None)
 
     def _sync_alerts(self, ts: float, mono: float) -> None:
         before = self.alerting.counters["raised"] + self.alerting.counters["updated"]
