@@ -22,7 +22,8 @@ radio heard in the zone at once (the tracker joined phones of one model, directl
 the phones' other radio) is not counted.
 
 Uplink energy names no device. While a handset is present it is supporting evidence; on its
-own, for longer than ``sdr_alone_after_s``, it is an unidentified transmitter.
+own, for longer than ``sdr_alone_after_s``, it is an unidentified transmitter, and so is
+energy on more bands than there are handsets present (a phone sends on one band at a time).
 """
 
 from __future__ import annotations
@@ -321,9 +322,10 @@ class Fusion:
             self.energy.since_ts = None
 
     def unidentified(self, mono: float) -> bool:
-        """True when uplink energy has been in the zone, with no handset named, long enough."""
+        """True when uplink energy has been in the zone long enough with no handset named, or
+        on more bands than the handsets named in the zone can send on."""
         since = self.energy.since_mono
-        if since is None or self.active or mono - since < self._options.sdr_alone_after_s:
+        if since is None or mono - since < self._options.sdr_alone_after_s:
             return False
         # Alone, energy must stand on its own (sustained at the zone's level and not explained
         # by a phone the other radios hear just outside: ``Finding.alone``) ...
@@ -334,4 +336,11 @@ class Fusion:
             for k, f in self.energy.findings.items()
             if mono - self.energy.heard_mono.get(k, since) <= self._options.sdr_window_s
         ]
-        return any(f.alone for f in fresh)
+        if not any(f.alone for f in fresh):
+            return False
+        if not self.active:
+            return True
+        # Handsets are named in the zone. A phone sends its uplink on one band at a time (its
+        # serving cell's), so energy on more bands than there are handsets inside, one of them
+        # standing on its own, is a phone more that names itself on no other radio.
+        return len(fresh) > self.handsets_now()

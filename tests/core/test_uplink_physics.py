@@ -96,3 +96,51 @@ def test_a_gsm_phone_just_outside_explains_louder_uplink() -> None:
 def test_values_that_would_switch_a_check_off_are_refused(bad: dict[str, float]) -> None:
     with pytest.raises(ConfigError, match="switch the check off"):
         CoreOptions.from_mapping(bad)
+
+
+def _phone_inside_with_uplink(core: Harness, t0: float, t1: float, band: str) -> None:
+    """An iPhone standing in the zone: BLE every half second, its uplink on one band."""
+    t = t0
+    while t < t1:
+        core.handle(advert(t, "5C:00:00:00:00:01", -50))
+        core.handle(burst(t + 0.2, 38.0, band=band))
+        core.tick(t + 0.4)
+        t += 0.5
+
+
+def test_uplink_on_a_band_no_named_phone_uses_is_a_phone_more() -> None:
+    # One phone named inside (BLE, its uplink on B3), acknowledged; a second phone with Wi-Fi
+    # and Bluetooth off walks in and keeps its uplink busy on B20. One phone sends on one band
+    # at a time, so the second band is a second phone: it alarms, though a handset is named.
+    core = Harness(
+        None,
+        CoreOptions(),
+        ack_after_s=20.0,
+        wifi_tracker=AddressWifiIdentity(),
+        ble_tracker=AddressBleIdentity(),
+        classify=classify_all_handsets,
+    )
+    _phone_inside_with_uplink(core, 100.0, 160.0, "DCS-1800 + LTE B3 UL")
+    t = 160.0
+    while t < 180.0:
+        core.handle(advert(t, "5C:00:00:00:00:01", -50))
+        core.handle(burst(t + 0.2, 38.0, band="DCS-1800 + LTE B3 UL"))
+        core.handle(burst(t + 0.3, 42.0, band="LTE B20 UL"))
+        core.tick(t + 0.4)
+        t += 0.5
+    alarms = [(ln["kind"], ln["event"]) for ln in core.all_lines if ln["alarm"]]
+    assert alarms == [("handset", "raised"), ("unidentified_transmitter", "raised")]
+
+
+def test_a_named_phones_own_uplink_is_not_a_phone_more() -> None:
+    core = Harness(
+        None,
+        CoreOptions(),
+        ack_after_s=20.0,
+        wifi_tracker=AddressWifiIdentity(),
+        ble_tracker=AddressBleIdentity(),
+        classify=classify_all_handsets,
+    )
+    _phone_inside_with_uplink(core, 100.0, 180.0, "DCS-1800 + LTE B3 UL")
+    alarms = [(ln["kind"], ln["event"]) for ln in core.all_lines if ln["alarm"]]
+    assert alarms == [("handset", "raised")]
