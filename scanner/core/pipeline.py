@@ -16,6 +16,7 @@ events; the core writes nothing itself (sinks do, ``scanner/sinks/``). All decis
 from __future__ import annotations
 
 import logging
+import statistics
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
@@ -91,6 +92,9 @@ CAUGHT_UP_S = 5.0
 # fading (2.5 dB a packet) and slow shadowing (2.5 dB) are independent on the two bands, so
 # one packet of each differs with a standard deviation of 5 dB: 10 dB is two of them.
 RADIOS_DISAGREE_DB = 10.0
+# ... allowing for the crossing itself: the wall's half metre at walking pace, during which one
+# radio may be through the door and the other's packets still behind it.
+CROSSING_S = 1.0
 # Sensor states in which a sensor hears nothing (its daemon died, its node lost the broker).
 _DOWN_STATES = (SensorState.FAULT, SensorState.STOPPED)
 
@@ -557,7 +561,14 @@ class Core:
         if sensor is None:
             return None
         below = self.zone.thresholds(sensor, radio).enter_dbm - RADIOS_DISAGREE_DB
-        return max((t for t, level in pres.samples if level < below), default=None)
+        # Judged as entering is (the median of a few packets), so one deep fade is not taken
+        # for the phone standing outside.
+        n = self._params[radio].enter_samples
+        samples = list(pres.samples)
+        for i in range(len(samples) - n, -1, -1):
+            if statistics.median(level for _, level in samples[i : i + n]) < below:
+                return samples[i + n - 1][0] - CROSSING_S
+        return None
 
     def _sync_alerts(self, ts: float, mono: float) -> None:
         before = self.alerting.counters["raised"] + self.alerting.counters["updated"]
