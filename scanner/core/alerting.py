@@ -68,6 +68,11 @@ TOUCH_EVERY_S = 10.0
 # Closed alerts no guard has acknowledged yet, kept so a late acknowledgement still reaches
 # every sink; beyond this many the oldest is forgotten (the store keeps it acknowledgeable).
 MAX_CLOSED_UNACKED = 256
+# Transmitters an open alert remembers as its own, to know its handsets when they come back. A
+# visitor brings two or three, a rotating phone a new one every few minutes; an alert holding
+# this many is open through a flood of addresses, and those longest out of the zone are
+# forgotten first (``owned_forgotten``), so a flood lasting hours cannot grow it without end.
+MAX_OWNED = 4096
 
 
 @dataclass(slots=True)
@@ -162,6 +167,7 @@ class Alerting:
             "acknowledged": 0,
             "alarms": 0,
         }
+        self.owned_forgotten = 0
 
     @property
     def handset(self) -> OpenAlert | None:
@@ -285,6 +291,8 @@ class Alerting:
             flags = joined.setdefault(target.id, [False, False])
             flags[0] = True
             flags[1] = flags[1] or new_handset
+            if len(target.owned) > MAX_OWNED:
+                self._forget_owned(target, fusion)
         energy = list(fusion.energy.findings.values())
         # Uplink energy that stands on its own (``Finding.alone``) on a new band is a transmitter
         # entering too, even though it names no device: it is said on the alerts with handsets
@@ -301,6 +309,22 @@ class Alerting:
                 alert.quiet_since = mono
             elif mono - alert.quiet_since >= self._hold_s(alert):
                 self._close(alert, ts, mono, "left_zone")
+
+    def _forget_owned(self, alert: OpenAlert, fusion: Fusion) -> None:
+        """Down to nine tenths of ``MAX_OWNED`` (the sort paid once per many new ones), the
+        transmitters longest out of the zone first; those inside now stay."""
+        gone = sorted(alert.owned - alert.present, key=fusion.last_in_zone)
+        for key in gone[: len(alert.owned) - MAX_OWNED * 9 // 10]:
+            alert.owned.discard(key)
+            self.owned_forgotten += 1
+
+    def table_sizes(self) -> dict[str, int]:
+        """How many entries the alerts' tables hold (memory bounds are checked on these)."""
+        return {
+            "open": len(self.handsets) + (self.unidentified is not None),
+            "owned": sum(len(a.owned) for a in self.handsets),
+            "closed_unacknowledged": len(self._closed),
+        }
 
     def _open_unacknowledged(self, ts: float, mono: float) -> OpenAlert | None:
         """The alert a new handset joins: the newest open one not yet acknowledged, if it still

@@ -331,6 +331,15 @@ class Accounting:
         # Present devices that may carry a cellular modem (see ``phones_present``).
         self._cellular: set[str] = set()
 
+    def table_sizes(self) -> dict[str, int]:
+        """How many entries the accounting holds (memory bounds are checked on these)."""
+        return {
+            "present": len(self.present),
+            "cluster_members": sum(len(m) for m in self.clusters.values()),
+            "cluster_last": len(self._last),
+            "bands": len(self.bands),
+        }
+
     # -- allowlisted devices ---------------------------------------------------------------
     def allowlisted(
         self,

@@ -159,6 +159,10 @@ class AmbientBaseline:
         """True while the transmitter is a candidate or learned."""
         return key in self._stats
 
+    def __len__(self) -> int:
+        """Transmitters watched: candidates and learned ones."""
+        return len(self._stats)
+
     def candidates(self) -> int:
         """Devices being watched that are not (yet) ambient."""
         return sum(1 for st in self._stats.values() if not st.ambient)

@@ -54,6 +54,13 @@ class TrackerOptions:
     max_tracks: int = 10_000
 
 
+# Addresses a linked device keeps (so a late advert from one still finds it). A phone's
+# resolvable private address rotates about every 15 minutes and a rotated-out one is not used
+# again, so the newest 64 (16 hours of rotations) are plenty; a device present for weeks would
+# otherwise keep every address it ever had.
+MAX_TRACK_ADDRESSES = 64
+
+
 @dataclass(slots=True)
 class _Track:
     device_id: str
@@ -88,6 +95,7 @@ class BleTracker:
         self.links = 0
         self.forgotten = 0
         self.evicted = 0  # devices dropped by the memory cap, not by silence
+        self.addresses_dropped = 0  # old addresses of long-lived devices (MAX_TRACK_ADDRESSES)
         self._last_sweep: float | None = None
 
     # -- public surface ----------------------------------------------------------------------
@@ -135,6 +143,14 @@ class BleTracker:
         """Every address the device has used, oldest first."""
         track = self._tracks.get(device_id)
         return list(track.addresses) if track else []
+
+    def table_sizes(self) -> dict[str, int]:
+        """How many entries the tracker's tables hold (memory bounds are checked on these)."""
+        return {
+            "tracks": len(self._tracks),
+            "addresses": len(self._by_address),
+            "track_addresses": sum(len(t.addresses) for t in self._tracks.values()),
+        }
 
     def expire(self, now: float) -> int:
         """Forget devices unheard for ``expire_s``; returns how many."""
@@ -213,6 +229,13 @@ class BleTracker:
         best.payload_key = best.payload_key or new.payload_key
         for address in new.addresses:
             self._by_address[address] = best
+        if len(best.addresses) > MAX_TRACK_ADDRESSES:
+            dropped = best.addresses[:-MAX_TRACK_ADDRESSES]
+            del best.addresses[:-MAX_TRACK_ADDRESSES]
+            for address in dropped:
+                if self._by_address.get(address) is best and address not in best.addresses:
+                    del self._by_address[address]
+                self.addresses_dropped += 1
         del self._tracks[new.device_id]
         self.links += 1
         _LOGGER.debug("linked %s to %s (score %.1f)", new.addresses, best.device_id, best_score)

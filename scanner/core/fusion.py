@@ -16,6 +16,16 @@ presences are is a separate, softer question, answered by joining presences:
 
 A presence ends when its transmitter has been out of the zone for ``leave_hold_s``.
 
+What a handset's transmitters left behind (their joins, when each was in the zone) is kept
+while it can still change an answer, and then **settled**: a group of joined transmitters none
+of which has been in the zone for ``SETTLE_AFTER_S`` can gain nothing more (a tracker's join
+needs ``identity_gap_s``, a co-entry an open presence), so its handsets are added to a running
+count and its tables dropped. Only its addresses are remembered (``MAX_SETTLED_KEYS``, the
+oldest forgotten first), so the same address back later is still the handset already counted.
+A flood of transmitters in the zone settles its oldest groups early once ``MAX_LIVE_KEYS``
+transmitters are held (counted in ``settled_early``). Without this every visit left a few
+hundred bytes here for the life of the process.
+
 The count of handsets checks the trackers' joins against what a radio cannot do: a phone sends
 from one address at a time, so a join that would make one phone of two transmitters of one
 radio heard in the zone at once (the tracker joined phones of one model, directly or through
@@ -36,6 +46,22 @@ from scanner.core.options import CoreOptions
 # Frames from several sensors arrive slightly out of order: a rotation (the old address falls
 # silent as the new one starts) may look like an overlap this long.
 OVERLAP_TOLERANCE_S = 2.0
+# A handset none of whose transmitters has been in the zone for this long is settled (see the
+# module docstring). Longer than any join window (``identity_gap_s`` is at most a few minutes):
+# a phone's addresses rotate within about fifteen minutes (BLE resolvable private addresses;
+# Wi-Fi probe MACs far sooner), so past that a phone still about is heard under new addresses,
+# and its old group could only grow by the same address coming back, which
+# ``_settled_keys`` still recognises.
+SETTLE_AFTER_S = 900.0
+# How often settling runs: it walks every held transmitter, and minutes-old state may wait.
+SETTLE_EVERY_S = 10.0
+# Transmitters held unsettled at most (about 300 bytes each with their joins and spans): tens
+# of visitors a minute for fifteen minutes is a few thousand; beyond this it is a flood of
+# addresses in the zone, and the longest-gone groups settle early.
+MAX_LIVE_KEYS = 20_000
+# Addresses of settled handsets remembered, so one back later is not a new handset (about 100
+# bytes each): thousands of visits at a gate.
+MAX_SETTLED_KEYS = 20_000
 
 
 @dataclass(slots=True)
@@ -83,6 +109,15 @@ class Fusion:
         # visitor can be that phone).
         self._strict: dict[str, str] = {}
         self.presences_total = 0
+        # Settled handsets (module docstring): how many, their addresses (oldest first), and
+        # the addresses back since (their handset is counted already).
+        self._settled_handsets = 0
+        self._settled_keys: dict[str, None] = {}
+        self._returning: set[str] = set()
+        self._last_settle = float("-inf")
+        self.settled = 0  # groups settled
+        self.settled_early = 0  # of them, by MAX_LIVE_KEYS
+        self.forgotten_keys = 0  # settled addresses forgotten by MAX_SETTLED_KEYS
 
     # -- transmitters ------------------------------------------------------------------------
     def device_in(
@@ -113,6 +148,9 @@ class Fusion:
             current.out_since = None
             return False
         presence = Presence(key, finding.radio, identity, finding, mono, ts)
+        if key not in self._parent and key in self._settled_keys:
+            del self._settled_keys[key]
+            self._returning.add(key)  # its handset was counted when it settled
         self._node(key, finding.radio)
         siblings = self._last_active.setdefault(identity, {})
         for other, last in siblings.items():
@@ -193,7 +231,79 @@ class Fusion:
         for p in ended:
             del self.active[p.key]
         self._forget_siblings(mono)
+        if mono - self._last_settle >= SETTLE_EVERY_S or len(self._parent) > MAX_LIVE_KEYS:
+            self._last_settle = mono
+            self._settle(mono)
         return ended
+
+    def _settle(self, mono: float) -> None:
+        """Count and drop the groups that can no longer change (see the module docstring)."""
+        groups: dict[str, list[str]] = {}
+        for key in list(self._parent):
+            groups.setdefault(self._find(key), []).append(key)
+        last: dict[str, float] = {}  # root -> the latest any member was in the zone
+        for root, keys in groups.items():
+            if any(k in self.active for k in keys):
+                continue  # (a presence open, or held by its leave hold)
+            last[root] = max(self.last_in_zone(k) for k in keys)
+        done = [r for r, t in last.items() if mono - t > SETTLE_AFTER_S]
+        excess = len(self._parent) - sum(len(groups[r]) for r in done) - MAX_LIVE_KEYS
+        if excess > 0:
+            # A flood in the zone: the longest-gone groups go early, down to nine tenths of the
+            # cap so the sort is paid once per many new transmitters.
+            excess += MAX_LIVE_KEYS // 10
+            early = set(done)
+            for root in sorted((r for r in last if r not in early), key=last.__getitem__):
+                if excess <= 0:
+                    break
+                done.append(root)
+                excess -= len(groups[root])
+                self.settled_early += 1
+        if not done:
+            return
+        gone = {k for r in done for k in groups[r]}
+        links = [link for link in self._links if link[0] in gone]
+        self._settled_handsets += self._count({k for k in gone if k in self._seen}, links)
+        self._links = [link for link in self._links if link[0] not in gone]
+        for key in gone:
+            del self._parent[key]
+            self._radios.pop(key, None)
+            self._span.pop(key, None)
+            self._returning.discard(key)
+            if key in self._seen:
+                self._seen.discard(key)
+                self._remember_settled(key)
+        # A strict group lies within one group of ``_parent`` (both join together), so whole
+        # groups go; what remains outside ``_parent`` are lookups of settled keys (singletons).
+        for key in [k for k in self._strict if k not in self._parent]:
+            del self._strict[key]
+        self.settled += len(done)
+
+    def last_in_zone(self, key: str) -> float:
+        """When ``key`` was last in the zone (-inf: not held, or settled)."""
+        span = self._span.get(key)
+        return span[1] if span is not None else float("-inf")
+
+    def _remember_settled(self, key: str) -> None:
+        self._settled_keys[key] = None
+        while len(self._settled_keys) > MAX_SETTLED_KEYS:
+            del self._settled_keys[next(iter(self._settled_keys))]
+            self.forgotten_keys += 1
+
+    def table_sizes(self) -> dict[str, int]:
+        """How many entries each table holds (memory bounds are checked on these)."""
+        return {
+            "active": len(self.active),
+            "nodes": len(self._parent),
+            "radios": len(self._radios),
+            "seen": len(self._seen),
+            "last_active": sum(len(v) for v in self._last_active.values()),
+            "spans": len(self._span),
+            "links": len(self._links),
+            "strict": len(self._strict),
+            "settled_keys": len(self._settled_keys),
+            "returning": len(self._returning),
+        }
 
     def _forget_siblings(self, mono: float) -> None:
         """Drop the tracker-join candidates that can no longer join anything: a transmitter
@@ -267,10 +377,15 @@ class Fusion:
         As the live grouping, except that a tracker's join is left out when it would make one
         phone of two transmitters of one radio heard in the zone at once (see the module
         docstring): joins are replayed in the order they were made, each checked against the
-        group built so far.
+        group built so far. Settled handsets were counted so when they settled.
         """
-        parent: dict[str, str] = {k: k for k in self._seen}
-        members: dict[str, list[str]] = {k: [k] for k in self._seen}
+        return self._settled_handsets + self._count(self._seen, self._links)
+
+    def _count(self, keys: set[str], links: list[tuple[str, str, bool]]) -> int:
+        """The handsets ``keys`` make by ``links`` (see ``handset_count``), less those an
+        address back after settling says were counted already."""
+        parent: dict[str, str] = {k: k for k in keys}
+        members: dict[str, list[str]] = {k: [k] for k in keys}
 
         def find(k: str) -> str:
             while parent[k] != k:
@@ -278,7 +393,7 @@ class Fusion:
                 k = parent[k]
             return k
 
-        for a, b, by_tracker in self._links:
+        for a, b, by_tracker in links:
             if a not in parent or b not in parent:
                 continue
             ra, rb = find(a), find(b)
@@ -286,7 +401,8 @@ class Fusion:
                 continue
             parent[ra] = rb
             members[rb].extend(members.pop(ra))
-        return len(members)
+        returning = self._returning
+        return sum(1 for group in members.values() if returning.isdisjoint(group))
 
     def _clash(self, group_a: list[str], group_b: list[str]) -> bool:
         """True when the groups hold transmitters of one radio heard in the zone at once."""

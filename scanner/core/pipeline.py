@@ -994,6 +994,40 @@ class Core:
         """Ids of the open alerts no guard has acknowledged yet."""
         return [a.id for a in self.alerting.open_alerts() if not a.acknowledged]
 
+    def table_sizes(self) -> dict[str, int]:
+        """How many entries each table that grows with transmitters, visits, alerts or time
+        holds, by ``part.table``: each has a bound (an age or a cap), and tests drive crowds
+        through the core and check these stay within them."""
+        sizes: dict[str, int] = {
+            "core.presence": len(self._presence),
+            "core.owner": len(self._owner),
+            "core.sensor_of": len(self._sensor_of),
+            "core.in_zone": len(self._in_zone),
+            "core.judge": len(self._judge),
+            "core.evidence": len(self._evidence),
+            "core.heard_minute": len(self._heard_minute),
+            "core.inside_minute": len(self._inside_minute),
+            "core.allow_entry": len(self._allow_entry),
+            "core.sensors": len(self.sensors),
+            "core.noted": len(self._noted),
+            "devices.devices": len(self.devices),
+            "ambient.watched": len(self.ambient),
+        }
+        if self._sightings is not None:
+            sizes["sightings.buckets"] = len(self._sightings)
+        parts: list[tuple[str, object]] = [
+            ("fusion", self.fusion),
+            ("alerting", self.alerting),
+            ("accounting", self.accounting),
+            ("wifi_tracker", self._wifi),
+            ("ble_tracker", self._ble),
+        ]
+        for name, part in parts:
+            table_sizes = getattr(part, "table_sizes", None)
+            if callable(table_sizes):
+                sizes.update({f"{name}.{k}": v for k, v in table_sizes().items()})
+        return sizes
+
     def stats(self) -> CoreStats:
         return CoreStats(
             counters=dict(self.counters),

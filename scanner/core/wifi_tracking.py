@@ -252,6 +252,16 @@ class WifiTracker:
         """Stations heard within ``window_s`` before ``now_mono``."""
         return sum(1 for s in self.stations.values() if now_mono - s.last_mono <= window_s)
 
+    def table_sizes(self) -> dict[str, int]:
+        """How many entries the tracker's tables hold (memory bounds are checked on these)."""
+        return {
+            "macs": len(self._by_mac),
+            "stations": len(self.stations),
+            "fingerprint_stations": sum(len(v) for v in self._by_fingerprint.values()),
+            "recent": len(self._recent),
+            "station_macs": sum(len(st.macs) for st in self.stations.values()),
+        }
+
     def forget(self, now_mono: float) -> int:
         """Drop stations unheard for ``forget_mac_after_s`` (global MACs: ten times longer).
 

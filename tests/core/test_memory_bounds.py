@@ -6,7 +6,10 @@ import json
 
 import pytest
 
+from scanner.core import alerting as alerting_module
 from scanner.core import ambient as ambient_module
+from scanner.core import ble_tracking as ble_tracking_module
+from scanner.core import fusion as fusion_module
 from scanner.core.ble_tracking import BleTracker, TrackerOptions
 from scanner.core.pipeline import Core
 from scanner.core.wifi_tracking import WifiTracker, WifiTrackerOptions
@@ -137,3 +140,133 @@ def test_fusion_forgets_sibling_candidates_past_the_identity_gap() -> None:
     gap = core.options.identity_gap_s
     # Visitors within the gap (two or three a minute apart) remain; the other 37 are gone.
     assert 0 < len(core.fusion._last_active) <= gap / 60.0 + 1, len(core.fusion._last_active)
+
+
+def test_hours_of_visits_leave_fusion_bounded_and_the_handset_count_exact(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The same visits through a core that never settles: the count to match.
+    def visits(core: Core, hour: int) -> None:
+        for visit in range(60):  # a new phone a minute, its Wi-Fi and BLE in for 20 s
+            n = hour * 60 + visit
+            start = n * 60.0
+            mac = f"02:00:00:{(n >> 8) & 0xFF:02x}:{n & 0xFF:02x}:01"
+            ble = f"7A:00:00:{(n >> 8) & 0xFF:02X}:{n & 0xFF:02X}:01"
+            for i in range(20):
+                core.handle(probe(start + i, mac, -40, fp=f"fp-visit-{n}"))
+                core.handle(advert(start + i + 0.5, ble, -45))
+            for quiet in range(25, 60, 5):  # the runner ticks the core while nobody is heard
+                core.tick(start + quiet)
+
+    monkeypatch.setattr(fusion_module, "SETTLE_AFTER_S", 1e9)
+    unsettled = Core()
+    for hour in range(4):
+        visits(unsettled, hour)
+    assert unsettled.fusion.table_sizes()["nodes"] >= 2 * 240  # what used to grow per visit
+    monkeypatch.undo()
+
+    # Settled addresses are remembered up to their cap, the oldest forgotten first.
+    monkeypatch.setattr(fusion_module, "MAX_SETTLED_KEYS", 100)
+    core = Core()
+    sizes: list[dict[str, int]] = []
+    for hour in range(4):  # four hours, a visitor a minute
+        visits(core, hour)
+        sizes.append(core.table_sizes())
+    # Only the visits of the last SETTLE_AFTER_S (15 a quarter hour, two transmitters each)
+    # are held, whether after one hour or four.
+    held = 2 * (fusion_module.SETTLE_AFTER_S / 60.0 + 2)
+    for table in ("nodes", "radios", "seen", "spans", "links", "strict"):
+        assert sizes[-1][f"fusion.{table}"] <= held, (table, sizes[-1])
+    assert core.fusion.settled > 200
+    assert sizes[-1]["fusion.settled_keys"] == 100
+    assert core.fusion.forgotten_keys > 300
+    # Every table of the core is as large after four hours as after two (no per-visit
+    # growth), except the two that fill up to their caps (a guard acknowledges no alarm here).
+    capped = {
+        "fusion.settled_keys": 100,
+        "alerting.closed_unacknowledged": alerting_module.MAX_CLOSED_UNACKED,
+    }
+    for table, size in sizes[-1].items():
+        limit = capped.get(table, sizes[1][table] + 2)
+        assert size <= limit, (table, sizes[1][table], size)
+    assert core.fusion.handset_count() == unsettled.fusion.handset_count()
+
+
+def test_the_same_address_back_after_settling_is_the_handset_already_counted() -> None:
+    core = Core()
+    phone = "02:aa:bb:cc:dd:01"
+    back_at = fusion_module.SETTLE_AFTER_S + 600.0
+    for start in (0.0, back_at):
+        for i in range(20):
+            core.handle(probe(start + i, phone, -40, fp="fp-phone"))
+        core.tick(start + 59.0)
+        core.tick(start + fusion_module.SETTLE_AFTER_S / 2)
+    core.tick(back_at + 2 * fusion_module.SETTLE_AFTER_S)  # settled again
+    assert core.fusion.settled == 2
+    assert core.fusion.table_sizes()["nodes"] == 0
+    assert core.fusion.handset_count() == 1
+
+
+def test_a_flood_of_addresses_in_the_zone_settles_early_at_the_cap(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def flood(core: Core) -> list[dict[str, int]]:
+        sizes = []
+        for n in range(600):  # a new address in the zone every 0.2 s, each heard for 1 s
+            t = n * 0.2
+            for i in range(5):
+                core.handle(probe(t + i * 0.2, _mac(n), -40, fp=f"fp-{n}"))
+            core.tick(t + 1.0)
+            sizes.append(core.fusion.table_sizes())
+        for quiet in range(1, 60):  # then silence, the runner ticking
+            core.tick(600 * 0.2 + quiet)
+        return sizes
+
+    monkeypatch.setattr(fusion_module, "MAX_LIVE_KEYS", 1e9)
+    unsettled = Core()
+    flood(unsettled)
+    monkeypatch.setattr(fusion_module, "MAX_LIVE_KEYS", 100)
+    core = Core()
+    # Open presences (in the zone, or within their leave hold) are never settled; the cap
+    # holds the rest.
+    for sizes in flood(core):
+        assert sizes["nodes"] <= 100 + sizes["active"], sizes
+    assert core.fusion.table_sizes()["nodes"] <= 100
+    assert core.fusion.settled_early > 0
+    assert core.fusion.handset_count() == unsettled.fusion.handset_count() > 400
+
+
+def test_an_alert_open_through_a_flood_forgets_its_oldest_transmitters(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(alerting_module, "MAX_OWNED", 50)
+    core = Core()
+    phone = "02:aa:bb:cc:dd:01"
+    for n in range(600):  # the phone stays; a new address walks in every second
+        t = float(n)
+        core.handle(probe(t, phone, -40, fp="fp-phone"))
+        for i in range(3):
+            core.handle(probe(t + i * 0.3, _mac(n), -42, fp=f"fp-{n}"))
+        core.tick(t + 0.9)
+    alert = core.alerting.handset
+    assert alert is not None
+    assert core.alerting.table_sizes()["owned"] <= 50
+    assert core.alerting.owned_forgotten > 400
+    assert f"wifi:{phone}" in alert.owned  # in the zone throughout: never forgotten
+
+
+def test_a_ble_device_rotating_for_days_keeps_its_newest_addresses_only() -> None:
+    tracker = BleTracker()
+    first = None
+    for n in range(300):  # 300 rotations (three days' worth), each address heard for 8 s
+        t = n * 8.0
+        for i in range(16):  # settles after 12 adverts, then is linked to the device
+            a = advert(t + i * 0.5, _ble(n), -60)
+            device = tracker.observe(a, classify(a))
+        first = first or device
+        assert device == first, n
+    sizes = tracker.table_sizes()
+    assert sizes["track_addresses"] <= ble_tracking_module.MAX_TRACK_ADDRESSES
+    assert sizes["addresses"] <= ble_tracking_module.MAX_TRACK_ADDRESSES
+    assert tracker.addresses_dropped >= 300 - ble_tracking_module.MAX_TRACK_ADDRESSES
+    assert tracker.device_of(_ble(299)) == first
