@@ -385,6 +385,8 @@ def run(
         "load": "churn" if churn else "quiet",
         "speed": 1.0 if churn else SPEED,
         **layout,
+        # Each daemon's size at the end, for the bench's table.
+        **{f"{name}_rss_end_mb": f["rss_end_mb"] for name, f in layout["processes"].items()},
         "all_in_one": aio,
         "all_in_one_rss_end_mb": aio["rss_end_mb"],
         "all_in_one_rss_slope_mb_per_min": aio["rss_slope_mb_per_min"],
