@@ -7,7 +7,6 @@ and the evidence for it, when it was first and last heard, its identifiers and r
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,8 +22,6 @@ HANDSET_LIKE = frozenset({"handset"})
 # while a TV, a desk PC or a phone left on charge is heard day and night.
 STATIC_SPAN_S = 12 * 3600.0
 
-# Recent RSSI kept per device for the API and the device view; presence keeps its own window.
-RSSI_HISTORY = 32
 # Identifier lists are capped so a device that rotates addresses for days stays small.
 MAX_IDENTIFIERS = 64
 
@@ -49,7 +46,6 @@ class Device:
     # that it uses associated to a network; a public or random-static BLE address.
     stable_macs: list[str] = field(default_factory=list)
     stable_ble: list[str] = field(default_factory=list)
-    rssi: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=RSSI_HISTORY))
     last_rssi: int | None = None
     count: int = 0
     allowlisted: str | None = None  # the matching entry's label, when allowlisted
@@ -62,9 +58,10 @@ class Device:
         self.last_ts = ts
         self.last_mono = mono
         self.count += 1
+        # Only the latest level is kept: presence keeps its own window of samples per
+        # transmitter, and a history here (nothing read it) cost each device 2.5 kB.
         if rssi is not None:
             self.last_rssi = rssi
-            self.rssi.append((ts, rssi))
         self.dirty = True
 
     def add_identifier(self, bucket: list[str], value: str) -> None:
