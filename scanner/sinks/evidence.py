@@ -63,9 +63,16 @@ _LOGGER = logging.getLogger(__name__)
 # phone's MACs and addresses over gaps of up to ``identity_gap_s`` (120 s) and a join of two
 # radios looks back ``link_alone_window_s`` (90 s); 120 s before the alert holds both.
 PRE_ROLL_S = 120.0
-# A ring's byte cap: at a busy gate (a few hundred probe requests a second, ~300 bytes each)
-# 120 s of Wi-Fi is about 10 MB; 16 MB per radio keeps three radios under 50 MB of a Pi's RAM.
+# A ring's byte cap: at a busy gate (a few hundred probe requests a second) 120 s of Wi-Fi is
+# about 13 MB as held in memory (see ``ITEM_OVERHEAD_BYTES``); 16 MB per radio keeps three
+# radios under 50 MB of a Pi's RAM.
 RING_BYTES = 16 * 1024 * 1024
+# What an item costs in memory beyond its payload, counted against the cap: the item, its key,
+# its two times and the bytes object's header (240 bytes, measured with tracemalloc on CPython
+# 3.11), plus the burst record an SDR item keeps (160 bytes). Counting the payload alone let a
+# crowd of small frames hold three times the cap: 100 MB of rings under 6,000 records a second.
+ITEM_OVERHEAD_BYTES = 240
+BURST_OVERHEAD_BYTES = 160
 # Items kept per alert and radio: a phone probes in bursts of a few frames every few seconds
 # to a minute, so 5000 frames is an hour's stay; the SD card keeps at most ~2 MB per alert
 # and radio of frames (~400 bytes each) and 64 IQ windows of a few kB.
@@ -144,6 +151,12 @@ class _Capture:
     dropped: Counter[str] = field(default_factory=Counter)
 
 
+def item_cost(item: _Item) -> int:
+    """The bytes an item holds in memory, as the ring's cap counts them."""
+    extra = BURST_OVERHEAD_BYTES if item.burst is not None else 0
+    return len(item.payload) + ITEM_OVERHEAD_BYTES + extra
+
+
 def item_of(record: SourceEvent) -> _Item | None:
     """The ring item of a record; None for records that carry no evidence."""
     if isinstance(record, WifiFrame):
@@ -213,7 +226,7 @@ class EvidenceKeeper:
         if ring is None:
             ring = self._rings[item.radio] = deque()
         ring.append(item)
-        self._ring_bytes[item.radio] += len(item.payload)
+        self._ring_bytes[item.radio] += item_cost(item)
         horizon = item.mono - self.options.pre_roll_s
         # Oldest first: older than the pre-roll, or past the byte cap (a counted loss of
         # pre-roll, never of an open alert's records: those are kept as they arrive).
@@ -221,7 +234,7 @@ class EvidenceKeeper:
             ring[0].mono < horizon or self._ring_bytes[item.radio] > self.options.ring_bytes
         ):
             old = ring.popleft()
-            self._ring_bytes[item.radio] -= len(old.payload)
+            self._ring_bytes[item.radio] -= item_cost(old)
             if old.mono >= horizon:
                 self.counters[f"{item.radio}_ring_full"] += 1
         for capture in self._open.values():

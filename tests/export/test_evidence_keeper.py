@@ -4,6 +4,7 @@ and a Wi-Fi record's bytes crossing the daemon socket's wire form."""
 from __future__ import annotations
 
 import json
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from scanner.core.events import (
 )
 from scanner.observations import BleAdvert, WifiFrame
 from scanner.runtime.transport.codec import decode_line, encode_line
-from scanner.sinks.evidence import EvidenceKeeper, EvidenceOptions
+from scanner.sinks.evidence import ITEM_OVERHEAD_BYTES, EvidenceKeeper, EvidenceOptions
 from scanner.store.db import Store
 from scanner.store.evidence import digest_of, item_digest
 
@@ -78,8 +79,9 @@ def test_pre_roll_then_live_then_the_digest_is_chained(tmp_path: Path) -> None:
 
 def test_caps_bound_the_ring_and_the_alert(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.db")
-    one = len(radiotap_probe(PHONE, 1, -50))
-    # The ring holds four frames' bytes; an alert keeps at most three items per radio.
+    # A frame's bytes and what holding it costs in memory.
+    one = len(radiotap_probe(PHONE, 1, -50)) + ITEM_OVERHEAD_BYTES
+    # The ring holds four frames' cost; an alert keeps at most three items per radio.
     keeper = EvidenceKeeper(
         store, EvidenceOptions(pre_roll_s=600.0, ring_bytes=4 * one, alert_items=3)
     )
@@ -160,3 +162,24 @@ def test_a_bursts_iq_crosses_the_daemon_socket_and_is_kept(tmp_path: Path) -> No
     (row,) = _rows(store)
     assert row["format"] == "sigmf" and burst.iq in bytes(row["payload"])
     store.close()
+
+
+def test_a_crowd_of_small_frames_holds_the_ring_to_its_cap_in_memory(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    cap = 2 * 1024 * 1024
+    keeper = EvidenceKeeper(store, EvidenceOptions(pre_roll_s=600.0, ring_bytes=cap))
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(40_000):  # a crowd: a new MAC every 20 frames, all within the pre-roll
+            n = i // 20
+            mac = f"da:00:00:{(n >> 8) & 0xFF:02x}:{n & 0xFF:02x}:01"
+            keeper.observe(_frame(mac, T0, i % 4096))
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+        keeper.close()
+        store.close()
+    assert keeper.counters["wifi_ring_full"] > 20_000
+    # What the ring holds in memory, not only its frames' bytes, stays within the cap.
+    assert cap * 0.8 < held < cap * 1.15, held
