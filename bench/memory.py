@@ -76,6 +76,7 @@ LAYOUT: dict[str, list[str]] = {
 HEAVY = (
     "numpy",
     "scipy",
+    "pyfftw",
     "scapy",
     "fastapi",
     "starlette",
