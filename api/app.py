@@ -21,6 +21,7 @@ from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 
 from api import problems
+from api.feed import LiveFeed
 from api.limits import (
     BodyLimitMiddleware,
     HostCheckMiddleware,
@@ -74,12 +75,17 @@ def create_app(
     store: Store | None = None,
     clock: Callable[[], float] = time.time,
     notify: Callable[[str], None] | None = None,
+    feed: LiveFeed | None = None,
 ) -> FastAPI:
     """Build the app. ``store`` lets the one-process demo share its store; else one is opened.
 
     ``notify`` tells the core that an acknowledgement or the allowlist changed in the store
     (``scanner.runtime.transport``: its queue in one process, its socket as a daemon); without
     one the core finds the change on its own periodic poll of the store.
+
+    ``feed`` is woken when the core has committed rows to the store's live feed (its bell in one
+    process, the ``FeedWatcher`` on its socket as a daemon); without a word the event streams
+    read the store on their poll alone.
     """
     own_store = store if store is not None else Store(settings.store_path)
     settings.check(own_store)
@@ -105,6 +111,7 @@ def create_app(
     app.state.store = own_store
     app.state.clock = clock
     app.state.notify = notify if notify is not None else _core_polls
+    app.state.feed = feed if feed is not None else LiveFeed()
     trusted_nets = parse_networks(settings.trusted_clients)
     app.state.trusted = lambda client: is_trusted(client, trusted_nets)
     app.state.throttle = LoginThrottle(

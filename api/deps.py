@@ -15,6 +15,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
+from api.feed import LiveFeed
 from api.problems import ApiProblem
 from api.settings import ApiSettings
 from api.throttle import LoginThrottle
@@ -66,6 +67,11 @@ def get_notify(request: Request) -> Callable[[str], None]:
     return notify
 
 
+def get_feed(request: Request) -> LiveFeed:
+    feed: LiveFeed = request.app.state.feed
+    return feed
+
+
 def get_throttle(request: Request) -> LoginThrottle:
     throttle: LoginThrottle = request.app.state.throttle
     return throttle
@@ -75,6 +81,8 @@ StoreDep = Annotated[Store, Depends(get_store)]
 # Tells the core a person changed what it acts on ("ack", "allowlist"), once it is in the store.
 NotifyDep = Annotated[Callable[[str], None], Depends(get_notify)]
 ThrottleDep = Annotated[LoginThrottle, Depends(get_throttle)]
+# Wakes the event streams when the core committed rows to the live feed.
+FeedDep = Annotated[LiveFeed, Depends(get_feed)]
 SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
 ClockDep = Annotated[Callable[[], float], Depends(get_clock)]
 

@@ -1,6 +1,8 @@
 """``GET /api/v1/events``: the live feed as Server-Sent Events.
 
-The stream tails the store's ``events`` table, whose row id is the SSE ``id``. A tablet that
+The stream tails the store's ``events`` table, whose row id is the SSE ``id``. It reads the table
+when the core says it committed rows there (``api.feed``), and every ``event_poll_s`` whatever it
+hears, so a word that was lost costs one poll period. A tablet that
 reconnects sends ``Last-Event-ID`` (the browser does it by itself) or ``?last_event_id=`` and
 receives every event after that one, in order, before anything new: nothing is missed while
 its Wi-Fi was down. Because the table is the channel, the core may run in another process.
@@ -18,7 +20,8 @@ import anyio
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import StreamingResponse
 
-from api.deps import ClockDep, CurrentUser, SettingsDep, StoreDep
+from api.deps import ClockDep, CurrentUser, FeedDep, SettingsDep, StoreDep
+from api.feed import LiveFeed
 from api.problems import ApiProblem
 from scanner.store.db import Store
 from scanner.store.kiosk import kiosk_by_id
@@ -97,6 +100,7 @@ async def _stream(
     heartbeat_s: float,
     retry_ms: int,
     mode: str = "gate",
+    feed: LiveFeed | None = None,
 ) -> AsyncIterator[bytes]:
     last = start_after
     yield f"retry: {retry_ms}\n\n".encode()
@@ -105,7 +109,10 @@ async def _stream(
     yield format_event(last, "hello", {"id": last, "type": "hello", "data": hello})
     loop = asyncio.get_running_loop()
     next_beat = loop.time() + heartbeat_s
+    feed = feed if feed is not None else LiveFeed()
     while True:
+        # Noted before the read: a word that comes while reading wakes the next wait at once.
+        seen = feed.mark()
         batch = await anyio.to_thread.run_sync(store.events_after, last, _BATCH)
         for event in batch:
             last = int(event["id"])
@@ -119,7 +126,7 @@ async def _stream(
             if not await anyio.to_thread.run_sync(still_allowed):
                 return
             yield heartbeat_event(clock(), last)
-        await asyncio.sleep(poll_s)
+        await feed.wait(seen, poll_s)
 
 
 @router.get(
@@ -137,6 +144,7 @@ async def events(
     settings: SettingsDep,
     user: CurrentUser,
     clock: ClockDep,
+    feed: FeedDep,
     last_event_id_header: Annotated[
         str | None,
         Header(alias="Last-Event-ID", description="resume after this event id"),
@@ -167,6 +175,7 @@ async def events(
             settings.heartbeat_s,
             settings.sse_retry_ms,
             settings.mode,
+            feed,
         ),
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )

@@ -22,12 +22,13 @@ from scanner.core.options import CoreOptions
 from scanner.observations import Radio, SensorState, SensorStatus, SourceEvent
 from scanner.runtime.components import ApiServer, CoreLike, CoreLoop, SourceComponent, bind_tcp
 from scanner.runtime.supervisor import Supervisor
-from scanner.runtime.transport import EventQueue, Message, QueueNotifier
+from scanner.runtime.transport import EventQueue, FeedBell, Message, QueueNotifier
 from scanner.runtime.transport.codec import InputsChanged
 from scanner.sources.base import Sink, Source
 from scanner.store.db import Store, StoreError
 
 if TYPE_CHECKING:
+    from api.feed import LiveFeed
     from api.settings import ApiSettings
     from scanner.mqtt.link import BrokerSettings
     from scanner.sinks import Sink as CoreSink
@@ -104,6 +105,7 @@ class CoreWithStore:
         mqtt: BrokerSettings | None = None,
         mqtt_options: dict[str, Any] | None = None,
         notify: Callable[[str], None] | None = None,
+        bell: FeedBell | None = None,
     ) -> None:
         from scanner.core.pipeline import Core
         from scanner.export.seal_key import attach_chain_key
@@ -128,7 +130,10 @@ class CoreWithStore:
             # The frames, adverts and IQ windows behind each alert (the SDR capture cuts each
             # burst's IQ from its ring and sends it with the burst).
             keeper = EvidenceKeeper(self.store)
-            sinks: list[CoreSink] = [StoreSink(self.store), keeper]
+            # The store sink rings the bell after each commit to the live feed: the API reads
+            # an alert as soon as it is in the store.
+            store_sink = StoreSink(self.store, on_feed=bell.ring if bell is not None else None)
+            sinks: list[CoreSink] = [store_sink, keeper]
             if mqtt is not None:
                 # After the store: the command post hears of an alert the gate has kept.
                 # An acknowledgement from the command post is announced on the core's own
@@ -286,7 +291,10 @@ def core_loop_factory(
     outside_sensors: frozenset[str] = frozenset(),
     placements: Mapping[str, str] | None = None,
     mqtt: BrokerSettings | None = None,
+    bell: FeedBell | None = None,
 ) -> Callable[[], CoreLoop]:
+    """``bell`` is rung after each commit to the store's live feed (``FeedBell``)."""
+
     def make_core() -> CoreLike:
         return CoreWithStore(
             store_path,
@@ -296,6 +304,7 @@ def core_loop_factory(
             placements,
             mqtt=mqtt,
             notify=QueueNotifier(events),
+            bell=bell,
         )
 
     def close(core: CoreLike) -> None:
@@ -375,11 +384,15 @@ def api_plan(
 
 
 def api_server_factory(
-    plan: ApiPlan, notify: Callable[[str], None] | None = None
+    plan: ApiPlan,
+    notify: Callable[[str], None] | None = None,
+    feed: LiveFeed | None = None,
 ) -> tuple[Callable[[], ApiServer], int]:
     """Bind the API's port now (a busy port is an error before anything starts).
 
-    ``notify`` tells the core a person changed something in the store (``create_app``).
+    ``notify`` tells the core a person changed something in the store; ``feed`` is woken when
+    the core committed rows to the live feed (``create_app``). The same feed serves every app
+    a restart makes.
     Returns the component factory and the port actually bound (port 0 picks a free one).
     """
     try:
@@ -394,7 +407,7 @@ def api_server_factory(
     def make_app() -> Any:
         from api.app import create_app
 
-        return create_app(plan.settings, notify=notify)
+        return create_app(plan.settings, notify=notify, feed=feed)
 
     def factory() -> ApiServer:
         s = first.pop() if first else None

@@ -24,10 +24,10 @@ from scanner.runtime.build import (
 )
 from scanner.runtime.components.replay import add_replay, check_scenario
 from scanner.runtime.components.retention import RetentionSchedule, add_retention, retention_health
-from scanner.runtime.plans import Plan, queue_health
+from scanner.runtime.plans import Plan, in_process_feed, queue_health
 from scanner.runtime.serve import HealthWriter
 from scanner.runtime.supervisor import Supervisor
-from scanner.runtime.transport import EventQueue, InProcessTransport, QueueNotifier
+from scanner.runtime.transport import EventQueue, FeedBell, InProcessTransport, QueueNotifier
 from scanner.store.db import Store, StoreError
 from scanner.store.retention import RetentionPolicy
 
@@ -90,9 +90,10 @@ def _plan_in(
     transport = InProcessTransport(events)
     reporter = SourceHealthReporter(transport.sink, clock)
     supervisor = Supervisor(clock, reporter)
+    bell = FeedBell()
     supervisor.add(
         "core",
-        _core_factory(options, str(store_path), events, clock),
+        _core_factory(options, str(store_path), events, clock, bell),
     )
 
     # The demo keeps the appliance's default budget and age limits, enforced as on a Pi.
@@ -116,7 +117,7 @@ def _plan_in(
         None,
     )
     try:
-        factory, port = api_server_factory(api, QueueNotifier(events))
+        factory, port = api_server_factory(api, QueueNotifier(events), in_process_feed(bell))
     except ConfigError as exc:
         raise ConfigError(f"{exc} (choose another with --port)") from exc
     supervisor.add("api", factory, critical=False)
@@ -152,7 +153,7 @@ def _plan_in(
 
 
 def _core_factory(
-    options: DemoOptions, store_path: str, events: EventQueue, clock: Clock
+    options: DemoOptions, store_path: str, events: EventQueue, clock: Clock, bell: FeedBell
 ) -> Callable[[], Any]:
     """The demo's core; a several-sensor scenario's core knows where each sensor stands."""
     if options.sensors == 2 and (options.scenario / "sensors").is_dir():
@@ -166,8 +167,9 @@ def _core_factory(
             clock,
             outside_sensors=site.outside,
             placements=site.placements,
+            bell=bell,
         )
-    return core_loop_factory(store_path, options_for(options.scenario), events, clock)
+    return core_loop_factory(store_path, options_for(options.scenario), events, clock, bell=bell)
 
 
 def options_for(scenario: Path) -> Any:

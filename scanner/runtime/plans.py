@@ -17,6 +17,7 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from scanner.clock import SYSTEM_CLOCK, Clock
 from scanner.config import Config, ConfigError
@@ -42,19 +43,24 @@ from scanner.runtime.build import (
     outside_sensors,
     sensor_placements,
 )
-from scanner.runtime.components import ReceiverComponent, SenderComponent
+from scanner.runtime.components import FeedWatchComponent, ReceiverComponent, SenderComponent
 from scanner.runtime.components.replay import add_replay, check_scenario, radio_view
 from scanner.runtime.components.retention import RetentionSchedule, add_retention, retention_health
 from scanner.runtime.serve import HealthWriter
 from scanner.runtime.supervisor import Supervisor
 from scanner.runtime.transport import (
     EventQueue,
+    FeedBell,
+    FeedWatcher,
     InProcessTransport,
     QueueNotifier,
     SocketNotifier,
     SocketSender,
     TransportOptions,
 )
+
+if TYPE_CHECKING:
+    from api.feed import LiveFeed
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -86,6 +92,7 @@ def plan_run(config: Config, clock: Clock = SYSTEM_CLOCK) -> Plan:
     transport = InProcessTransport(events)
     reporter = SourceHealthReporter(transport.sink, clock)
     supervisor = Supervisor(clock, reporter)
+    bell = FeedBell()
     # The core first: it must be consuming before the sources start filling its queue.
     supervisor.add(
         "core",
@@ -97,6 +104,7 @@ def plan_run(config: Config, clock: Clock = SYSTEM_CLOCK) -> Plan:
             outside_sensors=outside_sensors(config),
             placements=sensor_placements(config),
             mqtt=core_broker(config),
+            bell=bell,
         ),
     )
     retention = add_retention(supervisor, str(store_path), schedule, clock)
@@ -108,7 +116,7 @@ def plan_run(config: Config, clock: Clock = SYSTEM_CLOCK) -> Plan:
         parts.append(f"sensor nodes via {ingest[0].topics.base}")
     if config.enabled("api"):
         plan = api_plan(config.section("api"), store_path, broker=command_post_broker(config))
-        factory, port = api_server_factory(plan, QueueNotifier(events))
+        factory, port = api_server_factory(plan, QueueNotifier(events), in_process_feed(bell))
         supervisor.add("api", factory, critical=False)
         url = f"{plan.scheme}://{plan.host}:{port}/"
         parts.append(f"api on {url}")
@@ -138,6 +146,15 @@ def plan_run(config: Config, clock: Clock = SYSTEM_CLOCK) -> Plan:
         status,
         url=url,
     )
+
+
+def in_process_feed(bell: FeedBell) -> LiveFeed:
+    """The API's live-feed wake-up, rung by the core's bell in the same process."""
+    from api.feed import LiveFeed
+
+    feed = LiveFeed()
+    bell.listen(feed.wake)
+    return feed
 
 
 def queue_health(events: EventQueue) -> dict[str, object]:
@@ -213,6 +230,9 @@ def plan_core(config: Config, clock: Clock = SYSTEM_CLOCK) -> Plan:
     check_chain_key(store_path)
     events = EventQueue(topts.queue_size)
     supervisor = Supervisor(clock)
+    # Rung by the store sink after each commit to the live feed; the receiver passes the word to
+    # the API's connection that asked for it.
+    bell = FeedBell()
     supervisor.add(
         "core",
         core_loop_factory(
@@ -223,6 +243,7 @@ def plan_core(config: Config, clock: Clock = SYSTEM_CLOCK) -> Plan:
             outside_sensors=outside_sensors(config),
             placements=sensor_placements(config),
             mqtt=core_broker(config),
+            bell=bell,
         ),
     )
     retention = add_retention(supervisor, str(store_path), schedule, clock)
@@ -230,7 +251,9 @@ def plan_core(config: Config, clock: Clock = SYSTEM_CLOCK) -> Plan:
     ingest = add_ingest(supervisor, config, events, clock)
 
     def make_receiver() -> ReceiverComponent:
-        component = ReceiverComponent("receiver", topts.socket_path, events, topts.socket_mode)
+        component = ReceiverComponent(
+            "receiver", topts.socket_path, events, topts.socket_mode, bell
+        )
         receivers[:] = [component]
         return component
 
@@ -333,10 +356,20 @@ def plan_api(config: Config, mode: str | None = None) -> Plan:
         section["mode"] = mode
     plan = api_plan(section, store_path, broker=command_post_broker(config))
     check_chain_key(store_path)
+    from api.feed import LiveFeed
+
     # The core daemon listens on the transport's socket: an acknowledgement or an allowlist
-    # change is announced there, so the core need not wait for its poll of the store.
-    factory, port = api_server_factory(plan, SocketNotifier(_transport_options(config).socket_path))
+    # change is announced there, so the core need not wait for its poll of the store; and on a
+    # connection of its own there the API hears when the core committed rows to the live feed.
+    socket_path = _transport_options(config).socket_path
+    feed = LiveFeed()
+    factory, port = api_server_factory(plan, SocketNotifier(socket_path), feed)
     supervisor = Supervisor()
     supervisor.add("api", factory)
+    supervisor.add(
+        "feed",
+        lambda: FeedWatchComponent("feed", FeedWatcher(socket_path, feed.wake)),
+        critical=False,
+    )
     url = f"{plan.scheme}://{plan.host}:{port}/"
     return Plan(supervisor, f"serving {url}", None, None, url=url)

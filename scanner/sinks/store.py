@@ -12,7 +12,9 @@ anything newer, on the next batch or the next tick. Meanwhile the sink says why 
 (and the store sensor's row says so once it can be written); only past the bound are the oldest
 non-alert events dropped, and counted. The live feed the tablet's SSE stream tails is the
 store's ``events`` table, appended inside the same transaction as the alert or health row it
-announces, so the page never sees an alert the store lost.
+announces, so the page never sees an alert the store lost. After each commit that added rows to
+that feed the sink calls ``on_feed`` (the core's ``FeedBell``): the API then reads the new rows at
+once instead of at its next poll of the store.
 """
 
 from __future__ import annotations
@@ -121,12 +123,14 @@ class StoreSink:
         max_pending: int = MAX_PENDING_EVENTS,
         retry_every_s: float = RETRY_EVERY_S,
         clock: Callable[[], float] = time.monotonic,
+        on_feed: Callable[[], None] | None = None,
     ) -> None:
         self.store = store
+        self.on_feed = on_feed
         self.counters: Counter[str] = Counter()
         self.held: HeldBatches[CoreEvent] = HeldBatches(
             store,
-            self._write,
+            self._write_and_tell,
             max_pending,
             noun="events",
             counters=self.counters,
@@ -255,8 +259,21 @@ class StoreSink:
             return False
         return True
 
-    def _write(self, events: Sequence[CoreEvent]) -> None:
+    def _write_and_tell(self, events: Sequence[CoreEvent]) -> None:
+        """One batch; once committed, the word that the live feed has new rows (if it has)."""
+        if self._write(events) and self.on_feed is not None:
+            try:
+                # Committed: the API may read it now (an alarm waits for nothing else).
+                self.on_feed()
+            except Exception:
+                # Written is written: a failed word must not have the batch written again.
+                self.counters["feed_word_errors"] += 1
+                _LOGGER.exception("telling the API of new feed rows failed; it polls the store")
+
+    def _write(self, events: Sequence[CoreEvent]) -> bool:
+        """One batch in one transaction; True when it added rows to the live feed."""
         durable = any(isinstance(e, _ALERT_EVENTS) for e in events)
+        fed = durable  # every alert transition is announced on the feed
         store = self.store
         with store.write(durable=durable) as conn:
             devices: list[dict[str, Any]] = []
@@ -269,7 +286,8 @@ class StoreSink:
                 elif isinstance(event, SensorHeard):
                     note_observation_in(conn, event.sensor, event.ts)
                 elif isinstance(event, SensorHealth):
-                    record_status_in(store, conn, event.status)
+                    # Announced on the feed only when the sensor's state or message changed.
+                    fed = record_status_in(store, conn, event.status) or fed
                 elif isinstance(event, SettingChanged):
                     store.set_setting(conn, event.key, event.value)
                 elif isinstance(event, AlertRaised):
@@ -324,6 +342,7 @@ class StoreSink:
                 upsert_devices_in(conn, devices)
             if sightings:
                 insert_sightings(conn, sightings)
+        return fed
 
 
 class StoreInputs:

@@ -6,7 +6,7 @@ import threading
 from pathlib import Path
 
 from scanner.runtime.components.base import ThreadComponent, one
-from scanner.runtime.transport import EventQueue, SocketReceiver
+from scanner.runtime.transport import EventQueue, FeedBell, SocketReceiver
 
 
 class ReceiverComponent(ThreadComponent):
@@ -16,9 +16,11 @@ class ReceiverComponent(ThreadComponent):
     part = "socket receiver"
     ended = "socket receiver ended"
 
-    def __init__(self, name: str, path: Path, events: EventQueue, mode: int) -> None:
+    def __init__(
+        self, name: str, path: Path, events: EventQueue, mode: int, bell: FeedBell | None = None
+    ) -> None:
         super().__init__(name)
-        self.receiver = SocketReceiver(path, events, mode)
+        self.receiver = SocketReceiver(path, events, mode, bell)
 
     def threads(self) -> list[threading.Thread]:
         return one(self.receiver.thread)

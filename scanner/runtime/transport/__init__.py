@@ -18,6 +18,14 @@ process the API puts it on the queue (``QueueNotifier``); as separate daemons it
 core's socket like a record (``SocketNotifier``). It is queued behind the records that arrived
 before it, so the core acts on the acknowledgement in the order things happened: a phone heard
 after the guard pressed Acknowledge is a new alarm, not part of the alert just acknowledged.
+
+The other way, the core tells the API that its store sink committed rows to the store's live
+feed (``FeedBell``): an alert reaches the tablet's stream as soon as it is in the store, not at
+the API's next poll of the store. In one process the API listens to the bell directly; as
+separate daemons the API keeps a connection to the core's socket (``FeedWatcher``) on which the
+receiver sends a word after each such commit. The word carries no rows: the API reads them from
+the store, in order, as it does on its poll, which stays as the fallback for a word that was lost
+(the core restarting, the API not reading fast enough).
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ import stat
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,8 +50,11 @@ from typing import Any
 from scanner.config import ConfigError
 from scanner.observations import SourceEvent
 from scanner.runtime.transport.codec import (
+    FEED_WORD,
+    WATCH_WORD,
     FrameError,
     InputsChanged,
+    WatchFeed,
     decode_binary,
     decode_message,
     encode_inputs_changed,
@@ -72,6 +84,14 @@ NOTIFY_TIMEOUT_S = 0.2
 
 # What the core's queue carries.
 Message = SourceEvent | InputsChanged
+
+# Peers on the core's socket that may watch the live feed at once: the API daemon holds one
+# connection, and a restarting API can hold a second until the kernel closes the first. The cap
+# stops a peer from making the core's thread write to a heap of sockets after every commit.
+MAX_FEED_WATCHERS = 4
+# The API's watcher reconnects as a capture daemon does (see ``RECONNECT_*``), and waits at most
+# this long in ``recv`` before it looks whether it was asked to stop.
+WATCH_RECV_TIMEOUT_S = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +240,152 @@ class SocketNotifier:
         finally:
             sock.close()
         self.counters["notified"] += 1
+
+
+class FeedBell:
+    """Rings whoever watches the store's live feed after the store sink committed rows to it.
+
+    Listeners run on the ringing thread (the core's) under the bell's lock and must not block: a
+    watcher on the socket sends without waiting, an API in the same process only schedules its
+    wake-up. Forgetting a listener waits for a ring in progress, so a socket is never written
+    after it was closed.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._listeners: list[Callable[[], None]] = []
+        self.counters: Counter[str] = Counter()
+        self._logged = False
+
+    def listen(self, listener: Callable[[], None]) -> None:
+        with self._lock:
+            self._listeners.append(listener)
+
+    def forget(self, listener: Callable[[], None]) -> None:
+        with self._lock, contextlib.suppress(ValueError):
+            self._listeners.remove(listener)
+
+    @property
+    def listeners(self) -> int:
+        with self._lock:
+            return len(self._listeners)
+
+    def ring(self) -> None:
+        """The live feed has new rows in the store (called after the commit)."""
+        with self._lock:
+            self.counters["rung"] += 1
+            for listener in self._listeners:
+                try:
+                    listener()
+                except Exception:
+                    # A listener's failure must not reach the core: the API's poll finds the rows.
+                    self.counters["listener_errors"] += 1
+                    if not self._logged:
+                        self._logged = True
+                        _LOGGER.exception("a live-feed listener failed; it polls the store")
+
+
+class FeedWatcher:
+    """The API daemon's ear on the core's socket: ``wake()`` for each word that the core's store
+    sink committed rows to the live feed, and once on each (re)connection, since rows may have
+    been committed while nobody listened.
+
+    It reconnects with backoff while the core is down; meanwhile the API polls the store.
+    """
+
+    def __init__(self, path: Path, wake: Callable[[], None]) -> None:
+        self.path = path
+        self.wake = wake
+        self.counters: Counter[str] = Counter()
+        self._stop = threading.Event()
+        self._sock: socket.socket | None = None
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._warned = False
+
+    @property
+    def thread(self) -> threading.Thread | None:
+        return self._thread
+
+    @property
+    def connected(self) -> bool:
+        return self._sock is not None
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="feed-watch", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        with self._lock:
+            sock = self._sock
+            if sock is not None:
+                # Wakes the thread out of recv at once.
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+        if self._thread is not None:
+            self._thread.join(timeout=WATCH_RECV_TIMEOUT_S + 1)
+
+    def _run(self) -> None:
+        backoff = RECONNECT_MIN_S
+        while not self._stop.is_set():
+            sock = self._connect()
+            if sock is None:
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, RECONNECT_MAX_S)
+                continue
+            backoff = RECONNECT_MIN_S
+            try:
+                self.wake()
+                self._listen(sock)
+            finally:
+                with self._lock:
+                    self._sock = None
+                sock.close()
+
+    def _connect(self) -> socket.socket | None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        sock.settimeout(SEND_TIMEOUT_S)
+        try:
+            sock.connect(str(self.path))
+            sock.send(WATCH_WORD)
+        except OSError as exc:
+            sock.close()
+            level = logging.DEBUG if self._warned else logging.INFO
+            self._warned = True
+            _LOGGER.log(
+                level,
+                "cannot watch the core's feed at %s (%s); polling the store meanwhile",
+                self.path,
+                exc.strerror or exc,
+            )
+            return None
+        sock.settimeout(WATCH_RECV_TIMEOUT_S)
+        with self._lock:
+            self._sock = sock
+        self.counters["connects"] += 1
+        if self._warned:
+            _LOGGER.info("watching the core's feed at %s again", self.path)
+        self._warned = False
+        return sock
+
+    def _listen(self, sock: socket.socket) -> None:
+        while not self._stop.is_set():
+            try:
+                word = sock.recv(64)
+            except TimeoutError:
+                continue
+            except OSError as exc:
+                _LOGGER.info("the core's feed connection failed: %s", exc.strerror or exc)
+                return
+            if not word:
+                return  # the core went away (a restart): reconnect
+            if word != FEED_WORD:
+                self.counters["unknown_words"] += 1
+                continue
+            self.counters["words"] += 1
+            self.wake()
 
 
 # -- Unix socket: capture daemon side ---------------------------------------------------------
@@ -409,11 +575,16 @@ class SocketSender:
 class SocketReceiver:
     """The core's listening socket: accepts capture daemons, decodes, feeds the core's queue."""
 
-    def __init__(self, path: Path, events: EventQueue, mode: int = 0o660) -> None:
+    def __init__(
+        self, path: Path, events: EventQueue, mode: int = 0o660, bell: FeedBell | None = None
+    ) -> None:
         self.path = path
         self.events = events
         self.mode = mode
+        self.bell = bell
         self.counters: Counter[str] = Counter()
+        # Watching peers (the API): their socket -> the bell's listener that writes to it.
+        self._watchers: dict[socket.socket, Callable[[], None]] = {}
         self._listener: socket.socket | None = None
         self._selector = selectors.DefaultSelector()
         self._clients: set[socket.socket] = set()
@@ -527,12 +698,43 @@ class SocketReceiver:
             except FrameError as exc:
                 self._malformed(str(exc))
                 continue
+            if isinstance(event, WatchFeed):
+                self._watch(client)
+                continue
             self.counters["records"] += 1
             if wait_s:
                 if not self.events.put_wait(event, wait_s):
                     wait_s = 0.0
             else:
                 self.events.put(event)
+
+    def _watch(self, client: socket.socket) -> None:
+        """The peer (the API) hears of each commit to the live feed on this connection."""
+        if client in self._watchers:
+            return
+        if self.bell is None or len(self._watchers) >= MAX_FEED_WATCHERS:
+            # Not refused in words: the peer sees no word and polls the store.
+            self.counters["feed_watch_refused"] += 1
+            return
+        counters = self.counters
+
+        def tell() -> None:
+            try:
+                # The socket is non-blocking: a watcher that is not reading loses the word
+                # (counted), and finds the rows on its poll of the store.
+                client.send(FEED_WORD)
+            except BlockingIOError:
+                counters["feed_words_dropped"] += 1
+            except OSError:
+                # Gone: the receiver's thread sees the hang-up and forgets it.
+                counters["feed_words_failed"] += 1
+            else:
+                counters["feed_words"] += 1
+
+        self._watchers[client] = tell
+        self.bell.listen(tell)
+        self.counters["feed_watchers"] += 1
+        _LOGGER.info("a peer watches the live feed (%d now)", len(self._watchers))
 
     def _malformed(self, why: str) -> None:
         self.counters["malformed_frames"] += 1
@@ -543,6 +745,9 @@ class SocketReceiver:
             _LOGGER.debug("dropping malformed frame: %s", why)
 
     def _drop_client(self, client: socket.socket) -> None:
+        tell = self._watchers.pop(client, None)
+        if tell is not None and self.bell is not None:
+            self.bell.forget(tell)  # before the close: the bell never writes to a closed socket
         with contextlib.suppress(KeyError, ValueError):
             self._selector.unregister(client)
         self._clients.discard(client)

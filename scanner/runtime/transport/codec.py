@@ -15,6 +15,12 @@ One message is not a record: ``InputsChanged`` (``t`` = ``inputs``), which the A
 person changed something the core must act on (an acknowledgement, the allowlist). It carries no
 data, only "read the store now": whoever sends it can at most make the core read the store
 again, never tell it what was changed.
+
+Nor is ``WatchFeed`` (``t`` = ``watch``): the API asks, on a connection it keeps open, to hear
+when the core's store sink has committed rows to the store's live feed. The core then sends
+``FEED_WORD`` on that connection after each such commit. The word carries no data either: the
+API reads the rows from the store, which stays the record; the word only spares it the wait for
+its next poll.
 """
 
 from __future__ import annotations
@@ -45,6 +51,8 @@ _TYPE_BLE = "ble"
 _TYPE_SDR = "sdr"
 _TYPE_STATUS = "status"
 _TYPE_INPUTS = "inputs"
+_TYPE_WATCH = "watch"
+_TYPE_FEED = "feed"
 # What an ``InputsChanged`` may say changed (for the logs and counters only).
 INPUT_KINDS = frozenset({"ack", "allowlist"})
 
@@ -54,6 +62,16 @@ class InputsChanged:
     """The store holds inputs for the core that it has not read yet: read them now."""
 
     what: str  # one of ``INPUT_KINDS``
+
+
+@dataclass(frozen=True, slots=True)
+class WatchFeed:
+    """A peer on the core's socket asks to hear when the store's live feed has new rows."""
+
+
+# What the core sends a watcher after each commit that added rows to the live feed.
+FEED_WORD = json.dumps({"v": WIRE_VERSION, "t": _TYPE_FEED}, separators=(",", ":")).encode()
+WATCH_WORD = json.dumps({"v": WIRE_VERSION, "t": _TYPE_WATCH}, separators=(",", ":")).encode()
 
 
 # First byte of a binary message; JSON text never starts with a NUL.
@@ -391,12 +409,17 @@ def decode_line(line: bytes) -> SourceEvent:
     return decode_event(_loads(line))
 
 
-def decode_message(line: bytes) -> SourceEvent | InputsChanged:
-    """What the core's socket receives: a record, or the API's ``InputsChanged``."""
+def decode_message(line: bytes) -> SourceEvent | InputsChanged | WatchFeed:
+    """What the core's socket receives: a record, the API's ``InputsChanged``, or its
+    ``WatchFeed``."""
     obj = _loads(line)
-    if isinstance(obj, dict) and obj.get("t") == _TYPE_INPUTS and obj.get("v") == WIRE_VERSION:
-        what = obj.get("what")
-        if what not in INPUT_KINDS:
-            raise FrameError(f"unknown input change {what!r}")
-        return InputsChanged(str(what))
+    if isinstance(obj, dict) and obj.get("v") == WIRE_VERSION:
+        kind = obj.get("t")
+        if kind == _TYPE_INPUTS:
+            what = obj.get("what")
+            if what not in INPUT_KINDS:
+                raise FrameError(f"unknown input change {what!r}")
+            return InputsChanged(str(what))
+        if kind == _TYPE_WATCH:
+            return WatchFeed()
     return decode_event(obj)
