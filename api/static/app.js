@@ -44,6 +44,7 @@ const state = {
   kiosks: [],
   lastEventId: null,
   source: null,
+  restQueued: false, // the lists are drawn a frame after an alarm (renderAlarmFirst)
   heartbeatMs: DEFAULT_HEARTBEAT_S * 1000,
   lastData: null, // Date.now() of the last thing the feed delivered
   lastReconnect: 0,
@@ -537,7 +538,7 @@ function openStream() {
     fed();
     const payload = JSON.parse(e.data);
     mergeAlert(payload.data.alert);
-    render();
+    renderAlarmFirst();
   });
   source.addEventListener("health", (e) => {
     remember(e);
@@ -645,7 +646,31 @@ function applyInert() {
 }
 
 function render() {
-  if (!state.me) return;
+  const open = renderTop();
+  if (open === null) return;
+  renderRest(open);
+}
+
+// An alert from the live feed: the banner, the alarm overlay and the siren in this task, the
+// lists and the sensor strip (whose cost grows with the day's alerts) in a later frame, so the
+// guard's alarm is painted first. Two frames on: a task queued right after the first frame's
+// paint runs before them.
+function renderAlarmFirst() {
+  const open = renderTop();
+  if (open === null || state.restQueued) return;
+  state.restQueued = true;
+  requestAnimationFrame(() =>
+    requestAnimationFrame(() => {
+      state.restQueued = false;
+      render();
+    }),
+  );
+}
+
+// What says whether to look up: the banner, the degraded strip, the alarm and its sound, the
+// lost-connection cover. Returns the open alerts (null when nobody is signed in).
+function renderTop() {
+  if (!state.me) return null;
   const open = openAlerts();
   const latched = latchedAlarms();
   const reasons = degradedReasons();
@@ -680,13 +705,17 @@ function render() {
   $("degraded").hidden = !reasons.length || mode === "fault";
   setText($("degraded-text"), reasons.join(" · "));
 
+  renderAlarm(latched, reasons);
+  renderSound(latched);
+  renderNoConnection();
+  return open;
+}
+
+function renderRest(open) {
   renderSensors();
   if (state.commandPost) renderGates();
   renderOpen(open);
   renderHistory();
-  renderAlarm(latched, reasons);
-  renderSound(latched);
-  renderNoConnection();
   if (state.view === "allowlist") renderAllowlist();
 }
 
