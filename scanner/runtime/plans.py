@@ -262,9 +262,10 @@ def plan_core(config: Config, clock: Clock = SYSTEM_CLOCK) -> Plan:
     def transport_health() -> dict[str, object]:
         counters = dict(receivers[0].receiver.counters) if receivers else {}
         clients = receivers[0].receiver.clients if receivers else 0
+        watchers = receivers[0].receiver.watchers if receivers else 0
         return {
             "queue": queue_health(events),
-            "socket": {**counters, "clients": clients},
+            "socket": {**counters, "clients": clients, "feed_watchers": watchers},
             "retention": retention_health(retention),
             **({"mqtt": ingest_health(ingest)} if ingest else {}),
         }

@@ -58,6 +58,7 @@ def test_a_watcher_hears_each_ring_and_is_forgotten_when_it_hangs_up(tmp_path: P
     watcher.start()
     try:
         assert wait_for(lambda: bell.listeners == 1, 5.0, every=0.01)
+        assert receiver.watchers == 1 and receiver.clients == 1
         # Once for the connection: rows may have been committed while nobody listened.
         assert wait_for(lambda: wakes.count == 1, 5.0, every=0.01)
         for _ in range(3):
@@ -70,6 +71,7 @@ def test_a_watcher_hears_each_ring_and_is_forgotten_when_it_hangs_up(tmp_path: P
     finally:
         watcher.close()
     assert wait_for(lambda: bell.listeners == 0, 5.0, every=0.01)
+    assert receiver.watchers == 0
     bell.ring()  # nobody to tell: nothing fails
     assert bell.counters["listener_errors"] == 0
     receiver.close()

@@ -599,6 +599,11 @@ class SocketReceiver:
     def clients(self) -> int:
         return len(self._clients)
 
+    @property
+    def watchers(self) -> int:
+        """Connections that watch the live feed (the API), among ``clients``."""
+        return len(self._watchers)
+
     def start(self) -> None:
         """Bind and listen (replacing a stale socket file), then serve in a thread."""
         self._listener = self._bind()
@@ -736,7 +741,7 @@ class SocketReceiver:
 
         self._watchers[client] = tell
         self.bell.listen(tell)
-        self.counters["feed_watchers"] += 1
+        self.counters["feed_watches"] += 1
         _LOGGER.info("a peer watches the live feed (%d now)", len(self._watchers))
 
     def _malformed(self, why: str) -> None:
