@@ -512,7 +512,8 @@ def _phase(
         "p99_ms": round(percentile(ms, 0.99), 1),
         "max_ms": round(max(ms), 1),
         # Up to the alert's arrival on the page's live feed (capture, socket, core, store,
-        # the API's poll of the store, SSE), and from there to the drawn alarm.
+        # the core's word to the API and its read of the store, SSE), and from there to the
+        # drawn alarm.
         "to_feed_p50_ms": round(percentile(feed, 0.5), 1),
         "to_feed_p99_ms": round(percentile(feed, 0.99), 1),
         "page_p50_ms": round(percentile(page_ms, 0.5), 1),
