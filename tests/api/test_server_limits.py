@@ -300,6 +300,10 @@ def test_1100_trickling_sockets_under_1024_files_leave_the_guard_answered(
     proc = daemon.proc
     log = daemon.stderr
     url = f"http://127.0.0.1:{port}"
+    latencies: list[float] = []
+    # A failed request is kept, not raised at once: the daemon's own account (its guard totals,
+    # logged at stop) belongs in the failure's message.
+    failed: list[str] = []
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -312,22 +316,20 @@ def test_1100_trickling_sockets_under_1024_files_leave_the_guard_answered(
                 time.sleep(0.2)
         with Trickler(port, ATTACK_SOCKETS, hosts) as attack:
             time.sleep(2.0)  # every attacking socket has connected and sent a byte or more
-            latencies: list[float] = []
-            for _ in range(5):
+            for i in range(5):
                 started = time.monotonic()
                 # A fresh client each time: the tablet after a Wi-Fi roam, new connections.
-                with httpx.Client(base_url=url, timeout=10) as tablet:
-                    r = tablet.post("/api/v1/session", json={"pin": GUARD_PIN})
-                    assert r.status_code == 200, r.text
-                    assert tablet.get("/api/v1/alerts").status_code == 200
+                try:
+                    with httpx.Client(base_url=url, timeout=10) as tablet:
+                        r = tablet.post("/api/v1/session", json={"pin": GUARD_PIN})
+                        assert r.status_code == 200, r.text
+                        assert tablet.get("/api/v1/alerts").status_code == 200
+                except httpx.TransportError as exc:
+                    failed.append(f"request {i} after {time.monotonic() - started:.1f} s: {exc!r}")
                 latencies.append(time.monotonic() - started)
                 time.sleep(0.3)
             assert attack.open_count() == ATTACK_SOCKETS
         print(f"guard sign-in + alerts under attack ({hosts} hosts): {latencies}")
-        # Every answer came (before the guard, every request ran into the 10 s timeout). The
-        # time itself depends on the machine's load: about 1 s on an idle two-core machine, a
-        # few seconds when it is shared; half the timeout leaves room for that and no more.
-        assert max(latencies) < 5.0, latencies
         assert proc.poll() is None
     finally:
         proc.terminate()
@@ -335,6 +337,11 @@ def test_1100_trickling_sockets_under_1024_files_leave_the_guard_answered(
             proc.wait(timeout=15)
         daemon.close()
     text = "\n".join(log)
+    assert not failed, f"{failed}; the daemon's log ends: {text[-3000:]}"
+    # Every answer came (before the guard, every request ran into the 10 s timeout). The time
+    # itself depends on the machine's load: about 1 s on an idle two-core machine, a few seconds
+    # when it is shared; half the timeout leaves room for that and no more.
+    assert max(latencies) < 5.0, latencies
     # The attack was seen and refused, and every refusal happened in the guard: the daemon never
     # ran out of descriptors (accept bursts sized to the limit), so asyncio never paused its
     # listener for a second at a time.
