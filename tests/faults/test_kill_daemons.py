@@ -107,6 +107,12 @@ class Site:
         counters: dict[str, int] = json.loads(rows[0]["value"])["core"]["socket"]
         return counters
 
+    def sender_connections(self) -> int:
+        """Connections the core's socket took from capture senders, restarts included: every
+        connection less those that asked to watch the live feed (the API's)."""
+        counters = self.socket_counters()
+        return counters.get("connections", 0) - counters.get("feed_watches", 0)
+
     def sensor_heard_since(self, sensor: str, ts: float) -> bool:
         """The sensor reported ok, and delivered observations, after ``ts``."""
         rows = self.query(
@@ -195,7 +201,7 @@ def test_kill_9_of_the_sdr_capture_and_api_daemons_in_turn(site: Site) -> None:
         s.start(name)
     try:
         assert wait_for(lambda: bool(s.query("SELECT id FROM alerts")), 60), s.log("core")
-        assert wait_for(lambda: s.socket_counters().get("connections") == 4, 20)
+        assert wait_for(lambda: s.sender_connections() == 4, 20), s.socket_counters()
         assert wait_for(lambda: bool(_api_alert_ids(s)), 30), s.log("api")
 
         # -- the SDR capture daemon, mid-stream (the DSP running over the SigMF recording).
@@ -205,7 +211,7 @@ def test_kill_9_of_the_sdr_capture_and_api_daemons_in_turn(site: Site) -> None:
         time.sleep(0.5)  # RestartSec, shortened
         restarted = time.time()
         s.start("sdr")
-        assert wait_for(lambda: s.socket_counters().get("connections") == 5, 30), s.log("sdr")
+        assert wait_for(lambda: s.sender_connections() == 5, 30), s.log("sdr")
         assert wait_for(lambda: s.sensor_heard_since("sdr", restarted), 30), (
             [dict(r) for r in s.query("SELECT * FROM sensor_health")],
             s.log("sdr"),
