@@ -7,6 +7,7 @@ from typing import Any
 
 from scanner.clock import SYSTEM_CLOCK, Clock
 from scanner.core.events import CoreEvent, CoreInput
+from scanner.core.identity import AddressBleIdentity, AddressWifiIdentity
 from scanner.core.options import CoreOptions
 from scanner.core.pipeline import Core
 from scanner.observations import BleAdvert, SdrBurst, SensorStatus, SourceEvent, WifiFrame
@@ -113,6 +114,19 @@ class Harness:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.core, name)
+
+
+def address_harness(ack_after_s: float = 0.0) -> Harness:
+    """A harness whose core tells transmitters apart by address alone and takes every advert
+    for a handset's: the rule under test decides, not the trackers or the classifier."""
+    return Harness(
+        None,
+        CoreOptions(),
+        ack_after_s=ack_after_s,
+        wifi_tracker=AddressWifiIdentity(),
+        ble_tracker=AddressBleIdentity(),
+        classify=classify_all_handsets,
+    )
 
 
 class _Keep:

@@ -4,20 +4,7 @@ inside by then, however close together the two entered."""
 
 from __future__ import annotations
 
-from scanner.core.identity import AddressBleIdentity, AddressWifiIdentity
-from scanner.core.options import CoreOptions
-from tests.core.helpers import Harness, advert, classify_all_handsets, probe
-
-
-def _core() -> Harness:
-    return Harness(
-        None,
-        CoreOptions(),
-        ack_after_s=20.0,
-        wifi_tracker=AddressWifiIdentity(),
-        ble_tracker=AddressBleIdentity(),
-        classify=classify_all_handsets,
-    )
+from tests.core.helpers import Harness, address_harness, advert, probe
 
 
 def _alarms(core: Harness) -> list[float]:
@@ -32,7 +19,7 @@ def _visitor_walks_in(core: Harness, t0: float, rssi_by_step: list[int]) -> None
 
 
 def test_ble_walking_in_is_not_the_radio_of_a_phone_already_inside() -> None:
-    core = _core()
+    core = address_harness(ack_after_s=20.0)
     # A Wi-Fi-only phone walks in at 100 s (alarm), the guard acknowledges at 120 s; it stands
     # inside, and at 200 s its screen comes on: a new random MAC probing at -43 dBm, already
     # inside (no crossing).
@@ -54,7 +41,7 @@ def test_ble_walking_in_is_not_the_radio_of_a_phone_already_inside() -> None:
 
 
 def test_a_phones_own_radios_entering_together_are_still_one_handset() -> None:
-    core = _core()
+    core = address_harness(ack_after_s=20.0)
     # One phone crossing: BLE heard from the corridor, then strong; its Wi-Fi burst as it
     # crosses. One alarm, one handset.
     _visitor_walks_in(core, 99.0, [-86, -84, -80, -70, -62, -55, -52, -50])

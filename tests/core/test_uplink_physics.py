@@ -7,19 +7,12 @@ from typing import Any
 import pytest
 
 from scanner.config import ConfigError
-from scanner.core.identity import AddressBleIdentity, AddressWifiIdentity
 from scanner.core.options import CoreOptions
-from tests.core.helpers import Harness, advert, burst, classify_all_handsets
+from tests.core.helpers import Harness, address_harness, advert, burst
 
 
 def _core() -> tuple[Harness, list[dict[str, Any]]]:
-    core = Harness(
-        None,
-        CoreOptions(),
-        wifi_tracker=AddressWifiIdentity(),
-        ble_tracker=AddressBleIdentity(),
-        classify=classify_all_handsets,
-    )
+    core = address_harness()
     return core, core.lines
 
 
@@ -112,14 +105,7 @@ def test_uplink_on_a_band_no_named_phone_uses_is_a_phone_more() -> None:
     # One phone named inside (BLE, its uplink on B3), acknowledged; a second phone with Wi-Fi
     # and Bluetooth off walks in and keeps its uplink busy on B20. One phone sends on one band
     # at a time, so the second band is a second phone: it alarms, though a handset is named.
-    core = Harness(
-        None,
-        CoreOptions(),
-        ack_after_s=20.0,
-        wifi_tracker=AddressWifiIdentity(),
-        ble_tracker=AddressBleIdentity(),
-        classify=classify_all_handsets,
-    )
+    core = address_harness(ack_after_s=20.0)
     _phone_inside_with_uplink(core, 100.0, 160.0, "DCS-1800 + LTE B3 UL")
     t = 160.0
     while t < 180.0:
@@ -133,14 +119,7 @@ def test_uplink_on_a_band_no_named_phone_uses_is_a_phone_more() -> None:
 
 
 def test_a_named_phones_own_uplink_is_not_a_phone_more() -> None:
-    core = Harness(
-        None,
-        CoreOptions(),
-        ack_after_s=20.0,
-        wifi_tracker=AddressWifiIdentity(),
-        ble_tracker=AddressBleIdentity(),
-        classify=classify_all_handsets,
-    )
+    core = address_harness(ack_after_s=20.0)
     _phone_inside_with_uplink(core, 100.0, 180.0, "DCS-1800 + LTE B3 UL")
     alarms = [(ln["kind"], ln["event"]) for ln in core.all_lines if ln["alarm"]]
     assert alarms == [("handset", "raised")]
