@@ -56,10 +56,10 @@ EXTRA_DEV_SEEDS: dict[str, tuple[int, ...]] = {
     kind: tuple(range(5, 25)) for kind in ("crowded", "boundary", "quiet")
 }
 # Never generated while the core is being changed (see the module docstring). Chosen before
-# the work on missed visits in the crowded, boundary and quiet kinds began.
-HELD_BACK_SEEDS: tuple[int, ...] = (8209, 8317, 8443, 8581)
+# the work on re-alarms of acknowledged phones and on uplink transmitters per band began.
+HELD_BACK_SEEDS: tuple[int, ...] = (9127, 9239, 9341, 9467)
 # Held back once, then scored and looked at: spent, in no set, never held back again.
-SPENT_SEEDS: tuple[int, ...] = (7101, 7219, 7333, 7457)
+SPENT_SEEDS: tuple[int, ...] = (7101, 7219, 7333, 7457, 8209, 8317, 8443, 8581)
 
 # Minutes per scenario: long enough for several visits; ambient-only runs a long stretch of a
 # shift so a false alarm rate of one per eight hours is measurable at all.
