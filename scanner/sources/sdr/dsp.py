@@ -704,15 +704,17 @@ class BurstDetector:
         # an on and an off edge in its own frame's row).
         padded = np.zeros((n_rows, cells.shape[0] // n_rows, n_cells + 2), dtype=bool)
         np.greater(cells.reshape(n_rows, -1, n_cells), thr[:, None, :], out=padded[:, :, 1:-1])
-        hot = padded.reshape(-1, n_cells + 2)
         total = float(floors[-1].sum())
         self.stats.noise_floor_dbfs = 10.0 * math.log10(max(total, _TINY))
         base = self._frame
-        # Close one-cell holes: a wide burst whose spectrum dips in one cell stays whole.
-        hot[:, 1:-1] |= hot[:, :-2] & hot[:, 2:]
+        # Close one-cell holes: a wide burst whose spectrum dips in one cell stays whole. The
+        # map is taken as one flat row (a contiguous pass, several times faster than the same
+        # on 2-D slices): a cold column has a cold column beside it (the neighbouring frame's
+        # pad), so only holes inside a frame's row are filled, exactly as row by row.
+        flat = padded.reshape(-1)
+        flat[1:-1] |= flat[:-2] & flat[2:]
         # Edges along the whole map at once: a row ends and the next begins cold, so no edge
         # spans two frames, and each row's edges alternate on, off, on... in column order.
-        flat = padded.reshape(-1)
         edge = np.flatnonzero(flat[1:] != flat[:-1])
         if edge.size:
             width = n_cells + 2
@@ -779,21 +781,36 @@ class BurstDetector:
         limit_gap = 1 + self.params.max_gap_frames
         merge = self.params.merge_cells
         max_frames = self._max_frames
+        min_span = self._min_frames - 1
+        floor_known = self._floor is not None
+        finished = self._finished
         cur = -1
+        # The loop runs once per chain (tens of thousands a second with phones on the air), so
+        # it is written flat: the stale tracks are closed inline (what ``_close_stale`` and
+        # ``_finish`` do), and a span grows by comparison rather than by calls to min and max.
         for fa, fb, c0, c1 in zip(firsts, lasts, chain_c0, chain_c1, strict=True):
             if fa != cur:
                 cur = fa
                 limit = fa - limit_gap
                 for t in tracks:
                     if t.last < limit:
-                        self._close_stale(fa - 1)
-                        tracks = self._tracks
+                        keep = []
+                        for u in tracks:
+                            if u.last >= limit:
+                                keep.append(u)
+                            elif u.last - u.first >= min_span and floor_known:
+                                finished.append(u)
+                            else:
+                                self._short_run()
+                        tracks = self._tracks = keep
                         break
             near0, near1 = c0 - merge, c1 + merge
             for t in tracks:
                 if near0 <= t.c1 and t.c0 <= near1:  # close enough to be one
-                    t.c0 = min(t.c0, c0)
-                    t.c1 = max(t.c1, c1)
+                    if c0 < t.c0:  # noqa: PLR1730 - a comparison, not a call, per chain
+                        t.c0 = c0
+                    if c1 > t.c1:  # noqa: PLR1730 - as above
+                        t.c1 = c1
                     # The chain's frames from fa, or from fa + 1 when fa is already the
                     # track's last; a one-frame chain (the common case) is one append.
                     if t.last != fa:
@@ -836,9 +853,12 @@ class BurstDetector:
         """Queue a closed track for measurement (see ``_measure_finished``)."""
         n_span = t.last - t.first + 1
         if n_span < self._min_frames or self._floor is None:
-            self.stats.extra["short_runs"] = self.stats.extra.get("short_runs", 0) + 1
+            self._short_run()
             return
         self._finished.append(t)
+
+    def _short_run(self) -> None:
+        self.stats.extra["short_runs"] = self.stats.extra.get("short_runs", 0) + 1
 
     def _measure_finished(self, out: list[Burst]) -> None:
         """Measure the tracks closed since the last call, in the order they closed.
@@ -939,7 +959,11 @@ class BurstDetector:
         snr_db = power_db - 10.0 * np.log10(np.maximum(noise, _TINY))
         freq = self.centre_hz + (centroid + 0.5 - n / 2) * self.bin_hz
         out: list[Burst | None] = []
-        for j, (t, ok, i0, i1, pw, snr, f, a, b) in enumerate(
+        t0, rate, centre_hz = self.t0, self.rate, self.centre_hz
+        bw = ((b1 - b0) * self.bin_hz).tolist()
+        # Positional fields (in ``Burst``'s order): a keyword call costs half as much again,
+        # at a few hundred bursts a second.
+        for j, (t, ok, i0, i1, pw, snr, f, a, b, width) in enumerate(
             zip(
                 tracks,
                 keep.tolist(),
@@ -950,6 +974,7 @@ class BurstDetector:
                 freq.tolist(),
                 b0_list,
                 b1_list,
+                bw,
                 strict=True,
             )
         ):
@@ -961,19 +986,20 @@ class BurstDetector:
             s1 = (t.frames[i1 - 1] + pos[k + j]) * n
             if s1 <= s0:
                 s1 = s0 + n
+            count = round(s1 - s0)
             out.append(
                 Burst(
-                    t_start=self.t0 + s0 / self.rate,
-                    t_end=self.t0 + s1 / self.rate,
-                    freq_hz=f,
-                    bandwidth_hz=(b - a) * self.bin_hz,
-                    power_dbfs=pw,
-                    snr_db=snr,
-                    centre_hz=self.centre_hz,
-                    sample_start=round(s0),
-                    sample_count=max(1, round(s1 - s0)),
-                    n_frames=i1 - i0,
-                    spectrum=tuple(excess[j, a:b].tolist()),
+                    t0 + s0 / rate,  # t_start
+                    t0 + s1 / rate,  # t_end
+                    f,  # freq_hz
+                    width,  # bandwidth_hz
+                    pw,  # power_dbfs
+                    snr,  # snr_db
+                    centre_hz,
+                    round(s0),  # sample_start
+                    count if count > 1 else 1,  # sample_count
+                    i1 - i0,  # n_frames
+                    tuple(excess[j, a:b].tolist()),  # spectrum
                 )
             )
         return out
