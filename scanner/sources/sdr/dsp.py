@@ -891,15 +891,27 @@ class BurstDetector:
             return [None] * len(tracks)
         n, h = self.n, self.h
         k = len(tracks)
-        views = [self._rows(t.frames) for t in tracks]
-        counts = np.array([v.shape[0] for v in views], dtype=np.intp)
+        # The rows of each track: a slice of the latest batch of spectra when its frames run
+        # on without a gap inside it (nearly always), else gathered by ``_rows``.
+        base, latest = self._history[-1]
+        end = base + latest.shape[0]
+        views = []
+        for t in tracks:
+            f0, f1 = t.first, t.last
+            if f0 >= base and f1 < end and f1 - f0 + 1 == len(t.frames):
+                views.append(latest[f0 - base : f1 - base + 1])
+            else:
+                views.append(self._rows(t.frames))
+        # Rows (one per frame kept), first cell and end cell of each track.
+        spans = np.array([(len(t.frames), t.c0, t.c1) for t in tracks], dtype=np.intp)
+        counts = spans[:, 0]
         floor64 = floor.astype(np.float64)
         # Summed excess spectrum over the track's frames (noise removed), every bin.
         excess = np.array([np.add.reduce(v, 0) for v in views], dtype=np.float64)
         excess -= counts[:, None] * floor64
         bins = self._bins
-        lo = np.array([t.c0 * h for t in tracks], dtype=np.intp)
-        hi = np.minimum(n, np.array([t.c1 * h + h for t in tracks], dtype=np.intp))
+        lo = spans[:, 1] * h
+        hi = np.minimum(n, spans[:, 2] * h + h)
         spanned = np.where((bins >= lo[:, None]) & (bins < hi[:, None]), excess, -np.inf)
         peak = spanned.max(axis=1)
         # The band: first and last bins of the span at or above the cut (the peak is one).

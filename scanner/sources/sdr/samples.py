@@ -65,8 +65,13 @@ def to_complex64(raw: npt.NDArray[np.generic], datatype: str) -> Complex64Array:
 def clipped_count(raw: npt.NDArray[np.generic], datatype: str) -> int:
     """How many 8-bit scalars sit at the rails (0 or 255 for cu8): the overload signal."""
     if datatype == "cu8":
+        u = raw.view(np.uint8)
+        # A read off the rails (the usual case at a sane gain) is told by its extremes: two
+        # reductions that allocate nothing, a quarter of the cost of counting.
+        if u.size == 0 or (u.min() > 0 and u.max() < 255):
+            return 0
         # One pass for both rails: subtracting 1 wraps 0 to 255 and takes 255 to 254.
-        return int(np.count_nonzero(np.subtract(raw.view(np.uint8), np.uint8(1)) >= 254))
+        return int(np.count_nonzero(np.subtract(u, np.uint8(1)) >= 254))
     if datatype == "ci8":
         i = raw.view(np.int8)
         return int(np.count_nonzero(i == -128) + np.count_nonzero(i == 127))
