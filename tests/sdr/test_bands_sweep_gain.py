@@ -22,6 +22,7 @@ from scanner.sources.sdr.dsp import (
 from scanner.sources.sdr.options import NearnessCalibration, SweepOptions, Tuning
 from scanner.sources.sdr.recorder import SigmfRecorder
 from scanner.sources.sdr.replay import read_bursts
+from scanner.sources.sdr.samples import clipped_count
 from scanner.sources.sdr.sigmf_io import read_meta
 from scanner.sources.sdr.sweep import (
     SweepScheduler,
@@ -126,6 +127,24 @@ def test_downlink_survey_finds_carriers_and_weights_their_uplink() -> None:
     near = min(sched.tunings, key=lambda t: abs(t.centre_hz - 900.4e6))
     far = min(sched.tunings, key=lambda t: abs(t.centre_hz - 840e6))
     assert sched.weight(near) > sched.weight(far)
+
+
+def test_clipped_scalars_are_counted_at_either_rail_alone() -> None:
+    rng = np.random.default_rng(5)
+    inside = rng.integers(1, 255, 4096).astype(np.uint8)  # never at a rail
+    assert clipped_count(inside, "cu8") == 0
+    assert clipped_count(inside[:0], "cu8") == 0
+    for rail in (0, 255):
+        raw = inside.copy()
+        raw[[3, 700, 4095]] = rail
+        assert clipped_count(raw, "cu8") == 3
+    both = inside.copy()
+    both[:5] = 0
+    both[-2:] = 255
+    assert clipped_count(both, "cu8") == 7
+    assert clipped_count(both.view(np.int8), "ci8") == int(np.count_nonzero(both == 127)) + int(
+        np.count_nonzero(both == 128)
+    )
 
 
 def test_overload_is_detected_and_the_gain_steps_down() -> None:
