@@ -434,6 +434,7 @@ class BurstDetector:
         self._frame = 0  # frames consumed in this dwell
         self._pending: npt.NDArray[np.complex64] = np.zeros(0, np.complex64)
         self._tracks: list[_Track] = []
+        self._made = 0  # tracks opened in this dwell
         self._finished: list[_Track] = []
         self._history: list[tuple[int, FloatArray]] = []
         cached = self._floor_cache.get(centre_hz)
@@ -766,11 +767,59 @@ class BurstDetector:
             for k in range(1, m + 1):
                 bridged[:-k] |= cover[k:] & np.logical_or.accumulate(cover)[:-k]
             cover = bridged
-        lane_of_cell = np.cumsum(np.concatenate(([1], ~cover[:-1] & cover[1:])))
-        lane = lane_of_cell[c0s]
-        if lane_of_cell[-1] > 1:  # several lanes: lane by lane, frames ascending in each
+        starts = cover.copy()
+        starts[1:] &= ~cover[:-1]
+        lane_of_cell = np.cumsum(starts)  # 1, 2, ... on each lane's cells
+        n_lanes = int(lane_of_cell[-1])
+        tracks = self._tracks
+        # The open tracks by lane. A lane's chains are linked before the next lane's, frames
+        # ascending in each, so a lane may only close its own tracks as they go stale: a track
+        # that a later lane extends early in this batch must still be open when that lane's
+        # turn comes. A track not near any lane is left for the stale check after the batch; a
+        # track near two lanes (its span grew across a gap that is cold in this batch) joins
+        # them into one lane, chained frame by frame as if the batch had a single lane.
+        own: list[list[_Track]] = []
+        idle: list[_Track] = []
+        if n_lanes > 1:
+            lane = lane_of_cell[c0s] - 1
+            if tracks:
+                ends = cover.copy()
+                ends[:-1] &= ~cover[1:]
+                # A track is near a lane when a chain inside the lane's cells could reach it
+                # (the test in the loop below with the lane's extent for the chain's span).
+                reach_lo = np.flatnonzero(ends) + m
+                reach_hi = np.flatnonzero(starts) - m
+                spans = np.array([(t.c0, t.c1) for t in tracks], dtype=np.intp)
+                first_lane = np.searchsorted(reach_lo, spans[:, 0], "left")
+                last_lane = np.searchsorted(reach_hi, spans[:, 1], "right") - 1
+                wide = last_lane > first_lane
+                if wide.any():
+                    join = np.zeros(n_lanes, dtype=np.intp)
+                    for a, b in zip(
+                        first_lane[wide].tolist(), last_lane[wide].tolist(), strict=True
+                    ):
+                        join[a + 1 : b + 1] = 1
+                    merged = np.cumsum(1 - join) - 1
+                    lane = merged[lane]
+                    n_lanes = int(merged[-1]) + 1
+                    first_lane = np.where(
+                        first_lane <= last_lane, merged[np.minimum(first_lane, merged.size - 1)], -1
+                    )
+                else:
+                    first_lane = np.where(first_lane <= last_lane, first_lane, -1)
+                own = [[] for _ in range(n_lanes)]
+                for t, k in zip(tracks, first_lane.tolist(), strict=True):
+                    if k < 0:
+                        idle.append(t)
+                    else:
+                        own[k].append(t)
+            else:
+                own = [[] for _ in range(n_lanes)]
             order = np.lexsort((frames, lane))
             frames, c0s, c1s, lane = frames[order], c0s[order], c1s[order], lane[order]
+        else:
+            lane = np.zeros(frames.size, dtype=np.intp)
+            own = [tracks]
         n = frames.size
         key = lane * (1 << 40) + frames
         lone = np.ones(n, dtype=bool)
@@ -791,62 +840,80 @@ class BurstDetector:
         chain_c1 = np.maximum.reduceat(c1s, heads).tolist()
         firsts = frames[heads].tolist()
         lasts = frames[tails].tolist()
-        tracks = self._tracks
+        # Where each lane's chains begin and end in the chain lists.
+        chain_lane = lane[heads]
+        bounds = [0, *(np.flatnonzero(chain_lane[1:] != chain_lane[:-1]) + 1).tolist(), len(firsts)]
+        lane_ids = chain_lane[bounds[:-1]].tolist()
         limit_gap = 1 + self.params.max_gap_frames
         merge = self.params.merge_cells
         max_frames = self._max_frames
         min_span = self._min_frames - 1
         floor_known = self._floor is not None
         finished = self._finished
-        cur = -1
+        seq = self._made
         # The loop runs once per chain (tens of thousands a second with phones on the air), so
-        # it is written flat: the stale tracks are closed inline (what ``_close_stale`` and
-        # ``_finish`` do), and a span grows by comparison rather than by calls to min and max.
-        for fa, fb, c0, c1 in zip(firsts, lasts, chain_c0, chain_c1, strict=True):
-            if fa != cur:
-                cur = fa
-                limit = fa - limit_gap
+        # it is written flat: the stale tracks of the lane are closed inline (what
+        # ``_close_stale`` and ``_finish`` do), and a span grows by comparison rather than by
+        # calls to min and max.
+        for k, i0, i1 in zip(lane_ids, bounds[:-1], bounds[1:], strict=True):
+            tracks = own[k]
+            cur = -1
+            for fa, fb, c0, c1 in zip(
+                firsts[i0:i1], lasts[i0:i1], chain_c0[i0:i1], chain_c1[i0:i1], strict=True
+            ):
+                if fa != cur:
+                    cur = fa
+                    limit = fa - limit_gap
+                    for t in tracks:
+                        if t.last < limit:
+                            keep = []
+                            for u in tracks:
+                                if u.last >= limit:
+                                    keep.append(u)
+                                elif u.last - u.first >= min_span and floor_known:
+                                    finished.append(u)
+                                else:
+                                    self._short_run()
+                            tracks = keep
+                            break
+                near0, near1 = c0 - merge, c1 + merge
                 for t in tracks:
-                    if t.last < limit:
-                        keep = []
-                        for u in tracks:
-                            if u.last >= limit:
-                                keep.append(u)
-                            elif u.last - u.first >= min_span and floor_known:
-                                finished.append(u)
+                    if near0 <= t.c1 and t.c0 <= near1:  # close enough to be one
+                        if c0 < t.c0:  # noqa: PLR1730 - a comparison, not a call, per chain
+                            t.c0 = c0
+                        if c1 > t.c1:  # noqa: PLR1730 - as above
+                            t.c1 = c1
+                        # The chain's frames from fa, or from fa + 1 when fa is already the
+                        # track's last; a one-frame chain (the common case) is one append.
+                        if t.last != fa:
+                            if fa == fb:
+                                t.frames.append(fa)
                             else:
-                                self._short_run()
-                        tracks = self._tracks = keep
+                                t.frames.extend(range(fa, fb + 1))
+                            t.last = fb
+                        elif fb > fa:
+                            t.frames.extend(range(fa + 1, fb + 1))
+                            t.last = fb
+                        if t.last - t.first >= max_frames:
+                            # A long transmission is reported in pieces, for latency.
+                            tracks.remove(t)
+                            self._finish(t)
                         break
-            near0, near1 = c0 - merge, c1 + merge
-            for t in tracks:
-                if near0 <= t.c1 and t.c0 <= near1:  # close enough to be one
-                    if c0 < t.c0:  # noqa: PLR1730 - a comparison, not a call, per chain
-                        t.c0 = c0
-                    if c1 > t.c1:  # noqa: PLR1730 - as above
-                        t.c1 = c1
-                    # The chain's frames from fa, or from fa + 1 when fa is already the
-                    # track's last; a one-frame chain (the common case) is one append.
-                    if t.last != fa:
-                        if fa == fb:
-                            t.frames.append(fa)
-                        else:
-                            t.frames.extend(range(fa, fb + 1))
-                        t.last = fb
-                    elif fb > fa:
+                else:
+                    t = _Track(fa, c0, c1, seq)
+                    seq += 1
+                    if fb > fa:
                         t.frames.extend(range(fa + 1, fb + 1))
                         t.last = fb
-                    if t.last - t.first >= max_frames:
-                        # A long transmission is reported in pieces, for latency.
-                        tracks.remove(t)
-                        self._finish(t)
-                    break
-            else:
-                t = _Track(fa, c0, c1)
-                if fb > fa:
-                    t.frames.extend(range(fa + 1, fb + 1))
-                    t.last = fb
-                tracks.append(t)
+                    tracks.append(t)
+            own[k] = tracks
+        self._made = seq
+        if len(own) == 1 and not idle:
+            self._tracks = own[0]
+        else:
+            # Back in the order they were opened (first frame, then cell within a frame), as one
+            # frame-by-frame pass keeps them: a chain near two tracks extends the older one.
+            self._tracks = sorted(idle + [t for ts in own for t in ts], key=_Track.opened)
 
     def _close_stale(self, frame: int) -> None:
         """Close tracks not extended by ``frame`` (allowing the permitted gap)."""
@@ -1052,14 +1119,19 @@ class BurstDetector:
 class _Track:
     """A burst being assembled: its cell span and the frames it was seen in."""
 
-    __slots__ = ("c0", "c1", "first", "frames", "last")
+    __slots__ = ("c0", "c1", "first", "frames", "last", "seq")
 
-    def __init__(self, frame: int, c0: int, c1: int) -> None:
+    def __init__(self, frame: int, c0: int, c1: int, seq: int) -> None:
+        self.seq = seq  # the detector's count of tracks opened before this one
         self.first = frame
         self.last = frame
         self.c0 = c0
         self.c1 = c1
         self.frames: list[int] = [frame]
+
+    def opened(self) -> tuple[int, int]:
+        """Sort key: the frame the track was opened in, then the order of opening."""
+        return self.first, self.seq
 
 
 # -- gain and overload -------------------------------------------------------------------------
