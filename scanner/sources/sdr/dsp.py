@@ -782,39 +782,39 @@ class BurstDetector:
         idle: list[_Track] = []
         if n_lanes > 1:
             lane = lane_of_cell[c0s] - 1
+            own = [[] for _ in range(n_lanes)]
             if tracks:
-                ends = cover.copy()
-                ends[:-1] &= ~cover[1:]
-                # A track is near a lane when a chain inside the lane's cells could reach it
-                # (the test in the loop below with the lane's extent for the chain's span).
-                reach_lo = np.flatnonzero(ends) + m
-                reach_hi = np.flatnonzero(starts) - m
-                spans = np.array([(t.c0, t.c1) for t in tracks], dtype=np.intp)
-                first_lane = np.searchsorted(reach_lo, spans[:, 0], "left")
-                last_lane = np.searchsorted(reach_hi, spans[:, 1], "right") - 1
-                wide = last_lane > first_lane
-                if wide.any():
-                    join = np.zeros(n_lanes, dtype=np.intp)
-                    for a, b in zip(
-                        first_lane[wide].tolist(), last_lane[wide].tolist(), strict=True
-                    ):
-                        join[a + 1 : b + 1] = 1
-                    merged = np.cumsum(1 - join) - 1
-                    lane = merged[lane]
-                    n_lanes = int(merged[-1]) + 1
-                    first_lane = np.where(
-                        first_lane <= last_lane, merged[np.minimum(first_lane, merged.size - 1)], -1
-                    )
-                else:
-                    first_lane = np.where(first_lane <= last_lane, first_lane, -1)
-                own = [[] for _ in range(n_lanes)]
-                for t, k in zip(tracks, first_lane.tolist(), strict=True):
-                    if k < 0:
+                # A track is near a lane when the lane has a cell within merge_cells of the
+                # track's span: only then can a chain inside the lane reach it (the test in the
+                # loop below). A few tracks and a few dozen cells: plain lists beat numpy here.
+                lane_at = lane_of_cell.tolist()  # a cold cell has the number of the lane below
+                covered = cover.tolist()
+                top = n_cells - 1
+                near: list[tuple[int, int]] = []
+                wide = False
+                for t in tracks:
+                    lo = min(max(t.c0 - m, 0), top)
+                    hi = min(t.c1 + m, top)
+                    first, last = lane_at[lo] - covered[lo], lane_at[hi] - 1  # from 0
+                    near.append((first, last))
+                    wide = wide or last > first
+                merged = list(range(n_lanes))
+                if wide:
+                    join = [0] * n_lanes
+                    for first, last in near:
+                        join[first + 1 : last + 1] = [1] * (last - first)
+                    k = -1
+                    for i, j in enumerate(join):
+                        k += 1 - j
+                        merged[i] = k
+                    lane = np.array(merged, dtype=np.intp)[lane]
+                    n_lanes = k + 1
+                    own = [[] for _ in range(n_lanes)]
+                for t, (first, last) in zip(tracks, near, strict=True):
+                    if first > last:
                         idle.append(t)
                     else:
-                        own[k].append(t)
-            else:
-                own = [[] for _ in range(n_lanes)]
+                        own[merged[first]].append(t)
             order = np.lexsort((frames, lane))
             frames, c0s, c1s, lane = frames[order], c0s[order], c1s[order], lane[order]
         else:
