@@ -413,3 +413,30 @@ def test_bursts_do_not_depend_on_where_the_reads_end() -> None:
             assert b.t_start == pytest.approx(a.t_start, abs=frame_s)
             assert b.t_end == pytest.approx(a.t_end, abs=frame_s)
             assert b.freq_hz == pytest.approx(a.freq_hz, abs=RATE / 128)
+
+
+def test_a_track_across_two_lanes_and_a_track_near_none_follow_the_reference() -> None:
+    """At a read boundary a wide burst ends as two narrow ones start inside its span, each in a
+    lane of its own in the next read (the wide track is near both, so both lanes are chained
+    together frame by frame), while a third burst ends at the boundary with nothing after it
+    (its track is near no lane of the next read and closes after it). Every read size finds
+    what the frame-by-frame reference finds."""
+    rng = np.random.default_rng(8)
+    seconds = 0.04
+    boundary_s = 65536 / RATE
+    bursts = [
+        synth.BurstSpec("lte", boundary_s - 0.002, 0.002, 50e3, -30.0, 6),
+        synth.BurstSpec("gsm", boundary_s, synth.GSM_BURST_S, -400e3, -30.0),
+        synth.BurstSpec("gsm", boundary_s, synth.GSM_BURST_S, 400e3, -30.0),
+        synth.BurstSpec("gsm", boundary_s - synth.GSM_BURST_S, synth.GSM_BURST_S, 950e3, -30.0),
+        *synth.gsm_schedule(0.004, 0.015, -700e3, -32.0),
+    ]
+    raw = synth.synth_cu8(rng, RATE, int(seconds * RATE), -38.0, bursts)
+    iq = (raw[0::2].astype(np.float64) - 127.5) / 127.5 + 1j * (raw[1::2] - 127.5) / 127.5
+    counts = set()
+    for read in (1 << 14, 1 << 16, 1 << 18):
+        det = BurstDetector(RATE)
+        got = _detector_run(det, raw, "cu8", read)
+        _compare(got, _Plain(det, RATE, 890e6).run(iq, read), RATE / 128)
+        counts.add(tuple(sorted((round(b.t_start, 4), b.n_frames) for b in got)))
+    assert len(counts) == 1
