@@ -30,6 +30,8 @@ import logging
 from collections import Counter, OrderedDict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import groupby
+from operator import attrgetter
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -68,10 +70,11 @@ PRE_ROLL_S = 120.0
 # radios under 50 MB of a Pi's RAM.
 RING_BYTES = 16 * 1024 * 1024
 # What an item costs in memory beyond its payload, counted against the cap: the item, its key,
-# its two times and the bytes object's header (240 bytes, measured with tracemalloc on CPython
-# 3.11), plus the burst record an SDR item keeps (160 bytes). Counting the payload alone let a
-# crowd of small frames hold three times the cap: 100 MB of rings under 6,000 records a second.
-ITEM_OVERHEAD_BYTES = 240
+# its two times, its place in the index by key and the bytes object's header (250 bytes with a
+# crowd's 20 frames a MAC, measured with tracemalloc on CPython 3.11), plus the burst record an
+# SDR item keeps (160 bytes). Counting the payload alone let a crowd of small frames hold three
+# times the cap: 100 MB of rings under 6,000 records a second.
+ITEM_OVERHEAD_BYTES = 256
 BURST_OVERHEAD_BYTES = 160
 # Items kept per alert and radio: a phone probes in bursts of a few frames every few seconds
 # to a minute, so 5000 frames is an hour's stay; the SD card keeps at most ~2 MB per alert
@@ -116,6 +119,9 @@ class _Item:
     radio: str
     payload: bytes  # frame bytes, the JSONL line, or a burst's IQ (empty: cut from a recording)
     burst: SdrBurst | None = None
+    # Where the item entered the rings (the keeper's count of items): a device's pre-roll from
+    # the index by key comes out in the rings' own order.
+    seq: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,21 +163,25 @@ def item_cost(item: _Item) -> int:
     return len(item.payload) + ITEM_OVERHEAD_BYTES + extra
 
 
-def item_of(record: SourceEvent) -> _Item | None:
-    """The ring item of a record; None for records that carry no evidence."""
+def item_of(record: SourceEvent, seq: int = 0) -> _Item | None:
+    """The ring item of a record (``seq``: its place in the rings); None for records that
+    carry no evidence."""
     if isinstance(record, WifiFrame):
         if not record.raw:
             return None
-        return _Item(record.mono, record.ts, f"wifi:{record.mac.lower()}", "wifi", record.raw)
+        key = f"wifi:{record.mac.lower()}"
+        return _Item(record.mono, record.ts, key, "wifi", record.raw, None, seq)
     if isinstance(record, BleAdvert):
         from scanner.sources.ble.recorder import advert_to_json
 
         line = json.dumps(advert_to_json(record), separators=(", ", ": ")).encode("utf-8")
-        return _Item(record.mono, record.ts, f"ble:{record.address.upper()}", "ble", line)
+        return _Item(
+            record.mono, record.ts, f"ble:{record.address.upper()}", "ble", line, None, seq
+        )
     if isinstance(record, SdrBurst):
         band = record.band or f"{record.freq_mhz:.1f} MHz"
         # The payload counts the burst's own IQ (live capture cuts it) against the ring's cap.
-        return _Item(record.mono, record.ts, f"sdr:{band}", "sdr", record.iq, record)
+        return _Item(record.mono, record.ts, f"sdr:{band}", "sdr", record.iq, record, seq)
     return None
 
 
@@ -201,6 +211,11 @@ class EvidenceKeeper:
         self.counters: Counter[str] = Counter()
         self._rings: dict[str, deque[_Item]] = {}
         self._ring_bytes: Counter[str] = Counter()
+        # The rings' items by key, oldest first: an alert's new MAC or address finds its
+        # pre-roll here at once, where a walk of the rings (up to 16 MB of items a radio) held
+        # the core for hundreds of milliseconds under a crowd. A key leaves with its last item.
+        self._by_key: dict[str, list[_Item]] = {}
+        self._seq = 0
         self._devices: OrderedDict[str, set[str]] = OrderedDict()
         self._open: dict[str, _Capture] = {}
         self._pending: list[EvidenceRow] = []
@@ -218,14 +233,20 @@ class EvidenceKeeper:
     # -- the tap -----------------------------------------------------------------------------
     def observe(self, record: SourceEvent) -> None:
         """One record from a source, before the core handles it."""
-        item = item_of(record)
+        item = item_of(record, self._seq)
         if item is None:
             return
+        self._seq += 1
         self._last_ts = max(self._last_ts, item.ts)
         ring = self._rings.get(item.radio)
         if ring is None:
             ring = self._rings[item.radio] = deque()
         ring.append(item)
+        same_key = self._by_key.get(item.key)
+        if same_key is None:
+            self._by_key[item.key] = [item]
+        else:
+            same_key.append(item)
         self._ring_bytes[item.radio] += item_cost(item)
         horizon = item.mono - self.options.pre_roll_s
         # Oldest first: older than the pre-roll, or past the byte cap (a counted loss of
@@ -235,6 +256,7 @@ class EvidenceKeeper:
         ):
             old = ring.popleft()
             self._ring_bytes[item.radio] -= item_cost(old)
+            self._unindex(old)
             if old.mono >= horizon:
                 self.counters[f"{item.radio}_ring_full"] += 1
         for capture in self._open.values():
@@ -267,8 +289,7 @@ class EvidenceKeeper:
                     self._add_devices(capture, event.alert.device_ids)
                 if "sdr" in event.alert.sensors and not capture.energy:
                     capture.energy = True
-                    for item in self._rings.get("sdr", ()):
-                        self._keep(capture, "sdr", item)
+                    self._keep_all(capture, "sdr", list(self._rings.get("sdr", ())))
             elif isinstance(event, AlertResolved):
                 capture = self._open.pop(event.alert.id, None)
                 if capture is not None:
@@ -357,18 +378,44 @@ class EvidenceKeeper:
             return
         for key in new:
             capture.keys[key] = device_id
-        # The pre-roll of the new keys: what the ring still holds of them.
-        for ring in self._rings.values():
-            for item in ring:
-                if item.key in new:
-                    self._keep(capture, device_id, item)
+        # The pre-roll of the new keys: what the rings still hold of them, in the rings' order
+        # (radio by radio, then as they arrived), as the digests and rows record it.
+        held = [item for key in new for item in self._by_key.get(key, ())]
+        order = {radio: n for n, radio in enumerate(self._rings)}
+        held.sort(key=lambda item: (order[item.radio], item.seq))
+        self._keep_all(capture, device_id, held)
+
+    def _unindex(self, old: _Item) -> None:
+        # Rings drop their oldest item first, and a key's items are in ring order: the item
+        # leaving its ring is the first of its key's.
+        same_key = self._by_key.get(old.key)
+        if same_key is None:
+            return
+        del same_key[0]
+        if not same_key:
+            del self._by_key[old.key]
+
+    def _keep_all(self, capture: _Capture, device_id: str, items: list[_Item]) -> None:
+        """``_keep`` each item in order (grouped by radio); once a radio's cap is reached, the
+        rest of its items are counted as not kept at once rather than one by one (a crowd's
+        SDR ring holds tens of thousands of bursts, the cap 64)."""
+        for radio, group in groupby(items, key=attrgetter("radio")):
+            run = list(group)
+            for n, item in enumerate(run):
+                if len(capture.digests.get(radio, ())) >= self._limit(radio):
+                    capture.dropped[radio] += len(run) - n
+                    self.counters[f"{radio}_over_alert_cap"] += len(run) - n
+                    break
+                self._keep(capture, device_id, item)
+
+    def _limit(self, radio: str) -> int:
+        return self.options.iq_windows if radio == "sdr" else self.options.alert_items
 
     def _keep(self, capture: _Capture, device_id: str, item: _Item) -> None:
         # Each item is kept once per alert: live as it arrives for keys already known, or from
         # the ring when its key becomes known (before that it was not kept live).
         digests = capture.digests.setdefault(item.radio, [])
-        limit = self.options.iq_windows if item.radio == "sdr" else self.options.alert_items
-        if len(digests) >= limit:
+        if len(digests) >= self._limit(item.radio):
             capture.dropped[item.radio] += 1
             self.counters[f"{item.radio}_over_alert_cap"] += 1
             return

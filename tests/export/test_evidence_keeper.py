@@ -183,3 +183,23 @@ def test_a_crowd_of_small_frames_holds_the_ring_to_its_cap_in_memory(tmp_path: P
     assert keeper.counters["wifi_ring_full"] > 20_000
     # What the ring holds in memory, not only its frames' bytes, stays within the cap.
     assert cap * 0.8 < held < cap * 1.15, held
+
+
+def test_a_devices_pre_roll_comes_from_the_index_in_ring_order(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    one = len(radiotap_probe(PHONE, 1, -50)) + ITEM_OVERHEAD_BYTES
+    keeper = EvidenceKeeper(store, EvidenceOptions(pre_roll_s=600.0, ring_bytes=6 * one))
+    second = "5e:54:1c:bc:dc:b9"
+    # Two MACs of one phone interleaved with a crowd's; the ring holds the last six frames, so
+    # the phone's first frame has left it (and its key's index) before the alert.
+    sent = [(PHONE, 0), (OTHER, 1), (second, 2), (OTHER, 3), (PHONE, 4), (second, 5), (PHONE, 6)]
+    for mac, seq in sent:
+        keeper.observe(_frame(mac, T0 - 10 + seq, seq))
+    assert keeper.counters["wifi_ring_full"] == 1
+    view = _view("al-5", "wifi:d5")
+    device = {"id": "wifi:d5", "identifiers": {"macs": [PHONE, second], "ble": []}}
+    keeper.handle([DeviceChanged(device), AlertRaised(T0, view)])
+    keeper.close()
+    kept = [float(str(r["ts"])) - T0 for r in _rows(store)]
+    assert kept == [-8.0, -6.0, -5.0, -4.0]
+    store.close()
