@@ -112,6 +112,9 @@ def create_app(
     app.state.clock = clock
     app.state.notify = notify if notify is not None else _core_polls
     app.state.feed = feed if feed is not None else LiveFeed()
+    # The API's own writes to the live feed (an acknowledgement, a zone or allowlist change)
+    # wake its event streams as the core's word wakes them for the core's rows.
+    own_store.on_feed_commit(app.state.feed.wake)
     trusted_nets = parse_networks(settings.trusted_clients)
     app.state.trusted = lambda client: is_trusted(client, trusted_nets)
     app.state.throttle = LoginThrottle(

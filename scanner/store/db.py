@@ -12,7 +12,7 @@ import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -143,6 +143,15 @@ class Store:
         # The key of the alert-history chain, derived from the sealing key by whoever holds it
         # (``scanner.export.seal_key.attach_chain_key``); None links plain SHA-256.
         self.chain_key: bytes | None = None
+        # Called after a transaction that added rows to the live feed commits (the API wakes
+        # its own event streams with it: a guard's acknowledgement reaches the other tablets at
+        # once rather than on their next poll of the store).
+        self._feed_listeners: list[Callable[[], None]] = []
+        self._feed_added = False
+
+    def on_feed_commit(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` (on the writing thread) after each commit that added events."""
+        self._feed_listeners.append(listener)
 
     def close(self) -> None:
         with self.lock:
@@ -155,6 +164,7 @@ class Store:
             if durable:
                 self.conn.execute("PRAGMA synchronous = FULL")
             self.conn.execute("BEGIN IMMEDIATE")
+            self._feed_added = False
             try:
                 yield self.conn
                 self.conn.execute("COMMIT")
@@ -166,6 +176,15 @@ class Store:
             finally:
                 if durable:
                     self.conn.execute("PRAGMA synchronous = NORMAL")
+            added, self._feed_added = self._feed_added, False
+        # Committed: outside the lock, the listeners only schedule their wake-ups.
+        if added:
+            for listener in self._feed_listeners:
+                try:
+                    listener()
+                except Exception:
+                    # A wake-up is a courtesy: the streams still poll the store.
+                    _LOGGER.exception("a live-feed listener failed")
 
     def schema_version(self) -> int:
         """The migration the database is at (``PRAGMA user_version``)."""
@@ -184,6 +203,7 @@ class Store:
             "INSERT INTO events (ts, type, data) VALUES (?, ?, ?)",
             (ts, type_, json.dumps(data, separators=(",", ":"), sort_keys=True)),
         )
+        self._feed_added = True
         return int(cur.lastrowid or 0)
 
     def events_after(self, last_id: int, limit: int = 500) -> list[dict[str, Any]]:

@@ -87,3 +87,21 @@ def test_a_wake_before_any_stream_is_harmless(feed: LiveFeed) -> None:
     feed.wake()
     assert feed.generation == 0
     assert feed.counters["wakes"] == 0
+
+
+def test_an_acknowledgement_made_through_the_api_wakes_its_own_streams(
+    woken: LiveServer, store: Store
+) -> None:
+    # Nobody rings the feed here but the API itself: with the poll at a minute, the stream
+    # hears the acknowledgement only because the API's own write woke it.
+    alert_store.raise_alert(store, make_alert("a1", time.time()))
+    watching = live_login(woken.url, "guard")
+    acking = live_login(woken.url, "guard")
+    with watching.stream("GET", "/api/v1/events") as stream:
+        events = _events(stream.iter_lines())
+        assert next(e for e in events if e.get("event") == "hello")
+        reply = acking.post("/api/v1/alerts/a1/ack", json={"note": "seen"})
+        assert reply.status_code == 200, reply.text
+        (got,) = _data_events(events, 1)
+    data = json.loads(got["data"])["data"]
+    assert data["event"] == "acknowledged" and data["alert"]["id"] == "a1"
