@@ -161,6 +161,7 @@ def queue_health(events: EventQueue) -> dict[str, object]:
     """The core's input queue for runtime health: depth, size and drops (total, per sensor)."""
     return {
         "depth": events.qsize(),
+        "deepest": events.deepest,
         "size": events.maxsize,
         "dropped": events.counters["dropped_queue_full"],
         "dropped_by_sensor": dict(events.dropped_by_sensor),

@@ -274,6 +274,21 @@ def test_full_core_queue_is_a_counted_drop() -> None:
     assert transport.counters["dropped_queue_full"] == len(sample_records()) - 3
 
 
+def test_the_queue_keeps_the_deepest_backlog_the_core_found() -> None:
+    events = EventQueue(100)
+    records = sample_records()
+    for r in records:
+        events.put(r)
+    assert events.deepest == 0  # measured when the core comes for a batch
+    assert events.get(timeout=0) is not None
+    assert events.deepest == len(records)
+    while events.get_nowait() is not None:
+        pass
+    events.put(records[0])
+    assert events.get(timeout=0) is not None
+    assert events.deepest == len(records)  # a high-water mark: a shallow batch keeps it
+
+
 def test_transport_options_from_config(tmp_path: Path) -> None:
     opts = TransportOptions.from_mapping({}, tmp_path)
     assert opts.socket_path == tmp_path / "core.sock"

@@ -141,6 +141,9 @@ class EventQueue:
         self.counters: Counter[str] = counters if counters is not None else Counter()
         # Drops by the sensor that sent the record, for each sensor's line in /healthz.
         self.dropped_by_sensor: Counter[str] = Counter()
+        # The deepest the queue has been when the core came for a batch: how far behind the
+        # core fell (a record's wait grows with it), sampled once a batch, not once a record.
+        self.deepest = 0
 
     def put(self, event: Message) -> bool:
         """Enqueue without waiting; a full queue is a counted drop."""
@@ -169,10 +172,14 @@ class EventQueue:
         self.dropped_by_sensor[event.sensor] += 1
 
     def get(self, timeout: float | None = None) -> Message | None:
+        """The next message, waiting up to ``timeout`` (the start of the core's batch)."""
         try:
-            return self._queue.get(timeout=timeout)
+            message = self._queue.get(timeout=timeout)
         except queue.Empty:
             return None
+        depth = self._queue.qsize() + 1
+        self.deepest = max(self.deepest, depth)
+        return message
 
     def get_nowait(self) -> Message | None:
         try:
