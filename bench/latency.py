@@ -2,10 +2,13 @@
 
 The appliance runs as systemd runs it: ``checkpoint core`` and ``checkpoint api`` as separate
 processes, the tablet page in headless Chromium (Debian's ``/usr/bin/chromium`` driven by
-Playwright) signed in as a guard. This process stands in for the three capture daemons: each
-radio has its own thread and its own ``SocketSender`` connection to the core, as a daemon does,
-and every Wi-Fi record is raw radiotap bytes put through the real parser first, as the live
-source does with what the monitor socket gives it.
+Playwright) signed in as a guard. Three generator processes stand in for the three capture
+daemons, each with its own ``SocketSender`` connection to the core, as a daemon has, and every
+Wi-Fi record is raw radiotap bytes put through the real parser first, as the live source does
+with what the monitor socket gives it. Each is paced by the clock and sends late at most what a
+capture socket's kernel buffer would have held (``CATCH_UP_S``): the rates achieved and what was
+skipped are reported. The visitor's probes come from the Wi-Fi generator, behind the crowd's
+frames in the same send buffer, as one daemon sends everything its radio hears.
 
 A sample: a visitor's phone (a new random MAC and probe body each time) probes at -40 dBm every
 ``VISITOR_EVERY_S``. Each frame is stamped with the wall clock as it enters the source, so the
@@ -18,13 +21,18 @@ about two seconds instead of a minute (the detection thresholds are the defaults
 
 Two phases: idle (only the visitor) and under load (a crowd far outside the zone adding 5,000
 Wi-Fi frames, 1,000 BLE adverts and 250 SDR bursts a second, as in ``bench/load.py``). The
-baseline of the loaded figure is the idle one, measured in the same run.
+baseline of the loaded figure is the idle one, measured in the same run. The core's input queue
+while loaded is read from the runtime health it writes to the store (its depth at each write
+and its high-water mark). ``python -m bench.latency --daemons-from DIR`` runs the core and API
+of another source tree (an older commit) under the same generators and page, so runs of old
+and new code can alternate under the same conditions.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib.util
+import json
 import math
 import os
 import random
@@ -71,6 +79,10 @@ WIFI_RATE = 5000.0
 BLE_RATE = 1000.0
 SDR_RATE = 250.0
 SLICE_S = 0.01  # a capture loop hands over what one socket read gave, about every 10 ms
+# The most a generator held off the CPU sends late: a monitor socket's default receive buffer
+# (208 KiB, each small frame charged about 0.5-1 kB of it) holds a few hundred probe requests,
+# about 0.1 s at 5,000 a second; a capture daemon away longer loses the rest in the kernel.
+CATCH_UP_S = 0.1
 # A phone actively scanning sends a burst of probes on each channel it visits, a few tens of
 # milliseconds apart.
 VISITOR_EVERY_S = 0.05
@@ -133,8 +145,9 @@ _OBSERVER = """
 class Daemons:
     """``checkpoint core`` and ``checkpoint api`` on a fresh store in ``workdir``."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, code: Path | None = None) -> None:
         self.workdir = workdir
+        self.code = code
         self.socket = workdir / "core.sock"
         self.db = workdir / "checkpoint.db"
         self.port = _free_port()
@@ -174,7 +187,8 @@ class Daemons:
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                env=self._env(),
+                cwd=str(self.code) if self.code is not None else None,
             )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -184,6 +198,14 @@ class Daemons:
                 return
             time.sleep(0.2)
         raise RuntimeError(f"daemons not up within 60 s:\n{self.logs()}")
+
+    def _env(self) -> dict[str, str]:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        if self.code is not None:
+            # Ahead of this tree's editable install (and run from there, as ``-m`` puts the
+            # working directory first on the path).
+            env["PYTHONPATH"] = str(self.code)
+        return env
 
     def pids(self) -> dict[str, int]:
         return {name: proc.pid for name, proc in self.procs.items()}
@@ -234,85 +256,184 @@ def _listening(url: str) -> bool:
         return False
 
 
-class Radio(threading.Thread):
-    """One capture daemon's stand-in: ``make(i, wall, mono)`` at ``rate`` a second to the core."""
+class Generator:
+    """One capture daemon's stand-in, in a process of its own (``python -m bench.latency
+    --generate KIND``): its crowd at ``rate`` a second to the core once told to load, and on
+    the Wi-Fi one the visitor's probes too, through the same connection and send buffer as the
+    crowd's, as one capture daemon sends everything its radio hears.
 
-    def __init__(
-        self,
-        name: str,
-        socket_path: Path,
-        rate: float,
-        make: Callable[[int, float, float], SourceEvent | None],
-    ) -> None:
-        super().__init__(name=f"bench-{name}", daemon=True)
-        self.sender = SocketSender(socket_path)
-        self.rate = rate
-        self.make = make
-        self.loaded = threading.Event()
-        self.halt = threading.Event()
-        self.sent = 0
+    Commands on its stdin, one a line, each answered with one JSON line on its stdout:
+    ``load`` (the crowd starts), ``visit N`` (visitor N starts probing), ``leave`` (it stops;
+    the answer lists the wall-clock stamps of its frames), ``count`` (records sent and
+    skipped so far), ``stop``.
+    """
 
-    def run(self) -> None:
-        self.sender.start()
-        made = 0
-        start = time.monotonic()
-        while not self.halt.is_set():
-            now = time.monotonic()
-            if not self.loaded.is_set():
-                start, made = now, 0
-            else:
-                due = int((now - start) * self.rate)
-                while made < due:
-                    record = self.make(made, time.time(), time.monotonic())
-                    made += 1
-                    if record is not None:
-                        self.sender.sink(record)
-                        self.sent += 1
-            self.halt.wait(SLICE_S)
-        self.sender.close()
+    def __init__(self, kind: str, socket_path: Path, rate: float, env: dict[str, str]) -> None:
+        self.kind = kind
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "bench.latency",
+                "--generate",
+                kind,
+                "--socket",
+                str(socket_path),
+                "--rate",
+                str(rate),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+            cwd=str(Path(__file__).resolve().parent.parent),
+        )
+
+    def ask(self, command: str) -> dict[str, Any]:
+        stdin, stdout = self.proc.stdin, self.proc.stdout
+        if stdin is None or stdout is None:
+            raise RuntimeError(f"the {self.kind} generator has no pipes")
+        stdin.write(command.encode() + b"\n")
+        stdin.flush()
+        line = stdout.readline()
+        if not line:
+            raise RuntimeError(f"the {self.kind} generator exited (code {self.proc.poll()})")
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(OSError, RuntimeError, ValueError):
+                self.ask("stop")
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
 
 
 class Visitor:
-    """The phone whose frames raise the alarm; runs its own probes on the Wi-Fi path."""
+    """The phone whose frames raise the alarm, probing from inside the Wi-Fi generator."""
 
-    def __init__(self, sender: SocketSender) -> None:
-        self.sender = sender
-        self.header = build.radiotap(rssi_dbm=VISITOR_RSSI_DBM, freq_mhz=2437)
-        self.counters: Counter[str] = Counter()
+    def __init__(self, wifi: Generator) -> None:
+        self.wifi = wifi
         self.sent_ts: set[float] = set()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def visit(self, number: int) -> None:
         self.sent_ts.clear()
-        self._stop.clear()
-        mac = f"5a:{(number >> 8) & 0xFF:02x}:{number & 0xFF:02x}:00:be:01"
+        self.wifi.ask(f"visit {number}")
+
+    def leave(self) -> None:
+        self.sent_ts = set(self.wifi.ask("leave")["sent_ts"])
+
+
+class _Crowd(threading.Thread):
+    """Inside a generator: the crowd's records, paced by the monotonic clock.
+
+    Paced by the clock, not by a count of loop turns: after the process was held off the CPU,
+    it sends what fell due meanwhile, but never more than ``CATCH_UP_S`` of it (the rest is
+    counted as skipped, and the achieved rate reported): a capture daemon held off longer than
+    its socket's receive buffer lasts loses the rest in the kernel, it does not deliver it late.
+    """
+
+    def __init__(
+        self,
+        sender: SocketSender,
+        rate: float,
+        make: Callable[[int, float, float], SourceEvent | None],
+    ) -> None:
+        super().__init__(name="generator-crowd", daemon=True)
+        self.sender = sender
+        self.rate = rate
+        self.make = make
+        self.halt = threading.Event()
+        self.sent = 0
+        self.skipped = 0
+
+    def run(self) -> None:
+        start = time.monotonic()
+        made = 0
+        most = max(1, int(self.rate * CATCH_UP_S))
+        while not self.halt.is_set():
+            due = int((time.monotonic() - start) * self.rate)
+            if due - made > most:
+                self.skipped += due - made - most
+                made = due - most
+            while made < due:
+                record = self.make(made, time.time(), time.monotonic())
+                made += 1
+                if record is not None:
+                    self.sender.sink(record)
+                    self.sent += 1
+            self.halt.wait(SLICE_S)
+
+
+class _Probing(threading.Thread):
+    """Inside the Wi-Fi generator: visitor ``number`` probing every ``VISITOR_EVERY_S``."""
+
+    def __init__(self, sender: SocketSender, number: int) -> None:
+        super().__init__(name="generator-visitor", daemon=True)
+        self.sender = sender
+        self.halt = threading.Event()
+        self.sent_ts: list[float] = []
+        self.counters: Counter[str] = Counter()
+        self.header = build.radiotap(rssi_dbm=VISITOR_RSSI_DBM, freq_mhz=2437)
+        self.mac = f"5a:{(number >> 8) & 0xFF:02x}:{number & 0xFF:02x}:00:be:01"
         # A different phone each time: its own vendor element, so its own fingerprint.
-        body = build.probe_request_body(
+        self.body = build.probe_request_body(
             "", vendor=[b"\x00\x17\xf2\x0a" + number.to_bytes(2, "big")]
         )
 
-        def probe() -> None:
-            seq = 0
-            while not self._stop.is_set():
-                frame = self.header + build.probe_request(mac, seq, body)
-                ts = time.time()
-                parsed = parse_frame(
-                    frame, LINKTYPE_IEEE802_11_RADIOTAP, ts, time.monotonic(), self.counters
-                )
-                if parsed is not None:
-                    self.sent_ts.add(ts)
-                    self.sender.sink(parsed)
-                seq = (seq + 1) & 0xFFF
-                self._stop.wait(VISITOR_EVERY_S)
+    def run(self) -> None:
+        seq = 0
+        while not self.halt.is_set():
+            frame = self.header + build.probe_request(self.mac, seq, self.body)
+            ts = time.time()
+            parsed = parse_frame(
+                frame, LINKTYPE_IEEE802_11_RADIOTAP, ts, time.monotonic(), self.counters
+            )
+            if parsed is not None:
+                self.sent_ts.append(ts)
+                self.sender.sink(parsed)
+            seq = (seq + 1) & 0xFFF
+            self.halt.wait(VISITOR_EVERY_S)
 
-        self._thread = threading.Thread(target=probe, name="bench-visitor", daemon=True)
-        self._thread.start()
 
-    def leave(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+def generate(kind: str, socket_path: Path, rate: float) -> None:
+    """A generator process's life (see ``Generator``): commands on stdin, answers on stdout."""
+    makers = {"wifi": _wifi_crowd, "ble": _ble_crowd, "sdr": _sdr_crowd}
+    sender = SocketSender(socket_path)
+    sender.start()
+    crowd = _Crowd(sender, rate, makers[kind]())
+    probing: _Probing | None = None
+    out = sys.stdout
+    for line in sys.stdin:
+        command, _, arg = line.strip().partition(" ")
+        answer: dict[str, Any] = {}
+        if command == "load":
+            crowd.start()
+        elif command == "visit":
+            probing = _Probing(sender, int(arg))
+            probing.start()
+        elif command == "leave" and probing is not None:
+            probing.halt.set()
+            probing.join(timeout=5)
+            answer["sent_ts"] = probing.sent_ts
+            probing = None
+        elif command == "count":
+            answer = {
+                "sent": crowd.sent,
+                "skipped": crowd.skipped,
+                "dropped": sender.counters["dropped_buffer_full"],
+                "mono": time.monotonic(),
+            }
+        out.write(json.dumps(answer) + "\n")
+        out.flush()
+        if command == "stop":
+            break
+    crowd.halt.set()
+    if crowd.is_alive():
+        crowd.join(timeout=5)
+    sender.close()
 
 
 def _wifi_crowd() -> Callable[[int, float, float], SourceEvent | None]:
@@ -378,14 +499,6 @@ class Lateness(threading.Thread):
             t0 = time.perf_counter()
             time.sleep(0.005)
             self.late_ms.append((time.perf_counter() - t0 - 0.005) * 1000.0)
-
-
-def _queue_dropped(health: dict[str, Any]) -> int | None:
-    """Records the core's input queue refused, from the runtime part of /healthz."""
-    for part in (health.get("runtime") or {}).values():
-        if isinstance(part, dict) and isinstance(part.get("queue"), dict):
-            return int(part["queue"].get("dropped", 0))
-    return None
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -522,26 +635,77 @@ def _phase(
     }
 
 
-def run(quick: bool) -> dict[str, Any]:
-    """Start the daemons and the browser, then time visits idle and under load."""
+class QueueWatch(threading.Thread):
+    """The core's input queue while loaded, from the runtime health the core writes to the
+    store (every ``HEALTH_COUNTERS_EVERY_S`` while it moves): its depth at each write, and the
+    deepest it has been (a high-water mark the core keeps, where the core reports one)."""
+
+    def __init__(self, db: Path) -> None:
+        super().__init__(name="bench-queue", daemon=True)
+        self.db = db
+        self.halt = threading.Event()
+        self.depths: list[int] = []
+        self.deepest: int | None = None
+        self.dropped: int | None = None
+
+    def run(self) -> None:
+        from scanner.store.db import Store
+
+        store = Store(self.db)
+        last = None
+        try:
+            while not self.halt.wait(0.5):
+                health = store.get_setting("runtime_health", {})
+                queue = _core_queue(health)
+                if queue is None or queue.get("updated_ts") == last:
+                    continue
+                last = queue.get("updated_ts")
+                self.depths.append(int(queue.get("depth", 0)))
+                if "deepest" in queue:
+                    self.deepest = int(queue["deepest"])
+                self.dropped = int(queue.get("dropped", 0))
+        finally:
+            store.close()
+
+
+def _core_queue(health: object) -> dict[str, Any] | None:
+    """The core daemon's queue figures from the store's runtime health (with its write time)."""
+    if not isinstance(health, dict):
+        return None
+    core = health.get("core")
+    if not isinstance(core, dict) or not isinstance(core.get("queue"), dict):
+        return None
+    return {**core["queue"], "updated_ts": core.get("updated_ts")}
+
+
+def run(
+    quick: bool, samples: int | None = None, daemons_from: Path | None = None
+) -> dict[str, Any]:
+    """Start the daemons, the generators and the browser, then time visits idle and under load.
+
+    ``samples``: visits per phase (default by ``quick``). ``daemons_from``: a source tree (an
+    older commit, say) whose ``checkpoint core`` and ``checkpoint api`` are run instead of this
+    one's, for a baseline under the same conditions; the generators and the page's checks stay
+    this tree's.
+    """
     if not Path(CHROMIUM).exists():
         return {"note": f"no Chromium at {CHROMIUM}", "loaded_p99_ms": None}
     if importlib.util.find_spec("playwright") is None:
         return {"note": "Playwright is not installed (the [test] extra)", "loaded_p99_ms": None}
-    samples = SAMPLES_QUICK if quick else SAMPLES_SOAK
+    if samples is None:
+        samples = SAMPLES_QUICK if quick else SAMPLES_SOAK
     workdir = Path(tempfile.mkdtemp(prefix="checkpoint-latency-", dir="/tmp"))
-    daemons = Daemons(workdir)
-    radios: list[Radio] = []
+    daemons = Daemons(workdir, daemons_from)
+    generators: dict[str, Generator] = {}
+    watch = QueueWatch(daemons.db)
     try:
         daemons.start()
-        radios = [
-            Radio("wifi", daemons.socket, WIFI_RATE, _wifi_crowd()),
-            Radio("ble", daemons.socket, BLE_RATE, _ble_crowd()),
-            Radio("sdr", daemons.socket, SDR_RATE, _sdr_crowd()),
-        ]
-        for radio in radios:
-            radio.start()
-        visitor = Visitor(radios[0].sender)
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        for kind, rate in (("wifi", WIFI_RATE), ("ble", BLE_RATE), ("sdr", SDR_RATE)):
+            generators[kind] = Generator(kind, daemons.socket, rate, env)
+        for generator in generators.values():
+            generator.ask("count")  # up and connected before the first visit
+        visitor = Visitor(generators["wifi"])
         with (
             _browser(daemons.url, daemons.username, daemons.password) as page,
             httpx.Client(base_url=daemons.url, timeout=10) as api,
@@ -553,28 +717,42 @@ def run(quick: bool) -> dict[str, Any]:
             # for the first time: reported on its own, not mixed into the percentiles.
             first = _sample(page, visitor, 9999, api, random.Random(0), set())
             idle = _phase(page, visitor, samples, 0, api)
-            for radio in radios:
-                radio.loaded.set()
+            for generator in generators.values():
+                generator.ask("load")
             time.sleep(2.0)  # the crowd's first MACs and addresses reach the trackers
             started = time.monotonic()
-            sent_before = {r.name: r.sent for r in radios}
+            before = {kind: g.ask("count") for kind, g in generators.items()}
             cpu_before = {name: cpu_seconds(pid) for name, pid in daemons.pids().items()}
+            cpu_before |= {kind: cpu_seconds(g.proc.pid) for kind, g in generators.items()}
             cpu_before["bench"] = time.process_time()
             lateness = Lateness()
             lateness.start()
+            watch.start()
+            load_before = os.getloadavg()[0]
             loaded = _phase(page, visitor, samples, 1000, api)
+            load_after = os.getloadavg()[0]
             lateness.halt.set()
             lateness.join()
+            watch.halt.set()
+            watch.join()
             loaded_s = time.monotonic() - started
-            sent = {r.name.removeprefix("bench-"): r.sent - sent_before[r.name] for r in radios}
+            after = {kind: g.ask("count") for kind, g in generators.items()}
             cpu = {name: cpu_seconds(pid) for name, pid in daemons.pids().items()}
+            cpu |= {kind: cpu_seconds(g.proc.pid) for kind, g in generators.items()}
             cpu["bench"] = time.process_time()
             # Share of one core each process used while loaded: how near the core is to full.
             cpu_share = {k: round((cpu[k] - cpu_before[k]) / loaded_s, 2) for k in cpu}
-            health = api.get("healthz").json()
             # The daemons' size after minutes of a churning crowd (250 new MACs and 100 new
             # BLE addresses a second): the trackers near their caps, unlike a quiet replay.
             rss = {name: round(rss_mb(pid), 1) for name, pid in daemons.pids().items()}
+        # Each generator's own count over its own clock between the two questions.
+        achieved = {
+            kind: round(
+                (after[kind]["sent"] - before[kind]["sent"])
+                / (after[kind]["mono"] - before[kind]["mono"])
+            )
+            for kind in generators
+        }
         result: dict[str, Any] = {
             "idle": idle,
             "loaded": loaded,
@@ -587,19 +765,53 @@ def run(quick: bool) -> dict[str, Any]:
             if idle["p99_ms"] > 0
             else None,
             "offered_per_s": round(WIFI_RATE + BLE_RATE + SDR_RATE),
-            "loaded_sent_per_s": {k: round(v / loaded_s) for k, v in sent.items()},
-            "sender_dropped": sum(r.sender.counters["dropped_buffer_full"] for r in radios),
+            "loaded_sent_per_s": achieved,
+            # Records a generator did not send because it was held off the CPU longer than
+            # ``CATCH_UP_S`` (what a capture daemon's kernel buffer would have dropped).
+            "loaded_skipped": {
+                kind: after[kind]["skipped"] - before[kind]["skipped"] for kind in generators
+            },
+            "sender_dropped": sum(a["dropped"] for a in after.values()),
             "loaded_cpu_share": cpu_share,
             "loaded_rss_mb": rss,
-            "core_queue_dropped": _queue_dropped(health),
-            "load_average_1min": round(os.getloadavg()[0], 1),
+            "core_queue_depth_p50": round(percentile([float(d) for d in watch.depths], 0.5)),
+            "core_queue_depth_max": max(watch.depths, default=None),
+            "core_queue_deepest": watch.deepest,
+            "core_queue_dropped": watch.dropped,
+            "load_average_1min": [round(load_before, 1), round(load_after, 1)],
             "loaded_wakeup_late_p99_ms": round(percentile(lateness.late_ms, 0.99), 1),
+            "daemons_from": str(daemons_from) if daemons_from is not None else None,
         }
         return result
     finally:
-        for radio in radios:
-            radio.halt.set()
-        for radio in radios:
-            radio.join(timeout=10)
+        for generator in generators.values():
+            generator.stop()
         daemons.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m bench.latency``: one run printed as JSON (or a generator process)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m bench.latency", description=__doc__)
+    parser.add_argument("--samples", type=int, default=SAMPLES_QUICK, help="visits per phase")
+    parser.add_argument(
+        "--daemons-from",
+        type=Path,
+        help="run the core and API daemons from this source tree (a baseline's checkout)",
+    )
+    parser.add_argument("--generate", choices=("wifi", "ble", "sdr"), help=argparse.SUPPRESS)
+    parser.add_argument("--socket", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--rate", type=float, default=0.0, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.generate is not None:
+        generate(args.generate, args.socket, args.rate)
+        return 0
+    result = run(quick=True, samples=args.samples, daemons_from=args.daemons_from)
+    print(json.dumps(result, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
