@@ -28,6 +28,40 @@ def test_cpu_seconds_counts_this_process_and_not_a_gone_one() -> None:
     assert math.isnan(latency.cpu_seconds(2**22 + 12345))
 
 
+class _Socket:
+    """The far end of a generator's connection: what it was given, nothing sent anywhere."""
+
+    def __init__(self) -> None:
+        self.records: list[object] = []
+
+    def sink(self, record: object) -> None:
+        self.records.append(record)
+
+
+def test_a_stalled_generator_sends_late_only_what_a_capture_buffer_holds() -> None:
+    rate = 1000.0
+    stall_s = 0.6
+    calls: list[int] = []
+
+    def make(i: int, wall: float, mono: float) -> object:
+        calls.append(i)
+        if len(calls) == 1:
+            time.sleep(stall_s)  # held off the CPU right after its first record
+        return i
+
+    socket = _Socket()
+    crowd = latency._Crowd(socket, rate, make)  # type: ignore[arg-type]
+    crowd.start()
+    time.sleep(stall_s + 0.3)
+    crowd.halt.set()
+    crowd.join(timeout=5)
+    # What fell due during the stall beyond CATCH_UP_S was skipped and counted, not sent late.
+    assert crowd.skipped >= rate * (stall_s - latency.CATCH_UP_S) * 0.8
+    assert crowd.sent == len(socket.records)
+    # Each record index is made once, in order, with the skipped ones left out.
+    assert calls == sorted(set(calls))
+
+
 @pytest.mark.browser
 def test_visits_raise_alarms_drawn_in_chromium(monkeypatch: pytest.MonkeyPatch) -> None:
     if not Path(latency.CHROMIUM).exists():
