@@ -80,10 +80,11 @@ BLE_RATE = 1000.0
 SDR_RATE = 250.0
 SLICE_S = 0.01  # a capture loop hands over what one socket read gave, about every 10 ms
 # Each daemon and generator in a session of its own. With the kernel's autogroup scheduling
-# (Debian's default) the CPU is shared fairly between sessions first: in the bench's session the
-# core shared one session's share with Chromium, the API and the generators, and on a machine
-# busy with other sessions that share was about what the core alone needs. On the appliance
-# systemd gives each service a control group of its own, and the tablet is another device.
+# (built into Debian's kernels, and on here) the CPU is shared fairly between sessions first: in
+# the bench's session the core shared one session's share with Chromium, the API and the
+# generators, and on a machine busy with other sessions that share was about what the core alone
+# needs. On the appliance systemd gives each service a control group of its own, and the tablet
+# is another device.
 SESSION_PER_PROCESS = True
 # The most a generator held off the CPU sends late: a monitor socket's default receive buffer
 # (208 KiB, each small frame charged about 0.5-1 kB of it) holds a few hundred probe requests,
