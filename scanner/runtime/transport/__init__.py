@@ -177,7 +177,9 @@ class EventQueue:
             message = self._queue.get(timeout=timeout)
         except queue.Empty:
             return None
-        depth = self._queue.qsize() + 1
+        # The message taken counts; a record the receiver put meanwhile must not read as more
+        # than the queue holds.
+        depth = min(self._queue.qsize() + 1, self.maxsize)
         self.deepest = max(self.deepest, depth)
         return message
 
