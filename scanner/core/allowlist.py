@@ -19,8 +19,9 @@ randomises its MAC; that only feeds the accounting below.
 
 Accounting, for what no entry can name (randomised probes, uplink energy): while ``k``
 allowlisted devices of one fingerprint are in the zone, the ``k`` earliest-entered probing
-clusters of that fingerprint are theirs and the others alarm; uplink energy on at most as
-many bands as there are allowlisted phones in the zone is theirs, and any beyond alarms.
+clusters of that fingerprint are theirs and the others alarm; uplink energy from at most as
+many transmitters (``uplink``: a band's bursts split by carrier, timing and level) as there are
+allowlisted phones in the zone is theirs, and any beyond alarms.
 """
 
 from __future__ import annotations
@@ -316,7 +317,8 @@ class Accounting:
     fingerprints it probes with); ``clusters`` the unnamed Wi-Fi devices in the zone by
     fingerprint, with when each entered. A phone probes from one randomised MAC at a time, so
     one allowlisted phone accounts for at most one probing cluster of its fingerprint; a phone
-    on a call transmits on one uplink band at a time, so it accounts for at most one band.
+    on a call transmits on one uplink band at a time, as one transmitter, so it accounts for
+    at most one uplink transmitter: a second phone on its band is not its.
     """
 
     def __init__(self, hold_s: float = 10.0) -> None:
@@ -327,7 +329,7 @@ class Accounting:
         self.present: dict[str, tuple[Entry, frozenset[str], float | None]] = {}
         self.clusters: dict[str, dict[str, float]] = {}  # fingerprint -> key -> entered
         self._last: dict[tuple[str, str], tuple[float, float]] = {}  # -> (entered, last in)
-        self.bands: dict[str, float] = {}  # energy key -> when it was first heard in the zone
+        self.bands: dict[str, float] = {}  # transmitter key -> first heard in the zone
         # Present devices that may carry a cellular modem (see ``phones_present``).
         self._cellular: set[str] = set()
 
@@ -446,7 +448,8 @@ class Accounting:
 
     # -- uplink energy ---------------------------------------------------------------------
     def band(self, key: str, in_zone: bool, mono: float) -> bool:
-        """Whether uplink energy on this band is explained by an allowlisted phone present."""
+        """Whether this uplink transmitter's energy (``key``: ``uplink.transmitter_key``) is
+        explained by an allowlisted phone present: the earliest in the zone, one each."""
         if not in_zone:
             self.bands.pop(key, None)
             return False

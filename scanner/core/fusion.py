@@ -33,7 +33,8 @@ the phones' other radio) is not counted.
 
 Uplink energy names no device. While a handset is present it is supporting evidence; on its
 own, for longer than ``sdr_alone_after_s``, it is an unidentified transmitter, and so is
-energy on more bands than there are handsets present (a phone sends on one band at a time).
+energy from more uplink transmitters at once than there are handsets present (a phone sends
+on one band at a time, as one transmitter: ``uplink``).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from dataclasses import dataclass, field
 
 from scanner.core.detectors import Finding
 from scanner.core.options import CoreOptions
+from scanner.core.uplink import band_of
 
 # Frames from several sensors arrive slightly out of order: a rotation (the old address falls
 # silent as the new one starts) may look like an overlap this long.
@@ -80,10 +82,11 @@ class Presence:
 
 @dataclass(slots=True)
 class EnergyState:
-    """Uplink energy heard at in-zone strength, per band key."""
+    """Uplink energy heard at in-zone strength, per transmitter key (``uplink``)."""
 
     findings: dict[str, Finding] = field(default_factory=dict)
-    heard_mono: dict[str, float] = field(default_factory=dict)  # latest burst per band
+    heard_mono: dict[str, float] = field(default_factory=dict)  # latest burst per transmitter
+    first_mono: dict[str, float] = field(default_factory=dict)  # first at in-zone strength
     since_mono: float | None = None
     since_ts: float | None = None
 
@@ -429,17 +432,19 @@ class Fusion:
             self.energy.since_ts = ts
         self.energy.findings[finding.key] = finding
         self.energy.heard_mono[finding.key] = mono
+        self.energy.first_mono.setdefault(finding.key, mono)
 
     def energy_out(self, key: str) -> None:
         self.energy.findings.pop(key, None)
         self.energy.heard_mono.pop(key, None)
+        self.energy.first_mono.pop(key, None)
         if not self.energy.findings:
             self.energy.since_mono = None
             self.energy.since_ts = None
 
     def unidentified(self, mono: float) -> bool:
         """True when uplink energy has been in the zone long enough with no handset named, or
-        on more bands than the handsets named in the zone can send on."""
+        from more transmitters at once than the handsets named in the zone (``uplink``)."""
         since = self.energy.since_mono
         if since is None or mono - since < self._options.sdr_alone_after_s:
             return False
@@ -457,6 +462,34 @@ class Fusion:
         if not self.active:
             return True
         # Handsets are named in the zone. A phone sends its uplink on one band at a time (its
-        # serving cell's), so energy on more bands than there are handsets inside, one of them
-        # standing on its own, is a phone more that names itself on no other radio.
-        return len(fresh) > self.handsets_now()
+        # serving cell's) as one transmitter, so more transmitters sending at once than there
+        # are handsets inside, one of them standing on its own, is a phone more that names
+        # itself on no other radio.
+        return self._transmitters_at_once(fresh, since) > self.handsets_now()
+
+    def _transmitters_at_once(self, fresh: list[Finding], since: float) -> int:
+        """How many phones these transmitters are at least. A phone sends on one band at a
+        time, so each band holds one at least (as a phone handed from one band to another
+        counts twice for a moment, so it did before bands were split into transmitters).
+        Within a band, two transmitters are two phones only if they were heard interleaved:
+        the latest of each after the first of the other. One phone sends one burst at a time,
+        so transmitters heard in turn, the second starting after the first fell silent (its
+        level jumping as it came through a wall or out of a pocket), may be one phone: of
+        those, the most whose spans (first to latest burst at in-zone strength) share an
+        instant count."""
+        first, heard = self.energy.first_mono, self.energy.heard_mono
+        edges: dict[str, list[tuple[float, int]]] = {}
+        for f in fresh:
+            band = edges.setdefault(band_of(f.key), [])
+            band.append((first.get(f.key, since), 1))
+            band.append((heard.get(f.key, since), -1))
+        total = 0
+        for spans in edges.values():
+            # Starts before ends at one instant: a span of one burst, or spans touching, count.
+            spans.sort(key=lambda e: (e[0], -e[1]))
+            most = now = 0
+            for _t, step in spans:
+                now += step
+                most = max(most, now)
+            total += most
+        return total

@@ -59,6 +59,7 @@ from scanner.core.options import CoreOptions
 from scanner.core.placement import Change, SensorSites, evidence
 from scanner.core.presence import Presence, PresenceParams, ZoneModel
 from scanner.core.sightings import SightingAggregator
+from scanner.core.uplink import UplinkTransmitters
 from scanner.observations import (
     BleAdvert,
     Radio,
@@ -176,6 +177,9 @@ class Core:
             r: PresenceParams.for_radio(self.options, r) for r in ("wifi", "ble", "sdr")
         }
         self._presence: dict[str, Presence] = {}
+        # Uplink bursts split by band into the transmitters that sent them; one silent for as
+        # long as its presence is held is gone.
+        self._uplink = UplinkTransmitters(self.options.sdr_absent_s)
         self._owner: dict[str, str] = {}  # transmitter key -> device id
         self._sensor_of: dict[str, str] = {}  # transmitter key -> the sensor judging it
         self._in_zone: set[str] = set()
@@ -338,13 +342,19 @@ class Core:
     def _sdr_burst(self, burst: SdrBurst) -> None:
         self.counters["sdr_bursts"] += 1
         band = burst.band or f"{burst.freq_mhz:.1f} MHz"
-        key = f"sdr:{band}"
+        level = burst.snr_db - self.zone.offset(burst.sensor)
+        placing = self._placing and burst.sensor in self._sites.placements
+        # One band's bursts are split into the transmitters that sent them (``uplink``). Placed
+        # sensors compare one key's levels across sensors, which hear one phone at different
+        # levels, so there a band stays one key; a sensor outside decides nothing.
+        if placing or burst.sensor in self._outside:
+            key = f"sdr:{band}"
+        else:
+            key = self._uplink.key(band, burst, level)
         if self._sightings is not None:
             self._sightings.add(key, "sdr", burst.sensor, band, burst.ts, burst.snr_db)
-        if self._placing and burst.sensor in self._sites.placements:
-            placed = self._placed_presence(
-                key, "sdr", burst.sensor, burst.mono, burst.snr_db - self.zone.offset(burst.sensor)
-            )
+        if placing:
+            placed = self._placed_presence(key, "sdr", burst.sensor, burst.mono, level)
             if placed is None:
                 return
             if self._uplink_accounted(key, placed, burst.mono, burst.ts):
@@ -355,7 +365,6 @@ class Core:
             self.counters["outside_sensor_records"] += 1
             return
         self._sensor_of[key] = burst.sensor
-        level = burst.snr_db - self.zone.offset(burst.sensor)
         th = self.zone.thresholds(burst.sensor, "sdr")
         pres = self._presence.setdefault(key, Presence())
         zone.update(pres, burst.mono, level, th, self._params["sdr"])
@@ -677,8 +686,8 @@ class Core:
         return True
 
     def _uplink_accounted(self, key: str, pres: Presence, mono: float, ts: float) -> bool:
-        """True when this band's uplink energy is within what allowlisted phones present can
-        send (one band each): it is kept out of fusion; energy beyond that still alarms."""
+        """True when this transmitter's uplink energy is within what allowlisted phones present
+        can send (one transmitter each): it is kept out of fusion; energy beyond still alarms."""
         if not self.accounting.band(key, pres.in_zone, mono):
             return False
         self.counters["uplink_accounted"] += 1
@@ -945,6 +954,7 @@ class Core:
             self._judge.pop(key, None)
             self._evidence.pop(key, None)
         self.counters["pruned_transmitters"] += len(gone)
+        self._uplink.prune(mono)
         self.counters["pruned_ambient_candidates"] += self.ambient.prune(mono)
         presence, ambient = self._presence, self.ambient
         for key in [k for k in self._owner if k not in presence and not ambient.watches(k)]:
@@ -1000,6 +1010,7 @@ class Core:
         through the core and check these stay within them."""
         sizes: dict[str, int] = {
             "core.presence": len(self._presence),
+            "core.uplink_transmitters": len(self._uplink),
             "core.owner": len(self._owner),
             "core.sensor_of": len(self._sensor_of),
             "core.in_zone": len(self._in_zone),
