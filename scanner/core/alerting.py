@@ -263,6 +263,12 @@ class Alerting:
         active = fusion.active
         for alert in self.handsets:
             alert.present = {k for k in alert.owned if k in active}
+        # A transmitter taken for an acknowledged phone's new address, then proved another
+        # phone (its supposed old address heard again): no longer that alert's, a new handset.
+        disputed = fusion.take_disputed()
+        for alert in self.handsets:
+            alert.owned -= disputed
+            alert.present -= disputed
         owned = set().union(*(a.owned for a in self.handsets)) if self.handsets else set()
         # Each transmitter that entered since the last step goes to the alert of its handset,
         # or, a new handset, to the open unacknowledged alert, or to a new alert.
@@ -271,7 +277,7 @@ class Alerting:
         for presence in sorted(
             (p for k, p in active.items() if k not in owned), key=lambda p: p.started_mono
         ):
-            target = self._owner_of(fusion, presence)
+            target = None if presence.key in disputed else self._owner_of(fusion, presence)
             new_handset = target is None
             if target is None:
                 target = self._open_unacknowledged(ts, mono)

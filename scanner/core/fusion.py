@@ -48,6 +48,14 @@ from scanner.core.uplink import band_of
 # Frames from several sensors arrive slightly out of order: a rotation (the old address falls
 # silent as the new one starts) may look like an overlap this long.
 OVERLAP_TOLERANCE_S = 2.0
+# One phone where it stood, heard under its new address: a presence's level is the median of a
+# few packets, and fast fading (2.5 dB a packet) and slow shadowing (2.5 dB) are independent
+# between the two readings, which differ with a standard deviation of about 5 dB; 10 dB is two
+# of them. Further apart, the new address is as likely another phone elsewhere in the zone.
+ROTATION_LEVEL_DB = 10.0
+# A phone's BLE advertises every 0.2 to 2 s: heard within this, with two adverts in a row
+# missed, the phone is still in the zone at the moment its Wi-Fi address changes.
+STILL_HEARD_S = 5.0
 # A handset none of whose transmitters has been in the zone for this long is settled (see the
 # module docstring). Longer than any join window (``identity_gap_s`` is at most a few minutes):
 # a phone's addresses rotate within about fifteen minutes (BLE resolvable private addresses;
@@ -76,6 +84,7 @@ class Presence:
     finding: Finding
     started_mono: float
     started_ts: float
+    fingerprints: frozenset[str] = frozenset()  # Wi-Fi: its probe fingerprints
     in_zone: bool = True
     out_since: float | None = None
 
@@ -111,6 +120,14 @@ class Fusion:
         # within ``link_window_s`` (not the looser "no other phone it could be": a second
         # visitor can be that phone).
         self._strict: dict[str, str] = {}
+        self._strict_radios: dict[str, set[str]] = {}  # strict root -> radios joined into it
+        self._strict_first: dict[str, float] = {}  # strict root -> first in the zone
+        self.rejoined = 0  # transmitters taken for the sole handset inside (``_sole_owner``)
+        # An address taken for replaced by a new one (old -> new), while the new one is held:
+        # the old heard again proves the new one another phone (``take_disputed``).
+        self._replaced_by: dict[str, str] = {}
+        self._disputed: set[str] = set()
+        self.disputed = 0
         self.presences_total = 0
         # Settled handsets (module docstring): how many, their addresses (oldest first), and
         # the addresses back since (their handset is counted already).
@@ -132,6 +149,8 @@ class Fusion:
         *,
         by_model: bool = False,
         heard_outside_mono: float | None = None,
+        last_below_mono: float | None = float("inf"),
+        fingerprints: frozenset[str] = frozenset(),
     ) -> bool:
         """A transmitter is in the zone; True when it has just entered (a new presence).
 
@@ -139,29 +158,46 @@ class Fusion:
         fingerprint alone (random addresses of one phone model): the join groups it for the
         count, but an alarm does not trust it (see ``_strict``). ``heard_outside_mono``: when
         this transmitter was last heard clearly outside the zone, if lately (see ``_co_entry``).
+        ``last_below_mono``: when this transmitter was last heard below the zone's enter level
+        (None: never, as far as its recent samples go; infinity, the default: unknown, so it is
+        never taken for a handset's new address or other radio, see ``_sole_owner``).
+        ``fingerprints``: a Wi-Fi transmitter's probe fingerprints (its model's and OS's).
         """
         key = finding.key
         current = self.active.get(key)
+        first_heard = key not in self._span
         span = self._span.setdefault(key, [mono, mono])
         span[1] = max(span[1], mono)
+        replacement = self._replaced_by.get(key)
+        if replacement is not None and mono > self._span[replacement][0] + OVERLAP_TOLERANCE_S:
+            # The address taken for replaced is heard again after its replacement began: one
+            # phone sends from one address at a time, so the replacement is another phone.
+            del self._replaced_by[key]
+            self._disputed.add(replacement)
+            self.disputed += 1
         if current is not None:
             self._last_active.setdefault(identity, {})[key] = mono
             current.finding = finding
             current.in_zone = True
             current.out_since = None
             return False
-        presence = Presence(key, finding.radio, identity, finding, mono, ts)
+        presence = Presence(key, finding.radio, identity, finding, mono, ts, fingerprints)
         if key not in self._parent and key in self._settled_keys:
             del self._settled_keys[key]
             self._returning.add(key)  # its handset was counted when it settled
         self._node(key, finding.radio)
+        root = self.surely_handset_of(key)
+        self._strict_radios.setdefault(root, set()).add(finding.radio)
+        self._strict_first.setdefault(root, mono)
         siblings = self._last_active.setdefault(identity, {})
+        trusted = False
         for other, last in siblings.items():
             if other != key and mono - last <= self._options.identity_gap_s:
                 self._union(key, other)
                 self._links.append((other, key, True))
                 if not by_model:
                     self._strict_union(key, other)
+                    trusted = True
         siblings[key] = mono
         partner = self._co_entry(presence, heard_outside_mono)
         if partner is not None:
@@ -169,6 +205,14 @@ class Fusion:
             self._links.append((key, partner.key, False))
             if presence.started_mono - partner.started_mono <= self._options.link_window_s:
                 self._strict_union(key, partner.key)
+                trusted = True
+        if first_heard and not trusted:
+            owner = self._sole_owner(presence, last_below_mono)
+            if owner is not None:
+                self._strict_union(key, owner)
+                self.rejoined += 1
+                if owner.split(":", 1)[0] == finding.radio:
+                    self._replaced_by[owner] = key
         self.active[key] = presence
         self._seen.add(key)
         self.presences_total += 1
@@ -233,6 +277,11 @@ class Fusion:
         ]
         for p in ended:
             del self.active[p.key]
+        if ended and self._replaced_by:
+            gone = {p.key for p in ended}
+            self._replaced_by = {
+                old: new for old, new in self._replaced_by.items() if new not in gone
+            }
         self._forget_siblings(mono)
         if mono - self._last_settle >= SETTLE_EVERY_S or len(self._parent) > MAX_LIVE_KEYS:
             self._last_settle = mono
@@ -280,6 +329,10 @@ class Fusion:
         # groups go; what remains outside ``_parent`` are lookups of settled keys (singletons).
         for key in [k for k in self._strict if k not in self._parent]:
             del self._strict[key]
+        for key in [k for k in self._strict_radios if k not in self._parent]:
+            del self._strict_radios[key]
+        for key in [k for k in self._strict_first if k not in self._parent]:
+            del self._strict_first[key]
         self.settled += len(done)
 
     def last_in_zone(self, key: str) -> float:
@@ -304,6 +357,9 @@ class Fusion:
             "spans": len(self._span),
             "links": len(self._links),
             "strict": len(self._strict),
+            "strict_radios": len(self._strict_radios),
+            "strict_first": len(self._strict_first),
+            "replaced_by": len(self._replaced_by),
             "settled_keys": len(self._settled_keys),
             "returning": len(self._returning),
         }
@@ -361,6 +417,94 @@ class Fusion:
         ra, rb = self.surely_handset_of(a), self.surely_handset_of(b)
         if ra != rb:
             self._strict[ra] = rb
+            radios = self._strict_radios.pop(ra, set())
+            self._strict_radios.setdefault(rb, set()).update(radios)
+            first = self._strict_first.pop(ra, None)
+            if first is not None:
+                self._strict_first[rb] = min(first, self._strict_first.get(rb, first))
+
+    def _sole_owner(self, new: Presence, last_below_mono: float | None) -> str | None:
+        """A transmitter of the one handset in the zone that ``new`` is surely the phone of.
+
+        ``new`` was first heard in the zone just now, with no join an alarm trusts. A phone
+        walking in is heard at the edge first when it sends there; one that does not is taken
+        for a phone already inside only when all of the below hold, each of which a newcomer
+        breaks:
+
+        * exactly one handset (by the joins an alarm trusts) in the zone could be its phone:
+          with two, ``new`` could be either's, or a third's (two phones of one model inside are
+          two owners, so ambiguity alarms). A handset whose Wi-Fi probes with fingerprints none
+          of which ``new`` carries is not a Wi-Fi transmitter's owner (a phone's probe requests
+          carry the elements of its model and OS, whatever address it sends from);
+        * ``new`` was not heard below the zone's enter level since that handset entered: one
+          phone is in one place, and a transmitter at the edge while the handset was inside is
+          another phone (before it entered, it may be that phone walking in);
+        * its other radio: that handset has never been heard on ``new``'s radio, and ``new``
+          is first heard within ``link_alone_window_s`` of the handset entering (a phone probes
+          Wi-Fi every 15 s to 3 minutes while its BLE speaks every second, so its radios enter
+          that far apart; past it, a radio first heard is as likely a phone that has come in
+          quietly); or
+        * its new address: the handset's latest transmitter of ``new``'s radio joined to it
+          by the tracker (the same model fingerprint, which alone an alarm does not trust), has
+          fallen silent (one phone sends from one address at a time), is still held by the
+          zone (silent less than ``absent_s`` plus ``leave_hold_s``: its level says where that
+          phone last was), ``new`` is heard within ``ROTATION_LEVEL_DB`` of that level (the
+          same phone where it stood), and another radio of the handset was heard within
+          ``STILL_HEARD_S`` (the phone is still here, not gone and replaced by another of its
+          model at the same spot: without that radio, an address falling silent says nothing
+          about where its phone went).
+
+        What this cannot tell apart: a phone that first speaks inside, on one radio only, while
+        the one handset inside lacks that radio (or has just rotated its address where it
+        stood). Its other radio, heard inside while the handset's own still speaks, alarms.
+        """
+        inside: dict[str, list[Presence]] = {}
+        for p in self.active.values():
+            if p.in_zone and p.key != new.key:
+                inside.setdefault(self.surely_handset_of(p.key), []).append(p)
+        if new.fingerprints:
+            held: dict[str, set[str]] = {}
+            for p in self.active.values():
+                if p.radio == new.radio and p.fingerprints:
+                    held.setdefault(self.surely_handset_of(p.key), set()).update(p.fingerprints)
+            for root in [r for r in inside if r in held and held[r].isdisjoint(new.fingerprints)]:
+                del inside[root]
+        if len(inside) != 1:
+            return None
+        ((root, presences),) = inside.items()
+        entered = self._strict_first.get(root, new.started_mono)
+        if last_below_mono is not None and last_below_mono >= entered:
+            return None
+        if new.radio not in self._strict_radios.get(root, set()):
+            if new.started_mono - entered <= self._options.link_alone_window_s:
+                return presences[0].key
+            return None
+        old: Presence | None = None
+        for p in self.active.values():
+            if p.radio != new.radio or p.key == new.key:
+                continue
+            if self.surely_handset_of(p.key) != root:
+                continue
+            if self.last_in_zone(p.key) >= new.started_mono - OVERLAP_TOLERANCE_S:
+                return None  # still heard: two addresses of one radio at once are two phones
+            if old is None or self.last_in_zone(p.key) > self.last_in_zone(old.key):
+                old = p
+        if old is None or old.identity != new.identity:
+            return None
+        if abs(new.finding.level - old.finding.level) > ROTATION_LEVEL_DB:
+            return None
+        if not any(
+            p.radio != new.radio and new.started_mono - self.last_in_zone(p.key) <= STILL_HEARD_S
+            for p in presences
+        ):
+            return None
+        return old.key
+
+    def take_disputed(self) -> set[str]:
+        """The transmitters taken for a handset's new address whose old address has been heard
+        again since (they are another phone: the alert must treat them as a new handset)."""
+        disputed, self._disputed = self._disputed, set()
+        return {k for k in disputed if k in self.active}
 
     def heard_at_once(self, earlier: str, later: str) -> bool:
         """True when ``earlier`` was still heard in the zone as ``later`` entered: two

@@ -529,10 +529,17 @@ class Core:
         if how is not None and findings:
             findings = [replace(f, reason=f"{f.reason}, {how}") for f in findings]
         identity = device.id if device is not None else key
-        self._fuse(key, identity, radio, findings, mono, ts)
+        self._fuse(key, identity, radio, findings, mono, ts, device)
 
     def _fuse(
-        self, key: str, identity: str, radio: str, findings: list[Finding], mono: float, ts: float
+        self,
+        key: str,
+        identity: str,
+        radio: str,
+        findings: list[Finding],
+        mono: float,
+        ts: float,
+        device: Device | None = None,
     ) -> None:
         if radio == "sdr":
             if findings:
@@ -543,9 +550,17 @@ class Core:
             # A Wi-Fi key is ``wifi:<mac>``: whether the tracker joined that MAC on its model's
             # fingerprint alone decides whether an alarm may trust the join.
             by_model = radio == "wifi" and self._wifi.joined_by_model(key.split(":", 1)[1])
-            outside = self._heard_outside(key, radio) if key not in self.fusion.active else None
+            entering = key not in self.fusion.active
+            outside = self._heard_outside(key, radio) if entering else None
             self.fusion.device_in(
-                findings[0], identity, mono, ts, by_model=by_model, heard_outside_mono=outside
+                findings[0],
+                identity,
+                mono,
+                ts,
+                by_model=by_model,
+                heard_outside_mono=outside,
+                last_below_mono=self._last_below(key, radio) if entering else float("inf"),
+                fingerprints=frozenset(device.fingerprints if device is not None else ()),
             )
         elif key in self.fusion.active:
             self.fusion.device_out(key, mono)
@@ -577,6 +592,26 @@ class Core:
         for i in range(len(samples) - n, -1, -1):
             if statistics.median(level for _, level in samples[i : i + n]) < below:
                 return samples[i + n - 1][0] - CROSSING_S
+        return None
+
+    def _last_below(self, key: str, radio: str) -> float | None:
+        """When this transmitter, entering now, was last heard below the zone's enter level
+        in its recent samples (judged as entering is, the median of a few packets, and allowing
+        for the crossing), or None: heard at the zone's level throughout. Infinity when unsure
+        (placed sensors decide on a difference these samples do not hold)."""
+        pres = self._presence.get(key)
+        sensor = self._sensor_of.get(key)
+        if self._placing or pres is None or sensor is None:
+            return float("inf")
+        enter = self.zone.thresholds(sensor, radio).enter_dbm
+        n = self._params[radio].enter_samples
+        samples = list(pres.samples)
+        for i in range(len(samples) - n, -1, -1):
+            window = samples[i : i + n]
+            if statistics.median(level for _, level in window) < enter:
+                # When the level below was heard: its latest packet below, not the window's
+                # end (a window may join the packets of an earlier burst to this one's).
+                return max(t for t, level in window if level < enter) - CROSSING_S
         return None
 
     def _sync_alerts(self, ts: float, mono: float) -> None:

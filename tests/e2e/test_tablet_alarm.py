@@ -423,17 +423,6 @@ SPEED = 5.0
 SCENARIO_S = 360.0
 
 
-@pytest.mark.xfail(
-    reason="a guard who acknowledges at once (the acknowledgement now reaches the core at once) "
-    "sees up to seven alarms for four visitors: a phone's transmitter first heard in the zone "
-    "after its alarm was acknowledged, with no join an alarm trusts, alarms as a new handset: "
-    "the first phone's Wi-Fi at 85 s (first heard inside 63 s after its BLE; heard once "
-    "outside at 9 s under its previous address), the second's Wi-Fi at 124 s (18 s after its "
-    "BLE), the third's rotated address at 222 s (joined on the model's fingerprint alone) "
-    "(`checkpoint replay scanner/demo/scenario --fast --ack-after 1`: alarm lines at 22, 85, "
-    "106, 124, 207, 222 and 301 s)",
-    strict=True,
-)
 def test_four_visitors_with_an_acknowledgement_after_each_alarm_make_four_alarms(
     chromium: Any, tmp_path: Path
 ) -> None:
