@@ -56,6 +56,10 @@ ROTATION_LEVEL_DB = 10.0
 # A phone's BLE advertises every 0.2 to 2 s: heard within this, with two adverts in a row
 # missed, the phone is still in the zone at the moment its Wi-Fi address changes.
 STILL_HEARD_S = 5.0
+# Handsets in the zone beyond which no sole owner of a new transmitter is sought (it alarms): a
+# crowd, or a flood of addresses, where one owner left after the others are ruled out by their
+# fingerprints is not believable, and the search would cost a walk of every transmitter held.
+MAX_OWNERS = 8
 # A handset none of whose transmitters has been in the zone for this long is settled (see the
 # module docstring). Longer than any join window (``identity_gap_s`` is at most a few minutes):
 # a phone's addresses rotate within about fifteen minutes (BLE resolvable private addresses;
@@ -206,7 +210,7 @@ class Fusion:
             if presence.started_mono - partner.started_mono <= self._options.link_window_s:
                 self._strict_union(key, partner.key)
                 trusted = True
-        if first_heard and not trusted:
+        if first_heard and not trusted and key not in self._returning:
             owner = self._sole_owner(presence, last_below_mono)
             if owner is not None:
                 self._strict_union(key, owner)
@@ -459,16 +463,19 @@ class Fusion:
         stood). Its other radio, heard inside while the handset's own still speaks, alarms.
         """
         inside: dict[str, list[Presence]] = {}
+        held: dict[str, set[str]] = {}  # root -> fingerprints of its held Wi-Fi presences
         for p in self.active.values():
-            if p.in_zone and p.key != new.key:
-                inside.setdefault(self.surely_handset_of(p.key), []).append(p)
-        if new.fingerprints:
-            held: dict[str, set[str]] = {}
-            for p in self.active.values():
-                if p.radio == new.radio and p.fingerprints:
-                    held.setdefault(self.surely_handset_of(p.key), set()).update(p.fingerprints)
-            for root in [r for r in inside if r in held and held[r].isdisjoint(new.fingerprints)]:
-                del inside[root]
+            if p.key == new.key:
+                continue
+            root = self.surely_handset_of(p.key)
+            if p.in_zone:
+                inside.setdefault(root, []).append(p)
+                if len(inside) > MAX_OWNERS:
+                    return None
+            if new.fingerprints and p.radio == new.radio and p.fingerprints:
+                held.setdefault(root, set()).update(p.fingerprints)
+        for root in [r for r in inside if r in held and held[r].isdisjoint(new.fingerprints)]:
+            del inside[root]
         if len(inside) != 1:
             return None
         ((root, presences),) = inside.items()
