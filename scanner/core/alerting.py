@@ -234,12 +234,13 @@ class Alerting:
     def _owner_of(self, fusion: Fusion, presence: Presence) -> OpenAlert | None:
         """The open alert that already names this transmitter's handset, if any.
 
-        Only the joins an alarm can trust count (a tracker's, or radios entering within
-        ``link_window_s``), and not one that would make one phone of two transmitters of one
-        radio heard at once. Fusion also joins a radio entering alone to the one handset inside
-        lacking it, and a second visitor can be that radio: taking it for the same phone would
-        hide a phone. The cost is a phone whose second radio is first heard long after the
-        first alarming again (after an acknowledgement, a new alert).
+        Only the joins an alarm can trust count (a tracker's on the phone's own evidence,
+        radios entering within ``link_window_s``, and a transmitter first heard inside that only
+        the one handset in the zone could own: ``Fusion._sole_owner``), and not one that would
+        make one phone of two transmitters of one radio heard at once. Fusion's looser joins (a
+        radio entering alone joined to a handset inside lacking it while others are about too;
+        an address joined on its model's fingerprint alone) are not trusted: a second visitor
+        can be that radio or that address, and taking it for the same phone would hide a phone.
         """
         key = presence.key
         root = fusion.surely_handset_of(key)

@@ -14,6 +14,13 @@ presences are is a separate, softer question, answered by joining presences:
   ``link_window_s`` of each other, or within ``link_alone_window_s`` when there is no other
   phone it could be.
 
+The joins an alarm trusts (whether a transmitter is a handset an acknowledged alert already
+names) are stricter: the trackers' on a phone's own evidence (not a model's shared fingerprint),
+radios entering within ``link_window_s``, and a transmitter first heard inside that only the
+one handset in the zone could own (its other radio, or its new address where it stood: see
+``_sole_owner``). That last join is undone for the alarm when the old address it was taken to
+replace is heard again (``take_disputed``).
+
 A presence ends when its transmitter has been out of the zone for ``leave_hold_s``.
 
 What a handset's transmitters left behind (their joins, when each was in the zone) is kept
