@@ -169,6 +169,9 @@ class Core:
         self._placing = self._sites.enabled
         self._judge: dict[str, Presence] = {}  # transmitter key -> presence on the difference
         self._evidence: dict[str, str] = {}  # transmitter key -> how its zone state was decided
+        # Transmitter key -> when it was last judged short of the zone (``Presence.below_mono``),
+        # kept past its presence for the longest join window (``_last_below``).
+        self._below: dict[str, float] = {}
         self._node_radios: dict[str, set[Radio]] = {}  # placed sensor -> radios heard from it
         self._wifi = wifi_tracker or wifi_identity(self.options.trackers, self.run_tag)
         self._ble = ble_tracker or ble_identity(self.options.trackers, self.run_tag)
@@ -406,6 +409,8 @@ class Core:
             zone.update(pres, mono, level, self.zone.thresholds(sensor, radio), self._params[radio])
             learned = level
             entered = pres.in_zone and not was_in
+            if pres.below_mono is not None:
+                self._below[key] = pres.below_mono
         self._owner[key] = device.id
         if learned is not None:
             th = self.zone.thresholds(self._sensor_of.get(key, sensor), radio)
@@ -559,8 +564,10 @@ class Core:
                 ts,
                 by_model=by_model,
                 heard_outside_mono=outside,
-                last_below_mono=self._last_below(key, radio) if entering else float("inf"),
-                fingerprints=frozenset(device.fingerprints if device is not None else ()),
+                last_below_mono=self._last_below(key) if entering else float("inf"),
+                fingerprints=frozenset(device.fingerprints)
+                if entering and device is not None
+                else frozenset(),
             )
         elif key in self.fusion.active:
             self.fusion.device_out(key, mono)
@@ -594,25 +601,15 @@ class Core:
                 return samples[i + n - 1][0] - CROSSING_S
         return None
 
-    def _last_below(self, key: str, radio: str) -> float | None:
-        """When this transmitter, entering now, was last heard below the zone's enter level
-        in its recent samples (judged as entering is, the median of a few packets, and allowing
-        for the crossing), or None: heard at the zone's level throughout. Infinity when unsure
-        (placed sensors decide on a difference these samples do not hold)."""
-        pres = self._presence.get(key)
-        sensor = self._sensor_of.get(key)
-        if self._placing or pres is None or sensor is None:
+    def _last_below(self, key: str) -> float | None:
+        """When this transmitter, entering now, was last judged short of the zone (its level
+        below the enter level, ``Presence.below_mono``), allowing for the crossing; None: not
+        within the longest join window (see ``_prune``). Infinity when unsure (placed sensors
+        decide on a difference between sensors, which these levels do not hold)."""
+        if self._placing:
             return float("inf")
-        enter = self.zone.thresholds(sensor, radio).enter_dbm
-        n = self._params[radio].enter_samples
-        samples = list(pres.samples)
-        for i in range(len(samples) - n, -1, -1):
-            window = samples[i : i + n]
-            if statistics.median(level for _, level in window) < enter:
-                # When the level below was heard: its latest packet below, not the window's
-                # end (a window may join the packets of an earlier burst to this one's).
-                return max(t for t, level in window if level < enter) - CROSSING_S
-        return None
+        below = self._below.get(key)
+        return None if below is None else below - CROSSING_S
 
     def _sync_alerts(self, ts: float, mono: float) -> None:
         before = self.alerting.counters["raised"] + self.alerting.counters["updated"]
@@ -990,6 +987,12 @@ class Core:
             self._evidence.pop(key, None)
         self.counters["pruned_transmitters"] += len(gone)
         self._uplink.prune(mono)
+        # A transmitter judged short of the zone longer ago than the longest join window may
+        # take (a phone's radios entering apart, an address rotating within a visit) is as one
+        # never heard there: what it did then decides no join now.
+        horizon = max(opts.link_alone_window_s, opts.identity_gap_s)
+        for key in [k for k, t in self._below.items() if mono - t > horizon]:
+            del self._below[key]
         self.counters["pruned_ambient_candidates"] += self.ambient.prune(mono)
         presence, ambient = self._presence, self.ambient
         for key in [k for k in self._owner if k not in presence and not ambient.watches(k)]:
@@ -1050,6 +1053,7 @@ class Core:
             "core.sensor_of": len(self._sensor_of),
             "core.in_zone": len(self._in_zone),
             "core.judge": len(self._judge),
+            "core.below": len(self._below),
             "core.evidence": len(self._evidence),
             "core.heard_minute": len(self._heard_minute),
             "core.inside_minute": len(self._inside_minute),

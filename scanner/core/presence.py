@@ -81,6 +81,9 @@ class Presence:
     last_mono: float = 0.0
     entered_mono: float | None = None
     changed: bool = False
+    # The latest packet heard below the enter level when the level (the median of the latest
+    # few) was below it too: the device was last judged short of the zone then (None: never).
+    below_mono: float | None = None
 
 
 class ZoneModel:
@@ -216,6 +219,10 @@ def _decide(
     level = statistics.median(recent)
     presence.level = level
     presence.window_level = window_level
+    if level < thresholds.enter_dbm:
+        # The packet below, not this one: the latest few may reach back to an earlier burst.
+        below = (t for t, v in reversed(samples) if v < thresholds.enter_dbm)
+        presence.below_mono = next(below, samples[-1][0])
     if presence.in_zone:
         if window_level < thresholds.exit_dbm and level < thresholds.exit_dbm:
             return _set(presence, mono, False)

@@ -104,6 +104,17 @@ def test_a_wifi_heard_walking_in_alarms_beside_the_one_handset_inside() -> None:
     assert any(157.0 <= t <= 161.0 for t in alarms[1:]), alarms
 
 
+def test_a_wifi_heard_at_the_edge_after_the_handset_entered_alarms_when_it_comes_in() -> None:
+    core = address_harness(ack_after_s=5.0)
+    records = _ble(BLE_A, 100.0, 220.0, walks_in=True)
+    # A second phone probes once from the corridor at 130 s, and next from inside at 170 s:
+    # at the edge while phone A was inside, it is not phone A.
+    records += _wifi(MAC_1, 130.0, -75, 10, fp="fp-1") + _wifi(MAC_1, 170.0, -42, 90, fp="fp-1")
+    alarms = _play(core, records, 230.0)
+    assert len(alarms) == 2 and 170.0 <= alarms[1] <= 171.0, alarms
+    assert core.fusion.rejoined == 0
+
+
 def test_a_wifi_first_heard_inside_beside_two_handsets_alarms() -> None:
     core = address_harness(ack_after_s=5.0)
     # Phone A at 100 s, phone B walking in at 130 s (both acknowledged): a Wi-Fi first heard
