@@ -175,7 +175,16 @@ def test_hours_of_visits_leave_fusion_bounded_and_the_handset_count_exact(
     # Only the visits of the last SETTLE_AFTER_S (15 a quarter hour, two transmitters each)
     # are held, whether after one hour or four.
     held = 2 * (fusion_module.SETTLE_AFTER_S / 60.0 + 2)
-    for table in ("nodes", "radios", "seen", "spans", "links", "strict"):
+    for table in (
+        "nodes",
+        "radios",
+        "seen",
+        "spans",
+        "links",
+        "strict",
+        "strict_radios",
+        "strict_first",
+    ):
         assert sizes[-1][f"fusion.{table}"] <= held, (table, sizes[-1])
     assert core.fusion.settled > 200
     assert sizes[-1]["fusion.settled_keys"] == 100
