@@ -16,10 +16,12 @@ presences are is a separate, softer question, answered by joining presences:
 
 The joins an alarm trusts (whether a transmitter is a handset an acknowledged alert already
 names) are stricter: the trackers' on a phone's own evidence (not a model's shared fingerprint),
-radios entering within ``link_window_s``, and a transmitter first heard inside that only the
-one handset in the zone could own (its other radio, or its new address where it stood: see
-``_sole_owner``). That last join is undone for the alarm when the old address it was taken to
-replace is heard again (``take_disputed``).
+radios entering within ``link_window_s``, and an address first heard inside that only the one
+handset in the zone could own, its new address where it stood (``_sole_owner``). That last join
+is undone for the alarm when the old address it was taken to replace is heard again
+(``take_disputed``). A radio of another kind first heard inside long after its handset entered
+is not joined for the alarm: a second phone heard on that radio alone (BLE off, or no Wi-Fi
+probing) looks the same, and it must alarm.
 
 A presence ends when its transmitter has been out of the zone for ``leave_hold_s``.
 
@@ -131,9 +133,8 @@ class Fusion:
         # within ``link_window_s`` (not the looser "no other phone it could be": a second
         # visitor can be that phone).
         self._strict: dict[str, str] = {}
-        self._strict_radios: dict[str, set[str]] = {}  # strict root -> radios joined into it
         self._strict_first: dict[str, float] = {}  # strict root -> first in the zone
-        self.rejoined = 0  # transmitters taken for the sole handset inside (``_sole_owner``)
+        self.rejoined = 0  # addresses taken for the sole handset's new one (``_sole_owner``)
         # An address taken for replaced by a new one (old -> new), while the new one is held:
         # the old heard again proves the new one another phone (``take_disputed``).
         self._replaced_by: dict[str, str] = {}
@@ -197,9 +198,7 @@ class Fusion:
             del self._settled_keys[key]
             self._returning.add(key)  # its handset was counted when it settled
         self._node(key, finding.radio)
-        root = self.surely_handset_of(key)
-        self._strict_radios.setdefault(root, set()).add(finding.radio)
-        self._strict_first.setdefault(root, mono)
+        self._strict_first.setdefault(self.surely_handset_of(key), mono)
         siblings = self._last_active.setdefault(identity, {})
         trusted = False
         for other, last in siblings.items():
@@ -222,8 +221,7 @@ class Fusion:
             if owner is not None:
                 self._strict_union(key, owner)
                 self.rejoined += 1
-                if owner.split(":", 1)[0] == finding.radio:
-                    self._replaced_by[owner] = key
+                self._replaced_by[owner] = key
         self.active[key] = presence
         self._seen.add(key)
         self.presences_total += 1
@@ -340,8 +338,6 @@ class Fusion:
         # groups go; what remains outside ``_parent`` are lookups of settled keys (singletons).
         for key in [k for k in self._strict if k not in self._parent]:
             del self._strict[key]
-        for key in [k for k in self._strict_radios if k not in self._parent]:
-            del self._strict_radios[key]
         for key in [k for k in self._strict_first if k not in self._parent]:
             del self._strict_first[key]
         self.settled += len(done)
@@ -368,7 +364,6 @@ class Fusion:
             "spans": len(self._span),
             "links": len(self._links),
             "strict": len(self._strict),
-            "strict_radios": len(self._strict_radios),
             "strict_first": len(self._strict_first),
             "replaced_by": len(self._replaced_by),
             "settled_keys": len(self._settled_keys),
@@ -428,14 +423,12 @@ class Fusion:
         ra, rb = self.surely_handset_of(a), self.surely_handset_of(b)
         if ra != rb:
             self._strict[ra] = rb
-            radios = self._strict_radios.pop(ra, set())
-            self._strict_radios.setdefault(rb, set()).update(radios)
             first = self._strict_first.pop(ra, None)
             if first is not None:
                 self._strict_first[rb] = min(first, self._strict_first.get(rb, first))
 
     def _sole_owner(self, new: Presence, last_below_mono: float | None) -> str | None:
-        """A transmitter of the one handset in the zone that ``new`` is surely the phone of.
+        """The address of the one handset in the zone that ``new`` surely replaced, if any.
 
         ``new`` was first heard in the zone just now, with no join an alarm trusts. A phone
         walking in is heard at the edge first when it sends there; one that does not is taken
@@ -450,24 +443,20 @@ class Fusion:
         * ``new`` was not heard below the zone's enter level since that handset entered: one
           phone is in one place, and a transmitter at the edge while the handset was inside is
           another phone (before it entered, it may be that phone walking in);
-        * its other radio: that handset has never been heard on ``new``'s radio, and ``new``
-          is first heard within ``link_alone_window_s`` of the handset entering (a phone probes
-          Wi-Fi every 15 s to 3 minutes while its BLE speaks every second, so its radios enter
-          that far apart; past it, a radio first heard is as likely a phone that has come in
-          quietly); or
-        * its new address: the handset's latest transmitter of ``new``'s radio joined to it
-          by the tracker (the same model fingerprint, which alone an alarm does not trust), has
-          fallen silent (one phone sends from one address at a time), is still held by the
-          zone (silent less than ``absent_s`` plus ``leave_hold_s``: its level says where that
-          phone last was), ``new`` is heard within ``ROTATION_LEVEL_DB`` of that level (the
-          same phone where it stood), and another radio of the handset was heard within
-          ``STILL_HEARD_S`` (the phone is still here, not gone and replaced by another of its
-          model at the same spot: without that radio, an address falling silent says nothing
-          about where its phone went).
+        * the handset's latest transmitter of ``new``'s radio, joined to ``new`` by the tracker
+          (the same model fingerprint, which alone an alarm does not trust), has fallen silent
+          (one phone sends from one address at a time) and is still held by the zone (silent
+          less than ``absent_s`` plus ``leave_hold_s``: its level says where that phone last
+          was), and ``new`` is heard within ``ROTATION_LEVEL_DB`` of that level (the same phone
+          where it stood);
+        * another radio of the handset was heard within ``STILL_HEARD_S`` (the phone is still
+          here, not gone and replaced by another of its model at the same spot: without that
+          radio, an address falling silent says nothing about where its phone went).
 
-        What this cannot tell apart: a phone that first speaks inside, on one radio only, while
-        the one handset inside lacks that radio (or has just rotated its address where it
-        stood). Its other radio, heard inside while the handset's own still speaks, alarms.
+        A handset's radio of another kind first heard inside is never taken for it: a phone
+        with its BLE off or not probing walks in looking just like that, and must alarm.
+        What this cannot tell apart: a second phone of the model, heard on that radio alone and
+        first inside, standing where the handset stood as the handset's address fell silent.
         """
         inside: dict[str, list[Presence]] = {}
         held: dict[str, set[str]] = {}  # root -> fingerprints of its held Wi-Fi presences
@@ -488,10 +477,6 @@ class Fusion:
         ((root, presences),) = inside.items()
         entered = self._strict_first.get(root, new.started_mono)
         if last_below_mono is not None and last_below_mono >= entered:
-            return None
-        if new.radio not in self._strict_radios.get(root, set()):
-            if new.started_mono - entered <= self._options.link_alone_window_s:
-                return presences[0].key
             return None
         old: Presence | None = None
         for p in self.active.values():

@@ -182,7 +182,6 @@ def test_hours_of_visits_leave_fusion_bounded_and_the_handset_count_exact(
         "spans",
         "links",
         "strict",
-        "strict_radios",
         "strict_first",
     ):
         assert sizes[-1][f"fusion.{table}"] <= held, (table, sizes[-1])

@@ -1,9 +1,10 @@
-"""After an acknowledgement, a transmitter first heard inside the zone is taken for the
-acknowledged phone only where no other phone could be it: its other radio when it is the one
-handset inside, or its new address when its old one has just fallen silent where it stood
-while its other radio still speaks. Every other newcomer alarms: one heard walking in, one
-beside a second handset, a radio first heard long after its handset came, a new address at
-another level, one whose phone's other radio is silent, or one heard beside the old address.
+"""After an acknowledgement, an address first heard inside the zone is taken for the
+acknowledged phone only where no other phone could be it: its new address, when its old one has
+just fallen silent where it stood while its other radio still speaks and no other handset
+inside could own it. Every other newcomer alarms: a radio of another kind first heard inside
+(a phone with its BLE off looks the same), one heard walking in or at the edge, one beside a
+second handset, a new address at another level, one whose phone's other radio is silent, one
+heard beside the old address, and one whose old address is heard again afterwards.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ BLE_B = "5C:00:00:00:00:0B"
 BLE_C = "5C:00:00:00:00:0C"
 MAC_1 = "02:11:11:11:11:01"
 MAC_2 = "06:22:22:22:22:02"
+MAC_3 = "0a:33:33:33:33:03"
 
 Record = WifiFrame | BleAdvert
 
@@ -82,15 +84,15 @@ def _tracked(ack_after_s: float = 5.0) -> tuple[Harness, WifiTracker]:
 
 
 # -- the other radio of the one handset inside ---------------------------------------------------
-def test_the_wifi_of_the_one_acknowledged_phone_inside_does_not_alarm_again() -> None:
+def test_a_wifi_only_phone_first_heard_inside_beside_a_ble_only_handset_alarms() -> None:
     core = address_harness(ack_after_s=5.0)
-    # A phone walks in on BLE at 100 s (alarm, acknowledged at 105 s); it first probes on Wi-Fi
-    # from where it stands a minute later, and again 20 s after.
+    # Phone A walks in on BLE at 100 s (alarm, acknowledged at 105 s). A second phone, its BLE
+    # off, probes first from inside at 143 s: it cannot be told from A's Wi-Fi, and must alarm.
     records = _ble(BLE_A, 100.0, 220.0, walks_in=True)
-    records += _wifi(MAC_1, 160.0, -42, 100, fp="fp-1") + _wifi(MAC_1, 180.0, -43, 200, fp="fp-1")
+    records += _wifi(MAC_1, 143.0, -39, 100, fp="fp-1") + _wifi(MAC_1, 180.0, -40, 200, fp="fp-1")
     alarms = _play(core, records, 230.0)
-    assert len(alarms) == 1 and 100.0 <= alarms[0] <= 101.0, alarms
-    assert core.fusion.rejoined == 1
+    assert len(alarms) == 2 and 143.0 <= alarms[1] <= 144.0, alarms
+    assert core.fusion.rejoined == 0
 
 
 def test_a_wifi_heard_walking_in_alarms_beside_the_one_handset_inside() -> None:
@@ -126,20 +128,6 @@ def test_a_wifi_first_heard_inside_beside_two_handsets_alarms() -> None:
     assert 100.0 <= alarms[0] <= 101.0 and 130.0 <= alarms[1] <= 131.0
     assert 160.0 <= alarms[2] <= 161.0
     assert core.fusion.rejoined == 0
-
-
-def test_a_handset_probing_with_another_fingerprint_is_not_the_owner() -> None:
-    core = address_harness(ack_after_s=5.0)
-    # Phone B walks in at 120 s on BLE and Wi-Fi (another model: fingerprint fp-2) and probes
-    # on; phone A's Wi-Fi (fp-1) is first heard at 150 s: B cannot be its phone, A is.
-    records = _ble(BLE_A, 100.0, 220.0, walks_in=True) + _ble(BLE_B, 120.0, 220.0, walks_in=True)
-    for t in (121.0, 136.0, 151.0, 166.0):
-        records += _wifi(MAC_2, t, -44, int(t), fp="fp-2")
-    records += _wifi(MAC_1, 150.0, -42, 100, fp="fp-1")
-    alarms = _play(core, records, 230.0)
-    assert len(alarms) == 2, alarms
-    assert 100.0 <= alarms[0] <= 101.0 and 120.0 <= alarms[1] <= 121.0
-    assert core.fusion.rejoined == 1
 
 
 def test_a_radio_first_heard_long_after_its_handset_entered_alarms() -> None:
@@ -209,6 +197,20 @@ def test_a_new_address_while_the_phones_other_radio_is_silent_alarms() -> None:
     records = _visitor_one(130.0) + _wifi(MAC_2, 142.0, -45, 3000)
     alarms = _play(core, records, 210.0)
     assert len(alarms) == 2 and 142.0 <= alarms[1] <= 143.0, alarms
+
+
+def test_a_second_phone_probing_with_another_fingerprint_is_not_the_owner() -> None:
+    core, _tracker = _tracked()
+    # Phone B walks in at 120 s on BLE and Wi-Fi (another model: fingerprint fp-2) and probes
+    # on: B cannot be the phone of visitor one's model's new address at 142 s; visitor one is.
+    records = _visitor_one(200.0) + _ble(BLE_B, 120.0, 200.0, walks_in=True)
+    for t in (121.0, 136.0, 151.0, 166.0):
+        records += _wifi(MAC_3, t, -44, 2000 + int(t), fp="fp-2")
+    records += _wifi(MAC_2, 142.0, -46, 3000)
+    alarms = _play(core, records, 210.0)
+    assert len(alarms) == 2, alarms
+    assert 100.0 <= alarms[0] <= 101.0 and 120.0 <= alarms[1] <= 121.0
+    assert core.fusion.rejoined == 1
 
 
 def test_a_new_address_of_the_model_beside_a_second_phone_alarms() -> None:
