@@ -235,12 +235,12 @@ class Alerting:
         """The open alert that already names this transmitter's handset, if any.
 
         Only the joins an alarm can trust count (a tracker's on the phone's own evidence,
-        radios entering within ``link_window_s``, and a transmitter first heard inside that only
-        the one handset in the zone could own: ``Fusion._sole_owner``), and not one that would
-        make one phone of two transmitters of one radio heard at once. Fusion's looser joins (a
-        radio entering alone joined to a handset inside lacking it while others are about too;
-        an address joined on its model's fingerprint alone) are not trusted: a second visitor
-        can be that radio or that address, and taking it for the same phone would hide a phone.
+        radios entering within ``link_window_s``, and an address first heard inside where the
+        one handset in the zone that could own it stood: ``Fusion._sole_owner``), and not one
+        that would make one phone of two transmitters of one radio heard at once. Fusion's
+        looser joins (a radio entering alone joined to a handset inside lacking it; an address
+        joined on its model's fingerprint alone) are not trusted otherwise: a second visitor can
+        be that radio or that address, and taking it for the same phone would hide a phone.
         """
         key = presence.key
         root = fusion.surely_handset_of(key)
