@@ -987,10 +987,10 @@ class Core:
             self._evidence.pop(key, None)
         self.counters["pruned_transmitters"] += len(gone)
         self._uplink.prune(mono)
-        # A transmitter judged short of the zone longer ago than the longest join window may
-        # take (a phone's radios entering apart, an address rotating within a visit) is as one
-        # never heard there: what it did then decides no join now.
-        horizon = max(opts.link_alone_window_s, opts.identity_gap_s)
+        # A transmitter judged short of the zone longer ago than the longest join of addresses
+        # may span (``identity_gap_s``, an address rotating within a visit) is as one never
+        # heard there: what it did then decides no join now.
+        horizon = opts.identity_gap_s
         for key in [k for k, t in self._below.items() if mono - t > horizon]:
             del self._below[key]
         self.counters["pruned_ambient_candidates"] += self.ambient.prune(mono)
