@@ -102,16 +102,26 @@ def one(seconds: float) -> dict[str, Any]:
         decode_s = 0.0
         handled = 0
         t0 = time.thread_time()
-        for mono, message in messages:
+        for mono, packet in messages:
             d0 = time.thread_time()
-            ours.send(message)
+            ours.send(packet)
             receiver._read(theirs)
             decode_s += time.thread_time() - d0
-            event = events.get_nowait()
-            while event is not None:
-                core.handle(event)
-                handled += 1
-                event = events.get_nowait()
+            # As the core loop takes them (at once where the queue can).
+            take = getattr(events, "get_many", None)
+            if take is not None:
+                taken = take(256)
+                while taken:
+                    for item in taken:
+                        core.handle(item)
+                    handled += len(taken)
+                    taken = take(256)
+            else:
+                waiting = events.get_nowait()
+                while waiting is not None:
+                    core.handle(waiting)
+                    handled += 1
+                    waiting = events.get_nowait()
             if mono >= next_tick:
                 core.tick(mono)
                 next_tick = mono + TICK_EVERY_S

@@ -21,6 +21,10 @@ _LOGGER = logging.getLogger(__name__)
 TICK_EVERY_S = 0.5
 # The core handles at most this many records between ticks, so a flood cannot starve the tick.
 MAX_BATCH = 2000
+# Records taken from the queue at a time: taken, they no longer count against its bound or in
+# its depth in the health while the core works through them, so a few at once: a hundredth of
+# the default queue, and a lock per 256 records costs nothing beside handling them.
+BATCH_TAKE = 256
 
 
 class CoreLike(Protocol):
@@ -85,13 +89,17 @@ class CoreLoop(ThreadComponent):
         while not self._stop.is_set():
             now = self.clock.monotonic()
             event = self.events.get(timeout=max(0.0, min(next_tick - now, 0.25)))
-            handled = 0
-            while event is not None:
+            if event is not None:
                 self._handle(core, event)
-                handled += 1
-                if handled >= MAX_BATCH:
-                    break
-                event = self.events.get_nowait()
+                handled = 1
+                # What waits behind it, taken at once (one lock, not one a record).
+                while handled < MAX_BATCH:
+                    batch = self.events.get_many(min(BATCH_TAKE, MAX_BATCH - handled))
+                    if not batch:
+                        break
+                    for event in batch:
+                        self._handle(core, event)
+                    handled += len(batch)
             now = self.clock.monotonic()
             if now >= next_tick:
                 core.tick(self._tick_clock())

@@ -35,14 +35,13 @@ import contextlib
 import errno
 import json
 import logging
-import queue
 import selectors
 import socket
 import stat
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -133,11 +132,20 @@ class TransportOptions:
 
 
 class EventQueue:
-    """The core's bounded input queue; what does not fit is counted, never buffered."""
+    """The core's bounded input queue; what does not fit is counted, never buffered.
+
+    Its own deque under one lock rather than ``queue.Queue``: the receiver puts a socket
+    message's records at once (``put_many``) and the core takes what is waiting at once
+    (``get_many``), one lock a message and a batch instead of two a record, which was some
+    1.4 us of the core process's CPU per record under a busy gate's 6,000 records a second.
+    """
 
     def __init__(self, maxsize: int, counters: Counter[str] | None = None) -> None:
         self.maxsize = maxsize
-        self._queue: queue.Queue[Message] = queue.Queue(maxsize=maxsize)
+        self._items: collections.deque[Message] = collections.deque()
+        self._lock = threading.Lock()
+        self._not_empty = threading.Condition(self._lock)
+        self._not_full = threading.Condition(self._lock)
         self.counters: Counter[str] = counters if counters is not None else Counter()
         # Drops by the sensor that sent the record, for each sensor's line in /healthz.
         self.dropped_by_sensor: Counter[str] = Counter()
@@ -147,21 +155,41 @@ class EventQueue:
 
     def put(self, event: Message) -> bool:
         """Enqueue without waiting; a full queue is a counted drop."""
-        try:
-            self._queue.put_nowait(event)
-        except queue.Full:
-            self._dropped(event)
-            return False
-        return True
+        return self.put_many((event,), 0.0) == 1
 
     def put_wait(self, event: Message, timeout: float) -> bool:
         """Enqueue, waiting up to ``timeout`` for room; then a counted drop."""
-        try:
-            self._queue.put(event, timeout=timeout)
-        except queue.Full:
+        return self.put_many((event,), timeout) == 1
+
+    def put_many(self, events: Sequence[Message], timeout: float) -> int:
+        """Enqueue in order, waiting up to ``timeout`` in all for room; what still finds the
+        queue full is a counted drop, and once a wait ran out the rest waits no more (a stalled
+        core must not hold the receiver a second a record). Returns how many were queued."""
+        put = 0
+        deadline: float | None = None
+        dropped: list[Message] = []
+        with self._not_full:
+            items = self._items
+            for event in events:
+                if len(items) >= self.maxsize and timeout > 0:
+                    if deadline is None:
+                        deadline = time.monotonic() + timeout
+                    while len(items) >= self.maxsize:
+                        left = deadline - time.monotonic()
+                        if left <= 0:
+                            timeout = 0.0
+                            break
+                        self._not_full.wait(left)
+                if len(items) >= self.maxsize:
+                    dropped.append(event)
+                    continue
+                items.append(event)
+                put += 1
+            if put:
+                self._not_empty.notify()
+        for event in dropped:
             self._dropped(event)
-            return False
-        return True
+        return put
 
     def _dropped(self, event: Message) -> None:
         if isinstance(event, InputsChanged):
@@ -173,24 +201,39 @@ class EventQueue:
 
     def get(self, timeout: float | None = None) -> Message | None:
         """The next message, waiting up to ``timeout`` (the start of the core's batch)."""
-        try:
-            message = self._queue.get(timeout=timeout)
-        except queue.Empty:
-            return None
-        # The message taken counts; a record the receiver put meanwhile must not read as more
-        # than the queue holds.
-        depth = min(self._queue.qsize() + 1, self.maxsize)
-        self.deepest = max(self.deepest, depth)
+        with self._not_empty:
+            items = self._items
+            if not items:
+                self._not_empty.wait_for(lambda: bool(items), timeout)
+                if not items:
+                    return None
+            # The message taken counts.
+            self.deepest = max(self.deepest, min(len(items), self.maxsize))
+            message = items.popleft()
+            self._not_full.notify()
         return message
 
     def get_nowait(self) -> Message | None:
-        try:
-            return self._queue.get_nowait()
-        except queue.Empty:
-            return None
+        with self._lock:
+            if not self._items:
+                return None
+            message = self._items.popleft()
+            self._not_full.notify()
+        return message
+
+    def get_many(self, limit: int) -> list[Message]:
+        """Up to ``limit`` messages that are waiting, oldest first, without waiting."""
+        with self._lock:
+            items = self._items
+            n = min(limit, len(items))
+            if n <= 0:
+                return []
+            taken = [items.popleft() for _ in range(n)]
+            self._not_full.notify_all()
+        return taken
 
     def qsize(self) -> int:
-        return self._queue.qsize()
+        return len(self._items)
 
 
 class InProcessTransport:
@@ -704,9 +747,10 @@ class SocketReceiver:
             # A message larger than any sender writes: not one of ours; drop it whole.
             self._malformed("oversized message")
             return
-        # Wait for room in the core's queue at most once per message: a stalled core must not
-        # hold this thread (and every other capture daemon) for a second per record.
-        wait_s = RECEIVER_PUT_TIMEOUT_S
+        # The message's records go into the core's queue together, waiting for room at most
+        # once per message: a stalled core must not hold this thread (and every other capture
+        # daemon) for a second per record.
+        decoded: list[Message] = []
         for line in [data] if is_binary(data) else data.split(b"\n"):
             if not line:
                 continue
@@ -718,12 +762,10 @@ class SocketReceiver:
             if isinstance(event, WatchFeed):
                 self._watch(client)
                 continue
-            self.counters["records"] += 1
-            if wait_s:
-                if not self.events.put_wait(event, wait_s):
-                    wait_s = 0.0
-            else:
-                self.events.put(event)
+            decoded.append(event)
+        if decoded:
+            self.events.put_many(decoded, RECEIVER_PUT_TIMEOUT_S)
+            self.counters["records"] += len(decoded)
 
     def _watch(self, client: socket.socket) -> None:
         """The peer (the API) hears of each commit to the live feed on this connection."""
