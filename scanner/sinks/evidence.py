@@ -157,6 +157,12 @@ class _Capture:
     dropped: Counter[str] = field(default_factory=Counter)
 
 
+# A BLE item's line, as ``json.dumps(..., separators=(", ", ": "))`` writes it, from an encoder
+# made once: ``json.dumps`` with any argument makes a new one each call, a microsecond of the
+# core's thread for each of a busy gate's thousand adverts a second.
+_BLE_LINE = json.JSONEncoder(separators=(", ", ": "))
+
+
 def item_cost(item: _Item) -> int:
     """The bytes an item holds in memory, as the ring's cap counts them."""
     extra = BURST_OVERHEAD_BYTES if item.burst is not None else 0
@@ -174,7 +180,7 @@ def item_of(record: SourceEvent, seq: int = 0) -> _Item | None:
     if isinstance(record, BleAdvert):
         from scanner.sources.ble.recorder import advert_to_json
 
-        line = json.dumps(advert_to_json(record), separators=(", ", ": ")).encode("utf-8")
+        line = _BLE_LINE.encode(advert_to_json(record)).encode("utf-8")
         return _Item(
             record.mono, record.ts, f"ble:{record.address.upper()}", "ble", line, None, seq
         )
@@ -233,32 +239,36 @@ class EvidenceKeeper:
     # -- the tap -----------------------------------------------------------------------------
     def observe(self, record: SourceEvent) -> None:
         """One record from a source, before the core handles it."""
+        # Every record passes here on the core's thread (some 6,000 a second at a busy gate):
+        # what is looked up more than once is looked up once.
         item = item_of(record, self._seq)
         if item is None:
             return
         self._seq += 1
         self._last_ts = max(self._last_ts, item.ts)
-        ring = self._rings.get(item.radio)
+        radio = item.radio
+        ring = self._rings.get(radio)
         if ring is None:
-            ring = self._rings[item.radio] = deque()
+            ring = self._rings[radio] = deque()
         ring.append(item)
-        same_key = self._by_key.get(item.key)
+        by_key = self._by_key
+        same_key = by_key.get(item.key)
         if same_key is None:
-            self._by_key[item.key] = [item]
+            by_key[item.key] = [item]
         else:
             same_key.append(item)
-        self._ring_bytes[item.radio] += item_cost(item)
+        ring_bytes = self._ring_bytes[radio] + item_cost(item)
         horizon = item.mono - self.options.pre_roll_s
+        cap = self.options.ring_bytes
         # Oldest first: older than the pre-roll, or past the byte cap (a counted loss of
         # pre-roll, never of an open alert's records: those are kept as they arrive).
-        while ring and (
-            ring[0].mono < horizon or self._ring_bytes[item.radio] > self.options.ring_bytes
-        ):
+        while ring and (ring[0].mono < horizon or ring_bytes > cap):
             old = ring.popleft()
-            self._ring_bytes[item.radio] -= item_cost(old)
+            ring_bytes -= item_cost(old)
             self._unindex(old)
             if old.mono >= horizon:
-                self.counters[f"{item.radio}_ring_full"] += 1
+                self.counters[f"{radio}_ring_full"] += 1
+        self._ring_bytes[radio] = ring_bytes
         for capture in self._open.values():
             device_id = capture.keys.get(item.key)
             if device_id is not None:
