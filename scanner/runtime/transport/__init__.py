@@ -692,8 +692,9 @@ class SocketReceiver:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=2.0)
-        for client in list(self._clients):
-            self._drop_client(client)
+        # The listener first: a peer that sees its connection close and reconnects at once
+        # must find nobody listening, not the closing listener's backlog (where its connection
+        # would be accepted by the kernel and then reset, a reconnection wasted).
         if self._listener is not None:
             with contextlib.suppress(KeyError, ValueError):
                 self._selector.unregister(self._listener)
@@ -701,6 +702,8 @@ class SocketReceiver:
             self._listener = None
             with contextlib.suppress(FileNotFoundError):
                 self.path.unlink()
+        for client in list(self._clients):
+            self._drop_client(client)
         self._selector.close()
 
     def _run(self) -> None:
