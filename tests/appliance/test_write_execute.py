@@ -1,9 +1,9 @@
 """MemoryDenyWriteExecute=yes is on for every daemon: the libraries they load work under it.
 
 The probe installs the seccomp filter systemd applies for that option and exercises numpy, a
-ctypes callback (pyrtlsdr's streaming read), librtlsdr, argon2-cffi, pydantic-core, dbus-fast,
-bleak and scapy. Run on the Pi (aarch64) as well as on CI: libffi's static trampolines, which make
-ctypes callbacks work without writable code pages, are per-architecture.
+ctypes callback (pyrtlsdr's streaming read), librtlsdr, argon2-cffi, orjson, pydantic-core,
+dbus-fast, bleak and scapy. Run on the Pi (aarch64) as well as on CI: libffi's static
+trampolines, which make ctypes callbacks work without writable code pages, are per-architecture.
 """
 
 from __future__ import annotations

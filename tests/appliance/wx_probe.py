@@ -64,6 +64,14 @@ def _argon2() -> None:
     ph.verify(ph.hash("pin"), "pin")
 
 
+def _orjson() -> None:
+    # The core reads its socket's lines with it (scanner.runtime.transport.codec).
+    import orjson
+
+    if orjson.loads(b'{"v":1,"ts":1.5,"raw":"00"}') != {"v": 1, "ts": 1.5, "raw": "00"}:
+        raise RuntimeError("orjson did not read its line")
+
+
 def _api_stack() -> None:
     import fastapi
     import pydantic
@@ -102,6 +110,7 @@ PROBES: dict[str, Callable[[], None]] = {
     "numpy": _numpy,
     "librtlsdr": _librtlsdr,
     "argon2": _argon2,
+    "orjson": _orjson,
     "fastapi-pydantic-uvicorn": _api_stack,
     "dbus-fast-bleak": _dbus_and_bleak,
     "scapy": _scapy,
