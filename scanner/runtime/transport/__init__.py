@@ -186,7 +186,7 @@ class EventQueue:
                 items.append(event)
                 put += 1
             if put:
-                self._not_empty.notify()
+                self._not_empty.notify(put)
         for event in dropped:
             self._dropped(event)
         return put
