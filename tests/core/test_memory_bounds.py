@@ -13,6 +13,7 @@ from scanner.core import fusion as fusion_module
 from scanner.core.ble_tracking import BleTracker, TrackerOptions
 from scanner.core.pipeline import Core
 from scanner.core.wifi_tracking import WifiTracker, WifiTrackerOptions
+from scanner.observations import BleAdvert, WifiFrame
 from scanner.sources.ble.classify import classify
 from scanner.store.db import Store
 from tests.core.helpers import Harness, advert, probe
@@ -278,3 +279,30 @@ def test_a_ble_device_rotating_for_days_keeps_its_newest_addresses_only() -> Non
     assert sizes["addresses"] <= ble_tracking_module.MAX_TRACK_ADDRESSES
     assert tracker.addresses_dropped >= 300 - ble_tracking_module.MAX_TRACK_ADDRESSES
     assert tracker.device_of(_ble(299)) == first
+
+
+def test_records_of_one_transmitter_share_their_names_on_the_wire_and_in_the_rings() -> None:
+    # The JSON decoder makes a new string for every field of every record; under a crowd the
+    # core's queue, tables and evidence rings hold tens of thousands of records' names, so the
+    # names a transmitter's records repeat are one object each.
+    from dataclasses import replace
+
+    from scanner.runtime.transport.codec import decode_line, encode_line
+    from scanner.sinks.evidence import item_of
+
+    mac = "".join(["da:00:00:", "00:01:01"])  # built at run time, as a decoder builds it
+    frames = [
+        decode_line(encode_line(replace(probe(t, mac, -70, fp="fp-x"), raw=b"\x40\x00")))
+        for t in (1.0, 2.0)
+    ]
+    assert isinstance(frames[0], WifiFrame) and isinstance(frames[1], WifiFrame)
+    for name in ("mac", "fingerprint", "subtype", "sensor"):
+        assert getattr(frames[0], name) is getattr(frames[1], name), name
+    adverts = [decode_line(encode_line(advert(t, _ble(7), -70))) for t in (1.0, 2.0)]
+    assert isinstance(adverts[0], BleAdvert) and isinstance(adverts[1], BleAdvert)
+    assert adverts[0].address is adverts[1].address
+    items = [item_of(record) for record in (*frames, *adverts)]
+    assert items[0] is not None and items[1] is not None
+    assert items[0].key is items[1].key
+    assert items[2] is not None and items[3] is not None
+    assert items[2].key is items[3].key

@@ -38,6 +38,7 @@ import dataclasses
 import json
 import math
 import struct
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from math import isfinite
@@ -217,6 +218,21 @@ def _opt_str(obj: dict[str, Any], key: str) -> str | None:
     return None if obj.get(key) is None else _str(obj, key)
 
 
+def _name(obj: dict[str, Any], key: str) -> str:
+    """A string that names something many records share (a sensor, a frame's subtype, a
+    transmitter's address, a probe body's fingerprint): interned, so the records of one
+    transmitter and the core's tables keyed by it hold one copy rather than one per record.
+    Under a crowd the core's queue holds up to 20,000 records and its tables 20,000
+    addresses; the JSON decoder makes a new string for each field of each record, about a
+    third of a Wi-Fi record's memory. An interned string is freed with its last reference
+    (CPython's interning is not immortal), so names that stop arriving do not accumulate."""
+    return sys.intern(_str(obj, key))
+
+
+def _opt_name(obj: dict[str, Any], key: str) -> str | None:
+    return None if obj.get(key) is None else _name(obj, key)
+
+
 def _bool(obj: dict[str, Any], key: str) -> bool:
     value = obj.get(key)
     if not isinstance(value, bool):
@@ -313,17 +329,17 @@ def _decode_wifi_checked(obj: dict[str, Any]) -> WifiFrame:
     return WifiFrame(
         ts=_num(obj, "ts"),
         mono=_num(obj, "mono"),
-        subtype=_str(obj, "subtype"),
-        mac=_str(obj, "mac"),
+        subtype=_name(obj, "subtype"),
+        mac=_name(obj, "mac"),
         random_mac=_bool(obj, "random_mac"),
         rssi_dbm=_opt_int(obj, "rssi_dbm"),
         freq_mhz=_opt_int(obj, "freq_mhz"),
-        ssid=_opt_str(obj, "ssid"),
+        ssid=_opt_name(obj, "ssid"),
         seq=_int(obj, "seq"),
-        fingerprint=_str(obj, "fingerprint"),
-        bssid=_opt_str(obj, "bssid"),
-        dst=_opt_str(obj, "dst"),
-        sensor=_str(obj, "sensor"),
+        fingerprint=_name(obj, "fingerprint"),
+        bssid=_opt_name(obj, "bssid"),
+        dst=_opt_name(obj, "dst"),
+        sensor=_name(obj, "sensor"),
         raw=_opt_hex(obj, "raw"),
     )
 
@@ -392,16 +408,16 @@ def _decode_ble_checked(obj: dict[str, Any]) -> BleAdvert:
     return BleAdvert(
         ts=_num(obj, "ts"),
         mono=_num(obj, "mono"),
-        address=_str(obj, "address"),
-        address_type=_str(obj, "address_type"),
+        address=_name(obj, "address"),
+        address_type=_name(obj, "address_type"),
         rssi_dbm=_opt_int(obj, "rssi_dbm"),
         tx_power=_opt_int(obj, "tx_power"),
-        local_name=_opt_str(obj, "local_name"),
+        local_name=_opt_name(obj, "local_name"),
         manufacturer_data=manufacturer,
         service_data=_hex_map(obj, "service_data"),
         service_uuids=tuple(uuids),
-        adapter=_str(obj, "adapter"),
-        sensor=_str(obj, "sensor"),
+        adapter=_name(obj, "adapter"),
+        sensor=_name(obj, "sensor"),
     )
 
 
@@ -414,9 +430,9 @@ def _decode_sdr(obj: dict[str, Any]) -> SdrBurst:
         bandwidth_khz=_num(obj, "bandwidth_khz"),
         power_dbfs=_num(obj, "power_dbfs"),
         snr_db=_num(obj, "snr_db"),
-        band=_opt_str(obj, "band"),
+        band=_opt_name(obj, "band"),
         gain_db=_opt_num(obj, "gain_db"),
-        sensor=_str(obj, "sensor"),
+        sensor=_name(obj, "sensor"),
         iq_meta=_opt_hex(obj, "iq_meta"),
         iq=_opt_hex(obj, "iq"),
     )
@@ -442,7 +458,7 @@ def _decode_status(obj: dict[str, Any]) -> SensorStatus:
     return SensorStatus(
         ts=_num(obj, "ts"),
         mono=_num(obj, "mono"),
-        sensor=_str(obj, "sensor"),
+        sensor=_name(obj, "sensor"),
         radio=radio,
         state=state,
         message=_str(obj, "message"),
