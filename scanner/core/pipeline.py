@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import statistics
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
@@ -289,14 +288,12 @@ class Core:
             self._check_allowlist(device)
         if self._sightings is not None:
             self._sightings.add(key, "wifi", frame.sensor, frame.mac, frame.ts, frame.rssi_dbm)
-        # Interned: the tables keyed by transmitter keep one copy of each key (see ``_key``).
-        mac_key = sys.intern(f"wifi:{frame.mac}")
-        self._heard(device, mac_key, frame.ts)
+        self._heard(device, f"wifi:{frame.mac}", frame.ts)
         if frame.rssi_dbm is None:
             self.counters["wifi_no_rssi"] += 1
             return
         self._observe(
-            mac_key,
+            f"wifi:{frame.mac}",
             device,
             "wifi",
             frame.sensor,
@@ -323,7 +320,7 @@ class Core:
         device.note(advert.ts, advert.mono, advert.rssi_dbm)
         kind, vendor, reason = ble_kind(cls)
         device.set_kind(kind, vendor, reason)
-        address = sys.intern(advert.address.lower())
+        address = advert.address.lower()
         if address not in device.ble:
             device.add_identifier(device.ble, address)
             if stable_ble_address(advert):
@@ -331,12 +328,11 @@ class Core:
             self._check_allowlist(device)
         if self._sightings is not None:
             self._sightings.add(key, "ble", advert.sensor, address, advert.ts, advert.rssi_dbm)
-        address_key = sys.intern(f"ble:{address}")
-        self._heard(device, address_key, advert.ts)
+        self._heard(device, f"ble:{address}", advert.ts)
         if advert.rssi_dbm is None:
             return
         self._observe(
-            address_key,
+            f"ble:{address}",
             device,
             "ble",
             advert.sensor,
@@ -1104,12 +1100,8 @@ def _radio_of(key: str) -> str:
 
 
 def _key(radio: str, raw_id: str) -> str:
-    """A device's key, interned: it is made anew for each record, and under a crowd the
-    tables keyed by device (devices, presence, owners, sightings, ...) hold 10,000-20,000 of
-    them, each table and each record's copy 70 bytes more without it. An interned string is
-    freed with its last reference, so forgotten devices leave nothing behind."""
     prefix = f"{radio}:"
-    return sys.intern(raw_id if raw_id.startswith(prefix) else prefix + raw_id)
+    return raw_id if raw_id.startswith(prefix) else prefix + raw_id
 
 
 def _short_reason(reason: str) -> str:
