@@ -45,6 +45,9 @@ def test_short_run_reports_every_process_and_the_all_in_one() -> None:
     # The API and the Wi-Fi and BLE capture daemons need neither numpy nor scapy.
     for name in ("api", "capture_wifi", "capture_ble", "core"):
         assert not {"numpy", "scipy", "scapy"} & set(result["processes"][name]["heavy_imports"])
+    # The SDR daemon's FFT is FFTW where pyfftw is installed, without scipy (29 MB).
+    sdr = result["processes"]["capture_sdr"]["heavy_imports"]
+    assert "pyfftw" not in sdr or "scipy" not in sdr
     total = sum(f["rss_end_mb"] for f in result["processes"].values())
     assert result["total_rss_end_mb"] == pytest.approx(total, abs=0.5)
     assert result["all_in_one"]["exit_code"] == 0
