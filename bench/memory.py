@@ -187,15 +187,19 @@ def write_churn_scenario(directory: Path, seconds: float, sdr_from: Path = SCENA
 
 
 def heavy_imports(log: str) -> list[str]:
-    """The heavy packages named in ``-X importtime`` lines of ``log`` (top-level names)."""
+    """The heavy packages ``-X importtime`` says ``log``'s process imported (top-level names).
+
+    A package counts when its own line is there: a submodule's line alone is an import that
+    failed before its package loaded (the SDR daemon hides ``scipy.fftpack`` from pyfftw, and
+    the attempt still prints a line), since a submodule that loads loads its package first.
+    """
     found: set[str] = set()
     for line in log.splitlines():
         if not line.startswith("import time:"):
             continue
         name = line.rsplit("|", 1)[-1].strip()
-        top = name.split(".", 1)[0]
-        if top in HEAVY:
-            found.add(top)
+        if name in HEAVY:
+            found.add(name)
     return sorted(found, key=HEAVY.index)
 
 

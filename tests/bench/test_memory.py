@@ -27,7 +27,10 @@ def test_heavy_imports_reads_importtime_lines() -> None:
             "import time:       120 |        120 |   numpy.core._multiarray_umath",
             "import time:        80 |      90000 | numpy",
             "import time:        10 |         10 |     fastapi.routing",
+            "import time:        30 |        900 | fastapi",
             "import time:        10 |         10 | scanner.sources.sdr.dsp",
+            # An import that failed: the package never loaded, only the attempt is timed.
+            "import time:         6 |          6 |     scipy.fftpack",
             "a log line that mentions scipy",
         ]
     )
