@@ -306,20 +306,21 @@ def _decode_wifi(obj: dict[str, Any]) -> WifiFrame:
             raw_bytes = bytes.fromhex(raw)
         except ValueError as exc:
             raise FrameError("field 'raw' is not hex") from exc
+        intern = sys.intern  # the names records repeat, as ``_name`` says why
         return WifiFrame(
             ts,
             mono,
-            subtype,
-            mac,
+            intern(subtype),
+            intern(mac),
             random_mac,
             rssi_dbm,
             freq_mhz,
-            ssid,
+            None if ssid is None else intern(ssid),
             seq,
-            fingerprint,
-            bssid,
-            dst,
-            sensor,
+            intern(fingerprint),
+            None if bssid is None else intern(bssid),
+            None if dst is None else intern(dst),
+            intern(sensor),
             raw_bytes,
         )
     return _decode_wifi_checked(obj)
@@ -383,19 +384,20 @@ def _decode_ble(obj: dict[str, Any]) -> BleAdvert:
         and type(adapter) is str
         and type(sensor) is str
     ):
+        intern = sys.intern  # the names records repeat, as ``_name`` says why
         return BleAdvert(
             ts,
             mono,
-            address,
-            address_type,
+            intern(address),
+            intern(address_type),
             rssi_dbm,
             tx_power,
-            local_name,
+            None if local_name is None else intern(local_name),
             _manufacturer(obj),
             _hex_map(obj, "service_data"),
             tuple(uuids),
-            adapter,
-            sensor,
+            intern(adapter),
+            intern(sensor),
         )
     return _decode_ble_checked(obj)
 
