@@ -62,6 +62,8 @@ RANGES: dict[str, dict[str, Range]] = {
         "confirm_margin_db": _DB,
         "confirm_samples": _COUNT,
         "confirm_window_s": _POSITIVE_SECONDS,
+        "history_s": _POSITIVE_SECONDS,
+        "loiter_dwell_s": _SECONDS,
         "leave_hold_s": _SECONDS,
         "resolve_after_s": _SECONDS,
         "adopt_grace_s": _SECONDS,

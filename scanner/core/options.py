@@ -70,6 +70,19 @@ class CoreOptions:
     confirm_margin_db: float = 5.0
     confirm_samples: int = 5
     confirm_window_s: float = 16.0
+    # A transmitter heard this long has an established level: its samples averaged with this
+    # time constant, so several slow-shadowing excursions (a few seconds each: the body
+    # turning) have averaged out in it, yet learned while a loiterer waits (minutes).
+    history_s: float = 30.0
+    # Such a transmitter whose established level is outside (below the enter level) enters
+    # at a marginal level only after holding it this long. Crossing into the zone is a step
+    # that lasts the visit: the wall's loss (8-14 dB) is gone for as long as the person stays
+    # inside. A loiterer's fade up to the inside level lasts as long as one shadowing
+    # excursion, a few seconds. This is the time a walker takes to cross the zone (the same 8
+    # s as ``window_s``): a person who came in is still inside by then, a fade has ended. A
+    # clear level (``confirm_margin_db`` above the enter level) enters at once, as does a
+    # transmitter with no history (first heard inside).
+    loiter_dwell_s: float = 8.0
     # A handset presence ends when all its devices have been out this long: a phone's Wi-Fi and
     # BLE fall silent for several seconds at a time, and a person at the edge steps in and out.
     leave_hold_s: float = 10.0
@@ -212,6 +225,8 @@ _LIMITS: dict[str, tuple[float, float]] = {
     "confirm_margin_db": (0.0, 20.0),
     "confirm_samples": (1, 60),
     "confirm_window_s": (1.0, 300.0),
+    "history_s": (1.0, 3600.0),
+    "loiter_dwell_s": (0.0, 120.0),
     "link_window_s": (0.5, 60.0),
     "link_alone_window_s": (1.0, 600.0),
     "sdr_min_bursts": (1, 50),

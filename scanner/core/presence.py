@@ -15,6 +15,7 @@ then follows that decision while showing the inside sensor's level (``follow``).
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections import deque
 from collections.abc import Mapping
@@ -84,6 +85,13 @@ class Presence:
     # The latest packet heard below the enter level when the level (the median of the latest
     # few) was below it too: the device was last judged short of the zone then (None: never).
     below_mono: float | None = None
+    # The established level: every sample since ``first_mono`` averaged with the time constant
+    # ``history_s``; reset when the transmitter has been silent long enough to have gone.
+    first_mono: float | None = None
+    history_level: float | None = None
+    # When a transmitter with an outside history first read at a marginal inside level, while
+    # it keeps doing so (see ``loiter_dwell_s``).
+    marginal_mono: float | None = None
 
 
 class ZoneModel:
@@ -126,6 +134,8 @@ class PresenceParams:
     confirm_margin_db: float = 0.0
     confirm_samples: int = 0
     confirm_window_s: float = 0.0
+    history_s: float = 0.0  # 0: no history is kept (uplink energy, under power control)
+    dwell_s: float = 0.0
 
     @classmethod
     def for_radio(cls, options: CoreOptions, radio: str) -> PresenceParams:
@@ -146,6 +156,8 @@ class PresenceParams:
             options.confirm_margin_db,
             options.confirm_samples,
             options.confirm_window_s,
+            options.history_s,
+            options.loiter_dwell_s,
         )
 
 
@@ -157,6 +169,7 @@ def update(
     options: PresenceParams,
 ) -> bool:
     """Add one sample and re-decide; returns True when the zone state changed."""
+    _remember(presence, mono, level, options)
     presence.samples.append((mono, level))
     presence.last_mono = mono
     _expire(presence, mono, max(options.window_s, options.confirm_window_s))
@@ -199,6 +212,37 @@ def expire(
     return _decide(presence, mono, thresholds, options)
 
 
+def _remember(presence: Presence, mono: float, level: float, options: PresenceParams) -> None:
+    """Fold one sample into the transmitter's established level."""
+    if options.history_s <= 0.0:
+        return
+    history = presence.history_level
+    if (
+        history is None
+        or presence.first_mono is None
+        or mono - presence.last_mono > options.absent_s
+    ):
+        # First heard, or back after a silence long enough to have gone: no history yet.
+        presence.first_mono = mono
+        presence.history_level = level
+        return
+    gain = 1.0 - math.exp(-max(mono - presence.last_mono, 0.0) / options.history_s)
+    presence.history_level = history + gain * (level - history)
+
+
+def _established_outside(
+    presence: Presence, mono: float, thresholds: ZoneThresholds, options: PresenceParams
+) -> bool:
+    """Heard for ``history_s`` with its established level below the enter level."""
+    return (
+        options.history_s > 0.0
+        and presence.first_mono is not None
+        and mono - presence.first_mono >= options.history_s
+        and presence.history_level is not None
+        and presence.history_level < thresholds.enter_dbm
+    )
+
+
 def _expire(presence: Presence, mono: float, window_s: float) -> None:
     samples = presence.samples
     while samples and mono - samples[0][0] > window_s:
@@ -228,22 +272,29 @@ def _decide(
             return _set(presence, mono, False)
         return False
     if len(recent) < options.min_samples or level < thresholds.enter_dbm:
+        presence.marginal_mono = None
         return False
     if level >= thresholds.enter_dbm + options.confirm_margin_db:
         return _set(presence, mono, True)
     # Marginal: the longer confirmation window must agree, so that a loiterer's few seconds
     # of lucky shadowing (which lasts seconds) do not put them inside.
     confirm = [s[1] for s in samples]
-    if (
-        len(confirm) >= options.confirm_samples
-        and statistics.median(confirm) >= thresholds.enter_dbm
-    ):
-        return _set(presence, mono, True)
-    return False
+    if len(confirm) < options.confirm_samples or statistics.median(confirm) < thresholds.enter_dbm:
+        presence.marginal_mono = None
+        return False
+    if _established_outside(presence, mono, thresholds, options):
+        # Long heard outside: a marginal reading is a fade until it has lasted as an entry
+        # does (``loiter_dwell_s``); a fade ends sooner, a person who came in stays.
+        if presence.marginal_mono is None:
+            presence.marginal_mono = mono
+        if mono - presence.marginal_mono < options.dwell_s:
+            return False
+    return _set(presence, mono, True)
 
 
 def _set(presence: Presence, mono: float, in_zone: bool) -> bool:
     presence.in_zone = in_zone
     presence.entered_mono = mono if in_zone else None
+    presence.marginal_mono = None
     presence.changed = True
     return True
