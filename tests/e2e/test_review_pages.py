@@ -116,8 +116,10 @@ def _history(store: Store, alert_id: str, device_id: str, raised: float, note: s
 def _populate(store: Store, now: float) -> tuple[float, float]:
     """A phone seen today and yesterday, an alert each day, minute sightings on two radios."""
     today = _local_midnight(now)
-    # Early enough in the day that the test passes at any hour (the alert must be in the past).
-    t_today = max(today + 60, now - 2 * 3600)
+    # Early enough in the day that the test passes at any hour (the alert in the past), and late
+    # enough that today's sightings, from 5 minutes before it, all fall on today (in the first
+    # minutes after midnight they lie a few minutes ahead, which the pages show all the same).
+    t_today = max(today + 360, now - 2 * 3600)
     t_yday = _local_midnight(today - 3600) + 14 * 3600
     upsert_devices(
         store,
