@@ -12,6 +12,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -51,13 +52,40 @@ def connect(path: str | Path) -> sqlite3.Connection:
     conn.row_factory = sqlite3.Row
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     if target != ":memory:":
-        conn.execute("PRAGMA journal_mode = WAL")
+        _set_wal(conn)
     # NORMAL in WAL mode loses at most the last transactions on power loss, never corrupts;
     # alerts are written with FULL (see Store.write(durable=True)).
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA foreign_keys = ON")
     migrate(conn)
     return conn
+
+
+# SQLite's error code for a lock it would not wait for.
+_SQLITE_BUSY = 5
+
+
+def _set_wal(conn: sqlite3.Connection) -> None:
+    """Put the database in WAL mode, waiting out other first openers as a write would.
+
+    Switching a new database to WAL takes an exclusive lock. When another process opening it at
+    the same moment (the core and the API on first boot) holds its shared lock while it waits for
+    the same switch, SQLite answers "database is locked" at once instead of calling the busy
+    handler, since waiting could deadlock the two. Once one switch has happened the others find
+    WAL set, so trying again after a short pause within the busy timeout always finishes.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    pause = 0.005
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            busy = getattr(exc, "sqlite_errorcode", None) == _SQLITE_BUSY
+            if not busy or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)
 
 
 def _create_private(path: Path) -> None:
