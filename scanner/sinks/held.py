@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
 from scanner.store.db import Store
-from scanner.store.integrity import DISK_FULL, is_disk_full
+from scanner.store.integrity import DISK_FULL, is_disk_full, is_locked
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -34,9 +34,6 @@ RETRY_EVERY_S = 1.0
 # and the core thread must not sit out the full 5 s on every attempt while records queue up.
 RETRY_BUSY_MS = 100
 
-# SQLite's primary result codes (the low byte of the extended code).
-_SQLITE_BUSY = 5
-_SQLITE_LOCKED = 6
 # Errors about the batch itself rather than the store: writing it again fails the same way.
 _BATCH_ERRORS = (
     sqlite3.IntegrityError,
@@ -59,8 +56,7 @@ def failure_words(exc: BaseException) -> str:
     for err in reversed(chain):
         if is_disk_full(err):
             return DISK_FULL
-        code = getattr(err, "sqlite_errorcode", None)
-        if isinstance(code, int) and code & 0xFF in (_SQLITE_BUSY, _SQLITE_LOCKED):
+        if is_locked(err):
             return "database locked"
     return str(chain[-1] if chain else exc) or type(exc).__name__
 

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from scanner.store.integrity import SQLITE_FULL, describe, is_disk_full
+from scanner.store.integrity import SQLITE_FULL, describe, is_disk_full, is_locked
 from scanner.store.schema import MIGRATIONS
 
 _LOGGER = logging.getLogger(__name__)
@@ -61,10 +61,6 @@ def connect(path: str | Path) -> sqlite3.Connection:
     return conn
 
 
-# SQLite's error code for a lock it would not wait for.
-_SQLITE_BUSY = 5
-
-
 def _set_wal(conn: sqlite3.Connection) -> None:
     """Put the database in WAL mode, waiting out other first openers as a write would.
 
@@ -81,8 +77,7 @@ def _set_wal(conn: sqlite3.Connection) -> None:
             conn.execute("PRAGMA journal_mode = WAL")
             return
         except sqlite3.OperationalError as exc:
-            busy = getattr(exc, "sqlite_errorcode", None) == _SQLITE_BUSY
-            if not busy or time.monotonic() + pause > deadline:
+            if not is_locked(exc) or time.monotonic() + pause > deadline:
                 raise
         time.sleep(pause)
         pause = min(pause * 2, 0.1)

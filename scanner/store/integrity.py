@@ -29,6 +29,8 @@ from typing import Any
 _LOGGER = logging.getLogger(__name__)
 
 # SQLite primary result codes (the low byte of an extended code), from sqlite3.h.
+SQLITE_BUSY = 5
+SQLITE_LOCKED = 6
 SQLITE_IOERR = 10
 SQLITE_CORRUPT = 11
 SQLITE_FULL = 13
@@ -61,6 +63,11 @@ def is_disk_full(exc: BaseException) -> bool:
         return True
     text = str(exc).lower()
     return any(word in text for word in _FULL_WORDS)
+
+
+def is_locked(exc: BaseException) -> bool:
+    """Another connection holds the lock SQLite needed (busy or locked, any extended code)."""
+    return _code(exc) in (SQLITE_BUSY, SQLITE_LOCKED)
 
 
 def is_corrupt(exc: BaseException) -> bool:
