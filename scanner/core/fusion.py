@@ -394,11 +394,7 @@ class Fusion:
         self._radios.setdefault(self._find(identity), set()).add(radio)
 
     def _find(self, key: str) -> str:
-        root = self._parent.setdefault(key, key)
-        while root != self._parent[root]:
-            root = self._parent[root]
-        self._parent[key] = root
-        return root
+        return _root(self._parent, key)
 
     def _union(self, a: str, b: str) -> None:
         ra, rb = self._find(a), self._find(b)
@@ -412,12 +408,7 @@ class Fusion:
 
     def surely_handset_of(self, key: str) -> str:
         """The handset of this transmitter by the joins an alarm trusts (see ``_strict``)."""
-        parent = self._strict
-        root = parent.setdefault(key, key)
-        while root != parent[root]:
-            root = parent[root]
-        parent[key] = root
-        return root
+        return _root(self._strict, key)
 
     def _strict_union(self, a: str, b: str) -> None:
         ra, rb = self.surely_handset_of(a), self.surely_handset_of(b)
@@ -636,3 +627,13 @@ class Fusion:
                 most = max(most, now)
             total += most
         return total
+
+
+def _root(parent: dict[str, str], key: str) -> str:
+    """The group ``key`` belongs to in the union-find ``parent`` (a new key is a group of its
+    own); ``key`` is pointed straight at it so the next look is one step."""
+    root = parent.setdefault(key, key)
+    while root != parent[root]:
+        root = parent[root]
+    parent[key] = root
+    return root
