@@ -56,10 +56,23 @@ EXTRA_DEV_SEEDS: dict[str, tuple[int, ...]] = {
     kind: tuple(range(5, 25)) for kind in ("crowded", "boundary", "quiet")
 }
 # Never generated while the core is being changed (see the module docstring). Chosen before
-# the work on re-alarms of acknowledged phones and on uplink transmitters per band began.
-HELD_BACK_SEEDS: tuple[int, ...] = (9127, 9239, 9341, 9467)
+# the work on same-model phones' stations and on the per-record cost began.
+HELD_BACK_SEEDS: tuple[int, ...] = (9613, 9721, 9859, 9973)
 # Held back once, then scored and looked at: spent, in no set, never held back again.
-SPENT_SEEDS: tuple[int, ...] = (7101, 7219, 7333, 7457, 8209, 8317, 8443, 8581)
+SPENT_SEEDS: tuple[int, ...] = (
+    7101,
+    7219,
+    7333,
+    7457,
+    8209,
+    8317,
+    8443,
+    8581,
+    9127,
+    9239,
+    9341,
+    9467,
+)
 
 # Minutes per scenario: long enough for several visits; ambient-only runs a long stretch of a
 # shift so a false alarm rate of one per eight hours is measurable at all.
