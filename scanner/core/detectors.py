@@ -228,15 +228,21 @@ class DetectorBank:
         for det in registry:
             for radio in det.inputs:
                 self._by_radio.setdefault(radio, []).append(det)
+        # The thresholds a radio's nearby handsets and uplink energy are judged on (its first
+        # detector's), looked up once rather than on every record.
+        self._radio_thresholds = {
+            radio: dets[0].thresholds for radio, dets in self._by_radio.items()
+        }
 
     def run(self, inp: DetectorInput) -> list[Finding]:
         findings: list[Finding] = []
+        counters = self.counters
         for det in self._by_radio.get(inp.radio, ()):
             outcome, finding = det.run(inp, det.thresholds)
             if finding is not None and finding.alone and self._explained(inp, finding):
                 outcome = "explained_by_nearby_handset"
                 finding = replace(finding, alone=False)
-            self.counters[det.name][outcome] += 1
+            counters[det.name][outcome] += 1
             if finding is not None:
                 findings.append(finding)
         if inp.radio != "sdr":
@@ -249,14 +255,14 @@ class DetectorBank:
             return
         if device.allowlisted is not None:
             return
-        th = next((d.thresholds for d in self._by_radio.get(inp.radio, ())), None)
+        th = self._radio_thresholds.get(inp.radio)
         if th is None:
             return
         floor = th["exit_rssi_dbm"] - th["nearby_margin_db"]
         if pres.level < floor:
             return
         self.nearby_mono = max(self.nearby_mono, pres.last_mono)
-        sdr = next((d.thresholds for d in self._by_radio.get("sdr", ())), None)
+        sdr = self._radio_thresholds.get("sdr")
         if sdr is None:
             return
         # ``nearby_margin_db`` below the exit level is where that phone's uplink at full power
@@ -270,7 +276,7 @@ class DetectorBank:
     def _explained(self, inp: DetectorInput, finding: Finding) -> bool:
         """Whether a handset heard just outside, just now, can have sent this uplink energy:
         one that could not send it that loud even at full power is not its source."""
-        th = next((d.thresholds for d in self._by_radio.get("sdr", ())), None)
+        th = self._radio_thresholds.get("sdr")
         window = th["window_s"] if th is not None else 0.0
         now = inp.presence.last_mono
         headroom = full_power_headroom_db(inp.label)

@@ -288,12 +288,13 @@ class Core:
             self._check_allowlist(device)
         if self._sightings is not None:
             self._sightings.add(key, "wifi", frame.sensor, frame.mac, frame.ts, frame.rssi_dbm)
-        self._heard(device, f"wifi:{frame.mac}", frame.ts)
+        transmitter = f"wifi:{frame.mac}"
+        self._heard(device, transmitter, frame.ts)
         if frame.rssi_dbm is None:
             self.counters["wifi_no_rssi"] += 1
             return
         self._observe(
-            f"wifi:{frame.mac}",
+            transmitter,
             device,
             "wifi",
             frame.sensor,
@@ -328,11 +329,12 @@ class Core:
             self._check_allowlist(device)
         if self._sightings is not None:
             self._sightings.add(key, "ble", advert.sensor, address, advert.ts, advert.rssi_dbm)
-        self._heard(device, f"ble:{address}", advert.ts)
+        transmitter = f"ble:{address}"
+        self._heard(device, transmitter, advert.ts)
         if advert.rssi_dbm is None:
             return
         self._observe(
-            f"ble:{address}",
+            transmitter,
             device,
             "ble",
             advert.sensor,
@@ -369,7 +371,9 @@ class Core:
             return
         self._sensor_of[key] = burst.sensor
         th = self.zone.thresholds(burst.sensor, "sdr")
-        pres = self._presence.setdefault(key, Presence())
+        pres = self._presence.get(key)
+        if pres is None:
+            pres = self._presence[key] = Presence()
         zone.update(pres, burst.mono, level, th, self._params["sdr"])
         if self._uplink_accounted(key, pres, burst.mono, burst.ts):
             return
@@ -397,23 +401,26 @@ class Core:
             # The ambient baseline learns the level the presence shows (the inside sensor's).
             learned = pres.level
             entered = pres.in_zone and pres.changed
+            th = self.zone.thresholds(self._sensor_of.get(key, sensor), radio)
         elif sensor in self._outside:
             self.counters["outside_sensor_records"] += 1
             return
         else:
             # Presence is judged per transmitter (MAC, BLE address): a tracker that wrongly
             # joins two phones must not mix their levels into one.
-            pres = self._presence.setdefault(key, Presence())
+            pres = self._presence.get(key)
+            if pres is None:
+                pres = self._presence[key] = Presence()
             self._sensor_of[key] = sensor
             was_in = pres.in_zone
-            zone.update(pres, mono, level, self.zone.thresholds(sensor, radio), self._params[radio])
+            th = self.zone.thresholds(sensor, radio)
+            zone.update(pres, mono, level, th, self._params[radio])
             learned = level
             entered = pres.in_zone and not was_in
             if pres.below_mono is not None:
                 self._below[key] = pres.below_mono
         self._owner[key] = device.id
         if learned is not None:
-            th = self.zone.thresholds(self._sensor_of.get(key, sensor), radio)
             self.ambient.observe(key, mono, learned, th.enter_dbm)
         if entered:
             self.ambient.note_entered(key)
@@ -425,7 +432,9 @@ class Core:
         """Decide a placed sensor's transmitter: on the difference between the sides while
         both are alive, else on the absolute level of the sensor left (never an outside one
         alone). None when this copy decides nothing yet (it waits for the other side's)."""
-        pres = self._presence.setdefault(key, Presence())
+        pres = self._presence.get(key)
+        if pres is None:
+            pres = self._presence[key] = Presence()
         pres.changed = False
         params = self._params[radio]
         if self._sites.fused:
@@ -508,14 +517,19 @@ class Core:
         mono: float,
         ts: float,
     ) -> None:
+        in_zone = self._in_zone
         if pres.in_zone:
-            self._in_zone.add(key)
+            in_zone.add(key)
             if device is not None and _counts_as_handset(device):
                 self._inside_minute.add(key)
         else:
-            self._in_zone.discard(key)
+            in_zone.discard(key)
         if device is not None:
-            inside = pres.in_zone or any(self._owner.get(k) == device.id for k in self._in_zone)
+            owner = self._owner
+            device_id = device.id
+            inside = pres.in_zone or (
+                bool(in_zone) and any(owner.get(k) == device_id for k in in_zone)
+            )
             if device.in_zone != inside:
                 device.in_zone = inside
                 device.dirty = True

@@ -20,12 +20,15 @@ import statistics
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from scanner.core.options import CoreOptions, ZoneThresholds
 
 # Samples kept per device and radio; more than a window's worth is never needed.
 MAX_SAMPLES = 40
+# Sensors' thresholds remembered at once: a site has a few sensors of three radios each.
+MAX_THRESHOLDS_KEPT = 256
 # The calibration entry that holds the level difference between placements (a walk that
 # recorded an inside and a reference sensor at once), beside the per-sensor ones.
 DIFFERENCE = "difference"
@@ -75,7 +78,7 @@ def calibrations_from_setting(value: Any) -> dict[str, Calibration]:
 class Presence:
     """The zone state of one device on one radio."""
 
-    samples: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=MAX_SAMPLES))
+    samples: deque[tuple[float, float]] = field(default_factory=partial(deque, maxlen=MAX_SAMPLES))
     in_zone: bool = False
     level: float | None = None  # median of the recent samples: what a guard is shown
     window_level: float | None = None  # median of the whole window: what leaving is judged on
@@ -100,15 +103,24 @@ class ZoneModel:
     def __init__(self, options: CoreOptions) -> None:
         self._options = options
         self._calibrations: dict[str, Calibration] = {}
+        # (sensor, radio) -> its thresholds, worked out once a calibration: the core asks on
+        # every record it judges.
+        self._thresholds: dict[tuple[str, str], ZoneThresholds] = {}
 
     def set_calibrations(self, calibrations: Mapping[str, Calibration]) -> None:
         self._calibrations = dict(calibrations)
+        self._thresholds = {}
 
     def thresholds(self, sensor: str, radio: str) -> ZoneThresholds:
+        known = self._thresholds.get((sensor, radio))
+        if known is not None:
+            return known
         cal = self._calibrations.get(sensor) or self._calibrations.get(radio)
-        if cal is not None:
-            return cal.thresholds()
-        return self._options.zone[radio]
+        th = cal.thresholds() if cal is not None else self._options.zone[radio]
+        if len(self._thresholds) >= MAX_THRESHOLDS_KEPT:
+            self._thresholds = {}  # sensor names from the wire: never a table without bound
+        self._thresholds[(sensor, radio)] = th
+        return th
 
     def difference_thresholds(self) -> ZoneThresholds:
         """Thresholds on the inside-minus-reference difference: measured, else configured."""
@@ -249,37 +261,50 @@ def _expire(presence: Presence, mono: float, window_s: float) -> None:
         samples.popleft()
 
 
+def _median(values: list[float]) -> float:
+    """``statistics.median`` of a list that is never empty (same arithmetic, same result),
+    without its generality: it runs a few times on every record the core handles."""
+    ordered = sorted(values)
+    n = len(ordered)
+    mid = n // 2
+    if n % 2:
+        return ordered[mid]
+    return (ordered[mid - 1] + ordered[mid]) / 2
+
+
 def _decide(
     presence: Presence, mono: float, thresholds: ZoneThresholds, options: PresenceParams
 ) -> bool:
     samples = presence.samples
     if not samples:
         return False
-    levels = [s[1] for s in samples if mono - s[0] <= options.window_s] or [samples[-1][1]]
-    window_level = statistics.median(levels)
+    window_s = options.window_s
+    levels = [v for t, v in samples if mono - t <= window_s] or [samples[-1][1]]
+    window_level = _median(levels)
     # Entering looks only at the latest few samples so a phone walking in is seen within a
     # couple of samples; leaving looks at the whole window so one strong fade does not end it.
     recent = levels[-options.enter_samples :]
-    level = statistics.median(recent)
+    level = _median(recent)
     presence.level = level
     presence.window_level = window_level
-    if level < thresholds.enter_dbm:
+    enter_dbm = thresholds.enter_dbm
+    if level < enter_dbm:
         # The packet below, not this one: the latest few may reach back to an earlier burst.
-        below = (t for t, v in reversed(samples) if v < thresholds.enter_dbm)
+        below = (t for t, v in reversed(samples) if v < enter_dbm)
         presence.below_mono = next(below, samples[-1][0])
     if presence.in_zone:
         if window_level < thresholds.exit_dbm and level < thresholds.exit_dbm:
             return _set(presence, mono, False)
         return False
-    if len(recent) < options.min_samples or level < thresholds.enter_dbm:
+    if len(recent) < options.min_samples or level < enter_dbm:
         presence.marginal_mono = None
         return False
-    if level >= thresholds.enter_dbm + options.confirm_margin_db:
+    if level >= enter_dbm + options.confirm_margin_db:
         return _set(presence, mono, True)
     # Marginal: the longer confirmation window must agree, so that a loiterer's few seconds
     # of lucky shadowing (which lasts seconds) do not put them inside.
     confirm = [s[1] for s in samples]
-    if len(confirm) < options.confirm_samples or statistics.median(confirm) < thresholds.enter_dbm:
+    if len(confirm) < options.confirm_samples or _median(confirm) < enter_dbm:
         presence.marginal_mono = None
         return False
     if _established_outside(presence, mono, thresholds, options):
