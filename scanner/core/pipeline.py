@@ -96,6 +96,7 @@ RADIOS_DISAGREE_DB = 10.0
 # ... allowing for the crossing itself: the wall's half metre at walking pace, during which one
 # radio may be through the door and the other's packets still behind it.
 CROSSING_S = 1.0
+_NEVER = float("-inf")
 # Sensor states in which a sensor hears nothing (its daemon died, its node lost the broker).
 _DOWN_STATES = (SensorState.FAULT, SensorState.STOPPED)
 
@@ -658,7 +659,7 @@ class Core:
         """The sensor strip shows when each radio last heard something (once a second)."""
         # Throttled on the monotonic clock: after the wall clock steps back (NTP at boot, no
         # RTC) a wall-clock throttle would keep "last heard" frozen at the pre-step time.
-        if mono - self._noted.get(sensor, float("-inf")) < 1.0:
+        if mono - self._noted.get(sensor, _NEVER) < 1.0:
             return
         self._noted[sensor] = mono
         self._out.append(SensorHeard(sensor, ts))

@@ -45,8 +45,13 @@ class SightingAggregator:
         b.last_ts = max(b.last_ts, ts)
         b.count += 1
         if rssi is not None:
-            b.rssi_min = rssi if b.rssi_min is None else min(b.rssi_min, rssi)
-            b.rssi_max = rssi if b.rssi_max is None else max(b.rssi_max, rssi)
+            # Compared as ``min`` and ``max`` compare (the earlier value kept on a tie),
+            # without their calls and the None checks twice: this runs on every record.
+            low, high = b.rssi_min, b.rssi_max
+            if low is None or rssi < low:
+                b.rssi_min = rssi
+            if high is None or rssi > high:
+                b.rssi_max = rssi
             b.rssi_sum += rssi
             b.rssi_n += 1
 
