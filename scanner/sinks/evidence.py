@@ -43,8 +43,10 @@ from scanner.core.events import (
     DeviceChanged,
     EvidenceWanted,
 )
+from scanner.makers import maker
 from scanner.observations import BleAdvert, SdrBurst, SourceEvent, WifiFrame
 from scanner.sinks.held import HeldBatches
+from scanner.sources.ble.recorder import advert_to_json
 from scanner.store.db import Store
 from scanner.store.evidence import (
     FORMAT_BLE,
@@ -124,6 +126,10 @@ class _Item:
     seq: int = 0
 
 
+# An item for every record the core takes: made without ``__init__``'s lookups (``makers``).
+_make_item = maker(_Item)
+
+
 @dataclass(frozen=True, slots=True)
 class _Digest:
     """An alert's evidence digest to chain into its history, after its rows."""
@@ -176,18 +182,16 @@ def item_of(record: SourceEvent, seq: int = 0) -> _Item | None:
         if not record.raw:
             return None
         key = f"wifi:{record.mac.lower()}"
-        return _Item(record.mono, record.ts, key, "wifi", record.raw, None, seq)
+        return _make_item(record.mono, record.ts, key, "wifi", record.raw, None, seq)
     if isinstance(record, BleAdvert):
-        from scanner.sources.ble.recorder import advert_to_json
-
         line = _BLE_LINE.encode(advert_to_json(record)).encode("utf-8")
-        return _Item(
+        return _make_item(
             record.mono, record.ts, f"ble:{record.address.upper()}", "ble", line, None, seq
         )
     if isinstance(record, SdrBurst):
         band = record.band or f"{record.freq_mhz:.1f} MHz"
         # The payload counts the burst's own IQ (live capture cuts it) against the ring's cap.
-        return _Item(record.mono, record.ts, f"sdr:{band}", "sdr", record.iq, record, seq)
+        return _make_item(record.mono, record.ts, f"sdr:{band}", "sdr", record.iq, record, seq)
     return None
 
 

@@ -47,6 +47,7 @@ from typing import Any
 import orjson
 
 from scanner import safe_json
+from scanner.makers import maker
 from scanner.observations import (
     BleAdvert,
     Radio,
@@ -58,6 +59,10 @@ from scanner.observations import (
 )
 
 WIRE_VERSION = 1
+
+# The decoders' fast paths give every field: made without ``__init__``'s lookups (``makers``).
+_make_wifi = maker(WifiFrame)
+_make_ble = maker(BleAdvert)
 
 _TYPE_WIFI = "wifi"
 _TYPE_BLE = "ble"
@@ -307,7 +312,7 @@ def _decode_wifi(obj: dict[str, Any]) -> WifiFrame:
         except ValueError as exc:
             raise FrameError("field 'raw' is not hex") from exc
         intern = sys.intern  # the names records repeat, as ``_name`` says why
-        return WifiFrame(
+        return _make_wifi(
             ts,
             mono,
             intern(subtype),
@@ -385,7 +390,7 @@ def _decode_ble(obj: dict[str, Any]) -> BleAdvert:
         and type(sensor) is str
     ):
         intern = sys.intern  # the names records repeat, as ``_name`` says why
-        return BleAdvert(
+        return _make_ble(
             ts,
             mono,
             intern(address),
