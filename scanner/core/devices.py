@@ -69,6 +69,13 @@ class Device:
             bucket.append(value)
             self.dirty = True
 
+    def add_new_identifier(self, bucket: list[str], value: str) -> None:
+        """``add_identifier`` of a value the caller found not in ``bucket``: without walking
+        it again (a crowd's device holds up to ``MAX_IDENTIFIERS`` MACs, each new one asked)."""
+        if value and len(bucket) < MAX_IDENTIFIERS:
+            bucket.append(value)
+            self.dirty = True
+
     def set_kind(self, kind: str, vendor: str | None, reason: str) -> None:
         """Record the kind and why; a definite kind is never downgraded to unknown."""
         if kind == "unknown" and self.kind != "unknown":

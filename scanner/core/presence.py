@@ -290,8 +290,12 @@ def _decide(
     enter_dbm = thresholds.enter_dbm
     if level < enter_dbm:
         # The packet below, not this one: the latest few may reach back to an earlier burst.
-        below = (t for t, v in reversed(samples) if v < enter_dbm)
-        presence.below_mono = next(below, samples[-1][0])
+        below_mono = samples[-1][0]
+        for t, v in reversed(samples):
+            if v < enter_dbm:
+                below_mono = t
+                break
+        presence.below_mono = below_mono
     if presence.in_zone:
         if window_level < thresholds.exit_dbm and level < thresholds.exit_dbm:
             return _set(presence, mono, False)
