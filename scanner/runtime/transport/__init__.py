@@ -80,6 +80,9 @@ SEND_TIMEOUT_S = 2.0
 # The receiver waits this long for room in the core's queue before it counts a drop, which pushes
 # back on the senders (their buffers then overflow, counted) instead of growing memory here.
 RECEIVER_PUT_TIMEOUT_S = 1.0
+# recvmsg's truncation flag as a plain int: ``socket.MSG_TRUNC`` is an IntFlag, whose ``&`` is
+# Python code run on every message the core receives.
+_MSG_TRUNC = int(socket.MSG_TRUNC)
 # The API's notification waits at most this long for the core's socket: a core that is down or
 # stalled must not hold a guard's Acknowledge; the core's own poll of the store catches up.
 NOTIFY_TIMEOUT_S = 0.2
@@ -746,7 +749,7 @@ class SocketReceiver:
             self._drop_client(client)
             return
         self.counters["packets"] += 1
-        if flags & socket.MSG_TRUNC:
+        if flags & _MSG_TRUNC:
             # A message larger than any sender writes: not one of ours; drop it whole.
             self._malformed("oversized message")
             return
