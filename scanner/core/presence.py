@@ -182,9 +182,13 @@ def update(
 ) -> bool:
     """Add one sample and re-decide; returns True when the zone state changed."""
     _remember(presence, mono, level, options)
-    presence.samples.append((mono, level))
+    samples = presence.samples
+    samples.append((mono, level))
     presence.last_mono = mono
-    _expire(presence, mono, max(options.window_s, options.confirm_window_s))
+    # ``_expire``'s loop, written out: this runs on every record the core judges.
+    window_s = max(options.window_s, options.confirm_window_s)
+    while samples and mono - samples[0][0] > window_s:
+        samples.popleft()
     return _decide(presence, mono, thresholds, options)
 
 
