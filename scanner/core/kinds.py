@@ -69,9 +69,55 @@ def wifi_kind(frame: WifiFrame) -> tuple[str, str]:
     return "unknown", f"{frame.subtype} frames"
 
 
+# Classifications remembered per BLE classifier. A phone repeats one advertisement several times
+# a second, the same payload from the same address until the address rotates (about every 15
+# minutes): a crowd of a hundred new addresses a second stays remembered for its last ten
+# seconds or so. Cleared whole when full: about 0.5 MB at most.
+BLE_CLASSES_KEPT = 1024
+
+
+class RememberingClassifier:
+    """``classify`` of an advertisement, remembered for its repeats.
+
+    The classification is a function of the advertisement's address, address type, name and
+    payloads only (not of its time or level), so a repeat is given the same classification
+    (a frozen record) without working it out again.
+    """
+
+    def __init__(
+        self, classify_fn: Callable[[BleAdvert], Any] = classify, kept: int = BLE_CLASSES_KEPT
+    ) -> None:
+        self._classify = classify_fn
+        self._kept = kept
+        self._known: dict[tuple[Any, ...], Any] = {}
+
+    def __call__(self, advert: BleAdvert) -> Any:
+        try:
+            key = (
+                advert.address,
+                advert.address_type,
+                advert.local_name,
+                tuple(advert.manufacturer_data.items()),
+                tuple(advert.service_data.items()),
+                advert.service_uuids,
+            )
+            known = self._known.get(key)
+        except TypeError:  # a payload that is not hashable (not one a source makes)
+            return self._classify(advert)
+        if known is None:
+            known = self._classify(advert)
+            if len(self._known) >= self._kept:
+                self._known.clear()
+            self._known[key] = known
+        return known
+
+    def __len__(self) -> int:
+        return len(self._known)
+
+
 def ble_classifier() -> Callable[[BleAdvert], Any]:
-    """The BLE source's classifier."""
-    return classify
+    """The BLE source's classifier, remembering its recent classifications."""
+    return RememberingClassifier()
 
 
 def ble_kind(cls: Any) -> tuple[str, str | None, str]:
