@@ -15,7 +15,6 @@ above the 90th percentile of the levels it was learned at.
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,7 +32,9 @@ class _Stats:
     first_mono: float
     last_mono: float = 0.0
     minutes: set[int] = field(default_factory=set)
-    levels: Counter[int] = field(default_factory=Counter)
+    # Samples per whole dBm. A plain dict: a Counter's Python __init__ was most of the cost of
+    # a new transmitter's entry (a crowd brings hundreds a second).
+    levels: dict[int, int] = field(default_factory=dict)
     entered_zone: bool = False
     seen_outside: bool = False
     above_enter: bool = False
@@ -69,7 +70,9 @@ class AmbientBaseline:
         else:
             st.minutes.discard(min(st.minutes))
             st.minutes.add(minute)
-        st.levels[round(level)] += 1
+        levels = st.levels
+        rounded = round(level)
+        levels[rounded] = levels.get(rounded, 0) + 1
         if level >= enter_dbm:
             st.above_enter = True
         else:
@@ -183,7 +186,7 @@ class AmbientBaseline:
             st = self._stats.setdefault(str(key), _Stats(first_mono=mono))
             st.ambient = True
             st.p90 = p90
-            st.levels[round(p90)] += 1
+            st.levels[round(p90)] = st.levels.get(round(p90), 0) + 1
 
     def _fraction(self, st: _Stats, since: float, now: float) -> float:
         start = self._start_mono or 0.0
@@ -199,7 +202,7 @@ class AmbientBaseline:
         st.p90 = _percentile(st.levels, 0.9)
 
 
-def _percentile(levels: Counter[int], q: float) -> float | None:
+def _percentile(levels: dict[int, int], q: float) -> float | None:
     total = sum(levels.values())
     if total == 0:
         return None
