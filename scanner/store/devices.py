@@ -14,6 +14,10 @@ from typing import Any
 from scanner.store.db import Store
 from scanner.store.where import where_clause
 
+# ``json.dumps(..., sort_keys=True)`` as one encoder made once: ``dumps`` with any argument makes
+# a new encoder each call, and the core writes every device it heard at each devices' flush.
+_SORTED_JSON = json.JSONEncoder(sort_keys=True)
+
 
 def upsert_devices(store: Store, devices: Iterable[dict[str, Any]]) -> int:
     """Insert or update devices (``Device.to_dict()`` shape) in one transaction."""
@@ -116,7 +120,7 @@ def _device_row(d: dict[str, Any]) -> tuple[Any, ...]:
         d["first_seen"],
         d["last_seen"],
         json.dumps(sorted(d.get("radios") or [d.get("radio", "")])),
-        json.dumps(d.get("identifiers", {}), sort_keys=True),
+        _SORTED_JSON.encode(d.get("identifiers", {})),
         json.dumps(d.get("evidence", [])),
         d.get("last_rssi"),
         int(bool(d.get("in_zone"))),
