@@ -272,6 +272,8 @@ class Allowlist:
 
     def entry_of_id(self, device_id: str, now_ts: float) -> Entry | None:
         """The entry in force behind a device id ``named_id`` made, or None."""
+        if not self._named_ids:
+            return None  # no entry names a device (asked for every new address heard)
         entry = self._named_ids.get(device_id.split(":", 1)[-1])
         return entry if entry is not None and entry.in_force(now_ts) else None
 
@@ -282,6 +284,8 @@ class Allowlist:
         it is in the zone) is exempt as it is; one with a single unnamed transmitter is not (a
         tracker may have joined a stranger's phone of the same model to it).
         """
+        if not self._by_value and not self._irks:
+            return None  # no entry names any transmitter (as ``named`` says of each)
         found: Entry | None = None
         for kind, values in (("mac", device.macs), ("ble", device.ble)):
             for value in values:
