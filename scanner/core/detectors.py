@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from scanner.core.devices import Device
 from scanner.core.options import CoreOptions
 from scanner.core.presence import Presence
+from scanner.makers import maker
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +46,9 @@ class DetectorInput:
     ambient: bool = False  # the ambient baseline says this is the device's usual level
 
 
+# Made for every record judged inside the zone: without ``__init__``'s lookups (``makers``).
+_make_input = maker(DetectorInput)
+
 Outcome = tuple[str, Finding | None]
 DetectorFn = Callable[[DetectorInput, Mapping[str, float]], Outcome]
 
@@ -58,6 +62,10 @@ class Detector:
     thresholds: Mapping[str, float]
     run: DetectorFn
     description: str = ""
+    # The outcome is "outside", with no finding, whenever the transmitter is not in the zone or
+    # has no level yet: the bank counts that without running the detector (under a crowd
+    # nearly every record is of a transmitter outside).
+    in_zone_only: bool = True
 
 
 def _common(inp: DetectorInput) -> str | None:
@@ -235,9 +243,28 @@ class DetectorBank:
         }
 
     def run(self, inp: DetectorInput) -> list[Finding]:
+        return self.judge(inp.radio, inp.key, inp.presence, inp.device, inp.label, inp.ambient)
+
+    def judge(
+        self,
+        radio: str,
+        key: str,
+        presence: Presence,
+        device: Device | None = None,
+        label: str = "",
+        ambient: bool = False,
+    ) -> list[Finding]:
+        """``run`` of the input these make, which is made only if a detector reads it."""
         findings: list[Finding] = []
         counters = self.counters
-        for det in self._by_radio.get(inp.radio, ()):
+        outside = not presence.in_zone or presence.level is None
+        inp: DetectorInput | None = None
+        for det in self._by_radio.get(radio, ()):
+            if outside and det.in_zone_only:
+                counters[det.name]["outside"] += 1
+                continue
+            if inp is None:
+                inp = _make_input(radio, key, presence, device, label, ambient)
             outcome, finding = det.run(inp, det.thresholds)
             if finding is not None and finding.alone and self._explained(inp, finding):
                 outcome = "explained_by_nearby_handset"
@@ -245,17 +272,16 @@ class DetectorBank:
             counters[det.name][outcome] += 1
             if finding is not None:
                 findings.append(finding)
-        if inp.radio != "sdr":
-            self._note_nearby(inp)
+        if radio != "sdr":
+            self._note_nearby(radio, presence, device)
         return findings
 
-    def _note_nearby(self, inp: DetectorInput) -> None:
-        pres, device = inp.presence, inp.device
+    def _note_nearby(self, radio: str, pres: Presence, device: Device | None) -> None:
         if pres.in_zone or pres.level is None or device is None or not device.is_handset:
             return
         if device.allowlisted is not None:
             return
-        th = self._radio_thresholds.get(inp.radio)
+        th = self._radio_thresholds.get(radio)
         if th is None:
             return
         floor = th["exit_rssi_dbm"] - th["nearby_margin_db"]

@@ -36,7 +36,7 @@ from scanner.core.allowlist import (
     stable_mac,
 )
 from scanner.core.ambient import AmbientBaseline
-from scanner.core.detectors import DetectorBank, DetectorInput, Finding, build_registry
+from scanner.core.detectors import DetectorBank, Finding, build_registry
 from scanner.core.devices import Device, DeviceTable
 from scanner.core.events import (
     Acknowledge,
@@ -60,7 +60,6 @@ from scanner.core.placement import Change, SensorSites, evidence
 from scanner.core.presence import Presence, PresenceParams, ZoneModel
 from scanner.core.sightings import SightingAggregator
 from scanner.core.uplink import UplinkTransmitters
-from scanner.makers import maker
 from scanner.observations import (
     BleAdvert,
     Radio,
@@ -98,8 +97,6 @@ RADIOS_DISAGREE_DB = 10.0
 # radio may be through the door and the other's packets still behind it.
 CROSSING_S = 1.0
 _NEVER = float("-inf")
-# A detector input for every record: made without ``__init__``'s lookups (``scanner.makers``).
-_make_input = maker(DetectorInput)
 # Sensor states in which a sensor hears nothing (its daemon died, its node lost the broker).
 _DOWN_STATES = (SensorState.FAULT, SensorState.STOPPED)
 
@@ -543,7 +540,7 @@ class Core:
         if ambient and device is not None and not device.ambient:
             device.ambient = True
             device.dirty = True
-        findings = self.detectors.run(_make_input(radio, key, pres, device, label, ambient))
+        findings = self.detectors.judge(radio, key, pres, device, label, ambient)
         how = self._evidence.get(key) if self._placing else None
         if how is not None and findings:
             findings = [replace(f, reason=f"{f.reason}, {how}") for f in findings]
