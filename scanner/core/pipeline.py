@@ -544,6 +544,8 @@ class Core:
         how = self._evidence.get(key) if self._placing else None
         if how is not None and findings:
             findings = [replace(f, reason=f"{f.reason}, {how}") for f in findings]
+        if not findings and radio != "sdr" and key not in self.fusion.active:
+            return  # what ``_fuse`` does with it: nothing (a crowd's record, nearly every one)
         identity = device.id if device is not None else key
         self._fuse(key, identity, radio, findings, mono, ts, device)
 
@@ -662,7 +664,8 @@ class Core:
 
     # -- handsets per minute -----------------------------------------------------------------
     def _heard(self, device: Device, key: str, ts: float) -> None:
-        self._roll_minute(ts)
+        if self._minute is None or int(ts // 60) > self._minute:  # (once a minute)
+            self._roll_minute(ts)
         if _counts_as_handset(device):
             self._heard_minute[key] = device.id
 
@@ -721,6 +724,8 @@ class Core:
         self._account(device, mono)
         if radio != "wifi" or device.allowlisted is not None or not device.fingerprints:
             return False
+        if not pres.in_zone and not self.accounting.present:
+            return False  # no cluster counts it, and no allowlisted phone present explains it
         self.accounting.cluster(key, device.fingerprints, pres.in_zone, mono)
         if self.accounting.explains(key, device.fingerprints, mono) is None:
             return False
