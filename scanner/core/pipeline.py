@@ -256,9 +256,13 @@ class Core:
             return
         if self._down:
             self._heard_from_down(event)
-        self._note_observation(event.sensor, event.ts, event.mono)
-        if event.mono - self._last_tick >= TICK_EVERY_S:
-            self._tick(event.mono)
+        mono = event.mono
+        # ``_note_observation``'s throttle asked here: once a second it has something to do
+        # (its own test negated, not ``>=``, which would differ on a NaN).
+        if not mono - self._noted.get(event.sensor, _NEVER) < 1.0:
+            self._note_observation(event.sensor, event.ts, mono)
+        if mono - self._last_tick >= TICK_EVERY_S:
+            self._tick(mono)
 
     def _wifi_frame(self, frame: WifiFrame) -> None:
         self.counters["wifi_frames"] += 1
