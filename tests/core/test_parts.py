@@ -127,3 +127,21 @@ def test_devices_and_sightings_tables() -> None:
     rows = list_sightings(store, START - 60, START + 300)
     assert sum(r["count"] for r in rows) == 150
     assert rows[0]["rssi_min"] == -56 and rows[0]["rssi_max"] == -50
+
+
+def test_zone_thresholds_follow_a_calibration_set_after_they_were_asked() -> None:
+    from scanner.core.presence import ZoneModel
+
+    options = CoreOptions()
+    zone = ZoneModel(options)
+    assert zone.thresholds("wifi-1", "wifi") == options.zone["wifi"]
+    zone.set_calibrations({"wifi-1": Calibration("wifi-1", -70.0, -50.0)})
+    assert zone.thresholds("wifi-1", "wifi") == Calibration("wifi-1", -70.0, -50.0).thresholds()
+    assert zone.thresholds("wifi-2", "wifi") == options.zone["wifi"]
+    zone.set_calibrations({"ble": Calibration("ble", -80.0, -60.0)})  # a radio's, any sensor
+    assert zone.thresholds("wifi-1", "wifi") == options.zone["wifi"]
+    assert zone.thresholds("ble-9", "ble") == Calibration("ble", -80.0, -60.0).thresholds()
+    # Sensor names come from the wire: what is remembered stays bounded.
+    for i in range(1000):
+        assert zone.thresholds(f"s{i}", "sdr") == options.zone["sdr"]
+    assert len(zone._thresholds) <= 256
