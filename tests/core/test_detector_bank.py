@@ -50,7 +50,8 @@ def test_the_bank_counts_and_finds_as_running_each_detector_would() -> None:
     bank = DetectorBank(REGISTRY)
     expected: dict[str, Counter[str]] = {det.name: Counter() for det in REGISTRY}
     inside = Presence(in_zone=True, level=-40.0, window_level=-41.0, last_mono=10.0)
-    inside.samples.extend((9.0 + t / 10, -40.0) for t in range(10))
+    for t in range(10):
+        inside.samples.append((9.0 + t / 10, -40.0))
     cases = [(pres, radio) for pres in _presences() for radio in ("wifi", "ble", "sdr")]
     cases += [(inside, "wifi"), (inside, "ble")]  # (uplink energy inside: its own tests)
     for (pres, radio), device in itertools.product(cases, _devices()):
