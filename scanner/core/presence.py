@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from scanner.core.options import CoreOptions, ZoneThresholds
+from scanner.core.sample_window import SampleWindow
 
 # Samples kept per device and radio; more than a window's worth is never needed.
 MAX_SAMPLES = 40
@@ -75,7 +75,7 @@ def calibrations_from_setting(value: Any) -> dict[str, Calibration]:
 class Presence:
     """The zone state of one device on one radio."""
 
-    samples: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=MAX_SAMPLES))
+    samples: SampleWindow = field(default_factory=lambda: SampleWindow(MAX_SAMPLES))
     in_zone: bool = False
     level: float | None = None  # median of the recent samples: what a guard is shown
     window_level: float | None = None  # median of the whole window: what leaving is judged on
@@ -184,7 +184,7 @@ def follow(
     presence.samples.append((mono, level))
     presence.last_mono = mono
     _expire(presence, mono, max(options.window_s, options.confirm_window_s))
-    levels = [s[1] for s in presence.samples]
+    levels = presence.samples.levels()
     presence.level = statistics.median(levels[-options.enter_samples :])
     presence.window_level = statistics.median(levels)
     return adopt(presence, mono, decided)
@@ -244,9 +244,7 @@ def _established_outside(
 
 
 def _expire(presence: Presence, mono: float, window_s: float) -> None:
-    samples = presence.samples
-    while samples and mono - samples[0][0] > window_s:
-        samples.popleft()
+    presence.samples.drop_older(mono, window_s)
 
 
 def _decide(
@@ -255,7 +253,7 @@ def _decide(
     samples = presence.samples
     if not samples:
         return False
-    levels = [s[1] for s in samples if mono - s[0] <= options.window_s] or [samples[-1][1]]
+    levels = samples.levels_within(mono, options.window_s) or [samples[-1][1]]
     window_level = statistics.median(levels)
     # Entering looks only at the latest few samples so a phone walking in is seen within a
     # couple of samples; leaving looks at the whole window so one strong fade does not end it.
@@ -265,8 +263,8 @@ def _decide(
     presence.window_level = window_level
     if level < thresholds.enter_dbm:
         # The packet below, not this one: the latest few may reach back to an earlier burst.
-        below = (t for t, v in reversed(samples) if v < thresholds.enter_dbm)
-        presence.below_mono = next(below, samples[-1][0])
+        below = samples.last_below(thresholds.enter_dbm)
+        presence.below_mono = samples[-1][0] if below is None else below
     if presence.in_zone:
         if window_level < thresholds.exit_dbm and level < thresholds.exit_dbm:
             return _set(presence, mono, False)
@@ -278,7 +276,7 @@ def _decide(
         return _set(presence, mono, True)
     # Marginal: the longer confirmation window must agree, so that a loiterer's few seconds
     # of lucky shadowing (which lasts seconds) do not put them inside.
-    confirm = [s[1] for s in samples]
+    confirm = samples.levels()
     if len(confirm) < options.confirm_samples or statistics.median(confirm) < thresholds.enter_dbm:
         presence.marginal_mono = None
         return False
