@@ -578,11 +578,20 @@ class EvidenceKeeper:
         the cap 64)."""
         ring = self._rings[radio]
         limit = self._limit(radio)
+        # A burst held packed carried no IQ; with no recording to cut its window from either,
+        # ``_keep`` would count it as not kept: counted here without unpacking it (an alert
+        # the SDR supports takes the whole SDR ring, 30,000 bursts under a crowd).
+        no_iq = radio == "sdr" and self.iq is None
         for n, number in enumerate(numbers):
             if len(capture.digests.get(radio, ())) >= limit:
                 capture.dropped[radio] += len(numbers) - n
                 self.counters[f"{radio}_over_alert_cap"] += len(numbers) - n
                 break
+            if no_iq and type(ring.payloads[number - ring.base]) is bytes:
+                capture.digests.setdefault(radio, [])
+                capture.dropped["sdr_no_iq"] += 1
+                self.counters["sdr_no_iq"] += 1
+                continue
             self._keep(capture, device_id, self._item(ring, radio, number))
 
     def _item(self, ring: _Ring, radio: str, number: int) -> _Item:

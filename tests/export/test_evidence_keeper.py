@@ -262,3 +262,22 @@ def test_a_long_run_through_small_rings_keeps_the_newest_items_as_they_came(
     )
     assert detail["radios"]["sdr"]["not_kept"] == len(in_ring) - 64
     store.close()
+
+
+def test_bursts_without_iq_and_nowhere_to_cut_it_are_counted_as_not_kept(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    keeper = EvidenceKeeper(store)  # the core daemon's keeper: no recording to cut IQ from
+    for i in range(1000):
+        t = T0 - 100 + i * 0.05
+        keeper.observe(SdrBurst(t, t, t + 0.000577, 897.4, 200.0, -50.0, 9.0, "E-GSM-900 UL"))
+    view = AlertView("al-7", "handset", "t", T0, 0.9, 1, ("sdr",), (), (), 0.0)
+    keeper.handle([AlertRaised(T0, view)])
+    keeper.close()
+    assert _rows(store) == []
+    assert keeper.counters["sdr_no_iq"] == 1000
+    detail = json.loads(
+        store.query("SELECT detail FROM alert_history WHERE event = 'evidence'")[0]["detail"]
+    )
+    assert detail["radios"]["sdr"]["count"] == 0
+    assert detail["radios"]["sdr"]["not_kept"] == 1000
+    store.close()
