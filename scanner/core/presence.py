@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 from scanner.core.options import CoreOptions, ZoneThresholds
+from scanner.core.sample_window import SampleWindow
 
 # Samples kept per device and radio; more than a window's worth is never needed.
 MAX_SAMPLES = 40
@@ -78,7 +77,7 @@ def calibrations_from_setting(value: Any) -> dict[str, Calibration]:
 class Presence:
     """The zone state of one device on one radio."""
 
-    samples: deque[tuple[float, float]] = field(default_factory=partial(deque, maxlen=MAX_SAMPLES))
+    samples: SampleWindow = field(default_factory=lambda: SampleWindow(MAX_SAMPLES))
     in_zone: bool = False
     level: float | None = None  # median of the recent samples: what a guard is shown
     window_level: float | None = None  # median of the whole window: what leaving is judged on
@@ -182,13 +181,9 @@ def update(
 ) -> bool:
     """Add one sample and re-decide; returns True when the zone state changed."""
     _remember(presence, mono, level, options)
-    samples = presence.samples
-    samples.append((mono, level))
+    presence.samples.append((mono, level))
     presence.last_mono = mono
-    # ``_expire``'s loop, written out: this runs on every record the core judges.
-    window_s = max(options.window_s, options.confirm_window_s)
-    while samples and mono - samples[0][0] > window_s:
-        samples.popleft()
+    _expire(presence, mono, max(options.window_s, options.confirm_window_s))
     return _decide(presence, mono, thresholds, options)
 
 
@@ -200,7 +195,7 @@ def follow(
     presence.samples.append((mono, level))
     presence.last_mono = mono
     _expire(presence, mono, max(options.window_s, options.confirm_window_s))
-    levels = [s[1] for s in presence.samples]
+    levels = presence.samples.levels()
     presence.level = statistics.median(levels[-options.enter_samples :])
     presence.window_level = statistics.median(levels)
     return adopt(presence, mono, decided)
@@ -260,9 +255,7 @@ def _established_outside(
 
 
 def _expire(presence: Presence, mono: float, window_s: float) -> None:
-    samples = presence.samples
-    while samples and mono - samples[0][0] > window_s:
-        samples.popleft()
+    presence.samples.drop_older(mono, window_s)
 
 
 def _median(values: list[float]) -> float:
@@ -282,8 +275,7 @@ def _decide(
     samples = presence.samples
     if not samples:
         return False
-    window_s = options.window_s
-    levels = [v for t, v in samples if mono - t <= window_s] or [samples[-1][1]]
+    levels = samples.levels_within(mono, options.window_s) or [samples[-1][1]]
     window_level = _median(levels)
     # Entering looks only at the latest few samples so a phone walking in is seen within a
     # couple of samples; leaving looks at the whole window so one strong fade does not end it.
@@ -294,12 +286,8 @@ def _decide(
     enter_dbm = thresholds.enter_dbm
     if level < enter_dbm:
         # The packet below, not this one: the latest few may reach back to an earlier burst.
-        below_mono = samples[-1][0]
-        for t, v in reversed(samples):
-            if v < enter_dbm:
-                below_mono = t
-                break
-        presence.below_mono = below_mono
+        below = samples.last_below(enter_dbm)
+        presence.below_mono = samples[-1][0] if below is None else below
     if presence.in_zone:
         if window_level < thresholds.exit_dbm and level < thresholds.exit_dbm:
             return _set(presence, mono, False)
@@ -311,7 +299,7 @@ def _decide(
         return _set(presence, mono, True)
     # Marginal: the longer confirmation window must agree, so that a loiterer's few seconds
     # of lucky shadowing (which lasts seconds) do not put them inside.
-    confirm = [s[1] for s in samples]
+    confirm = samples.levels()
     if len(confirm) < options.confirm_samples or _median(confirm) < enter_dbm:
         presence.marginal_mono = None
         return False

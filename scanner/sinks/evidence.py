@@ -27,11 +27,11 @@ from __future__ import annotations
 
 import json
 import logging
-from collections import Counter, OrderedDict, deque
+import struct
+from array import array
+from collections import Counter, OrderedDict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from itertools import groupby
-from operator import attrgetter
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -71,11 +71,13 @@ PRE_ROLL_S = 120.0
 # about 13 MB as held in memory (see ``ITEM_OVERHEAD_BYTES``); 16 MB per radio keeps three
 # radios under 50 MB of a Pi's RAM.
 RING_BYTES = 16 * 1024 * 1024
-# What an item costs in memory beyond its payload, counted against the cap: the item, its key,
-# its two times, its place in the index by key and the bytes object's header (250 bytes with a
-# crowd's 20 frames a MAC, measured with tracemalloc on CPython 3.11), plus the burst record an
-# SDR item keeps (160 bytes). Counting the payload alone let a crowd of small frames hold three
-# times the cap: 100 MB of rings under 6,000 records a second.
+# What the cap counts for an item beyond its payload: what an item cost in memory when each was
+# an object of its own (its key, its two times, its place in the index by key and the bytes
+# object's header: 250 bytes with a crowd's 20 frames a MAC, measured with tracemalloc on
+# CPython 3.11), plus the burst record an SDR item kept (160 bytes). Counting the payload alone
+# let a crowd of small frames hold three times the cap: 100 MB of rings under 6,000 records a
+# second. The rings now hold an item in about 50 bytes beside its payload (``_Ring``), and the
+# count stays as it was, so the cap keeps the same items: the same pre-roll in less memory.
 ITEM_OVERHEAD_BYTES = 256
 BURST_OVERHEAD_BYTES = 160
 # Items kept per alert and radio: a phone probes in bursts of a few frames every few seconds
@@ -115,15 +117,183 @@ class EvidenceOptions:
 
 @dataclass(frozen=True, slots=True)
 class _Item:
+    """A ring's record as an alert's evidence takes it (made from the ring when taken)."""
+
     mono: float
     ts: float
     key: str  # "wifi:<mac>", "ble:<ADDRESS>", "sdr:<band>": the core's device keys
     radio: str
     payload: bytes  # frame bytes, the JSONL line, or a burst's IQ (empty: cut from a recording)
     burst: SdrBurst | None = None
-    # Where the item entered the rings (the keeper's count of items): a device's pre-roll from
-    # the index by key comes out in the rings' own order.
-    seq: int = 0
+
+
+class _KeyItems:
+    """The numbers of one key's items in its radio's ring, oldest first (from ``first``)."""
+
+    __slots__ = ("first", "key", "numbers", "radio")
+
+    def __init__(self, key: str, radio: str) -> None:
+        self.key = key
+        self.radio = radio
+        self.numbers = array("q")
+        self.first = 0
+
+    def drop_oldest(self) -> bool:
+        """The key's oldest item left its ring; True when none is left."""
+        self.first += 1
+        numbers = self.numbers
+        if self.first == len(numbers):
+            return True
+        # A band's key holds thousands of SDR items: the numbers gone are cut away in runs.
+        if self.first >= 64 and 2 * self.first >= len(numbers):
+            del numbers[: self.first]
+            self.first = 0
+        return False
+
+    def live(self) -> array[int]:
+        return self.numbers[self.first :]
+
+
+class _Ring:
+    """One radio's recent records, oldest first, held compactly.
+
+    An item was an object of seven (its times boxed as floats, its key a string of its own),
+    some 250 bytes beside its payload; a crowd's 48,000 Wi-Fi frames and 35,000 BLE adverts
+    took 27 MB of them. Here an item is a slot in each of a few arrays: its two times and its
+    counted cost as machine numbers, its payload (the frame's own bytes object, the advert's
+    line, a burst packed by ``_BurstPacker``) and its key's ``_KeyItems`` as references; some
+    50 bytes beside its payload. Items are numbered in the order they entered; the item
+    numbered ``n`` is at ``n - base``. The oldest leave from ``head``; the arrays are cut
+    when a quarter of them is gone, so the cut costs a few moves per item.
+    """
+
+    __slots__ = ("base", "costs", "head", "keys", "monos", "payloads", "total", "tss")
+
+    def __init__(self) -> None:
+        self.monos = array("d")
+        self.tss = array("d")
+        self.costs = array("q")
+        self.payloads: list[bytes | SdrBurst | None] = []
+        self.keys: list[_KeyItems | None] = []
+        self.base = 0  # the number of the item at index 0
+        self.head = 0  # the index of the oldest item still held
+        self.total = 0  # the counted bytes of the items held
+
+    def __len__(self) -> int:
+        return len(self.monos) - self.head
+
+    def append(
+        self, mono: float, ts: float, cost: int, payload: bytes | SdrBurst, key: _KeyItems
+    ) -> int:
+        """Hold one item; its number."""
+        number = self.base + len(self.monos)
+        self.monos.append(mono)
+        self.tss.append(ts)
+        self.costs.append(cost)
+        self.payloads.append(payload)
+        self.keys.append(key)
+        key.numbers.append(number)
+        self.total += cost
+        return number
+
+    def oldest_mono(self) -> float:
+        return self.monos[self.head]
+
+    def drop_oldest(self) -> _KeyItems:
+        """Let the oldest item go (its payload at once); its key's items."""
+        head = self.head
+        key = self.keys[head]
+        if key is None:  # never: the slots before ``head`` are the only ones emptied
+            raise IndexError("ring slot already dropped")
+        self.total -= self.costs[head]
+        self.payloads[head] = None
+        self.keys[head] = None
+        head += 1
+        if head >= 256 and 4 * head >= len(self.monos):
+            for column in (self.monos, self.tss, self.costs, self.payloads, self.keys):
+                del column[:head]
+            self.base += head
+            head = 0
+        self.head = head
+        return key
+
+    def numbers(self) -> range:
+        """The numbers of the items held, oldest first."""
+        start = self.base + self.head
+        return range(start, self.base + len(self.monos))
+
+    def at(self, number: int) -> tuple[float, float, bytes | SdrBurst, _KeyItems]:
+        """Item ``number``'s mono, ts, payload as held and key (it must be held)."""
+        index = number - self.base
+        if index < self.head:
+            raise IndexError(f"item {number} is no longer held")
+        payload, key = self.payloads[index], self.keys[index]
+        if payload is None or key is None:
+            raise IndexError(f"item {number} is no longer held")
+        return self.monos[index], self.tss[index], payload, key
+
+
+# An SDR item's burst as held in its ring: its end, frequency, bandwidth, power, SNR and gain
+# as doubles (a float field read back is the same float), whether it has a gain, and the
+# number of its (band, sensor) names: 57 bytes, where the record and its eight boxed floats
+# took some 320 (a crowd's ring holds 30,000 bursts).
+_BURST = struct.Struct("<6d?H")
+# Distinct (band, sensor) pairs named by number: a band plan has a few dozen uplink bands and a
+# gate one or two SDR sensors; a burst naming a pair past this many is held as its record.
+MAX_BURST_NAMES = 4096
+
+
+class _BurstPacker:
+    """SDR bursts packed into bytes for their ring and back (see ``_BURST``)."""
+
+    def __init__(self) -> None:
+        self._names: dict[tuple[str | None, str], int] = {}
+        self._by_number: list[tuple[str | None, str]] = []
+
+    def pack(self, burst: SdrBurst) -> bytes | SdrBurst:
+        """The burst packed; the record itself when packing would not give it back as it is
+        (IQ carried with it, a field not a float, a new name past the bound)."""
+        if burst.iq or burst.iq_meta:
+            return burst  # its IQ is the payload, hundreds of times the record
+        gain = burst.gain_db
+        numbers = (
+            burst.ts,
+            burst.mono,
+            burst.t_end,
+            burst.freq_mhz,
+            burst.bandwidth_khz,
+            burst.power_dbfs,
+            burst.snr_db,
+            0.0 if gain is None else gain,
+        )
+        if any(type(x) is not float for x in numbers):
+            return burst
+        names = (burst.band, burst.sensor)
+        number = self._names.get(names)
+        if number is None:
+            if len(self._by_number) >= MAX_BURST_NAMES:
+                return burst
+            number = self._names[names] = len(self._by_number)
+            self._by_number.append(names)
+        return _BURST.pack(*numbers[2:], gain is not None, number)
+
+    def unpack(self, held: bytes | SdrBurst, ts: float, mono: float) -> SdrBurst:
+        if isinstance(held, SdrBurst):
+            return held
+        t_end, freq, bandwidth, power, snr, gain, has_gain, number = _BURST.unpack(held)
+        band, sensor = self._by_number[number]
+        return SdrBurst(
+            ts=ts,
+            mono=mono,
+            t_end=t_end,
+            freq_mhz=freq,
+            bandwidth_khz=bandwidth,
+            power_dbfs=power,
+            snr_db=snr,
+            band=band,
+            gain_db=gain if has_gain else None,
+            sensor=sensor,
+        )
 
 
 # An item for every record the core takes: made without ``__init__``'s lookups (``makers``).
@@ -169,30 +339,9 @@ class _Capture:
 _BLE_LINE = json.JSONEncoder(separators=(", ", ": "))
 
 
-def item_cost(item: _Item) -> int:
-    """The bytes an item holds in memory, as the ring's cap counts them."""
-    extra = BURST_OVERHEAD_BYTES if item.burst is not None else 0
-    return len(item.payload) + ITEM_OVERHEAD_BYTES + extra
-
-
-def item_of(record: SourceEvent, seq: int = 0) -> _Item | None:
-    """The ring item of a record (``seq``: its place in the rings); None for records that
-    carry no evidence."""
-    if isinstance(record, WifiFrame):
-        if not record.raw:
-            return None
-        key = f"wifi:{record.mac.lower()}"
-        return _make_item(record.mono, record.ts, key, "wifi", record.raw, None, seq)
-    if isinstance(record, BleAdvert):
-        line = _BLE_LINE.encode(advert_to_json(record)).encode("utf-8")
-        return _make_item(
-            record.mono, record.ts, f"ble:{record.address.upper()}", "ble", line, None, seq
-        )
-    if isinstance(record, SdrBurst):
-        band = record.band or f"{record.freq_mhz:.1f} MHz"
-        # The payload counts the burst's own IQ (live capture cuts it) against the ring's cap.
-        return _make_item(record.mono, record.ts, f"sdr:{band}", "sdr", record.iq, record, seq)
-    return None
+def _ble_line(advert: BleAdvert) -> bytes:
+    """A BLE item's payload: the advert's ``ble.jsonl`` line."""
+    return _BLE_LINE.encode(advert_to_json(advert)).encode("utf-8")
 
 
 def device_keys(device_id: str, identifiers: dict[str, list[str]] | None) -> set[str]:
@@ -219,13 +368,12 @@ class EvidenceKeeper:
         self.options = options or EvidenceOptions()
         self.iq = iq
         self.counters: Counter[str] = Counter()
-        self._rings: dict[str, deque[_Item]] = {}
-        self._ring_bytes: Counter[str] = Counter()
+        self._rings: dict[str, _Ring] = {}
         # The rings' items by key, oldest first: an alert's new MAC or address finds its
         # pre-roll here at once, where a walk of the rings (up to 16 MB of items a radio) held
         # the core for hundreds of milliseconds under a crowd. A key leaves with its last item.
-        self._by_key: dict[str, list[_Item]] = {}
-        self._seq = 0
+        self._by_key: dict[str, _KeyItems] = {}
+        self._bursts = _BurstPacker()
         self._devices: OrderedDict[str, tuple[str, ...]] = OrderedDict()
         self._open: dict[str, _Capture] = {}
         self._pending: list[EvidenceRow] = []
@@ -244,37 +392,55 @@ class EvidenceKeeper:
     def observe(self, record: SourceEvent) -> None:
         """One record from a source, before the core handles it."""
         # Every record passes here on the core's thread (some 6,000 a second at a busy gate):
-        # what is looked up more than once is looked up once.
-        item = item_of(record, self._seq)
-        if item is None:
+        # what is looked up more than once is looked up once, and an ``_Item`` is made only
+        # for an open alert's records.
+        held: bytes | SdrBurst
+        if isinstance(record, WifiFrame):
+            payload = held = record.raw
+            if not payload:
+                return
+            radio, key = "wifi", f"wifi:{record.mac.lower()}"
+            cost = len(payload) + ITEM_OVERHEAD_BYTES
+        elif isinstance(record, BleAdvert):
+            payload = held = _ble_line(record)
+            radio, key = "ble", f"ble:{record.address.upper()}"
+            cost = len(payload) + ITEM_OVERHEAD_BYTES
+        elif isinstance(record, SdrBurst):
+            band = record.band or f"{record.freq_mhz:.1f} MHz"
+            # The payload counts the burst's own IQ (live capture cuts it) against the cap.
+            radio, key, payload = "sdr", f"sdr:{band}", record.iq
+            held = self._bursts.pack(record)
+            cost = len(payload) + ITEM_OVERHEAD_BYTES + BURST_OVERHEAD_BYTES
+        else:
             return
-        self._seq += 1
-        self._last_ts = max(self._last_ts, item.ts)
-        radio = item.radio
+        mono, ts = record.mono, record.ts
+        self._last_ts = max(self._last_ts, ts)
         ring = self._rings.get(radio)
         if ring is None:
-            ring = self._rings[radio] = deque()
-        ring.append(item)
+            ring = self._rings[radio] = _Ring()
         by_key = self._by_key
-        same_key = by_key.get(item.key)
+        same_key = by_key.get(key)
         if same_key is None:
-            by_key[item.key] = [item]
-        else:
-            same_key.append(item)
-        ring_bytes = self._ring_bytes[radio] + item_cost(item)
-        horizon = item.mono - self.options.pre_roll_s
+            same_key = by_key[key] = _KeyItems(key, radio)
+        ring.append(mono, ts, cost, held, same_key)
+        horizon = mono - self.options.pre_roll_s
         cap = self.options.ring_bytes
+        monos = ring.monos
         # Oldest first: older than the pre-roll, or past the byte cap (a counted loss of
         # pre-roll, never of an open alert's records: those are kept as they arrive).
-        while ring and (ring[0].mono < horizon or ring_bytes > cap):
-            old = ring.popleft()
-            ring_bytes -= item_cost(old)
-            self._unindex(old)
-            if old.mono >= horizon:
+        while ring.head < len(monos) and (monos[ring.head] < horizon or ring.total > cap):
+            old_mono = monos[ring.head]
+            old = ring.drop_oldest()
+            if old.drop_oldest():
+                del by_key[old.key]
+            if old_mono >= horizon:
                 self.counters[f"{radio}_ring_full"] += 1
-        self._ring_bytes[radio] = ring_bytes
+        if not self._open:
+            return
+        burst = record if isinstance(record, SdrBurst) else None
+        item = _Item(mono, ts, key, radio, payload, burst)
         for capture in self._open.values():
-            device_id = capture.keys.get(item.key)
+            device_id = capture.keys.get(key)
             if device_id is not None:
                 self._keep(capture, device_id, item)
             elif capture.energy and item.burst is not None:
@@ -303,7 +469,9 @@ class EvidenceKeeper:
                     self._add_devices(capture, event.alert.device_ids)
                 if "sdr" in event.alert.sensors and not capture.energy:
                     capture.energy = True
-                    self._keep_all(capture, "sdr", list(self._rings.get("sdr", ())))
+                    ring = self._rings.get("sdr")
+                    if ring is not None:
+                        self._keep_held(capture, "sdr", "sdr", ring.numbers())
             elif isinstance(event, AlertResolved):
                 capture = self._open.pop(event.alert.id, None)
                 if capture is not None:
@@ -396,33 +564,46 @@ class EvidenceKeeper:
             capture.keys[key] = device_id
         # The pre-roll of the new keys: what the rings still hold of them, in the rings' order
         # (radio by radio, then as they arrived), as the digests and rows record it.
-        held = [item for key in new for item in self._by_key.get(key, ())]
-        order = {radio: n for n, radio in enumerate(self._rings)}
-        held.sort(key=lambda item: (order[item.radio], item.seq))
-        self._keep_all(capture, device_id, held)
+        numbers: dict[str, list[int]] = {}
+        for key in new:
+            same_key = self._by_key.get(key)
+            if same_key is not None:
+                numbers.setdefault(same_key.radio, []).extend(same_key.live())
+        for radio in self._rings:
+            if radio in numbers:
+                self._keep_held(capture, device_id, radio, sorted(numbers[radio]))
 
-    def _unindex(self, old: _Item) -> None:
-        # Rings drop their oldest item first, and a key's items are in ring order: the item
-        # leaving its ring is the first of its key's.
-        same_key = self._by_key.get(old.key)
-        if same_key is None:
-            return
-        del same_key[0]
-        if not same_key:
-            del self._by_key[old.key]
+    def _keep_held(
+        self, capture: _Capture, device_id: str, radio: str, numbers: Sequence[int]
+    ) -> None:
+        """``_keep`` each of ``radio``'s ring items ``numbers`` in order, each made from the
+        ring as it is kept; once the radio's cap is reached, the rest are counted as not kept
+        at once rather than one by one (a crowd's SDR ring holds tens of thousands of bursts,
+        the cap 64)."""
+        ring = self._rings[radio]
+        limit = self._limit(radio)
+        # A burst held packed carried no IQ; with no recording to cut its window from either,
+        # ``_keep`` would count it as not kept: counted here without unpacking it (an alert
+        # the SDR supports takes the whole SDR ring, 30,000 bursts under a crowd).
+        no_iq = radio == "sdr" and self.iq is None
+        for n, number in enumerate(numbers):
+            if len(capture.digests.get(radio, ())) >= limit:
+                capture.dropped[radio] += len(numbers) - n
+                self.counters[f"{radio}_over_alert_cap"] += len(numbers) - n
+                break
+            if no_iq and type(ring.payloads[number - ring.base]) is bytes:
+                capture.digests.setdefault(radio, [])
+                capture.dropped["sdr_no_iq"] += 1
+                self.counters["sdr_no_iq"] += 1
+                continue
+            self._keep(capture, device_id, self._item(ring, radio, number))
 
-    def _keep_all(self, capture: _Capture, device_id: str, items: list[_Item]) -> None:
-        """``_keep`` each item in order (grouped by radio); once a radio's cap is reached, the
-        rest of its items are counted as not kept at once rather than one by one (a crowd's
-        SDR ring holds tens of thousands of bursts, the cap 64)."""
-        for radio, group in groupby(items, key=attrgetter("radio")):
-            run = list(group)
-            for n, item in enumerate(run):
-                if len(capture.digests.get(radio, ())) >= self._limit(radio):
-                    capture.dropped[radio] += len(run) - n
-                    self.counters[f"{radio}_over_alert_cap"] += len(run) - n
-                    break
-                self._keep(capture, device_id, item)
+    def _item(self, ring: _Ring, radio: str, number: int) -> _Item:
+        mono, ts, held, same_key = ring.at(number)
+        if radio != "sdr" and isinstance(held, bytes):
+            return _Item(mono, ts, same_key.key, radio, held)
+        burst = self._bursts.unpack(held, ts, mono)
+        return _Item(mono, ts, same_key.key, radio, burst.iq, burst)
 
     def _limit(self, radio: str) -> int:
         return self.options.iq_windows if radio == "sdr" else self.options.alert_items

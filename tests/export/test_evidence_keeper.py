@@ -15,9 +15,14 @@ from scanner.core.events import (
     DeviceChanged,
     EvidenceWanted,
 )
-from scanner.observations import BleAdvert, WifiFrame
+from scanner.observations import BleAdvert, SdrBurst, WifiFrame
 from scanner.runtime.transport.codec import decode_line, encode_line
-from scanner.sinks.evidence import ITEM_OVERHEAD_BYTES, EvidenceKeeper, EvidenceOptions
+from scanner.sinks.evidence import (
+    BURST_OVERHEAD_BYTES,
+    ITEM_OVERHEAD_BYTES,
+    EvidenceKeeper,
+    EvidenceOptions,
+)
 from scanner.store.db import Store
 from scanner.store.evidence import digest_of, item_digest
 
@@ -180,9 +185,13 @@ def test_a_crowd_of_small_frames_holds_the_ring_to_its_cap_in_memory(tmp_path: P
         tracemalloc.stop()
         keeper.close()
         store.close()
-    assert keeper.counters["wifi_ring_full"] > 20_000
-    # What the ring holds in memory, not only its frames' bytes, stays within the cap.
-    assert cap * 0.8 < held < cap * 1.15, held
+    # The cap counts each frame at its bytes and ITEM_OVERHEAD_BYTES: the ring holds as many
+    # frames as that count allows, all of the same cost, and lets the rest go.
+    one = len(radiotap_probe(PHONE, 1, -50)) + ITEM_OVERHEAD_BYTES
+    assert keeper.counters["wifi_ring_full"] == 40_000 - cap // one
+    # What the ring holds in memory, not only its frames' bytes, stays within the cap, and
+    # well within it: an item costs some 50 bytes beside its frame, not the 256 counted.
+    assert cap * 0.3 < held < cap * 0.6, held
 
 
 def test_a_devices_pre_roll_comes_from_the_index_in_ring_order(tmp_path: Path) -> None:
@@ -202,4 +211,73 @@ def test_a_devices_pre_roll_comes_from_the_index_in_ring_order(tmp_path: Path) -
     keeper.close()
     kept = [float(str(r["ts"])) - T0 for r in _rows(store)]
     assert kept == [-8.0, -6.0, -5.0, -4.0]
+    store.close()
+
+
+class _WindowsOfBursts:
+    """The far end of the IQ: a recording's window of a burst, named by the burst itself."""
+
+    def window(self, burst: SdrBurst) -> tuple[bytes, bytes] | None:
+        return repr(burst).encode(), b"\x01\x02" * 8
+
+
+def test_a_long_run_through_small_rings_keeps_the_newest_items_as_they_came(
+    tmp_path: Path,
+) -> None:
+    store = Store(tmp_path / "s.db")
+    one = len(radiotap_probe(PHONE, 1, -50)) + ITEM_OVERHEAD_BYTES
+    options = EvidenceOptions(pre_roll_s=1e6, ring_bytes=300 * one, iq_windows=64)
+    keeper = EvidenceKeeper(store, options, _WindowsOfBursts())
+    sent: list[tuple[str, int]] = []
+    bursts: list[SdrBurst] = []
+    # Thousands of items through rings of a few hundred: the rings' arrays are cut many times.
+    for i in range(5000):
+        t = T0 - 5000 + i
+        mac = PHONE if i % 7 == 0 else f"da:00:00:00:{i % 50:02x}:01"
+        keeper.observe(_frame(mac, t, i % 4096))
+        sent.append((mac, i % 4096))
+        if i % 2 == 0:
+            gain = None if i % 6 == 0 else 20.0 + i / 7
+            burst = SdrBurst(t, t, t + 0.000577, 897.4 + i / 1000, 200.0, -40.0 - i / 3,
+                             9.0 + i / 11, "E-GSM-900 UL", gain)  # fmt: skip
+            keeper.observe(burst)
+            bursts.append(burst)
+    held = sent[-300:]  # the ring holds the newest 300 frames (each counted at ``one``)
+    view = AlertView("al-6", "handset", "t", T0, 0.9, 1, ("wifi", "sdr"), (), ("wifi:d6",), 0.0)
+    keeper.handle([_device("wifi:d6", PHONE), AlertRaised(T0, view)])
+    keeper.close()
+    rows = _rows(store)
+    wifi = [bytes(r["payload"]) for r in rows if r["radio"] == "wifi"]
+    assert wifi == [radiotap_probe(PHONE, seq, -50) for mac, seq in held if mac == PHONE]
+    # The SDR ring holds its newest bursts; the alert keeps the oldest 64 of them, each the
+    # burst as it came (its window is named by the burst's every field).
+    per_burst = ITEM_OVERHEAD_BYTES + BURST_OVERHEAD_BYTES
+    in_ring = bursts[-(300 * one // per_burst) :]
+    sdr = [bytes(r["payload"]) for r in rows if r["radio"] == "sdr"]
+    assert len(sdr) == 64
+    for payload, burst in zip(sdr, in_ring[:64], strict=True):
+        assert repr(burst).encode() in payload
+    detail = json.loads(
+        store.query("SELECT detail FROM alert_history WHERE event = 'evidence'")[0]["detail"]
+    )
+    assert detail["radios"]["sdr"]["not_kept"] == len(in_ring) - 64
+    store.close()
+
+
+def test_bursts_without_iq_and_nowhere_to_cut_it_are_counted_as_not_kept(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.db")
+    keeper = EvidenceKeeper(store)  # the core daemon's keeper: no recording to cut IQ from
+    for i in range(1000):
+        t = T0 - 100 + i * 0.05
+        keeper.observe(SdrBurst(t, t, t + 0.000577, 897.4, 200.0, -50.0, 9.0, "E-GSM-900 UL"))
+    view = AlertView("al-7", "handset", "t", T0, 0.9, 1, ("sdr",), (), (), 0.0)
+    keeper.handle([AlertRaised(T0, view)])
+    keeper.close()
+    assert _rows(store) == []
+    assert keeper.counters["sdr_no_iq"] == 1000
+    detail = json.loads(
+        store.query("SELECT detail FROM alert_history WHERE event = 'evidence'")[0]["detail"]
+    )
+    assert detail["radios"]["sdr"]["count"] == 0
+    assert detail["radios"]["sdr"]["not_kept"] == 1000
     store.close()
