@@ -18,7 +18,10 @@ into stations using what a phone cannot hide without breaking Wi-Fi:
    timing: a new random MAC with the fingerprint of a station heard within ``join_window_s``,
    at a plausible RSSI, is that station. Phones of the same model share a fingerprint, so this
    only joins stations that are active together in time and space; a station idle longer than
-   ``join_window_s`` can no longer absorb new MACs, and the next one starts a new station.
+   ``join_window_s`` can no longer absorb new MACs, and the next one starts a new station;
+4. the networks it asks for: a directed probe naming a network that exactly one recent station
+   of the same Wi-Fi stack (rates and element set) has asked for is that station, whatever its
+   other elements (phones send directed and wildcard probes with different element lists).
 
 Phones of one model heard together (the normal case at a gate) share a fingerprint, so a new MAC
 goes to the candidate station it fits best, not simply the latest: its level against the
@@ -182,6 +185,7 @@ class WifiTracker:
             "seq": 0,
             "fingerprint": 0,
             "near_fingerprint": 0,
+            "ssid": 0,
             "new": 0,
             "split": 0,
         }
@@ -370,7 +374,36 @@ class WifiTracker:
             if found is not None:
                 self.joined_by["near_fingerprint"] += 1
                 return found, True
+            # 4. the network it asks for: directed probes name the networks a phone remembers,
+            # and a phone sends its directed and wildcard probes with element lists that may
+            # differ in all but the rates and element set (on the ProbingPatterns captures the
+            # Oppo's two lists share only that segment, and every address of it asks for the
+            # same five networks). A network only one station has asked for is that phone's
+            # memory; one several stations ask for (the site's own network) says nothing.
+            found = self._asked_by_one(frame, mine)
+            if found is not None:
+                self.joined_by["ssid"] += 1
+                return found, False
         return None
+
+    def _asked_by_one(self, frame: WifiFrame, mine: tuple[str, ...]) -> Station | None:
+        """The one recent station of the same Wi-Fi stack that asked for ``frame.ssid``."""
+        if not frame.ssid or not mine:
+            return None
+        window = self.options.near_join_window_s
+        askers = [
+            st
+            for st in self._recent[-256:]
+            if frame.ssid in st.ssids and frame.mono - st.last_mono <= window
+        ]
+        if len(askers) != 1:
+            return None
+        st = askers[0]
+        if not any(segments(fp)[:1] == mine[:1] for fp in st.fingerprints):
+            return None
+        if frame.random_mac and st.global_mac and st.data_frames:
+            return None
+        return st if self._cost(st, frame) is not None else None
 
     def _best(
         self, stations: Iterable[Station], frame: WifiFrame, window_s: float
