@@ -276,7 +276,27 @@ def test_time_aligned_phones_count_near_truth(
     assert biggest <= 0.6 * total
 
 
-@pytest.mark.xfail(strict=True, reason="same-fingerprint iPhones at overlapping levels still mix")
+# What the captures give to tell same-model phones apart, measured per phone with read_frames:
+# - iPhone 11-B, 11-C, 11-F, 11-M (second session) and a few iPhone 12-M probes send one element
+#   list byte for byte (only the DS channel differs), wildcard SSIDs only, from a fresh address
+#   for every channel of a scan (1 of their 1,400 addresses is heard on two channels) that starts
+#   its sequence counter afresh (0-2% continue, chance); channel order is shuffled per scan.
+# - So only level and timing remain. On-channel levels (probes heard on the channel they were
+#   sent on, per their DS element) differ per capture adapter by up to 25 dB for one phone
+#   (XR-A: -46, -25, -36 on channels 1, 6, 11), so they compare per adapter only: there 11-B
+#   and 11-F are 0-15 dB apart (channel 1: -44 and -42), within per-packet fading (2-4 dB
+#   standard deviation within a scan) plus the 15 dB a phone moves between scans a minute
+#   apart on every adapter at once (11-C), which the walking drift must allow. Vetoing weaker
+#   on-channel frames beyond fading and drift was measured: all eleven then make 12-21 devices
+#   with 6-13 mixed.
+# - The channels of its partial scans differ per phone (11-B adds channel 13, 11-F channel 12,
+#   the networks it remembers), but a scan's first probe is most often on a shared channel,
+#   and the aligned captures start every phone's first scan at the same instant.
+@pytest.mark.xfail(
+    strict=True,
+    reason="same-model iPhones with one element list, per-channel addresses and fresh counters "
+    "leave only level and timing, which do not separate them (see above)",
+)
 def test_time_aligned_phones_are_not_mixed(shared_data: Path) -> None:
     _count, owners = _aligned(shared_data, ALL_PHONES)
     assert sum(1 for c in owners.values() if len(c) > 1) <= 1
