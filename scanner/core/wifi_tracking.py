@@ -150,6 +150,9 @@ class Station:
     probe_mac_since: float = 0.0
     probe_mac_last: dict[str, float] = field(default_factory=dict)
     fingerprints: set[str] = field(default_factory=set)
+    # For a station named after its vendor-assigned address: the element lists that address
+    # sent itself (the others came with addresses joined to it).
+    own_fingerprints: set[str] = field(default_factory=set)
     macs: set[str] = field(default_factory=set)
     # Its MACs joined on a (near) fingerprint alone: see ``WifiTracker.joined_by_model``.
     model_joined: set[str] = field(default_factory=set)
@@ -201,7 +204,13 @@ class WifiTracker:
             self.joined_by["mac"] += 1
             # Most recently heard last: the memory cap evicts from the front.
             del self._by_mac[frame.mac]
-            if self._returned(station, frame):
+            if self._founder_returned(station, frame):
+                # The station's own vendor-assigned address probes again after random
+                # addresses joined it on its model alone: a phone probes from one address at
+                # a time, so those were another phone of the model. They leave, with the
+                # element lists only they brought; the station keeps its address and id.
+                self._move_out_model_joins(station, frame)
+            elif self._returned(station, frame):
                 # This address was joined to a station that has since probed from a newer
                 # one: two phones, not one. The returning address gets a station of its own.
                 # (A global MAC never returns to another station: ``_returned``.)
@@ -428,6 +437,56 @@ class WifiTracker:
                 best, best_cost = st, cost
         return best
 
+    def _founder_returned(self, st: Station, frame: WifiFrame) -> bool:
+        """Whether ``frame`` is a probe from the vendor address ``st`` is named after, coming
+        back after ``st`` moved on to another probe address."""
+        if frame.subtype != "probe_req" or not st.global_mac or st.probe_mac == frame.mac:
+            return False
+        if st.device_id != "wifi-" + frame.mac.replace(":", ""):
+            return False
+        last = st.probe_mac_last.get(frame.mac)
+        if last is None:
+            return False
+        return st.probe_mac_since > last + self.options.mac_return_slack_s
+
+    def _move_out_model_joins(self, st: Station, frame: WifiFrame) -> None:
+        """Move the addresses joined to ``st`` on its model alone since its own address last
+        probed into a station of their own (see ``_founder_returned``)."""
+        since = st.probe_mac_last[frame.mac]
+        movers = [m for m, t in st.probe_mac_last.items() if t > since and m in st.model_joined]
+        if not movers:
+            return
+        self.joined_by["split"] += 1
+        self._created += 1
+        other = Station(
+            device_id=f"{self._id_prefix}{self._created}-{frame.fingerprint[:8] or 'data'}",
+            first_mono=since,
+            last_mono=st.last_mono,
+            last_seq=st.last_seq,
+            global_mac=False,
+            recent_rssi=list(st.recent_rssi),
+            probe_mac=st.probe_mac,
+            probe_mac_since=st.probe_mac_since,
+            fingerprints=set(st.fingerprints),
+        )
+        self.stations[other.device_id] = other
+        for mac in movers:
+            other.probe_mac_last[mac] = st.probe_mac_last.pop(mac)
+            st.macs.discard(mac)
+            st.model_joined.discard(mac)
+            other.macs.add(mac)
+            other.model_joined.add(mac)
+            if self._by_mac.get(mac) is st:
+                self._by_mac[mac] = other
+        for fp in other.fingerprints:
+            self._by_fingerprint.setdefault(fp, []).append(other)
+        for fp in st.fingerprints - st.own_fingerprints:
+            bucket = self._by_fingerprint.get(fp)
+            if bucket is not None and st in bucket:
+                bucket.remove(st)
+        st.fingerprints = set(st.own_fingerprints)
+        self._recent.append(other)
+
     def _returned(self, st: Station, frame: WifiFrame) -> bool:
         """Whether a probe from ``frame.mac`` comes after ``st`` moved on to another address."""
         if frame.subtype != "probe_req" or not st.probe_mac or st.probe_mac == frame.mac:
@@ -529,6 +588,8 @@ class WifiTracker:
         if frame.ssid:
             station.ssids.add(frame.ssid)
         fp = frame.fingerprint
+        if fp and station.global_mac and station.device_id == "wifi-" + frame.mac.replace(":", ""):
+            station.own_fingerprints.add(fp)
         if fp:
             station.fingerprints.add(fp)
             bucket = self._by_fingerprint.setdefault(fp, [])
