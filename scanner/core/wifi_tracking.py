@@ -150,8 +150,9 @@ class Station:
     probe_mac_since: float = 0.0
     probe_mac_last: dict[str, float] = field(default_factory=dict)
     fingerprints: set[str] = field(default_factory=set)
-    # For a station named after its vendor-assigned address: the element lists that address
-    # sent itself (the others came with addresses joined to it).
+    # For a station named after its vendor-assigned address: that address, and the element
+    # lists it sent itself (the others came with addresses joined to it).
+    own_mac: str = ""
     own_fingerprints: set[str] = field(default_factory=set)
     macs: set[str] = field(default_factory=set)
     # Its MACs joined on a (near) fingerprint alone: see ``WifiTracker.joined_by_model``.
@@ -440,9 +441,7 @@ class WifiTracker:
     def _founder_returned(self, st: Station, frame: WifiFrame) -> bool:
         """Whether ``frame`` is a probe from the vendor address ``st`` is named after, coming
         back after ``st`` moved on to another probe address."""
-        if frame.subtype != "probe_req" or not st.global_mac or st.probe_mac == frame.mac:
-            return False
-        if st.device_id != "wifi-" + frame.mac.replace(":", ""):
+        if frame.subtype != "probe_req" or frame.mac != st.own_mac or st.probe_mac == frame.mac:
             return False
         last = st.probe_mac_last.get(frame.mac)
         if last is None:
@@ -458,16 +457,21 @@ class WifiTracker:
             return
         self.joined_by["split"] += 1
         self._created += 1
+        # The lists only they brought go with them; when they sent the station's own list
+        # (the same model exactly), both keep it.
+        brought = st.fingerprints - st.own_fingerprints
+        latest = max(movers, key=lambda mac: st.probe_mac_last[mac])
+        label = min(brought)[:8] if brought else frame.fingerprint[:8] or "data"
         other = Station(
-            device_id=f"{self._id_prefix}{self._created}-{frame.fingerprint[:8] or 'data'}",
+            device_id=f"{self._id_prefix}{self._created}-{label}",
             first_mono=since,
-            last_mono=st.last_mono,
+            last_mono=st.probe_mac_last[latest],
             last_seq=st.last_seq,
             global_mac=False,
             recent_rssi=list(st.recent_rssi),
-            probe_mac=st.probe_mac,
-            probe_mac_since=st.probe_mac_since,
-            fingerprints=set(st.fingerprints),
+            probe_mac=latest,
+            probe_mac_since=st.probe_mac_since if latest == st.probe_mac else since,
+            fingerprints=set(brought or st.fingerprints),
         )
         self.stations[other.device_id] = other
         for mac in movers:
@@ -480,11 +484,11 @@ class WifiTracker:
                 self._by_mac[mac] = other
         for fp in other.fingerprints:
             self._by_fingerprint.setdefault(fp, []).append(other)
-        for fp in st.fingerprints - st.own_fingerprints:
+        for fp in brought:
             bucket = self._by_fingerprint.get(fp)
             if bucket is not None and st in bucket:
                 bucket.remove(st)
-        st.fingerprints = set(st.own_fingerprints)
+        st.fingerprints -= brought
         self._recent.append(other)
 
     def _returned(self, st: Station, frame: WifiFrame) -> bool:
@@ -542,6 +546,7 @@ class WifiTracker:
             last_mono=frame.mono,
             last_seq=frame.seq,
             global_mac=global_mac,
+            own_mac=frame.mac if global_mac else "",
         )
         self.stations[device_id] = station
         return station
@@ -588,7 +593,7 @@ class WifiTracker:
         if frame.ssid:
             station.ssids.add(frame.ssid)
         fp = frame.fingerprint
-        if fp and station.global_mac and station.device_id == "wifi-" + frame.mac.replace(":", ""):
+        if fp and frame.mac == station.own_mac:
             station.own_fingerprints.add(fp)
         if fp:
             station.fingerprints.add(fp)
