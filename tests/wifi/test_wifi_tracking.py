@@ -280,12 +280,12 @@ def test_time_aligned_phones_count_near_truth(
     shared_data: Path, names: list[str], slack: int
 ) -> None:
     # The ProbingPatterns phones heard at once: same-model phones at a gate are the normal
-    # case. Goal: within one device of truth. Measured: all eleven make 11 (but the iPhone 11s
-    # share one fingerprint and overlapping levels, so their stations still mix); before the
-    # level-fit and returning-address rules, 8, one holding 1,249 MACs of 7 phones.
-    # The 11 is 16 stations of the phones alone (test_each_phone_alone_is_one_station) less 5
-    # merges of different phones: the count is near truth partly because merges cancel the
-    # Oppo's, S21's and iPhone 11-M's extra stations.
+    # case. Goal: within one device of truth. Measured: all eleven make 12, 6 of them holding
+    # more than one phone (the iPhone 11s share one element list and overlapping levels, see
+    # below); before the level-fit and returning-address rules, 8, one holding 1,249 MACs of 7
+    # phones. The count is near truth partly because merges of different phones cancel the
+    # Oppo's, S21's and iPhone 11-M's extra stations (16 with each phone heard alone, see
+    # test_each_phone_alone_is_one_station).
     count, owners = _aligned(shared_data, names)
     mixed = [dict(c) for c in owners.values() if len(c) > 1]
     biggest = max((sum(c.values()) for c in owners.values() if len(c) > 1), default=0)
