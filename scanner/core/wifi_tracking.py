@@ -18,7 +18,10 @@ into stations using what a phone cannot hide without breaking Wi-Fi:
    timing: a new random MAC with the fingerprint of a station heard within ``join_window_s``,
    at a plausible RSSI, is that station. Phones of the same model share a fingerprint, so this
    only joins stations that are active together in time and space; a station idle longer than
-   ``join_window_s`` can no longer absorb new MACs, and the next one starts a new station.
+   ``join_window_s`` can no longer absorb new MACs, and the next one starts a new station;
+4. the networks it asks for: a directed probe naming a network that exactly one recent station
+   of the same Wi-Fi stack (rates and element set) has asked for is that station, whatever its
+   other elements (phones send directed and wildcard probes with different element lists).
 
 Phones of one model heard together (the normal case at a gate) share a fingerprint, so a new MAC
 goes to the candidate station it fits best, not simply the latest: its level against the
@@ -147,6 +150,10 @@ class Station:
     probe_mac_since: float = 0.0
     probe_mac_last: dict[str, float] = field(default_factory=dict)
     fingerprints: set[str] = field(default_factory=set)
+    # For a station named after its vendor-assigned address: that address, and the element
+    # lists it sent itself (the others came with addresses joined to it).
+    own_mac: str = ""
+    own_fingerprints: set[str] = field(default_factory=set)
     macs: set[str] = field(default_factory=set)
     # Its MACs joined on a (near) fingerprint alone: see ``WifiTracker.joined_by_model``.
     model_joined: set[str] = field(default_factory=set)
@@ -182,6 +189,7 @@ class WifiTracker:
             "seq": 0,
             "fingerprint": 0,
             "near_fingerprint": 0,
+            "ssid": 0,
             "new": 0,
             "split": 0,
         }
@@ -197,7 +205,13 @@ class WifiTracker:
             self.joined_by["mac"] += 1
             # Most recently heard last: the memory cap evicts from the front.
             del self._by_mac[frame.mac]
-            if self._returned(station, frame):
+            if self._founder_returned(station, frame):
+                # The station's own vendor-assigned address probes again after random
+                # addresses joined it on its model alone: a phone probes from one address at
+                # a time, so those were another phone of the model. They leave, with the
+                # element lists only they brought; the station keeps its address and id.
+                self._move_out_model_joins(station, frame)
+            elif self._returned(station, frame):
                 # This address was joined to a station that has since probed from a newer
                 # one: two phones, not one. The returning address gets a station of its own.
                 # (A global MAC never returns to another station: ``_returned``.)
@@ -370,7 +384,36 @@ class WifiTracker:
             if found is not None:
                 self.joined_by["near_fingerprint"] += 1
                 return found, True
+            # 4. the network it asks for: directed probes name the networks a phone remembers,
+            # and a phone sends its directed and wildcard probes with element lists that may
+            # differ in all but the rates and element set (on the ProbingPatterns captures the
+            # Oppo's two lists share only that segment, and every address of it asks for the
+            # same five networks). A network only one station has asked for is that phone's
+            # memory; one several stations ask for (the site's own network) says nothing.
+            found = self._asked_by_one(frame, mine)
+            if found is not None:
+                self.joined_by["ssid"] += 1
+                return found, False
         return None
+
+    def _asked_by_one(self, frame: WifiFrame, mine: tuple[str, ...]) -> Station | None:
+        """The one recent station of the same Wi-Fi stack that asked for ``frame.ssid``."""
+        if not frame.ssid or not mine:
+            return None
+        window = self.options.near_join_window_s
+        askers = [
+            st
+            for st in self._recent[-256:]
+            if frame.ssid in st.ssids and frame.mono - st.last_mono <= window
+        ]
+        if len(askers) != 1:
+            return None
+        st = askers[0]
+        if not any(segments(fp)[:1] == mine[:1] for fp in st.fingerprints):
+            return None
+        if frame.random_mac and st.global_mac and st.data_frames:
+            return None
+        return st if self._cost(st, frame) is not None else None
 
     def _best(
         self, stations: Iterable[Station], frame: WifiFrame, window_s: float
@@ -394,6 +437,59 @@ class WifiTracker:
             if cost < best_cost:
                 best, best_cost = st, cost
         return best
+
+    def _founder_returned(self, st: Station, frame: WifiFrame) -> bool:
+        """Whether ``frame`` is a probe from the vendor address ``st`` is named after, coming
+        back after ``st`` moved on to another probe address."""
+        if frame.subtype != "probe_req" or frame.mac != st.own_mac or st.probe_mac == frame.mac:
+            return False
+        last = st.probe_mac_last.get(frame.mac)
+        if last is None:
+            return False
+        return st.probe_mac_since > last + self.options.mac_return_slack_s
+
+    def _move_out_model_joins(self, st: Station, frame: WifiFrame) -> None:
+        """Move the addresses joined to ``st`` on its model alone since its own address last
+        probed into a station of their own (see ``_founder_returned``)."""
+        since = st.probe_mac_last[frame.mac]
+        movers = [m for m, t in st.probe_mac_last.items() if t > since and m in st.model_joined]
+        if not movers:
+            return
+        self.joined_by["split"] += 1
+        self._created += 1
+        # The lists only they brought go with them; when they sent the station's own list
+        # (the same model exactly), both keep it.
+        brought = st.fingerprints - st.own_fingerprints
+        latest = max(movers, key=lambda mac: st.probe_mac_last[mac])
+        label = min(brought)[:8] if brought else frame.fingerprint[:8] or "data"
+        other = Station(
+            device_id=f"{self._id_prefix}{self._created}-{label}",
+            first_mono=since,
+            last_mono=st.probe_mac_last[latest],
+            last_seq=st.last_seq,
+            global_mac=False,
+            recent_rssi=list(st.recent_rssi),
+            probe_mac=latest,
+            probe_mac_since=st.probe_mac_since if latest == st.probe_mac else since,
+            fingerprints=set(brought or st.fingerprints),
+        )
+        self.stations[other.device_id] = other
+        for mac in movers:
+            other.probe_mac_last[mac] = st.probe_mac_last.pop(mac)
+            st.macs.discard(mac)
+            st.model_joined.discard(mac)
+            other.macs.add(mac)
+            other.model_joined.add(mac)
+            if self._by_mac.get(mac) is st:
+                self._by_mac[mac] = other
+        for fp in other.fingerprints:
+            self._by_fingerprint.setdefault(fp, []).append(other)
+        for fp in brought:
+            bucket = self._by_fingerprint.get(fp)
+            if bucket is not None and st in bucket:
+                bucket.remove(st)
+        st.fingerprints -= brought
+        self._recent.append(other)
 
     def _returned(self, st: Station, frame: WifiFrame) -> bool:
         """Whether a probe from ``frame.mac`` comes after ``st`` moved on to another address."""
@@ -450,6 +546,7 @@ class WifiTracker:
             last_mono=frame.mono,
             last_seq=frame.seq,
             global_mac=global_mac,
+            own_mac=frame.mac if global_mac else "",
         )
         self.stations[device_id] = station
         return station
@@ -496,6 +593,8 @@ class WifiTracker:
         if frame.ssid:
             station.ssids.add(frame.ssid)
         fp = frame.fingerprint
+        if fp and frame.mac == station.own_mac:
+            station.own_fingerprints.add(fp)
         if fp:
             station.fingerprints.add(fp)
             bucket = self._by_fingerprint.setdefault(fp, [])

@@ -174,6 +174,54 @@ def test_a_returning_address_splits_two_phones() -> None:
     assert again != first and tracker.joined_by["split"] == 1
 
 
+def _directed(mono: float, mac: str, ssid: str, fp: str, rssi: int = -50) -> WifiFrame:
+    return WifiFrame(mono, mono, "probe_req", mac, True, rssi, 2437, ssid, 100, fp)
+
+
+def test_a_network_only_one_station_asked_for_links_its_other_element_list() -> None:
+    # One phone, two element lists sharing only the rates and element set (the Oppo's
+    # directed and wildcard probes), each list from its own address, asking for its network.
+    tracker = WifiTracker()
+    phone = tracker.observe(_directed(0.0, "02:00:00:00:00:01", "home-5c1d", FP_A))
+    other_list = "0381aaaabbbbcccc"
+    assert tracker.observe(_directed(4.0, "02:00:00:00:00:02", "home-5c1d", other_list)) == phone
+    assert tracker.joined_by["ssid"] == 1
+    # Another stack (other rates and element set) asking for the same network is not linked.
+    assert tracker.observe(_directed(5.0, "02:00:00:00:00:03", "home-5c1d", FP_B)) != phone
+
+
+def test_a_network_several_stations_ask_for_links_nothing() -> None:
+    # The site's own network: two phones of one stack remember it, so naming it proves nothing.
+    tracker = WifiTracker()
+    a = tracker.observe(_directed(0.0, "02:00:00:00:00:01", "site", FP_A))
+    b = tracker.observe(_directed(1.0, "02:00:00:00:00:02", "site", FP_B))
+    assert a != b
+    other_list = "0381aaaabbbbcccc"
+    c = tracker.observe(_directed(2.0, "02:00:00:00:00:03", "site", other_list))
+    assert c not in (a, b)
+    assert tracker.joined_by["ssid"] == 0
+
+
+def test_a_vendor_address_that_probes_again_sends_the_model_joins_away() -> None:
+    # A phone probing from its vendor-assigned address (as the iPhone 12 Pro's capture reads),
+    # and another phone of a related model whose random address joins it on a near fingerprint.
+    tracker = WifiTracker()
+    own = "00:11:22:33:44:55"
+    phone = tracker.observe(_frame(0.0, own, 10, random_mac=False))
+    other = "02:00:00:00:00:01"
+    assert tracker.observe(_frame(5.0, other, 2000, fp=FP_A_NEAR)) == phone
+    # The vendor address probes again: one phone probes from one address at a time, so the
+    # random address was another phone. It leaves with the element list only it brought.
+    assert tracker.observe(_frame(9.0, own, 11, random_mac=False)) == phone == "wifi-001122334455"
+    assert tracker.joined_by["split"] == 1
+    moved = tracker.observe(_frame(9.5, other, 2001, fp=FP_A_NEAR))
+    assert moved != phone
+    assert tracker.stations[phone].fingerprints == {FP_A}
+    # The next address of that list finds the phone it came with, not the vendor address.
+    assert tracker.observe(_frame(20.0, "02:00:00:00:00:02", 3000, fp=FP_A_NEAR)) == moved
+    assert tracker.device_count() == 2
+
+
 def test_a_phone_does_not_join_the_guards_radio_by_a_near_fingerprint() -> None:
     tracker = WifiTracker()
     radio = "00:0e:8f:a4:39:c3"
@@ -232,12 +280,12 @@ def test_time_aligned_phones_count_near_truth(
     shared_data: Path, names: list[str], slack: int
 ) -> None:
     # The ProbingPatterns phones heard at once: same-model phones at a gate are the normal
-    # case. Goal: within one device of truth. Measured: all eleven make 12 (but the iPhone 11s
-    # share one fingerprint and overlapping levels, so their stations still mix); before the
-    # level-fit and returning-address rules, 8, one holding 1,249 MACs of 7 phones.
-    # The 12 is 17 stations of the phones alone (test_each_phone_alone_is_one_station) less 5
-    # merges of different phones: the count is near truth partly because merges cancel the
-    # Oppo's, S21's and iPhone 11-M's extra stations.
+    # case. Goal: within one device of truth. Measured: all eleven make 12, 6 of them holding
+    # more than one phone (the iPhone 11s share one element list and overlapping levels, see
+    # below); before the level-fit and returning-address rules, 8, one holding 1,249 MACs of 7
+    # phones. The count is near truth partly because merges of different phones cancel the
+    # Oppo's, S21's and iPhone 11-M's extra stations (16 with each phone heard alone, see
+    # test_each_phone_alone_is_one_station).
     count, owners = _aligned(shared_data, names)
     mixed = [dict(c) for c in owners.values() if len(c) > 1]
     biggest = max((sum(c.values()) for c in owners.values() if len(c) > 1), default=0)
@@ -248,7 +296,27 @@ def test_time_aligned_phones_count_near_truth(
     assert biggest <= 0.6 * total
 
 
-@pytest.mark.xfail(strict=True, reason="same-fingerprint iPhones at overlapping levels still mix")
+# What the captures give to tell same-model phones apart, measured per phone with read_frames:
+# - iPhone 11-B, 11-C, 11-F, 11-M (second session) and a few iPhone 12-M probes send one element
+#   list byte for byte (only the DS channel differs), wildcard SSIDs only, from a fresh address
+#   for every channel of a scan (1 of their 1,400 addresses is heard on two channels) that starts
+#   its sequence counter afresh (0-2% continue, chance); channel order is shuffled per scan.
+# - So only level and timing remain. On-channel levels (probes heard on the channel they were
+#   sent on, per their DS element) differ per capture adapter by up to 25 dB for one phone
+#   (XR-A: -46, -25, -36 on channels 1, 6, 11), so they compare per adapter only: there 11-B
+#   and 11-F are 0-15 dB apart (channel 1: -44 and -42), within per-packet fading (2-4 dB
+#   standard deviation within a scan) plus the 15 dB a phone moves between scans a minute
+#   apart on every adapter at once (11-C), which the walking drift must allow. Vetoing weaker
+#   on-channel frames beyond fading and drift was measured: all eleven then make 12-21 devices
+#   with 6-13 mixed.
+# - The channels of its partial scans differ per phone (11-B adds channel 13, 11-F channel 12,
+#   the networks it remembers), but a scan's first probe is most often on a shared channel,
+#   and the aligned captures start every phone's first scan at the same instant.
+@pytest.mark.xfail(
+    strict=True,
+    reason="same-model iPhones with one element list, per-channel addresses and fresh counters "
+    "leave only level and timing, which do not separate them (see above)",
+)
 def test_time_aligned_phones_are_not_mixed(shared_data: Path) -> None:
     _count, owners = _aligned(shared_data, ALL_PHONES)
     assert sum(1 for c in owners.values() if len(c) > 1) <= 1
@@ -256,7 +324,7 @@ def test_time_aligned_phones_are_not_mixed(shared_data: Path) -> None:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="iPhone 11-C, 11-F, 12 Pro and XR-A are each outnumbered in every device holding them",
+    reason="iPhone 11-C, 11-F and XR-A are each outnumbered in every device holding them",
 )
 def test_time_aligned_phones_each_keep_a_device(shared_data: Path) -> None:
     # The harm at a gate: a phone heard only inside another phone's device. Each phone should
@@ -272,8 +340,9 @@ def test_time_aligned_phones_each_keep_a_device(shared_data: Path) -> None:
 ALONE: dict[str, tuple[int, str]] = {
     "OppoFindX3Neo-A": (
         1,
-        "3: its directed and wildcard probes carry element lists that share only the rates "
-        "and element-set segment, and one frame at -73 dBm has a third list",
+        "2: one frame at -73 dBm carries a third element list, without the DS element and "
+        "with other rates, so nothing links it (its two main lists are linked by the networks "
+        "only it asks for)",
     ),
     "S21Ultra-M": (1, "2: two frames at +15 dBm carry another element list"),
     "iPhone11-M": (
