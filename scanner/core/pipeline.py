@@ -322,10 +322,13 @@ class Core:
         device.set_kind(kind, vendor, reason)
         address = advert.address.lower()
         if address not in device.ble:
+            earlier = list(device.ble)
             device.add_identifier(device.ble, address)
             if stable_ble_address(advert):
                 device.add_identifier(device.stable_ble, address)
             self._check_allowlist(device)
+            if earlier:
+                self._continue_history(f"ble:{address}", [f"ble:{a}" for a in earlier])
         if self._sightings is not None:
             self._sightings.add(key, "ble", advert.sensor, address, advert.ts, advert.rssi_dbm)
         self._heard(device, f"ble:{address}", advert.ts)
@@ -341,6 +344,24 @@ class Core:
             advert.rssi_dbm,
             _short_reason(reason),
         )
+
+    def _continue_history(self, key: str, earlier: list[str]) -> None:
+        """The tracker joined a new address (``key``) to a device heard under ``earlier`` ones:
+        the address it replaced (the latest heard) hands on its established level, so a
+        loiterer whose phone rotates its address is still a transmitter long heard outside
+        (``loiter_dwell_s``), not a fresh one. Levels themselves stay per address (a wrong join
+        must not mix two phones' samples); a wrong join costs at most the dwell at a marginal
+        level, never an entry at a clear one."""
+        params = self._params["ble"]
+        for table in (self._presence, self._judge):
+            pres = table.get(key)
+            if pres is None:
+                continue
+            before = [p for k in earlier if (p := table.get(k)) is not None and p is not pres]
+            if before and zone.continue_history(
+                pres, max(before, key=lambda p: p.last_mono), params
+            ):
+                self.counters["ble_history_continued"] += 1
 
     def _sdr_burst(self, burst: SdrBurst) -> None:
         self.counters["sdr_bursts"] += 1
