@@ -84,7 +84,12 @@ def test_a_gsm_phone_just_outside_explains_louder_uplink() -> None:
 
 @pytest.mark.parametrize(
     "bad",
-    [{"ambient_margin_db": 400.0}, {"window_s": 86400.0}, {"nearby_margin_db": 99.0}],
+    [
+        {"ambient_margin_db": 400.0},
+        {"window_s": 86400.0},
+        {"nearby_margin_db": 99.0},
+        {"selection_margin_db": 60.0},
+    ],
 )
 def test_values_that_would_switch_a_check_off_are_refused(bad: dict[str, float]) -> None:
     with pytest.raises(ConfigError, match="switch the check off"):
