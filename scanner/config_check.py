@@ -76,6 +76,7 @@ RANGES: dict[str, dict[str, Range]] = {
         "sdr_window_s": _POSITIVE_SECONDS,
         "sdr_alone_after_s": _SECONDS,
         "sdr_absent_s": _POSITIVE_SECONDS,
+        "sdr_idle_hold_s": _POSITIVE_SECONDS,
         "sdr_alone_min_snr_db": _DB,
         "ambient_learning_s": _f(0.0, 30 * _DAY),
         "ambient_min_fraction": _f(0.0, 1.0),

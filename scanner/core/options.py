@@ -117,6 +117,15 @@ class CoreOptions:
     sdr_alone_after_s: float = 2.0
     # Uplink silent this long has gone: three keep-alive intervals of an idle phone.
     sdr_absent_s: float = 15.0
+    # An idle phone never sends the ``sdr_confirm_bursts`` of one in use within the window: its
+    # keep-alives come a few bursts every 4-15 s. Its uplink is sustained instead when it has
+    # held the transmitter in the zone this long (the window's level at the enter level at each
+    # keep-alive, never silent for ``sdr_absent_s``): two of its longest keep-alive intervals.
+    # A passer-by's uplink is at the zone's level for the few seconds of walking past the
+    # gate (40 m at walking pace in this time); a phone that stays at the zone's level has
+    # stayed where the level puts it. Someone waiting just outside is still explained by their
+    # Wi-Fi or BLE heard there (``nearby_margin_db``).
+    sdr_idle_hold_s: float = 30.0
     # A handset heard on Wi-Fi or BLE at most this far below the zone's exit level is "just
     # outside": close enough that its uplink at full power (23 dBm) reaches the SDR's enter
     # level. On one path, a phone's 2.4 GHz radios (15 dBm Wi-Fi, 8 dB more loss at 1 m) read
@@ -252,6 +261,7 @@ _LIMITS: dict[str, tuple[float, float]] = {
     "sdr_confirm_bursts": (1, 100),
     "sdr_window_s": (0.5, 120.0),
     "sdr_alone_after_s": (0.0, 120.0),
+    "sdr_idle_hold_s": (5.0, 600.0),
     "nearby_margin_db": (0.0, 30.0),
     "ambient_min_fraction": (0.1, 1.0),
     "ambient_margin_db": (1.0, 30.0),
