@@ -125,8 +125,9 @@ def uplink_energy_in_zone(inp: DetectorInput, th: Mapping[str, float]) -> Outcom
     more whatever its distance to the sensor, so a phone inside under power control and one
     just outside at full power overlap in level, and no single bar separates them. What does:
 
-    * sustained: at least ``confirm_bursts`` bursts in the window, and the window's median (not
-      a peak) at the zone's enter level; a passer-by's uplink rises and falls within seconds;
+    * sustained: at least ``confirm_bursts`` bursts in the window (an idle phone's sparse
+      keep-alives: in the zone for ``idle_hold_s``), and the window's median (not a peak) at
+      the zone's enter level; a passer-by's uplink rises and falls within seconds;
     * the other radios (``DetectorBank``): a handset heard on Wi-Fi or BLE just outside the
       zone at that moment explains the energy; the uplink is then that phone, not another.
     """
@@ -139,7 +140,11 @@ def uplink_energy_in_zone(inp: DetectorInput, th: Mapping[str, float]) -> Outcom
     band = inp.label or "uplink"
     weight = min(0.9, th["base_weight"] + 0.01 * max(level - th["enter_snr_db"], 0.0))
     recent = sum(1 for t, _ in pres.samples if pres.last_mono - t <= th["window_s"])
-    sustained = recent >= th["confirm_bursts"] and level >= th["enter_snr_db"]
+    # An idle phone's keep-alives are too sparse for the burst count; holding the zone's level
+    # through several of them is as sustained (``sdr_idle_hold_s``).
+    entered = pres.entered_mono
+    held = entered is not None and pres.last_mono - entered >= th["idle_hold_s"]
+    sustained = level >= th["enter_snr_db"] and (recent >= th["confirm_bursts"] or held)
     return "finding", Finding(
         "uplink_energy_in_zone",
         "sdr",
@@ -188,6 +193,7 @@ def build_registry(options: CoreOptions) -> tuple[Detector, ...]:
             {
                 **_thresholds(options, "sdr", "snr_db", 0.6),
                 "confirm_bursts": float(options.sdr_confirm_bursts),
+                "idle_hold_s": options.sdr_idle_hold_s,
             },
             uplink_energy_in_zone,
             "cellular uplink bursts at in-zone strength",

@@ -117,6 +117,15 @@ class CoreOptions:
     sdr_alone_after_s: float = 2.0
     # Uplink silent this long has gone: three keep-alive intervals of an idle phone.
     sdr_absent_s: float = 15.0
+    # An idle phone never sends the ``sdr_confirm_bursts`` of one in use within the window: its
+    # keep-alives come a few bursts every 4-15 s. Its uplink is sustained instead when it has
+    # held the transmitter in the zone this long (the window's level at the enter level at each
+    # keep-alive, never silent for ``sdr_absent_s``): two of its longest keep-alive intervals.
+    # A passer-by's uplink is at the zone's level for the few seconds of walking past the
+    # gate (40 m at walking pace in this time); a phone that stays at the zone's level has
+    # stayed where the level puts it. Someone waiting just outside is still explained by their
+    # Wi-Fi or BLE heard there (``nearby_margin_db``).
+    sdr_idle_hold_s: float = 30.0
     # A handset heard on Wi-Fi or BLE at most this far below the zone's exit level is "just
     # outside": close enough that its uplink at full power (23 dBm) reaches the SDR's enter
     # level. On one path, a phone's 2.4 GHz radios (15 dBm Wi-Fi, 8 dB more loss at 1 m) read
@@ -159,6 +168,22 @@ class CoreOptions:
     # advertising event within 10 ms): 0.3 s pairs them and never pairs a phone's positions
     # more than half a metre apart (walking speed).
     pair_window_s: float = 0.3
+    # A receiver hears nothing below its sensitivity, so of the copies of a far phone's
+    # transmissions it hears only those a fade lifted above it: near the sensitivity the copies
+    # heard read high by that fade, and their difference from the reference sensor's copy (heard
+    # well above its own sensitivity) is biased towards "inside" (a passer-by 15 m away reads
+    # -1 dB where its true difference is -8). Fast fading spreads one phone's copies by about two
+    # standard deviations (6-8 dB) either way, so a copy this far above the sensitivity would
+    # have been heard on an ordinary fade too: its level is not selected by the receiver. A copy
+    # closer to the sensitivity does not put a transmitter inside (it still keeps one inside:
+    # leaving is decided as before). A phone in the zone is never that weak at the inside sensor:
+    # BLE at 0 dBm, 12 dB of body, at the zone's far edge (8 m, exponent 2.7) arrives near -76.
+    selection_margin_db: float = 8.0
+    # The sensitivities: a BLE receiver (the Pi's on-board controller, an RTL8761B adapter)
+    # demodulates 1 Mb/s GFSK down to about -97 dBm; a Wi-Fi monitor adapter (hardware.md) its
+    # 1 Mb/s DSSS probes down to about -95 dBm at the driver's reported RSSI.
+    sensitivity_wifi_dbm: float = -95.0
+    sensitivity_ble_dbm: float = -97.0
     # A placed sensor that delivers nothing for this long has gone (unplugged, crashed, its link
     # down): a site's access points and stations are heard every few seconds by any working
     # sensor. Its zone decisions fall back to the other sensors' absolute levels.
@@ -199,6 +224,8 @@ class CoreOptions:
                 values[key] = {str(k): float(v) for k, v in raw.items()}
             elif key in ("difference_enter_db", "difference_exit_db"):
                 values[key] = _signed(key, raw, DIFFERENCE_LIMIT_DB)
+            elif key in ("sensitivity_wifi_dbm", "sensitivity_ble_dbm"):
+                values[key] = _sensitivity(key, raw)
             elif key in (
                 "min_samples",
                 "enter_samples",
@@ -234,10 +261,12 @@ _LIMITS: dict[str, tuple[float, float]] = {
     "sdr_confirm_bursts": (1, 100),
     "sdr_window_s": (0.5, 120.0),
     "sdr_alone_after_s": (0.0, 120.0),
+    "sdr_idle_hold_s": (5.0, 600.0),
     "nearby_margin_db": (0.0, 30.0),
     "ambient_min_fraction": (0.1, 1.0),
     "ambient_margin_db": (1.0, 30.0),
     "pair_window_s": (0.01, 5.0),
+    "selection_margin_db": (0.0, 30.0),
     "sensor_silent_s": (5.0, 3600.0),
     "sensor_hold_s": (0.0, 3600.0),
 }
@@ -250,6 +279,20 @@ def _signed(key: str, raw: Any, limit: float) -> float:
         raise ConfigError(f"[core].{key} must be a number, not {raw!r}")
     if not -limit <= raw <= limit:
         raise ConfigError(f"[core].{key} = {raw} is outside -{limit:g}..{limit:g} dB")
+    return float(raw)
+
+
+# A receiver's sensitivity: none hears below -110 dBm (thermal noise in 1-2 MHz), and one deaf
+# above -70 would miss the phones it is there for.
+SENSITIVITY_LIMITS_DBM = (-110.0, -70.0)
+
+
+def _sensitivity(key: str, raw: Any) -> float:
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        raise ConfigError(f"[core].{key} must be a number, not {raw!r}")
+    lo, hi = SENSITIVITY_LIMITS_DBM
+    if not lo <= raw <= hi:
+        raise ConfigError(f"[core].{key} = {raw} is outside {lo:g}..{hi:g} dBm")
     return float(raw)
 
 

@@ -56,7 +56,7 @@ from scanner.core.fusion import Fusion
 from scanner.core.identity import BleIdentity, WifiIdentity, ble_identity, wifi_identity
 from scanner.core.kinds import ble_classifier, ble_kind, wifi_kind
 from scanner.core.options import CoreOptions
-from scanner.core.placement import Change, SensorSites, evidence
+from scanner.core.placement import Change, Pair, SensorSites, evidence
 from scanner.core.presence import Presence, PresenceParams, ZoneModel
 from scanner.core.sightings import SightingAggregator
 from scanner.core.uplink import UplinkTransmitters
@@ -328,10 +328,13 @@ class Core:
         device.set_kind(kind, vendor, reason)
         address = advert.address.lower()
         if address not in device.ble:
+            earlier = list(device.ble)
             device.add_new_identifier(device.ble, address)
             if stable_ble_address(advert):
                 device.add_identifier(device.stable_ble, address)
             self._check_allowlist(device)
+            if earlier:
+                self._continue_history(f"ble:{address}", [f"ble:{a}" for a in earlier])
         if self._sightings is not None:
             self._sightings.add(key, "ble", advert.sensor, address, advert.ts, advert.rssi_dbm)
         transmitter = f"ble:{address}"
@@ -348,6 +351,24 @@ class Core:
             advert.rssi_dbm,
             _short_reason(reason),
         )
+
+    def _continue_history(self, key: str, earlier: list[str]) -> None:
+        """The tracker joined a new address (``key``) to a device heard under ``earlier`` ones:
+        the address it replaced (the latest heard) hands on its established level, so a
+        loiterer whose phone rotates its address is still a transmitter long heard outside
+        (``loiter_dwell_s``), not a fresh one. Levels themselves stay per address (a wrong join
+        must not mix two phones' samples); a wrong join costs at most the dwell at a marginal
+        level, never an entry at a clear one."""
+        params = self._params["ble"]
+        for table in (self._presence, self._judge):
+            pres = table.get(key)
+            if pres is None:
+                continue
+            before = [p for k in earlier if (p := table.get(k)) is not None and p is not pres]
+            if before and zone.continue_history(
+                pres, max(before, key=lambda p: p.last_mono), params
+            ):
+                self.counters["ble_history_continued"] += 1
 
     def _sdr_burst(self, burst: SdrBurst) -> None:
         self.counters["sdr_bursts"] += 1
@@ -454,7 +475,16 @@ class Core:
                 # samples (of another scale) do not.
                 judge = self._judge[key] = Presence(in_zone=pres.in_zone)
                 pres.samples.clear()
-            zone.update(judge, mono, pair.difference_db, self.zone.difference_thresholds(), params)
+            thresholds = self.zone.difference_thresholds()
+            difference = pair.difference_db
+            if not judge.in_zone and self._near_sensitivity(radio, pair):
+                # A copy the inside receiver heard only because a fade lifted it: it says the
+                # phone is far from the inside sensor, not how far. It counts as a copy that
+                # does not put the phone inside (dropping it would leave the luckier copies
+                # above the margin to decide alone: the same bias, a few dB higher).
+                self.counters["placed_near_sensitivity"] += 1
+                difference = min(difference, thresholds.exit_dbm)
+            zone.update(judge, mono, difference, thresholds, params)
             zone.follow(pres, mono, pair.inside_dbm, judge, params)
             self._sensor_of[key] = pair.inside_sensor
             self._evidence[key] = evidence(pair)
@@ -470,6 +500,21 @@ class Core:
         silent = ", ".join(self._sites.silent) or "the other side"
         self._evidence[key] = f"{sensor} level alone ({silent} silent)"
         return pres
+
+    def _near_sensitivity(self, radio: str, pair: Pair) -> bool:
+        """True when the inside sensor heard this copy so close to its receiver's sensitivity
+        that a fade, not the phone's place, decided its level (``selection_margin_db``). Uplink
+        SNRs have no such floor here (the burst detector's threshold is far below any zone
+        level)."""
+        opts = self.options
+        if radio == "ble":
+            sensitivity = opts.sensitivity_ble_dbm
+        elif radio == "wifi":
+            sensitivity = opts.sensitivity_wifi_dbm
+        else:
+            return False
+        rssi = pair.inside_dbm + self.zone.offset(pair.inside_sensor)
+        return rssi < sensitivity + opts.selection_margin_db
 
     def _placed_heard(self, event: WifiFrame | BleAdvert | SdrBurst) -> None:
         sensor = event.sensor

@@ -223,6 +223,32 @@ def expire(
     return _decide(presence, mono, thresholds, options)
 
 
+def continue_history(presence: Presence, earlier: Presence, options: PresenceParams) -> bool:
+    """Carry ``earlier``'s established level into ``presence``, the same transmitter heard under
+    a new address since: a phone rotating its address has not moved, so what its level has been
+    for the last minutes is still what it is. ``presence``'s own samples are folded in after
+    ``earlier``'s, as if they had come from the old address. Nothing is carried when the new
+    address appeared after a silence long enough to have gone (``absent_s``), or when
+    ``presence`` already has a longer history of its own. True when carried."""
+    if options.history_s <= 0.0 or earlier.history_level is None or earlier.first_mono is None:
+        return False
+    start = presence.samples[0][0] if presence.samples else presence.first_mono
+    if start is None or start - earlier.last_mono > options.absent_s:
+        return False
+    if presence.first_mono is not None and presence.first_mono <= earlier.first_mono:
+        return False
+    history = earlier.history_level
+    last = earlier.last_mono
+    for mono, level in presence.samples:
+        if mono < last:
+            continue
+        history += (1.0 - math.exp(-(mono - last) / options.history_s)) * (level - history)
+        last = mono
+    presence.first_mono = earlier.first_mono
+    presence.history_level = history
+    return True
+
+
 def _remember(presence: Presence, mono: float, level: float, options: PresenceParams) -> None:
     """Fold one sample into the transmitter's established level."""
     if options.history_s <= 0.0:

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
+
+from scanner.config import ConfigError
 from scanner.core.events import AlertRaised, CoreEvent, SensorHealth
 from scanner.core.options import CoreOptions
 from scanner.core.pipeline import Core
@@ -127,3 +130,42 @@ def test_pairing_takes_the_loudest_copy_of_the_other_side() -> None:
     assert sites.pair("j", "gate", 11.0, -60.0) is None
     assert sites.pair("j", "road", 11.0, -60.0) is None
     assert not SensorSites({"a": "gate", "b": "outside"}, 0.3, 60.0).enabled
+
+
+def test_copies_near_the_inside_receivers_sensitivity_put_nobody_inside() -> None:
+    # A passer-by far from both sensors: the inside sensor hears only the copies a fade lifted
+    # above its sensitivity (-97 dBm), which read as loud as the gate's: a difference of +1 dB.
+    core = _core(BOTH)
+    events = _feed(core, _copies(30, inside=-93, gate=-94))
+    assert _raised(events) == []
+    assert core.counters["placed_near_sensitivity"] >= 25
+
+
+def test_the_same_difference_further_above_the_sensitivity_alarms() -> None:
+    # The rule is about the receiver's selection, not the difference: +1 dB heard well above
+    # the sensitivity is a phone inside the zone, as before.
+    assert len(_raised(_feed(_core(BOTH), _copies(30, inside=-85, gate=-86)))) == 1
+
+
+def test_a_phone_inside_that_walks_away_from_the_inside_sensor_stays_inside() -> None:
+    # Inside, then its copies fade towards the sensitivity at the zone's far side: being weak
+    # there does not take it out (leaving is decided on the difference as before).
+    core = _core(BOTH)
+    entered = _feed(core, _copies(20, inside=-74, gate=-87))
+    assert len(_raised(entered)) == 1
+    _feed(core, _copies(20, inside=-92, gate=-95, t0=20.0))
+    assert core.fusion.active
+
+
+def test_the_sensitivity_is_the_installers_to_set() -> None:
+    # A receiver 6 dB more sensitive than the default: the same copies are 12 dB above it.
+    options = CoreOptions.from_mapping({"sensitivity_ble_dbm": -103.0})
+    core = Core(options, placements=BOTH)
+    assert len(_raised(_feed(core, _copies(30, inside=-93, gate=-94)))) == 1
+
+
+def test_a_sensitivity_no_receiver_has_is_refused() -> None:
+    with pytest.raises(ConfigError, match="sensitivity_ble_dbm"):
+        CoreOptions.from_mapping({"sensitivity_ble_dbm": -40.0})
+    with pytest.raises(ConfigError, match="sensitivity_wifi_dbm"):
+        CoreOptions.from_mapping({"sensitivity_wifi_dbm": "low"})

@@ -84,7 +84,12 @@ def test_a_gsm_phone_just_outside_explains_louder_uplink() -> None:
 
 @pytest.mark.parametrize(
     "bad",
-    [{"ambient_margin_db": 400.0}, {"window_s": 86400.0}, {"nearby_margin_db": 99.0}],
+    [
+        {"ambient_margin_db": 400.0},
+        {"window_s": 86400.0},
+        {"nearby_margin_db": 99.0},
+        {"selection_margin_db": 60.0},
+    ],
 )
 def test_values_that_would_switch_a_check_off_are_refused(bad: dict[str, float]) -> None:
     with pytest.raises(ConfigError, match="switch the check off"):
@@ -123,3 +128,51 @@ def test_a_named_phones_own_uplink_is_not_a_phone_more() -> None:
     _phone_inside_with_uplink(core, 100.0, 180.0, "DCS-1800 + LTE B3 UL")
     alarms = [(ln["kind"], ln["event"]) for ln in core.all_lines if ln["alarm"]]
     assert alarms == [("handset", "raised")]
+
+
+def _keep_alives(core: Harness, t0: float, t1: float, snr: float, every_s: float = 8.0) -> None:
+    """An idle phone's uplink: a keep-alive of two bursts every ``every_s``, the core ticking
+    every second between them."""
+    t = t0
+    while t < t1:
+        core.handle(burst(t, snr))
+        core.handle(burst(t + 0.6, snr))
+        for k in range(1, int(every_s)):
+            core.tick(t + k)
+        t += every_s
+
+
+def test_an_idle_phone_inside_alerts_on_its_keep_alives_alone() -> None:
+    # Wi-Fi and Bluetooth off, no call: two bursts every 8 s, never four in the 6 s window.
+    # Holding the zone's level through its keep-alives for the hold is as sustained.
+    core, lines = _core()
+    _keep_alives(core, 100.0, 200.0, 42.0)
+    assert _kinds(lines) == [("raised", "unidentified_transmitter")]
+    hold = CoreOptions().sdr_idle_hold_s
+    raised = lines[0]["ts"] - 1_764_000_000.0
+    assert 100.6 + hold <= raised <= 100.6 + hold + 8.0
+
+
+def test_an_idle_phone_passing_by_does_not_alert() -> None:
+    # Two keep-alives at the zone's level while walking past, then well out in the street.
+    core, lines = _core()
+    _keep_alives(core, 100.0, 116.0, 42.0)
+    _keep_alives(core, 116.0, 220.0, 14.0)
+    assert lines == []
+
+
+def test_an_idle_phone_heard_just_outside_does_not_alert_alone() -> None:
+    # Someone waiting at the door with an idle phone: its keep-alives hold the zone's level,
+    # and its BLE, heard just outside, explains them.
+    core, lines = _core()
+    t = 100.0
+    while t < 200.0:
+        core.handle(advert(t, "5C:00:00:00:00:07", -79))
+        if int(t * 2) % 16 == 0:
+            core.handle(burst(t + 0.1, 36.0))
+            core.handle(burst(t + 0.7, 36.0))
+        core.tick(t)
+        t += 0.5
+    assert lines == []
+    counters = core.core.detectors.snapshot()["uplink_energy_in_zone"]
+    assert counters["explained_by_nearby_handset"] > 0
