@@ -16,7 +16,6 @@ then follows that decision while showing the inside sensor's level (``follow``).
 from __future__ import annotations
 
 import math
-import statistics
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -196,8 +195,8 @@ def follow(
     presence.last_mono = mono
     _expire(presence, mono, max(options.window_s, options.confirm_window_s))
     levels = presence.samples.levels()
-    presence.level = statistics.median(levels[-options.enter_samples :])
-    presence.window_level = statistics.median(levels)
+    presence.level = _median(levels[-options.enter_samples :])
+    presence.window_level = _median(levels)
     return adopt(presence, mono, decided)
 
 

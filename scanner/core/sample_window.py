@@ -5,10 +5,11 @@ tuples each sample was a tuple and two boxed floats, some 110 bytes, and the deq
 alone 600 bytes: under a crowd of randomised MACs, 7,000-odd transmitters of 20 samples held
 18 MB. Here a sample is 16 bytes of two ``array('d')`` and an empty window some 150 bytes.
 
-It offers what presence reads of a deque: append and popleft at the ends, ``clear``, its
-length, indexing, iteration and reversed iteration, each sample as a ``(mono, level)`` tuple
-made as it is read. Values come back as floats: the core's times and levels are floats (a level
-is an RSSI less a sensor's float offset, an SNR or a difference of levels).
+It offers what presence reads of a deque: append, ``clear``, its length, indexing and
+iteration, each sample as a ``(mono, level)`` tuple made as it is read, and the cuts presence
+takes of it (the oldest samples dropped, the levels within a window, the newest below a level).
+Values come back as floats: the core's times and levels are floats (a level is an RSSI less a
+sensor's float offset, an SNR or a difference of levels).
 """
 
 from __future__ import annotations
@@ -50,13 +51,10 @@ class SampleWindow:
         """The levels of the samples with ``mono - t <= window_s``, oldest first: the same
         as filtering every sample, read as one cut of the array where the samples are in
         time order (where ``mono - t`` only falls, so the samples within are the newest)."""
-        monos = self._monos
         if not self._ordered:
-            return [v for t, v in zip(monos, self._levels, strict=True) if mono - t <= window_s]
-        first, end = 0, len(monos)
-        while first < end and mono - monos[first] > window_s:
-            first += 1
-        return self._levels[first:].tolist()
+            pairs = zip(self._monos, self._levels, strict=True)
+            return [v for t, v in pairs if mono - t <= window_s]
+        return self._levels[self._older_than(mono, window_s) :].tolist()
 
     def last_below(self, level: float) -> float | None:
         """The time of the newest sample below ``level``; None when none is."""
@@ -66,28 +64,24 @@ class SampleWindow:
                 return self._monos[i]
         return None
 
-    def popleft(self) -> tuple[float, float]:
-        """Remove and return the oldest sample (``IndexError`` when empty)."""
-        sample = self._monos[0], self._levels[0]
-        del self._monos[0]
-        del self._levels[0]
-        if not self._monos:
-            self._ordered = True
-        return sample
-
     def drop_older(self, mono: float, window_s: float) -> None:
         """Let the oldest samples go while they are more than ``window_s`` before ``mono``
         (what a deque's ``popleft`` loop did, in one cut)."""
+        n = self._older_than(mono, window_s)
+        if n:
+            del self._monos[:n]
+            del self._levels[:n]
+            if not self._monos:
+                self._ordered = True
+
+    def _older_than(self, mono: float, window_s: float) -> int:
+        """How many of the oldest samples, in a row, are more than ``window_s`` before
+        ``mono``."""
         monos = self._monos
-        n = 0
-        end = len(monos)
+        n, end = 0, len(monos)
         while n < end and mono - monos[n] > window_s:
             n += 1
-        if n:
-            del monos[:n]
-            del self._levels[:n]
-            if not monos:
-                self._ordered = True
+        return n
 
     def clear(self) -> None:
         del self._monos[:]
@@ -102,9 +96,6 @@ class SampleWindow:
 
     def __iter__(self) -> Iterator[tuple[float, float]]:
         return zip(self._monos, self._levels, strict=True)
-
-    def __reversed__(self) -> Iterator[tuple[float, float]]:
-        return zip(reversed(self._monos), reversed(self._levels), strict=True)
 
     def __repr__(self) -> str:
         return f"SampleWindow({list(self)!r}, maxlen={self.maxlen})"
