@@ -397,9 +397,7 @@ class Core:
             return
         self._sensor_of[key] = burst.sensor
         th = self.zone.thresholds(burst.sensor, "sdr")
-        pres = self._presence.get(key)
-        if pres is None:
-            pres = self._presence[key] = Presence()
+        pres = self._presence_of(key)
         zone.update(pres, burst.mono, level, th, self._params["sdr"])
         if self._uplink_accounted(key, pres, burst.mono, burst.ts):
             return
@@ -434,9 +432,7 @@ class Core:
         else:
             # Presence is judged per transmitter (MAC, BLE address): a tracker that wrongly
             # joins two phones must not mix their levels into one.
-            pres = self._presence.get(key)
-            if pres is None:
-                pres = self._presence[key] = Presence()
+            pres = self._presence_of(key)
             self._sensor_of[key] = sensor
             was_in = pres.in_zone
             th = self.zone.thresholds(sensor, radio)
@@ -458,9 +454,7 @@ class Core:
         """Decide a placed sensor's transmitter: on the difference between the sides while
         both are alive, else on the absolute level of the sensor left (never an outside one
         alone). None when this copy decides nothing yet (it waits for the other side's)."""
-        pres = self._presence.get(key)
-        if pres is None:
-            pres = self._presence[key] = Presence()
+        pres = self._presence_of(key)
         pres.changed = False
         params = self._params[radio]
         if self._sites.fused:
@@ -499,6 +493,14 @@ class Core:
         zone.update(pres, mono, level, self.zone.thresholds(sensor, radio), params)
         silent = ", ".join(self._sites.silent) or "the other side"
         self._evidence[key] = f"{sensor} level alone ({silent} silent)"
+        return pres
+
+    def _presence_of(self, key: str) -> Presence:
+        """The transmitter's presence, made when it is new (not with ``setdefault``, which
+        would build one on every record the core judges)."""
+        pres = self._presence.get(key)
+        if pres is None:
+            pres = self._presence[key] = Presence()
         return pres
 
     def _near_sensitivity(self, radio: str, pair: Pair) -> bool:
