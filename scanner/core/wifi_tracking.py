@@ -443,10 +443,7 @@ class WifiTracker:
         back after ``st`` moved on to another probe address."""
         if frame.subtype != "probe_req" or frame.mac != st.own_mac or st.probe_mac == frame.mac:
             return False
-        last = st.probe_mac_last.get(frame.mac)
-        if last is None:
-            return False
-        return st.probe_mac_since > last + self.options.mac_return_slack_s
+        return self._moved_on_from(st, frame.mac)
 
     def _move_out_model_joins(self, st: Station, frame: WifiFrame) -> None:
         """Move the addresses joined to ``st`` on its model alone since its own address last
@@ -498,7 +495,11 @@ class WifiTracker:
         if st.global_mac or not frame.random_mac:
             # A vendor-assigned address is the station's own: it keeps it (and its id).
             return False
-        last = st.probe_mac_last.get(frame.mac)
+        return self._moved_on_from(st, frame.mac)
+
+    def _moved_on_from(self, st: Station, mac: str) -> bool:
+        """Whether ``st`` probed from ``mac`` and then, past the slack, from a newer address."""
+        last = st.probe_mac_last.get(mac)
         if last is None:
             return False
         return st.probe_mac_since > last + self.options.mac_return_slack_s
