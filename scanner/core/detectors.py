@@ -248,9 +248,6 @@ class DetectorBank:
             radio: dets[0].thresholds for radio, dets in self._by_radio.items()
         }
 
-    def run(self, inp: DetectorInput) -> list[Finding]:
-        return self.judge(inp.radio, inp.key, inp.presence, inp.device, inp.label, inp.ambient)
-
     def judge(
         self,
         radio: str,
@@ -260,7 +257,8 @@ class DetectorBank:
         label: str = "",
         ambient: bool = False,
     ) -> list[Finding]:
-        """``run`` of the input these make, which is made only if a detector reads it."""
+        """Every detector of ``radio`` on this transmitter's state; the ``DetectorInput`` they
+        read is made only if one of them runs."""
         findings: list[Finding] = []
         counters = self.counters
         outside = not presence.in_zone or presence.level is None
