@@ -7,8 +7,9 @@ and the evidence for it, when it was first and last heard, its identifiers and r
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 KINDS = ("handset", "wearable", "audio", "tag", "computer", "access_point", "beacon", "other")
@@ -38,14 +39,17 @@ class Device:
     last_mono: float
     kind: str = "unknown"
     vendor: str | None = None
-    evidence: list[str] = field(default_factory=list)
-    macs: list[str] = field(default_factory=list)
-    fingerprints: list[str] = field(default_factory=list)
-    ble: list[str] = field(default_factory=list)
+    # Identifier and evidence lists are tuples, grown by a new tuple (``with_identifier``): a
+    # crowd's device holds one or two items in all, and of six lists each an object of 56 to 88
+    # bytes, five were empty. An empty tuple is one shared object, a tuple of one 48 bytes.
+    evidence: tuple[str, ...] = ()
+    macs: tuple[str, ...] = ()
+    fingerprints: tuple[str, ...] = ()
+    ble: tuple[str, ...] = ()
     # Identities that name this device alone (scanner.core.allowlist): a MAC that is global or
     # that it uses associated to a network; a public or random-static BLE address.
-    stable_macs: list[str] = field(default_factory=list)
-    stable_ble: list[str] = field(default_factory=list)
+    stable_macs: tuple[str, ...] = ()
+    stable_ble: tuple[str, ...] = ()
     last_rssi: int | None = None
     count: int = 0
     allowlisted: str | None = None  # the matching entry's label, when allowlisted
@@ -64,17 +68,22 @@ class Device:
             self.last_rssi = rssi
         self.dirty = True
 
-    def add_identifier(self, bucket: list[str], value: str) -> None:
+    def with_identifier(self, bucket: tuple[str, ...], value: str) -> tuple[str, ...]:
+        """``bucket`` with ``value`` added at its end, the device marked changed; ``bucket``
+        itself when the value is empty, already in it or the bucket full. The caller stores
+        the result: ``device.ble = device.with_identifier(device.ble, address)``."""
         if value and value not in bucket and len(bucket) < MAX_IDENTIFIERS:
-            bucket.append(value)
             self.dirty = True
+            return (*bucket, value)
+        return bucket
 
-    def add_new_identifier(self, bucket: list[str], value: str) -> None:
-        """``add_identifier`` of a value the caller found not in ``bucket``: without walking
+    def with_new_identifier(self, bucket: tuple[str, ...], value: str) -> tuple[str, ...]:
+        """``with_identifier`` of a value the caller found not in ``bucket``: without walking
         it again (a crowd's device holds up to ``MAX_IDENTIFIERS`` MACs, each new one asked)."""
         if value and len(bucket) < MAX_IDENTIFIERS:
-            bucket.append(value)
             self.dirty = True
+            return (*bucket, value)
+        return bucket
 
     def set_kind(self, kind: str, vendor: str | None, reason: str) -> None:
         """Record the kind and why; a definite kind is never downgraded to unknown."""
@@ -85,8 +94,9 @@ class Device:
             self.vendor = vendor or self.vendor
             self.dirty = True
         if reason and reason not in self.evidence:
-            self.evidence.append(reason)
-            del self.evidence[:-8]
+            # The classifiers make a reason's text anew for each record; there are few distinct
+            # ones (a template per vendor), so each device keeps the one shared copy.
+            self.evidence = (*self.evidence, sys.intern(reason))[-8:]
             self.dirty = True
 
     @property

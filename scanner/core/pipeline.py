@@ -280,11 +280,11 @@ class Core:
         new_mac = frame.mac not in device.macs
         device.note(frame.ts, frame.mono, frame.rssi_dbm)
         if new_mac:
-            device.add_new_identifier(device.macs, frame.mac)
+            device.macs = device.with_new_identifier(device.macs, frame.mac)
         if stable_mac(frame) and frame.mac not in device.stable_macs:
-            device.add_new_identifier(device.stable_macs, frame.mac)
+            device.stable_macs = device.with_new_identifier(device.stable_macs, frame.mac)
         if frame.fingerprint and frame.fingerprint not in device.fingerprints:
-            device.add_new_identifier(device.fingerprints, frame.fingerprint)
+            device.fingerprints = device.with_new_identifier(device.fingerprints, frame.fingerprint)
             new_mac = True
         if device.kind == "unknown" or device.count == 1:
             kind, reason = wifi_kind(frame)
@@ -329,9 +329,9 @@ class Core:
         address = advert.address.lower()
         if address not in device.ble:
             earlier = list(device.ble)
-            device.add_new_identifier(device.ble, address)
+            device.ble = device.with_new_identifier(device.ble, address)
             if stable_ble_address(advert):
-                device.add_identifier(device.stable_ble, address)
+                device.stable_ble = device.with_identifier(device.stable_ble, address)
             self._check_allowlist(device)
             if earlier:
                 self._continue_history(f"ble:{address}", [f"ble:{a}" for a in earlier])

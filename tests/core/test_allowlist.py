@@ -249,7 +249,7 @@ def test_accounting_gives_each_present_phone_one_cluster_of_its_fingerprint() ->
     allow = Allowlist([{"match": "mac", "value": "3a:00:00:00:01:01", "fingerprint": "fp"}])
     from scanner.core.devices import Device
 
-    guard = Device("wifi:g", "wifi", START, 0.0, START, 0.0, macs=["3a:00:00:00:01:01"])
+    guard = Device("wifi:g", "wifi", START, 0.0, START, 0.0, macs=("3a:00:00:00:01:01",))
     guard.in_zone = True
     acc.allowlisted(guard, allow.entry_for(guard, START))
     keys = [f"wifi:06:00:00:00:00:0{n}" for n in range(3)]
@@ -273,7 +273,7 @@ def test_only_an_allowlisted_phone_accounts_for_uplink_not_the_guards_tablet() -
 
     acc = Accounting(hold_s=10.0)
     allow = Allowlist([{"match": "mac", "value": "3a:00:00:00:02:02", "label": "tablet"}])
-    tablet = Device("wifi:t", "wifi", START, 0.0, START, 0.0, macs=["3a:00:00:00:02:02"])
+    tablet = Device("wifi:t", "wifi", START, 0.0, START, 0.0, macs=("3a:00:00:00:02:02",))
     tablet.kind = "computer"
     tablet.in_zone = True
     acc.allowlisted(tablet, allow.entry_for(tablet, START))

@@ -40,7 +40,7 @@ def test_vendor_rules() -> None:
 
 def test_unknown_static_and_ambient_devices_are_not_counted() -> None:
     dev = Device("wifi-001122334455", "wifi", 0.0, 0.0, 0.0, 0.0)
-    dev.macs.append("00:11:22:33:44:55")
+    dev.macs = dev.with_identifier(dev.macs, "00:11:22:33:44:55")
     assert not dev.counts_as_handset  # unknown
     dev.set_kind("handset", "Xiaomi", "probe requests from a Xiaomi phone's global address")
     assert dev.counts_as_handset
@@ -50,7 +50,7 @@ def test_unknown_static_and_ambient_devices_are_not_counted() -> None:
     dev.last_mono = STATIC_SPAN_S + 1.0  # heard day and night: part of the site
     assert not dev.counts_as_handset and not dev.is_handset
     phone = Device("wifi-r1", "wifi", 0.0, 0.0, 0.0, 0.0, kind="handset")
-    phone.macs.append("4a:11:22:33:44:55")
+    phone.macs = phone.with_identifier(phone.macs, "4a:11:22:33:44:55")
     phone.ambient = True  # someone at their desk when the core started
     assert phone.counts_as_handset
 
