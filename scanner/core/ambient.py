@@ -15,6 +15,7 @@ above the 90th percentile of the levels it was learned at.
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,16 +26,28 @@ MAX_MINUTES = 120
 # Candidates (devices not learned yet) kept at most; a MAC flood must not exhaust memory. The
 # longest silent go first; learned ambient devices are never dropped by the cap.
 MAX_CANDIDATES = 10_000
+# A restored level beyond this is no level a radio reports (RSSI is a signed byte, SNR and
+# offsets tens of dB): a corrupt snapshot, which would not fit the levels' int64 either.
+RESTORE_LIMIT_DB = 1000.0
 
 
 @dataclass(slots=True)
 class _Stats:
     first_mono: float
     last_mono: float = 0.0
-    minutes: set[int] = field(default_factory=set)
-    # Samples per whole dBm. A plain dict: a Counter's Python __init__ was most of the cost of
-    # a new transmitter's entry (a crowd brings hundreds a second).
-    levels: dict[int, int] = field(default_factory=dict)
+    # The minutes heard (at most ``MAX_MINUTES``), as the bits of an int: bit i is minute
+    # ``minute0 + i``, and bit 0 is set (``minute0`` is the earliest kept) unless none is. A
+    # set of them cost 216 bytes even of one minute, and a boxed int per minute past 256; a
+    # candidate heard in a few nearby minutes is a small int (often the interpreter's shared
+    # one). Kept minutes lie close: a candidate silent for ``prune``'s ``hopeless_s`` goes,
+    # and a learned device's minutes (read by nothing once the start-up is decided) stop.
+    minute0: int = 0
+    minutes: int = 0
+    # Samples per whole dBm: the levels heard, in the order first heard, then the count of each
+    # (``_count_level``). A dict of them cost 224 bytes and a boxed int per level even for a
+    # crowd's candidate heard at one level; this is 96. A level is an RSSI (a signed byte as
+    # radios report it) less a sensor's offset (checked within 40 dB), far inside an int64.
+    levels: array[int] = field(default_factory=lambda: array("q"))
     entered_zone: bool = False
     seen_outside: bool = False
     above_enter: bool = False
@@ -64,15 +77,9 @@ class AmbientBaseline:
         if st is None:
             st = self._stats[key] = _Stats(first_mono=mono, last_mono=mono)
         st.last_mono = max(st.last_mono, mono)
-        minute = int((mono - self._start_mono) // 60)
-        if len(st.minutes) < MAX_MINUTES or minute in st.minutes:
-            st.minutes.add(minute)
-        else:
-            st.minutes.discard(min(st.minutes))
-            st.minutes.add(minute)
-        levels = st.levels
-        rounded = round(level)
-        levels[rounded] = levels.get(rounded, 0) + 1
+        if not (st.ambient and self._startup_done):
+            _add_minute(st, int((mono - self._start_mono) // 60))
+        _count_level(st.levels, round(level))
         if level >= enter_dbm:
             st.above_enter = True
         else:
@@ -183,33 +190,84 @@ class AmbientBaseline:
                 p90 = float(spec["p90_dbm"])
             except (KeyError, TypeError, ValueError):
                 continue
+            if not -RESTORE_LIMIT_DB <= p90 <= RESTORE_LIMIT_DB:
+                continue  # (NaN too) no radio's level: a corrupt entry, skipped as malformed
             st = self._stats.setdefault(str(key), _Stats(first_mono=mono))
             st.ambient = True
             st.p90 = p90
-            st.levels[round(p90)] = st.levels.get(round(p90), 0) + 1
+            _count_level(st.levels, round(p90))
 
     def _fraction(self, st: _Stats, since: float, now: float) -> float:
         start = self._start_mono or 0.0
         first = int((since - start) // 60)
         last = int((now - start) // 60)
         total = max(last - first, 1)  # the current, partial minute does not count against it
-        seen = sum(1 for m in st.minutes if first <= m < last)
-        return seen / total
+        return _minutes_in(st, first, last) / total
 
     @staticmethod
     def _promote(st: _Stats) -> None:
         st.ambient = True
         st.p90 = _percentile(st.levels, 0.9)
+        # Promoted only once the start-up is decided: only candidates' minutes are weighed.
+        st.minute0 = st.minutes = 0
 
 
-def _percentile(levels: dict[int, int], q: float) -> float | None:
-    total = sum(levels.values())
+def _add_minute(st: _Stats, minute: int) -> None:
+    """Note a minute heard; past ``MAX_MINUTES`` the earliest kept is forgotten."""
+    mask, base = st.minutes, st.minute0
+    if not mask:
+        st.minute0, st.minutes = minute, 1
+        return
+    if minute >= base and mask >> (minute - base) & 1:
+        return
+    if mask.bit_count() >= MAX_MINUTES:
+        mask >>= 1
+        if not mask:
+            st.minute0, st.minutes = minute, 1
+            return
+        skip = (mask & -mask).bit_length() - 1  # to the next minute kept
+        mask >>= skip
+        base += 1 + skip
+    if minute >= base:
+        mask |= 1 << (minute - base)
+    else:  # (records of two sensors need not arrive in time order)
+        mask = mask << (base - minute) | 1
+        base = minute
+    st.minute0, st.minutes = base, mask
+
+
+def _minutes_in(st: _Stats, first: int, last: int) -> int:
+    """How many of the minutes kept are in ``[first, last)``."""
+    lo = max(first, st.minute0)
+    if last <= lo or not st.minutes:
+        return 0
+    bits = st.minutes >> (lo - st.minute0)
+    if bits.bit_length() > last - lo:
+        bits &= (1 << (last - lo)) - 1
+    return bits.bit_count()
+
+
+def _count_level(levels: array[int], rounded: int) -> None:
+    """One more sample at ``rounded`` dBm in a ``_Stats.levels``."""
+    n = len(levels) >> 1
+    try:
+        i = levels.index(rounded, 0, n)
+    except ValueError:  # a level not heard before
+        levels.insert(n, rounded)
+        levels.append(1)
+    else:
+        levels[n + i] += 1
+
+
+def _percentile(levels: array[int], q: float) -> float | None:
+    n = len(levels) >> 1
+    total = sum(levels[n:])
     if total == 0:
         return None
     target = q * total
     running = 0
-    for value in sorted(levels):
-        running += levels[value]
+    for value, count in sorted(zip(levels[:n], levels[n:], strict=True)):
+        running += count
         if running >= target:
             return float(value)
-    return float(max(levels))
+    return float(max(levels[:n]))
