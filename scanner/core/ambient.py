@@ -74,12 +74,17 @@ class AmbientBaseline:
         if self._start_mono is None:
             self._start_mono = mono
         st = self._stats.get(key)
+        rounded = round(level)
         if st is None:
-            st = self._stats[key] = _Stats(first_mono=mono, last_mono=mono)
+            # Its levels made at their size (grown by ``_count_level``, the array would hold
+            # room for four).
+            levels = array("q", [rounded, 1])
+            st = self._stats[key] = _Stats(first_mono=mono, last_mono=mono, levels=levels)
+        else:
+            _count_level(st.levels, rounded)
         st.last_mono = max(st.last_mono, mono)
         if not (st.ambient and self._startup_done):
             _add_minute(st, int((mono - self._start_mono) // 60))
-        _count_level(st.levels, round(level))
         if level >= enter_dbm:
             st.above_enter = True
         else:
