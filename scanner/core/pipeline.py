@@ -185,7 +185,6 @@ class Core:
         # long as its presence is held is gone.
         self._uplink = UplinkTransmitters(self.options.sdr_absent_s)
         self._owner: dict[str, str] = {}  # transmitter key -> device id
-        self._sensor_of: dict[str, str] = {}  # transmitter key -> the sensor judging it
         self._in_zone: set[str] = set()
         self._wall_offset: float | None = None  # ts - mono of the latest record
         self._last_tick = float("-inf")
@@ -395,9 +394,9 @@ class Core:
         if burst.sensor in self._outside:
             self.counters["outside_sensor_records"] += 1
             return
-        self._sensor_of[key] = burst.sensor
         th = self.zone.thresholds(burst.sensor, "sdr")
         pres = self._presence_of(key)
+        pres.sensor = burst.sensor
         zone.update(pres, burst.mono, level, th, self._params["sdr"])
         if self._uplink_accounted(key, pres, burst.mono, burst.ts):
             return
@@ -425,7 +424,8 @@ class Core:
             # The ambient baseline learns the level the presence shows (the inside sensor's).
             learned = pres.level
             entered = pres.in_zone and pres.changed
-            th = self.zone.thresholds(self._sensor_of.get(key, sensor), radio)
+            judging = pres.sensor if pres.sensor is not None else sensor
+            th = self.zone.thresholds(judging, radio)
         elif sensor in self._outside:
             self.counters["outside_sensor_records"] += 1
             return
@@ -433,7 +433,7 @@ class Core:
             # Presence is judged per transmitter (MAC, BLE address): a tracker that wrongly
             # joins two phones must not mix their levels into one.
             pres = self._presence_of(key)
-            self._sensor_of[key] = sensor
+            pres.sensor = sensor
             was_in = pres.in_zone
             th = self.zone.thresholds(sensor, radio)
             zone.update(pres, mono, level, th, self._params[radio])
@@ -480,7 +480,7 @@ class Core:
                 difference = min(difference, thresholds.exit_dbm)
             zone.update(judge, mono, difference, thresholds, params)
             zone.follow(pres, mono, pair.inside_dbm, judge, params)
-            self._sensor_of[key] = pair.inside_sensor
+            pres.sensor = pair.inside_sensor
             self._evidence[key] = evidence(pair)
             return pres
         if sensor in self._outside:
@@ -489,7 +489,7 @@ class Core:
         if self._judge.pop(key, None) is not None:
             pres.samples.clear()
         self.counters["placed_absolute"] += 1
-        self._sensor_of[key] = sensor
+        pres.sensor = sensor
         zone.update(pres, mono, level, self.zone.thresholds(sensor, radio), params)
         silent = ", ".join(self._sites.silent) or "the other side"
         self._evidence[key] = f"{sensor} level alone ({silent} silent)"
@@ -652,7 +652,7 @@ class Core:
         pres = self._presence.get(key)
         if pres is None:
             return None
-        sensor = self._sensor_of.get(key)
+        sensor = pres.sensor
         if sensor is None:
             return None
         below = self.zone.thresholds(sensor, radio).enter_dbm - RADIOS_DISAGREE_DB
@@ -891,7 +891,7 @@ class Core:
         else:
             # The sensor that put it in the zone judges it leaving, with that sensor's own
             # calibration (the same thresholds as on entry).
-            th = self.zone.thresholds(self._sensor_of.get(key, radio), radio)
+            th = self.zone.thresholds(pres.sensor if pres.sensor is not None else radio, radio)
             left = zone.expire(pres, mono, th, self._params[radio])
         if not (left and not pres.in_zone):
             return False
@@ -912,10 +912,16 @@ class Core:
             self.fusion.device_out(key, mono)
 
     # -- sensors that cannot hear ------------------------------------------------------------
+    def _sensor_judging(self, key: str) -> str | None:
+        """The sensor whose levels (or whose side of the difference) judge this transmitter
+        now, None when none does yet (``Presence.sensor``)."""
+        pres = self._presence.get(key)
+        return None if pres is None else pres.sensor
+
     def _held_by(self, key: str) -> _Outage | None:
         """The outage holding this transmitter in the zone: the sensor radio judging it is
         down (and has not been down for longer than the hold)."""
-        sensor = self._sensor_of.get(key)
+        sensor = self._sensor_judging(key)
         if sensor is None:
             return None
         outage = self._down.get((sensor, _radio_of(key)))
@@ -945,7 +951,7 @@ class Core:
             # the outage has already decided the ones it heard, at their own times).
             deaf_s = mono - outage.since_mono
             for key in list(self._in_zone):
-                if self._sensor_of.get(key) != sensor or _radio_of(key) != radio:
+                if self._sensor_judging(key) != sensor or _radio_of(key) != radio:
                     continue
                 for pres in (self._presence[key], self._judge.get(key)):
                     if pres is not None and pres.last_mono <= outage.since_mono:
@@ -981,7 +987,7 @@ class Core:
             return
         outage.replayed_mono = event.mono
         for key in list(self._in_zone):
-            if self._sensor_of.get(key) == event.sensor and _radio_of(key) in radios:
+            if self._sensor_judging(key) == event.sensor and _radio_of(key) in radios:
                 self._expire_key(key, event.mono)
         # Leave holds and alert closes run on that timeline too, so an alert closes at the
         # time the replay says, not when the replay arrived.
@@ -1003,7 +1009,7 @@ class Core:
                 mono - outage.since_mono,
             )
             for key in list(self._in_zone):
-                if self._sensor_of.get(key) != sensor or _radio_of(key) != radio:
+                if self._sensor_judging(key) != sensor or _radio_of(key) != radio:
                     continue
                 pres = self._presence[key]
                 pres.samples.clear()
@@ -1026,7 +1032,7 @@ class Core:
             outage = self._held_by(key)
             if outage is not None:
                 since = time.strftime("%H:%M:%S", time.gmtime(outage.since_ts))
-                notes[key] = f"held: sensor {self._sensor_of[key]} offline since {since}Z"
+                notes[key] = f"held: sensor {self._sensor_judging(key)} offline since {since}Z"
         if notes or self._holding:
             self.alerting.hold(notes, ts, mono)
         self._holding = bool(notes)
@@ -1064,8 +1070,6 @@ class Core:
         presence, ambient = self._presence, self.ambient
         for key in [k for k in self._owner if k not in presence and not ambient.watches(k)]:
             del self._owner[key]
-        for key in [k for k in self._sensor_of if k not in presence]:
-            del self._sensor_of[key]
         self._prune_devices(mono)
 
     def _prune_devices(self, mono: float) -> None:
@@ -1117,7 +1121,6 @@ class Core:
             "core.presence": len(self._presence),
             "core.uplink_transmitters": len(self._uplink),
             "core.owner": len(self._owner),
-            "core.sensor_of": len(self._sensor_of),
             "core.in_zone": len(self._in_zone),
             "core.judge": len(self._judge),
             "core.below": len(self._below),

@@ -93,6 +93,10 @@ class Presence:
     # When a transmitter with an outside history first read at a marginal inside level, while
     # it keeps doing so (see ``loiter_dwell_s``).
     marginal_mono: float | None = None
+    # The sensor judging the transmitter, named by the core (presence reads it not): the one
+    # that heard its latest level, or the inside one of the difference. A field here rather
+    # than a table beside the presences beside it: a crowd's dict of them cost 75 bytes each.
+    sensor: str | None = None
 
 
 class ZoneModel:
