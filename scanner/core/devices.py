@@ -26,6 +26,11 @@ STATIC_SPAN_S = 12 * 3600.0
 # Identifier lists are capped so a device that rotates addresses for days stays small.
 MAX_IDENTIFIERS = 64
 
+# RSSI readings (a signed byte, as radios report them) as shared int objects: a record's own
+# int (28 bytes; the interpreter shares only -5 to 256) would otherwise stay with its device.
+_RSSI_MIN_DBM, _RSSI_MAX_DBM = -128, 127
+_RSSI_INTS = tuple(range(_RSSI_MIN_DBM, _RSSI_MAX_DBM + 1))
+
 
 @dataclass(slots=True)
 class Device:
@@ -65,6 +70,9 @@ class Device:
         # Only the latest level is kept: presence keeps its own window of samples per
         # transmitter, and a history here (nothing read it) cost each device 2.5 kB.
         if rssi is not None:
+            # (``type`` asked, not ``isinstance``: a bool or a float reading stays itself.)
+            if type(rssi) is int and _RSSI_MIN_DBM <= rssi <= _RSSI_MAX_DBM:
+                rssi = _RSSI_INTS[rssi - _RSSI_MIN_DBM]
             self.last_rssi = rssi
         self.dirty = True
 
