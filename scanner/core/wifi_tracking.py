@@ -154,7 +154,8 @@ class Station:
     # lists it sent itself (the others came with addresses joined to it).
     own_mac: str = ""
     own_fingerprints: set[str] = field(default_factory=set)
-    macs: set[str] = field(default_factory=set)
+    # (Its addresses are the keys ``WifiTracker._by_mac`` maps to it: a set of them here too
+    # cost over 100 bytes an address under a churning crowd, for one station holding most.)
     # Its MACs joined on a (near) fingerprint alone: see ``WifiTracker.joined_by_model``.
     model_joined: set[str] = field(default_factory=set)
     # How often a new probe address of it carried on its sequence counter (first number
@@ -216,10 +217,8 @@ class WifiTracker:
                 # one: two phones, not one. The returning address gets a station of its own.
                 # (A global MAC never returns to another station: ``_returned``.)
                 self.joined_by["split"] += 1
-                station.macs.discard(frame.mac)
                 station.probe_mac_last.pop(frame.mac, None)
                 station = self._new_station(frame, global_mac=False)
-                station.macs.add(frame.mac)
             self._by_mac[frame.mac] = station
         else:
             # A new MAC, random or not: the locally-administered bit is not trusted to decide
@@ -235,7 +234,6 @@ class WifiTracker:
                 else:
                     station.model_joined.discard(frame.mac)  # back by its own evidence
             self._by_mac[frame.mac] = station
-            station.macs.add(frame.mac)
         self._update(station, frame)
         if len(self._by_mac) > self.options.max_macs or now - self._last_forget >= 60.0:
             self._last_forget = now
@@ -273,8 +271,12 @@ class WifiTracker:
             "stations": len(self.stations),
             "fingerprint_stations": sum(len(v) for v in self._by_fingerprint.values()),
             "recent": len(self._recent),
-            "station_macs": sum(len(st.macs) for st in self.stations.values()),
         }
+
+    def macs_of(self, device_id: str) -> list[str]:
+        """The addresses attributed to the station now, least recently heard first."""
+        station = self.stations.get(device_id)
+        return [mac for mac, st in self._by_mac.items() if st is station]
 
     def forget(self, now_mono: float) -> int:
         """Drop stations unheard for ``forget_mac_after_s`` (global MACs: ten times longer).
@@ -318,9 +320,8 @@ class WifiTracker:
             gone = {id(st) for st in doomed}
             for st in doomed:
                 del self.stations[st.device_id]
-                for mac in st.macs:
-                    if self._by_mac.get(mac) is st:
-                        del self._by_mac[mac]
+            for mac in [mac for mac, st in self._by_mac.items() if id(st) in gone]:
+                del self._by_mac[mac]
             for fp, stations in list(self._by_fingerprint.items()):
                 alive = [st for st in stations if id(st) not in gone]
                 if alive:
@@ -332,9 +333,7 @@ class WifiTracker:
         excess = len(self._by_mac) - opts.max_macs * 9 // 10
         if len(self._by_mac) > opts.max_macs and excess > 0:
             for mac in list(itertools.islice(self._by_mac, excess)):
-                evicted = self._by_mac.pop(mac)
-                evicted.macs.discard(mac)
-                evicted.model_joined.discard(mac)
+                self._by_mac.pop(mac).model_joined.discard(mac)
             self.evicted_macs += excess
 
     # -- matching ---------------------------------------------------------------------------
@@ -473,9 +472,7 @@ class WifiTracker:
         self.stations[other.device_id] = other
         for mac in movers:
             other.probe_mac_last[mac] = st.probe_mac_last.pop(mac)
-            st.macs.discard(mac)
             st.model_joined.discard(mac)
-            other.macs.add(mac)
             other.model_joined.add(mac)
             if self._by_mac.get(mac) is st:
                 self._by_mac[mac] = other

@@ -96,7 +96,8 @@ def test_wifi_tracker_mac_cap_keeps_an_active_station() -> None:
         assert tracker.observe(probe(0.01 * i, _mac(i), -60, fp="fp-one")) == first
     assert len(tracker._by_mac) <= 500
     assert tracker.evicted_macs > 0
-    assert len(tracker.stations[first].macs) <= 500
+    assert _mac(4999) in tracker.macs_of(first)
+    assert len(tracker.macs_of(first)) <= 500
 
 
 def test_ble_tracker_caps_devices_least_recently_heard_first() -> None:
