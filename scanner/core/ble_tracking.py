@@ -22,7 +22,8 @@ Only monotonic time (``advert.mono``) is used; the tracker is deterministic for 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+import sys
+from dataclasses import dataclass
 
 from scanner.observations import BleAdvert
 from scanner.sources.ble.address import ROTATING
@@ -69,6 +70,8 @@ class _Track:
     model: str | None
     signature: str
     payload_key: str | None
+    # The address it advertises from now; the ones it used before, oldest first, only once it
+    # has rotated (most tracks never do: a list per track for its one address cost 64 bytes).
     address: str
     rotating: bool
     first_mono: float
@@ -76,10 +79,13 @@ class _Track:
     rssi: float | None
     handoff_seq: int | None
     adverts: int = 0
-    rssi_sum: float = 0.0
-    rssi_n: int = 0
     settled: bool = False
-    addresses: list[str] = field(default_factory=list)
+    older: list[str] | None = None
+
+    @property
+    def addresses(self) -> list[str]:
+        """Every address it has used (up to ``MAX_TRACK_ADDRESSES``), oldest first."""
+        return [*self.older, self.address] if self.older else [self.address]
 
 
 class BleTracker:
@@ -142,14 +148,14 @@ class BleTracker:
     def addresses_of(self, device_id: str) -> list[str]:
         """Every address the device has used, oldest first."""
         track = self._tracks.get(device_id)
-        return list(track.addresses) if track else []
+        return track.addresses if track else []
 
     def table_sizes(self) -> dict[str, int]:
         """How many entries the tracker's tables hold (memory bounds are checked on these)."""
         return {
             "tracks": len(self._tracks),
             "addresses": len(self._by_address),
-            "track_addresses": sum(len(t.addresses) for t in self._tracks.values()),
+            "track_addresses": sum(1 + len(t.older or ()) for t in self._tracks.values()),
         }
 
     def expire(self, now: float) -> int:
@@ -157,6 +163,8 @@ class BleTracker:
         old = [t for t in self._tracks.values() if now - t.last_mono > self.options.expire_s]
         for t in old:
             self._forget(t)
+        if old:
+            self._compact()
         return len(old)
 
     def _evict_oldest(self) -> None:
@@ -165,6 +173,16 @@ class BleTracker:
         for t in by_age[: max(1, len(by_age) // 10)]:
             self._forget(t)
             self.evicted += 1
+        self._compact()
+
+    def _compact(self) -> None:
+        """Rebuild the two tables after removals: a dict never shrinks as entries go, and when
+        its room runs out (new tracks and links use it up) it is regrown with room for three
+        times its live entries, twice what a copy has; at the cap the next eviction, a tenth
+        later, copies it again before it runs out. A copy keeps the order, which decides ties
+        between equally good links."""
+        self._tracks = dict(self._tracks)
+        self._by_address = dict(self._by_address)
 
     # -- internals ---------------------------------------------------------------------------
     def _new_track(self, advert: BleAdvert, cls: BleClass) -> _Track:
@@ -174,7 +192,9 @@ class BleTracker:
             kind=cls.kind,
             vendor=cls.vendor,
             model=cls.model,
-            signature=cls.signature,
+            # The classifier builds a new signature string for every advert; thousands of
+            # tracks of a few kinds of device share a handful of values.
+            signature=sys.intern(cls.signature),
             payload_key=cls.payload_key,
             address=advert.address,
             rotating=cls.address_kind in ROTATING,
@@ -182,7 +202,6 @@ class BleTracker:
             last_mono=advert.mono,
             rssi=None,
             handoff_seq=None,
-            addresses=[advert.address],
         )
         # Identity addresses need no linking.
         track.settled = not track.rotating
@@ -207,7 +226,7 @@ class BleTracker:
         # A better classification (e.g. a later advert with Nearby Info) upgrades the track.
         if track.kind == "unknown" and cls.kind != "unknown":
             track.kind, track.vendor, track.model = cls.kind, cls.vendor, cls.model
-            track.signature = cls.signature
+            track.signature = sys.intern(cls.signature)
 
     def _settle(self, new: _Track) -> _Track:
         new.settled = True
@@ -220,8 +239,8 @@ class BleTracker:
         if best is None:
             return new
         # Merge the new address into the old device.
-        best.address = new.address
-        best.addresses.extend(new.addresses)
+        addresses = best.addresses
+        addresses.extend(new.addresses)
         best.last_mono = max(best.last_mono, new.last_mono)
         best.adverts += new.adverts
         best.rssi = new.rssi if new.rssi is not None else best.rssi
@@ -229,13 +248,14 @@ class BleTracker:
         best.payload_key = best.payload_key or new.payload_key
         for address in new.addresses:
             self._by_address[address] = best
-        if len(best.addresses) > MAX_TRACK_ADDRESSES:
-            dropped = best.addresses[:-MAX_TRACK_ADDRESSES]
-            del best.addresses[:-MAX_TRACK_ADDRESSES]
-            for address in dropped:
-                if self._by_address.get(address) is best and address not in best.addresses:
-                    del self._by_address[address]
-                self.addresses_dropped += 1
+        dropped = addresses[:-MAX_TRACK_ADDRESSES]
+        del addresses[:-MAX_TRACK_ADDRESSES]
+        best.address = addresses.pop()
+        best.older = addresses
+        for address in dropped:
+            if self._by_address.get(address) is best and address not in best.addresses:
+                del self._by_address[address]
+            self.addresses_dropped += 1
         del self._tracks[new.device_id]
         self.links += 1
         _LOGGER.debug("linked %s to %s (score %.1f)", new.addresses, best.device_id, best_score)
