@@ -42,6 +42,7 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,6 +61,27 @@ _LIMITS: dict[str, tuple[float, float]] = {
     "max_rssi_drift_db": (0.0, 40.0),
     "seq_window": (1.0, 2048.0),
 }
+
+
+# What a station's sets hold until their first member: most stations never ask for a network
+# by name, send from a vendor-assigned address or take an address on their model alone, and
+# an empty set of their own would cost 216 bytes each (thousands of stations in a crowd).
+_NONE: frozenset[str] = frozenset()
+
+
+def _with(values: AbstractSet[str], value: str) -> AbstractSet[str]:
+    """``values`` with ``value`` added: in place once it is a set of its own."""
+    if isinstance(values, set):
+        values.add(value)
+        return values
+    return {*values, value}
+
+
+def _without(values: AbstractSet[str], value: str) -> AbstractSet[str]:
+    """``values`` without ``value`` (in place where it is a set of its own)."""
+    if isinstance(values, set):
+        values.discard(value)
+    return values
 
 
 def _near(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
@@ -136,37 +158,32 @@ class Station:
     """One tracked station (a handset, usually) and what identifies it."""
 
     device_id: str
-    first_mono: float
     last_mono: float
     last_seq: int
     global_mac: bool
-    # Last RSSI per channel frequency: sensors often use one adapter per channel, with
-    # different antennas and gains, so levels are only comparable on the same channel.
-    last_rssi: dict[int | None, int] = field(default_factory=dict)
     # The latest few levels on any channel; their maximum is the station's envelope.
     recent_rssi: list[int] = field(default_factory=list)
     # The address its probe requests come from now, since when, and when each was last heard.
     probe_mac: str = ""
     probe_mac_since: float = 0.0
     probe_mac_last: dict[str, float] = field(default_factory=dict)
-    fingerprints: set[str] = field(default_factory=set)
+    # Its element lists, and the following sets: ``_NONE`` until their first member.
+    fingerprints: AbstractSet[str] = _NONE
     # For a station named after its vendor-assigned address: that address, and the element
     # lists it sent itself (the others came with addresses joined to it).
     own_mac: str = ""
-    own_fingerprints: set[str] = field(default_factory=set)
+    own_fingerprints: AbstractSet[str] = _NONE
     # (Its addresses are the keys ``WifiTracker._by_mac`` maps to it: a set of them here too
     # cost over 100 bytes an address under a churning crowd, for one station holding most.)
     # Its MACs joined on a (near) fingerprint alone: see ``WifiTracker.joined_by_model``.
-    model_joined: set[str] = field(default_factory=set)
+    model_joined: AbstractSet[str] = _NONE
     # How often a new probe address of it carried on its sequence counter (first number
     # within ``seq_window`` after its last), and how often it started elsewhere: a phone does
     # one or the other at every address change, so the larger count says which it does.
     counter_kept: int = 0
     counter_reset: int = 0
-    frames: int = 0
     data_frames: int = 0
-    ssids: set[str] = field(default_factory=set)
-    max_rssi_dbm: int | None = None
+    ssids: AbstractSet[str] = _NONE
 
 
 class WifiTracker:
@@ -230,9 +247,9 @@ class WifiTracker:
             else:
                 station, by_model = match
                 if by_model:
-                    station.model_joined.add(frame.mac)
-                else:
-                    station.model_joined.discard(frame.mac)  # back by its own evidence
+                    station.model_joined = _with(station.model_joined, frame.mac)
+                else:  # back by its own evidence
+                    station.model_joined = _without(station.model_joined, frame.mac)
             self._by_mac[frame.mac] = station
         self._update(station, frame)
         if len(self._by_mac) > self.options.max_macs or now - self._last_forget >= 60.0:
@@ -333,7 +350,8 @@ class WifiTracker:
         excess = len(self._by_mac) - opts.max_macs * 9 // 10
         if len(self._by_mac) > opts.max_macs and excess > 0:
             for mac in list(itertools.islice(self._by_mac, excess)):
-                self._by_mac.pop(mac).model_joined.discard(mac)
+                evicted = self._by_mac.pop(mac)
+                evicted.model_joined = _without(evicted.model_joined, mac)
             self.evicted_macs += excess
 
     # -- matching ---------------------------------------------------------------------------
@@ -460,7 +478,6 @@ class WifiTracker:
         label = min(brought)[:8] if brought else frame.fingerprint[:8] or "data"
         other = Station(
             device_id=f"{self._id_prefix}{self._created}-{label}",
-            first_mono=since,
             last_mono=st.probe_mac_last[latest],
             last_seq=st.last_seq,
             global_mac=False,
@@ -472,8 +489,8 @@ class WifiTracker:
         self.stations[other.device_id] = other
         for mac in movers:
             other.probe_mac_last[mac] = st.probe_mac_last.pop(mac)
-            st.model_joined.discard(mac)
-            other.model_joined.add(mac)
+            st.model_joined = _without(st.model_joined, mac)
+            other.model_joined = _with(other.model_joined, mac)
             if self._by_mac.get(mac) is st:
                 self._by_mac[mac] = other
         for fp in other.fingerprints:
@@ -540,7 +557,6 @@ class WifiTracker:
             device_id = f"{self._id_prefix}{self._created}-{frame.fingerprint[:8] or 'data'}"
         station = Station(
             device_id=device_id,
-            first_mono=frame.mono,
             last_mono=frame.mono,
             last_seq=frame.seq,
             global_mac=global_mac,
@@ -565,19 +581,15 @@ class WifiTracker:
                 station.counter_kept += 1
             else:
                 station.counter_reset += 1
-        station.frames += 1
         if frame.subtype != "probe_req":
             station.data_frames += 1
         station.last_seq = frame.seq
         rssi = frame.rssi_dbm
         if rssi is not None:
-            station.last_rssi[frame.freq_mhz] = rssi
             # One burst is a dozen frames or so; its strongest are the envelope.
             station.recent_rssi.append(rssi)
             if len(station.recent_rssi) > 8:
                 del station.recent_rssi[0]
-            if station.max_rssi_dbm is None or rssi > station.max_rssi_dbm:
-                station.max_rssi_dbm = rssi
         station.last_mono = max(station.last_mono, frame.mono)
         if frame.subtype == "probe_req":
             if station.probe_mac != frame.mac:
@@ -589,12 +601,12 @@ class WifiTracker:
                 for mac in sorted(heard, key=lambda m: heard[m])[:64]:
                     del heard[mac]
         if frame.ssid:
-            station.ssids.add(frame.ssid)
+            station.ssids = _with(station.ssids, frame.ssid)
         fp = frame.fingerprint
         if fp and frame.mac == station.own_mac:
-            station.own_fingerprints.add(fp)
+            station.own_fingerprints = _with(station.own_fingerprints, fp)
         if fp:
-            station.fingerprints.add(fp)
+            station.fingerprints = _with(station.fingerprints, fp)
             bucket = self._by_fingerprint.setdefault(fp, [])
             if not bucket or bucket[-1] is not station:
                 if station in bucket:
