@@ -280,6 +280,9 @@ def test_a_ble_device_rotating_for_days_keeps_its_newest_addresses_only() -> Non
     assert sizes["addresses"] <= ble_tracking_module.MAX_TRACK_ADDRESSES
     assert tracker.addresses_dropped >= 300 - ble_tracking_module.MAX_TRACK_ADDRESSES
     assert tracker.device_of(_ble(299)) == first
+    newest = [_ble(n) for n in range(300 - ble_tracking_module.MAX_TRACK_ADDRESSES, 300)]
+    assert first is not None and tracker.addresses_of(first) == newest
+    assert tracker.device_of(_ble(0)) is None
 
 
 def test_records_of_one_transmitter_share_their_names_as_the_wire_decoder_reads_them() -> None:
