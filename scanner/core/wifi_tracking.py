@@ -69,12 +69,30 @@ _LIMITS: dict[str, tuple[float, float]] = {
 _NONE: frozenset[str] = frozenset()
 
 
-def _with(values: AbstractSet[str], value: str) -> AbstractSet[str]:
-    """``values`` with ``value`` added: in place once it is a set of its own."""
+# Stations of one phone model send the same element lists and ask for the site's networks:
+# their one-member sets of those are shared (frozen, so sharing is safe), from a table of at
+# most this many values. A model and OS version sends two or three lists (directed and
+# wildcard probes), so a thousand covers a gate's crowd many times over; it is cleared when
+# full, so a flood of made-up lists costs at most this many sets.
+_MAX_SHARED = 1024
+
+
+def _with(
+    values: AbstractSet[str], value: str, shared: dict[str, frozenset[str]] | None = None
+) -> AbstractSet[str]:
+    """``values`` with ``value`` added: in place once it is a set of its own; a first member
+    from ``shared`` when given."""
     if isinstance(values, set):
         values.add(value)
         return values
-    return {*values, value}
+    if values or shared is None:
+        return {*values, value}
+    one = shared.get(value)
+    if one is None:
+        if len(shared) >= _MAX_SHARED:
+            shared.clear()
+        one = shared[value] = frozenset((value,))
+    return one
 
 
 def _without(values: AbstractSet[str], value: str) -> AbstractSet[str]:
@@ -197,6 +215,7 @@ class WifiTracker:
         # Active random-MAC stations by fingerprint, most recent last.
         self._by_fingerprint: dict[str, list[Station]] = {}
         self._recent: list[Station] = []  # random-MAC stations, for sequence continuity
+        self._shared: dict[str, frozenset[str]] = {}  # see _with
         self._created = 0
         self._last_forget = float("-inf")
         self.evicted = 0  # stations dropped by the memory cap, not by silence
@@ -601,12 +620,12 @@ class WifiTracker:
                 for mac in sorted(heard, key=lambda m: heard[m])[:64]:
                     del heard[mac]
         if frame.ssid:
-            station.ssids = _with(station.ssids, frame.ssid)
+            station.ssids = _with(station.ssids, frame.ssid, self._shared)
         fp = frame.fingerprint
         if fp and frame.mac == station.own_mac:
-            station.own_fingerprints = _with(station.own_fingerprints, fp)
+            station.own_fingerprints = _with(station.own_fingerprints, fp, self._shared)
         if fp:
-            station.fingerprints = _with(station.fingerprints, fp)
+            station.fingerprints = _with(station.fingerprints, fp, self._shared)
             bucket = self._by_fingerprint.setdefault(fp, [])
             if not bucket or bucket[-1] is not station:
                 if station in bucket:
