@@ -116,6 +116,22 @@ class Harness:
         return getattr(self.core, name)
 
 
+def adverts_every_half_second(core: Harness, address: str, t0: float, t1: float, rssi: int) -> None:
+    """``address`` advertising at ``rssi`` every 0.5 s from ``t0`` until before ``t1`` (the
+    core ticked after each), as a phone's BLE does while its screen is on."""
+    t = t0
+    while t < t1 - 1e-9:
+        core.handle(advert(t, address, rssi))
+        core.tick(t)
+        t += 0.5
+
+
+def first_alarm_s(core: Harness) -> float | None:
+    """Seconds from ``START`` to the first alert raised; None: none was."""
+    alarms = [line["ts"] - START for line in core.lines if line["event"] == "raised"]
+    return min(alarms) if alarms else None
+
+
 def address_harness(ack_after_s: float = 0.0) -> Harness:
     """A harness whose core tells transmitters apart by address alone and takes every advert
     for a handset's: the rule under test decides, not the trackers or the classifier."""

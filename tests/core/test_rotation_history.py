@@ -11,33 +11,20 @@ from scanner.core.ble_tracking import BleTracker
 from scanner.core.identity import AddressBleIdentity, AddressWifiIdentity
 from scanner.core.options import CoreOptions
 from scanner.core.presence import Presence, PresenceParams
-from tests.core.helpers import START, Harness, advert
+from tests.core.helpers import Harness, adverts_every_half_second, first_alarm_s
 
 OLD = "5B:C9:D6:DB:9C:98"
 NEW = "71:9D:8D:80:89:F3"
 OTHER = "4E:46:CD:CE:FD:03"
 
 
-def _adverts(core: Harness, address: str, t0: float, t1: float, rssi: int) -> None:
-    t = t0
-    while t < t1 - 1e-9:
-        core.handle(advert(t, address, rssi))
-        core.tick(t)
-        t += 0.5
-
-
-def _first_alarm_s(core: Harness) -> float | None:
-    alarms = [line["ts"] - START for line in core.lines if line["event"] == "raised"]
-    return min(alarms) if alarms else None
-
-
 def _loiterer_rotating_into_a_fade(core: Harness) -> None:
     # Two minutes a metre outside; the address rotates at 120 s (the tracker links the new one
     # after its 3 s of settling); then a fade lifts the level to just inside for 12 s.
-    _adverts(core, OLD, 0.0, 120.0, -76)
-    _adverts(core, NEW, 120.3, 126.0, -76)
-    _adverts(core, NEW, 126.0, 138.0, -67)
-    _adverts(core, NEW, 138.0, 170.0, -76)
+    adverts_every_half_second(core, OLD, 0.0, 120.0, -76)
+    adverts_every_half_second(core, NEW, 120.3, 126.0, -76)
+    adverts_every_half_second(core, NEW, 126.0, 138.0, -67)
+    adverts_every_half_second(core, NEW, 138.0, 170.0, -76)
 
 
 def test_a_loiterers_fade_after_a_rotation_does_not_alarm() -> None:
@@ -46,7 +33,7 @@ def test_a_loiterers_fade_after_a_rotation_does_not_alarm() -> None:
     _loiterer_rotating_into_a_fade(core)
     assert tracker.device_of(OLD) == tracker.device_of(NEW)
     assert core.counters["ble_history_continued"] == 1
-    assert _first_alarm_s(core) is None
+    assert first_alarm_s(core) is None
 
 
 def test_the_same_fade_alarms_when_the_new_address_has_no_history() -> None:
@@ -59,25 +46,25 @@ def test_the_same_fade_alarms_when_the_new_address_has_no_history() -> None:
         ble_tracker=AddressBleIdentity(),
     )
     _loiterer_rotating_into_a_fade(core)
-    alarm = _first_alarm_s(core)
+    alarm = first_alarm_s(core)
     assert alarm is not None and 126.0 < alarm < 138.0
 
 
 def test_a_visitor_rotating_as_he_walks_in_clearly_alarms_at_once() -> None:
     core = Harness()
-    _adverts(core, OLD, 0.0, 120.0, -76)
+    adverts_every_half_second(core, OLD, 0.0, 120.0, -76)
     # The new address is linked after 3 s, but a clear level needs no history to enter.
-    _adverts(core, NEW, 120.3, 150.0, -58)
-    alarm = _first_alarm_s(core)
+    adverts_every_half_second(core, NEW, 120.3, 150.0, -58)
+    alarm = first_alarm_s(core)
     assert alarm is not None and 120.3 <= alarm <= 121.5
 
 
 def test_a_visitor_rotating_as_he_steps_just_inside_alarms() -> None:
     core = Harness()
-    _adverts(core, OLD, 0.0, 120.0, -76)
-    _adverts(core, NEW, 120.3, 170.0, -67)
+    adverts_every_half_second(core, OLD, 0.0, 120.0, -76)
+    adverts_every_half_second(core, NEW, 120.3, 170.0, -67)
     assert core.counters["ble_history_continued"] == 1
-    alarm = _first_alarm_s(core)
+    alarm = first_alarm_s(core)
     # No later than an unrotated loiterer stepping in (the confirmation median agrees after
     # half its 16 s window, then the dwell runs). Sooner here: the new address's own five
     # samples agree before the tracker links it (its first 3 s are a fresh transmitter's).
@@ -88,10 +75,10 @@ def test_a_phone_switched_on_inside_alarms_at_once() -> None:
     core = Harness()
     # Someone else waited outside and left; a phone switched on inside at a marginal level,
     # 20 dB above the one that left, is no continuation of it (the tracker does not link it).
-    _adverts(core, OTHER, 0.0, 100.0, -87)
-    _adverts(core, NEW, 101.0, 130.0, -67)
+    adverts_every_half_second(core, OTHER, 0.0, 100.0, -87)
+    adverts_every_half_second(core, NEW, 101.0, 130.0, -67)
     assert core.counters["ble_history_continued"] == 0
-    alarm = _first_alarm_s(core)
+    alarm = first_alarm_s(core)
     assert alarm is not None and 101.0 <= alarm <= 104.0
 
 
