@@ -81,7 +81,10 @@ def _with(
     values: AbstractSet[str], value: str, shared: dict[str, frozenset[str]] | None = None
 ) -> AbstractSet[str]:
     """``values`` with ``value`` added: in place once it is a set of its own; a first member
-    from ``shared`` when given."""
+    from ``shared`` when given. A member already there leaves ``values`` as it is, so a shared
+    set stays shared while the station repeats its one list or network (every frame asks)."""
+    if value in values:
+        return values
     if isinstance(values, set):
         values.add(value)
         return values

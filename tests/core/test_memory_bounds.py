@@ -305,3 +305,32 @@ def test_records_of_one_transmitter_share_their_names_as_the_wire_decoder_reads_
     assert isinstance(adverts[0], BleAdvert) and isinstance(adverts[1], BleAdvert)
     for name in ("address", "address_type", "sensor"):
         assert getattr(adverts[0], name) is getattr(adverts[1], name), name
+
+
+def test_stations_of_one_model_share_their_element_list_while_they_repeat_it() -> None:
+    # Two phones of one model, heard ten minutes apart (past every join window, so two
+    # stations), each probing with the same element list and asking for the same network,
+    # frame after frame: both hold the one shared set of each as long as they only repeat it;
+    # a second list makes a set of the station's own.
+    tracker = WifiTracker()
+
+    def probes(mac: str, t0: float) -> str:
+        ids = {
+            tracker.observe(
+                WifiFrame(t, t, "probe_req", mac, False, -60, 2437, "gate-net", n, "fp-model-a")
+            )
+            for n, t in enumerate(t0 + x * 0.5 for x in range(40))
+        }
+        assert len(ids) == 1
+        return ids.pop()
+
+    first_id, second_id = probes("00:17:f2:00:00:01", 0.0), probes("00:17:f2:00:00:02", 600.0)
+    assert first_id != second_id
+    first, second = tracker.stations[first_id], tracker.stations[second_id]
+    assert first.fingerprints == {"fp-model-a"} and first.ssids == {"gate-net"}
+    assert first.fingerprints is second.fingerprints
+    assert first.ssids is second.ssids
+    tracker.observe(WifiFrame(630.0, 630.0, "probe_req", "00:17:f2:00:00:02", False, -60, 2437,
+                              "gate-net", 99, "fp-model-b"))  # fmt: skip
+    assert second.fingerprints == {"fp-model-a", "fp-model-b"}
+    assert first.fingerprints == {"fp-model-a"}
