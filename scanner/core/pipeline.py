@@ -37,7 +37,7 @@ from scanner.core.allowlist import (
 )
 from scanner.core.ambient import AmbientBaseline
 from scanner.core.detectors import DetectorBank, Finding, build_registry
-from scanner.core.devices import Device, DeviceTable
+from scanner.core.devices import MAX_DEVICES, Device, DeviceTable
 from scanner.core.events import (
     Acknowledge,
     AdoptAlerts,
@@ -82,8 +82,6 @@ PRUNE_EVERY_S = 5.0
 # A device record unheard this long is dropped from memory once written to the store: beyond
 # the trackers' join window a random MAC cannot come back as the same station anyway.
 DEVICE_FORGET_S = 300.0
-# Hard cap on device records in memory (a MAC flood); the longest silent go first.
-MAX_DEVICES = 10_000
 # A record from a sensor that was down, this close to the core's timeline, is live again: a
 # node sends its batches every second or two, plus the link's latency. Further behind, it is
 # the node's spool replaying what it heard during the outage.
@@ -855,6 +853,12 @@ class Core:
             self._expire_key(key, mono)
         self.fusion.expire(mono)
         self._sync_alerts(ts, mono)
+        if self._sightings is not None and self._sightings.spilled:
+            # A flood reached the aggregator's bound: its rows go out now, not with the
+            # periodic flush, so they are not held in memory in another form meanwhile.
+            spilled = self._sightings.take_spilled()
+            self.counters["sightings_spilled"] += len(spilled)
+            self._out.extend(spilled)
         if self._down or self._holding:
             self._tell_held(ts, mono)
         if mono - self._last_ambient >= AMBIENT_EVERY_S:
@@ -1135,6 +1139,7 @@ class Core:
         }
         if self._sightings is not None:
             sizes["sightings.buckets"] = len(self._sightings)
+            sizes["sightings.spilled"] = self._sightings.spilled
         parts: list[tuple[str, object]] = [
             ("fusion", self.fusion),
             ("alerting", self.alerting),

@@ -11,12 +11,14 @@ from scanner.core import ambient as ambient_module
 from scanner.core import ble_tracking as ble_tracking_module
 from scanner.core import fusion as fusion_module
 from scanner.core.ble_tracking import BleTracker, TrackerOptions
+from scanner.core.events import SightingMinute
 from scanner.core.pipeline import Core
+from scanner.core.sightings import MAX_BUCKETS, SPILL_BUCKETS, SightingAggregator
 from scanner.core.wifi_tracking import WifiTracker, WifiTrackerOptions
 from scanner.observations import BleAdvert, WifiFrame
 from scanner.sources.ble.classify import classify
 from scanner.store.db import Store
-from tests.core.helpers import Harness, advert, probe
+from tests.core.helpers import START, Harness, advert, probe
 
 
 def _mac(n: int) -> str:
@@ -334,3 +336,39 @@ def test_stations_of_one_model_share_their_element_list_while_they_repeat_it() -
                               "gate-net", 99, "fp-model-b"))  # fmt: skip
     assert second.fingerprints == {"fp-model-a", "fp-model-b"}
     assert first.fingerprints == {"fp-model-a"}
+
+
+def test_a_flooded_minute_spills_its_oldest_sightings_and_loses_no_observation() -> None:
+    agg = SightingAggregator()
+    heard = 0
+    for n in range(3 * MAX_BUCKETS):  # new addresses within one minute, one phone among them
+        agg.add(f"wifi:{n}", "wifi", "wifi-1", _mac(n), START + n * 0.004, -90.0)
+        agg.add("wifi:phone", "wifi", "wifi-1", "02:aa:bb:cc:dd:01", START + n * 0.004, -40.0)
+        heard += 2
+        assert len(agg) <= MAX_BUCKETS
+    assert agg.spilled > 0
+    early = agg.take_spilled()
+    assert agg.spilled == 0
+    # Spilled oldest first, before their minute ended; the rest wait for it.
+    assert [r.first_ts for r in early] == sorted(r.first_ts for r in early)
+    assert agg.take(START + 30.0) == []
+    rows = early + agg.take(START + 60.0)
+    assert len(agg) == 0
+    assert sum(r.count for r in rows) == heard
+    phone = [r for r in rows if r.identifier == "02:aa:bb:cc:dd:01"]
+    # The phone's minute came in more than one row, each with its own part of the count.
+    assert len(phone) > 1
+    assert sum(r.count for r in phone) == 3 * MAX_BUCKETS
+    assert all(r.rssi_min == r.rssi_max == -40.0 for r in phone)
+
+
+def test_the_core_hands_out_spilled_sightings_at_its_next_tick() -> None:
+    core = Core()
+    events = []
+    for n in range(MAX_BUCKETS + 10):  # a flood of addresses in the first seconds of a minute
+        events += core.handle(probe(n * 0.001, _mac(n), -90, fp="fp-x"))
+    events += core.tick(5.0)  # long before the periodic flush (every 30 s by default)
+    rows = [e for e in events if isinstance(e, SightingMinute)]
+    assert len(rows) == SPILL_BUCKETS
+    assert core.counters["sightings_spilled"] == SPILL_BUCKETS
+    assert {r.identifier for r in rows} == {_mac(n) for n in range(SPILL_BUCKETS)}
