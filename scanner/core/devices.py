@@ -12,6 +12,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+# Hard cap on device records in memory (a MAC flood); the longest silent go first.
+MAX_DEVICES = 10_000
+
 KINDS = ("handset", "wearable", "audio", "tag", "computer", "access_point", "beacon", "other")
 
 # Kinds counted as phones: positive evidence only (see ``scanner.core.kinds``). An unknown

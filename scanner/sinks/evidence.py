@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from scanner.core.devices import MAX_DEVICES as CORE_MAX_DEVICES
 from scanner.core.events import (
     AlertRaised,
     AlertResolved,
@@ -93,9 +94,11 @@ FLUSH_ROWS = 256
 # hundreds of alerts, or four of the largest (ALERT_ITEMS frames of ~400 bytes on two radios
 # and the IQ windows), for the operator to free the disk; it costs the Pi as much RAM as a ring.
 HELD_BYTES = 16 * 1024 * 1024
-# Devices remembered for their identifiers: the core forgets silent devices after hours; a
-# bound keeps a week of churn from growing this map without end.
-MAX_DEVICES = 20000
+# Devices remembered for their identifiers, as many as the core holds: it drops the longest
+# silent first, and a device heard changes at every flush, so the devices that changed here
+# most recently are the ones the core still holds. Any more would be devices it has forgotten,
+# which no alert can name; a device an alert names is being heard, so it is among these.
+MAX_DEVICES = CORE_MAX_DEVICES
 
 
 class IqWindows(Protocol):
