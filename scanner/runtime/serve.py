@@ -25,6 +25,7 @@ from scanner import notify
 from scanner.clock import SYSTEM_CLOCK, Clock
 from scanner.config import Config, ConfigError, load_config
 from scanner.errors import CheckpointError
+from scanner.runtime.heap import HeapTrimmer
 from scanner.runtime.supervisor import Supervisor, install_thread_excepthook
 from scanner.store.db import Store
 
@@ -133,6 +134,7 @@ def serve(
     stop = stop or threading.Event()
     install_thread_excepthook()
     dog = notify.Watchdog(clock)
+    heap = HeapTrimmer()
     with stop_on_signals(stop):
         supervisor.start_all()
         notify.ready(ready_text)
@@ -147,6 +149,7 @@ def serve(
                 if supervisor.progressing(STALE_AFTER_S):
                     dog.progress()
                 dog.tick()
+                heap.maybe(now)
                 if health is not None:
                     health.write(supervisor.health(), now)
                 if status_text is not None and now >= next_status:
