@@ -2,7 +2,8 @@
 
 A busy entrance produces thousands of frames a minute; what an after-action review needs is one
 row per device, radio and minute with the count and RSSI range. The core hands out each finished
-minute as a ``SightingMinute`` event; the store sink writes it.
+minute as a ``SightingMinute`` event; the store sink writes it. A flood of addresses has its
+oldest buckets handed out early (``MAX_BUCKETS``), so memory stays bounded within a minute too.
 """
 
 from __future__ import annotations

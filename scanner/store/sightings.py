@@ -1,5 +1,7 @@
 """Sightings in the store: one row per device, radio, sensor and minute (aggregated by the
-core, ``scanner.core.sightings``), which is what an after-action review needs."""
+core, ``scanner.core.sightings``), which is what an after-action review needs. Under a flood of
+addresses the core hands some out before their minute ends, and an address heard again in that
+minute has a second row: readers sum a minute's rows rather than expect one."""
 
 from __future__ import annotations
 
