@@ -11,11 +11,13 @@ from scanner.core import ambient as ambient_module
 from scanner.core import ble_tracking as ble_tracking_module
 from scanner.core import fusion as fusion_module
 from scanner.core.ble_tracking import BleTracker, TrackerOptions
-from scanner.core.events import SightingMinute
+from scanner.core.devices import MAX_DEVICES as CORE_MAX_DEVICES
+from scanner.core.events import DeviceChanged, SightingMinute
 from scanner.core.pipeline import Core
 from scanner.core.sightings import MAX_BUCKETS, SPILL_BUCKETS, SightingAggregator
 from scanner.core.wifi_tracking import WifiTracker, WifiTrackerOptions
 from scanner.observations import BleAdvert, WifiFrame
+from scanner.sinks.evidence import MAX_DEVICES, EvidenceKeeper
 from scanner.sources.ble.classify import classify
 from scanner.store.db import Store
 from tests.core.helpers import START, Harness, advert, probe
@@ -372,3 +374,19 @@ def test_the_core_hands_out_spilled_sightings_at_its_next_tick() -> None:
     assert len(rows) == SPILL_BUCKETS
     assert core.counters["sightings_spilled"] == SPILL_BUCKETS
     assert {r.identifier for r in rows} == {_mac(n) for n in range(SPILL_BUCKETS)}
+
+
+def test_the_evidence_keeper_remembers_as_many_devices_as_the_core_holds() -> None:
+    kept = EvidenceKeeper(Store(":memory:"))
+
+    def changed(i: int) -> DeviceChanged:
+        return DeviceChanged({"id": f"wifi:d{i}", "identifiers": {"macs": [_mac(i)]}})
+
+    # A crowd's devices change; device 0 is heard throughout, so it changes at every flush.
+    for first in range(0, MAX_DEVICES + 100, 1000):
+        kept.handle([changed(0)] + [changed(i) for i in range(first + 1, first + 1001)])
+    assert MAX_DEVICES == CORE_MAX_DEVICES
+    assert len(kept._devices) == MAX_DEVICES
+    assert kept._devices["wifi:d0"] == ("wifi:" + _mac(0),)
+    assert "wifi:d1" not in kept._devices  # the longest unchanged went first
+    assert f"wifi:d{MAX_DEVICES + 100}" in kept._devices
