@@ -853,12 +853,9 @@ class Core:
             self._expire_key(key, mono)
         self.fusion.expire(mono)
         self._sync_alerts(ts, mono)
-        if self._sightings is not None and self._sightings.spilled:
-            # A flood reached the aggregator's bound: its rows go out now, not with the
-            # periodic flush, so they are not held in memory in another form meanwhile.
-            spilled = self._sightings.take_spilled()
-            self.counters["sightings_spilled"] += len(spilled)
-            self._out.extend(spilled)
+        # A flood reached the aggregator's bound: its rows go out now, not with the periodic
+        # flush, so they are not held in memory in another form meanwhile.
+        self._hand_out_spilled()
         if self._down or self._holding:
             self._tell_held(ts, mono)
         if mono - self._last_ambient >= AMBIENT_EVERY_S:
@@ -1096,7 +1093,15 @@ class Core:
         """Hand out changed devices and finished sighting minutes (all of them: ``ts`` None)."""
         self._emit_devices()
         if self._sightings is not None:
+            self._hand_out_spilled()
             self._out.extend(self._sightings.take(ts))
+
+    def _hand_out_spilled(self) -> None:
+        """The sighting rows the aggregator's bound handed out early, counted, then out."""
+        if self._sightings is not None and self._sightings.spilled:
+            spilled = self._sightings.take_spilled()
+            self.counters["sightings_spilled"] += len(spilled)
+            self._out.extend(spilled)
 
     def flush(self, ts: float | None = None) -> list[CoreEvent]:
         """Changed devices and finished sighting minutes now, not at the next periodic flush."""

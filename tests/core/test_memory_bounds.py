@@ -390,3 +390,14 @@ def test_the_evidence_keeper_remembers_as_many_devices_as_the_core_holds() -> No
     assert kept._devices["wifi:d0"] == ("wifi:" + _mac(0),)
     assert "wifi:d1" not in kept._devices  # the longest unchanged went first
     assert f"wifi:d{MAX_DEVICES + 100}" in kept._devices
+
+
+def test_spilled_sightings_handed_out_by_a_flush_are_counted_too() -> None:
+    core = Core()
+    for n in range(MAX_BUCKETS + 10):
+        core.handle(probe(n * 0.001, _mac(n), -90, fp="fp-x"))
+    # A flush before the next tick (as at the end of a replay) takes the spilled rows with it.
+    events = core.flush(START + 5.0)
+    rows = [e for e in events if isinstance(e, SightingMinute)]
+    assert len(rows) == SPILL_BUCKETS
+    assert core.counters["sightings_spilled"] == SPILL_BUCKETS
