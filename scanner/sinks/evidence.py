@@ -31,7 +31,7 @@ import struct
 import zlib
 from array import array
 from collections import Counter, OrderedDict
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -403,6 +403,33 @@ def _is_digest(item: EvidenceRow | _Digest) -> bool:
     return isinstance(item, _Digest)
 
 
+_HASH_BYTES = 32  # SHA-256, as ``item_digest`` and ``item_digest_sigmf`` give it
+
+
+class _ItemHashes:
+    """One radio's item hashes for one open alert, as ``digest_of`` takes them: each 32-byte
+    SHA-256 end to end in one bytearray. A list of bytes objects cost 73 bytes an item, and an
+    alert open for hours keeps up to ``alert_items`` a radio (5,000: 365 kB of the core's
+    memory a radio, against 160 kB here, for as long as the alert stays open)."""
+
+    __slots__ = ("_hashes",)
+
+    def __init__(self) -> None:
+        self._hashes = bytearray()
+
+    def append(self, item_hash: bytes) -> None:
+        if len(item_hash) != _HASH_BYTES:
+            raise ValueError(f"an item hash is {_HASH_BYTES} bytes, not {len(item_hash)}")
+        self._hashes += item_hash
+
+    def __len__(self) -> int:
+        return len(self._hashes) // _HASH_BYTES
+
+    def __iter__(self) -> Iterator[bytes]:
+        held = bytes(self._hashes)
+        return (held[i : i + _HASH_BYTES] for i in range(0, len(held), _HASH_BYTES))
+
+
 @dataclass(slots=True)
 class _Capture:
     """One alert's evidence being kept."""
@@ -413,7 +440,7 @@ class _Capture:
     # Uplink energy has no device to tell apart: an alert the SDR supports keeps every
     # in-band burst (off-plan bursts never reach the core) while it is open.
     energy: bool = False
-    digests: dict[str, list[bytes]] = field(default_factory=dict)
+    digests: dict[str, _ItemHashes] = field(default_factory=dict)
     dropped: Counter[str] = field(default_factory=Counter)
 
 
@@ -676,7 +703,7 @@ class EvidenceKeeper:
                 self.counters[f"{radio}_over_alert_cap"] += len(numbers) - n
                 break
             if no_iq and type(ring.payloads[number - ring.base]) is bytes:
-                capture.digests.setdefault(radio, [])
+                capture.digests.setdefault(radio, _ItemHashes())
                 capture.dropped["sdr_no_iq"] += 1
                 self.counters["sdr_no_iq"] += 1
                 continue
@@ -695,7 +722,9 @@ class EvidenceKeeper:
     def _keep(self, capture: _Capture, device_id: str, item: _Item) -> None:
         # Each item is kept once per alert: live as it arrives for keys already known, or from
         # the ring when its key becomes known (before that it was not kept live).
-        digests = capture.digests.setdefault(item.radio, [])
+        digests = capture.digests.get(item.radio)
+        if digests is None:
+            digests = capture.digests[item.radio] = _ItemHashes()
         if len(digests) >= self._limit(item.radio):
             capture.dropped[item.radio] += 1
             self.counters[f"{item.radio}_over_alert_cap"] += 1

@@ -3,6 +3,7 @@ and a Wi-Fi record's bytes crossing the daemon socket's wire form."""
 
 from __future__ import annotations
 
+import gc
 import json
 import tracemalloc
 from pathlib import Path
@@ -194,6 +195,48 @@ def test_a_crowd_of_small_frames_holds_the_ring_to_its_cap_in_memory(tmp_path: P
     # a block with 255 others, a fraction of its bytes (the crowd's frames differ in their MAC
     # and sequence number).
     assert held < cap * 0.35, held
+
+
+def test_an_alert_open_for_hours_holds_its_item_hashes_compactly(tmp_path: Path) -> None:
+    # A phone left inside keeps its alert open while thousands of its frames are kept: what
+    # the open alert holds for them, once their rows are written, is their hashes for the
+    # digest, and the digest still covers every item as the rows hold it.
+    store = Store(tmp_path / "s.db")
+    one = len(radiotap_probe(PHONE, 1, -50)) + ITEM_OVERHEAD_BYTES
+    items = 4_000
+    keeper = EvidenceKeeper(
+        store, EvidenceOptions(pre_roll_s=30.0, ring_bytes=4 * one, alert_items=items)
+    )
+    view = _view("al-9", "wifi:d9")
+    keeper.handle([_device("wifi:d9", PHONE), AlertRaised(T0, view)])
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(items):
+            keeper.observe(_frame(PHONE, T0 + i * 0.01, i % 4096))
+        keeper.flush()
+        # A full collection empties the interpreter's free lists (it keeps up to 2,000 freed
+        # tuples of each size for reuse, the written rows' among them), so what is left
+        # traced is what is held.
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    keeper.handle([AlertResolved(T0 + 60, view, "left_zone")])
+    keeper.close()
+    rows = _rows(store)
+    detail = json.loads(
+        store.query("SELECT detail FROM alert_history WHERE event = 'evidence'")[0]["detail"]
+    )
+    store.close()
+    assert len(rows) == items
+    assert detail["radios"]["wifi"]["count"] == items
+    assert detail["radios"]["wifi"]["sha256"] == digest_of(
+        item_digest(bytes(r["payload"])) for r in rows
+    )
+    # 32 bytes of SHA-256 an item, and a little for the ring's four frames; a bytes object of
+    # its own in a list took 73 bytes an item (292 kB here).
+    assert held < items * 48, held
 
 
 def test_items_sealed_in_blocks_come_back_as_they_entered(tmp_path: Path) -> None:
