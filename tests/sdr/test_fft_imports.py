@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 
 from scanner.sources.sdr import dsp
+from tests.helpers.fresh import probe_json
 
 _PROBE = """
 import json, sys
@@ -22,10 +19,7 @@ print(json.dumps({"name": name, "scipy": "scipy" in sys.modules}))
 def test_fftw_is_loaded_without_scipy() -> None:
     # pyfftw's own __init__ would import scipy.fftpack (29 MB of RSS) for interfaces the
     # detector never calls; a fresh interpreter shows whether it still does.
-    out = subprocess.run(
-        [sys.executable, "-c", _PROBE], check=True, capture_output=True, text=True, timeout=120
-    )
-    loaded = json.loads(out.stdout)
+    loaded = probe_json(_PROBE)
     if loaded["name"] != "fftw":
         pytest.skip("pyfftw is not installed here")
     assert loaded["scipy"] is False
