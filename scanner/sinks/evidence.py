@@ -443,6 +443,14 @@ class _Capture:
     digests: dict[str, _ItemHashes] = field(default_factory=dict)
     dropped: Counter[str] = field(default_factory=Counter)
 
+    def hashes(self, radio: str) -> _ItemHashes:
+        """``radio``'s item hashes, begun empty: a radio with nothing kept still has its
+        digest (count 0 and what was not kept)."""
+        held = self.digests.get(radio)
+        if held is None:
+            held = self.digests[radio] = _ItemHashes()
+        return held
+
 
 # A BLE item's line, as ``json.dumps(..., separators=(", ", ": "))`` writes it, from an encoder
 # made once: ``json.dumps`` with any argument makes a new one each call, a microsecond of the
@@ -703,7 +711,7 @@ class EvidenceKeeper:
                 self.counters[f"{radio}_over_alert_cap"] += len(numbers) - n
                 break
             if no_iq and type(ring.payloads[number - ring.base]) is bytes:
-                capture.digests.setdefault(radio, _ItemHashes())
+                capture.hashes(radio)
                 capture.dropped["sdr_no_iq"] += 1
                 self.counters["sdr_no_iq"] += 1
                 continue
@@ -722,9 +730,7 @@ class EvidenceKeeper:
     def _keep(self, capture: _Capture, device_id: str, item: _Item) -> None:
         # Each item is kept once per alert: live as it arrives for keys already known, or from
         # the ring when its key becomes known (before that it was not kept live).
-        digests = capture.digests.get(item.radio)
-        if digests is None:
-            digests = capture.digests[item.radio] = _ItemHashes()
+        digests = capture.hashes(item.radio)
         if len(digests) >= self._limit(item.radio):
             capture.dropped[item.radio] += 1
             self.counters[f"{item.radio}_over_alert_cap"] += 1
