@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import httpx
+import httpx2
 from fastapi.testclient import TestClient
 
 from tests.api.api_helpers import LiveServer, live_login
@@ -12,7 +13,8 @@ from tests.api.api_helpers import LiveServer, live_login
 PROBLEM = "application/problem+json"
 
 
-def _is_problem(r: httpx.Response, status: int) -> None:
+def _is_problem(r: httpx.Response | httpx2.Response, status: int) -> None:
+    # A TestClient's answer (httpx2, as Starlette runs it) or a live server's (httpx).
     assert r.status_code == status, r.text
     assert r.headers["content-type"] == PROBLEM
     body = r.json()
